@@ -1,0 +1,91 @@
+"""Domain errors of eseal, all under the one root :class:`keystore.errors.EsealError`."""
+
+from __future__ import annotations
+
+from keystore.errors import ErrorKind, EsealError
+
+__all__ = [
+    "DomainError",
+    "EnterpriseExists",
+    "EnterpriseNotFound",
+    "ErrorKind",
+    "EsealError",
+    "InvalidImage",
+    "InvalidLicense",
+    "InvalidUSCC",
+    "LicenseNotActive",
+    "NameTooLong",
+    "SealNotActive",
+    "SealNotFound",
+    "UnknownSealKind",
+]
+
+
+class DomainError(EsealError):
+    code = "domain_error"
+    kind = ErrorKind.INVALID
+    title = "Request refused"
+
+
+class InvalidUSCC(DomainError):
+    """The USCC breaks a rule of GB 32100-2015; ``rule`` names which one."""
+
+    code = "invalid_uscc"
+    title = "Invalid unified social credit code"
+
+    def __init__(self, detail: str, *, rule: str) -> None:
+        super().__init__(detail)
+        self.rule = rule
+
+    def to_problem(self) -> dict[str, object]:
+        return {**super().to_problem(), "rule": self.rule}
+
+
+class InvalidLicense(DomainError):
+    code = "invalid_license"
+    title = "Invalid license data"
+
+
+class NameTooLong(DomainError):
+    code = "name_too_long"
+    title = "Name does not fit on the seal"
+
+
+class InvalidImage(DomainError):
+    code = "invalid_image"
+    title = "Invalid seal image"
+
+
+class UnknownSealKind(DomainError):
+    code = "unknown_seal_kind"
+    title = "Unknown seal kind"
+
+
+class EnterpriseExists(DomainError):
+    code = "enterprise_exists"
+    kind = ErrorKind.CONFLICT
+    title = "Enterprise already registered"
+
+
+class EnterpriseNotFound(DomainError):
+    code = "enterprise_not_found"
+    kind = ErrorKind.NOT_FOUND
+    title = "Enterprise not found"
+
+
+class SealNotFound(DomainError):
+    code = "seal_not_found"
+    kind = ErrorKind.NOT_FOUND
+    title = "Seal not found"
+
+
+class LicenseNotActive(DomainError):
+    code = "license_not_active"
+    kind = ErrorKind.CONFLICT
+    title = "License not active"
+
+
+class SealNotActive(DomainError):
+    code = "seal_not_active"
+    kind = ErrorKind.CONFLICT
+    title = "Seal not active"

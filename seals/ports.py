@@ -1,0 +1,44 @@
+"""What the domain needs from the outside world; ``storage`` implements these."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .kinds import SealKind
+from .license import StatusChange
+from .model import Enterprise, Seal
+
+__all__ = ["EnterpriseRepository"]
+
+
+class EnterpriseRepository(Protocol):
+    """Persistence of enterprises and seals. Each method is one transaction."""
+
+    def register(self, enterprise: Enterprise, seals: list[Seal]) -> None:
+        """Store a new enterprise and its seals atomically.
+
+        Raises :class:`seals.errors.EnterpriseExists` if the USCC is already registered;
+        on any failure nothing is stored.
+        """
+
+    def get_enterprise(self, uscc: str) -> Enterprise | None: ...
+
+    def change_status(self, uscc: str, change: StatusChange, seals: list[Seal]) -> Enterprise:
+        """Append ``change`` to the history, set it as current, and save the given seal
+        versions (e.g. revoked ones) in the same transaction. Raises EnterpriseNotFound."""
+
+    def current_seals(self, uscc: str) -> list[Seal]:
+        """The newest version of each seal kind of the enterprise."""
+
+    def seal(self, uscc: str, kind: SealKind) -> Seal | None:
+        """The newest version of one seal."""
+
+    def seal_by_serial(self, serial: int) -> Seal | None:
+        """Any version of any seal, by certificate serial number."""
+
+    def save_seals(self, seals: list[Seal]) -> None:
+        """Insert new seal versions or update existing ones (matched on uscc, kind, version),
+        all in one transaction."""
+
+    def revoked_seals(self) -> list[Seal]:
+        """Every seal version whose status is revoked (for the CRL)."""
