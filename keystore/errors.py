@@ -11,8 +11,8 @@ from __future__ import annotations
 import enum
 
 __all__ = [
-    "EsealError",
     "ErrorKind",
+    "EsealError",
     "KeystoreError",
     "KeystoreUnavailable",
     "MasterKeyError",

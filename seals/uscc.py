@@ -25,7 +25,7 @@ def check_character(first17: str) -> str:
 
 
 def validate_uscc(value: object) -> str:
-    """Return ``value`` if it is a valid USCC; raise :class:`InvalidUSCC` naming the rule it breaks."""
+    """Return ``value`` if it is a valid USCC, else raise :class:`InvalidUSCC` naming the rule."""
     if not isinstance(value, str):
         raise InvalidUSCC("the USCC must be a string of 18 characters", rule="type")
     if len(value) != 18:
