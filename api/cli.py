@@ -1,0 +1,216 @@
+"""The ``eseal`` command. JSON on stdout; errors as problem objects on stderr.
+
+Exit codes: 0 done, 1 refused (a problem object says why), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from keystore.errors import EsealError
+from seals.errors import InvalidLicense
+from seals.kinds import SealKind, parse_kind
+from seals.license import LicenseStatus, parse_license
+
+from .problems import problem
+from .settings import Settings
+
+__all__ = ["main"]
+
+
+def _print(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _container(settings: Settings) -> Any:
+    from .container import build
+
+    return build(settings)
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    from .container import initialise
+
+    created = initialise(settings)
+    _print({"data_dir": str(settings.data_dir), "pki_created": created})
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+    )
+    return 0
+
+
+def _read_json(path: str) -> object:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidLicense(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidLicense(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") \
+            from None
+
+
+def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
+    license = parse_license(_read_json(args.license))
+    c = _container(settings)
+    enterprise, seals = c.seals.register(license)
+    _print({"license": enterprise.to_json(), "seals": [s.to_json() for s in seals]})
+    return 0
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    c = _container(settings)
+    enterprise = c.seals.enterprise(args.uscc)
+    _print({"license": enterprise.to_json(),
+            "seals": [s.to_json() for s in c.seals.seals(args.uscc)]})
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    c = _container(settings)
+    enterprise = c.seals.change_status(args.uscc, LicenseStatus(args.status), args.reason)
+    _print({"license": enterprise.to_json(),
+            "seals": [s.to_json() for s in c.seals.seals(args.uscc)]})
+    return 0
+
+
+def cmd_seal(args: argparse.Namespace, settings: Settings) -> int:
+    c = _container(settings)
+    kind = parse_kind(args.kind)
+    action: Callable[..., Any] = {
+        "suspend": c.seals.suspend_seal,
+        "resume": c.seals.resume_seal,
+        "revoke": c.seals.revoke_seal,
+        "reissue": c.seals.reissue_seal,
+    }[args.action]
+    _print(action(args.uscc, kind, args.reason).to_json())
+    return 0
+
+
+def cmd_seal_image(args: argparse.Namespace, settings: Settings) -> int:
+    c = _container(settings)
+    kind = parse_kind(args.kind)
+    if args.upload:
+        try:
+            data = Path(args.upload).read_bytes()
+        except OSError as exc:
+            raise EsealError(f"cannot read {args.upload}: {exc.strerror}",
+                             code="file_unreadable") from None
+        _print(c.seals.replace_image(args.uscc, kind, data).to_json())
+        return 0
+    seal = c.seals.seal(args.uscc, kind)
+    Path(args.output).write_bytes(seal.image_png)
+    _print({"kind": kind.value, "image_sha256": seal.image_sha256, "output": args.output})
+    return 0
+
+
+def cmd_pki_ca(args: argparse.Namespace, settings: Settings) -> int:
+    c = _container(settings)
+    sys.stdout.write(c.pki.chain_pem())
+    return 0
+
+
+def cmd_pki_crl(args: argparse.Namespace, settings: Settings) -> int:
+    c = _container(settings)
+    Path(args.output).write_bytes(c.pki.crl(c.seals.revoked_certificates()))
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eseal", description="electronic seal server")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("init", help="create data dir, master key, PKI and database")
+    s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("serve", help="run the HTTP server")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(func=cmd_serve)
+
+    ent = sub.add_parser("enterprise", help="licenses and their seals").add_subparsers(
+        dest="action", required=True)
+    s = ent.add_parser("register", help="register LICENSE.json and issue its five seals")
+    s.add_argument("license", help="license JSON file, or - for stdin")
+    s.set_defaults(func=cmd_register)
+    s = ent.add_parser("show", help="license face, status history and seals")
+    s.add_argument("uscc")
+    s.set_defaults(func=cmd_show)
+    s = ent.add_parser("status", help="change the license status")
+    s.add_argument("uscc")
+    s.add_argument("status", choices=[st.value for st in LicenseStatus])
+    s.add_argument("--reason")
+    s.set_defaults(func=cmd_status)
+
+    seal = sub.add_parser("seal", help="seal lifecycle").add_subparsers(dest="action",
+                                                                       required=True)
+    kinds = [k.value for k in SealKind]
+    for action in ("suspend", "resume", "revoke", "reissue"):
+        s = seal.add_parser(action, help=f"{action} a seal")
+        s.add_argument("uscc")
+        s.add_argument("kind", choices=kinds)
+        s.add_argument("--reason")
+        s.set_defaults(func=cmd_seal)
+    s = seal.add_parser("image", help="save the seal image (-o) or upload a scan (--upload)")
+    s.add_argument("uscc")
+    s.add_argument("kind", choices=kinds)
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("-o", "--output")
+    g.add_argument("--upload", metavar="SCAN")
+    s.set_defaults(func=cmd_seal_image)
+
+    pki = sub.add_parser("pki", help="the internal CA").add_subparsers(dest="action",
+                                                                      required=True)
+    s = pki.add_parser("ca", help="print the CA chain (PEM)")
+    s.set_defaults(func=cmd_pki_ca)
+    s = pki.add_parser("crl", help="write the current CRL (DER)")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_pki_crl)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic ValidationError: a setting is malformed
+        json.dump({"title": "Invalid settings", "code": "invalid_settings", "status": 2,
+                   "detail": str(exc).splitlines()[0]}, sys.stderr, ensure_ascii=False)
+        sys.stderr.write("\n")
+        return 2
+    try:
+        rc: int = args.func(args, settings)
+        return rc
+    except EsealError as exc:
+        json.dump(problem(exc), sys.stderr, ensure_ascii=False, indent=2)
+        sys.stderr.write("\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Builds eseal's services from the settings: the one place the packages are wired together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+
+from keystore.base import KeyStore
+from keystore.masterkey import create_master_key_file, load_master_key
+from keystore.pki import InternalPki
+from keystore.soft import SoftKeyStore
+from seals.service import IssuanceSettings, SealService
+from storage.db import make_engine, migrate
+from storage.repository import SqlEnterpriseRepository
+
+from .settings import Settings
+
+__all__ = ["Container", "build", "initialise"]
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    soft_keys: SoftKeyStore
+    seal_keys: KeyStore
+    pki: InternalPki
+    seals: SealService
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _soft_store(settings: Settings) -> SoftKeyStore:
+    master = load_master_key(
+        settings.master_key.get_secret_value() if settings.master_key else None,
+        settings.master_key_file,
+    )
+    return SoftKeyStore(settings.keys_dir, master)
+
+
+def _seal_keystore(settings: Settings, soft: SoftKeyStore) -> KeyStore:
+    if settings.keystore == "soft":
+        return soft
+    from keystore.pkcs11 import Pkcs11KeyStore
+
+    pin = settings.pkcs11_pin.get_secret_value() if settings.pkcs11_pin else ""
+    return Pkcs11KeyStore(settings.pkcs11_module, settings.pkcs11_token_label, pin)
+
+
+def initialise(settings: Settings) -> bool:
+    """Create the data dir, master key file, key store, PKI and schema. False if it existed."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.master_key is None and not settings.master_key_file.exists():
+        create_master_key_file(settings.master_key_file)
+    soft = _soft_store(settings)
+    soft.initialise()
+    soft.check()
+    pki = InternalPki(soft, settings.pki_dir, settings.public_url,
+                      organisation=settings.organisation)
+    created = not pki.exists
+    if created:
+        pki.create()
+    migrate(settings.db_url)
+    return created
+
+
+def build(settings: Settings) -> Container:
+    """Open everything for use; fails with one clear error if the master key is wrong."""
+    soft = _soft_store(settings)
+    soft.check()
+    pki = InternalPki(soft, settings.pki_dir, settings.public_url,
+                      organisation=settings.organisation)
+    pki.load()
+    seal_keys = _seal_keystore(settings, soft)
+    engine = make_engine(settings.db_url)
+    migrate(engine)
+    repo = SqlEnterpriseRepository(engine)
+    service = SealService(
+        repo,
+        seal_keys,
+        pki,
+        IssuanceSettings(
+            key_algorithm=settings.key_algorithm,
+            validity=timedelta(days=settings.seal_validity_days),
+            font_path=settings.font_path,
+        ),
+    )
+    return Container(settings, engine, soft, seal_keys, pki, service)

@@ -1,0 +1,57 @@
+"""All settings of eseal: one typed object read from ``ESEAL_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from keystore.base import KeyAlgorithm
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Built once at start-up (never at import time) and passed to what needs it."""
+
+    model_config = SettingsConfigDict(env_prefix="ESEAL_", extra="ignore")
+
+    data_dir: Path = Field(Path("eseal-data"), description="where SQLite, keys and PKI live")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file eseal.db in the data dir"
+    )
+    master_key: SecretStr | None = Field(
+        None, description="base64 of 32 bytes; default: the key file made by 'eseal init'"
+    )
+    public_url: str = Field("http://127.0.0.1:8000", description="base of AIA/CRL URLs")
+    organisation: str = Field("eseal", description="name in the CA certificates")
+
+    keystore: Literal["soft", "pkcs11"] = Field("soft", description="where seal keys live")
+    pkcs11_module: str = Field("/usr/lib/softhsm/libsofthsm2.so", description="PKCS#11 module")
+    pkcs11_token_label: str = Field("eseal", description="label of the PKCS#11 token")
+    pkcs11_pin: SecretStr | None = Field(None, description="user PIN of the token")
+    key_algorithm: KeyAlgorithm = Field(KeyAlgorithm.EC_P256, description="seal key type")
+    seal_validity_days: int = Field(365 * 3, ge=1, le=365 * 20)
+    font_path: Path | None = Field(None, description="CJK font for seal images")
+
+    tsa_url: str | None = Field(None, description="external RFC 3161 TSA; default built-in")
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'eseal.db').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.data_dir / "pki"
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.data_dir / "master.key"

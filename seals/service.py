@@ -1,0 +1,340 @@
+"""Seal issuance and lifecycle: the rules of the domain, with storage and keys injected."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.sign.signers.pdf_cms import Signer
+
+from keystore.base import KeyAlgorithm, KeyStore
+from keystore.pki import CertStatus, InternalPki, RevokedCert, SealSubject
+
+from .errors import (
+    DomainError,
+    EnterpriseExists,
+    EnterpriseNotFound,
+    LicenseNotActive,
+    SealNotActive,
+    SealNotFound,
+)
+from .images import clean_scan, render_seal
+from .kinds import SealKind
+from .license import License, LicenseStatus, StatusChange
+from .model import Enterprise, ImageSource, Seal, SealStatus
+from .ports import EnterpriseRepository
+
+__all__ = ["IssuanceSettings", "SealService"]
+
+Clock = Callable[[], datetime]
+
+#: Statuses a license never leaves (注销, 吊销).
+FINAL_STATUSES = frozenset({LicenseStatus.CANCELLED, LicenseStatus.REVOKED})
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class IssuanceSettings:
+    """How new seals are made."""
+
+    #: key type of new seal keys
+    key_algorithm: KeyAlgorithm = KeyAlgorithm.EC_P256
+    #: validity of a seal certificate
+    validity: timedelta = timedelta(days=365 * 3)
+    #: CJK font for rendering; None finds fonts-noto-cjk
+    font_path: Path | None = None
+
+
+class SealService:
+    """Registers licenses with their five seals and runs the seals' lifecycle."""
+
+    def __init__(
+        self,
+        repository: EnterpriseRepository,
+        keystore: KeyStore,
+        pki: InternalPki,
+        settings: IssuanceSettings | None = None,
+        *,
+        clock: Clock = _utcnow,
+    ) -> None:
+        self._repo = repository
+        self._keys = keystore
+        self._pki = pki
+        self._settings = settings or IssuanceSettings()
+        self._clock = clock
+        self._signers: dict[tuple[str, int], Signer] = {}
+
+    # -- registration ---------------------------------------------------------------------
+
+    def register(self, license: License) -> tuple[Enterprise, list[Seal]]:
+        """Register a license and issue its five seals in one step.
+
+        Nothing of the enterprise remains if any step fails: keys made so far are destroyed
+        and the records are written in a single transaction.
+        """
+        if self._repo.get_enterprise(license.uscc) is not None:
+            raise EnterpriseExists(f"an enterprise with USCC {license.uscc} is registered already")
+        now = self._clock()
+        images = {kind: self._render(license, kind) for kind in SealKind}
+        made: list[str] = []
+        try:
+            seals = [
+                self._issue(license, kind, version=1, image=images[kind], now=now, made=made)
+                for kind in SealKind
+            ]
+            enterprise = Enterprise(
+                license=license,
+                status=LicenseStatus.ACTIVE,
+                history=(StatusChange(LicenseStatus.ACTIVE, now, "registered"),),
+                registered_at=now,
+            )
+            self._repo.register(enterprise, seals)
+        except BaseException:
+            for key_ref in made:
+                self._keys.delete(key_ref)
+            raise
+        return enterprise, seals
+
+    def _render(self, license: License, kind: SealKind) -> bytes:
+        return render_seal(
+            kind,
+            name=license.name,
+            uscc=license.uscc,
+            legal_representative=license.legal_representative,
+            font_path=self._settings.font_path,
+        )
+
+    def _issue(
+        self,
+        license: License,
+        kind: SealKind,
+        *,
+        version: int,
+        image: bytes,
+        now: datetime,
+        made: list[str],
+        image_source: ImageSource = ImageSource.RENDERED,
+    ) -> Seal:
+        algorithm = self._settings.key_algorithm
+        label = f"{kind.value}-v{version}-{secrets.token_hex(4)}"
+        key_ref = self._keys.generate(license.uscc, label, algorithm)
+        made.append(key_ref)
+        if kind is SealKind.LEGAL_REP:
+            subject = SealSubject(license.name, license.uscc, "法定代表人",
+                                  person=license.legal_representative)
+        else:
+            subject = SealSubject(license.name, license.uscc, kind.label)
+        cert = self._pki.issue_seal_certificate(
+            self._keys.public_key(key_ref),
+            subject,
+            not_before=now - timedelta(minutes=1),
+            not_after=now + self._settings.validity,
+        )
+        return Seal(
+            uscc=license.uscc,
+            kind=kind,
+            version=version,
+            status=SealStatus.ACTIVE,
+            key_ref=key_ref,
+            key_algorithm=algorithm.value,
+            serial=cert.serial_number,
+            certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+            chain_pem=self._pki.chain_pem(),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            image_png=image,
+            image_sha256=hashlib.sha256(image).hexdigest(),
+            image_source=image_source,
+            created_at=now,
+        )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def enterprise(self, uscc: str) -> Enterprise:
+        found = self._repo.get_enterprise(uscc)
+        if found is None:
+            raise EnterpriseNotFound(f"no enterprise with USCC {uscc} is registered")
+        return found
+
+    def seals(self, uscc: str) -> list[Seal]:
+        self.enterprise(uscc)
+        order = list(SealKind)
+        return sorted(self._repo.current_seals(uscc), key=lambda s: order.index(s.kind))
+
+    def seal(self, uscc: str, kind: SealKind) -> Seal:
+        self.enterprise(uscc)
+        found = self._repo.seal(uscc, kind)
+        if found is None:
+            raise SealNotFound(f"enterprise {uscc} has no {kind.value} seal")
+        return found
+
+    # -- license status -------------------------------------------------------------------
+
+    def change_status(self, uscc: str, status: LicenseStatus, reason: str | None) -> Enterprise:
+        """Record a license status change; cancelling or revoking revokes all five seals."""
+        enterprise = self.enterprise(uscc)
+        if enterprise.status in FINAL_STATUSES:
+            raise DomainError(
+                f"the license is {enterprise.status.value} ({enterprise.status.label}); "
+                "that status is final",
+                code="license_status_final",
+            )
+        if status is enterprise.status:
+            raise DomainError(f"the license is {status.value} already", code="status_unchanged")
+        now = self._clock()
+        revoked: list[Seal] = []
+        if status in FINAL_STATUSES:
+            revoked = [
+                s.with_status(SealStatus.REVOKED, now, f"license {status.value}")
+                for s in self._repo.current_seals(uscc)
+                if s.status is not SealStatus.REVOKED
+            ]
+        return self._repo.change_status(uscc, StatusChange(status, now, reason), revoked)
+
+    # -- seal lifecycle -------------------------------------------------------------------
+
+    def suspend_seal(self, uscc: str, kind: SealKind, reason: str | None = None) -> Seal:
+        seal = self._require_status(uscc, kind, SealStatus.ACTIVE, "suspend")
+        return self._save(seal.with_status(SealStatus.SUSPENDED, self._clock(), reason))
+
+    def resume_seal(self, uscc: str, kind: SealKind, reason: str | None = None) -> Seal:
+        if self.enterprise(uscc).status is not LicenseStatus.ACTIVE:
+            raise LicenseNotActive("a seal of a license that is not active cannot be resumed")
+        seal = self._require_status(uscc, kind, SealStatus.SUSPENDED, "resume")
+        return self._save(seal.with_status(SealStatus.ACTIVE, self._clock(), reason))
+
+    def revoke_seal(self, uscc: str, kind: SealKind, reason: str | None = None) -> Seal:
+        seal = self.seal(uscc, kind)
+        if seal.status is SealStatus.REVOKED:
+            raise DomainError(f"the {kind.value} seal is revoked already", code="seal_revoked")
+        return self._save(seal.with_status(SealStatus.REVOKED, self._clock(), reason))
+
+    def reissue_seal(self, uscc: str, kind: SealKind, reason: str | None = None) -> Seal:
+        """A new key, certificate and version; the old certificate is revoked."""
+        enterprise = self.enterprise(uscc)
+        if enterprise.status is not LicenseStatus.ACTIVE:
+            raise LicenseNotActive(
+                f"the license is {enterprise.status.value}; seals are re-issued for active "
+                "licenses only"
+            )
+        old = self.seal(uscc, kind)
+        now = self._clock()
+        made: list[str] = []
+        try:
+            new = self._issue(
+                enterprise.license,
+                kind,
+                version=old.version + 1,
+                image=old.image_png,
+                image_source=old.image_source,
+                now=now,
+                made=made,
+            )
+            retired = old
+            if old.status is not SealStatus.REVOKED:
+                retired = old.with_status(SealStatus.REVOKED, now, reason or "superseded")
+            self._repo.save_seals([retired, new])
+        except BaseException:
+            for key_ref in made:
+                self._keys.delete(key_ref)
+            raise
+        return new
+
+    def replace_image(self, uscc: str, kind: SealKind, scan: bytes) -> Seal:
+        """Replace the rendered image by a cleaned scan of the physical seal."""
+        seal = self.seal(uscc, kind)
+        if seal.status is SealStatus.REVOKED:
+            raise SealNotActive(f"the {kind.value} seal is revoked")
+        image = clean_scan(scan)
+        from dataclasses import replace
+
+        return self._save(
+            replace(
+                seal,
+                image_png=image,
+                image_sha256=hashlib.sha256(image).hexdigest(),
+                image_source=ImageSource.SCAN,
+            )
+        )
+
+    def _require_status(self, uscc: str, kind: SealKind, status: SealStatus, verb: str) -> Seal:
+        seal = self.seal(uscc, kind)
+        if seal.status is not status:
+            raise SealNotActive(
+                f"cannot {verb} the {kind.value} seal: it is {seal.status.value}",
+                code=f"seal_{seal.status.value}",
+            )
+        return seal
+
+    def _save(self, seal: Seal) -> Seal:
+        self._repo.save_seals([seal])
+        return seal
+
+    # -- use ------------------------------------------------------------------------------
+
+    def signer_for(self, uscc: str, kind: SealKind) -> tuple[Seal, Signer]:
+        """The seal and a signer for it, if the license and the seal are both active."""
+        enterprise = self.enterprise(uscc)
+        if enterprise.status is not LicenseStatus.ACTIVE:
+            raise LicenseNotActive(
+                f"the license of {uscc} is {enterprise.status.value} "
+                f"({enterprise.status.label}); its seals cannot be used"
+            )
+        seal = self.seal(uscc, kind)
+        if seal.status is not SealStatus.ACTIVE:
+            raise SealNotActive(
+                f"the {kind.value} seal of {uscc} is {seal.status.value}",
+                code=f"seal_{seal.status.value}",
+            )
+        cache_key = (seal.key_ref, seal.serial)
+        signer = self._signers.get(cache_key)
+        if signer is None:
+            cert = asn1_x509.Certificate.load(
+                x509.load_pem_x509_certificate(seal.certificate_pem.encode()).public_bytes(
+                    serialization.Encoding.DER
+                )
+            )
+            signer = self._keys.signer(seal.key_ref, cert, self._pki.chain())
+            self._signers[cache_key] = signer
+        return seal, signer
+
+    # -- revocation data for the PKI ------------------------------------------------------
+
+    def certificate_status(self, serial: int) -> CertStatus | None:
+        """Status of a seal certificate for OCSP: None if the CA never issued it."""
+        seal = self._repo.seal_by_serial(serial)
+        if seal is None:
+            return None
+        return _cert_status(seal)
+
+    def revoked_certificates(self) -> list[RevokedCert]:
+        out = []
+        for seal in self._repo.revoked_seals():
+            status = _cert_status(seal)
+            assert status.revoked_at is not None
+            out.append(RevokedCert(seal.serial, status.revoked_at, status.reason))
+        return out
+
+
+def _cert_status(seal: Seal) -> CertStatus:
+    when = seal.status_changed_at or seal.created_at
+    if seal.status is SealStatus.REVOKED:
+        reason = x509.ReasonFlags.superseded if seal.status_reason == "superseded" else (
+            x509.ReasonFlags.cessation_of_operation
+            if (seal.status_reason or "").startswith("license ")
+            else x509.ReasonFlags.unspecified
+        )
+        return CertStatus(when, reason)
+    if seal.status is SealStatus.SUSPENDED:
+        return CertStatus(when, x509.ReasonFlags.certificate_hold)
+    return CertStatus()
