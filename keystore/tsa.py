@@ -13,7 +13,8 @@ Decisions a client may notice:
 * A requested policy other than ours is refused with ``unacceptedPolicy``; any request extension
   is refused with ``unacceptedExtension`` (we support none, and RFC 3161 §2.4.2 forbids ignoring
   them).
-* ``genTime`` is whole seconds in UTC; ``accuracy`` (default 1 s) covers the truncation.
+* ``genTime`` is UTC, in whole seconds when ``accuracy`` is 1 s or more (the default is 1 s,
+  which covers the truncation), with a fraction when a finer accuracy is configured.
   ``ordering`` is false (omitted).  The nonce is echoed verbatim.
 * Certificates (the TSA certificate and the configured chain) are included only when the request
   sets ``certReq``, as RFC 3161 §2.4.1 requires.
@@ -231,7 +232,12 @@ class TimeStampAuthority:
         now = self._clock()
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
-        return now.astimezone(UTC).replace(microsecond=0)
+        now = now.astimezone(UTC)
+        if self.accuracy is None or self.accuracy >= timedelta(seconds=1):
+            # whole seconds; the stated accuracy covers the truncation
+            now = now.replace(microsecond=0)
+        # else keep the fraction: truncating would break the sub-second accuracy we promise
+        return now
 
     def _next_serial(self) -> int:
         serial = self._serial_source()
@@ -264,7 +270,7 @@ class TimeStampAuthority:
         signed_attrs = cms.CMSAttributes(
             [
                 simple_cms_attribute("content_type", "tst_info"),
-                simple_cms_attribute("signing_time", _cms_time(gen_time)),
+                simple_cms_attribute("signing_time", _cms_time(gen_time.replace(microsecond=0))),
                 simple_cms_attribute("message_digest", md.finalize()),
                 simple_cms_attribute("signing_certificate_v2", self._signing_certificate_v2),
             ]

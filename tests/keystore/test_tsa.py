@@ -360,10 +360,13 @@ async def test_token_contents(pki: Pki) -> None:
 
 
 async def test_accuracy_in_millis_and_omitted(pki: Pki) -> None:
-    _, _, tst_info = _granted(
-        await pki.tsa(accuracy=timedelta(milliseconds=250)).respond(_request())
-    )
+    fixed = datetime(2025, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC)
+    tsa = pki.tsa(accuracy=timedelta(milliseconds=250), clock=lambda: fixed)
+    _, _, tst_info = _granted(await tsa.respond(_request()))
     assert tst_info["accuracy"].native == {"seconds": None, "millis": 250, "micros": None}
+    # a sub-second accuracy keeps the fraction, encoded without trailing zeros
+    assert tst_info["gen_time"].native == fixed
+    assert tst_info["gen_time"].contents == b"20250304050607.89Z"
     _, _, tst_info = _granted(await pki.tsa(accuracy=None).respond(_request()))
     assert tst_info["accuracy"].native is None
 
