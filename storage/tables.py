@@ -1,0 +1,172 @@
+"""The metadata schema, as SQLAlchemy 2 declarative tables.
+
+The migrations in ``storage/migrations/versions`` create exactly this (a test compares them).
+Enumerations are stored as their string values (``active``, ``contract`` ...) under CHECK
+constraints rather than as PostgreSQL enum types, which are awkward to change in migrations.
+Certificate serial numbers (up to 159 bits) are stored as lowercase hex without leading zeros,
+the same form the API prints.  Every timestamp is stored and returned as an aware UTC datetime.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from seals.kinds import SealKind
+from seals.license import LicenseStatus
+from seals.model import ImageSource, SealStatus
+
+__all__ = [
+    "Base",
+    "EnterpriseRow",
+    "SealRow",
+    "StatusChangeRow",
+    "UTCDateTime",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``TIMESTAMP WITH TIME ZONE`` that only takes aware datetimes and returns them in UTC.
+
+    SQLite has no time zones: values are stored as UTC wall-clock text and given back their
+    UTC zone on the way out.  A naive datetime is refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; eseal stores aware UTC")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+#: the license face: JSONB on PostgreSQL, JSON text elsewhere
+FaceJSON = JSON().with_variant(JSONB(), "postgresql")
+#: surrogate keys: BIGINT identity on PostgreSQL, the rowid alias on SQLite
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _one_of(column: str, values: list[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+LICENSE_STATUSES = [s.value for s in LicenseStatus]
+SEAL_STATUSES = [s.value for s in SealStatus]
+SEAL_KINDS = [k.value for k in SealKind]
+IMAGE_SOURCES = [s.value for s in ImageSource]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class EnterpriseRow(Base):
+    """A registered enterprise: the license face, its current status, when it was registered."""
+
+    __tablename__ = "enterprises"
+
+    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(100))
+    legal_representative: Mapped[str] = mapped_column(String(20))
+    #: the whole license face (``License.model_dump(mode="json")``), the source of truth
+    face: Mapped[dict[str, Any]] = mapped_column(FaceJSON)
+    status: Mapped[str] = mapped_column(String(16))
+    registered_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", LICENSE_STATUSES), name="status"),
+    )
+
+
+class StatusChangeRow(Base):
+    """One change of license status; the first one is the registration itself."""
+
+    __tablename__ = "license_status_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uscc: Mapped[str] = mapped_column(String(18), ForeignKey("enterprises.uscc"))
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", LICENSE_STATUSES), name="status"),
+        Index(None, "uscc", "at"),
+    )
+
+
+class SealRow(Base):
+    """One version of one seal of one enterprise."""
+
+    __tablename__ = "seals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uscc: Mapped[str] = mapped_column(String(18), ForeignKey("enterprises.uscc"))
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    key_ref: Mapped[str] = mapped_column(Text)
+    key_algorithm: Mapped[str] = mapped_column(String(32))
+    #: certificate serial number, lowercase hex, no leading zeros
+    serial: Mapped[str] = mapped_column(String(40), unique=True)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    chain_pem: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[datetime]
+    not_after: Mapped[datetime]
+    image_png: Mapped[bytes] = mapped_column(LargeBinary)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    image_source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    status_changed_at: Mapped[datetime | None]
+    status_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("uscc", "kind", "version"),
+        CheckConstraint("version >= 1", name="version"),
+        CheckConstraint(_one_of("kind", SEAL_KINDS), name="kind"),
+        CheckConstraint(_one_of("status", SEAL_STATUSES), name="status"),
+        CheckConstraint(_one_of("image_source", IMAGE_SOURCES), name="image_source"),
+        Index(None, "status"),
+    )
