@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# eseal's set-up, server and test runner for a fresh Debian machine with Python and pip.
+#   bash scripts/dev.sh serve   set up, initialise ./eseal-data once, serve on 127.0.0.1:8000
+#   bash scripts/dev.sh test    set up (plus the test services), lint, type-check, run the tests
+#   bash scripts/dev.sh setup   only install
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=.venv
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+
+apt_install() {
+  # Installs the Debian packages that are missing; nothing if all are there.
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+python_env() {
+  if [ ! -x "$VENV/bin/python" ]; then "$PY" -m venv "$VENV"; fi
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$VENV/bin/python" -m pip install -q -e ".$1" 2>&1 | grep -v -e '^WARNING: Location' -e 'is ignored' || true
+  "$VENV/bin/python" -c "import api.cli" # fails loudly if the install did not work
+}
+
+postgres_up() {
+  # The tests use PostgreSQL at 127.0.0.1:5432 (trust auth, database test). Start or install it.
+  local url_host=127.0.0.1
+  if pg_isready -q -h "$url_host" -p 5432 2>/dev/null; then return 0; fi
+  apt_install postgresql postgresql-client
+  local ver; ver=$(ls /etc/postgresql | sort -n | tail -1)
+  if ! pg_isready -q -h "$url_host" -p 5432 2>/dev/null; then
+    local hba=/etc/postgresql/$ver/main/pg_hba.conf
+    if ! grep -q "eseal-test" "$hba"; then
+      # a throwaway test server on loopback only: trust local connections
+      as_root sed -i '1i host all all 127.0.0.1/32 trust # eseal-test\nhost all all ::1/128 trust # eseal-test\nlocal all all trust # eseal-test' "$hba"
+    fi
+    as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || as_root pg_ctlcluster "$ver" main start
+    for _ in $(seq 1 30); do pg_isready -q -h "$url_host" -p 5432 && break; sleep 1; done
+  fi
+  psql -h "$url_host" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='test'" | grep -q 1 \
+    || psql -h "$url_host" -U postgres -c "CREATE DATABASE test" >/dev/null
+}
+
+cmd=${1:-}
+case "$cmd" in
+  setup)
+    apt_install fonts-noto-cjk openssl
+    python_env "" ;;
+  serve)
+    apt_install fonts-noto-cjk openssl
+    python_env ""
+    export ESEAL_DATA_DIR=${ESEAL_DATA_DIR:-eseal-data}
+    if [ ! -f "$ESEAL_DATA_DIR/pki/pki.json" ]; then "$VENV/bin/eseal" init; fi
+    shift
+    exec "$VENV/bin/eseal" serve "$@" ;;
+  test)
+    apt_install fonts-noto-cjk openssl softhsm2 poppler-utils qpdf
+    python_env "[test]"
+    postgres_up
+    "$VENV/bin/ruff" check .
+    "$VENV/bin/mypy"
+    shift
+    set +e
+    "$VENV/bin/pytest" -q -ra "$@"
+    rc=$?
+    set -e
+    if [ $rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi
+    exit $rc ;;
+  *)
+    echo "usage: bash scripts/dev.sh serve|test|setup [args]" >&2; exit 2 ;;
+esac
