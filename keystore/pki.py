@@ -9,6 +9,7 @@ responder ask a :data:`StatusLookup` that the metadata store provides.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,10 @@ OID_USCC = ObjectIdentifier("1.2.156.10260.4.1.4")
 OID_USCC_LEGACY = ObjectIdentifier("1.2.86.11.7.4")
 
 SCOPE = "pki"
+
+# cryptography warns about names over 64 UTF-8 *bytes* whenever it parses one; X.520 counts
+# characters, and Chinese names routinely pass 64 bytes (see _utf8_attribute).
+warnings.filterwarnings("ignore", message="Attribute's length must be", category=UserWarning)
 Clock = Callable[[], datetime]
 
 
@@ -61,12 +66,24 @@ class SealSubject:
         return x509.Name(
             [
                 x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self.enterprise_name),
+                _utf8_attribute(NameOID.ORGANIZATION_NAME, self.enterprise_name),
                 x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, self.uscc),
-                x509.NameAttribute(NameOID.TITLE, self.title),
-                x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                _utf8_attribute(NameOID.TITLE, self.title),
+                _utf8_attribute(NameOID.COMMON_NAME, cn),
             ]
         )
+
+
+def _utf8_attribute(oid: ObjectIdentifier, value: str) -> x509.NameAttribute:
+    """A UTF8String attribute whose upper bound (X.520: 64) counts characters, not bytes.
+
+    ``cryptography`` counts UTF-8 bytes, which refuses ordinary Chinese company names
+    (22 characters of CJK are 66 bytes), so the bound is checked here instead.
+    """
+    if not 1 <= len(value) <= 64:
+        raise KeystoreError(f"name attribute of {len(value)} characters; at most 64 fit",
+                            code="name_too_long")
+    return x509.NameAttribute(oid, value, _validate=False)
 
 
 @dataclass(frozen=True)

@@ -41,4 +41,4 @@ class EnterpriseRepository(Protocol):
         all in one transaction."""
 
     def revoked_seals(self) -> list[Seal]:
-        """Every seal version whose status is revoked (for the CRL)."""
+        """Every seal version that is revoked or suspended (on hold): what the CRL lists."""

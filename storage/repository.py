@@ -161,7 +161,7 @@ class SqlEnterpriseRepository:
     def revoked_seals(self) -> list[Seal]:
         stmt = (
             select(SealRow)
-            .where(SealRow.status == SealStatus.REVOKED.value)
+            .where(SealRow.status.in_([SealStatus.REVOKED.value, SealStatus.SUSPENDED.value]))
             .order_by(SealRow.id)
         )
         with self._reading() as session:
