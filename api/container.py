@@ -75,6 +75,7 @@ def build(settings: Settings) -> Container:
                       organisation=settings.organisation)
     pki.load()
     seal_keys = _seal_keystore(settings, soft)
+    seal_keys.check()  # an absent or locked token fails at start-up, not at the first seal
     engine = make_engine(settings.db_url)
     migrate(engine)
     repo = SqlEnterpriseRepository(engine)

@@ -83,7 +83,9 @@ def _utf8_attribute(oid: ObjectIdentifier, value: str) -> x509.NameAttribute:
     if not 1 <= len(value) <= 64:
         raise KeystoreError(f"name attribute of {len(value)} characters; at most 64 fit",
                             code="name_too_long")
-    return x509.NameAttribute(oid, value, _validate=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return x509.NameAttribute(oid, value, _validate=False)
 
 
 @dataclass(frozen=True)
