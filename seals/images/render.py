@@ -27,6 +27,7 @@ import functools
 import io
 import itertools
 import math
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from PIL import Image, ImageChops, ImageDraw
 from seals.errors import InvalidImage, InvalidLicense, NameTooLong
 from seals.kinds import SealKind, SealShape
 
-from .fonts import find_cjk_font, font_charset, load_font
+from .fonts import cjk_face_index, find_cjk_font, font_charset, load_font
 
 __all__ = [
     "SEAL_RED",
@@ -51,6 +52,8 @@ __all__ = [
 SEAL_RED: tuple[int, int, int] = (230, 0, 18)
 
 MM_PER_INCH = 25.4
+#: FreeType faces are shared (cached) and not safe to use from two threads at once
+_FONT_LOCK = threading.Lock()
 BORDER_MM = 1.0
 STAR_DIAMETER_MM = 14.0
 #: The smallest glyph height (mm) still legible on a printed seal.
@@ -455,8 +458,6 @@ def render_seal(
 
 
 def _check_glyphs(font: Path, glyphs: Iterable[Glyph]) -> None:
-    from .fonts import cjk_face_index
-
     charset = font_charset(font, cjk_face_index(font))
     if not charset:
         return
@@ -502,9 +503,10 @@ def _draw(layout: SealLayout, font: Path, dpi: int) -> Image.Image:
         draw.polygon(points, fill=255)
 
     for glyph in layout.glyphs:
-        tile = _glyph_tile(font, glyph, scale)
+        with _FONT_LOCK:
+            tile = _glyph_tile(font, glyph, scale)
         if glyph.angle:
-            tile = tile.rotate(-glyph.angle, resample=Image.Resampling.BICUBIC, expand=True)
+            tile = tile.rotate(-glyph.angle, resample=Image.Resampling.BILINEAR, expand=True)
         left = round(cx + glyph.x * scale - tile.width / 2)
         top = round(cy + glyph.y * scale - tile.height / 2)
         region = (left, top, left + tile.width, top + tile.height)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from helpers import ROOT, USCC, license_data
 
 

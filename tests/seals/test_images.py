@@ -8,6 +8,7 @@ import itertools
 import math
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -283,6 +284,16 @@ def test_deterministic() -> None:
     assert b"tIME" not in one
 
 
+def test_thread_safe() -> None:
+    def draw(kind: SealKind) -> bytes:
+        return render_seal(kind, name=NAME, uscc=USCC, legal_representative=PERSON, dpi=150)
+
+    kinds = list(SealKind) * 3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(draw, kinds))
+    assert results == [draw(kind) for kind in kinds]
+
+
 def test_other_dpi() -> None:
     image = _render(SealKind.OFFICIAL, dpi=300)
     assert image.size == (472, 472)
@@ -310,6 +321,21 @@ def test_font_lookup(tmp_path: Path) -> None:
     junk.write_bytes(b"not a font")
     with pytest.raises(FontMissing):
         find_cjk_font(junk)
+
+
+def test_font_lookup_falls_back_to_fontconfig(monkeypatch: pytest.MonkeyPatch) -> None:
+    from seals.images import fonts
+
+    monkeypatch.setattr(fonts, "_NOTO_DIRS", ())
+    if fonts.shutil.which("fc-list") is None:
+        pytest.skip("no fontconfig")
+    found = find_cjk_font()
+    assert found.is_file()
+    assert ord("印") in fonts.font_charset(found, cjk_face_index(found))
+    # neither the known places nor fontconfig: a clear error
+    monkeypatch.setattr(fonts.shutil, "which", lambda name: None)
+    with pytest.raises(FontMissing, match="install fonts-noto-cjk"):
+        find_cjk_font()
 
 
 # ----------------------------------------------------------------------------- scans

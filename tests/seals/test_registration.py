@@ -9,9 +9,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
-from helpers import USCC, license_data
 
 from api.container import Container
+from helpers import USCC, license_data
 from seals.errors import EnterpriseExists, InvalidLicense, InvalidUSCC, NameTooLong
 from seals.kinds import SealKind
 from seals.license import LicenseStatus, parse_license
