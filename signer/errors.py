@@ -1,0 +1,79 @@
+"""Errors of the PDF signing layer, all under the one root :class:`keystore.errors.EsealError`.
+
+Messages never quote document content: a contract's text is the customer's business, so an
+error about a missing keyword names the keyword the caller sent, not what the page says.
+"""
+
+from __future__ import annotations
+
+from keystore.errors import ErrorKind, EsealError
+
+__all__ = [
+    "CrossPageNeedsTwoPages",
+    "ErrorKind",
+    "EsealError",
+    "InvalidPlacement",
+    "KeywordNotFound",
+    "PageOutOfRange",
+    "PlacementError",
+    "PositionOffPage",
+    "SignerError",
+]
+
+
+class SignerError(EsealError):
+    """Root of the errors raised by :mod:`signer`."""
+
+    code = "signer_error"
+    kind = ErrorKind.INTERNAL
+    title = "Signing error"
+
+
+class PlacementError(SignerError):
+    """The visible seal cannot be placed where the request asks."""
+
+    code = "invalid_placement"
+    kind = ErrorKind.INVALID
+    title = "Seal cannot be placed"
+
+
+class InvalidPlacement(PlacementError):
+    """The placement itself is malformed (page 0, empty keyword, negative size...)."""
+
+    code = "invalid_placement"
+
+
+class PageOutOfRange(PlacementError):
+    """The page number is not a page of the document."""
+
+    code = "page_out_of_range"
+    title = "Page out of range"
+
+    def __init__(self, detail: str, *, page: int, pages: int) -> None:
+        super().__init__(detail)
+        self.page = page
+        self.pages = pages
+
+    def to_problem(self) -> dict[str, object]:
+        return {**super().to_problem(), "page": self.page, "pages": self.pages}
+
+
+class PositionOffPage(PlacementError):
+    """The centre of the seal is not on the visible page."""
+
+    code = "position_off_page"
+    title = "Position outside the page"
+
+
+class KeywordNotFound(PlacementError):
+    """The keyword (or the requested occurrence of it) is not in the page text."""
+
+    code = "keyword_not_found"
+    title = "Keyword not found"
+
+
+class CrossPageNeedsTwoPages(PlacementError):
+    """A cross-page seal (骑缝章) was asked for a one-page document."""
+
+    code = "cross_page_needs_two_pages"
+    title = "Cross-page seal needs at least two pages"
