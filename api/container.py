@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from pyhanko.sign.timestamps import TimeStamper
 from sqlalchemy.engine import Engine
 
 from keystore.base import KeyStore
 from keystore.masterkey import create_master_key_file, load_master_key
 from keystore.pki import InternalPki
 from keystore.soft import SoftKeyStore
+from keystore.tsa import TimeStampAuthority
 from seals.service import IssuanceSettings, SealService
+from signer.core import DocumentSigner
+from signer.revocation import InternalRevocation
+from signer.service import SealingService
 from storage.db import make_engine, migrate
 from storage.repository import SqlEnterpriseRepository
 
@@ -28,6 +33,9 @@ class Container:
     seal_keys: KeyStore
     pki: InternalPki
     seals: SealService
+    tsa: TimeStampAuthority
+    revocation: InternalRevocation
+    sealing: SealingService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -89,4 +97,15 @@ def build(settings: Settings) -> Container:
             font_path=settings.font_path,
         ),
     )
-    return Container(settings, engine, soft, seal_keys, pki, service)
+    tsa_signer = pki.tsa_signer()
+    tsa = TimeStampAuthority(tsa_signer, tsa_signer.signing_cert, pki.chain())
+    revocation = InternalRevocation(pki, service.certificate_status)
+    timestamper: TimeStamper = tsa.timestamper()
+    if settings.tsa_url:
+        from pyhanko.sign.timestamps import HTTPTimeStamper
+
+        timestamper = HTTPTimeStamper(settings.tsa_url, timeout=10)
+    document_signer = DocumentSigner(revocation, timestamper,
+                                     tsa_certificates=[tsa_signer.signing_cert])
+    sealing = SealingService(service, document_signer)
+    return Container(settings, engine, soft, seal_keys, pki, service, tsa, revocation, sealing)

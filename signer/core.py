@@ -1,0 +1,226 @@
+"""Apply seals to a PDF with pyHanko's async API: PAdES B-B to B-LTA, visible seals.
+
+The core knows PDFs, signers and placements; it does not know enterprises, licenses or HTTP.
+Keys never come here: each seal arrives as a pyHanko :class:`Signer` from the key store.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError, PdfReadError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields
+from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, PdfTimeStamper
+from pyhanko.sign.signers.pdf_cms import Signer
+from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.sign.validation import async_add_validation_info
+
+from keystore.errors import ErrorKind
+from keystore.tsa import TsaUnavailable
+
+from .appearance import SealAppearance, add_seal_field
+from .errors import SignerError
+from .levels import PadesLevel
+from .placement import Placement, resolve_in
+from .revocation import InternalRevocation
+
+__all__ = ["DocumentSigner", "InvalidPdf", "SealApplication", "SignRequest"]
+
+#: Bytes reserved for each CMS signature container: room for a 3-certificate chain, an
+#: RSA-3072 signature and a timestamp token with its own chain.  Reserving it up front
+#: spares pyHanko the trial signature it otherwise makes to size the container.
+SIGNATURE_BYTES = 16_384
+
+
+class InvalidPdf(SignerError):
+    """The upload is not a PDF that can be signed."""
+
+    code = "invalid_pdf"
+    kind = ErrorKind.INVALID
+    title = "Invalid PDF"
+
+
+@dataclass(frozen=True)
+class SealApplication:
+    """One seal to apply to a document."""
+
+    #: signs with the seal's key, carries its certificate and chain
+    signer: Signer
+    #: the seal image, prepared once per seal version
+    appearance: SealAppearance
+    #: where it goes (None: bottom right of the last page)
+    placement: Placement | None
+    #: shown as the field's name to a reader, e.g. 合同专用章
+    label: str
+    #: seal kind id, used in the field name
+    kind: str
+
+
+@dataclass(frozen=True)
+class SignRequest:
+    """What the caller asks for, beyond the seals themselves."""
+
+    #: PAdES level of the result
+    level: PadesLevel = PadesLevel.B_T
+    #: /Reason of each signature
+    reason: str | None = None
+    #: /Location of each signature
+    location: str | None = None
+    #: make the first seal a certification signature (DocMDP: form filling and further
+    #: signatures allowed)
+    certify: bool = False
+
+
+def _open(pdf: bytes) -> IncrementalPdfFileWriter:
+    if not pdf.lstrip()[:5].startswith(b"%PDF-"):
+        raise InvalidPdf("the file is not a PDF (it does not start with %PDF-)")
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    except (PdfReadError, PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
+        raise InvalidPdf(f"the PDF cannot be read: {_short(exc)}") from None
+    if writer.prev.encrypted:
+        raise InvalidPdf("the PDF is encrypted; decrypt it before sealing",
+                         code="pdf_encrypted")
+    try:
+        writer.root["/Pages"]
+    except Exception as exc:
+        raise InvalidPdf(f"the PDF has no readable page tree: {_short(exc)}") from None
+    return writer
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+class DocumentSigner:
+    """Signs documents; holds what is reused across documents (timestamper, revocation)."""
+
+    def __init__(
+        self,
+        revocation: InternalRevocation,
+        timestamper: TimeStamper | None,
+        *,
+        tsa_certificates: Sequence[Any] = (),
+    ) -> None:
+        """``tsa_certificates``: the TSA's certificates, whose revocation data B-LT embeds."""
+        self._revocation = revocation
+        self._timestamper = timestamper
+        self._tsa_certs = list(tsa_certificates)
+
+    def _require_timestamper(self) -> TimeStamper:
+        if self._timestamper is None:
+            raise TsaUnavailable("no time-stamping authority is configured")
+        return self._timestamper
+
+    async def sign(
+        self, pdf: bytes, seals: Sequence[SealApplication], request: SignRequest
+    ) -> bytes:
+        """Apply ``seals`` in order, each as its own incremental signature."""
+        if not seals:
+            raise SignerError("no seal to apply", code="no_seals")
+        data = pdf
+        for index, seal in enumerate(seals):
+            last = index == len(seals) - 1
+            level = request.level if last else min(request.level, PadesLevel.B_LT,
+                                                    key=lambda lv: lv.rank)
+            data = await self._sign_one(
+                data, seal, request, level, certify=request.certify and index == 0
+            )
+        return data
+
+    async def _sign_one(
+        self,
+        pdf: bytes,
+        seal: SealApplication,
+        request: SignRequest,
+        level: PadesLevel,
+        *,
+        certify: bool,
+    ) -> bytes:
+        writer = _open(pdf)
+        if certify and any(True for _ in fields.enumerate_sig_fields(writer, filled_status=True)):
+            raise SignerError("only the first signature of a document can certify it",
+                              code="certify_not_first")
+        widgets = resolve_in(writer, seal.placement, seal.appearance.width,
+                             seal.appearance.height)
+        name = f"eseal-{seal.kind}-{secrets.token_hex(4)}"
+        field = add_seal_field(writer, name, widgets, seal.appearance, readable_name=seal.label)
+        timestamper = self._require_timestamper() if level >= PadesLevel.B_T else None
+        context = None
+        if level >= PadesLevel.B_LT:
+            certs = [seal.signer.signing_cert, *seal.signer.cert_registry]
+            certs += list(self._tsa_certificates())
+            context = self._revocation.context([c for c in certs if c is not None])
+        meta = PdfSignatureMetadata(
+            field_name=name,
+            md_algorithm="sha256",
+            subfilter=SigSeedSubFilter.PADES,
+            reason=request.reason,
+            location=request.location,
+            certify=certify,
+            docmdp_permissions=MDPPerm.FILL_FORMS,
+            embed_validation_info=level >= PadesLevel.B_LT,
+            use_pades_lta=level >= PadesLevel.B_LTA,
+            validation_context=context,
+        )
+        pdf_signer = PdfSigner(meta, signer=seal.signer, timestamper=timestamper,
+                               stamp_style=field.stamp_style)
+        out = io.BytesIO()
+        try:
+            await pdf_signer.async_sign_pdf(
+                writer, existing_fields_only=True, bytes_reserved=SIGNATURE_BYTES, output=out
+            )
+        except TimestampRequestError as exc:
+            raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") \
+                from None
+        except SigningError as exc:
+            if isinstance(exc.__cause__, TimestampRequestError):
+                raise TsaUnavailable("the time-stamping authority did not answer") from None
+            raise SignerError(f"signing failed: {_short(exc)}", code="signing_failed") from exc
+        return out.getvalue()
+
+    def _tsa_certificates(self) -> list[Any]:
+        return list(self._tsa_certs)
+
+    async def extend(self, pdf: bytes, level: PadesLevel) -> bytes:
+        """Add validation data (B-LT) and, for B-LTA, a document timestamp to a signed PDF."""
+        if level < PadesLevel.B_LT:
+            raise SignerError("a signed document can be extended to B-LT or B-LTA only",
+                              code="invalid_level")
+        writer = _open(pdf)
+        reader = writer.prev
+        sigs = reader.embedded_signatures
+        if not sigs:
+            raise SignerError("the document has no signature to extend", code="no_signatures")
+        certs = list(self._tsa_certificates())
+        for sig in sigs:
+            certs.append(sig.signer_cert)
+            certs.extend(sig.other_embedded_certs)
+        context = self._revocation.context(certs)
+        out = io.BytesIO()
+        try:
+            if level >= PadesLevel.B_LTA:
+                stamper = PdfTimeStamper(self._require_timestamper())
+                await stamper.async_update_archival_timestamp_chain(
+                    reader, context, in_place=False, output=out
+                )
+            else:
+                await async_add_validation_info(sigs[-1], context, output=out)
+        except TimestampRequestError as exc:
+            raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") \
+                from None
+        return out.getvalue()
+
+
+def reader_of(pdf: bytes) -> PdfFileReader:
+    return PdfFileReader(io.BytesIO(pdf), strict=False)

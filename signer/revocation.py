@@ -1,0 +1,100 @@
+"""Revocation data for our own certificates, made in-process (no network call to ourselves).
+
+B-LT embeds OCSP responses and CRLs in the document security store.  For certificates of the
+seal-issuing CA they come straight from the PKI's own responder; the seal CA's certificate is
+covered by the root's CRL.  Responses are kept for a short while so a burst of documents
+sealed with one seal costs one OCSP signature.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+from pyhanko_certvalidator import ValidationContext
+
+from keystore.pki import InternalPki, StatusLookup
+
+__all__ = ["InternalRevocation"]
+
+
+class InternalRevocation:
+    """Builds validation contexts that know our trust anchor and our revocation data."""
+
+    def __init__(self, pki: InternalPki, lookup: StatusLookup, *, max_age: float = 60.0) -> None:
+        self._pki = pki
+        self._lookup = lookup
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._ocsp: dict[int, tuple[float, asn1_ocsp.OCSPResponse]] = {}
+        self._root_crl: tuple[float, asn1_crl.CertificateList] | None = None
+        self._root = asn1_x509.Certificate.load(pki.root.public_bytes(serialization.Encoding.DER))
+        self._issuing = asn1_x509.Certificate.load(
+            pki.issuing.public_bytes(serialization.Encoding.DER))
+
+    @property
+    def root(self) -> asn1_x509.Certificate:
+        return self._root
+
+    def ocsp_for(self, certificate: asn1_x509.Certificate) -> asn1_ocsp.OCSPResponse:
+        serial = certificate.serial_number
+        now = time.monotonic()
+        with self._lock:
+            cached = self._ocsp.get(serial)
+            if cached and now - cached[0] < self._max_age:
+                return cached[1]
+        cert = x509.load_der_x509_certificate(certificate.dump())
+        request = (
+            ocsp.OCSPRequestBuilder()
+            .add_certificate(cert, self._pki.issuing, hashes.SHA256())
+            .build()
+            .public_bytes(serialization.Encoding.DER)
+        )
+        response = asn1_ocsp.OCSPResponse.load(self._pki.ocsp_response(request, self._lookup))
+        with self._lock:
+            self._ocsp[serial] = (now, response)
+        return response
+
+    def root_crl(self) -> asn1_crl.CertificateList:
+        now = time.monotonic()
+        with self._lock:
+            if self._root_crl and now - self._root_crl[0] < self._max_age:
+                return self._root_crl[1]
+        crl = asn1_crl.CertificateList.load(self._pki.crl([], ca="root"))
+        with self._lock:
+            self._root_crl = (now, crl)
+        return crl
+
+    def forget(self, serial: int) -> None:
+        """Drop a cached response (call after revoking a certificate)."""
+        with self._lock:
+            self._ocsp.pop(serial, None)
+
+    def context(
+        self,
+        certificates: Iterable[asn1_x509.Certificate],
+        *,
+        extra_roots: Iterable[asn1_x509.Certificate] = (),
+    ) -> ValidationContext:
+        """A hard-fail, no-fetching validation context holding revocation data for each
+        of ``certificates`` that our seal CA issued."""
+        ocsps = [
+            self.ocsp_for(c)
+            for c in certificates
+            if c.issuer == self._issuing.subject and c.serial_number != 0
+        ]
+        return ValidationContext(
+            trust_roots=[self._root, *extra_roots],
+            other_certs=[self._issuing],
+            ocsps=ocsps,
+            crls=[self.root_crl()],
+            allow_fetching=False,
+            revocation_mode="hard-fail",
+        )

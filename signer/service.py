@@ -1,0 +1,125 @@
+"""Sealing documents for an enterprise: the domain's rules around the PDF signing core."""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from seals.errors import DomainError
+from seals.kinds import SealKind
+from seals.model import Seal
+from seals.service import SealService
+
+from .appearance import SealAppearance
+from .core import DocumentSigner, SealApplication, SignRequest
+from .levels import PadesLevel
+from .placement import MM, Placement
+
+__all__ = ["DocumentType", "SealOrder", "SealingOptions", "SealingService"]
+
+
+class DocumentType(enum.Enum):
+    CONTRACT = "contract"
+    INVOICE = "invoice"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class SealOrder:
+    """One seal the caller wants: its kind and where it goes."""
+
+    kind: SealKind
+    placement: Placement | None = None
+
+
+@dataclass(frozen=True)
+class SealingOptions:
+    """A sealing request (the ``options`` of ``POST /v1/sign`` and ``eseal sign``)."""
+
+    #: seals in the order they are applied; empty means the document type's default seal
+    seals: Sequence[SealOrder] = ()
+    document_type: DocumentType = DocumentType.OTHER
+    level: PadesLevel = PadesLevel.B_T
+    reason: str | None = None
+    location: str | None = None
+    certify: bool = False
+    #: allow the invoice seal on a document declared a contract
+    allow_invoice_seal_on_contract: bool = False
+    #: the caller's own reference, kept with the archive record
+    reference: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+_DEFAULT_KIND = {
+    DocumentType.CONTRACT: SealKind.CONTRACT,
+    DocumentType.INVOICE: SealKind.INVOICE,
+    DocumentType.OTHER: SealKind.OFFICIAL,
+}
+
+
+class SealingService:
+    """Checks that the seals may be used, prepares their appearances once, and signs."""
+
+    def __init__(self, seals: SealService, signer: DocumentSigner) -> None:
+        self._seals = seals
+        self._signer = signer
+        self._appearances: dict[str, SealAppearance] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def document_signer(self) -> DocumentSigner:
+        return self._signer
+
+    def plan(self, uscc: str, options: SealingOptions) -> list[tuple[Seal, SealApplication]]:
+        """Check the request against the domain rules and prepare each seal (no PDF work)."""
+        orders = list(options.seals) or [SealOrder(_DEFAULT_KIND[options.document_type])]
+        kinds = [o.kind for o in orders]
+        if (
+            options.document_type is DocumentType.CONTRACT
+            and SealKind.INVOICE in kinds
+            and not options.allow_invoice_seal_on_contract
+        ):
+            raise DomainError(
+                "the invoice seal (发票专用章) is for invoices; this document is declared a "
+                "contract. Set allow_invoice_seal_on_contract if that is really meant.",
+                code="invoice_seal_on_contract",
+            )
+        planned = []
+        for order in orders:
+            seal, pdf_signer = self._seals.signer_for(uscc, order.kind)
+            planned.append(
+                (
+                    seal,
+                    SealApplication(
+                        signer=pdf_signer,
+                        appearance=self._appearance(seal),
+                        placement=order.placement,
+                        label=seal.label,
+                        kind=seal.kind.value,
+                    ),
+                )
+            )
+        return planned
+
+    async def seal(
+        self, uscc: str, pdf: bytes, options: SealingOptions
+    ) -> tuple[bytes, list[Seal]]:
+        """Seal ``pdf`` for the enterprise; returns the signed bytes and the seals used."""
+        planned = self.plan(uscc, options)
+        request = SignRequest(level=options.level, reason=options.reason,
+                              location=options.location, certify=options.certify)
+        signed = await self._signer.sign(pdf, [app for _, app in planned], request)
+        return signed, [seal for seal, _ in planned]
+
+    def _appearance(self, seal: Seal) -> SealAppearance:
+        with self._lock:
+            found = self._appearances.get(seal.image_sha256)
+        if found is None:
+            info = seal.kind.info
+            found = SealAppearance(seal.image_png, width=info.width_mm * MM,
+                                   height=info.height_mm * MM)
+            with self._lock:
+                self._appearances[seal.image_sha256] = found
+        return found

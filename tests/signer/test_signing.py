@@ -1,0 +1,189 @@
+"""Sealing PDFs end to end: PAdES levels, independent verifiers, bad input.
+
+Each signed file is checked by pyHanko's validator and by poppler's ``pdfsig``; timestamps
+by ``openssl ts -verify``; structure by ``qpdf --check``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from asn1crypto import pem
+from asn1crypto import x509 as asn1_x509
+from pdfs import simple_pdf
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import DocumentSecurityStore, async_validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+
+from api.container import Container
+from helpers import USCC, license_data
+from seals.kinds import SealKind
+from seals.license import parse_license
+from signer.levels import PadesLevel
+from signer.placement import AtPoint
+from signer.service import DocumentType, SealingOptions, SealOrder
+
+pytestmark = pytest.mark.skipif(shutil.which("pdfsig") is None, reason="poppler-utils missing")
+
+
+@pytest.fixture
+def sealing(container: Container) -> Iterator[Container]:
+    container.seals.register(parse_license(license_data()))
+    yield container
+
+
+def _root(c: Container) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(pem.unarmor((c.settings.pki_dir / "root.pem").read_bytes())[2])
+
+
+def offline_context(reader: PdfFileReader, root: asn1_x509.Certificate) -> ValidationContext:
+    """Only what the file carries: DSS data, no fetching, hard-fail revocation checking."""
+    return DocumentSecurityStore.read_dss(reader).as_validation_context(
+        {"trust_roots": [root], "allow_fetching": False, "revocation_mode": "hard-fail"})
+
+
+def pdfsig(path: Path) -> list[str]:
+    out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, timeout=60)
+    blocks = re.split(r"^Signature #\d+:$", out.stdout, flags=re.M)[1:]
+    return blocks
+
+
+async def _seal(c: Container, pdf: bytes, level: PadesLevel,
+                kinds: tuple[SealKind, ...] = (SealKind.CONTRACT, SealKind.LEGAL_REP)) -> bytes:
+    out, used = await c.sealing.seal(
+        USCC, pdf, SealingOptions(seals=[SealOrder(k) for k in kinds], level=level))
+    assert [s.kind for s in used] == list(kinds)
+    return out
+
+
+@pytest.mark.parametrize("level", list(PadesLevel))
+async def test_every_level_validates_in_pyhanko_and_poppler(
+    sealing: Container, level: PadesLevel, tmp_path: Path
+) -> None:
+    signed = await _seal(sealing, simple_pdf(2), level)
+    path = tmp_path / "signed.pdf"
+    path.write_bytes(signed)
+    reader = PdfFileReader(io.BytesIO(signed), strict=False)
+    sigs = reader.embedded_signatures
+    seals = [s for s in sigs if s.sig_object.get("/Type") == "/Sig"]
+    assert len(seals) == 2
+    doc_ts = [s for s in sigs if s.sig_object.get("/Type") == "/DocTimeStamp"]
+    assert len(doc_ts) == (1 if level is PadesLevel.B_LTA else 0)
+    root = _root(sealing)
+    for sig in seals:
+        if level >= PadesLevel.B_LT:
+            # offline, hard-fail revocation checking: the file carries what it needs
+            status = await async_validate_pdf_signature(sig, offline_context(reader, root))
+        else:
+            status = await async_validate_pdf_signature(
+                sig, ValidationContext(trust_roots=[root]))
+        assert status.intact and status.valid and status.trusted, status.pretty_print_details()
+        assert (status.timestamp_validity is not None) == (level >= PadesLevel.B_T)
+        if status.timestamp_validity is not None:
+            assert status.timestamp_validity.intact and status.timestamp_validity.trusted
+    if level >= PadesLevel.B_LT:
+        assert "/DSS" in reader.root
+    blocks = pdfsig(path)
+    assert len(blocks) == len(sigs)
+    for block in blocks[: len(seals)]:
+        assert "Signature Validation: Signature is Valid." in block, block
+        assert "Signature Type: ETSI.CAdES.detached" in block
+    assert "合同专用章" in blocks[0] and "91110108551385082Q" in blocks[0]
+    check = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
+    assert check.returncode == 0 and "No syntax or stream encoding errors" in check.stdout
+
+
+async def test_timestamp_token_verifies_with_openssl(sealing: Container, tmp_path: Path) -> None:
+    signed = await _seal(sealing, simple_pdf(1), PadesLevel.B_T, (SealKind.OFFICIAL,))
+    sig = PdfFileReader(io.BytesIO(signed), strict=False).embedded_signatures[0]
+    attrs = sig.signer_info["unsigned_attrs"]
+    token = next(a["values"][0] for a in attrs if a["type"].native == "signature_time_stamp_token")
+    (tmp_path / "token.der").write_bytes(token.dump())
+    imprint = hashlib.sha256(sig.signer_info["signature"].native).hexdigest()
+    pki = sealing.settings.pki_dir
+    (tmp_path / "chain.pem").write_bytes((pki / "tsa.pem").read_bytes()
+                                         + (pki / "issuing.pem").read_bytes())
+    out = subprocess.run(
+        ["openssl", "ts", "-verify", "-token_in", "-in", str(tmp_path / "token.der"),
+         "-digest", imprint, "-CAfile", str(pki / "root.pem"),
+         "-untrusted", str(tmp_path / "chain.pem")],
+        capture_output=True, text=True)
+    assert "Verification: OK" in out.stdout, out.stdout + out.stderr
+
+
+async def test_extend_b_t_to_lt_and_lta(sealing: Container) -> None:
+    signed = await _seal(sealing, simple_pdf(1), PadesLevel.B_T, (SealKind.CONTRACT,))
+    signer = sealing.sealing.document_signer
+    lt = await signer.extend(signed, PadesLevel.B_LT)
+    lta = await signer.extend(lt, PadesLevel.B_LTA)
+    assert lt.startswith(signed) and lta.startswith(lt)  # incremental: nothing rewritten
+    reader = PdfFileReader(io.BytesIO(lta), strict=False)
+    assert "/DSS" in reader.root
+    assert [s.sig_object["/Type"] for s in reader.embedded_signatures] == ["/Sig", "/DocTimeStamp"]
+    status = await async_validate_pdf_signature(
+        reader.embedded_signatures[0], offline_context(reader, _root(sealing)))
+    assert status.intact and status.valid and status.trusted
+
+
+async def test_unreachable_tsa_fails_and_never_downgrades(sealing: Container) -> None:
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+
+    from signer.core import DocumentSigner, SignRequest
+
+    dead = DocumentSigner(sealing.revocation, HTTPTimeStamper("http://127.0.0.1:9/tsa", timeout=2))
+    app = sealing.sealing.plan(USCC, SealingOptions(seals=[SealOrder(SealKind.CONTRACT)]))[0][1]
+    with pytest.raises(Exception) as info:
+        await dead.sign(simple_pdf(1), [app], SignRequest(level=PadesLevel.B_T))
+    assert getattr(info.value, "code", None) == "tsa_unavailable"
+    out = await dead.sign(simple_pdf(1), [app], SignRequest(level=PadesLevel.B_B))
+    assert out.startswith(b"%PDF")  # B-B needs no TSA
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"hello, not a pdf", "invalid_pdf"),
+        (b"", "invalid_pdf"),
+        (None, "invalid_pdf"),  # truncated
+    ],
+)
+async def test_bad_input_is_refused_with_a_code(sealing: Container, data: bytes | None,
+                                                code: str) -> None:
+    if data is None:
+        data = simple_pdf(1)[:200]
+    with pytest.raises(Exception) as info:
+        await sealing.sealing.seal(USCC, data, SealingOptions())
+    assert getattr(info.value, "code", None) == code
+
+
+async def test_page_out_of_range_and_inactive_seal(sealing: Container) -> None:
+    with pytest.raises(Exception) as info:
+        await sealing.sealing.seal(USCC, simple_pdf(1), SealingOptions(
+            seals=[SealOrder(SealKind.CONTRACT, AtPoint(page=3, x=100, y=100))]))
+    assert getattr(info.value, "code", None) == "page_out_of_range"
+    sealing.seals.suspend_seal(USCC, SealKind.CONTRACT, "audit")
+    with pytest.raises(Exception) as info:
+        await sealing.sealing.seal(USCC, simple_pdf(1), SealingOptions(
+            seals=[SealOrder(SealKind.CONTRACT)]))
+    assert getattr(info.value, "code", None) == "seal_suspended"
+
+
+async def test_invoice_rules(sealing: Container) -> None:
+    out, used = await sealing.sealing.seal(
+        USCC, simple_pdf(1), SealingOptions(document_type=DocumentType.INVOICE))
+    assert [s.kind for s in used] == [SealKind.INVOICE]
+    with pytest.raises(Exception) as info:
+        await sealing.sealing.seal(USCC, simple_pdf(1), SealingOptions(
+            document_type=DocumentType.CONTRACT, seals=[SealOrder(SealKind.INVOICE)]))
+    assert getattr(info.value, "code", None) == "invoice_seal_on_contract"
+    _, used = await sealing.sealing.seal(USCC, simple_pdf(1), SealingOptions(
+        document_type=DocumentType.CONTRACT, seals=[SealOrder(SealKind.INVOICE)],
+        allow_invoice_seal_on_contract=True))
+    assert [s.kind for s in used] == [SealKind.INVOICE]
