@@ -40,7 +40,8 @@ def sealing(container: Container) -> Iterator[Container]:
 
 
 def _root(c: Container) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(pem.unarmor((c.settings.pki_dir / "root.pem").read_bytes())[2])
+    der = pem.unarmor((c.settings.pki_dir / "root.pem").read_bytes())[2]
+    return asn1_x509.Certificate.load(der)
 
 
 def offline_context(reader: PdfFileReader, root: asn1_x509.Certificate) -> ValidationContext:
@@ -176,7 +177,7 @@ async def test_page_out_of_range_and_inactive_seal(sealing: Container) -> None:
 
 
 async def test_invoice_rules(sealing: Container) -> None:
-    out, used = await sealing.sealing.seal(
+    _, used = await sealing.sealing.seal(
         USCC, simple_pdf(1), SealingOptions(document_type=DocumentType.INVOICE))
     assert [s.kind for s in used] == [SealKind.INVOICE]
     with pytest.raises(Exception) as info:
