@@ -30,7 +30,7 @@ class LoadedKeySigner(Signer):
         self.__key = key
         super().__init__(
             signing_cert=certificate,
-            cert_registry=SimpleCertificateStore.from_certs([certificate, *chain]),
+            cert_registry=SimpleCertificateStore.from_certs(chain),
             embed_roots=True,
         )
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,8 +24,10 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import DocumentSecurityStore, async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from api.container import Container
+from api.container import Container, build
+from api.settings import Settings
 from helpers import USCC, license_data
+from keystore.base import KeyAlgorithm
 from seals.kinds import SealKind
 from seals.license import parse_license
 from signer.levels import PadesLevel
@@ -37,6 +41,24 @@ pytestmark = pytest.mark.skipif(shutil.which("pdfsig") is None, reason="poppler-
 def sealing(container: Container) -> Iterator[Container]:
     container.seals.register(parse_license(license_data()))
     yield container
+
+
+@pytest.fixture(params=[KeyAlgorithm.EC_P256, KeyAlgorithm.RSA_2048], ids=["ecdsa", "rsa"])
+def sealing_any_key(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Container]:
+    c = build(settings.model_copy(update={"key_algorithm": request.param}))
+    c.seals.register(parse_license(license_data()))
+    yield c
+    c.close()
+
+
+def endesive(path: Path, pki: Path) -> list[dict[str, object]]:
+    """endesive's verifier, in a subprocess (see tests/endesive_verify.py)."""
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).parent.parent / "endesive_verify.py"), str(path),
+         str(pki / "root.pem"), str(pki / "issuing.pem")],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
 
 
 def _root(c: Container) -> asn1_x509.Certificate:
@@ -65,9 +87,10 @@ async def _seal(c: Container, pdf: bytes, level: PadesLevel,
 
 
 @pytest.mark.parametrize("level", list(PadesLevel))
-async def test_every_level_validates_in_pyhanko_and_poppler(
-    sealing: Container, level: PadesLevel, tmp_path: Path
+async def test_every_level_validates_in_pyhanko_poppler_and_endesive(
+    sealing_any_key: Container, level: PadesLevel, tmp_path: Path
 ) -> None:
+    sealing = sealing_any_key
     signed = await _seal(sealing, simple_pdf(2), level)
     path = tmp_path / "signed.pdf"
     path.write_bytes(signed)
@@ -97,6 +120,10 @@ async def test_every_level_validates_in_pyhanko_and_poppler(
         assert "Signature Validation: Signature is Valid." in block, block
         assert "Signature Type: ETSI.CAdES.detached" in block
     assert "合同专用章" in blocks[0] and "91110108551385082Q" in blocks[0]
+    results = endesive(path, sealing.settings.pki_dir)
+    assert [r["kind"] for r in results] == ["signature"] * 2 + ["timestamp"] * len(doc_ts)
+    for r in results[:2]:
+        assert r["hash_ok"] is True and r["signature_ok"] is True and r["cert_ok"] is True, r
     check = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
     assert check.returncode == 0 and "No syntax or stream encoding errors" in check.stdout
 
