@@ -296,18 +296,21 @@ def add_seal_field(
     """Create an empty signature field showing ``seal`` in ``widgets`` (from ``resolve``).
 
     The field gets one widget annotation per :class:`WidgetBox`, each with its slice of the
-    seal as its normal appearance.  With ``defer_extra_widgets`` (the default) widgets 2..N
+    seal as its normal appearance.  With a single widget, field and widget share one
+    dictionary (as pyHanko and most producers write them); with several, the widgets are the
+    field's ``/Kids``.  With ``defer_extra_widgets`` (the default) widgets 2..N
     are attached only when pyHanko signs the field with :attr:`SealField.stamp_style` (see
     the module documentation); otherwise they are attached at once.
 
     ``readable_name`` becomes the field's ``/TU`` (e.g. the seal's label, 合同专用章).
 
-    ``widget_parent`` gives every widget the ``/Parent`` entry ISO 32000-1 (Table 188)
-    requires of a widget that is one of several kids of a field.  Poppler before the
-    "pure widget" fix in its form parser (22.12 among them) mistakes such kids for
-    sub-fields and then reports N unsigned signatures instead of one signed one; pass
-    ``False`` to leave ``/Parent`` out (as pyHanko does for its own one-widget fields) when
-    such readers matter more than the letter of the standard.  pyHanko validates both.
+    ``widget_parent`` (several widgets only) gives every widget the ``/Parent`` entry that
+    ISO 32000-1 (Table 188) requires of a widget that is one of several kids of a field, and
+    that Acrobat-style readers use to find a widget's field.  Poppler before the "pure
+    widget" fix in its form parser (22.12 among them, so ``pdfsig`` and Evince/Okular) takes
+    such kids for sub-fields and reports N unsigned signatures instead of one signed one;
+    ``False`` leaves ``/Parent`` out, which those readers handle, at the cost of the letter
+    of the standard.  pyHanko validates both.
 
     :raises InvalidPlacement: no widgets.
     :raises pyhanko.pdf_utils.misc.PdfWriteError: a field of that name exists already.
@@ -320,8 +323,9 @@ def add_seal_field(
         SigFieldSpec(
             sig_field_name=field_name,
             on_page=first.page_index,
-            box=first.rect,  # pyHanko's hint says int; floats are what it writes
-            combine_annotation=False,
+            box=first.rect,  # type: ignore[arg-type]  # hinted int, floats work
+            # one widget: field and widget in one dictionary, the form every reader knows
+            combine_annotation=len(widgets) == 1,
             readable_field_name=readable_name,
         ),
     )
@@ -341,11 +345,14 @@ def add_seal_field(
             {pdf_name("/N"): writer.add_object(widget_form(widget, seal_form_ref))}
         )
         if index == 0:
-            widget_ref = field["/Kids"].raw_get(0)
+            if len(widgets) == 1:
+                widget_ref = field_ref
+            else:
+                widget_ref = field["/Kids"].raw_get(0)
+                if widget_parent:
+                    widget_ref.get_object()[pdf_name("/Parent")] = field_ref
             annot = widget_ref.get_object()
             annot[pdf_name("/AP")] = appearance
-            if widget_parent:
-                annot[pdf_name("/Parent")] = field_ref
             annot[pdf_name("/Rect")] = generic.ArrayObject(
                 generic.FloatObject(v) for v in widget.rect
             )
