@@ -125,6 +125,73 @@ def cmd_seal_image(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _placement(args: argparse.Namespace) -> Any:
+    from signer.placement import AtKeyword, AtPoint
+
+    if args.keyword:
+        return AtKeyword(args.keyword, page=args.page)
+    if args.x is not None or args.y is not None:
+        if args.x is None or args.y is None:
+            raise EsealError("--x and --y go together", code="invalid_placement")
+        return AtPoint(page=args.page if args.page is not None else -1, x=args.x, y=args.y)
+    return None
+
+
+def _read_pdf(path: str) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise EsealError(f"cannot read {path}: {exc.strerror}", code="file_unreadable") from None
+
+
+def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from signer.levels import PadesLevel
+    from signer.placement import CrossPage
+    from signer.service import DocumentType, SealingOptions, SealOrder, default_kind
+
+    pdf = _read_pdf(args.input)
+    c = _container(settings)
+    placement = _placement(args)
+    doc_type = DocumentType(args.document_type)
+    kinds = [parse_kind(k) for k in args.seal or []] or [default_kind(doc_type)]
+    orders = [SealOrder(kind, placement) for kind in kinds]
+    if args.cross_page:
+        orders.append(SealOrder(kinds[0], CrossPage()))
+    options = SealingOptions(
+        seals=orders,
+        document_type=doc_type,
+        level=PadesLevel(args.level),
+        reason=args.reason,
+        location=args.location,
+        certify=args.certify,
+        allow_invoice_seal_on_contract=args.allow_invoice_seal_on_contract,
+    )
+    signed, used = asyncio.run(c.sealing.seal(args.uscc, pdf, options))
+    Path(args.output).write_bytes(signed)
+    import hashlib
+
+    _print({"output": args.output, "sha256": hashlib.sha256(signed).hexdigest(),
+            "size": len(signed), "level": args.level,
+            "seals": [{"kind": s.kind.value, "label": s.label, "serial": format(s.serial, "x")}
+                      for s in used]})
+    return 0
+
+
+def cmd_extend(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from signer.levels import PadesLevel
+
+    pdf = _read_pdf(args.input)
+    c = _container(settings)
+    out = asyncio.run(c.sealing.document_signer.extend(pdf, PadesLevel(args.level)))
+    Path(args.output).write_bytes(out)
+    _print({"output": args.output, "level": args.level, "size": len(out)})
+    return 0
+
+
 def cmd_pki_ca(args: argparse.Namespace, settings: Settings) -> int:
     c = _container(settings)
     sys.stdout.write(c.pki.chain_pem())
@@ -183,6 +250,33 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-o", "--output")
     g.add_argument("--upload", metavar="SCAN")
     s.set_defaults(func=cmd_seal_image)
+
+    s = sub.add_parser("sign", help="seal a PDF")
+    s.add_argument("input", help="PDF file, or - for stdin")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--uscc", required=True)
+    s.add_argument("--seal", action="append", choices=kinds,
+                   help="seal kind; repeat to apply several in order (default: by document type)")
+    s.add_argument("--page", type=int, help="page, from 1; -1 is the last")
+    s.add_argument("--x", type=float, help="centre of the seal, points from the left")
+    s.add_argument("--y", type=float, help="centre of the seal, points from the bottom")
+    s.add_argument("--keyword", help="centre the seal on this text, e.g. 甲方（盖章）")
+    s.add_argument("--cross-page", action="store_true",
+                   help="also apply the first seal across all pages (骑缝章)")
+    s.add_argument("--level", default="B-T", choices=["B-B", "B-T", "B-LT", "B-LTA"])
+    s.add_argument("--document-type", default="other", choices=["contract", "invoice", "other"])
+    s.add_argument("--allow-invoice-seal-on-contract", action="store_true")
+    s.add_argument("--reason")
+    s.add_argument("--location")
+    s.add_argument("--certify", action="store_true",
+                   help="first seal certifies the document (form filling still allowed)")
+    s.set_defaults(func=cmd_sign)
+
+    s = sub.add_parser("extend", help="add B-LT or B-LTA to a signed PDF")
+    s.add_argument("input")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--level", default="B-LTA", choices=["B-LT", "B-LTA"])
+    s.set_defaults(func=cmd_extend)
 
     pki = sub.add_parser("pki", help="the internal CA").add_subparsers(dest="action",
                                                                       required=True)

@@ -7,6 +7,7 @@ Keys never come here: each seal arrives as a pyHanko :class:`Signer` from the ke
 from __future__ import annotations
 
 import io
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,17 @@ from .placement import Placement, resolve_in
 from .revocation import InternalRevocation
 
 __all__ = ["DocumentSigner", "InvalidPdf", "SealApplication", "SignRequest"]
+
+
+class _NoFetchingNotice(logging.Filter):
+    """pyHanko warns that revocation data is embedded without fetching: that is the design
+    here (our own responder answers in-process), so the warning is noise in our logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "fetching is not allowed" not in record.getMessage()
+
+
+logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_NoFetchingNotice())
 
 #: Bytes reserved for each CMS signature container: room for a 3-certificate chain, an
 #: RSA-3072 signature and a timestamp token with its own chain.  Reserving it up front

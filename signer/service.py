@@ -17,7 +17,7 @@ from .core import DocumentSigner, SealApplication, SignRequest
 from .levels import PadesLevel
 from .placement import MM, Placement
 
-__all__ = ["DocumentType", "SealOrder", "SealingOptions", "SealingService"]
+__all__ = ["DocumentType", "SealOrder", "SealingOptions", "SealingService", "default_kind"]
 
 
 class DocumentType(enum.Enum):
@@ -57,6 +57,11 @@ _DEFAULT_KIND = {
     DocumentType.INVOICE: SealKind.INVOICE,
     DocumentType.OTHER: SealKind.OFFICIAL,
 }
+
+
+def default_kind(document_type: DocumentType) -> SealKind:
+    """The seal a document of this type gets when the request names none."""
+    return _DEFAULT_KIND[document_type]
 
 
 class SealingService:
