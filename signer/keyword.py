@@ -30,6 +30,7 @@ without ``/Widths`` are measured as half an em per glyph; ``/ActualText`` is not
 from __future__ import annotations
 
 import codecs
+import functools
 import logging
 import math
 import re
@@ -99,10 +100,6 @@ def _mul(m: Matrix, n: Matrix) -> Matrix:
 def _matrix(values: list[Any]) -> Matrix:
     a, b, c, d, e, f = (float(v) for v in values)
     return (a, b, c, d, e, f)
-
-
-def _apply(m: Matrix, x: float, y: float) -> tuple[float, float]:
-    return m[0] * x + m[2] * y + m[4], m[1] * x + m[3] * y + m[5]
 
 
 # =========================================================================== tokenizer
@@ -744,7 +741,7 @@ class _GState:
 
 class _Interpreter:
     def __init__(self, geometry: PageGeometry, fonts: dict[Any, _Font | None]) -> None:
-        self.geometry = geometry
+        self.to_visible = geometry.visible_matrix
         self.fonts = fonts
         self.glyphs: list[Glyph] = []
 
@@ -823,7 +820,7 @@ class _Interpreter:
                             tm = self._adjust(state, tm, item)
                 elif op == "Do" and args and depth < _MAX_FORM_DEPTH:
                     self._form(resources, str(args[0]), state, depth, seen)
-            except (TypeError, ValueError, ArithmeticError) as exc:
+            except Exception as exc:  # malformed content: skip the operator, keep reading
                 logger.debug("skipping malformed operator %s: %s", op, exc)
 
     def _form(self, resources: Any, name: str, state: _GState, depth: int, seen: frozenset) -> None:
@@ -861,30 +858,32 @@ class _Interpreter:
         font = state.font
         if font is None:
             return tm
-        size = state.size
-        geometry = self.geometry
+        size, hscale, rise = state.size, state.scale, state.rise
+        # text space -> visible page, once per string; glyphs only move along it
+        a, b, c, d, e, f = _mul(_mul(tm, state.ctm), self.to_visible)
+        seen_size = size * math.hypot(c, d)
+        scaled = size * hscale
+        dx = dy = 0.0
         for text, width, is_space in font.decode(data):
-            trm = _mul((size * state.scale, 0.0, 0.0, size, 0.0, state.rise), _mul(tm, state.ctm))
+            # the glyph's box in text space: advance width by ascent/descent (or, in
+            # vertical writing, a 1 em cell hanging below the origin)
             if font.vertical:
-                x0, x1 = -width / 2, width / 2
-                y0, y1 = -1.0, 0.0
+                x0, x1 = -width / 2 * scaled, width / 2 * scaled
+                y0, y1 = rise - size, rise
             else:
-                x0, x1 = 0.0, width
-                y0, y1 = font.descent, font.ascent
-            corners = [_apply(trm, x, y) for x, y in ((x0, y0), (x1, y0), (x0, y1), (x1, y1))]
-            visible = [geometry.to_visible(x, y) for x, y in corners]
-            xs = [p[0] for p in visible]
-            ys = [p[1] for p in visible]
-            seen_size = math.hypot(trm[2], trm[3]) * geometry.user_unit
-            self._add(Glyph(text, (min(xs), min(ys), max(xs), max(ys)), seen_size))
+                x0, x1 = 0.0, width * scaled
+                y0, y1 = font.descent * size + rise, font.ascent * size + rise
+            mx, my = dx + (x0 + x1) / 2, dy + (y0 + y1) / 2
+            wx, wy = (x1 - x0) / 2, (y1 - y0) / 2
+            cx, cy = a * mx + c * my + e, b * mx + d * my + f
+            hx, hy = abs(a) * wx + abs(c) * wy, abs(b) * wx + abs(d) * wy
+            self._add(Glyph(text, (cx - hx, cy - hy, cx + hx, cy + hy), seen_size))
             spacing = state.char_spacing + (state.word_spacing if is_space else 0.0)
             if font.vertical:
-                advance = font.vertical_advance * size + spacing
-                tm = _mul((1.0, 0.0, 0.0, 1.0, 0.0, advance), tm)
+                dy += font.vertical_advance * size + spacing
             else:
-                advance = (width * size + spacing) * state.scale
-                tm = _mul((1.0, 0.0, 0.0, 1.0, advance, 0.0), tm)
-        return tm
+                dx += (width * size + spacing) * hscale
+        return _mul((1.0, 0.0, 0.0, 1.0, dx, dy), tm) if dx or dy else tm
 
     def _add(self, glyph: Glyph) -> None:
         # a producer faking bold draws the same glyph again a hair's breadth away
@@ -943,6 +942,7 @@ def _inherited_resources(page: generic.DictionaryObject) -> Any:
 # =========================================================================== search
 
 
+@functools.lru_cache(maxsize=65536)
 def _normalise(text: str) -> str:
     """NFKC without any whitespace: what matching compares."""
     return "".join(ch for ch in unicodedata.normalize("NFKC", text) if not _ignorable(ch))
@@ -1040,8 +1040,9 @@ def find_keyword(
     for number, page in enumerate(iter_pages(handler), start=1):
         if wanted is not None and number not in wanted:
             continue
-        geometry = PageGeometry.from_page(page)
-        glyphs = page_glyphs(page, geometry, fonts)
+        glyphs = page_glyphs(page, PageGeometry.from_page(page), fonts)
+        if not set(needle) <= {ch for g in glyphs for ch in _normalise(g.text)}:
+            continue
         found: list[Rect] = []
         in_stream_order = _search(glyphs, needle, gap_limit=False)
         in_reading_order = _search(_reading_order(glyphs), needle, gap_limit=True)

@@ -218,6 +218,19 @@ class PageGeometry:
         w, h = (x1 - x0), (y1 - y0)
         return (w if self.rotate in (90, 270) else h) * self.user_unit
 
+    @property
+    def visible_matrix(self) -> Matrix:
+        """The matrix from user space (user units) to visible points: :meth:`to_visible`."""
+        bx0, by0, bx1, by1 = self.visible_box
+        u = self.user_unit
+        if self.rotate == 90:
+            return (0.0, -u, u, 0.0, -by0 * u, bx1 * u)
+        if self.rotate == 180:
+            return (-u, 0.0, 0.0, -u, bx1 * u, by1 * u)
+        if self.rotate == 270:
+            return (0.0, u, -u, 0.0, by1 * u, -bx0 * u)
+        return (u, 0.0, 0.0, u, -bx0 * u, -by0 * u)
+
     def to_user(self, x: float, y: float) -> tuple[float, float]:
         """Visible point (points) → user-space point (user units)."""
         bx0, by0, bx1, by1 = self.visible_box
