@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 _IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 _MAX_FORM_DEPTH = 12
 _MAX_CMAP_RANGE = 0x10000  # a bfrange longer than this is kept as a range, never expanded
+_MAX_CMAP_EXPANSION = 0x10000  # codes expanded into the look-up table per CMap, at most
 _DEFAULT_ASCENT = 0.88
 _DEFAULT_DESCENT = -0.12
 
@@ -433,10 +434,12 @@ def _parse_cmap(data: bytes, *, to_unicode: bool) -> _CMap:
         return cmap
     # expand short bfranges into the dict for fast look-ups (a bfchar entry wins over them)
     kept = []
+    budget = _MAX_CMAP_EXPANSION
     for size, low, high, base in cmap.ranges:
-        if high - low >= _MAX_CMAP_RANGE:
+        if high - low >= _MAX_CMAP_RANGE or high - low >= budget:
             kept.append((size, low, high, base))
             continue
+        budget -= high - low + 1
         for code in range(low, high + 1):
             text = _range_text(base, code - low)
             if text is not None:
