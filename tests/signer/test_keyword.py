@@ -354,6 +354,38 @@ def test_hand_written_cmap_with_ranges_and_kangxi_radicals() -> None:
     assert (year.x0, year.x1) == pytest.approx((100, 120))
 
 
+def test_vertical_writing() -> None:
+    # 竖排 (Identity-V): glyphs run downwards from the origin, each a 1 em cell under it
+    to_unicode = cmap_stream(
+        b"4 beginbfchar\n<0001> <7532>\n<0002> <65B9>\n<0003> <76D6>\n<0004> <7AE0>\nendbfchar"
+    )
+    font = generic.DictionaryObject(
+        {
+            pdf_name("/Type"): pdf_name("/Font"),
+            pdf_name("/Subtype"): pdf_name("/Type0"),
+            pdf_name("/BaseFont"): pdf_name("/HandV"),
+            pdf_name("/Encoding"): pdf_name("/Identity-V"),
+            pdf_name("/ToUnicode"): to_unicode,
+            pdf_name("/DescendantFonts"): generic.ArrayObject(
+                [
+                    generic.DictionaryObject(
+                        {
+                            pdf_name("/Type"): pdf_name("/Font"),
+                            pdf_name("/Subtype"): pdf_name("/CIDFontType0"),
+                            pdf_name("/BaseFont"): pdf_name("/HandV"),
+                        }
+                    )
+                ]
+            ),
+        }
+    )
+    pdf = hand_made(font, b"BT /F1 10 Tf 100 500 Td <0001000200030004> Tj ET")
+    (hit,) = find_keyword(pdf, "甲方盖章")
+    assert box(hit) == pytest.approx((95, 460, 105, 500))
+    (hit,) = find_keyword(pdf, "盖章")
+    assert box(hit) == pytest.approx((95, 460, 105, 480))
+
+
 def test_latin_keyword_in_a_standard_font() -> None:
     font = generic.DictionaryObject(
         {
