@@ -17,9 +17,11 @@ and documents (keep one per seal version, keyed by its SHA-256).  Per document o
 already-compressed bytes are wrapped in new stream objects (no decoding, no compression),
 and the image is embedded once however many widgets show it.
 
-One signature, several widgets (the cross-page seal, 骑缝章): :func:`add_seal_field` creates
-one signature field whose ``/Kids`` are N widget annotations, one per page, each with its
-own strip of the seal, so the single signature value ``/V`` covers every strip.  pyHanko
+A seal on one page is one signature field merged with its widget annotation, the form
+every reader knows.  One signature, several widgets (the cross-page seal, 骑缝章):
+:func:`add_seal_field` creates one signature field whose ``/Kids`` are N widget annotations,
+one per page, each with its own strip of the seal, so the single signature value ``/V``
+covers every strip.  pyHanko
 0.38 can sign such a field, with one catch: ``PdfCMSEmbedder`` looks up "the" widget of the
 field to draw its appearance and refuses a field with more than one kid.  So the field is
 created with its first widget only, and the other widgets are attached to ``/Kids`` and to
@@ -32,7 +34,11 @@ document is hashed.  The signer therefore signs with::
                            stamp_style=field.stamp_style)
     await pdf_signer.async_sign_pdf(writer, existing_fields_only=True, ...)
 
-The style also keeps pyHanko from replacing the seal appearance with its default text stamp.
+The style also keeps pyHanko from replacing the seal appearance with its default text stamp,
+so it is needed for one-page seals too.  pyHanko's validator and difference analysis accept
+the N-widget field, also when a later revision adds one.  Poppler's form parser before its
+"pure widget" fix (22.12 among them) does not: it takes widget kids that carry ``/Parent``
+for sub-fields and reports N unsigned signatures; see ``widget_parent``.
 """
 
 from __future__ import annotations

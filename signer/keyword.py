@@ -24,7 +24,13 @@ by the font's declared ascent and descent.
 Known limits: glyphs without a Unicode mapping (no ``/ToUnicode`` and a non-Unicode
 encoding) cannot be matched; predefined CJK CMaps other than Identity and the Unicode ones
 are decoded by their Python codec with the font's default width; the standard 14 fonts
-without ``/Widths`` are measured as half an em per glyph; ``/ActualText`` is not used.
+without ``/Widths`` are measured as half an em per glyph; in vertical writing every glyph
+is a 1 em cell (``/W2`` is not read); ``/ActualText`` is not used.
+
+It reads PDFs through pyHanko's object model only (pypdf is no runtime dependency of
+eseal).  It is pure Python and CPU-bound — about 1.5 s for 100 densely printed pages
+(180 000 glyphs) on a 2-core machine, a few milliseconds for a contract page — so async
+callers run it in a worker thread.
 """
 
 from __future__ import annotations
