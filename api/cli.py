@@ -67,8 +67,7 @@ def _read_json(path: str) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidLicense(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") \
-            from None
+        raise InvalidLicense(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
 
 
 def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
@@ -82,16 +81,18 @@ def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     c = _container(settings)
     enterprise = c.seals.enterprise(args.uscc)
-    _print({"license": enterprise.to_json(),
-            "seals": [s.to_json() for s in c.seals.seals(args.uscc)]})
+    _print(
+        {"license": enterprise.to_json(), "seals": [s.to_json() for s in c.seals.seals(args.uscc)]}
+    )
     return 0
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     c = _container(settings)
     enterprise = c.seals.change_status(args.uscc, LicenseStatus(args.status), args.reason)
-    _print({"license": enterprise.to_json(),
-            "seals": [s.to_json() for s in c.seals.seals(args.uscc)]})
+    _print(
+        {"license": enterprise.to_json(), "seals": [s.to_json() for s in c.seals.seals(args.uscc)]}
+    )
     return 0
 
 
@@ -115,8 +116,9 @@ def cmd_seal_image(args: argparse.Namespace, settings: Settings) -> int:
         try:
             data = Path(args.upload).read_bytes()
         except OSError as exc:
-            raise EsealError(f"cannot read {args.upload}: {exc.strerror}",
-                             code="file_unreadable") from None
+            raise EsealError(
+                f"cannot read {args.upload}: {exc.strerror}", code="file_unreadable"
+            ) from None
         _print(c.seals.replace_image(args.uscc, kind, data).to_json())
         return 0
     seal = c.seals.seal(args.uscc, kind)
@@ -172,10 +174,18 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
     Path(args.output).write_bytes(signed)
     import hashlib
 
-    _print({"output": args.output, "sha256": hashlib.sha256(signed).hexdigest(),
-            "size": len(signed), "level": args.level,
-            "seals": [{"kind": s.kind.value, "label": s.label, "serial": format(s.serial, "x")}
-                      for s in used]})
+    _print(
+        {
+            "output": args.output,
+            "sha256": hashlib.sha256(signed).hexdigest(),
+            "size": len(signed),
+            "level": args.level,
+            "seals": [
+                {"kind": s.kind.value, "label": s.label, "serial": format(s.serial, "x")}
+                for s in used
+            ],
+        }
+    )
     return 0
 
 
@@ -190,6 +200,45 @@ def cmd_extend(args: argparse.Namespace, settings: Settings) -> int:
     Path(args.output).write_bytes(out)
     _print({"output": args.output, "level": args.level, "size": len(out)})
     return 0
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 valid, 1 not valid, 2 could not process."""
+    import asyncio
+
+    try:
+        pdf = _read_pdf(args.input)
+        c = _container(settings)
+        report = asyncio.run(c.verifier.verify(pdf, args.expect_uscc))
+    except EsealError as exc:
+        json.dump(problem(exc), sys.stderr, ensure_ascii=False, indent=2)
+        sys.stderr.write("\n")
+        return 2
+    if args.json:
+        _print(report)
+    else:
+        _print_verdict(report)
+    return 0 if report["valid"] else 1
+
+
+def _print_verdict(report: dict[str, Any]) -> None:
+    out = sys.stdout
+    out.write(
+        ("VALID" if report["valid"] else "NOT VALID") + f"  sha256 {report['file']['sha256']}\n"
+    )
+    for sig in report["signatures"]:
+        ent = sig.get("enterprise") or {}
+        seal = sig.get("seal") or {}
+        out.write(
+            f"- {sig['field']}: {'valid' if sig['valid'] else 'NOT valid'}, "
+            f"integrity {sig['integrity']}, trusted {sig['trusted']}, "
+            f"{seal.get('label') or sig['type']} {ent.get('name') or ''} "
+            f"{ent.get('uscc') or ''} {sig.get('level') or ''}\n"
+        )
+        for p in sig.get("problems", []):
+            out.write(f"    {p['code']}: {p['message']}\n")
+    for p in report["problems"]:
+        out.write(f"  {p['code']}: {p['message']}\n")
 
 
 def cmd_pki_ca(args: argparse.Namespace, settings: Settings) -> int:
@@ -221,7 +270,8 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
 
     ent = sub.add_parser("enterprise", help="licenses and their seals").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     s = ent.add_parser("register", help="register LICENSE.json and issue its five seals")
     s.add_argument("license", help="license JSON file, or - for stdin")
     s.set_defaults(func=cmd_register)
@@ -234,8 +284,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--reason")
     s.set_defaults(func=cmd_status)
 
-    seal = sub.add_parser("seal", help="seal lifecycle").add_subparsers(dest="action",
-                                                                       required=True)
+    seal = sub.add_parser("seal", help="seal lifecycle").add_subparsers(
+        dest="action", required=True
+    )
     kinds = [k.value for k in SealKind]
     for action in ("suspend", "resume", "revoke", "reissue"):
         s = seal.add_parser(action, help=f"{action} a seal")
@@ -255,22 +306,38 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("input", help="PDF file, or - for stdin")
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--uscc", required=True)
-    s.add_argument("--seal", action="append", choices=kinds,
-                   help="seal kind; repeat to apply several in order (default: by document type)")
+    s.add_argument(
+        "--seal",
+        action="append",
+        choices=kinds,
+        help="seal kind; repeat to apply several in order (default: by document type)",
+    )
     s.add_argument("--page", type=int, help="page, from 1; -1 is the last")
     s.add_argument("--x", type=float, help="centre of the seal, points from the left")
     s.add_argument("--y", type=float, help="centre of the seal, points from the bottom")
     s.add_argument("--keyword", help="centre the seal on this text, e.g. 甲方（盖章）")
-    s.add_argument("--cross-page", action="store_true",
-                   help="also apply the first seal across all pages (骑缝章)")
+    s.add_argument(
+        "--cross-page",
+        action="store_true",
+        help="also apply the first seal across all pages (骑缝章)",
+    )
     s.add_argument("--level", default="B-T", choices=["B-B", "B-T", "B-LT", "B-LTA"])
     s.add_argument("--document-type", default="other", choices=["contract", "invoice", "other"])
     s.add_argument("--allow-invoice-seal-on-contract", action="store_true")
     s.add_argument("--reason")
     s.add_argument("--location")
-    s.add_argument("--certify", action="store_true",
-                   help="first seal certifies the document (form filling still allowed)")
+    s.add_argument(
+        "--certify",
+        action="store_true",
+        help="first seal certifies the document (form filling still allowed)",
+    )
     s.set_defaults(func=cmd_sign)
+
+    s = sub.add_parser("verify", help="verify a signed PDF (exit 0 valid, 1 not, 2 error)")
+    s.add_argument("input")
+    s.add_argument("--expect-uscc")
+    s.add_argument("--json", action="store_true", help="print the full report as JSON")
+    s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("extend", help="add B-LT or B-LTA to a signed PDF")
     s.add_argument("input")
@@ -278,8 +345,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--level", default="B-LTA", choices=["B-LT", "B-LTA"])
     s.set_defaults(func=cmd_extend)
 
-    pki = sub.add_parser("pki", help="the internal CA").add_subparsers(dest="action",
-                                                                      required=True)
+    pki = sub.add_parser("pki", help="the internal CA").add_subparsers(dest="action", required=True)
     s = pki.add_parser("ca", help="print the CA chain (PEM)")
     s.set_defaults(func=cmd_pki_ca)
     s = pki.add_parser("crl", help="write the current CRL (DER)")
@@ -293,8 +359,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except Exception as exc:  # pydantic ValidationError: a setting is malformed
-        json.dump({"title": "Invalid settings", "code": "invalid_settings", "status": 2,
-                   "detail": str(exc).splitlines()[0]}, sys.stderr, ensure_ascii=False)
+        json.dump(
+            {
+                "title": "Invalid settings",
+                "code": "invalid_settings",
+                "status": 2,
+                "detail": str(exc).splitlines()[0],
+            },
+            sys.stderr,
+            ensure_ascii=False,
+        )
         sys.stderr.write("\n")
         return 2
     try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from pyhanko.sign.timestamps import TimeStamper
 from sqlalchemy.engine import Engine
 
 from keystore.base import KeyStore
+from keystore.errors import KeystoreError
 from keystore.masterkey import create_master_key_file, load_master_key
 from keystore.pki import InternalPki
 from keystore.soft import SoftKeyStore
@@ -17,6 +19,7 @@ from seals.service import IssuanceSettings, SealService
 from signer.core import DocumentSigner
 from signer.revocation import InternalRevocation
 from signer.service import SealingService
+from signer.verify import Verifier
 from storage.db import make_engine, migrate
 from storage.repository import SqlEnterpriseRepository
 
@@ -36,6 +39,7 @@ class Container:
     tsa: TimeStampAuthority
     revocation: InternalRevocation
     sealing: SealingService
+    verifier: Verifier
 
     def close(self) -> None:
         self.engine.dispose()
@@ -108,4 +112,22 @@ def build(settings: Settings) -> Container:
     document_signer = DocumentSigner(revocation, timestamper,
                                      tsa_certificates=[tsa_signer.signing_cert])
     sealing = SealingService(service, document_signer)
-    return Container(settings, engine, soft, seal_keys, pki, service, tsa, revocation, sealing)
+    verifier = Verifier(service, revocation.root, pki.chain()[0],
+                        extra_roots=_trust_bundle(settings), allow_fetching=settings.verify_fetch)
+    return Container(settings, engine, soft, seal_keys, pki, service, tsa, revocation, sealing,
+                     verifier)
+
+
+def _trust_bundle(settings: Settings) -> list[Any]:
+    """Extra trust anchors for verification (``ESEAL_TRUST_BUNDLE``, a PEM file)."""
+    if settings.trust_bundle is None:
+        return []
+    from asn1crypto import pem
+    from asn1crypto import x509 as asn1_x509
+
+    try:
+        data = settings.trust_bundle.read_bytes()
+    except OSError as exc:
+        raise KeystoreError(f"cannot read the trust bundle: {exc.strerror}",
+                            code="trust_bundle_unreadable") from None
+    return [asn1_x509.Certificate.load(der) for _, _, der in pem.unarmor(data, multiple=True)]

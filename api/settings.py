@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     font_path: Path | None = Field(None, description="CJK font for seal images")
 
     tsa_url: str | None = Field(None, description="external RFC 3161 TSA; default built-in")
+    trust_bundle: Path | None = Field(None, description="extra trust anchors (PEM) for verify")
+    verify_fetch: bool = Field(False, description="fetch revocation data online when verifying")
 
     @property
     def db_url(self) -> str:

@@ -166,6 +166,13 @@ class SealService:
             raise EnterpriseNotFound(f"no enterprise with USCC {uscc} is registered")
         return found
 
+    def find_enterprise(self, uscc: str) -> Enterprise | None:
+        return self._repo.get_enterprise(uscc)
+
+    def seal_by_serial(self, serial: int) -> Seal | None:
+        """Any version of any seal this server issued, by certificate serial."""
+        return self._repo.seal_by_serial(serial)
+
     def seals(self, uscc: str) -> list[Seal]:
         self.enterprise(uscc)
         order = list(SealKind)
