@@ -3,34 +3,162 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
-from pyhanko.pdf_utils.writer import PdfFileWriter
+from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
 
-def simple_pdf(pages: int = 1, *, text: str = "Contract page", size: tuple[int, int] = (595, 842),
-               rotate: int = 0) -> bytes:
+def simple_pdf(
+    pages: int = 1,
+    *,
+    text: str = "Contract page",
+    size: tuple[int, int] = (595, 842),
+    rotate: int = 0,
+) -> bytes:
     """A plain PDF with ``pages`` A4 pages of Helvetica text."""
     w = PdfFileWriter()
-    font = w.add_object(generic.DictionaryObject({
-        pdf_name("/Type"): pdf_name("/Font"),
-        pdf_name("/Subtype"): pdf_name("/Type1"),
-        pdf_name("/BaseFont"): pdf_name("/Helvetica"),
-    }))
+    font = w.add_object(
+        generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Font"),
+                pdf_name("/Subtype"): pdf_name("/Type1"),
+                pdf_name("/BaseFont"): pdf_name("/Helvetica"),
+            }
+        )
+    )
     for i in range(pages):
         ops = f"BT /F1 20 Tf 72 760 Td ({text} {i + 1}) Tj ET".encode()
-        page = generic.DictionaryObject({
-            pdf_name("/Type"): pdf_name("/Page"),
-            pdf_name("/MediaBox"): generic.ArrayObject(
-                [generic.NumberObject(v) for v in (0, 0, *size)]),
-            pdf_name("/Contents"): w.add_object(generic.StreamObject(stream_data=ops)),
-            pdf_name("/Resources"): generic.DictionaryObject(
-                {pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): font})}),
-        })
+        page = generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Page"),
+                pdf_name("/MediaBox"): generic.ArrayObject(
+                    [generic.NumberObject(v) for v in (0, 0, *size)]
+                ),
+                pdf_name("/Contents"): w.add_object(generic.StreamObject(stream_data=ops)),
+                pdf_name("/Resources"): generic.DictionaryObject(
+                    {pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): font})}
+                ),
+            }
+        )
         if rotate:
             page[pdf_name("/Rotate")] = generic.NumberObject(rotate)
         w.insert_page(page)
     out = io.BytesIO()
     w.write(out)
     return out.getvalue()
+
+
+NOTO_TTC = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+SIZE = 12.0
+
+
+def extract_cjk_face(directory: Path) -> Path:
+    """Noto Sans CJK SC (from Debian's fonts-noto-cjk collection) as a single .otf file."""
+    from fontTools.ttLib import TTCollection, TTFont
+
+    collection = TTCollection(str(NOTO_TTC), lazy=True)
+    index = next(
+        i
+        for i, face in enumerate(collection.fonts)
+        if face["name"].getDebugName(4) == "Noto Sans CJK SC"
+    )
+    path = directory / "NotoSansCJKsc-Regular.otf"
+    if not path.exists():
+        TTFont(str(NOTO_TTC), fontNumber=index, lazy=True).save(str(path))
+    return path
+
+
+class Contract:
+    """A PDF written the way contract generators write it: CJK text in an embedded CID font."""
+
+    def __init__(self, font_path: Path) -> None:
+        from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+
+        self.writer = PdfFileWriter()
+        self.font = GlyphAccumulatorFactory(str(font_path), font_size=int(SIZE)).create_font_engine(
+            self.writer
+        )
+
+    def ops(self, text: str) -> bytes:
+        """Shaped text: one TJ per string, as pyHanko (and most producers) write it."""
+        return self.font.shape(text, with_actual_text=False).graphics_ops
+
+    def codes(self, text: str) -> list[bytes]:
+        """The hex string of each character's glyph, for hand-cut TJ/Tj operators."""
+        out = []
+        for ch in text:
+            (code,) = re.findall(rb"<[0-9a-f]+>", self.ops(ch))
+            out.append(code)
+        return out
+
+    def line(self, text: str, x: float, y: float, size: float = SIZE) -> bytes:
+        return b"BT /F1 %g Tf 1 0 0 1 %g %g Tm %s ET\n" % (size, x, y, self.ops(text))
+
+    def resources(self, **xobjects: generic.PdfObject) -> generic.DictionaryObject:
+        res = generic.DictionaryObject(
+            {
+                pdf_name("/Font"): generic.DictionaryObject(
+                    {pdf_name("/F1"): self.font.as_resource()}
+                )
+            }
+        )
+        if xobjects:
+            res[pdf_name("/XObject")] = generic.DictionaryObject(
+                {pdf_name("/" + k): v for k, v in xobjects.items()}
+            )
+        return res
+
+    def form(self, content: bytes, matrix: tuple[float, ...]) -> generic.IndirectObject:
+        stream = generic.StreamObject(
+            {
+                pdf_name("/Type"): pdf_name("/XObject"),
+                pdf_name("/Subtype"): pdf_name("/Form"),
+                pdf_name("/BBox"): generic.ArrayObject(
+                    generic.FloatObject(v) for v in (0, 0, 500, 500)
+                ),
+                pdf_name("/Matrix"): generic.ArrayObject(generic.FloatObject(v) for v in matrix),
+                pdf_name("/Resources"): self.resources(),
+            },
+            stream_data=content,
+        )
+        return self.writer.add_object(stream)
+
+    def page(
+        self,
+        content: bytes,
+        *,
+        media: tuple[float, ...] = (0, 0, 595, 842),
+        rotate: int = 0,
+        **xobjects: generic.PdfObject,
+    ) -> None:
+        stream = self.writer.add_object(generic.StreamObject(stream_data=content))
+        page = PageObject(contents=stream, media_box=media, resources=self.resources(**xobjects))
+        if rotate:
+            page[pdf_name("/Rotate")] = generic.NumberObject(rotate)
+        self.writer.insert_page(page)
+
+    def pdf(self) -> bytes:
+        out = io.BytesIO()
+        self.writer.write(out)
+        return out.getvalue()
+
+
+def cjk_contract(font_path: Path, pages: int = 3) -> bytes:
+    """A purchase contract in Chinese: text on every page, the signing block on the last."""
+    doc = Contract(font_path)
+    for i in range(1, pages + 1):
+        body = doc.line("采购合同" if i == 1 else f"采购合同（续 第{i}页）", 240, 780, 18)
+        for n in range(8):
+            body += doc.line(
+                f"第{(i - 1) * 8 + n + 1}条 双方应按本合同约定履行各自义务，不得擅自变更。",
+                72,
+                720 - n * 28,
+            )
+        if i == pages:
+            body += doc.line("甲方（盖章）：", 72, 220) + doc.line("乙方（盖章）：", 330, 220)
+            body += doc.line("日期：2026年11月22日", 72, 160)
+        doc.page(body)
+    return doc.pdf()

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pdfs import NOTO_TTC, SIZE, Contract, extract_cjk_face
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -27,9 +28,7 @@ from signer.errors import InvalidPlacement, KeywordNotFound
 from signer.keyword import Hit, find_keyword, page_glyphs
 from signer.placement import AtKeyword, PageGeometry, iter_pages, open_pdf, resolve_in
 
-NOTO_TTC = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 ODD_BOX = (100.0, 100.0, 712.0, 892.0)
-SIZE = 12.0
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -40,17 +39,7 @@ def cjk_font(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Simplified Chinese face of Noto Sans CJK, as a single OpenType file."""
     if not NOTO_TTC.exists():
         pytest.skip("fonts-noto-cjk is not installed")
-    from fontTools.ttLib import TTCollection, TTFont
-
-    collection = TTCollection(str(NOTO_TTC), lazy=True)
-    index = next(
-        i
-        for i, face in enumerate(collection.fonts)
-        if face["name"].getDebugName(4) == "Noto Sans CJK SC"
-    )
-    path = tmp_path_factory.mktemp("fonts") / "NotoSansCJKsc-Regular.otf"
-    TTFont(str(NOTO_TTC), fontNumber=index, lazy=True).save(str(path))
-    return path
+    return extract_cjk_face(tmp_path_factory.mktemp("fonts"))
 
 
 @pytest.fixture(scope="session")
@@ -61,81 +50,6 @@ def metrics(cjk_font: Path) -> tuple[float, float]:
     font = TTFont(str(cjk_font), lazy=True)
     upem = font["head"].unitsPerEm
     return font["hhea"].ascent / upem, font["hhea"].descent / upem
-
-
-class Contract:
-    """A PDF written the way contract generators write it: CJK text in an embedded CID font."""
-
-    def __init__(self, font_path: Path) -> None:
-        from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
-
-        self.writer = PdfFileWriter()
-        self.font = GlyphAccumulatorFactory(str(font_path), font_size=int(SIZE)).create_font_engine(
-            self.writer
-        )
-
-    def ops(self, text: str) -> bytes:
-        """Shaped text: one TJ per string, as pyHanko (and most producers) write it."""
-        return self.font.shape(text, with_actual_text=False).graphics_ops
-
-    def codes(self, text: str) -> list[bytes]:
-        """The hex string of each character's glyph, for hand-cut TJ/Tj operators."""
-        out = []
-        for ch in text:
-            (code,) = re.findall(rb"<[0-9a-f]+>", self.ops(ch))
-            out.append(code)
-        return out
-
-    def line(self, text: str, x: float, y: float, size: float = SIZE) -> bytes:
-        return b"BT /F1 %g Tf 1 0 0 1 %g %g Tm %s ET\n" % (size, x, y, self.ops(text))
-
-    def resources(self, **xobjects: generic.PdfObject) -> generic.DictionaryObject:
-        res = generic.DictionaryObject(
-            {
-                pdf_name("/Font"): generic.DictionaryObject(
-                    {pdf_name("/F1"): self.font.as_resource()}
-                )
-            }
-        )
-        if xobjects:
-            res[pdf_name("/XObject")] = generic.DictionaryObject(
-                {pdf_name("/" + k): v for k, v in xobjects.items()}
-            )
-        return res
-
-    def form(self, content: bytes, matrix: tuple[float, ...]) -> generic.IndirectObject:
-        stream = generic.StreamObject(
-            {
-                pdf_name("/Type"): pdf_name("/XObject"),
-                pdf_name("/Subtype"): pdf_name("/Form"),
-                pdf_name("/BBox"): generic.ArrayObject(
-                    generic.FloatObject(v) for v in (0, 0, 500, 500)
-                ),
-                pdf_name("/Matrix"): generic.ArrayObject(generic.FloatObject(v) for v in matrix),
-                pdf_name("/Resources"): self.resources(),
-            },
-            stream_data=content,
-        )
-        return self.writer.add_object(stream)
-
-    def page(
-        self,
-        content: bytes,
-        *,
-        media: tuple[float, ...] = (0, 0, 595, 842),
-        rotate: int = 0,
-        **xobjects: generic.PdfObject,
-    ) -> None:
-        stream = self.writer.add_object(generic.StreamObject(stream_data=content))
-        page = PageObject(contents=stream, media_box=media, resources=self.resources(**xobjects))
-        if rotate:
-            page[pdf_name("/Rotate")] = generic.NumberObject(rotate)
-        self.writer.insert_page(page)
-
-    def pdf(self) -> bytes:
-        out = io.BytesIO()
-        self.writer.write(out)
-        return out.getvalue()
 
 
 def expected(x: float, y: float, chars: int, metrics: tuple[float, float], size: float = SIZE):
