@@ -23,11 +23,11 @@ ROOT = HERE.parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from PIL import Image  # noqa: E402
-from pdfs import cjk_contract, extract_cjk_face  # noqa: E402
 from pyhanko.pdf_utils.reader import PdfFileReader  # noqa: E402
 
 from api.container import build, initialise  # noqa: E402
 from api.settings import Settings  # noqa: E402
+from pdfs import cjk_contract, extract_cjk_face  # noqa: E402
 from seals.kinds import SealKind  # noqa: E402
 from seals.license import parse_license  # noqa: E402
 from signer.keyword import find_keyword  # noqa: E402

@@ -16,7 +16,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pdfs import NOTO_TTC, SIZE, Contract, extract_cjk_face
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -24,6 +23,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
 
 from keystore.errors import ErrorKind
+from pdfs import NOTO_TTC, SIZE, Contract, extract_cjk_face
 from signer.errors import InvalidPlacement, KeywordNotFound
 from signer.keyword import Hit, find_keyword, page_glyphs
 from signer.placement import AtKeyword, PageGeometry, iter_pages, open_pdf, resolve_in

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
-from pdfs import simple_pdf
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import DocumentSecurityStore, async_validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
@@ -28,6 +27,7 @@ from api.container import Container, build
 from api.settings import Settings
 from helpers import USCC, license_data
 from keystore.base import KeyAlgorithm
+from pdfs import simple_pdf
 from seals.kinds import SealKind
 from seals.license import parse_license
 from signer.levels import PadesLevel
