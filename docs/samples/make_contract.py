@@ -103,7 +103,8 @@ async def main() -> None:
                         f"- {s['field']}: valid={s['valid']} integrity={s['integrity']} "
                         f"level={s.get('level')}" for s in report["signatures"]))
     text = "\n\n".join(evidence) + "\n"
-    for path, name in ((str(work), "<tmp>"), (str(HERE) + "/", ""), (str(ROOT) + "/", "")):
+    for path, name in ((str(work), "<tmp>"), (str(HERE) + "/", ""), (str(ROOT) + "/", ""),
+                       ("/usr/lib/ssl/openssl.cnf", "the system openssl.cnf")):
         text = text.replace(path, name)  # no machine paths in the committed evidence
     (HERE / "evidence.txt").write_text(text, encoding="utf-8")
     c.close()
