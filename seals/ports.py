@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
+from .audit import AuditEvent
 from .kinds import SealKind
 from .license import StatusChange
 from .model import Enterprise, Seal
@@ -12,9 +14,11 @@ __all__ = ["EnterpriseRepository"]
 
 
 class EnterpriseRepository(Protocol):
-    """Persistence of enterprises and seals. Each method is one transaction."""
+    """Persistence of enterprises and seals. Each method is one transaction, and the
+    ``audit`` events given to a writing method are appended to the audit log in it."""
 
-    def register(self, enterprise: Enterprise, seals: list[Seal]) -> None:
+    def register(self, enterprise: Enterprise, seals: list[Seal],
+                 audit: Sequence[AuditEvent] = ()) -> None:
         """Store a new enterprise and its seals atomically.
 
         Raises :class:`seals.errors.EnterpriseExists` if the USCC is already registered;
@@ -23,7 +27,8 @@ class EnterpriseRepository(Protocol):
 
     def get_enterprise(self, uscc: str) -> Enterprise | None: ...
 
-    def change_status(self, uscc: str, change: StatusChange, seals: list[Seal]) -> Enterprise:
+    def change_status(self, uscc: str, change: StatusChange, seals: list[Seal],
+                      audit: Sequence[AuditEvent] = ()) -> Enterprise:
         """Append ``change`` to the history, set it as current, and save the given seal
         versions (e.g. revoked ones) in the same transaction. Raises EnterpriseNotFound."""
 
@@ -36,7 +41,7 @@ class EnterpriseRepository(Protocol):
     def seal_by_serial(self, serial: int) -> Seal | None:
         """Any version of any seal, by certificate serial number."""
 
-    def save_seals(self, seals: list[Seal]) -> None:
+    def save_seals(self, seals: list[Seal], audit: Sequence[AuditEvent] = ()) -> None:
         """Insert new seal versions or update existing ones (matched on uscc, kind, version),
         all in one transaction."""
 

@@ -17,6 +17,7 @@ from pyhanko.sign.signers.pdf_cms import Signer
 from keystore.base import KeyAlgorithm, KeyStore
 from keystore.pki import CertStatus, InternalPki, RevokedCert, SealSubject
 
+from .audit import AuditEvent
 from .errors import (
     DomainError,
     EnterpriseExists,
@@ -76,7 +77,7 @@ class SealService:
 
     # -- registration ---------------------------------------------------------------------
 
-    def register(self, license: License) -> tuple[Enterprise, list[Seal]]:
+    def register(self, license: License, *, actor: str = "cli") -> tuple[Enterprise, list[Seal]]:
         """Register a license and issue its five seals in one step.
 
         Nothing of the enterprise remains if any step fails: keys made so far are destroyed
@@ -98,7 +99,10 @@ class SealService:
                 history=(StatusChange(LicenseStatus.ACTIVE, now, "registered"),),
                 registered_at=now,
             )
-            self._repo.register(enterprise, seals)
+            events = [AuditEvent("enterprise.register", actor, uscc=license.uscc,
+                                 detail={"name": license.name})]
+            events += [_seal_event("seal.issue", actor, seal) for seal in seals]
+            self._repo.register(enterprise, seals, events)
         except BaseException:
             for key_ref in made:
                 self._keys.delete(key_ref)
@@ -187,7 +191,8 @@ class SealService:
 
     # -- license status -------------------------------------------------------------------
 
-    def change_status(self, uscc: str, status: LicenseStatus, reason: str | None) -> Enterprise:
+    def change_status(self, uscc: str, status: LicenseStatus, reason: str | None, *,
+                      actor: str = "cli") -> Enterprise:
         """Record a license status change; cancelling or revoking revokes all five seals."""
         enterprise = self.enterprise(uscc)
         if enterprise.status in FINAL_STATUSES:
@@ -206,27 +211,38 @@ class SealService:
                 for s in self._repo.current_seals(uscc)
                 if s.status is not SealStatus.REVOKED
             ]
-        return self._repo.change_status(uscc, StatusChange(status, now, reason), revoked)
+        events = [AuditEvent("license.status", actor, uscc=uscc,
+                             detail={"from": enterprise.status.value, "to": status.value,
+                                     "reason": reason})]
+        events += [_seal_event("seal.revoke", actor, s) for s in revoked]
+        return self._repo.change_status(uscc, StatusChange(status, now, reason), revoked, events)
 
     # -- seal lifecycle -------------------------------------------------------------------
 
-    def suspend_seal(self, uscc: str, kind: SealKind, reason: str | None = None) -> Seal:
+    def suspend_seal(self, uscc: str, kind: SealKind, reason: str | None = None, *,
+                    actor: str = "cli") -> Seal:
         seal = self._require_status(uscc, kind, SealStatus.ACTIVE, "suspend")
-        return self._save(seal.with_status(SealStatus.SUSPENDED, self._clock(), reason))
+        return self._save(seal.with_status(SealStatus.SUSPENDED, self._clock(), reason),
+                          "seal.suspend", actor)
 
-    def resume_seal(self, uscc: str, kind: SealKind, reason: str | None = None) -> Seal:
+    def resume_seal(self, uscc: str, kind: SealKind, reason: str | None = None, *,
+                    actor: str = "cli") -> Seal:
         if self.enterprise(uscc).status is not LicenseStatus.ACTIVE:
             raise LicenseNotActive("a seal of a license that is not active cannot be resumed")
         seal = self._require_status(uscc, kind, SealStatus.SUSPENDED, "resume")
-        return self._save(seal.with_status(SealStatus.ACTIVE, self._clock(), reason))
+        return self._save(seal.with_status(SealStatus.ACTIVE, self._clock(), reason),
+                          "seal.resume", actor)
 
-    def revoke_seal(self, uscc: str, kind: SealKind, reason: str | None = None) -> Seal:
+    def revoke_seal(self, uscc: str, kind: SealKind, reason: str | None = None, *,
+                    actor: str = "cli") -> Seal:
         seal = self.seal(uscc, kind)
         if seal.status is SealStatus.REVOKED:
             raise DomainError(f"the {kind.value} seal is revoked already", code="seal_revoked")
-        return self._save(seal.with_status(SealStatus.REVOKED, self._clock(), reason))
+        return self._save(seal.with_status(SealStatus.REVOKED, self._clock(), reason),
+                          "seal.revoke", actor)
 
-    def reissue_seal(self, uscc: str, kind: SealKind, reason: str | None = None) -> Seal:
+    def reissue_seal(self, uscc: str, kind: SealKind, reason: str | None = None, *,
+                     actor: str = "cli") -> Seal:
         """A new key, certificate and version; the old certificate is revoked."""
         enterprise = self.enterprise(uscc)
         if enterprise.status is not LicenseStatus.ACTIVE:
@@ -250,14 +266,16 @@ class SealService:
             retired = old
             if old.status is not SealStatus.REVOKED:
                 retired = old.with_status(SealStatus.REVOKED, now, reason or "superseded")
-            self._repo.save_seals([retired, new])
+            self._repo.save_seals([retired, new], [_seal_event("seal.revoke", actor, retired),
+                                                   _seal_event("seal.issue", actor, new)])
         except BaseException:
             for key_ref in made:
                 self._keys.delete(key_ref)
             raise
         return new
 
-    def replace_image(self, uscc: str, kind: SealKind, scan: bytes) -> Seal:
+    def replace_image(self, uscc: str, kind: SealKind, scan: bytes, *,
+                      actor: str = "cli") -> Seal:
         """Replace the rendered image by a cleaned scan of the physical seal."""
         seal = self.seal(uscc, kind)
         if seal.status is SealStatus.REVOKED:
@@ -271,7 +289,9 @@ class SealService:
                 image_png=image,
                 image_sha256=hashlib.sha256(image).hexdigest(),
                 image_source=ImageSource.SCAN,
-            )
+            ),
+            "seal.image",
+            actor,
         )
 
     def _require_status(self, uscc: str, kind: SealKind, status: SealStatus, verb: str) -> Seal:
@@ -283,8 +303,8 @@ class SealService:
             )
         return seal
 
-    def _save(self, seal: Seal) -> Seal:
-        self._repo.save_seals([seal])
+    def _save(self, seal: Seal, action: str, actor: str) -> Seal:
+        self._repo.save_seals([seal], [_seal_event(action, actor, seal)])
         return seal
 
     # -- use ------------------------------------------------------------------------------
@@ -331,6 +351,14 @@ class SealService:
             assert status.revoked_at is not None
             out.append(RevokedCert(seal.serial, status.revoked_at, status.reason))
         return out
+
+
+def _seal_event(action: str, actor: str, seal: Seal) -> AuditEvent:
+    return AuditEvent(action, actor, uscc=seal.uscc, seal_kind=seal.kind.value,
+                      serial=format(seal.serial, "x"),
+                      detail={"version": seal.version, "status": seal.status.value,
+                              "reason": seal.status_reason,
+                              "image_sha256": seal.image_sha256})
 
 
 def _cert_status(seal: Seal) -> CertStatus:

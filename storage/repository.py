@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -11,11 +11,13 @@ from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from seals.audit import AuditEvent
 from seals.errors import EnterpriseExists, EnterpriseNotFound
 from seals.kinds import SealKind
 from seals.license import License, LicenseStatus, StatusChange
 from seals.model import Enterprise, ImageSource, Seal, SealStatus
 
+from .audit import append_events
 from .db import WRITE, translate_errors
 from .tables import EnterpriseRow, SealRow, StatusChangeRow
 
@@ -65,7 +67,8 @@ class SqlEnterpriseRepository:
     # -- enterprises -------------------------------------------------------------------
 
     @_storage_errors
-    def register(self, enterprise: Enterprise, seals: list[Seal]) -> None:
+    def register(self, enterprise: Enterprise, seals: list[Seal],
+                 audit: Sequence[AuditEvent] = ()) -> None:
         uscc = enterprise.uscc
         _check_owner(uscc, seals)
         try:
@@ -76,6 +79,8 @@ class SqlEnterpriseRepository:
                 session.flush()  # the parent row first: seals and history refer to it
                 session.add_all(_history_row(uscc, change) for change in enterprise.history)
                 session.add_all(_new_seal_row(seal) for seal in seals)
+                session.flush()
+                append_events(session, audit)
         except IntegrityError as err:
             # a concurrent registration of the same USCC won the race after our check
             if self._exists(uscc):
@@ -98,7 +103,8 @@ class SqlEnterpriseRepository:
             return _to_enterprise(row, _history(session, uscc))
 
     @_storage_errors
-    def change_status(self, uscc: str, change: StatusChange, seals: list[Seal]) -> Enterprise:
+    def change_status(self, uscc: str, change: StatusChange, seals: list[Seal],
+                      audit: Sequence[AuditEvent] = ()) -> Enterprise:
         _check_owner(uscc, seals)
         with self._writing() as session:
             row = session.get(EnterpriseRow, uscc, with_for_update=True)
@@ -108,6 +114,7 @@ class SqlEnterpriseRepository:
             row.status = change.status.value
             _upsert_seals(session, seals)
             session.flush()
+            append_events(session, audit)
             return _to_enterprise(row, _history(session, uscc))
 
     # -- seals ---------------------------------------------------------------------------
@@ -153,9 +160,11 @@ class SqlEnterpriseRepository:
             return _to_seal(row) if row is not None else None
 
     @_storage_errors
-    def save_seals(self, seals: list[Seal]) -> None:
+    def save_seals(self, seals: list[Seal], audit: Sequence[AuditEvent] = ()) -> None:
         with self._writing() as session:
             _upsert_seals(session, seals)
+            session.flush()
+            append_events(session, audit)
 
     @_storage_errors
     def revoked_seals(self) -> list[Seal]:
