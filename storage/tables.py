@@ -170,3 +170,74 @@ class SealRow(Base):
         CheckConstraint(_one_of("image_source", IMAGE_SOURCES), name="image_source"),
         Index(None, "status"),
     )
+
+
+# -- the archive of sealed documents (storage/archive) --------------------------------------
+
+ARCHIVE_STATUSES = ["ok", "missing", "corrupt"]
+ARCHIVE_LEVELS = ["B-B", "B-T", "B-LT", "B-LTA"]
+ARCHIVE_DOCUMENT_TYPES = ["contract", "invoice", "other"]
+
+#: object keys sort bytewise on both databases (``check`` merges them with the store's listing)
+ObjectKey = String(255).with_variant(String(255, collation="C"), "postgresql")
+
+
+class ArchiveRow(Base):
+    """One archived sealed document; written only after its object is stored and confirmed.
+
+    ``id`` is a ULID: its first 48 bits are ``created_at`` in milliseconds, so ordering and
+    time ranges are ranges of the primary key.  ``status`` is ``ok`` until ``archive check
+    --repair`` finds the object ``missing`` or ``corrupt``.
+    """
+
+    __tablename__ = "archives"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), ForeignKey("enterprises.uscc"))
+    level: Mapped[str] = mapped_column(String(8))
+    timestamp_time: Mapped[datetime | None]
+    document_type: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    object_key: Mapped[str] = mapped_column(ObjectKey, unique=True)
+    version_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", ARCHIVE_STATUSES), name="status"),
+        CheckConstraint(_one_of("level", ARCHIVE_LEVELS), name="level"),
+        CheckConstraint(_one_of("document_type", ARCHIVE_DOCUMENT_TYPES), name="document_type"),
+        CheckConstraint("size >= 0", name="size"),
+        # keyset paging per enterprise, and per enterprise with one filter
+        Index(None, "uscc", "id"),
+        Index(None, "uscc", "document_type", "id"),
+        Index(None, "uscc", "reference", "id"),
+        Index(None, "status"),
+    )
+
+
+class ArchiveSealRow(Base):
+    """One seal applied to an archived document, in the order they were applied."""
+
+    __tablename__ = "archive_seals"
+
+    archive_id: Mapped[str] = mapped_column(String(26), ForeignKey("archives.id"),
+                                            primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: copied from the archive row so that "this enterprise's documents with seal kind K"
+    #: is one index range
+    uscc: Mapped[str] = mapped_column(String(18))
+    kind: Mapped[str] = mapped_column(String(16))
+    #: certificate serial number, lowercase hex, no leading zeros
+    serial: Mapped[str] = mapped_column(String(40))
+
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", SEAL_KINDS), name="kind"),
+        CheckConstraint("position >= 0", name="position"),
+        Index(None, "uscc", "kind", "archive_id"),
+        Index(None, "serial"),
+    )
+
+__all__ += ["ArchiveRow", "ArchiveSealRow"]
