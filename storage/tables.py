@@ -180,6 +180,8 @@ ARCHIVE_DOCUMENT_TYPES = ["contract", "invoice", "other"]
 
 #: object keys sort bytewise on both databases (``check`` merges them with the store's listing)
 ObjectKey = String(255).with_variant(String(255, collation="C"), "postgresql")
+#: ULIDs sort bytewise too, whatever the database's default collation: that order is time order
+Ulid = String(26).with_variant(String(26, collation="C"), "postgresql")
 
 
 class ArchiveRow(Base):
@@ -192,7 +194,7 @@ class ArchiveRow(Base):
 
     __tablename__ = "archives"
 
-    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    id: Mapped[str] = mapped_column(Ulid, primary_key=True)
     uscc: Mapped[str] = mapped_column(String(18), ForeignKey("enterprises.uscc"))
     level: Mapped[str] = mapped_column(String(8))
     timestamp_time: Mapped[datetime | None]
@@ -223,7 +225,7 @@ class ArchiveSealRow(Base):
 
     __tablename__ = "archive_seals"
 
-    archive_id: Mapped[str] = mapped_column(String(26), ForeignKey("archives.id"),
+    archive_id: Mapped[str] = mapped_column(Ulid, ForeignKey("archives.id"),
                                             primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: copied from the archive row so that "this enterprise's documents with seal kind K"

@@ -9,8 +9,8 @@ order is the chain of ``down_revision``.
 
 Archive ids are ULIDs (26 characters, sortable by creation time), so keyset paging and time
 ranges are ranges of the primary key and of the ``(uscc, ..., id)`` indexes; no query needs
-OFFSET.  Object keys use the "C" collation on PostgreSQL so that they sort bytewise, as the
-object store lists them.
+OFFSET.  Ids and object keys use the "C" collation on PostgreSQL so that they sort bytewise:
+ULID order is then time order, and keys sort as the object store lists them.
 """
 
 from collections.abc import Sequence
@@ -26,6 +26,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _OBJECT_KEY = sa.String(255).with_variant(sa.String(255, collation="C"), "postgresql")
+_ULID = sa.String(26).with_variant(sa.String(26, collation="C"), "postgresql")
 
 
 def _ts(name: str, nullable: bool = False) -> sa.Column[Any]:
@@ -35,7 +36,7 @@ def _ts(name: str, nullable: bool = False) -> sa.Column[Any]:
 def upgrade() -> None:
     op.create_table(
         "archives",
-        sa.Column("id", sa.String(26), nullable=False),
+        sa.Column("id", _ULID, nullable=False),
         sa.Column("uscc", sa.String(18), nullable=False),
         sa.Column("level", sa.String(8), nullable=False),
         _ts("timestamp_time", nullable=True),
@@ -71,7 +72,7 @@ def upgrade() -> None:
 
     op.create_table(
         "archive_seals",
-        sa.Column("archive_id", sa.String(26), nullable=False),
+        sa.Column("archive_id", _ULID, nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("uscc", sa.String(18), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
