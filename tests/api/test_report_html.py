@@ -1,0 +1,322 @@
+"""The human verification report (api/report_html.py) on real reports and on hostile ones.
+
+Real reports come from sealing a PDF with two seals at B-LTA and verifying it, as issued and
+after an incremental update that changes the first page's text.  Synthetic reports carry
+markup, quotes and URLs in every text field, to show the page renders them inert.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.generic import pdf_name
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+from api.container import Container
+from api.report_html import PROBLEM_TEXT, render_report, seal_image_lookup
+from helpers import ROOT, USCC, license_data
+from pdfs import simple_pdf
+from seals.kinds import SealKind
+from seals.license import parse_license
+from signer.levels import PadesLevel
+from signer.service import SealingOptions, SealOrder
+
+
+class _Page(HTMLParser):
+    """Every start tag with its attributes, and whether the tags balance."""
+
+    VOID = frozenset({"meta", "img", "br", "link", "input", "hr"})
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.stack: list[str] = []
+        self.balanced = True
+        self.text: list[str] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack.pop() != tag:
+            self.balanced = False
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def attrs(self, name: str) -> list[str]:
+        return [a[name] or "" for _, a in self.tags if name in a]
+
+
+def _no_external_resources(page: str) -> None:
+    parsed = _Page(page)
+    assert parsed.balanced and not parsed.stack
+    for value in parsed.attrs("src"):
+        assert value.startswith("data:image/png;base64,")
+    assert parsed.attrs("href") == []
+    tags = [tag for tag, _ in parsed.tags]
+    assert not set(tags) & {"script", "link", "iframe", "object", "embed", "form", "base", "svg"}
+    assert tags.count("style") == 1
+    css = page.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert "url(" not in css and "@import" not in css
+    assert not re.search(r"""(src|href|action)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    for _, attrs in parsed.tags:
+        assert not any(name.startswith("on") for name in attrs)
+    csp = [a.get("content") for t, a in parsed.tags if a.get("http-equiv")]
+    assert csp and "default-src 'none'" in (csp[0] or "")
+
+
+def _codes(report: dict[str, Any]) -> set[str]:
+    codes = {p["code"] for p in report["problems"]}
+    for sig in report["signatures"]:
+        codes |= {p["code"] for p in sig["problems"]}
+    return codes
+
+
+# -- real reports ----------------------------------------------------------------------------
+
+
+@dataclass
+class Sealed:
+    container: Container
+    pdf: bytes
+
+
+@pytest.fixture
+async def sealed(container: Container) -> Sealed:
+    container.seals.register(parse_license(license_data()))
+    options = SealingOptions(
+        seals=[SealOrder(SealKind.CONTRACT), SealOrder(SealKind.LEGAL_REP)],
+        level=PadesLevel.B_LTA,
+    )
+    pdf, _ = await container.sealing.seal(USCC, simple_pdf(2), options)
+    return Sealed(container, pdf)
+
+
+def _tamper(signed: bytes) -> bytes:
+    """Incremental update changing one byte of the first page's text after all signatures."""
+    w = IncrementalPdfFileWriter(io.BytesIO(signed))
+    page = w.root["/Pages"]["/Kids"][0]
+    data = page["/Contents"].data
+    at = data.index(b"(") + 1
+    changed = data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+    page[pdf_name("/Contents")] = w.add_object(generic.StreamObject(stream_data=changed))
+    w.update_container(page)
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
+
+
+async def test_valid_report_page(sealed: Sealed) -> None:
+    c = sealed.container
+    report = await c.verifier.verify(sealed.pdf, USCC)
+    assert report["valid"] is True
+    page = render_report(report, seal_image_lookup(c.seals, report))
+
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert '<span class="verdict big good">有效</span>' in page
+    assert "valid: true" in page and "无效" not in page
+    assert USCC in page and "北京字节跳动网络技术有限公司" in page
+    assert report["file"]["sha256"] in page and f"{report['file']['size']:,} 字节" in page
+    for label, code in [("合同专用章", "contract"), ("法定代表人章", "legal_rep"),
+                        ("存续", "active"), ("完整", "ok"), ("可信", "true"),
+                        ("可信时间戳", "timestamp"), ("文档时间戳", "document_timestamp")]:
+        assert label in page and f'<code class="m">{code}</code>' in page, (label, code)
+    for sig in report["signatures"]:
+        assert html.escape(sig["field"]) in page
+        if sig["type"] == "signature":
+            assert f'<code class="m">{sig["level"]}</code>' in page
+    for label in ["统一社会信用代码", "签章时间", "时间戳", "营业执照状态（签章时）",
+                  "营业执照状态（现在）", "覆盖范围", "签章后的修改", "证书撤销", "页数"]:
+        assert label in page
+
+    # each seal image embedded as a data: URI, the very PNG registered for that seal
+    images = _Page(page).attrs("src")
+    assert len(images) == 2
+    for kind, src in zip((SealKind.CONTRACT, SealKind.LEGAL_REP), images, strict=True):
+        png = base64.b64decode(src.removeprefix("data:image/png;base64,"))
+        assert png == c.seals.seal(USCC, kind).image_png
+    # signatures in document order
+    assert page.index("合同专用章 <code") < page.index("法定代表人章 <code")
+    assert page.index("法定代表人章 <code") < page.index("文档时间戳 3 / 3")
+    _no_external_resources(page)
+
+
+async def test_tampered_report_page(sealed: Sealed) -> None:
+    c = sealed.container
+    report = await c.verifier.verify(_tamper(sealed.pdf), USCC)
+    assert report["valid"] is False
+    page = render_report(report, seal_image_lookup(c.seals, report))
+
+    assert '<span class="verdict big fail">无效</span>' in page and "valid: false" in page
+    assert "可疑" in page and '<code class="m">suspicious</code>' in page
+    codes = _codes(report)
+    assert "modified_after_signing" in codes
+    for code in codes:
+        assert f'<code class="m">{code}</code>' in page
+        assert html.escape(PROBLEM_TEXT[code]) in page
+    for problem in report["problems"]:  # the document-level problems, with their details
+        assert html.escape(problem["message"]) in page
+    assert len(_Page(page).attrs("src")) == 2
+    _no_external_resources(page)
+
+
+async def test_lookup_finds_an_older_seal_version(sealed: Sealed) -> None:
+    """After a reissue the current seals differ; the version that signed is found by serial."""
+    c = sealed.container
+    report = await c.verifier.verify(sealed.pdf, USCC)
+    digest = report["signatures"][0]["seal"]["image_sha256"]
+    lookup = seal_image_lookup(c.seals, report)
+    assert lookup(digest) == c.seals.seal(USCC, SealKind.CONTRACT).image_png
+    assert lookup("0" * 64) is None
+
+
+# -- hostile and odd reports -----------------------------------------------------------------
+
+EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>"\'&'
+URL = "https://evil.example/track.png"
+
+
+def _hostile_report() -> dict[str, Any]:
+    text = f"{EVIL} {URL}"
+    return {
+        "valid": False,
+        "expect_uscc": text,
+        "file": {"sha256": text, "size": text, "pages": text},
+        "signatures": [
+            {
+                "field": text,
+                "type": "signature",
+                "integrity": text,
+                "intact": False,
+                "trusted": text,
+                "coverage": text,
+                "modifications": text,
+                "certificate": {"subject": text, "issuer": text, "serial": text},
+                "signing_time": text,
+                "timestamp": {"time": text, "valid": text, "tsa": text},
+                "level": text,
+                "time_source": text,
+                "seal": {"kind": text, "label": text, "image_sha256": "a" * 64, "version": text},
+                "revoked": {"revoked": True, "at": text, "reason": text, "at_signing": True},
+                "enterprise": {
+                    "uscc": text,
+                    "uscc_source": text,
+                    "name": text,
+                    "license_status_now": text,
+                    "license_status_at_signing": text,
+                    "matches_registry": text,
+                },
+                "valid": False,
+                "problems": [{"code": text, "message": text}],
+            }
+        ],
+        "problems": [{"code": text, "message": text}],
+    }
+
+
+def test_untrusted_text_is_inert() -> None:
+    page = render_report(_hostile_report(), lambda digest: b"\x89PNG fake")
+    assert "<script" not in page.lower()
+    assert html.escape(EVIL) in page
+    parsed = _Page(page)
+    assert [a for t, a in parsed.tags if t == "img"] == [
+        {"class": "seal", "alt": f"{EVIL} {URL}",
+         "src": "data:image/png;base64," + base64.b64encode(b"\x89PNG fake").decode()}
+    ]
+    assert EVIL in "".join(parsed.text)  # shown to the reader as text
+    _no_external_resources(page)
+
+
+def test_broken_signature_and_unknown_code_render() -> None:
+    report = {
+        "valid": False,
+        "expect_uscc": None,
+        "file": {"sha256": "ab" * 32, "size": 10, "pages": 1},
+        "signatures": [
+            {"field": "Sig1", "type": "signature", "integrity": "broken", "intact": False,
+             "trusted": False, "valid": False,
+             "problems": [{"code": "malformed_signature", "message": "bad /ByteRange"},
+                          {"code": "brand_new_code", "message": "added later"}]},
+        ],
+        "problems": [{"code": "signature_not_valid", "message": "signature 'Sig1' is not valid"}],
+    }
+    page = render_report(report, lambda digest: None)
+    assert "已破坏" in page and '<code class="m">broken</code>' in page
+    assert PROBLEM_TEXT["malformed_signature"] in page
+    assert '<code class="m">brand_new_code</code>' in page and "未收录的问题代码" in page
+    assert "不可信" in page and "无登记的印章图像" in page
+    _no_external_resources(page)
+
+
+def test_no_signatures_and_missing_image() -> None:
+    empty = {"valid": False, "expect_uscc": None, "file": {"sha256": "00", "size": 5, "pages": 1},
+             "signatures": [], "problems": [{"code": "no_signatures", "message": "none"}]}
+    page = render_report(empty, lambda digest: None)
+    assert PROBLEM_TEXT["no_signatures"] in page and "文件中没有签名" in page
+
+    def failing(digest: str) -> bytes | None:
+        raise RuntimeError("registry down")
+
+    one = _hostile_report()
+    one["signatures"][0]["seal"]["label"] = "合同专用章"
+    page = render_report(one, failing)
+    assert "未找到登记的印章图像" in page and "data:image" not in page
+
+
+def test_every_code_the_verifier_emits_has_chinese_text() -> None:
+    source = (ROOT / "signer" / "verify.py").read_text(encoding="utf-8")
+    emitted = set(re.findall(r"""\.add\(\s*["']([a-z_]+)["']""", source))
+    emitted |= set(re.findall(r""""code":\s*["']([a-z_]+)["']""", source))
+    assert emitted, "no problem codes found in signer/verify.py"
+    assert emitted <= set(PROBLEM_TEXT), sorted(emitted - set(PROBLEM_TEXT))
+
+
+@dataclass
+class _FakeSeal:
+    image_sha256: str
+    image_png: bytes
+
+
+class _FakeSeals:
+    def __init__(self) -> None:
+        self.by_serial = {0xAB: _FakeSeal("old", b"old png")}
+        self.current = {"U1": [_FakeSeal("new", b"new png")]}
+        self.calls = 0
+
+    def seals(self, uscc: str) -> list[Any]:
+        self.calls += 1
+        if uscc not in self.current:
+            raise LookupError(uscc)
+        return list(self.current[uscc])
+
+    def seal_by_serial(self, serial: int) -> Any:
+        return self.by_serial.get(serial)
+
+
+def test_lookup_by_serial_then_enterprise() -> None:
+    def sig(digest: str, uscc: str, serial: str) -> dict[str, Any]:
+        return {"seal": {"image_sha256": digest}, "enterprise": {"uscc": uscc},
+                "certificate": {"serial": serial}}
+
+    report = {"signatures": [sig("old", "U1", "ab"), sig("new", "U1", "zz-not-hex"),
+                             sig("gone", "U2", "cd"), "not a dict"]}
+    service = _FakeSeals()
+    lookup = seal_image_lookup(service, report)
+    assert lookup("old") == b"old png"  # the signing version, by certificate serial
+    assert lookup("new") == b"new png"  # bad serial: the enterprise's current seals
+    assert lookup("new") == b"new png" and service.calls == 1  # cached
+    assert lookup("gone") is None  # enterprise unknown to the registry
+    assert lookup("never in the report") is None
