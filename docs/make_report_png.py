@@ -74,7 +74,8 @@ async def make_reports(c: Container) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def crop_to_content(png: Path, margin: int = 24) -> None:
-    """Cut the empty page background below the content (the window is taller than needed)."""
+    """Cut the page background below the content (the window is taller than needed) and
+    store the PNG with a 256-colour palette (a third of the size, text stays sharp)."""
     from PIL import Image, ImageChops
 
     with Image.open(png) as image:
@@ -83,7 +84,8 @@ def crop_to_content(png: Path, margin: int = 24) -> None:
     box = ImageChops.difference(rgb, background).getbbox()
     if box is not None:
         rgb = rgb.crop((0, 0, rgb.width, min(rgb.height, box[3] + margin)))
-    rgb.save(png, optimize=True)
+    palette = rgb.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    palette.save(png, optimize=True)
 
 
 def screenshot(html: Path, png: Path, height: int) -> None:
