@@ -1,78 +1,97 @@
-"""The FastAPI application. Only the public PKI and health routes exist so far."""
+"""The FastAPI application: routers, problem+json errors, limits, logs and metrics."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
 
-from cryptography.hazmat.primitives import serialization
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keystore.errors import EsealError
 
-from .container import Container, build
+from .container import build
+from .limits import BodyLimit
+from .observability import Metrics, RequestLog, configure_logging
 from .problems import problem
+from .routes import admin, documents, enterprises, ops, pki
 from .settings import Settings
 
 __all__ = ["create_app"]
 
-
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+log = logging.getLogger("eseal.api")
+PROBLEM = "application/problem+json"
 
 
-ContainerDep = Annotated[Container, Depends(_container)]
+def _problem(status: int, code: str, title: str, detail: str) -> JSONResponse:
+    return JSONResponse({"type": f"urn:eseal:error:{code}", "title": title, "status": status,
+                         "detail": detail, "code": code}, status_code=status, media_type=PROBLEM)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = await run_in_threadpool(build, settings or Settings())
+        container = await run_in_threadpool(build, settings)
+        container.metrics = metrics
         app.state.container = container
         try:
             yield
         finally:
             container.close()
 
-    app = FastAPI(title="eseal", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="eseal",
+        version="0.1.0",
+        description="Electronic seals for Chinese enterprises: the five seals of a business "
+                    "license, PAdES sealing, verification against the license registry.",
+        lifespan=lifespan,
+    )
 
     @app.exception_handler(EsealError)
     async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:
         body = problem(exc)
-        return JSONResponse(body, status_code=int(str(body["status"])),
-                            media_type="application/problem+json")
+        return JSONResponse(body, status_code=int(str(body["status"])), media_type=PROBLEM)
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{loc or 'request'}: {err.get('msg')}")
+        return _problem(422, "invalid_request", "Invalid request", "; ".join(parts)[:2000])
 
-    @app.get("/v1/pki/ca", response_class=Response)
-    async def pki_ca(c: ContainerDep) -> Response:
-        return Response(c.pki.chain_pem(), media_type="application/pem-certificate-chain")
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+        response = _problem(exc.status_code, code, title, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
 
-    @app.get("/v1/pki/issuing-ca.cer", response_class=Response)
-    async def pki_issuing(c: ContainerDep) -> Response:
-        der = c.pki.issuing.public_bytes(serialization.Encoding.DER)
-        return Response(der, media_type="application/pkix-cert")
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return _problem(500, "internal_error", "Internal error",
+                        "the server failed; the request id identifies it in the logs")
 
-    @app.get("/v1/pki/crl", response_class=Response)
-    async def pki_crl(c: ContainerDep) -> Response:
-        der = await run_in_threadpool(lambda: c.pki.crl(c.seals.revoked_certificates()))
-        return Response(der, media_type="application/pkix-crl")
+    for module in (ops, enterprises, documents, pki, admin):
+        app.include_router(module.router)
 
-    @app.get("/v1/pki/root-crl", response_class=Response)
-    async def pki_root_crl(c: ContainerDep) -> Response:
-        return Response(c.pki.crl([], ca="root"), media_type="application/pkix-crl")
-
-    @app.post("/v1/pki/ocsp", response_class=Response)
-    async def pki_ocsp(request: Request, c: ContainerDep) -> Response:
-        body = await request.body()
-        der = await run_in_threadpool(c.pki.ocsp_response, body[:65536],
-                                      c.seals.certificate_status)
-        return Response(der, media_type="application/ocsp-response")
-
+    app.add_middleware(BodyLimit, limit=int(settings.max_upload_mb * 1024 * 1024))
+    app.add_middleware(RequestLog, metrics=metrics)
     return app
+
+
+def create_production_app() -> FastAPI:
+    """``eseal serve``'s factory: JSON logs, settings from the environment."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

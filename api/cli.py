@@ -41,7 +41,34 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     from .container import initialise
 
     created = initialise(settings)
-    _print({"data_dir": str(settings.data_dir), "pki_created": created})
+    out: dict[str, Any] = {"data_dir": str(settings.data_dir), "pki_created": created}
+    if created:
+        c = _container(settings)
+        key, token = c.api_keys.create(role="admin", uscc=None, name="initial admin",
+                                       actor="cli")
+        out["admin_key"] = {**key.to_json(), "token": token}
+        out["note"] = "the admin token is shown only now; store it safely"
+    _print(out)
+    return 0
+
+
+def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
+    from .models import ApiKeyRequest
+
+    form = _read_json(args.access_form) if args.access_form else None
+    try:
+        request = ApiKeyRequest.model_validate({"role": args.role, "name": args.name,
+                                                "uscc": args.uscc, "access_form": form})
+    except Exception as exc:
+        raise EsealError(f"invalid API key request: {exc}".splitlines()[0],
+                         code="invalid_request") from None
+    c = _container(settings)
+    if request.uscc:
+        c.seals.enterprise(request.uscc)
+    key, token = c.api_keys.create(
+        role=request.role, uscc=request.uscc, name=request.name, actor="cli",
+        access_form=request.access_form.model_dump(mode="json") if request.access_form else None)
+    _print({**key.to_json(), "token": token})
     return 0
 
 
@@ -49,7 +76,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     uvicorn.run(
-        "api.app:create_app",
+        "api.app:create_production_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -262,6 +289,14 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("init", help="create data dir, master key, PKI and database")
     s.set_defaults(func=cmd_init)
+
+    keys = sub.add_parser("apikey", help="API keys").add_subparsers(dest="action", required=True)
+    s = keys.add_parser("create", help="create a key; prints the token once")
+    s.add_argument("--role", required=True, choices=["admin", "enterprise", "verifier"])
+    s.add_argument("--uscc")
+    s.add_argument("--name", required=True)
+    s.add_argument("--access-form", help="JSON file: a relying party's access form (verifier)")
+    s.set_defaults(func=cmd_apikey_create)
 
     s = sub.add_parser("serve", help="run the HTTP server")
     s.add_argument("--host", default="127.0.0.1")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -20,9 +20,13 @@ from signer.core import DocumentSigner
 from signer.revocation import InternalRevocation
 from signer.service import SealingService
 from signer.verify import Verifier
+from storage.apikeys import ApiKeyStore
+from storage.audit import AuditLog
 from storage.db import make_engine, migrate
 from storage.repository import SqlEnterpriseRepository
 
+from .flows import SignFlow
+from .observability import Metrics
 from .settings import Settings
 
 __all__ = ["Container", "build", "initialise"]
@@ -40,6 +44,13 @@ class Container:
     revocation: InternalRevocation
     sealing: SealingService
     verifier: Verifier
+    api_keys: ApiKeyStore
+    audit: AuditLog
+    sign_flow: SignFlow
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def archive_check(self) -> None:
+        """Readiness of the archive (wired with the archive backend)."""
 
     def close(self) -> None:
         self.engine.dispose()
@@ -115,7 +126,7 @@ def build(settings: Settings) -> Container:
     verifier = Verifier(service, revocation.root, pki.chain()[0],
                         extra_roots=_trust_bundle(settings), allow_fetching=settings.verify_fetch)
     return Container(settings, engine, soft, seal_keys, pki, service, tsa, revocation, sealing,
-                     verifier)
+                     verifier, ApiKeyStore(engine), AuditLog(engine), SignFlow(engine, sealing))
 
 
 def _trust_bundle(settings: Settings) -> list[Any]:

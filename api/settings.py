@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     tsa_url: str | None = Field(None, description="external RFC 3161 TSA; default built-in")
     trust_bundle: Path | None = Field(None, description="extra trust anchors (PEM) for verify")
     verify_fetch: bool = Field(False, description="fetch revocation data online when verifying")
+    verify_public: bool = Field(False, description="let anyone (no token) use POST /v1/verify")
+    tsa_public: bool = Field(False, description="let anyone (no token) use POST /v1/tsa")
+    max_upload_mb: float = Field(50, gt=0, le=2048, description="largest accepted upload")
+    log_level: str = Field("INFO", description="log level of the JSON logs")
 
     @property
     def db_url(self) -> str:

@@ -219,19 +219,28 @@ class DocumentSigner:
             certs.append(sig.signer_cert)
             certs.extend(sig.other_embedded_certs)
         context = self._revocation.context(certs)
-        out = io.BytesIO()
         try:
-            if level >= PadesLevel.B_LTA:
-                stamper = PdfTimeStamper(self._require_timestamper())
-                await stamper.async_update_archival_timestamp_chain(
-                    reader, context, in_place=False, output=out
-                )
-            else:
-                await async_add_validation_info(sigs[-1], context, output=out)
+            # B-LT first: validation data for every signature in the DSS ...
+            data = pdf
+            for name in [sig.field_name for sig in sigs]:
+                current = _open(data).prev
+                sig = next(s for s in current.embedded_signatures if s.field_name == name)
+                out = io.BytesIO()
+                await async_add_validation_info(sig, context, output=out)
+                data = out.getvalue()
+            if level < PadesLevel.B_LTA:
+                return data
+            # ... then, for B-LTA, a document timestamp over all of it.
+            reader = _open(data).prev
+            lta = io.BytesIO()
+            stamper = PdfTimeStamper(self._require_timestamper())
+            await stamper.async_update_archival_timestamp_chain(
+                reader, context, in_place=False, output=lta
+            )
+            return lta.getvalue()
         except TimestampRequestError as exc:
             raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") \
                 from None
-        return out.getvalue()
 
 
 def reader_of(pdf: bytes) -> PdfFileReader:

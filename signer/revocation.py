@@ -77,6 +77,11 @@ class InternalRevocation:
         with self._lock:
             self._ocsp.pop(serial, None)
 
+    def forget_all(self) -> None:
+        """Drop every cached response (after a status change touching several seals)."""
+        with self._lock:
+            self._ocsp.clear()
+
     def context(
         self,
         certificates: Iterable[asn1_x509.Certificate],

@@ -1,0 +1,102 @@
+"""Request models of the HTTP API (responses are the domain's JSON shapes, DESIGN.md 3)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+__all__ = ["AccessForm", "ApiKeyRequest", "SealSpec", "SignOptions", "StatusRequest"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class StatusRequest(_Strict):
+    status: Literal["active", "suspended", "cancelled", "revoked"]
+    reason: str | None = Field(None, max_length=500)
+
+
+class ReasonRequest(_Strict):
+    reason: str | None = Field(None, max_length=500)
+
+
+class AccessForm(_Strict):
+    """附件2 电子营业执照应用接入信息表: who a relying party is and what system connects."""
+
+    organisation_name: str = Field(min_length=2, max_length=100, description="单位名称")
+    organisation_nature: str = Field(min_length=1, max_length=50, description="单位性质")
+    uscc: str = Field(min_length=18, max_length=18, description="统一社会信用代码")
+    address: str = Field(min_length=1, max_length=300, description="单位地址")
+    contact_name: str = Field(min_length=1, max_length=50, description="联系人")
+    contact_department: str = Field(min_length=1, max_length=100, description="部门")
+    contact_title: str = Field(min_length=1, max_length=100, description="职务")
+    phone: str = Field(min_length=5, max_length=30, description="联系电话")
+    email: EmailStr = Field(description="电子邮箱")
+    application_system: str = Field(min_length=1, max_length=100, description="应用系统名称")
+    endpoint: str = Field(min_length=1, max_length=200, description="域名或IP及端口")
+    business_field: str = Field(min_length=1, max_length=100, description="业务领域")
+
+
+class ApiKeyRequest(_Strict):
+    role: Literal["admin", "enterprise", "verifier"]
+    name: str = Field(min_length=1, max_length=200)
+    uscc: str | None = Field(None, min_length=18, max_length=18)
+    access_form: AccessForm | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ApiKeyRequest:
+        if self.role == "enterprise" and not self.uscc:
+            raise ValueError("an enterprise key needs the enterprise's uscc")
+        if self.role != "enterprise" and self.uscc:
+            raise ValueError("only enterprise keys are bound to a uscc")
+        if self.role == "verifier" and self.access_form is None:
+            raise ValueError("a relying party registers with its access form (access_form)")
+        return self
+
+
+class SealSpec(_Strict):
+    """One seal: a kind and where it goes (page+x+y, or keyword, or neither for the default)."""
+
+    kind: str = Field(examples=["contract"])
+    page: int | None = Field(None, description="from 1; -1 is the last page")
+    x: float | None = Field(None, description="centre, points from the left of the page")
+    y: float | None = Field(None, description="centre, points from the bottom of the page")
+    keyword: str | None = Field(None, min_length=1, max_length=100, examples=["甲方（盖章）"])
+    occurrence: int = Field(1, description="which occurrence of the keyword; -1 the last")
+
+    @model_validator(mode="after")
+    def _check(self) -> SealSpec:
+        if self.keyword is not None and (self.x is not None or self.y is not None):
+            raise ValueError("give either a keyword or x and y, not both")
+        if (self.x is None) != (self.y is None):
+            raise ValueError("x and y go together")
+        return self
+
+
+class SignOptions(_Strict):
+    """The ``options`` part of ``POST /v1/sign``."""
+
+    seals: list[SealSpec] = Field(default_factory=list, max_length=10)
+    cross_page: bool = False
+    level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = "B-T"
+    reason: str | None = Field(None, max_length=200)
+    location: str | None = Field(None, max_length=200)
+    certify: bool = False
+    document_type: Literal["contract", "invoice", "other"] = "other"
+    allow_invoice_seal_on_contract: bool = False
+    reference: str | None = Field(None, max_length=200)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "seals": [{"kind": "contract", "keyword": "甲方（盖章）"},
+                      {"kind": "legal_rep", "page": -1, "x": 450, "y": 120}],
+            "cross_page": True, "level": "B-T", "document_type": "contract",
+            "reference": "HT-2026-0001"}]},
+    )
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")

@@ -1,0 +1,104 @@
+"""Sealing, extending and verifying PDFs: /v1/sign, /v1/extend, /v1/verify."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from signer.core import InvalidPdf
+from signer.levels import PadesLevel
+
+from ..auth import OptionalPrincipal, Principal, Role, require
+from ..deps import ContainerDep
+from ..errors import InvalidRequest, Unauthorized
+from ..flows import options_json
+from ..models import SignOptions
+
+router = APIRouter(prefix="/v1", tags=["documents"])
+
+Enterprise = Annotated[Principal, require(Role.ENTERPRISE)]
+PDF = {200: {"content": {"application/pdf": {}}, "description": "the sealed PDF"}}
+
+
+async def _form_parts(request: Request) -> tuple[bytes, dict[str, str]]:
+    """The uploaded ``file`` and the other (text) fields of a multipart form."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidRequest("send multipart/form-data with the PDF in the part 'file'",
+                             code="invalid_upload")
+    form = await request.form(max_files=1, max_fields=10)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidRequest("the multipart part 'file' (the PDF) is missing",
+                             code="invalid_upload")
+    data = await upload.read()
+    await upload.close()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    return data, fields
+
+
+def _options(fields: dict[str, str]) -> SignOptions:
+    try:
+        return SignOptions.model_validate(options_json(fields.get("options")))
+    except ValidationError as exc:
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidRequest(f"invalid options: {detail}", code="invalid_options") from None
+
+
+@router.post("/sign", response_class=Response, responses=PDF,  # type: ignore[arg-type]
+             summary="Seal a PDF (multipart: file, options)")
+async def sign(request: Request, c: ContainerDep, who: Enterprise,
+               idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> Response:
+    pdf, fields = await _form_parts(request)
+    options = _options(fields)
+    from ..flows import to_sealing_options
+
+    to_sealing_options(options)  # unknown kinds and bad placements fail before any work
+    done = await run_in_threadpool(c.sign_flow.sign, who, pdf, options, idempotency_key)
+    headers = {"X-Eseal-Sha256": done.sha256,
+               "Content-Disposition": 'attachment; filename="sealed.pdf"'}
+    if done.archive_id:
+        headers["X-Eseal-Archive-Id"] = done.archive_id
+    if done.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(done.pdf, media_type="application/pdf", headers=headers)
+
+
+@router.post("/extend", response_class=Response, responses=PDF,  # type: ignore[arg-type]
+             summary="Add B-LT or B-LTA to a signed PDF (multipart: file, level)")
+async def extend(request: Request, c: ContainerDep, who: Enterprise) -> Response:
+    pdf, fields = await _form_parts(request)
+    level = fields.get("level", "B-LTA")
+    if level not in ("B-LT", "B-LTA"):
+        raise InvalidRequest("level must be B-LT or B-LTA", code="invalid_level")
+    out = await run_in_threadpool(
+        lambda: asyncio.run(c.sealing.document_signer.extend(pdf, PadesLevel(level))))
+    return Response(out, media_type="application/pdf")
+
+
+@router.post("/verify", summary="Verify a signed PDF (multipart: file, expect_uscc, format)",
+             responses={200: {"content": {"application/json": {}, "text/html": {}}}})
+async def verify(request: Request, c: ContainerDep, who: OptionalPrincipal,
+                 format: str = "json") -> Any:
+    if who is None and not c.settings.verify_public:
+        raise Unauthorized("this route needs an API token")
+    pdf, fields = await _form_parts(request)
+    expect = fields.get("expect_uscc") or None
+    fmt = fields.get("format", format)
+    if not pdf:
+        raise InvalidPdf("the uploaded file is empty")
+    report: dict[str, Any] = await run_in_threadpool(
+        lambda: asyncio.run(c.verifier.verify(pdf, expect)))
+    if fmt == "html":
+        from ..report_html import render_report, seal_image_lookup
+
+        page = render_report(report, seal_image_lookup(c.seals, report))
+        return HTMLResponse(page)
+    return JSONResponse(report)

@@ -1,0 +1,157 @@
+"""Licenses and their seals: /v1/enterprises."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from seals.errors import InvalidImage, InvalidLicense
+from seals.kinds import parse_kind
+from seals.license import LicenseStatus, parse_license
+
+from ..auth import Principal, Role, authorize_enterprise, require
+from ..deps import ContainerDep, checked_uscc
+from ..models import ReasonRequest, StatusRequest
+
+router = APIRouter(prefix="/v1/enterprises", tags=["enterprises"])
+
+Admin = Annotated[Principal, require(Role.ADMIN)]
+AdminOrOwner = Annotated[Principal, require(Role.ADMIN, Role.ENTERPRISE)]
+Reader = Annotated[Principal, require(Role.ADMIN, Role.ENTERPRISE, Role.VERIFIER)]
+
+MAX_SCAN = 20 * 1024 * 1024
+
+
+@router.post("", status_code=201, summary="Register a license and issue its five seals")
+async def register(request: Request, c: ContainerDep, who: Admin) -> dict[str, Any]:
+    body = await request.body()
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidLicense("the body is not valid JSON") from None
+    license = parse_license(data)
+    enterprise, seals = await run_in_threadpool(c.seals.register, license, actor=who.key_id)
+    return {"license": enterprise.to_json(), "seals": [s.to_json() for s in seals]}
+
+
+@router.get("/{uscc}", summary="License face and status history")
+async def show(uscc: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
+    uscc = checked_uscc(uscc)
+    authorize_enterprise(who, uscc, verifier_may_read=True)
+    enterprise = await run_in_threadpool(c.seals.enterprise, uscc)
+    return enterprise.to_json()
+
+
+@router.post("/{uscc}/status", summary="Change the license status")
+async def change_status(uscc: str, body: StatusRequest, c: ContainerDep,
+                        who: Admin) -> dict[str, Any]:
+    uscc = checked_uscc(uscc)
+    enterprise = await run_in_threadpool(
+        lambda: c.seals.change_status(uscc, LicenseStatus(body.status), body.reason,
+                                      actor=who.key_id))
+    c.revocation.forget_all()
+    return enterprise.to_json()
+
+
+@router.get("/{uscc}/seals", summary="The five seals (newest versions)")
+async def seals(uscc: str, c: ContainerDep, who: AdminOrOwner) -> list[dict[str, Any]]:
+    uscc = checked_uscc(uscc)
+    authorize_enterprise(who, uscc)
+    return [s.to_json() for s in await run_in_threadpool(c.seals.seals, uscc)]
+
+
+@router.get("/{uscc}/seals/{kind}", summary="One seal")
+async def seal(uscc: str, kind: str, c: ContainerDep, who: AdminOrOwner) -> dict[str, Any]:
+    uscc = checked_uscc(uscc)
+    authorize_enterprise(who, uscc)
+    return (await run_in_threadpool(c.seals.seal, uscc, parse_kind(kind))).to_json()
+
+
+@router.get("/{uscc}/seals/{kind}/image", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}}, summary="The seal image (PNG)")
+async def image(uscc: str, kind: str, c: ContainerDep,
+                who: Reader) -> Response:
+    uscc = checked_uscc(uscc)
+    found = await run_in_threadpool(c.seals.seal, uscc, parse_kind(kind))
+    return Response(found.image_png, media_type="image/png",
+                    headers={"X-Eseal-Image-Sha256": found.image_sha256})
+
+
+@router.get("/{uscc}/seals/{kind}/certificate", response_class=Response,
+            summary="The seal certificate and its chain (PEM)")
+async def certificate(uscc: str, kind: str, c: ContainerDep, who: Reader) -> Response:
+    uscc = checked_uscc(uscc)
+    found = await run_in_threadpool(c.seals.seal, uscc, parse_kind(kind))
+    return Response(found.certificate_pem + found.chain_pem,
+                    media_type="application/pem-certificate-chain")
+
+
+@router.put("/{uscc}/seals/{kind}/image", summary="Replace the image by a scan of the seal")
+async def upload_image(uscc: str, kind: str, request: Request, c: ContainerDep,
+                       who: AdminOrOwner) -> dict[str, Any]:
+    uscc = checked_uscc(uscc)
+    authorize_enterprise(who, uscc)
+    seal_kind = parse_kind(kind)
+    data = await _image_body(request)
+    updated = await run_in_threadpool(
+        lambda: c.seals.replace_image(uscc, seal_kind, data, actor=who.key_id))
+    return updated.to_json()
+
+
+async def _image_body(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidImage("send the scan as the multipart part 'file'")
+        data = await upload.read()
+    else:
+        data = await request.body()
+    if len(data) > MAX_SCAN:
+        raise InvalidImage(f"the scan is larger than {MAX_SCAN // (1024 * 1024)} MB")
+    return data
+
+
+@router.post("/{uscc}/seals/{kind}/revoke", summary="Revoke a seal")
+async def revoke(uscc: str, kind: str, c: ContainerDep, who: Admin,
+                 body: ReasonRequest | None = None) -> dict[str, Any]:
+    uscc = checked_uscc(uscc)
+    seal_kind = parse_kind(kind)
+    reason = body.reason if body else None
+    out = await run_in_threadpool(
+        lambda: c.seals.revoke_seal(uscc, seal_kind, reason, actor=who.key_id))
+    c.revocation.forget(out.serial)
+    return out.to_json()
+
+
+@router.post("/{uscc}/seals/{kind}/reissue", summary="New key, certificate and version")
+async def reissue(uscc: str, kind: str, c: ContainerDep, who: Admin,
+                  body: ReasonRequest | None = None) -> dict[str, Any]:
+    uscc = checked_uscc(uscc)
+    seal_kind = parse_kind(kind)
+    reason = body.reason if body else None
+    out = await run_in_threadpool(
+        lambda: c.seals.reissue_seal(uscc, seal_kind, reason, actor=who.key_id))
+    c.revocation.forget_all()
+    return out.to_json()
+
+
+@router.post("/{uscc}/seals/{kind}/{action}", summary="Suspend or resume a seal")
+async def suspend_resume(uscc: str, kind: str, action: str, c: ContainerDep, who: Admin,
+                         body: ReasonRequest | None = None) -> dict[str, Any]:
+    uscc = checked_uscc(uscc)
+    seal_kind = parse_kind(kind)
+    if action not in ("suspend", "resume"):
+        from ..errors import NotFound
+
+        raise NotFound(f"no action {action!r}; use revoke, reissue, suspend or resume")
+    reason = body.reason if body else None
+    fn = c.seals.suspend_seal if action == "suspend" else c.seals.resume_seal
+    out = await run_in_threadpool(lambda: fn(uscc, seal_kind, reason, actor=who.key_id))
+    c.revocation.forget(out.serial)
+    return out.to_json()
