@@ -167,7 +167,8 @@ def test_tokens_are_shown_once_and_never_logged(api: Api, caplog: pytest.LogCapt
     assert token.split("_")[2] not in stored
     assert token not in caplog.text
     key_id = token.split("_")[1]
-    assert api.client.delete(f"/v1/api-keys/{key_id}", headers=api.headers("admin")).status_code == 204
+    gone = api.client.delete(f"/v1/api-keys/{key_id}", headers=api.headers("admin"))
+    assert gone.status_code == 204
     v = api.client.get(f"/v1/enterprises/{USCC}", headers={"Authorization": f"Bearer {token}"})
     assert v.status_code == 401 and token not in v.text
 
