@@ -1,0 +1,264 @@
+"""The metadata rows of the archive (tables ``archives`` and ``archive_seals``).
+
+Listings page by keyset on the ULID primary key: ``id < :cursor ORDER BY id DESC LIMIT n``
+on the ``(uscc, id)``, ``(uscc, document_type, id)`` and ``(uscc, reference, id)`` indexes.
+Time ranges are id ranges (a ULID starts with its millisecond time), so they use the same
+indexes.  A seal-kind filter is a semi-join on ``archive_seals``, reached through its primary
+key from the archive row or through ``(uscc, kind, archive_id)`` from the other side.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Engine, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Select
+
+from seals.errors import EnterpriseNotFound
+from seals.kinds import SealKind
+
+from ..db import WRITE, translate_errors
+from ..tables import ArchiveRow, ArchiveSealRow, EnterpriseRow
+from .errors import ArchiveExists, InvalidArchiveQuery
+from .model import ArchiveQuery, ArchiveRecord, ArchiveStatus, SealUse, id_bounds, is_archive_id
+
+__all__ = ["ArchiveIndex", "KeyRow"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: the most rows one listing page may ask for
+MAX_PAGE = 1000
+
+
+def _db(method: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with translate_errors():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    """What ``archive check`` needs of a row."""
+
+    key: str
+    id: str
+    version_id: str | None
+    sha256: str
+    size: int
+    status: ArchiveStatus
+
+
+class ArchiveIndex:
+    """Archive rows in the metadata database (migrated to head).  Thread-safe."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @_db
+    def require_enterprise(self, uscc: str) -> None:
+        with self._read.begin() as session:
+            if session.get(EnterpriseRow, uscc) is None:
+                raise EnterpriseNotFound(f"no enterprise with USCC {uscc} is registered")
+
+    @_db
+    def insert(self, record: ArchiveRecord) -> None:
+        try:
+            with self._write.begin() as session:
+                session.add(_row(record))
+                session.flush()  # the parent first: seal rows refer to it
+                session.add_all(
+                    ArchiveSealRow(
+                        archive_id=record.id,
+                        position=i,
+                        uscc=record.uscc,
+                        kind=use.kind.value,
+                        serial=format(use.serial, "x"),
+                    )
+                    for i, use in enumerate(record.seals)
+                )
+        except IntegrityError as err:
+            if self.exists(record.id):
+                raise ArchiveExists(f"archive id {record.id} is taken") from err
+            with self._read.begin() as session:
+                if session.get(EnterpriseRow, record.uscc) is None:
+                    raise EnterpriseNotFound(
+                        f"no enterprise with USCC {record.uscc} is registered"
+                    ) from err
+            raise
+
+    @_db
+    def set_status(self, archive_id: str, status: ArchiveStatus) -> None:
+        with self._write.begin() as session:
+            session.execute(
+                update(ArchiveRow).where(ArchiveRow.id == archive_id).values(status=status.value)
+            )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @_db
+    def get(self, archive_id: str) -> ArchiveRecord | None:
+        if not is_archive_id(archive_id):
+            return None
+        with self._read.begin() as session:
+            row = session.get(ArchiveRow, archive_id)
+            if row is None:
+                return None
+            return self._records(session, [row])[0]
+
+    @_db
+    def exists(self, archive_id: str) -> bool:
+        with self._read.begin() as session:
+            return session.get(ArchiveRow, archive_id) is not None
+
+    @_db
+    def key_referenced(self, key: str) -> bool:
+        with self._read.begin() as session:
+            stmt = select(exists().where(ArchiveRow.object_key == key))
+            return bool(session.scalar(stmt))
+
+    @_db
+    def page(
+        self,
+        query: ArchiveQuery,
+        *,
+        limit: int,
+        after: str | None = None,
+        newest_first: bool = True,
+    ) -> list[ArchiveRecord]:
+        """Up to ``limit`` records past ``after`` (an archive id) in id order."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidArchiveQuery(f"a page holds 1 to {MAX_PAGE} records")
+        if after is not None and not is_archive_id(after):
+            raise InvalidArchiveQuery("the cursor is not one this server gave out")
+        stmt = _select(query)
+        if after is not None:
+            stmt = stmt.where(ArchiveRow.id < after if newest_first else ArchiveRow.id > after)
+        order = ArchiveRow.id.desc() if newest_first else ArchiveRow.id.asc()
+        stmt = stmt.order_by(order).limit(limit)
+        with self._read.begin() as session:
+            rows = list(session.scalars(stmt))
+            return self._records(session, rows)
+
+    def iter_records(
+        self, query: ArchiveQuery, *, newest_first: bool = False, batch: int = 500
+    ) -> Iterator[ArchiveRecord]:
+        """Every matching record, fetched ``batch`` at a time (one short transaction each)."""
+        after: str | None = None
+        while True:
+            records = self.page(query, limit=batch, after=after, newest_first=newest_first)
+            yield from records
+            if len(records) < batch:
+                return
+            after = records[-1].id
+
+    def iter_keys(self, batch: int = 2000) -> Iterator[KeyRow]:
+        """Every row, in bytewise order of object key (keyset paging on the unique key)."""
+        after: str | None = None
+        while True:
+            rows = self._key_batch(after, batch)
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1].key
+
+    @_db
+    def _key_batch(self, after: str | None, batch: int) -> list[KeyRow]:
+        stmt = select(
+            ArchiveRow.object_key, ArchiveRow.id, ArchiveRow.version_id, ArchiveRow.sha256,
+            ArchiveRow.size, ArchiveRow.status,
+        )
+        if after is not None:
+            stmt = stmt.where(ArchiveRow.object_key > after)
+        stmt = stmt.order_by(ArchiveRow.object_key).limit(batch)
+        with self._read.begin() as session:
+            return [
+                KeyRow(key, id_, version, sha, size, ArchiveStatus(status))
+                for key, id_, version, sha, size, status in session.execute(stmt)
+            ]
+
+    def _records(self, session: Session, rows: Sequence[ArchiveRow]) -> list[ArchiveRecord]:
+        if not rows:
+            return []
+        seals: dict[str, list[SealUse]] = {row.id: [] for row in rows}
+        stmt = (
+            select(ArchiveSealRow.archive_id, ArchiveSealRow.kind, ArchiveSealRow.serial)
+            .where(ArchiveSealRow.archive_id.in_(list(seals)))
+            .order_by(ArchiveSealRow.archive_id, ArchiveSealRow.position)
+        )
+        for archive_id, kind, serial in session.execute(stmt):
+            seals[archive_id].append(SealUse(SealKind(kind), int(serial, 16)))
+        return [_record(row, tuple(seals[row.id])) for row in rows]
+
+
+def _select(query: ArchiveQuery) -> Select[Any]:
+    stmt = select(ArchiveRow)
+    if query.uscc is not None:
+        stmt = stmt.where(ArchiveRow.uscc == query.uscc)
+    if query.document_type is not None:
+        stmt = stmt.where(ArchiveRow.document_type == query.document_type)
+    if query.reference is not None:
+        stmt = stmt.where(ArchiveRow.reference == query.reference)
+    if query.status is not None:
+        stmt = stmt.where(ArchiveRow.status == query.status.value)
+    low, high = id_bounds(query.created_from, query.created_to)
+    if low is not None:
+        stmt = stmt.where(ArchiveRow.id >= low)
+    if high is not None:
+        stmt = stmt.where(ArchiveRow.id < high)
+    if query.kind is not None:
+        used = select(ArchiveSealRow.archive_id).where(
+            ArchiveSealRow.archive_id == ArchiveRow.id,
+            ArchiveSealRow.kind == query.kind.value,
+        )
+        if query.uscc is not None:
+            used = used.where(ArchiveSealRow.uscc == query.uscc)
+        stmt = stmt.where(used.exists())
+    return stmt
+
+
+def _row(record: ArchiveRecord) -> ArchiveRow:
+    return ArchiveRow(
+        id=record.id,
+        uscc=record.uscc,
+        level=record.level,
+        timestamp_time=record.timestamp_time,
+        document_type=record.document_type,
+        reference=record.reference,
+        sha256=record.sha256,
+        size=record.size,
+        created_at=record.created_at,
+        object_key=record.object_key,
+        version_id=record.version_id,
+        status=record.status.value,
+    )
+
+
+def _record(row: ArchiveRow, seals: tuple[SealUse, ...]) -> ArchiveRecord:
+    return ArchiveRecord(
+        id=row.id,
+        uscc=row.uscc,
+        seals=seals,
+        level=row.level,
+        timestamp_time=row.timestamp_time,
+        document_type=row.document_type,
+        reference=row.reference,
+        sha256=row.sha256,
+        size=row.size,
+        created_at=row.created_at,
+        object_key=row.object_key,
+        version_id=row.version_id,
+        status=ArchiveStatus(row.status),
+    )

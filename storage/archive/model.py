@@ -1,0 +1,229 @@
+"""Records of the archive: what was archived, how to ask for it, what a listing returns."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from typing import Any
+
+from ulid import ULID
+
+from seals.kinds import SealKind
+from seals.model import Seal
+
+from .errors import InvalidArchiveQuery
+
+__all__ = [
+    "CHINA_TIME",
+    "DOCUMENT_TYPES",
+    "LEVELS",
+    "ArchivePage",
+    "ArchiveQuery",
+    "ArchiveRecord",
+    "ArchiveStatus",
+    "SealUse",
+    "day_range",
+    "id_bounds",
+    "is_archive_id",
+    "object_key",
+    "parse_object_key",
+]
+
+#: the PAdES levels eseal produces (the values of ``signer.levels.PadesLevel``)
+LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+#: document types of a sealing request (the values of ``signer.service.DocumentType``)
+DOCUMENT_TYPES = ("contract", "invoice", "other")
+#: object keys are laid out by the month in China Standard Time (no DST since 1991)
+CHINA_TIME = timezone(timedelta(hours=8), "CST")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ULID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+_KEY_RE = re.compile(r"([0-9A-HJ-NP-RTUWXY]{18})/(\d{4})/(\d{2})/([0-9A-HJKMNP-TV-Z]{26})\.pdf")
+
+
+class ArchiveStatus(enum.Enum):
+    """What the last ``archive check --repair`` found about a row's object."""
+
+    OK = "ok"  #: stored, and as far as anyone checked, intact
+    MISSING = "missing"  #: the object (or the recorded version of it) is gone
+    CORRUPT = "corrupt"  #: the object's SHA-256 or size differs from the row
+
+
+@dataclass(frozen=True)
+class SealUse:
+    """One seal applied to an archived document."""
+
+    kind: SealKind
+    #: the seal certificate's serial number
+    serial: int
+
+    @classmethod
+    def of(cls, seal: Seal) -> SealUse:
+        return cls(seal.kind, seal.serial)
+
+    @classmethod
+    def of_all(cls, seals: Iterable[Seal]) -> tuple[SealUse, ...]:
+        return tuple(cls.of(s) for s in seals)
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "kind": self.kind.value,
+            "label": self.kind.label,
+            "serial": format(self.serial, "x"),
+        }
+
+
+@dataclass(frozen=True)
+class ArchiveRecord:
+    """The metadata row of one archived sealed document."""
+
+    #: ULID; its first 48 bits are ``created_at`` in milliseconds
+    id: str
+    #: the enterprise whose seals sealed it
+    uscc: str
+    #: the seals applied, in order (kind and certificate serial)
+    seals: tuple[SealUse, ...]
+    #: PAdES level, one of :data:`LEVELS`
+    level: str
+    #: time of the signature timestamp (B-T and up), if any
+    timestamp_time: datetime | None
+    #: one of :data:`DOCUMENT_TYPES`
+    document_type: str
+    #: the caller's own reference (contract number, invoice number ...)
+    reference: str | None
+    #: hex SHA-256 of the archived file
+    sha256: str
+    size: int
+    #: when it was archived (aware UTC, millisecond precision: the ULID's time)
+    created_at: datetime
+    #: where it lives in the store: ``{uscc}/{yyyy}/{mm}/{id}.pdf``
+    object_key: str
+    #: the store's version id of the object, when the store versions objects
+    version_id: str | None
+    status: ArchiveStatus = ArchiveStatus.OK
+
+    @property
+    def kinds(self) -> tuple[SealKind, ...]:
+        """The seal kinds used, each once, in order of first use."""
+        return tuple(dict.fromkeys(s.kind for s in self.seals))
+
+    @property
+    def filename(self) -> str:
+        return f"{self.id}.pdf"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "uscc": self.uscc,
+            "seals": [s.to_json() for s in self.seals],
+            "level": self.level,
+            "timestamp_time": _iso(self.timestamp_time),
+            "document_type": self.document_type,
+            "reference": self.reference,
+            "sha256": self.sha256,
+            "size": self.size,
+            "created_at": _iso(self.created_at),
+            "object_key": self.object_key,
+            "version_id": self.version_id,
+            "status": self.status.value,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+@dataclass(frozen=True)
+class ArchiveQuery:
+    """A filter over the archive; every field narrows it, ``None`` means any."""
+
+    uscc: str | None = None
+    #: documents that carry at least one seal of this kind
+    kind: SealKind | None = None
+    document_type: str | None = None
+    #: exact match on the caller's reference
+    reference: str | None = None
+    #: archived at or after (aware)
+    created_from: datetime | None = None
+    #: archived strictly before (aware)
+    created_to: datetime | None = None
+    status: ArchiveStatus | None = None
+
+    def __post_init__(self) -> None:
+        if self.document_type is not None and self.document_type not in DOCUMENT_TYPES:
+            raise InvalidArchiveQuery(
+                f"document type must be one of {', '.join(DOCUMENT_TYPES)}"
+            )
+        for name in ("created_from", "created_to"):
+            value = getattr(self, name)
+            if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+                raise InvalidArchiveQuery(f"{name} must carry a time zone")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uscc": self.uscc,
+            "kind": self.kind.value if self.kind else None,
+            "document_type": self.document_type,
+            "reference": self.reference,
+            "from": _iso(self.created_from),
+            "to": _iso(self.created_to),
+            "status": self.status.value if self.status else None,
+        }
+
+
+@dataclass(frozen=True)
+class ArchivePage:
+    """One page of a listing; pass ``next_cursor`` back for the next one (``None``: the end)."""
+
+    records: list[ArchiveRecord] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+def is_archive_id(value: str) -> bool:
+    return bool(_ULID_RE.fullmatch(value))
+
+
+def object_key(uscc: str, archive_id: str, created_at: datetime) -> str:
+    """``{uscc}/{yyyy}/{mm}/{id}.pdf``, the month in China Standard Time."""
+    local = created_at.astimezone(CHINA_TIME)
+    return f"{uscc}/{local:%Y}/{local:%m}/{archive_id}.pdf"
+
+
+def parse_object_key(key: str) -> str | None:
+    """The archive id in ``key`` if it has eseal's layout, else ``None`` (a foreign object)."""
+    match = _KEY_RE.fullmatch(key)
+    return match.group(4) if match else None
+
+
+def _ulid_floor(moment: datetime) -> str:
+    """The smallest ULID whose time is at or after ``moment`` (ULIDs count milliseconds)."""
+    delta = moment - _EPOCH  # exact, unlike float timestamps
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    ms = min(max(-(-micros // 1000), 0), (1 << 48) - 1)
+    return str(ULID.from_bytes(ms.to_bytes(6, "big") + bytes(10)))
+
+
+def id_bounds(created_from: datetime | None, created_to: datetime | None) -> tuple[
+    str | None, str | None
+]:
+    """``(low, high)`` with ``low <= id < high`` exactly when ``from <= created_at < to``."""
+    low = _ulid_floor(created_from) if created_from is not None else None
+    high = _ulid_floor(created_to) if created_to is not None else None
+    return low, high
+
+
+def day_range(
+    first: date | None, last: date | None, tz: tzinfo = CHINA_TIME
+) -> tuple[datetime | None, datetime | None]:
+    """``(created_from, created_to)`` covering whole days ``first`` to ``last`` in ``tz``.
+
+    For ``--from DATE --to DATE``: both days included, China Standard Time by default.
+    """
+    start = datetime.combine(first, time(0), tz) if first is not None else None
+    end = datetime.combine(last + timedelta(days=1), time(0), tz) if last is not None else None
+    if start is not None and end is not None and end <= start:
+        raise InvalidArchiveQuery("the end date is before the start date")
+    return start, end

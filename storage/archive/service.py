@@ -1,0 +1,299 @@
+"""The archive: sealed documents in an object store, indexed by metadata rows.
+
+Order of a write (:meth:`Archive.put`): check the enterprise exists (so that an unknown USCC
+or a database outage uploads nothing), store the object and confirm it, then commit the row.
+If the row fails, the object is removed (or, where retention forbids removal, tagged as an
+orphan); if it cannot be told whether the row committed, the object stays and
+``archive check`` settles it later.  So there is never a row without its object, and an
+object without a row is found by ``check``.
+
+Every method blocks (database and object store I/O): from async code, run them in a worker
+thread (``await anyio.to_thread.run_sync(archive.put, ...)``), and give ``StreamingResponse``
+the sync iterators of :meth:`Archive.open` and :meth:`Archive.export`, which Starlette
+iterates in its thread pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Engine
+from ulid import ULID
+
+from seals.uscc import validate_uscc
+
+from .check import CheckReport, run_check
+from .errors import ArchiveCorrupt, ArchiveError, ArchiveExists, ArchiveNotFound
+from .export import ExportSummary, ReportFor, export_to_file, export_zip
+from .index import ArchiveIndex
+from .model import (
+    DOCUMENT_TYPES,
+    LEVELS,
+    ArchivePage,
+    ArchiveQuery,
+    ArchiveRecord,
+    ArchiveStatus,
+    SealUse,
+    object_key,
+)
+from .store import CHUNK_SIZE, ObjectStore, VerifiedReader
+
+__all__ = ["Archive"]
+
+log = logging.getLogger("eseal.archive")
+
+#: objects without a row younger than this are writes in flight, not orphans
+DEFAULT_GRACE = timedelta(minutes=15)
+
+
+class Archive:
+    """Sealed documents, their metadata rows, and the checks that keep the two in step."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: ObjectStore,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.index = ArchiveIndex(engine)
+        self.store = store
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def put(
+        self,
+        data: bytes | BinaryIO,
+        *,
+        uscc: str,
+        seals: Sequence[SealUse],
+        level: str,
+        document_type: str,
+        reference: str | None = None,
+        timestamp_time: datetime | None = None,
+    ) -> ArchiveRecord:
+        """Archive one sealed document; returns its record once object and row are stored.
+
+        ``data`` is the file's bytes or a seekable binary file (read twice: once for its
+        SHA-256, once to upload).  Raises ``archive_unavailable`` / ``database_unavailable``
+        (503) when a store is down, with nothing left behind that ``check`` would not find.
+        """
+        validate_uscc(uscc)
+        if not seals:
+            raise ValueError("an archived document carries at least one seal")
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+        if document_type not in DOCUMENT_TYPES:
+            raise ValueError(f"document type must be one of {', '.join(DOCUMENT_TYPES)}")
+        if reference is not None and len(reference) > 200:
+            raise ValueError("the reference may have at most 200 characters")
+        if timestamp_time is not None and timestamp_time.utcoffset() is None:
+            raise ValueError("timestamp_time must carry a time zone")
+        stream = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
+        sha256, md5, size = _digest(stream)
+
+        self.index.require_enterprise(uscc)
+        ulid = ULID.from_datetime(self._clock())
+        archive_id = str(ulid)
+        created_at = ulid.datetime
+        key = object_key(uscc, archive_id, created_at)
+        info = self.store.put(
+            key, stream, size, sha256=sha256, md5=md5, archive_id=archive_id, uscc=uscc
+        )
+        record = ArchiveRecord(
+            id=archive_id,
+            uscc=uscc,
+            seals=tuple(seals),
+            level=level,
+            timestamp_time=timestamp_time.astimezone(UTC) if timestamp_time else None,
+            document_type=document_type,
+            reference=reference,
+            sha256=sha256,
+            size=size,
+            created_at=created_at,
+            object_key=key,
+            version_id=info.version_id,
+        )
+        try:
+            self.index.insert(record)
+        except Exception:
+            if self._row_committed(record):
+                return record
+            raise
+        return record
+
+    def _row_committed(self, record: ArchiveRecord) -> bool:
+        """After a failed insert: True if the row is there after all; else drop the object."""
+        try:
+            committed = self.index.exists(record.id)
+        except Exception:
+            log.warning(
+                "archive row %s may or may not have committed; object %s kept for "
+                "'archive check'", record.id, record.object_key,
+            )
+            return False
+        if committed:
+            log.warning("archive row %s committed although the insert failed", record.id)
+            return True
+        try:
+            action = self.store.discard(record.object_key, record.version_id)
+            log.warning("archive row %s failed; its object was %s", record.id, action)
+        except Exception:
+            log.exception(
+                "archive row %s failed and its object %s could not be removed; "
+                "'archive check --repair' will", record.id, record.object_key,
+            )
+        return False
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def record(self, archive_id: str) -> ArchiveRecord:
+        """The metadata of one document; ``archive_not_found``."""
+        record = self.index.get(archive_id)
+        if record is None:
+            raise ArchiveNotFound(f"no archived document {archive_id}")
+        return record
+
+    def exists(self, archive_id: str) -> bool:
+        return self.index.get(archive_id) is not None
+
+    def open(self, archive_id: str | ArchiveRecord) -> VerifiedReader:
+        """A reader of the document that verifies SHA-256 and size as it streams.
+
+        Use it as a context manager, iterate it (``for chunk in reader``) or ``read()`` it.
+        A mismatch raises ``archive_corrupt`` before the last bytes are handed out.
+        """
+        record = archive_id if isinstance(archive_id, ArchiveRecord) else self.record(archive_id)
+        if record.status is not ArchiveStatus.OK:
+            raise ArchiveCorrupt(
+                f"archived document {record.id} is marked {record.status.value} by the archive "
+                "check; it cannot be served"
+            )
+        try:
+            raw, info = self.store.open(record.object_key, record.version_id)
+        except ArchiveNotFound:
+            raise ArchiveCorrupt(
+                f"the stored file of archived document {record.id} is missing"
+            ) from None
+        if (info.sha256 is not None and info.sha256 != record.sha256) or (
+            info.size >= 0 and info.size != record.size
+        ):
+            raw.close()
+            raise ArchiveCorrupt(
+                f"the stored file of archived document {record.id} is not the one archived"
+            )
+        return VerifiedReader(raw, sha256=record.sha256, size=record.size, archive_id=record.id)
+
+    def read(self, archive_id: str | ArchiveRecord) -> bytes:
+        """The whole document, verified (for callers that need it in memory anyway)."""
+        with self.open(archive_id) as reader:
+            return reader.read()
+
+    def list(
+        self,
+        query: ArchiveQuery | None = None,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        newest_first: bool = True,
+    ) -> ArchivePage:
+        """One page of records, newest first; ``next_cursor`` fetches the next page."""
+        records = self.index.page(
+            query or ArchiveQuery(), limit=limit, after=cursor, newest_first=newest_first
+        )
+        next_cursor = records[-1].id if len(records) == limit else None
+        return ArchivePage(records, next_cursor)
+
+    def iter_records(
+        self, query: ArchiveQuery | None = None, *, newest_first: bool = False
+    ) -> Iterator[ArchiveRecord]:
+        return self.index.iter_records(query or ArchiveQuery(), newest_first=newest_first)
+
+    def presigned_url(
+        self, archive_id: str | ArchiveRecord, expires: timedelta = timedelta(minutes=15)
+    ) -> str:
+        """A time-limited direct download URL of the recorded version (S3, when enabled).
+
+        The store serves those bytes itself, so they are not verified on the way out; the
+        URL names the exact version, which object lock keeps unchanged.
+        """
+        record = archive_id if isinstance(archive_id, ArchiveRecord) else self.record(archive_id)
+        if not timedelta(seconds=1) <= expires <= timedelta(days=7):
+            raise ValueError("a presigned URL lives between 1 second and 7 days")
+        return self.store.presigned_url(
+            record.object_key, record.version_id, expires, record.filename
+        )
+
+    # -- orphans, check, export ------------------------------------------------------------
+
+    def delete(self, key: str, version_id: str | None = None) -> str:
+        """Remove an orphaned object (one no row refers to): ``removed`` or ``quarantined``.
+
+        The only deletion there is; it refuses objects that a row refers to.
+        """
+        if self.index.key_referenced(key):
+            raise ArchiveExists(f"archive object {key} belongs to a record; it is not an orphan")
+        return self.store.discard(key, version_id)
+
+    def check(
+        self,
+        *,
+        repair: bool = False,
+        sample: int | None = None,
+        grace: timedelta = DEFAULT_GRACE,
+    ) -> CheckReport:
+        """Compare rows and objects, verify SHA-256 of all (or ``sample``) documents.
+
+        See :func:`storage.archive.check.run_check`.
+        """
+        return run_check(self, repair=repair, sample=sample, grace=grace, now=self._clock())
+
+    def export(
+        self, query: ArchiveQuery | None = None, *, report_for: ReportFor | None = None
+    ) -> Iterator[bytes]:
+        """A ZIP of the matching documents as a stream of byte chunks, in constant memory."""
+        return export_zip(self, query or ArchiveQuery(), report_for=report_for,
+                          now=self._clock())
+
+    def export_to(
+        self,
+        path: Path,
+        query: ArchiveQuery | None = None,
+        *,
+        report_for: ReportFor | None = None,
+    ) -> ExportSummary:
+        """Write the export ZIP to ``path`` (atomically: ``path`` appears only when complete)."""
+        return export_to_file(self, path, query or ArchiveQuery(), report_for=report_for,
+                              now=self._clock())
+
+    def ping(self) -> None:
+        """Readiness: ``archive_unavailable`` unless the object store answers."""
+        self.store.ping()
+
+    def describe(self) -> dict[str, Any]:
+        return self.store.describe()
+
+
+def _digest(stream: BinaryIO) -> tuple[str, str, int]:
+    """SHA-256, MD5 and length of a seekable stream, which is left at its start."""
+    try:
+        start = stream.tell()
+    except (AttributeError, OSError) as err:
+        raise ArchiveError("the document to archive must be bytes or a seekable file") from err
+    sha = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False)
+    size = 0
+    while chunk := stream.read(CHUNK_SIZE):
+        sha.update(chunk)
+        md5.update(chunk)
+        size += len(chunk)
+    stream.seek(start)
+    return sha.hexdigest(), md5.hexdigest(), size
+
