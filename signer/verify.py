@@ -5,18 +5,68 @@ what came after it changes what a reader sees (pyHanko's difference analysis), w
 certificate chains to a trust anchor, when it was made (the timestamp, or only the claimed
 time), whether the seal was revoked at that time, and whether it belongs to the registered
 enterprise whose license was active then.  The shape is DESIGN.md section 3.
+
+Times.  A timestamp proves the signature existed at ``genTime`` within the token's accuracy;
+eseal's TSA truncates to whole seconds and says ±1 s, and a claimed CMS ``signingTime`` has
+whole seconds too.  The instant used for "at signing" is therefore the *latest* one the time
+allows (``genTime + accuracy``, or the end of the named second): a revocation or license
+change inside that window counts as before the signature, which is the safe side for
+revocation and cancellation, and keeps a seal used within a second of its registration valid.
+
+Problem codes (stable; the HTTP API, the CLI and the HTML report show them).  Per signature:
+
+``byte_range_invalid``
+    ``/ByteRange`` missing, not four non-negative integers starting at 0, beyond the end of the
+    file, or its gap is not exactly this signature's own ``/Contents`` string (signature
+    wrapping, universal signature forgery).
+``signature_contents_invalid``
+    ``/Contents`` missing, empty, all zeros or not a CMS SignedData with a signer.
+``malformed_signature``
+    the signature cannot be read for another reason.
+``digest_mismatch`` · ``signature_invalid``
+    the signed bytes were changed · the signature value does not verify.
+``partial_coverage``
+    the signed bytes do not end with a complete revision of the file.
+``modified_after_signing``
+    a later update can change what a reader sees: content, pages, resources, the catalog,
+    form field values or annotations (incremental saving and shadow attacks).  Later
+    signatures with their appearances, validation data and document timestamps are not.
+``docmdp_violation``
+    the document is certified and a later change exceeds what the certification allows.
+``untrusted_certificate``
+    an intact signature whose certificate does not chain to a trust anchor.
+``timestamp_invalid``
+    the signature timestamp does not validate (the claimed time is used instead).
+``certificate_revoked``
+    the seal was revoked or suspended at or before the time its timestamp proves.
+``revoked_without_trusted_time``
+    the seal is revoked or suspended and only a claimed signing time exists.
+``no_uscc`` · ``enterprise_not_registered`` · ``registry_mismatch``
+    no valid USCC in the certificate · not in the registry · name or USCC differ from it.
+``license_not_active_at_signing``
+    the license was not active at the signing time.
+
+For the whole report: ``no_signatures``, ``no_seals`` (only document timestamps),
+``expected_enterprise_missing`` (no valid seal of ``expect_uscc``), ``signature_not_valid``
+(one per signature that is not valid).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from asn1crypto import cms
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.fields import enumerate_sig_fields
@@ -29,16 +79,20 @@ from pyhanko.sign.validation import (
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from seals.identity import identity_of
+from keystore.errors import EsealError
+from seals.identity import CertificateIdentity, identity_of
 from seals.license import LicenseStatus, status_at
 from seals.model import Seal, SealStatus
 from seals.service import SealService
 
-from .core import _open
+from .core import InvalidPdf, _open, _short
 
 __all__ = ["Verifier"]
 
 log = logging.getLogger(__name__)
+
+#: a claimed signing time or a genTime without a fraction names a whole second
+_ONE_SECOND = timedelta(seconds=1)
 
 
 @dataclass
@@ -51,6 +105,30 @@ class _Problems:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+@dataclass(frozen=True)
+class _Validation:
+    """What the DSS holds, read once per document (for the level)."""
+
+    #: (hash algorithm, issuer name hash, serial) of every OCSP response
+    ocsp_ids: frozenset[tuple[str, bytes, int]]
+    #: issuer names (DER) of every CRL
+    crl_issuers: frozenset[bytes]
+
+    def covers(self, cert: asn1_x509.Certificate) -> bool:
+        """Whether there is revocation data for ``cert``."""
+        if cert.issuer.dump() in self.crl_issuers:
+            return True
+        for algorithm, name_hash, serial in self.ocsp_ids:
+            if serial != cert.serial_number:
+                continue
+            try:
+                if hashlib.new(algorithm, cert.issuer.dump()).digest() == name_hash:
+                    return True
+            except ValueError:  # a hash hashlib does not know
+                continue
+        return False
 
 
 class Verifier:
@@ -85,25 +163,37 @@ class Verifier:
         return ValidationContext(**kwargs)
 
     async def verify(self, pdf: bytes, expect_uscc: str | None = None) -> dict[str, Any]:
-        """The verification report. Raises :class:`InvalidPdf` if the file cannot be read."""
+        """The verification report.
+
+        Raises :class:`InvalidPdf` if the file cannot be read; never anything that is not an
+        :class:`EsealError`, whatever the bytes.
+        """
         writer = _open(pdf)
-        reader = writer.prev
+        try:
+            return await self._verify(pdf, writer.prev, expect_uscc)
+        except EsealError:
+            raise
+        except Exception as exc:  # the PDF's structure broke pyHanko outside one signature
+            log.info("verification failed on a malformed PDF", exc_info=True)
+            raise InvalidPdf(f"the PDF cannot be verified: {_short(exc)}") from None
+
+    async def _verify(
+        self, pdf: bytes, reader: PdfFileReader, expect_uscc: str | None
+    ) -> dict[str, Any]:
         try:
             pages = int(reader.root["/Pages"]["/Count"])
         except Exception:
             pages = 0
         report_problems = _Problems([])
         entries: list[dict[str, Any]] = []
-        sigs, broken_fields = self._collect(reader)
-        for name, error in broken_fields:
-            entries.append(_broken_entry(name, error))
+        sigs, broken_fields = self._collect(reader, pdf)
+        for name, code, error in broken_fields:
+            entries.append(_broken_entry(name, code, error))
         doc_ts_revisions = [s.signed_revision for s in sigs if s.sig_object_type == "/DocTimeStamp"]
-        later_sig_fields = {s.field_name: s.signed_revision for s in sigs}
-        has_dss = "/DSS" in reader.root
+        dss = _read_dss(reader)
+        certified = any(s.docmdp_level is not None for s in sigs)
         for sig in sigs:
-            entries.append(
-                await self._verify_one(reader, sig, later_sig_fields, doc_ts_revisions, has_dss)
-            )
+            entries.append(await self._verify_one(reader, sig, doc_ts_revisions, dss, certified))
         entries.sort(key=lambda e: e.pop("_order", 1 << 30))
         if not entries:
             report_problems.add("no_signatures", "the document carries no signature")
@@ -130,17 +220,25 @@ class Verifier:
         }
 
     def _collect(
-        self, reader: PdfFileReader
-    ) -> tuple[list[EmbeddedPdfSignature], list[tuple[str, str]]]:
+        self, reader: PdfFileReader, pdf: bytes
+    ) -> tuple[list[EmbeddedPdfSignature], list[tuple[str, str, str]]]:
         sigs: list[EmbeddedPdfSignature] = []
-        broken: list[tuple[str, str]] = []
+        broken: list[tuple[str, str, str]] = []
         for name, _value, field_ref in enumerate_sig_fields(reader, filled_status=True):
             try:
-                sig = EmbeddedPdfSignature(reader, field_ref.get_object(), name)
-                sig.signed_revision  # noqa: B018 - resolves the ByteRange: fails if malformed
+                field = field_ref.get_object()
+                found = _check_signature_dict(field["/V"], pdf)
+                if found is not None:
+                    broken.append((name, *found))
+                    continue
+                sig = EmbeddedPdfSignature(reader, field, name)
+                sig.signed_revision  # noqa: B018 - resolves the signature's revision
                 sigs.append(sig)
             except Exception as exc:
-                broken.append((name, f"{type(exc).__name__}: {exc}"[:300]))
+                broken.append(
+                    (name, "malformed_signature",
+                     f"the signature cannot be read: {type(exc).__name__}: {exc}"[:300])
+                )
         sigs.sort(key=lambda s: s.signed_revision)
         return sigs, broken
 
@@ -148,9 +246,9 @@ class Verifier:
         self,
         reader: PdfFileReader,
         sig: EmbeddedPdfSignature,
-        later_fields: dict[str, int],
         doc_ts_revisions: list[int],
-        has_dss: bool,
+        dss: _Validation,
+        certified: bool,
     ) -> dict[str, Any]:
         problems = _Problems([])
         is_ts = sig.sig_object_type == "/DocTimeStamp"
@@ -167,7 +265,11 @@ class Verifier:
                 status = await async_validate_pdf_signature(sig, context, context)
         except Exception as exc:
             return {
-                **_broken_entry(sig.field_name, f"{type(exc).__name__}: {exc}"[:300]),
+                **_broken_entry(
+                    sig.field_name,
+                    "malformed_signature",
+                    f"the signature cannot be validated: {type(exc).__name__}: {exc}"[:300],
+                ),
                 "_order": sig.signed_revision,
             }
 
@@ -190,21 +292,21 @@ class Verifier:
             )
         modifications = "none"
         if coverage is SignatureCoverageLevel.ENTIRE_REVISION and integrity == "ok":
-            modifications, suspicious = _modifications(status, sig.signed_revision, later_fields)
-            if suspicious:
+            modifications, why = _modifications(reader, status, sig.signed_revision)
+            if why is not None:
                 integrity = "suspicious"
                 problems.add(
                     "modified_after_signing",
                     f"the document was changed after signing ({modifications}) in a "
-                    "way that can alter what a reader sees",
+                    f"way that can alter what a reader sees: {why}",
                 )
-        if getattr(status, "docmdp_ok", None) is False:
+        if certified and getattr(status, "docmdp_ok", None) is False:
             integrity = "suspicious" if integrity == "ok" else integrity
             problems.add(
                 "docmdp_violation", "changes after a certification signature that it does not allow"
             )
         trusted = bool(status.trusted)
-        if not trusted:
+        if not trusted and intact:
             problems.add(
                 "untrusted_certificate", "the certificate does not chain to a trusted anchor"
             )
@@ -253,14 +355,17 @@ class Verifier:
         level = "B-B"
         if ts is not None:
             level = "B-T"
-            if has_dss:
+            if dss.covers(cert):
                 level = "B-LT"
                 if any(r > sig.signed_revision for r in doc_ts_revisions):
                     level = "B-LTA"
         entry["level"] = level
-        when, time_source = (
-            (ts.timestamp, "timestamp") if ts_ok and ts else (status.signer_reported_dt, "claimed")
-        )
+        when: datetime | None
+        if ts_ok and ts is not None:
+            when, time_source = _latest(ts.timestamp, _token_accuracy(sig)), "timestamp"
+        else:
+            claimed = status.signer_reported_dt
+            when, time_source = (_latest(claimed, None) if claimed else None), "claimed"
         entry["time_source"] = time_source
 
         identity = identity_of(cert)
@@ -333,7 +438,7 @@ class Verifier:
 
     def _enterprise(
         self,
-        identity: Any,
+        identity: CertificateIdentity,
         seal: Seal | None,
         when: datetime | None,
         time_source: str,
@@ -345,6 +450,7 @@ class Verifier:
             "uscc": uscc,
             "uscc_source": identity.uscc_source,
             "name": identity.organisation,
+            "certificate_name": identity.organisation,
             "license_status_now": None,
             "license_status_at_signing": None,
             "matches_registry": False,
@@ -363,9 +469,12 @@ class Verifier:
         info["license_status_now"] = enterprise.status.value
         at = status_at(list(enterprise.history), when) if when else None
         info["license_status_at_signing"] = at.value if at else None
-        matches = identity.organisation == enterprise.license.name and (
-            seal is None or seal.uscc == uscc
-        )
+        if seal is not None:
+            # our own certificate, byte for byte: it carries the name registered when it was
+            # issued, so a renamed enterprise's older seals still match
+            matches = seal.uscc == uscc
+        else:
+            matches = identity.organisation == enterprise.license.name
         info["matches_registry"] = matches
         if not matches:
             problems.add(
@@ -381,26 +490,225 @@ class Verifier:
         return matches
 
 
-def _modifications(status: Any, revision: int, later_fields: dict[str, int]) -> tuple[str, bool]:
-    """(what changed after signing, whether it can change what a reader sees)."""
+# -- the signature dictionary itself --------------------------------------------------------
+
+_HEX = re.compile(rb"<([0-9A-Fa-f]*)>")
+
+
+def _check_signature_dict(sig_object: Any, pdf: bytes) -> tuple[str, str] | None:
+    """(code, message) if the dictionary's /ByteRange or /Contents is unusable.
+
+    Checked before pyHanko reads the signature, so that each universal-signature-forgery and
+    wrapping variant gets its own code instead of one generic read error.
+    """
+    if not isinstance(sig_object, generic.DictionaryObject):
+        return "malformed_signature", "the signature value is not a dictionary"
+    try:
+        byte_range = sig_object.raw_get("/ByteRange")
+    except KeyError:
+        return "byte_range_invalid", "the signature has no /ByteRange"
+    if isinstance(byte_range, generic.IndirectObject):
+        byte_range = byte_range.get_object()
+    numbers = list(byte_range) if isinstance(byte_range, generic.ArrayObject) else []
+    if len(numbers) != 4 or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers
+    ):
+        return "byte_range_invalid", "/ByteRange is not four non-negative integers"
+    start1, len1, start2, len2 = (int(v) for v in numbers)
+    if start1 != 0 or start2 < len1 or start2 + len2 > len(pdf):
+        return (
+            "byte_range_invalid",
+            "/ByteRange does not start at the beginning of the file or runs past its end",
+        )
+    try:
+        contents = sig_object.raw_get("/Contents", decrypt=generic.EncryptedObjAccess.RAW)
+    except KeyError:
+        return "signature_contents_invalid", "the signature has no /Contents"
+    if not isinstance(contents, generic.TextStringObject | generic.ByteStringObject):
+        return "signature_contents_invalid", "/Contents is not a string"
+    raw = contents.original_bytes
+    if not raw.strip(b"\x00"):
+        return "signature_contents_invalid", "/Contents is empty or all zeros"
+    try:
+        info = cms.ContentInfo.load(raw)
+        if info["content_type"].native not in ("signed_data",):
+            raise ValueError(f"content type {info['content_type'].native}")
+        if len(info["content"]["signer_infos"]) < 1:
+            raise ValueError("no signer")
+    except Exception as exc:
+        return "signature_contents_invalid", f"/Contents is not a CMS signature: {_short(exc)}"
+    gap = _HEX.fullmatch(pdf[len1:start2])
+    if gap is None or bytes.fromhex(gap.group(1).decode()) != raw:
+        return (
+            "byte_range_invalid",
+            "the bytes the /ByteRange leaves out are not this signature's /Contents",
+        )
+    return None
+
+
+def _token_accuracy(sig: EmbeddedPdfSignature) -> timedelta | None:
+    """The accuracy stated in the signature's timestamp token, if any."""
+    try:
+        attrs = sig.signer_info["unsigned_attrs"]
+        for attr in attrs:
+            if attr["type"].native != "signature_time_stamp_token":
+                continue
+            token = attr["values"][0]
+            tst = token["content"]["encap_content_info"]["content"].parsed
+            acc = tst["accuracy"]
+            if not acc:
+                return None
+            return timedelta(
+                seconds=acc["seconds"].native or 0,
+                milliseconds=acc["millis"].native or 0,
+                microseconds=acc["micros"].native or 0,
+            )
+    except Exception:  # no token or an odd one: the bare genTime is used
+        return None
+    return None
+
+
+def _latest(time: datetime, accuracy: timedelta | None) -> datetime:
+    """The latest instant ``time`` allows: + accuracy, at least to the end of a whole second."""
+    slack = accuracy or timedelta(0)
+    if time.microsecond == 0:
+        slack = max(slack, _ONE_SECOND)
+    return time + slack
+
+
+def _read_dss(reader: PdfFileReader) -> _Validation:
+    """Which certificates the document's DSS has revocation data for."""
+    ocsp_ids: set[tuple[str, bytes, int]] = set()
+    issuers: set[bytes] = set()
+    try:
+        dss = reader.root["/DSS"]
+    except Exception:
+        return _Validation(frozenset(), frozenset())
+    try:
+        for ref in dss.get("/OCSPs", []):
+            resp = asn1_ocsp.OCSPResponse.load(ref.get_object().data)
+            basic = resp["response_bytes"]["response"].parsed
+            for single in basic["tbs_response_data"]["responses"]:
+                cert_id = single["cert_id"]
+                ocsp_ids.add((
+                    cert_id["hash_algorithm"]["algorithm"].native,
+                    cert_id["issuer_name_hash"].native,
+                    cert_id["serial_number"].native,
+                ))
+        for ref in dss.get("/CRLs", []):
+            issuers.add(asn1_crl.CertificateList.load(ref.get_object().data).issuer.dump())
+    except Exception:
+        log.info("unreadable DSS entry ignored for the level")
+    return _Validation(frozenset(ocsp_ids), frozenset(issuers))
+
+
+# -- what changed after a signature ---------------------------------------------------------
+
+#: keys that lead from a form field to the page and the rest of the form, not to its value
+_UP_LINKS = frozenset({"/P", "/Parent"})
+_MAX_WALK = 5_000
+
+
+def _modifications(
+    reader: PdfFileReader, status: Any, revision: int
+) -> tuple[str, str | None]:
+    """(what changed after signing, why it can change what a reader sees or None)."""
     level = status.modification_level
     diff = status.diff_result
     if level is None or not hasattr(diff, "changed_form_fields"):
-        return "other", True
+        why = str(diff).strip().splitlines()[0][:300] if diff else "unexplained changes"
+        return "other", why
     if level in (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES):
-        return "none", False
+        return "none", None
     if level is ModificationLevel.FORM_FILLING:
-        changed = set(diff.changed_form_fields)
-        signed_later = {name for name, rev in later_fields.items() if rev > revision}
-        if changed <= signed_later:
-            return "later_signatures", False
-        return "form_filling", True
+        fields = _field_refs(reader)
+        filled = []
+        signed_later = False
+        for name in sorted(diff.changed_form_fields):
+            ref = fields.get(name)
+            if ref is None:
+                filled.append(name)
+            elif _signed_after(ref, reader, revision):
+                signed_later = True
+            elif _changed_after(ref, reader, revision):
+                filled.append(name)
+            # else: pyHanko names the field, but nothing of it was written again
+        if filled:
+            return "form_filling", "form fields filled: " + ", ".join(filled)[:200]
+        return ("later_signatures" if signed_later else "none"), None
     if level is ModificationLevel.ANNOTATIONS:
-        return "annotations", True
-    return "other", True
+        return "annotations", "annotations added or changed"
+    return "other", "unexplained changes"
 
 
-def _broken_entry(name: str, error: str) -> dict[str, Any]:
+def _field_refs(reader: PdfFileReader) -> dict[str, generic.IndirectObject | None]:
+    """Every form field by fully qualified name, with its reference (None if direct)."""
+    out: dict[str, generic.IndirectObject | None] = {}
+
+    def walk(items: Any, prefix: str, depth: int) -> None:
+        if depth > 32 or not isinstance(items, generic.ArrayObject):
+            return
+        for raw in _raw_items(items):
+            obj = raw.get_object()
+            if not isinstance(obj, generic.DictionaryObject):
+                continue
+            part = obj.get("/T")
+            name = prefix if part is None else (f"{prefix}.{part}" if prefix else str(part))
+            if part is not None:
+                out[name] = raw if isinstance(raw, generic.IndirectObject) else None
+            walk(obj.get("/Kids"), name, depth + 1)
+
+    with contextlib.suppress(Exception):
+        walk(reader.root["/AcroForm"]["/Fields"], "", 0)
+    return out
+
+
+def _raw_items(array: generic.ArrayObject) -> list[Any]:
+    return [array.raw_get(i) for i in range(len(array))]
+
+
+def _signed_after(ref: generic.IndirectObject, reader: PdfFileReader, revision: int) -> bool:
+    """Whether the field is a signature field whose value was written after ``revision``."""
+    field = ref.get_object()
+    if not isinstance(field, generic.DictionaryObject) or field.get("/FT") != "/Sig":
+        return False
+    try:
+        value = field.raw_get("/V")
+    except KeyError:
+        return False
+    if not isinstance(value, generic.IndirectObject):
+        return False
+    return bool(reader.xrefs.get_last_change(value.reference) > revision)
+
+
+def _changed_after(ref: generic.IndirectObject, reader: PdfFileReader, revision: int) -> bool:
+    """Whether the field or anything it holds (value, appearances, kids) was written after
+    ``revision``.  Links up to the page and the parent field are not followed."""
+    seen: set[Any] = set()
+    todo: list[Any] = [ref]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, generic.IndirectObject):
+            key = item.reference
+            if key in seen:
+                continue
+            seen.add(key)
+            if len(seen) > _MAX_WALK:
+                return True
+            try:
+                if reader.xrefs.get_last_change(key) > revision:
+                    return True
+            except Exception:
+                return True
+            item = item.get_object()
+        if isinstance(item, generic.DictionaryObject):  # streams too
+            todo.extend(item.raw_get(k) for k in item if k not in _UP_LINKS)
+        elif isinstance(item, generic.ArrayObject):
+            todo.extend(_raw_items(item))
+    return False
+
+
+def _broken_entry(name: str, code: str, message: str) -> dict[str, Any]:
     return {
         "field": name,
         "type": "signature",
@@ -408,9 +716,7 @@ def _broken_entry(name: str, error: str) -> dict[str, Any]:
         "intact": False,
         "trusted": False,
         "valid": False,
-        "problems": [
-            {"code": "malformed_signature", "message": f"the signature cannot be read: {error}"}
-        ],
+        "problems": [{"code": code, "message": message}],
     }
 
 
