@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 from conftest import Api
+from sqlalchemy import text
+
 from helpers import USCC, license_data
 from pdfs import simple_pdf
-from sqlalchemy import text
 
 ROLES = (None, "admin", "own", "other", "verifier")
 PDF = simple_pdf(1)
