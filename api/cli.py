@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from keystore.errors import EsealError
 from seals.errors import InvalidLicense
 from seals.kinds import SealKind, parse_kind
@@ -59,9 +61,11 @@ def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
     try:
         request = ApiKeyRequest.model_validate({"role": args.role, "name": args.name,
                                                 "uscc": args.uscc, "access_form": form})
-    except Exception as exc:
-        raise EsealError(f"invalid API key request: {exc}".splitlines()[0],
-                         code="invalid_request") from None
+    except ValidationError as exc:
+        from .errors import InvalidRequest
+
+        msg = "; ".join(e["msg"] for e in exc.errors())
+        raise InvalidRequest(f"invalid API key request: {msg}") from None
     c = _container(settings)
     if request.uscc:
         c.seals.enterprise(request.uscc)
@@ -154,18 +158,6 @@ def cmd_seal_image(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _placement(args: argparse.Namespace) -> Any:
-    from signer.placement import AtKeyword, AtPoint
-
-    if args.keyword:
-        return AtKeyword(args.keyword, page=args.page)
-    if args.x is not None or args.y is not None:
-        if args.x is None or args.y is None:
-            raise EsealError("--x and --y go together", code="invalid_placement")
-        return AtPoint(page=args.page if args.page is not None else -1, x=args.x, y=args.y)
-    return None
-
-
 def _read_pdf(path: str) -> bytes:
     try:
         return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
@@ -175,44 +167,41 @@ def _read_pdf(path: str) -> bytes:
 
 def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
-
-    from signer.levels import PadesLevel
-    from signer.placement import CrossPage
-    from signer.service import DocumentType, SealingOptions, SealOrder, default_kind
-
-    pdf = _read_pdf(args.input)
-    c = _container(settings)
-    placement = _placement(args)
-    doc_type = DocumentType(args.document_type)
-    kinds = [parse_kind(k) for k in args.seal or []] or [default_kind(doc_type)]
-    orders = [SealOrder(kind, placement) for kind in kinds]
-    if args.cross_page:
-        orders.append(SealOrder(kinds[0], CrossPage()))
-    options = SealingOptions(
-        seals=orders,
-        document_type=doc_type,
-        level=PadesLevel(args.level),
-        reason=args.reason,
-        location=args.location,
-        certify=args.certify,
-        allow_invoice_seal_on_contract=args.allow_invoice_seal_on_contract,
-    )
-    signed, used = asyncio.run(c.sealing.seal(args.uscc, pdf, options))
-    Path(args.output).write_bytes(signed)
     import hashlib
 
-    _print(
-        {
-            "output": args.output,
-            "sha256": hashlib.sha256(signed).hexdigest(),
-            "size": len(signed),
-            "level": args.level,
-            "seals": [
-                {"kind": s.kind.value, "label": s.label, "serial": format(s.serial, "x")}
-                for s in used
-            ],
-        }
-    )
+    from .flows import to_sealing_options
+    from .models import SignOptions
+
+    placement: dict[str, Any] = {}
+    if args.keyword:
+        placement = {"keyword": args.keyword, "page": args.page}
+    elif args.x is not None or args.y is not None or args.page is not None:
+        placement = {"page": args.page, "x": args.x, "y": args.y}
+    from signer.service import DocumentType, default_kind
+
+    try:
+        doc_type = DocumentType(args.document_type)
+        kinds = args.seal or [default_kind(doc_type).value]
+        options = SignOptions.model_validate({
+            "seals": [{"kind": k, **placement} for k in kinds],
+            "cross_page": args.cross_page, "level": args.level,
+            "document_type": args.document_type, "reason": args.reason,
+            "location": args.location, "certify": args.certify,
+            "allow_invoice_seal_on_contract": args.allow_invoice_seal_on_contract,
+        })
+    except ValidationError as exc:
+        from .errors import InvalidRequest
+
+        msg = "; ".join(e["msg"] for e in exc.errors())
+        raise InvalidRequest(f"invalid options: {msg}", code="invalid_options") from None
+    pdf = _read_pdf(args.input)
+    c = _container(settings)
+    signed, used = asyncio.run(c.sealing.seal(args.uscc, pdf, to_sealing_options(options)))
+    Path(args.output).write_bytes(signed)
+    _print({"output": args.output, "sha256": hashlib.sha256(signed).hexdigest(),
+            "size": len(signed), "level": args.level,
+            "seals": [{"kind": s.kind.value, "label": s.label, "serial": format(s.serial, "x")}
+                      for s in used]})
     return 0
 
 

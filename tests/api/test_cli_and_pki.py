@@ -191,3 +191,33 @@ def test_wrong_master_key_fails_with_one_clear_error(data_dir: Path) -> None:
     err = json.loads(r.stderr)
     assert err["code"] == "master_key_invalid"
     assert env["ESEAL_MASTER_KEY"] not in r.stderr
+
+
+def test_cli_sign_and_verify_exit_codes(data_dir: Path, registered: dict[str, object],
+                                        tmp_path: Path) -> None:
+    from pdfs import simple_pdf
+
+    src = tmp_path / "in.pdf"
+    src.write_bytes(simple_pdf(2))
+    out = tmp_path / "out.pdf"
+    r = eseal(data_dir, "sign", str(src), "-o", str(out), "--uscc", USCC, "--seal", "contract",
+              "--seal", "legal_rep", "--page", "1", "--x", "300", "--y", "300", "--cross-page",
+              "--level", "B-LT", "--document-type", "contract")
+    assert r.returncode == 0, r.stderr
+    assert [s["kind"] for s in json.loads(r.stdout)["seals"]] == ["contract", "legal_rep",
+                                                                  "contract"]
+    r = eseal(data_dir, "verify", str(out), "--expect-uscc", USCC, "--json")
+    assert r.returncode == 0, r.stdout
+    assert json.loads(r.stdout)["valid"] is True
+    r = eseal(data_dir, "verify", str(out), "--expect-uscc", "91110000600037341L")
+    assert r.returncode == 1 and r.stdout.startswith("NOT VALID")
+    r = eseal(data_dir, "verify", str(src))
+    assert r.returncode == 1  # unsigned
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"hello")
+    r = eseal(data_dir, "verify", str(bad))
+    assert r.returncode == 2 and json.loads(r.stderr)["code"] == "invalid_pdf"
+    r = eseal(data_dir, "sign", str(src), "-o", str(out), "--uscc", USCC, "--keyword", "没有")
+    assert r.returncode == 1 and json.loads(r.stderr)["code"] == "keyword_not_found"
+    r = eseal(data_dir, "sign", str(src), "-o", str(out), "--uscc", USCC, "--x", "10")
+    assert r.returncode == 1 and json.loads(r.stderr)["code"] == "invalid_options"
