@@ -139,6 +139,20 @@ class ArchiveIndex:
         newest_first: bool = True,
     ) -> list[ArchiveRecord]:
         """Up to ``limit`` records past ``after`` (an archive id) in id order."""
+        stmt = self.page_statement(query, limit=limit, after=after, newest_first=newest_first)
+        with self._read.begin() as session:
+            rows = list(session.scalars(stmt))
+            return self._records(session, rows)
+
+    @staticmethod
+    def page_statement(
+        query: ArchiveQuery,
+        *,
+        limit: int,
+        after: str | None = None,
+        newest_first: bool = True,
+    ) -> Select[Any]:
+        """The SELECT of one page (for :meth:`page`, and for looking at its plan)."""
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidArchiveQuery(f"a page holds 1 to {MAX_PAGE} records")
         if after is not None and not is_archive_id(after):
@@ -147,10 +161,7 @@ class ArchiveIndex:
         if after is not None:
             stmt = stmt.where(ArchiveRow.id < after if newest_first else ArchiveRow.id > after)
         order = ArchiveRow.id.desc() if newest_first else ArchiveRow.id.asc()
-        stmt = stmt.order_by(order).limit(limit)
-        with self._read.begin() as session:
-            rows = list(session.scalars(stmt))
-            return self._records(session, rows)
+        return stmt.order_by(order).limit(limit)
 
     def iter_records(
         self, query: ArchiveQuery, *, newest_first: bool = False, batch: int = 500
