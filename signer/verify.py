@@ -168,8 +168,10 @@ class Verifier:
         Raises :class:`InvalidPdf` if the file cannot be read; never anything that is not an
         :class:`EsealError`, whatever the bytes.
         """
-        writer = _open(pdf)
         try:
+            # _open catches pyHanko's usual read errors; a corrupt stream can still raise
+            # zlib.error, AttributeError and the like, from _open or from what follows
+            writer = _open(pdf)
             return await self._verify(pdf, writer.prev, expect_uscc)
         except EsealError:
             raise
