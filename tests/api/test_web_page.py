@@ -266,7 +266,8 @@ def browser(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         _missing("the Python package websockets")
     assert chromium is not None
     log = tmp_path_factory.mktemp("chromium") / "chromium.log"
-    with tempfile.TemporaryDirectory() as profile, log.open("wb") as out:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile, \
+            log.open("wb") as out:
         proc = subprocess.Popen(
             [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
              "--remote-debugging-port=0", "about:blank"],
