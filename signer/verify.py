@@ -623,6 +623,8 @@ def _modifications(
     if level in (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES):
         return "none", None
     if level is ModificationLevel.FORM_FILLING:
+        if not diff.changed_form_fields:
+            return "form_filling", "form changes that name no field"
         fields = _field_refs(reader)
         filled = []
         signed_later = False
