@@ -21,6 +21,7 @@ from signer.revocation import InternalRevocation
 from signer.service import SealingService
 from signer.verify import Verifier
 from storage.apikeys import ApiKeyStore
+from storage.archive import Archive, archive_from_settings
 from storage.audit import AuditLog
 from storage.db import make_engine, migrate
 from storage.repository import SqlEnterpriseRepository
@@ -47,10 +48,12 @@ class Container:
     api_keys: ApiKeyStore
     audit: AuditLog
     sign_flow: SignFlow
+    archive: Archive
     metrics: Metrics = field(default_factory=Metrics)
 
     def archive_check(self) -> None:
-        """Readiness of the archive (wired with the archive backend)."""
+        """Readiness of the archive: the object store answers."""
+        self.archive.ping()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -123,10 +126,12 @@ def build(settings: Settings) -> Container:
     document_signer = DocumentSigner(revocation, timestamper,
                                      tsa_certificates=[tsa_signer.signing_cert])
     sealing = SealingService(service, document_signer)
+    archive = archive_from_settings(settings, engine)
     verifier = Verifier(service, revocation.root, pki.chain()[0],
                         extra_roots=_trust_bundle(settings), allow_fetching=settings.verify_fetch)
     return Container(settings, engine, soft, seal_keys, pki, service, tsa, revocation, sealing,
-                     verifier, ApiKeyStore(engine), AuditLog(engine), SignFlow(engine, sealing))
+                     verifier, ApiKeyStore(engine), AuditLog(engine),
+                     SignFlow(engine, sealing, archive), archive)
 
 
 def _trust_bundle(settings: Settings) -> list[Any]:

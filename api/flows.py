@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from keystore.errors import ErrorKind, EsealError
 from seals.audit import AuditEvent
@@ -23,6 +23,7 @@ from signer.levels import PadesLevel
 from signer.placement import AtKeyword, AtPoint, CrossPage, Placement
 from signer.service import DocumentType, SealingOptions, SealingService, SealOrder, default_kind
 from storage.access_tables import IdempotencyRow
+from storage.archive import Archive, SealUse
 from storage.audit import append_events
 from storage.db import WRITE, translate_errors
 
@@ -76,9 +77,29 @@ def to_sealing_options(options: SignOptions) -> SealingOptions:
     )
 
 
+def _timestamp_time(pdf: bytes) -> datetime | None:
+    """genTime of the last signature's timestamp token, for the archive record."""
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        sigs = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_regular_signatures
+        attrs = sigs[-1].signer_info["unsigned_attrs"]
+        for attr in attrs:
+            if attr["type"].native == "signature_time_stamp_token":
+                tst = attr["values"][0]["content"]["encap_content_info"]["content"].parsed
+                value: datetime = tst["gen_time"].native
+                return value
+    except (IndexError, KeyError, ValueError, TypeError):
+        return None
+    return None
+
+
 class SignFlow:
-    def __init__(self, engine: Engine, sealing: SealingService) -> None:
+    def __init__(self, engine: Engine, sealing: SealingService, archive: Archive) -> None:
         self._sealing = sealing
+        self._archive = archive
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
 
@@ -91,8 +112,10 @@ class SignFlow:
             if row.request_sha256 != request_sha:
                 raise IdempotencyConflict(
                     "this Idempotency-Key was used for a different request")
-            body = row.body or b""
-            return SealedDocument(body, hashlib.sha256(body).hexdigest(), row.archive_id, True)
+            archive_id = row.archive_id
+        assert archive_id is not None
+        body = self._archive.read(archive_id)  # SHA-256 checked as it is read
+        return SealedDocument(body, hashlib.sha256(body).hexdigest(), archive_id, True)
 
     def sign(self, principal: Principal, pdf: bytes, options: SignOptions,
              idempotency_key: str | None) -> SealedDocument:
@@ -116,22 +139,29 @@ class SignFlow:
             for seal in used
         ]
         now = datetime.now(UTC)
+
+        def in_row_transaction(session: Session, archive_id: str) -> None:
+            """Audit entries (and the idempotency record) commit with the archive row."""
+            append_events(session, [replace(e, archive_id=archive_id) for e in events], now)
+            if idempotency_key:
+                session.add(IdempotencyRow(
+                    key=idempotency_key, principal=principal.key_id,
+                    request_sha256=request_sha, archive_id=archive_id,
+                    response_headers={"sha256": sha}, body=None, note=None, created_at=now))
+
         try:
-            with translate_errors(), self._write.begin() as session:
-                append_events(session, events, now)
-                if idempotency_key:
-                    session.add(IdempotencyRow(
-                        key=idempotency_key, principal=principal.key_id,
-                        request_sha256=request_sha, archive_id=None,
-                        response_headers={"sha256": sha}, body=signed, note=None,
-                        created_at=now))
+            record = self._archive.put(
+                signed, uscc=principal.uscc, seals=SealUse.of_all(used), level=options.level,
+                document_type=options.document_type, reference=options.reference,
+                timestamp_time=_timestamp_time(signed), also=in_row_transaction,
+            )
         except IntegrityError:
             # the same key finished concurrently: answer as it did
             replay = self._replay(idempotency_key or "", principal, request_sha)
             if replay is None:
                 raise
             return replay
-        return SealedDocument(signed, sha, None)
+        return SealedDocument(signed, sha, record.id)
 
 
 def options_json(raw: str | None) -> dict[str, Any]:

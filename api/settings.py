@@ -37,6 +37,16 @@ class Settings(BaseSettings):
     font_path: Path | None = Field(None, description="CJK font for seal images")
 
     tsa_url: str | None = Field(None, description="external RFC 3161 TSA; default built-in")
+
+    archive_dir: Path | None = Field(None, description="local archive; default <data_dir>/archive")
+    s3_endpoint: str | None = Field(None, description="host:port of S3/MinIO; set = use S3")
+    s3_access_key: SecretStr | None = Field(None, description="S3 access key")
+    s3_secret_key: SecretStr | None = Field(None, description="S3 secret key")
+    s3_bucket: str = Field("eseal-archive", description="bucket of the archive")
+    s3_secure: bool = Field(True, description="TLS to the S3 endpoint")
+    archive_retention_days: int | None = Field(None, ge=1, description="object lock retention")
+    archive_retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field(
+        "GOVERNANCE", description="object lock mode")
     trust_bundle: Path | None = Field(None, description="extra trust anchors (PEM) for verify")
     verify_fetch: bool = Field(False, description="fetch revocation data online when verifying")
     verify_public: bool = Field(False, description="let anyone (no token) use POST /v1/verify")

@@ -74,7 +74,11 @@ class ArchiveIndex:
                 raise EnterpriseNotFound(f"no enterprise with USCC {uscc} is registered")
 
     @_db
-    def insert(self, record: ArchiveRecord) -> None:
+    def insert(
+        self, record: ArchiveRecord, also: Callable[[Session, str], None] | None = None
+    ) -> None:
+        """Insert the row; ``also(session, archive_id)`` writes more in the same transaction
+        (e.g. the audit entries of the seal use)."""
         try:
             with self._write.begin() as session:
                 session.add(_row(record))
@@ -89,6 +93,9 @@ class ArchiveIndex:
                     )
                     for i, use in enumerate(record.seals)
                 )
+                if also is not None:
+                    session.flush()
+                    also(session, record.id)
         except IntegrityError as err:
             if self.exists(record.id):
                 raise ArchiveExists(f"archive id {record.id} is taken") from err

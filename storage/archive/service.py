@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from ulid import ULID
 
 from seals.uscc import validate_uscc
@@ -78,8 +79,12 @@ class Archive:
         document_type: str,
         reference: str | None = None,
         timestamp_time: datetime | None = None,
+        also: Callable[[Session, str], None] | None = None,
     ) -> ArchiveRecord:
         """Archive one sealed document; returns its record once object and row are stored.
+
+        ``also`` writes more in the transaction of the row (the audit entries of the seal use),
+        so the row and what records it commit together or not at all.
 
         ``data`` is the file's bytes or a seekable binary file (read twice: once for its
         SHA-256, once to upload).  Raises ``archive_unavailable`` / ``database_unavailable``
@@ -122,7 +127,7 @@ class Archive:
             version_id=info.version_id,
         )
         try:
-            self.index.insert(record)
+            self.index.insert(record, also)
         except Exception:
             if self._row_committed(record):
                 return record
@@ -251,9 +256,10 @@ class Archive:
     ) -> CheckReport:
         """Compare rows and objects, verify SHA-256 of all (or ``sample``) documents.
 
-        See :func:`storage.archive.check.run_check`.
+        See :func:`storage.archive.check.run_check`.  The grace period is measured on the
+        wall clock, as the store's modification times are.
         """
-        return run_check(self, repair=repair, sample=sample, grace=grace, now=self._clock())
+        return run_check(self, repair=repair, sample=sample, grace=grace, now=datetime.now(UTC))
 
     def export(
         self, query: ArchiveQuery | None = None, *, report_for: ReportFor | None = None

@@ -222,3 +222,62 @@ def test_tsa_over_http_and_public_pki(api: Api, tmp_path) -> None:  # type: igno
     assert "Verification: OK" in out.stdout, out.stdout + out.stderr
     assert api.client.get("/v1/pki/ca").text.count("BEGIN CERTIFICATE") == 2
     assert api.client.get("/v1/pki/crl").headers["content-type"] == "application/pkix-crl"
+
+
+def test_signed_documents_are_archived_listed_and_exported(api: Api) -> None:
+    import io
+    import zipfile
+
+    ids = []
+    for ref in ("HT-1", "HT-2", "HT-3"):
+        r = sign(api, "own", simple_pdf(1), {"document_type": "contract", "reference": ref})
+        assert r.status_code == 200
+        ids.append(r.headers["x-eseal-archive-id"])
+        record = api.client.get(f"/v1/archives/{ids[-1]}", headers=api.headers("own")).json()
+        assert record["sha256"] == r.headers["x-eseal-sha256"] and record["reference"] == ref
+        f = api.client.get(f"/v1/archives/{ids[-1]}/file", headers=api.headers("own"))
+        assert f.content == r.content
+    # the audit entry of each seal use names its archive id
+    entries = api.client.get("/v1/audit", headers=api.headers("own")).json()["entries"]
+    assert {e["archive_id"] for e in entries if e["action"] == "seal.use"} == set(ids)
+    # cursor paging, newest first
+    page = api.client.get("/v1/archives?limit=2", headers=api.headers("own")).json()
+    assert [i["id"] for i in page["items"]] == ids[::-1][:2] and page["next_cursor"]
+    rest = api.client.get(f"/v1/archives?limit=2&cursor={page['next_cursor']}",
+                          headers=api.headers("own")).json()
+    assert [i["id"] for i in rest["items"]] == [ids[0]] and rest["next_cursor"] is None
+    assert api.client.get("/v1/archives?reference=HT-2",
+                          headers=api.headers("own")).json()["items"][0]["id"] == ids[1]
+    # another enterprise sees none of it
+    other = api.client.get("/v1/archives", headers=api.headers("other")).json()
+    assert other["items"] == []
+    r = api.client.get(f"/v1/archives/{ids[0]}", headers=api.headers("other"))
+    assert r.status_code == 403
+    r = api.client.get(f"/v1/archives/{ids[0]}/file", headers=api.headers("verifier"))
+    assert r.status_code == 403
+    # export: files, manifest, a report per file
+    z = api.client.post("/v1/archives/export", headers=api.headers("own"), json={})
+    assert z.status_code == 200 and z.headers["content-type"] == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(z.content)).namelist()
+    assert "manifest.json" in names
+    assert sum(n.endswith(".pdf") for n in names) == 3
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(z.content)).read("manifest.json"))
+    assert manifest
+    reports = [n for n in names if "report" in n]
+    assert len(reports) == 3
+    report = json.loads(zipfile.ZipFile(io.BytesIO(z.content)).read(reports[0]))
+    assert report["valid"] is True
+
+
+def test_corrupted_archive_object_is_never_served(api: Api) -> None:
+    r = sign(api, "own", simple_pdf(1))
+    archive_id = r.headers["x-eseal-archive-id"]
+    record = api.client.get(f"/v1/archives/{archive_id}", headers=api.headers("own")).json()
+    path = api.container.settings.data_dir / "archive" / record["object_key"]
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    path.chmod(0o600)
+    path.write_bytes(bytes(data))
+    f = api.client.get(f"/v1/archives/{archive_id}/file", headers=api.headers("own"))
+    assert f.status_code >= 500 and f.json()["code"] == "archive_corrupt"
+    assert bytes(data) not in f.content

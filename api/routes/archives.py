@@ -1,0 +1,115 @@
+"""The archive of sealed documents: /v1/archives."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from seals.audit import AuditEvent
+from seals.kinds import parse_kind
+from storage.archive import ArchiveQuery, ArchiveRecord, day_range
+from storage.archive.store import VerifiedReader
+
+from ..auth import Principal, Role, authorize_enterprise, require
+from ..deps import ContainerDep
+from ..errors import InvalidRequest
+
+router = APIRouter(prefix="/v1/archives", tags=["archives"])
+
+Reader = Annotated[Principal, require(Role.ADMIN, Role.ENTERPRISE)]
+
+
+class ArchiveFilter(BaseModel):
+    """Which archived documents; for an enterprise key ``uscc`` is always its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uscc: str | None = Field(None, min_length=18, max_length=18)
+    kind: str | None = None
+    type: Literal["contract", "invoice", "other"] | None = None
+    reference: str | None = Field(None, max_length=200)
+    #: first day (China Standard Time), inclusive
+    from_: date | None = Field(None, alias="from")
+    #: last day (China Standard Time), inclusive
+    to: date | None = None
+    #: add each file's verification report to the export
+    reports: bool = True
+
+
+def _query(who: Principal, f: ArchiveFilter) -> ArchiveQuery:
+    uscc = f.uscc
+    if who.role is Role.ENTERPRISE:
+        if uscc is not None and uscc != who.uscc:
+            authorize_enterprise(who, uscc)
+        uscc = who.uscc
+    start, end = day_range(f.from_, f.to)
+    return ArchiveQuery(uscc=uscc, kind=parse_kind(f.kind) if f.kind else None,
+                        document_type=f.type, reference=f.reference,
+                        created_from=start, created_to=end)
+
+
+async def _owned(c: Any, who: Principal, archive_id: str) -> ArchiveRecord:
+    record: ArchiveRecord = await run_in_threadpool(c.archive.record, archive_id)
+    authorize_enterprise(who, record.uscc)
+    return record
+
+
+@router.get("", summary="List archived documents (cursor paging, newest first)")
+async def list_archives(
+    c: ContainerDep, who: Reader,
+    uscc: str | None = None, kind: str | None = None,
+    type: Literal["contract", "invoice", "other"] | None = None,
+    reference: str | None = None,
+    from_: Annotated[date | None, Query(alias="from")] = None,
+    to: date | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    f = ArchiveFilter.model_validate({"uscc": uscc, "kind": kind, "type": type,
+                                      "reference": reference, "from": from_, "to": to})
+    query = _query(who, f)
+    page = await run_in_threadpool(lambda: c.archive.list(query, limit=limit, cursor=cursor))
+    return {"items": [r.to_json() for r in page.records], "next_cursor": page.next_cursor}
+
+
+@router.get("/{archive_id}", summary="Metadata of one archived document")
+async def show(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
+    return (await _owned(c, who, archive_id)).to_json()
+
+
+@router.get("/{archive_id}/file", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}},
+            summary="The archived file; its SHA-256 is checked before it is sent")
+async def file(archive_id: str, c: ContainerDep, who: Reader) -> Response:
+    record = await _owned(c, who, archive_id)
+    data = await run_in_threadpool(c.archive.read, record)  # archive_corrupt on a mismatch
+    return Response(data, media_type="application/pdf", headers={
+        "X-Eseal-Sha256": record.sha256, "X-Eseal-Archive-Id": record.id,
+        "Content-Disposition": f'attachment; filename="{record.filename}"'})
+
+
+@router.post("/export", response_class=StreamingResponse,
+             responses={200: {"content": {"application/zip": {}}}},
+             summary="A streamed ZIP: the files, manifest.json and a report per file")
+async def export(c: ContainerDep, who: Reader, f: ArchiveFilter | None = None) -> Response:
+    f = f or ArchiveFilter()
+    query = _query(who, f)
+    if who.role is Role.ADMIN and query.uscc is None and not f.reference and not f.from_:
+        raise InvalidRequest("an export names an enterprise, a reference or a date range",
+                             code="export_too_broad")
+
+    def report_for(record: ArchiveRecord, reader: VerifiedReader) -> dict[str, Any]:
+        report: dict[str, Any] = asyncio.run(c.verifier.verify(reader.read(), record.uscc))
+        return report
+
+    await run_in_threadpool(c.audit.append, [AuditEvent(
+        "archive.export", who.key_id, uscc=query.uscc, detail={"filter": query.to_json()})])
+    chunks = c.archive.export(query, report_for=report_for if f.reports else None)
+    return StreamingResponse(iterate_in_threadpool(chunks), media_type="application/zip",
+                             headers={"Content-Disposition": 'attachment; filename="archive.zip"'})
