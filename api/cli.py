@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from keystore.errors import EsealError
+from seals.audit import AuditEvent
 from seals.errors import InvalidLicense
 from seals.kinds import SealKind, parse_kind
 from seals.license import LicenseStatus, parse_license
@@ -166,8 +167,6 @@ def _read_pdf(path: str) -> bytes:
 
 
 def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
-    import asyncio
-    import hashlib
 
     from .flows import to_sealing_options
     from .models import SignOptions
@@ -194,14 +193,21 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
 
         msg = "; ".join(e["msg"] for e in exc.errors())
         raise InvalidRequest(f"invalid options: {msg}", code="invalid_options") from None
+    from seals.uscc import validate_uscc
+
+    from .auth import Principal, Role
+
+    to_sealing_options(options)  # unknown kinds and bad placements fail before any work
     pdf = _read_pdf(args.input)
     c = _container(settings)
-    signed, used = asyncio.run(c.sealing.seal(args.uscc, pdf, to_sealing_options(options)))
-    Path(args.output).write_bytes(signed)
-    _print({"output": args.output, "sha256": hashlib.sha256(signed).hexdigest(),
-            "size": len(signed), "level": args.level,
-            "seals": [{"kind": s.kind.value, "label": s.label, "serial": format(s.serial, "x")}
-                      for s in used]})
+    # the same path as POST /v1/sign: archived and audited before the file is written
+    done = c.sign_flow.sign(Principal("cli", Role.ENTERPRISE, validate_uscc(args.uscc), "cli"),
+                            pdf, options, None)
+    Path(args.output).write_bytes(done.pdf)
+    record = c.archive.record(done.archive_id)
+    _print({"output": args.output, "sha256": done.sha256, "size": len(done.pdf),
+            "level": args.level, "archive_id": done.archive_id,
+            "seals": [s.to_json() for s in record.seals]})
     return 0
 
 
@@ -255,6 +261,42 @@ def _print_verdict(report: dict[str, Any]) -> None:
             out.write(f"    {p['code']}: {p['message']}\n")
     for p in report["problems"]:
         out.write(f"  {p['code']}: {p['message']}\n")
+
+
+def cmd_archive_check(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.archive.commands import check_command
+
+    c = _container(settings)
+    return check_command(c.archive, sys.stdout, repair=args.repair, sample=args.sample)
+
+
+def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    from datetime import date
+
+    from seals.uscc import validate_uscc
+    from storage.archive.commands import export_command
+
+    validate_uscc(args.uscc)
+    c = _container(settings)
+
+    def report_for(record: Any, reader: Any) -> dict[str, Any]:
+        report: dict[str, Any] = asyncio.run(c.verifier.verify(reader.read(), record.uscc))
+        return report
+
+    try:
+        first = date.fromisoformat(args.date_from) if args.date_from else None
+        last = date.fromisoformat(args.date_to) if args.date_to else None
+    except ValueError as exc:
+        from .errors import InvalidRequest
+
+        raise InvalidRequest(f"dates are YYYY-MM-DD: {exc}", code="invalid_date") from None
+    c.audit.append([AuditEvent("archive.export", "cli", uscc=args.uscc,
+                               detail={"from": args.date_from, "to": args.date_to})])
+    return export_command(c.archive, sys.stdout, Path(args.output), uscc=args.uscc,
+                          first=first, last=last, kind=args.kind, document_type=args.type,
+                          reference=args.reference,
+                          report_for=None if args.no_reports else report_for)
 
 
 def cmd_pki_ca(args: argparse.Namespace, settings: Settings) -> int:
@@ -368,6 +410,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--level", default="B-LTA", choices=["B-LT", "B-LTA"])
     s.set_defaults(func=cmd_extend)
+
+    arc = sub.add_parser("archive", help="the archive of sealed documents").add_subparsers(
+        dest="action", required=True)
+    s = arc.add_parser("check", help="objects without rows, rows without objects, SHA-256")
+    s.add_argument("--repair", action="store_true")
+    s.add_argument("--sample", type=int, help="check the SHA-256 of N random objects only")
+    s.set_defaults(func=cmd_archive_check)
+    s = arc.add_parser("export", help="a ZIP of the files, manifest.json and reports")
+    s.add_argument("--uscc", required=True)
+    s.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (China time)")
+    s.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (China time)")
+    s.add_argument("--kind", choices=kinds)
+    s.add_argument("--type", choices=["contract", "invoice", "other"])
+    s.add_argument("--reference")
+    s.add_argument("--no-reports", action="store_true")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_archive_export)
 
     pki = sub.add_parser("pki", help="the internal CA").add_subparsers(dest="action", required=True)
     s = pki.add_parser("ca", help="print the CA chain (PEM)")

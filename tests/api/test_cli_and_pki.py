@@ -221,3 +221,22 @@ def test_cli_sign_and_verify_exit_codes(data_dir: Path, registered: dict[str, ob
     assert r.returncode == 1 and json.loads(r.stderr)["code"] == "keyword_not_found"
     r = eseal(data_dir, "sign", str(src), "-o", str(out), "--uscc", USCC, "--x", "10")
     assert r.returncode == 1 and json.loads(r.stderr)["code"] == "invalid_options"
+
+
+def test_cli_sign_archives_and_export(data_dir: Path, registered: dict[str, object],
+                                      tmp_path: Path) -> None:
+    import zipfile
+
+    from pdfs import simple_pdf
+
+    src = tmp_path / "in.pdf"
+    src.write_bytes(simple_pdf(1))
+    r = eseal(data_dir, "sign", str(src), "-o", str(tmp_path / "o.pdf"), "--uscc", USCC)
+    assert r.returncode == 0, r.stderr
+    archive_id = json.loads(r.stdout)["archive_id"]
+    r = eseal(data_dir, "archive", "check")
+    assert r.returncode == 0 and json.loads(r.stdout)["rows"] == 1
+    r = eseal(data_dir, "archive", "export", "--uscc", USCC, "-o", str(tmp_path / "a.zip"))
+    assert r.returncode == 0, r.stderr
+    names = zipfile.ZipFile(tmp_path / "a.zip").namelist()
+    assert any(archive_id in n for n in names) and "manifest.json" in names
