@@ -29,8 +29,9 @@ Problem codes (stable; the HTTP API, the CLI and the HTML report show them).  Pe
     the signed bytes do not end with a complete revision of the file.
 ``modified_after_signing``
     a later update can change what a reader sees: content, pages, resources, the catalog,
-    form field values or annotations (incremental saving and shadow attacks).  Later
-    signatures with their appearances, validation data and document timestamps are not.
+    form field values or annotations (incremental saving and shadow attacks), or objects
+    written after signing that no cross-reference section lists.  Later signatures with
+    their appearances, validation data and document timestamps are not.
 ``docmdp_violation``
     the document is certified and a later change exceeds what the certification allows.
 ``untrusted_certificate``
@@ -194,8 +195,11 @@ class Verifier:
         doc_ts_revisions = [s.signed_revision for s in sigs if s.sig_object_type == "/DocTimeStamp"]
         dss = _read_dss(reader)
         certified = any(s.docmdp_level is not None for s in sigs)
+        unlisted = _unlisted_objects(reader, pdf) if sigs else []
         for sig in sigs:
-            entries.append(await self._verify_one(reader, sig, doc_ts_revisions, dss, certified))
+            entries.append(
+                await self._verify_one(reader, sig, doc_ts_revisions, dss, certified, unlisted)
+            )
         entries.sort(key=lambda e: e.pop("_order", 1 << 30))
         if not entries:
             report_problems.add("no_signatures", "the document carries no signature")
@@ -251,6 +255,7 @@ class Verifier:
         doc_ts_revisions: list[int],
         dss: _Validation,
         certified: bool,
+        unlisted: list[int],
     ) -> dict[str, Any]:
         problems = _Problems([])
         is_ts = sig.sig_object_type == "/DocTimeStamp"
@@ -302,6 +307,14 @@ class Verifier:
                     f"the document was changed after signing ({modifications}) in a "
                     f"way that can alter what a reader sees: {why}",
                 )
+        signed_end = int(sig.byte_range[2]) + int(sig.byte_range[3])
+        if integrity == "ok" and any(offset >= signed_end for offset in unlisted):
+            integrity, modifications = "suspicious", "other"
+            problems.add(
+                "modified_after_signing",
+                "objects were written after signing that no cross-reference section lists: "
+                "a reader that rebuilds the cross-reference table would show them",
+            )
         if certified and getattr(status, "docmdp_ok", None) is False:
             integrity = "suspicious" if integrity == "ok" else integrity
             problems.add(
@@ -605,6 +618,42 @@ def _read_dss(reader: PdfFileReader) -> _Validation:
 
 
 # -- what changed after a signature ---------------------------------------------------------
+
+#: an object header ``12 0 obj`` at the start of a line
+_OBJ_HEADER = re.compile(
+    rb"(?:\A|(?<=[\r\n]))[ \t\f\x00]*(\d{1,10})[ \t\f\r\n\x00]+(\d{1,5})[ \t\f\r\n\x00]+obj"
+    rb"(?![A-Za-z0-9])"
+)
+
+
+def _unlisted_objects(reader: PdfFileReader, pdf: bytes) -> list[int]:
+    """Offsets of object headers that no cross-reference section of the file points at.
+
+    pyHanko reads a revision through its cross-reference section; a viewer that finds that
+    section broken rebuilds it by scanning for ``N G obj`` and shows what it finds.  Objects
+    after a signature that only such a scan sees are changes pyHanko's difference analysis
+    cannot judge.
+    """
+    listed: set[int] = set()
+    xrefs = reader.xrefs
+    try:
+        for revision in range(xrefs.total_revisions):
+            data = xrefs.get_xref_data(revision)
+            sections = [data]
+            hybrid = data.hybrid
+            if hybrid is not None:
+                sections.append(hybrid.xref_data)
+            for section in sections:
+                listed |= {int(offset) for _gen, offset in section.standard_xrefs.values()}
+    except Exception:  # unreadable bookkeeping: nothing to compare with
+        return []
+    out = []
+    for match in _OBJ_HEADER.finditer(pdf):
+        start = match.start(1)
+        if not ({start, match.start(0), match.start(0) - 1} & listed):
+            out.append(start)
+    return out
+
 
 #: keys that lead from a form field to the page and the rest of the form, not to its value
 _UP_LINKS = frozenset({"/P", "/Parent"})

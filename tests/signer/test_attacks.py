@@ -357,6 +357,21 @@ async def _isa_content_redefined(c: Container, d: Docs) -> bytes:
             + b"startxref\n%d\n%%%%EOF\n" % xref_at)
 
 
+@attack("isa_unlisted_object", "incremental saving", "modified_after_signing")
+async def _isa_unlisted_object(c: Container, d: Docs) -> bytes:
+    """An update redefines page 1's content stream but its cross-reference section lists
+    nothing, so the revision looks empty to a parser that follows the xref (pyHanko's
+    difference analysis saw no change). poppler, following the xref, shows the old text; a
+    viewer that rebuilds the xref by scanning the file would find the new one."""
+    num = _page_contents_ref(d.plain)
+    start, size, root, info = _trailer_numbers(d.plain)
+    body = _text("Amount: 1000000 yuan", 760)
+    obj = b"%d 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n" % (num, len(body), body)
+    data = d.plain + b"\n" + obj
+    return (data + _xref_table({}, size, start, root, info)
+            + b"startxref\n%d\n%%%%EOF\n" % len(data))
+
+
 @attack("isa_page_replaced", "incremental saving", "modified_after_signing")
 async def _isa_page_replaced(c: Container, d: Docs) -> bytes:
     """An update swaps page 1 for a new page with other text (the seal widgets kept)."""
