@@ -10,6 +10,7 @@ Import the fixtures into a test module: ``from conftest_s3 import s3_server, ...
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -23,12 +24,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import urllib3
 from minio import Minio
 
 ACCESS_KEY = "eseal-test-access"
 SECRET_KEY = "eseal-test-secret-" + "0123456789abcdef"
 #: how long the server may take to answer S3 after it was started
 START_TIMEOUT_S = 30.0
+_PROBE_BUCKET = "eseal-ready-probe"
 _PORT_NAMES = (
     "master.port",
     "volume.port",
@@ -101,6 +104,8 @@ class WeedServer:
             "-master.telemetry=false",
             "-admin.ui=false",
             "-webdav=false",
+            "-volume.preStopSeconds=0",
+            "-master.resumeState=false",
             # the Iceberg and Lance catalogs would take fixed default ports
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
@@ -114,7 +119,10 @@ class WeedServer:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        client = self.client()
+        # no retries with backoff inside the client: this loop polls every 0.1 s instead
+        quick = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=1), retries=False)
+        client = Minio(self.endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+                       secure=False, region="us-east-1", http_client=quick)
         deadline = time.monotonic() + START_TIMEOUT_S
         last: Exception | None = None
         while time.monotonic() < deadline:
@@ -122,7 +130,7 @@ class WeedServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"weed mini exited ({self.process.returncode}):\n{self.tail()}")
             try:
-                client.list_buckets()
+                self._round_trip(client)
                 return
             except Exception as exc:  # not up yet
                 last = exc
@@ -130,6 +138,22 @@ class WeedServer:
         self.stop()
         raise RuntimeError(f"weed mini did not answer S3 in {START_TIMEOUT_S}s ({last}):\n"
                            f"{self.tail()}")
+
+    @staticmethod
+    def _round_trip(client: Minio) -> None:
+        """Write and read a small object: the filer answering is not enough after a restart,
+        the volume server must have registered with the master too."""
+        if not client.bucket_exists(_PROBE_BUCKET):
+            client.make_bucket(_PROBE_BUCKET)
+        body = secrets.token_bytes(64)
+        client.put_object(_PROBE_BUCKET, "probe", io.BytesIO(body), len(body))
+        answer = client.get_object(_PROBE_BUCKET, "probe")
+        try:
+            if answer.read() != body:
+                raise RuntimeError("probe object read back wrong")
+        finally:
+            answer.close()
+            answer.release_conn()
 
     def stop(self, *, kill: bool = False) -> None:
         """Stop it (SIGTERM, or SIGKILL: a crash) and wait until it is gone."""
@@ -173,7 +197,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedServer]:
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(kill=True)  # its data is thrown away: no need to wait for a clean stop
 
 
 @pytest.fixture
@@ -184,7 +208,7 @@ def own_s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedServ
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(kill=True)
 
 
 def new_bucket_name() -> str:

@@ -141,7 +141,7 @@ def test_bad_input_writes_nothing(archive: Archive, db: Engine, root: Path) -> N
 def test_row_failure_removes_the_object(
     archive: Archive, db: Engine, root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def down(record: object) -> None:
+    def down(*args: object, **kwargs: object) -> None:
         raise StorageUnavailable("the metadata database is not available; try again later")
 
     monkeypatch.setattr(archive.index, "insert", down)
