@@ -355,12 +355,18 @@ def cli_validate(exe: str, root: Path, infile: Path) -> tuple[float, float]:
 
 
 async def interleaved(runs: dict[str, Callable[[bytes], Awaitable[object]]], pdf: bytes,
-                      iterations: int, warmup: int) -> dict[str, Sample]:
-    """Time every contender on the same input, round-robin so drift hits all alike."""
+                      iterations: int, warmup: int,
+                      check: Callable[[object], None] | None = None) -> dict[str, Sample]:
+    """Time every contender on the same input, round-robin so drift hits all alike.
+
+    ``check`` looks at each contender's output of the first warm-up round.
+    """
     names = list(runs)
-    for _ in range(warmup):
+    for round_ in range(max(warmup, 1 if check else 0)):
         for name in names:
-            await runs[name](pdf)
+            out = await runs[name](pdf)
+            if check is not None and round_ == 0:
+                check(out)
     samples = {name: Sample() for name in names}
     for i in range(iterations):
         order = names[i % len(names):] + names[: i % len(names)]
@@ -372,7 +378,8 @@ async def interleaved(runs: dict[str, Callable[[bytes], Awaitable[object]]], pdf
     return samples
 
 
-def sanity_check_signed(data: bytes, expected_signatures: int = 1) -> None:
+def sanity_check_signed(data: object, expected_signatures: int = 1) -> None:
+    assert isinstance(data, bytes)
     reader = PdfFileReader(io.BytesIO(data), strict=False)
     found = len(reader.embedded_signatures)
     if found != expected_signatures:
@@ -409,7 +416,7 @@ class Config:
 
 FULL = Config({1: 200, 100: 40}, warmup=5, cli_iterations=8, verify_iterations=200,
               cli_verify_iterations=8)
-QUICK = Config({1: 10, 100: 2}, warmup=1, cli_iterations=1, verify_iterations=10,
+QUICK = Config({1: 8, 100: 2}, warmup=1, cli_iterations=1, verify_iterations=8,
                cli_verify_iterations=1, cli_warmup=False, cli_pages=(1,))
 
 
@@ -430,10 +437,10 @@ async def bench_signing(cfg: Config, containers: dict[str, Container],
                     "tuned": pyhanko_tuned_signer(keys, ts),
                 }
                 for pages, path in inputs.items():
+                    cell = time.perf_counter()
                     pdf = path.read_bytes()
-                    for run in runs.values():
-                        sanity_check_signed(await run(pdf))
-                    samples = await interleaved(runs, pdf, cfg.iterations[pages], cfg.warmup)
+                    samples = await interleaved(runs, pdf, cfg.iterations[pages], cfg.warmup,
+                                                check=sanity_check_signed)
                     cli = None
                     if exe is not None and cfg.cli_iterations and pages in cfg.cli_pages:
                         url = tsa_http.url if ts is not None else None
@@ -447,7 +454,8 @@ async def bench_signing(cfg: Config, containers: dict[str, Container],
                     rows.append(SignRow(alg_name, level_name, pages, samples["eseal"],
                                         samples["docs"], samples["tuned"], cli))
                     print(f"  signed: {alg_name} {level_name} {pages}p "
-                          f"eseal {samples['eseal'].median_ms:.1f} ms", file=sys.stderr)
+                          f"eseal {samples['eseal'].median_ms:.1f} ms "
+                          f"(cell took {time.perf_counter() - cell:.0f} s)", file=sys.stderr)
         finally:
             tsa_http.close()
     return rows
@@ -652,6 +660,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="eseal-bench-") as tmp:
         work = Path(tmp)
         print("setting up: two eseal instances, throwaway keys, input files", file=sys.stderr)
+        phase = time.perf_counter()
         containers = {name: make_container(work, alg) for name, alg in ALGORITHMS.items()}
         throwaways = {name: make_throwaway(work, alg) for name, alg in ALGORITHMS.items()}
         inputs = {}
@@ -659,6 +668,7 @@ async def main() -> None:
             inputs[pages] = work / f"in-{pages}.pdf"
             inputs[pages].write_bytes(simple_pdf(pages))
         gc.collect()
+        print(f"  set up in {time.perf_counter() - phase:.0f} s", file=sys.stderr)
         try:
             rows = await bench_signing(cfg, containers, throwaways, inputs, work, exe)
             verify, two_seals = await bench_verification(cfg, containers["ECDSA P-256"], work,
