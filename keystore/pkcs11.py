@@ -61,6 +61,7 @@ from pyhanko.sign.pkcs11 import PKCS11Signer
 
 from .base import KeyAlgorithm
 from .errors import KeystoreError, KeystoreUnavailable
+from .signers import CachedSigningCertificate
 
 __all__ = ["Pkcs11KeyStore", "Pkcs11TokenSigner"]
 
@@ -476,7 +477,7 @@ class Pkcs11KeyStore:
             raise _translate(exc, self._token_label, what, pin) from exc
 
 
-class Pkcs11TokenSigner(PKCS11Signer):
+class Pkcs11TokenSigner(CachedSigningCertificate, PKCS11Signer):
     """pyHanko's PKCS#11 signer, bound to a key store instead of to one session.
 
     The certificate and chain are given, so nothing is read from the token but the key.  Each

@@ -197,7 +197,11 @@ class TimeStampAuthority:
         self.digest_algorithm = digest_algorithm.lower()
         # fails early on an unknown digest name
         get_pyca_cryptography_hash(self.digest_algorithm)
-        self._signing_certificate_v2 = as_signing_certificate_v2(certificate, "sha256")
+        # loaded from DER: a value built from Python objects is re-encoded at every dump(),
+        # which cost ~20 ms per token (see keystore/signers.py)
+        self._signing_certificate_v2 = tsp.SigningCertificateV2.load(
+            as_signing_certificate_v2(certificate, "sha256").dump()
+        )
 
     # -- requests ---------------------------------------------------------------------------
 
