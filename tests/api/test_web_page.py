@@ -256,7 +256,7 @@ class Cdp:
 
 
 @pytest.fixture(scope="module")
-def browser(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cdp]:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cdp]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         _missing("chromium (Debian package chromium)")
