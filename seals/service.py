@@ -317,7 +317,9 @@ class SealService:
                 f"the license of {uscc} is {enterprise.status.value} "
                 f"({enterprise.status.label}); its seals cannot be used"
             )
-        seal = self.seal(uscc, kind)
+        seal = self._repo.seal(uscc, kind)  # the enterprise is known to exist: one query
+        if seal is None:
+            raise SealNotFound(f"enterprise {uscc} has no {kind.value} seal")
         if seal.status is not SealStatus.ACTIVE:
             raise SealNotActive(
                 f"the {kind.value} seal of {uscc} is {seal.status.value}",
