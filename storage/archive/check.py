@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .errors import ArchiveNotFound
+from .errors import ArchiveError, ArchiveNotFound
 from .index import KeyRow
 from .local import LocalObjectStore
 from .model import ArchiveStatus, parse_object_key
@@ -143,10 +143,19 @@ class CheckReport:
 
 
 def _grouped(objects: Iterator[ObjectInfo]) -> Iterator[tuple[str, list[ObjectInfo]]]:
-    """Consecutive versions of the same key, together."""
+    """Consecutive versions of the same key, together.
+
+    The merge is only right if the store lists keys in bytewise order, as S3 does; a store
+    that does not is refused rather than reported on wrongly.
+    """
     key: str | None = None
     group: list[ObjectInfo] = []
     for obj in objects:
+        if key is not None and obj.key < key:
+            raise ArchiveError(
+                "the archive store does not list keys in order; archive check cannot run on it",
+                code="archive_listing_unordered",
+            )
         if obj.key != key:
             if key is not None:
                 yield key, group

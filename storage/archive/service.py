@@ -30,7 +30,7 @@ from ulid import ULID
 from seals.uscc import validate_uscc
 
 from .check import CheckReport, run_check
-from .errors import ArchiveCorrupt, ArchiveError, ArchiveExists, ArchiveNotFound
+from .errors import ArchiveCorrupt, ArchiveExists, ArchiveNotFound
 from .export import ExportSummary, ReportFor, export_to_file, export_zip
 from .index import ArchiveIndex
 from .model import (
@@ -292,7 +292,7 @@ def _digest(stream: BinaryIO) -> tuple[str, str, int]:
     try:
         start = stream.tell()
     except (AttributeError, OSError) as err:
-        raise ArchiveError("the document to archive must be bytes or a seekable file") from err
+        raise TypeError("the document to archive must be bytes or a seekable binary file") from err
     sha = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)
     size = 0

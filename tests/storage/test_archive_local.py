@@ -9,8 +9,10 @@ from __future__ import annotations
 import io
 import os
 import stat
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from archive_helpers import (
@@ -31,10 +33,12 @@ from seals.kinds import SealKind
 from storage.archive import (
     Archive,
     ArchiveCorrupt,
+    ArchiveError,
     ArchiveExists,
     ArchiveNotFound,
     ArchiveStatus,
     LocalObjectStore,
+    ObjectInfo,
     PresignUnsupported,
     SealUse,
     open_archive,
@@ -308,3 +312,32 @@ def test_open_archive_creates_directory(sqlite_engine: Engine, root: Path) -> No
     assert (root / ".tmp").is_dir()
     archive.ping()
     assert archive.describe() == {"backend": "local", "versioning": False, "object_lock": None}
+
+
+def test_check_refuses_a_store_that_lists_out_of_order(local: Archive, root: Path) -> None:
+    put(local, seed=1)
+    put(local, seed=2)
+    listing = list(local.store.list())
+
+    class Unordered(LocalObjectStore):
+        def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+            return iter(listing[::-1])
+
+    archive = Archive(local.index.engine, Unordered(root))
+    with pytest.raises(ArchiveError) as info:
+        archive.check()
+    assert info.value.code == "archive_listing_unordered"
+
+
+def test_put_needs_bytes_or_a_seekable_file(local: Archive) -> None:
+    class Pipe(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def tell(self) -> int:
+            raise OSError("not seekable")
+
+    pipe: Any = Pipe()
+    with pytest.raises(TypeError):
+        local.put(pipe, uscc=USCC_A, seals=[SealUse(SealKind.OFFICIAL, 1)], level="B-T",
+                  document_type="other")
