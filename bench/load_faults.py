@@ -423,9 +423,9 @@ async def main_async(args: argparse.Namespace) -> int:
             print(text)
             if args.output:
                 Path(args.output).write_text(text, encoding="utf-8")
-            log_errors = [line for line in server.tail(4000).splitlines()
-                          if "Traceback" in line or '"level": "ERROR"' in line
-                          or '"ERROR"' in line]
+            log_errors = [line for line in server.tail(100000).splitlines()
+                          if "Traceback" in line or '"level": "error"' in line.lower()
+                          or '"level": "critical"' in line.lower()]
             if log_errors:
                 print(f"server log: {len(log_errors)} error lines; the last ones:",
                       file=sys.stderr)
