@@ -46,6 +46,8 @@ PROBLEM_TEXT: dict[str, str] = {
     "registry_mismatch": "证书中的企业名称或统一社会信用代码与登记信息不一致。",
     "license_not_active_at_signing": "签章时企业营业执照不处于存续状态。",
     "malformed_signature": "签名数据格式错误，无法读取。",
+    "byte_range_invalid": "签名的字节范围（/ByteRange）缺失、格式错误或指向了签名以外的内容。",
+    "signature_contents_invalid": "签名值（/Contents）为空、全为零或不是有效的签名数据。",
 }
 
 _INTEGRITY = {"ok": "完整", "suspicious": "可疑", "broken": "已破坏"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import secrets
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,22 @@ logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_NoFetchingNotice
 #: chain measure 4.6-5.2 KB.  Reserving it up front spares pyHanko the trial signature it
 #: otherwise makes to size the container.
 SIGNATURE_BYTES = 16_384
+
+
+class RequestRefused(SignerError):
+    """The request does not fit the document (no signature to extend, certify twice, ...)."""
+
+    code = "request_refused"
+    kind = ErrorKind.INVALID
+    title = "Request does not fit the document"
+
+
+class ExtendRefused(SignerError):
+    """The document's signatures cannot be given validation data (e.g. a revoked seal)."""
+
+    code = "extend_refused"
+    kind = ErrorKind.CONFLICT
+    title = "Document cannot be extended"
 
 
 class InvalidPdf(SignerError):
@@ -98,7 +115,8 @@ def _open(pdf: bytes) -> IncrementalPdfFileWriter:
         raise InvalidPdf("the file is not a PDF (it does not start with %PDF-)")
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    except (PdfReadError, PdfError, ValueError, KeyError, IndexError, TypeError) as exc:
+    except (PdfReadError, PdfError, ValueError, KeyError, IndexError, TypeError,
+            AttributeError, zlib.error, RecursionError) as exc:
         raise InvalidPdf(f"the PDF cannot be read: {_short(exc)}") from None
     if writer.prev.encrypted:
         raise InvalidPdf("the PDF is encrypted; decrypt it before sealing",
@@ -140,7 +158,7 @@ class DocumentSigner:
     ) -> bytes:
         """Apply ``seals`` in order, each as its own incremental signature."""
         if not seals:
-            raise SignerError("no seal to apply", code="no_seals")
+            raise RequestRefused("no seal to apply", code="no_seals")
         data = pdf
         for index, seal in enumerate(seals):
             last = index == len(seals) - 1
@@ -162,7 +180,7 @@ class DocumentSigner:
     ) -> bytes:
         writer = _open(pdf)
         if certify and any(True for _ in fields.enumerate_sig_fields(writer, filled_status=True)):
-            raise SignerError("only the first signature of a document can certify it",
+            raise RequestRefused("only the first signature of a document can certify it",
                               code="certify_not_first")
         widgets = resolve_in(writer, seal.placement, seal.appearance.width,
                              seal.appearance.height)
@@ -208,13 +226,14 @@ class DocumentSigner:
     async def extend(self, pdf: bytes, level: PadesLevel) -> bytes:
         """Add validation data (B-LT) and, for B-LTA, a document timestamp to a signed PDF."""
         if level < PadesLevel.B_LT:
-            raise SignerError("a signed document can be extended to B-LT or B-LTA only",
+            raise RequestRefused("a signed document can be extended to B-LT or B-LTA only",
                               code="invalid_level")
         writer = _open(pdf)
         reader = writer.prev
         sigs = reader.embedded_signatures
         if not sigs:
-            raise SignerError("the document has no signature to extend", code="no_signatures")
+            raise RequestRefused("the document has no signature to extend",
+                                 code="no_signatures")
         certs = list(self._tsa_certificates())
         for sig in sigs:
             certs.append(sig.signer_cert)
@@ -242,6 +261,14 @@ class DocumentSigner:
         except TimestampRequestError as exc:
             raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") \
                 from None
+        except (PdfError, ValueError, KeyError) as exc:
+            raise ExtendRefused(f"the document cannot be extended: {_short(exc)}") from None
+        except Exception as exc:  # pyHanko's validation errors (e.g. a revoked certificate)
+            if type(exc).__module__.startswith(("pyhanko", "pyhanko_certvalidator")):
+                raise ExtendRefused(
+                    f"the signatures cannot be extended: {type(exc).__name__}: {_short(exc)}"
+                ) from None
+            raise
 
 
 def reader_of(pdf: bytes) -> PdfFileReader:

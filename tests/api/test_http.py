@@ -281,3 +281,15 @@ def test_corrupted_archive_object_is_never_served(api: Api) -> None:
     f = api.client.get(f"/v1/archives/{archive_id}/file", headers=api.headers("own"))
     assert f.status_code >= 500 and f.json()["code"] == "archive_corrupt"
     assert bytes(data) not in f.content
+
+
+def test_extend_refusals_are_clear(api: Api) -> None:
+    unsigned = api.client.post("/v1/extend", headers=api.headers("own"),
+                               files={"file": ("d.pdf", simple_pdf(1), "application/pdf")})
+    assert unsigned.status_code == 422 and unsigned.json()["code"] == "no_signatures"
+    signed = sign(api, "own", simple_pdf(1), {"seals": [{"kind": "finance"}]}).content
+    api.client.post(f"/v1/enterprises/{USCC}/seals/finance/revoke",
+                    headers=api.headers("admin"), json={"reason": "lost"})
+    r = api.client.post("/v1/extend", headers=api.headers("own"),
+                        files={"file": ("s.pdf", signed, "application/pdf")})
+    assert r.status_code == 409 and r.json()["code"] == "extend_refused"
