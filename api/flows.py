@@ -45,6 +45,8 @@ class SealedDocument:
     sha256: str
     archive_id: str | None
     replayed: bool = False
+    #: seal kinds applied, in order (empty for a replay)
+    kinds: tuple[str, ...] = ()
 
 
 def _placement(spec: SealSpec) -> Placement | None:
@@ -161,7 +163,7 @@ class SignFlow:
             if replay is None:
                 raise
             return replay
-        return SealedDocument(signed, sha, record.id)
+        return SealedDocument(signed, sha, record.id, kinds=tuple(s.kind.value for s in used))
 
 
 def options_json(raw: str | None) -> dict[str, Any]:

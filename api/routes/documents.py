@@ -62,6 +62,8 @@ async def sign(request: Request, c: ContainerDep, who: Enterprise,
 
     to_sealing_options(options)  # unknown kinds and bad placements fail before any work
     done = await run_in_threadpool(c.sign_flow.sign, who, pdf, options, idempotency_key)
+    for kind in done.kinds:
+        c.metrics.seals.labels(kind).inc()
     headers = {"X-Eseal-Sha256": done.sha256,
                "Content-Disposition": 'attachment; filename="sealed.pdf"'}
     if done.archive_id:
@@ -96,6 +98,7 @@ async def verify(request: Request, c: ContainerDep, who: OptionalPrincipal,
         raise InvalidPdf("the uploaded file is empty")
     report: dict[str, Any] = await run_in_threadpool(
         lambda: asyncio.run(c.verifier.verify(pdf, expect)))
+    c.metrics.verifications.labels("true" if report["valid"] else "false").inc()
     if fmt == "html":
         from ..report_html import render_report, seal_image_lookup
 

@@ -196,6 +196,47 @@ def test_health_readiness_metrics(api: Api) -> None:
     sign(api, "own", simple_pdf(1))
     text_ = api.client.get("/metrics").text
     assert 'eseal_http_requests_total{method="POST",route="/v1/sign",status="200"}' in text_
+    assert 'eseal_seals_applied_total{kind="official"} 1.0' in text_
+
+
+def test_readiness_says_which_part_is_down(api: Api) -> None:
+    from storage.db import make_engine
+
+    real = api.container.engine
+    api.container.engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    try:
+        r = api.client.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["checks"]["database"] != "ok"
+        assert r.json()["checks"]["keystore"] == "ok"
+    finally:
+        api.container.engine.dispose()
+        api.container.engine = real
+
+
+def test_multi_party_contract_keeps_every_seal_valid(api: Api) -> None:
+    first = sign(api, "own", simple_pdf(1), {"document_type": "contract",
+                                             "seals": [{"kind": "contract", "page": 1,
+                                                        "x": 150, "y": 150}]})
+    second = sign(api, "other", first.content, {"document_type": "contract",
+                                                "seals": [{"kind": "contract", "page": 1,
+                                                           "x": 420, "y": 150}]})
+    assert second.status_code == 200 and second.content.startswith(first.content)
+    report = api.client.post("/v1/verify", headers=api.headers("verifier"),
+                             files={"file": ("s.pdf", second.content, "application/pdf")},
+                             data={"expect_uscc": OTHER_USCC}).json()
+    assert report["valid"] is True
+    assert [s["enterprise"]["uscc"] for s in report["signatures"]] == [USCC, OTHER_USCC]
+
+
+def test_encrypted_pdf_is_refused(api: Api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    (tmp_path / "plain.pdf").write_bytes(simple_pdf(1))
+    subprocess.run(["qpdf", "--encrypt", "user-pw", "owner-pw", "256", "--",
+                    str(tmp_path / "plain.pdf"), str(tmp_path / "locked.pdf")], check=True)
+    r = sign(api, "own", (tmp_path / "locked.pdf").read_bytes())
+    assert r.status_code == 422 and r.json()["code"] in ("pdf_encrypted", "invalid_pdf")
 
 
 def test_tsa_over_http_and_public_pki(api: Api, tmp_path) -> None:  # type: ignore[no-untyped-def]

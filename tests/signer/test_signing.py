@@ -215,3 +215,46 @@ async def test_invoice_rules(sealing: Container) -> None:
         document_type=DocumentType.CONTRACT, seals=[SealOrder(SealKind.INVOICE)],
         allow_invoice_seal_on_contract=True))
     assert [s.kind for s in used] == [SealKind.INVOICE]
+
+
+async def test_external_tsa_by_url(sealing: Container) -> None:
+    """ESEAL_TSA_URL: an RFC 3161 TSA over HTTP (our own, served on a loopback port)."""
+    import asyncio as aio
+    import http.server
+    import threading
+
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+
+    from signer.core import DocumentSigner, SignRequest
+
+    tsa = sealing.tsa
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(self.headers.get("Content-Type", ""))
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            reply = aio.run(tsa.respond(body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/timestamp-reply")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/tsa"
+        external = DocumentSigner(sealing.revocation, HTTPTimeStamper(url, timeout=10))
+        app = sealing.sealing.plan(USCC, SealingOptions(seals=[SealOrder(SealKind.CONTRACT)]))
+        out = await external.sign(simple_pdf(1), [app[0][1]], SignRequest(level=PadesLevel.B_T))
+    finally:
+        server.shutdown()
+    assert seen == ["application/timestamp-query"]
+    report = await sealing.verifier.verify(out, USCC)
+    assert report["valid"] is True
+    assert report["signatures"][0]["timestamp"]["valid"] is True
+    assert report["signatures"][0]["level"] == "B-T"
