@@ -1,0 +1,153 @@
+"""Run one input through eseal's sign and verify paths and judge the outcome (``harness``).
+
+Used by ``test_hostile_pdfs.py`` and ``bench/fuzz.py``.  Each path is tried two ways:
+in-process (``SealingService.seal`` and ``Verifier.verify``: only an ``EsealError`` may come
+out) and over HTTP with a TestClient (``POST /v1/sign`` with an enterprise token,
+``POST /v1/verify``: never a 500, always a problem document with a code when not 200).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.container import Container
+from api.settings import Settings
+from helpers import USCC, license_data
+from keystore.errors import EsealError
+from seals.license import parse_license
+from signer.service import SealingOptions
+
+__all__ = ["Env", "Outcome", "env"]
+
+PROBLEM = "application/problem+json"
+#: a request slower than this is a finding (the issue asks for pathological PDFs to be cut off)
+SLOW_SECONDS = 10.0
+
+
+@dataclass
+class Outcome:
+    """What one path did with one input."""
+
+    path: str  #: sign-inproc, verify-inproc, sign-http, verify-http
+    ok: bool
+    seconds: float
+    detail: str  #: status and code, or the exception
+    rss_growth_mb: float = 0.0
+    trace: str = ""
+
+    def finding(self) -> bool:
+        return not self.ok or self.seconds > SLOW_SECONDS
+
+
+@dataclass
+class Env:
+    client: TestClient
+    container: Container
+    token: str
+    verifier_token: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------- in-process
+    def sign_inproc(self, pdf: bytes) -> Outcome:
+        return self._inproc("sign-inproc", lambda: asyncio.run(
+            self.container.sealing.seal(USCC, pdf, SealingOptions())))
+
+    def verify_inproc(self, pdf: bytes) -> Outcome:
+        return self._inproc("verify-inproc", lambda: asyncio.run(
+            self.container.verifier.verify(pdf, None)))
+
+    def _inproc(self, path: str, call) -> Outcome:  # type: ignore[no-untyped-def]
+        before = _rss_mb()
+        start = time.perf_counter()
+        try:
+            call()
+            ok, detail, tb = True, "ok", ""
+        except EsealError as exc:
+            ok, detail, tb = True, f"EsealError {exc.code}", ""
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            ok, detail = False, f"{type(exc).__name__}: {str(exc)[:300]}"
+            tb = traceback.format_exc()
+        return Outcome(path, ok, time.perf_counter() - start, detail, _rss_mb() - before, tb)
+
+    # ----------------------------------------------------------------- HTTP
+    def sign_http(self, pdf: bytes) -> Outcome:
+        return self._http("sign-http", "/v1/sign", self.token, pdf,
+                          {"options": json.dumps({})}, ok_type="application/pdf")
+
+    def verify_http(self, pdf: bytes) -> Outcome:
+        return self._http("verify-http", "/v1/verify", self.verifier_token, pdf, {},
+                          ok_type="application/json")
+
+    def _http(self, path: str, route: str, token: str, pdf: bytes, data: dict[str, str],
+              *, ok_type: str) -> Outcome:
+        before = _rss_mb()
+        start = time.perf_counter()
+        try:
+            r = self.client.post(route, headers={"Authorization": f"Bearer {token}"},
+                                 files={"file": ("f.pdf", pdf, "application/pdf")}, data=data)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return Outcome(path, False, time.perf_counter() - start,
+                           f"raised {type(exc).__name__}: {str(exc)[:300]}",
+                           _rss_mb() - before, traceback.format_exc())
+        seconds = time.perf_counter() - start
+        growth = _rss_mb() - before
+        ctype = r.headers.get("content-type", "")
+        if r.status_code == 200:
+            return Outcome(path, ok_type in ctype, seconds, f"200 {ctype}", growth)
+        code = ""
+        with suppress(ValueError):
+            code = str(r.json().get("code", ""))
+        ok = r.status_code < 500 and ctype.startswith(PROBLEM) and bool(code)
+        return Outcome(path, ok, seconds, f"{r.status_code} {code or r.text[:200]}", growth)
+
+    def all_paths(self, pdf: bytes, *, http: bool = True) -> list[Outcome]:
+        out = [self.verify_inproc(pdf), self.sign_inproc(pdf)]
+        if http:
+            out += [self.verify_http(pdf), self.sign_http(pdf)]
+        return out
+
+
+def _rss_mb() -> float:
+    """Peak RSS of this process so far, in MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def env(data_dir: Path, *, max_upload_mb: float = 8, initialise_dir: bool = False) -> Iterator[Env]:
+    """An app on the embedded defaults over ``data_dir`` with an enterprise and a verifier key."""
+    settings = Settings(data_dir=data_dir, public_url="http://127.0.0.1:8000")
+    if initialise_dir:
+        from api.container import initialise
+
+        initialise(settings)
+    app = create_app(settings.model_copy(update={"max_upload_mb": max_upload_mb}))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        c: Container = app.state.container
+        c.seals.register(parse_license(license_data()))
+        _, token = c.api_keys.create(role="enterprise", uscc=USCC, name="fuzz", actor="fuzz")
+        _, vtoken = c.api_keys.create(role="verifier", uscc=None, name="fuzz-v", actor="fuzz")
+        yield Env(client, c, token, vtoken)
+
+
+def sealed_seeds(e: Env, pdf: bytes) -> dict[str, bytes]:
+    """``pdf`` sealed by eseal at B-T, and extended to B-LTA."""
+    from signer.levels import PadesLevel
+
+    bt = asyncio.run(e.container.sealing.seal(USCC, pdf, SealingOptions()))[0]
+    lta = asyncio.run(e.container.sealing.document_signer.extend(bt, PadesLevel.B_LTA))
+    return {"sealed_bt": bt, "sealed_lta": lta}
