@@ -86,7 +86,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level="info",
+        log_level=settings.log_level.lower(),
+        access_log=False,  # the app logs every request itself, as JSON with a request id
     )
     return 0
 
