@@ -15,6 +15,7 @@ On PostgreSQL the rows go into a schema of their own, dropped at the end.
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import secrets
 import statistics
@@ -85,15 +86,34 @@ def fill(engine: Engine, rows: int, seed: int = 7) -> tuple[str, str]:
             kinds = {rng.choice(KINDS)} | ({SealKind.LEGAL_REP} if rng.random() < 0.3 else set())
             seals += [{"archive_id": aid, "position": p, "uscc": uscc, "kind": k.value,
                        "serial": format(rng.getrandbits(64), "x")} for p, k in enumerate(kinds)]
-        with engine.begin() as conn:
-            conn.execute(insert(ArchiveRow), archives)
-            conn.execute(insert(ArchiveSealRow), seals)
+        _insert(engine, archives, seals)
         done = min(rows, offset + batch)
         if done % 200_000 == 0 or done == rows:
             print(f"  {done:>9,} rows ({time.perf_counter() - started:.0f} s)", flush=True)
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
     return big, small
+
+
+def _insert(engine: Engine, archives: list[dict[str, Any]], seals: list[dict[str, Any]]) -> None:
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as conn:
+            conn.execute(insert(ArchiveRow), archives)
+            conn.execute(insert(ArchiveSealRow), seals)
+        return
+    # COPY: many times faster than INSERT for a million rows
+    raw = engine.raw_connection()
+    try:
+        cur: Any = raw.cursor()  # a psycopg cursor: it has copy()
+        with cur:
+            for table, rows in (("archives", archives), ("archive_seals", seals)):
+                columns = list(rows[0])
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row([row[c] for c in columns])
+        raw.commit()
+    finally:
+        raw.close()
 
 
 def timed(call: Callable[[], Any], repeat: int = 15) -> tuple[float, Any]:
@@ -155,6 +175,8 @@ def main() -> int:
             ("enterprise + type invoice", ArchiveQuery(uscc=big, document_type="invoice"), deep),
             ("enterprise + kind finance (rare)", ArchiveQuery(uscc=big, kind=SealKind.FINANCE),
              deep),
+            ("enterprise + kind legal_rep (common)",
+             ArchiveQuery(uscc=big, kind=SealKind.LEGAL_REP), deep),
             ("enterprise + one month", ArchiveQuery(
                 uscc=big, created_from=middle, created_to=middle + timedelta(days=30)), None),
             ("enterprise + reference", ArchiveQuery(uscc=big, reference=deep_record.reference),
@@ -168,7 +190,7 @@ def main() -> int:
         ]
         print(f"{'page of 50':40} {'median ms':>10} {'rows':>5}")
         for name, query, cursor in cases:
-            ms, page = timed(lambda q=query, c=cursor: index.page(q, limit=50, after=c))
+            ms, page = timed(functools.partial(index.page, query, limit=50, after=cursor))
             print(f"{name:40} {ms:10.2f} {len(page):5}")
             if args.plans:
                 stmt = ArchiveIndex.page_statement(query, limit=50, after=cursor)
@@ -203,9 +225,13 @@ def main() -> int:
         engine.dispose()
         if schema is not None:
             admin = create_engine(args.url)
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-            admin.dispose()
+            try:
+                with admin.begin() as conn:
+                    conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            except Exception as exc:
+                print(f"could not drop schema {schema}: {exc}", file=sys.stderr)
+            finally:
+                admin.dispose()
         if work is not None:
             work.cleanup()
     return 0
