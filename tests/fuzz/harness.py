@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import resource
 import time
 import traceback
@@ -50,12 +51,25 @@ class Outcome:
         return not self.ok or self.seconds > SLOW_SECONDS
 
 
+class _LastError(logging.Handler):
+    """Keeps the traceback the app logs for a 500 (``eseal.api`` logs ``unexpected error``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.trace = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.trace = "".join(traceback.format_exception(*record.exc_info))
+
+
 @dataclass
 class Env:
     client: TestClient
     container: Container
     token: str
     verifier_token: str
+    errors: _LastError = field(default_factory=_LastError)
     seconds: dict[str, float] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- in-process
@@ -94,6 +108,7 @@ class Env:
     def _http(self, path: str, route: str, token: str, pdf: bytes, data: dict[str, str],
               *, ok_type: str) -> Outcome:
         before = _rss_mb()
+        self.errors.trace = ""
         start = time.perf_counter()
         try:
             r = self.client.post(route, headers={"Authorization": f"Bearer {token}"},
@@ -113,7 +128,8 @@ class Env:
         with suppress(ValueError):
             code = str(r.json().get("code", ""))
         ok = r.status_code < 500 and ctype.startswith(PROBLEM) and bool(code)
-        return Outcome(path, ok, seconds, f"{r.status_code} {code or r.text[:200]}", growth)
+        return Outcome(path, ok, seconds, f"{r.status_code} {code or r.text[:200]}", growth,
+                       self.errors.trace)
 
     def all_paths(self, pdf: bytes, *, http: bool = True) -> list[Outcome]:
         out = [self.verify_inproc(pdf), self.sign_inproc(pdf)]
@@ -141,7 +157,15 @@ def env(data_dir: Path, *, max_upload_mb: float = 8, initialise_dir: bool = Fals
         c.seals.register(parse_license(license_data()))
         _, token = c.api_keys.create(role="enterprise", uscc=USCC, name="fuzz", actor="fuzz")
         _, vtoken = c.api_keys.create(role="verifier", uscc=None, name="fuzz-v", actor="fuzz")
-        yield Env(client, c, token, vtoken)
+        e = Env(client, c, token, vtoken)
+        api_log = logging.getLogger("eseal.api")
+        api_log.addHandler(e.errors)
+        propagate, api_log.propagate = api_log.propagate, False
+        try:
+            yield e
+        finally:
+            api_log.removeHandler(e.errors)
+            api_log.propagate = propagate
 
 
 def sealed_seeds(e: Env, pdf: bytes) -> dict[str, bytes]:
