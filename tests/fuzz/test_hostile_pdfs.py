@@ -36,7 +36,6 @@ CORPUS = Path(__file__).parent / "corpus"
 LIMIT_SECONDS = 30.0
 
 KNOWN_JSON = json.loads((CORPUS / "KNOWN.json").read_text(encoding="utf-8"))
-SIGN_UNCAUGHT = KNOWN_JSON["bugs"]["sign-uncaught"]
 
 
 def _known(file: str) -> tuple[set[str], str]:
@@ -101,7 +100,6 @@ def test_mutated_verify(fz: Env, seeds: dict[str, bytes], seed: str, case: int) 
     _check([fz.verify_inproc(pdf), fz.verify_http(pdf)])
 
 
-@pytest.mark.xfail(reason=SIGN_UNCAUGHT, strict=False)
 @FUZZ
 @given(seed=st.sampled_from(SEED_NAMES), case=st.integers(0, 2**32 - 1))
 def test_mutated_sign(fz: Env, seeds: dict[str, bytes], seed: str, case: int) -> None:
