@@ -121,8 +121,9 @@ def main() -> int:
             for name, make in hostile.CRAFTED.items():
                 if time.monotonic() > deadline:
                     break
+                pdf = make()
                 before = _rss_mb()
-                run(f"crafted:{name}", make())
+                run(f"crafted:{name}", pdf)
                 grew = _rss_mb() - before
                 if grew > 50:
                     print(f"crafted:{name}: peak RSS grew by {grew:.0f} MB", flush=True)

@@ -151,8 +151,10 @@ def flate_bomb_nested(megabytes: int = 1024) -> bytes:
 def objstm_bomb(megabytes: int = 1024) -> bytes:
     """An object stream (PDF 1.5) that inflates to GBs, holding the page object."""
     header = b"3 0 "
-    body = header + PAGE + b" " * (megabytes << 20)
-    comp = zlib.compress(body, 9)
+    z = zlib.compressobj(9)
+    blank = b" " * (1 << 20)
+    comp = z.compress(header + PAGE) + b"".join(z.compress(blank) for _ in range(megabytes))
+    comp += z.flush()
     objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
             b"", CONTENT,
             stream(comp, b"/Type /ObjStm /N 1 /First %d /Filter /FlateDecode " % len(header))]
