@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     s3_secret_key: SecretStr | None = Field(None, description="S3 secret key")
     s3_bucket: str = Field("eseal-archive", description="bucket of the archive")
     s3_secure: bool = Field(True, description="TLS to the S3 endpoint")
+    s3_region: str = Field("us-east-1", description="S3 region used in request signatures")
     archive_retention_days: int | None = Field(None, ge=1, description="object lock retention")
     archive_retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field(
         "GOVERNANCE", description="object lock mode")
