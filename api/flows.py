@@ -93,7 +93,7 @@ def _timestamp_time(pdf: bytes) -> datetime | None:
                 tst = attr["values"][0]["content"]["encap_content_info"]["content"].parsed
                 value: datetime = tst["gen_time"].native
                 return value
-    except (IndexError, KeyError, ValueError, TypeError):
+    except Exception:
         return None
     return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import secrets
 import zlib
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.misc import PdfError, PdfReadError
+from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
 from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
@@ -26,7 +27,7 @@ from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation import async_add_validation_info
 
-from keystore.errors import ErrorKind
+from keystore.errors import ErrorKind, EsealError
 from keystore.tsa import TsaUnavailable
 
 from .appearance import SealAppearance, add_seal_field
@@ -110,21 +111,36 @@ class SignRequest:
     certify: bool = False
 
 
+_SIZE_CLAIM = re.compile(rb"/Size\s+(\d{1,20})")
+_INDEX_CLAIM = re.compile(rb"/Index\s*\[([\d\s]{0,2000})\]")
+_SUBSECTION_CLAIM = re.compile(rb"xref\s+\d{1,20}\s+(\d{1,20})")
+
+
 def _open(pdf: bytes) -> IncrementalPdfFileWriter:
+    """Open a PDF for an incremental update; any failure to read it is ``invalid_pdf``."""
     if not pdf.lstrip()[:5].startswith(b"%PDF-"):
         raise InvalidPdf("the file is not a PDF (it does not start with %PDF-)")
+    # A cross-reference section cannot list more objects than the file has bytes; pyHanko
+    # would walk every claimed entry (minutes for /Size 2147483648 in a 458-byte file).
+    claims = [int(c) for c in _SIZE_CLAIM.findall(pdf)]
+    claims += [int(c) for c in _SUBSECTION_CLAIM.findall(pdf)]
+    for index in _INDEX_CLAIM.findall(pdf):
+        numbers = [int(n) for n in index.split()]
+        claims.append(sum(numbers[1::2]))
+    for claim in claims:
+        if claim > len(pdf):
+            raise InvalidPdf(f"a cross-reference section claims {claim} objects in a "
+                             f"file of {len(pdf)} bytes")
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    except (PdfReadError, PdfError, ValueError, KeyError, IndexError, TypeError,
-            AttributeError, zlib.error, RecursionError) as exc:
-        raise InvalidPdf(f"the PDF cannot be read: {_short(exc)}") from None
-    if writer.prev.encrypted:
-        raise InvalidPdf("the PDF is encrypted; decrypt it before sealing",
-                         code="pdf_encrypted")
-    try:
+        if writer.prev.encrypted:
+            raise InvalidPdf("the PDF is encrypted; decrypt it before sealing",
+                             code="pdf_encrypted")
         writer.root["/Pages"]
-    except Exception as exc:
-        raise InvalidPdf(f"the PDF has no readable page tree: {_short(exc)}") from None
+    except EsealError:
+        raise
+    except Exception as exc:  # pyHanko's reader raises many kinds on hostile input
+        raise InvalidPdf(f"the PDF cannot be read: {_short(exc)}") from None
     return writer
 
 
@@ -179,13 +195,21 @@ class DocumentSigner:
         certify: bool,
     ) -> bytes:
         writer = _open(pdf)
-        if certify and any(True for _ in fields.enumerate_sig_fields(writer, filled_status=True)):
-            raise RequestRefused("only the first signature of a document can certify it",
-                              code="certify_not_first")
-        widgets = resolve_in(writer, seal.placement, seal.appearance.width,
-                             seal.appearance.height)
         name = f"eseal-{seal.kind}-{secrets.token_hex(4)}"
-        field = add_seal_field(writer, name, widgets, seal.appearance, readable_name=seal.label)
+        try:
+            if certify and any(
+                True for _ in fields.enumerate_sig_fields(writer, filled_status=True)
+            ):
+                raise RequestRefused("only the first signature of a document can certify it",
+                                     code="certify_not_first")
+            widgets = resolve_in(writer, seal.placement, seal.appearance.width,
+                                 seal.appearance.height)
+            field = add_seal_field(writer, name, widgets, seal.appearance,
+                                   readable_name=seal.label)
+        except EsealError:
+            raise
+        except Exception as exc:  # page tree, fields or boxes that cannot be read
+            raise InvalidPdf(f"the PDF's structure cannot be used: {_short(exc)}") from None
         timestamper = self._require_timestamper() if level >= PadesLevel.B_T else None
         context = None
         if level >= PadesLevel.B_LT:
@@ -218,6 +242,12 @@ class DocumentSigner:
             if isinstance(exc.__cause__, TimestampRequestError):
                 raise TsaUnavailable("the time-stamping authority did not answer") from None
             raise SignerError(f"signing failed: {_short(exc)}", code="signing_failed") from exc
+        except EsealError:
+            raise
+        except (PdfError, RecursionError, KeyError, TypeError, ValueError, AttributeError,
+                AssertionError, NotImplementedError, OverflowError, zlib.error) as exc:
+            # pyHanko reads more of the document while it writes the update
+            raise InvalidPdf(f"the PDF cannot be sealed: {_short(exc)}") from None
         return out.getvalue()
 
     def _tsa_certificates(self) -> list[Any]:
