@@ -30,7 +30,7 @@ from pyhanko.sign.validation import async_add_validation_info
 from keystore.errors import ErrorKind, EsealError
 from keystore.tsa import TsaUnavailable
 
-from .appearance import SealAppearance, add_seal_field
+from .appearance import SealAppearance, SealFieldStyle, add_seal_field
 from .errors import SignerError
 from .levels import PadesLevel
 from .placement import Placement, resolve_in
@@ -176,12 +176,20 @@ class DocumentSigner:
         if not seals:
             raise RequestRefused("no seal to apply", code="no_seals")
         data = pdf
+        names = [f"eseal-{seal.kind}-{secrets.token_hex(4)}" for seal in seals]
+        # A certification (DocMDP P=2) lets later revisions fill and sign the fields that exist,
+        # not add new ones: so every seal's field is made, empty, in the certifying revision.
+        prepare = request.certify and len(seals) > 1
         for index, seal in enumerate(seals):
             last = index == len(seals) - 1
             level = request.level if last else min(request.level, PadesLevel.B_LT,
                                                     key=lambda lv: lv.rank)
             data = await self._sign_one(
-                data, seal, request, level, certify=request.certify and index == 0
+                data, seal, request, level, certify=request.certify and index == 0,
+                name=names[index],
+                also_create=list(zip(names[1:], seals[1:], strict=True))
+                if prepare and index == 0 else [],
+                exists=prepare and index > 0,
             )
         return data
 
@@ -193,19 +201,34 @@ class DocumentSigner:
         level: PadesLevel,
         *,
         certify: bool,
+        name: str,
+        also_create: Sequence[tuple[str, SealApplication]] = (),
+        exists: bool = False,
     ) -> bytes:
         writer = _open(pdf)
-        name = f"eseal-{seal.kind}-{secrets.token_hex(4)}"
         try:
             if certify and any(
                 True for _ in fields.enumerate_sig_fields(writer, filled_status=True)
             ):
                 raise RequestRefused("only the first signature of a document can certify it",
                                      code="certify_not_first")
-            widgets = resolve_in(writer, seal.placement, seal.appearance.width,
-                                 seal.appearance.height)
-            field = add_seal_field(writer, name, widgets, seal.appearance,
-                                   readable_name=seal.label)
+            if exists:
+                stamp_style: Any = SealFieldStyle(field=None)  # the widget has its seal already
+            else:
+                widgets = resolve_in(writer, seal.placement, seal.appearance.width,
+                                     seal.appearance.height)
+                stamp_style = add_seal_field(writer, name, widgets, seal.appearance,
+                                             readable_name=seal.label).stamp_style
+            for other_name, other in also_create:
+                other_widgets = resolve_in(writer, other.placement, other.appearance.width,
+                                           other.appearance.height)
+                if len(other_widgets) > 1:
+                    raise RequestRefused(
+                        "a certified document cannot get a cross-page seal after the "
+                        "certifying one; apply the cross-page seal first or do not certify",
+                        code="certify_cross_page")
+                add_seal_field(writer, other_name, other_widgets, other.appearance,
+                               readable_name=other.label, defer_extra_widgets=False)
         except EsealError:
             raise
         except Exception as exc:  # page tree, fields or boxes that cannot be read
@@ -229,7 +252,7 @@ class DocumentSigner:
             validation_context=context,
         )
         pdf_signer = PdfSigner(meta, signer=seal.signer, timestamper=timestamper,
-                               stamp_style=field.stamp_style)
+                               stamp_style=stamp_style)
         out = io.BytesIO()
         try:
             await pdf_signer.async_sign_pdf(

@@ -490,16 +490,21 @@ async def test_certified_document(lab: Container) -> None:
     assert report["valid"] is True, report
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "signer: the second seal creates a new signature field after the certification "
-    "signature; pyHanko's difference analysis allows that only after approval signatures "
-    "(DocMDP P=2: fill in and sign the fields that exist), so the certifying seal is "
-    "reported modified. Every seal field should be created, empty, in the certifying "
-    "revision"))
 async def test_certified_document_with_a_second_seal(lab: Container) -> None:
-    """The first seal certifies (DocMDP: form filling and signatures allowed)."""
+    """The first seal certifies (DocMDP: form filling and signatures allowed); the second
+    seal's field is made, empty, in the certifying revision and signed afterwards."""
     out, _ = await lab.sealing.seal(USCC, simple_pdf(1), SealingOptions(
         seals=[SealOrder(k) for k in TWO_SEALS], level=PadesLevel.B_T, certify=True))
     report = await lab.verifier.verify(out, USCC)
     assert "docmdp_violation" not in codes(report)
     assert report["valid"] is True, report
+
+
+async def test_certify_then_cross_page_is_refused_clearly(lab: Container) -> None:
+    from signer.placement import CrossPage
+
+    with pytest.raises(EsealError) as caught:
+        await lab.sealing.seal(USCC, simple_pdf(2), SealingOptions(
+            seals=[SealOrder(SealKind.CONTRACT), SealOrder(SealKind.CONTRACT, CrossPage())],
+            certify=True))
+    assert caught.value.code == "certify_cross_page"
