@@ -312,6 +312,42 @@ def cmd_pki_crl(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_keys_rotate_master(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-wrap the soft key store under a new master key; see keystore/rotation.py."""
+    from keystore.masterkey import MasterKey, install_master_key_file, load_master_key
+    from keystore.rotation import read_new_master_key, rotate_master_key
+
+    from .errors import InvalidRequest
+
+    env_value = settings.master_key.get_secret_value() if settings.master_key else None
+    from_env = bool(env_value)
+    if args.install and from_env:
+        raise InvalidRequest("--install replaces the key file, but the current master key comes "
+                             "from ESEAL_MASTER_KEY; change that setting instead",
+                             code="install_needs_key_file")
+    new_key = read_new_master_key(
+        file=Path(args.new_key_file) if args.new_key_file else None, env_var=args.new_key_env)
+    current = load_master_key(env_value, settings.master_key_file)
+    report = rotate_master_key(settings.keys_dir, current, MasterKey(new_key))
+    if args.install:
+        install_master_key_file(settings.master_key_file, new_key)
+    if from_env:
+        nxt = ("set ESEAL_MASTER_KEY to the new key wherever it is configured (for docker "
+               "compose: deploy/eseal.env) and restart every replica; the old key no longer "
+               "opens the key store")
+    elif args.install:
+        nxt = "the key file now holds the new key; restart every replica"
+    else:
+        nxt = ("replace the key file with the new key (mode 0600), or re-run this command "
+               "with --install, then restart every replica; the old key no longer opens the "
+               "key store")
+    _print({"keys_dir": str(settings.keys_dir), **report.to_json(),
+            "master_key_source": "ESEAL_MASTER_KEY" if from_env else "key file",
+            "key_file": None if from_env else str(settings.master_key_file),
+            "installed": bool(args.install), "next": nxt})
+    return 0
+
+
 # -- parser -------------------------------------------------------------------------------
 
 
@@ -428,6 +464,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-reports", action="store_true")
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_archive_export)
+
+    mk = sub.add_parser("keys", help="the soft key store").add_subparsers(
+        dest="action", required=True)
+    s = mk.add_parser(
+        "rotate-master",
+        help="re-wrap the key store under a new master key (stop every server first)",
+        description="Re-wrap every data key and master.check under a new master key; private "
+        "key files stay as they are. Safe to re-run after a crash. The new key is read from a "
+        "file or an environment variable (base64 of 32 bytes), never from the command line.")
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("--new-key-file", metavar="PATH", help="file holding the new key (base64)")
+    g.add_argument("--new-key-env", metavar="VAR",
+                   help="environment variable holding the new key (base64)")
+    s.add_argument("--install", action="store_true",
+                   help="then replace the data dir's master.key with the new key (atomically, "
+                   "mode 0600); only when the current key comes from that file")
+    s.set_defaults(func=cmd_keys_rotate_master)
 
     pki = sub.add_parser("pki", help="the internal CA").add_subparsers(dest="action", required=True)
     s = pki.add_parser("ca", help="print the CA chain (PEM)")

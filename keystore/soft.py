@@ -2,8 +2,12 @@
 
 Layout under the store directory::
 
+    master.check           a known text wrapped by the master key (tells a wrong key early)
     <scope>/dek.bin        the scope's data key, AES-256-GCM-wrapped by the master key
     <scope>/<label>.key    a PKCS#8 private key, AES-256-GCM-encrypted by the data key
+
+Only ``master.check`` and the ``dek.bin`` files depend on the master key, so rotating it
+(:mod:`keystore.rotation`) re-wraps those and leaves the private key files alone.
 
 Each ciphertext is bound to its place by the GCM associated data (scope, key reference), so a
 file copied to another name does not decrypt.  Nothing private is ever written in plaintext.
@@ -32,10 +36,34 @@ from .errors import KeystoreError, MasterKeyError
 from .masterkey import MasterKey
 from .signers import LoadedKeySigner, PrivateKey
 
-__all__ = ["SoftKeyStore"]
+__all__ = ["SoftKeyStore", "master_wrapped_files"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CHECK_PLAINTEXT = b"eseal master key check v1"
+_CHECK_FILE = "master.check"
+_CHECK_CONTEXT = b"eseal-check"
+_DEK_FILE = "dek.bin"
+
+
+def _dek_context(scope: str) -> bytes:
+    return b"eseal-dek:" + scope.encode()
+
+
+def master_wrapped_files(directory: Path) -> list[tuple[Path, bytes]]:
+    """Every file of the store at ``directory`` that the master key wraps, with its GCM
+    associated data: each scope's data key, then ``master.check`` last.
+
+    Master-key rotation re-wraps exactly these; the private key files stay as they are.
+    """
+    check = directory / _CHECK_FILE
+    if not check.is_file():
+        raise MasterKeyError("the key store is not initialised: run 'eseal init'")
+    files = [
+        (scope / _DEK_FILE, _dek_context(scope.name))
+        for scope in sorted(directory.iterdir())
+        if scope.is_dir() and _NAME.match(scope.name) and (scope / _DEK_FILE).is_file()
+    ]
+    return [*files, (check, _CHECK_CONTEXT)]
 
 
 def _write_new(path: Path, data: bytes) -> None:
@@ -73,16 +101,16 @@ class SoftKeyStore:
     def initialise(self) -> None:
         """Create the store directory and the master-key check file (once)."""
         self._dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        check = self._dir / "master.check"
+        check = self._dir / _CHECK_FILE
         if not check.exists():
-            _write_new(check, self._master.wrap(_CHECK_PLAINTEXT, b"eseal-check"))
+            _write_new(check, self._master.wrap(_CHECK_PLAINTEXT, _CHECK_CONTEXT))
 
     def check(self) -> None:
         try:
-            blob = (self._dir / "master.check").read_bytes()
+            blob = (self._dir / _CHECK_FILE).read_bytes()
         except FileNotFoundError:
             raise MasterKeyError("the key store is not initialised: run 'eseal init'") from None
-        if self._master.unwrap(blob, b"eseal-check") != _CHECK_PLAINTEXT:
+        if self._master.unwrap(blob, _CHECK_CONTEXT) != _CHECK_PLAINTEXT:
             raise MasterKeyError("the master key does not open the key store")
 
     # -- KeyStore -------------------------------------------------------------------------
@@ -170,8 +198,8 @@ class SoftKeyStore:
         with self._lock:
             if scope in self._deks:
                 return self._deks[scope]
-        path = self._dir / scope / "dek.bin"
-        context = b"eseal-dek:" + scope.encode()
+        path = self._dir / scope / _DEK_FILE
+        context = _dek_context(scope)
         try:
             dek = self._master.unwrap(path.read_bytes(), context)
         except FileNotFoundError:
