@@ -111,6 +111,8 @@ def _write_synced(path: Path, data: bytes) -> None:
 @contextlib.contextmanager
 def _exclusive(directory: Path) -> Iterator[None]:
     """One rotation at a time (a lock on the store directory itself)."""
+    if not directory.is_dir():
+        raise MasterKeyError("the key store is not initialised: run 'eseal init'")
     fd = os.open(directory, os.O_RDONLY)
     try:
         try:

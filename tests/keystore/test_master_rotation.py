@@ -460,3 +460,7 @@ def test_refuses_an_uninitialised_store(
     assert rc == 1
     assert json.loads(err)["code"] == "master_key_invalid"
     assert list((empty / "keys").iterdir()) == []
+    (empty / "keys").rmdir()  # not even a key store directory
+    rc, _, err = cli("--new-key-file", str(tmp_path / "new.key"))
+    assert rc == 1
+    assert json.loads(err)["code"] == "master_key_invalid"
