@@ -26,6 +26,7 @@ from storage.audit import AuditLog
 from storage.db import make_engine, migrate
 from storage.repository import SqlEnterpriseRepository
 
+from .deadline import Deadline
 from .flows import SignFlow
 from .observability import Metrics
 from .settings import Settings
@@ -49,6 +50,7 @@ class Container:
     audit: AuditLog
     sign_flow: SignFlow
     archive: Archive
+    deadline: Deadline
     metrics: Metrics = field(default_factory=Metrics)
 
     def archive_check(self) -> None:
@@ -129,9 +131,10 @@ def build(settings: Settings) -> Container:
     archive = archive_from_settings(settings, engine)
     verifier = Verifier(service, revocation.root, pki.chain()[0],
                         extra_roots=_trust_bundle(settings), allow_fetching=settings.verify_fetch)
+    deadline = Deadline(settings.document_cpu_seconds, settings.document_wall_seconds)
     return Container(settings, engine, soft, seal_keys, pki, service, tsa, revocation, sealing,
                      verifier, ApiKeyStore(engine), AuditLog(engine),
-                     SignFlow(engine, sealing, archive), archive)
+                     SignFlow(engine, sealing, archive, deadline), archive, deadline)
 
 
 def _trust_bundle(settings: Settings) -> list[Any]:

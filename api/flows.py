@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from keystore.errors import ErrorKind, EsealError
 from seals.audit import AuditEvent
 from seals.kinds import parse_kind
+from seals.model import Seal
 from signer.levels import PadesLevel
 from signer.placement import AtKeyword, AtPoint, CrossPage, Placement
 from signer.service import DocumentType, SealingOptions, SealingService, SealOrder, default_kind
@@ -28,6 +31,7 @@ from storage.audit import append_events
 from storage.db import WRITE, translate_errors
 
 from .auth import Principal
+from .deadline import Deadline
 from .models import SealSpec, SignOptions
 
 __all__ = ["IdempotencyConflict", "SealedDocument", "SignFlow", "to_sealing_options"]
@@ -41,12 +45,49 @@ class IdempotencyConflict(EsealError):
 
 @dataclass(frozen=True)
 class SealedDocument:
-    pdf: bytes
+    """A sealed (or replayed) document in a rewound temporary file; close it when sent."""
+
+    file: BinaryIO
+    size: int
     sha256: str
     archive_id: str | None
     replayed: bool = False
     #: seal kinds applied, in order (empty for a replay)
     kinds: tuple[str, ...] = ()
+
+    @property
+    def pdf(self) -> bytes:
+        """The whole document in memory (for small documents and tests)."""
+        self.file.seek(0)
+        data = self.file.read()
+        self.file.seek(0)
+        return data
+
+    def chunks(self, size: int = 256 * 1024) -> Iterator[bytes]:
+        """The document in pieces, then the file is closed."""
+        try:
+            self.file.seek(0)
+            while piece := self.file.read(size):
+                yield piece
+        finally:
+            self.file.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _digest(stream: BinaryIO, *tail: bytes) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a seekable file's content followed by ``tail``; rewinds."""
+    digest = hashlib.sha256()
+    size = 0
+    stream.seek(0)
+    while chunk := stream.read(1024 * 1024):
+        digest.update(chunk)
+        size += len(chunk)
+    for extra in tail:
+        digest.update(extra)
+    stream.seek(0)
+    return digest.hexdigest(), size
 
 
 def _placement(spec: SealSpec) -> Placement | None:
@@ -79,14 +120,13 @@ def to_sealing_options(options: SignOptions) -> SealingOptions:
     )
 
 
-def _timestamp_time(pdf: bytes) -> datetime | None:
+def _timestamp_time(pdf: BinaryIO) -> datetime | None:
     """genTime of the last signature's timestamp token, for the archive record."""
-    import io
-
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     try:
-        sigs = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_regular_signatures
+        pdf.seek(0)
+        sigs = PdfFileReader(pdf, strict=False).embedded_regular_signatures
         attrs = sigs[-1].signer_info["unsigned_attrs"]
         for attr in attrs:
             if attr["type"].native == "signature_time_stamp_token":
@@ -95,12 +135,16 @@ def _timestamp_time(pdf: bytes) -> datetime | None:
                 return value
     except Exception:
         return None
+    finally:
+        pdf.seek(0)
     return None
 
 
 class SignFlow:
-    def __init__(self, engine: Engine, sealing: SealingService, archive: Archive) -> None:
+    def __init__(self, engine: Engine, sealing: SealingService, archive: Archive,
+                 deadline: Deadline) -> None:
         self._sealing = sealing
+        self._deadline = deadline
         self._archive = archive
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
@@ -116,28 +160,48 @@ class SignFlow:
                     "this Idempotency-Key was used for a different request")
             archive_id = row.archive_id
         assert archive_id is not None
-        body = self._archive.read(archive_id)  # SHA-256 checked as it is read
-        return SealedDocument(body, hashlib.sha256(body).hexdigest(), archive_id, True)
+        body = self._archive.spool(archive_id)  # SHA-256 checked before it is returned
+        sha, size = _digest(body)
+        return SealedDocument(body, size, sha, archive_id, True)
 
-    def sign(self, principal: Principal, pdf: bytes, options: SignOptions,
+    def sign(self, principal: Principal, pdf: bytes | BinaryIO, options: SignOptions,
              idempotency_key: str | None) -> SealedDocument:
-        """Blocking: call it off the event loop."""
+        """Blocking: call it off the event loop.
+
+        ``pdf`` is the upload's bytes or a seekable binary file; the result's file is the
+        caller's to close.
+        """
         assert principal.uscc is not None
-        request_sha = hashlib.sha256(
-            pdf + b"\0" + options.model_dump_json().encode()).hexdigest()
+        src: BinaryIO = io.BytesIO(pdf) if isinstance(pdf, bytes | bytearray) else pdf
+        input_sha, _ = _digest(src)
+        request_sha, _ = _digest(src, b"\0", options.model_dump_json().encode())
         if idempotency_key:
             replay = self._replay(idempotency_key, principal, request_sha)
             if replay is not None:
                 return replay
         sealing_options = to_sealing_options(options)
-        signed, used = asyncio.run(self._sealing.seal(principal.uscc, pdf, sealing_options))
-        sha = hashlib.sha256(signed).hexdigest()
+        uscc = principal.uscc
+        # the document work alone is cut off at the limits; archive and audit never are
+        signed, used = self._deadline.run(
+            lambda: asyncio.run(self._sealing.seal_file(uscc, src, sealing_options)))
+        try:
+            return self._archive_sealed(principal, options, idempotency_key, request_sha,
+                                        input_sha, signed, used)
+        except BaseException:
+            signed.close()
+            raise
+
+    def _archive_sealed(self, principal: Principal, options: SignOptions,
+                        idempotency_key: str | None, request_sha: str, input_sha: str,
+                        signed: BinaryIO, used: list[Seal]) -> SealedDocument:
+        assert principal.uscc is not None
+        sha, size = _digest(signed)
         events = [
             AuditEvent("seal.use", principal.key_id, uscc=seal.uscc, seal_kind=seal.kind.value,
                        serial=format(seal.serial, "x"), document_sha256=sha,
                        detail={"level": options.level, "document_type": options.document_type,
                                "reference": options.reference,
-                               "input_sha256": hashlib.sha256(pdf).hexdigest()})
+                               "input_sha256": input_sha})
             for seal in used
         ]
         now = datetime.now(UTC)
@@ -162,8 +226,11 @@ class SignFlow:
             replay = self._replay(idempotency_key or "", principal, request_sha)
             if replay is None:
                 raise
+            signed.close()
             return replay
-        return SealedDocument(signed, sha, record.id, kinds=tuple(s.kind.value for s in used))
+        signed.seek(0)
+        return SealedDocument(signed, size, sha, record.id,
+                              kinds=tuple(s.kind.value for s in used))
 
 
 def options_json(raw: str | None) -> dict[str, Any]:

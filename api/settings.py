@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     verify_public: bool = Field(False, description="let anyone (no token) use POST /v1/verify")
     tsa_public: bool = Field(False, description="let anyone (no token) use POST /v1/tsa")
     max_upload_mb: float = Field(50, gt=0, le=2048, description="largest accepted upload")
+    document_cpu_seconds: float = Field(
+        60, gt=0, description="CPU time one document's sealing or verification may take")
+    document_wall_seconds: float = Field(
+        300, gt=0, description="wall time one document's sealing or verification may take")
     log_level: str = Field("INFO", description="log level of the JSON logs")
 
     @property

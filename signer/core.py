@@ -10,10 +10,11 @@ import io
 import logging
 import re
 import secrets
+import tempfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
@@ -36,7 +37,7 @@ from .levels import PadesLevel
 from .placement import Placement, resolve_in
 from .revocation import InternalRevocation
 
-__all__ = ["DocumentSigner", "InvalidPdf", "SealApplication", "SignRequest"]
+__all__ = ["DocumentSigner", "InvalidPdf", "SealApplication", "SignRequest", "spooled"]
 
 
 class _NoFetchingNotice(logging.Filter):
@@ -114,25 +115,62 @@ class SignRequest:
 _SIZE_CLAIM = re.compile(rb"/Size\s+(\d{1,20})")
 _INDEX_CLAIM = re.compile(rb"/Index\s*\[([\d\s]{0,2000})\]")
 _SUBSECTION_CLAIM = re.compile(rb"xref\s+\d{1,20}\s+(\d{1,20})")
+#: documents up to this size stay in memory while they are sealed; larger ones go to a
+#: temporary file, so sealing a 100 MB document does not hold several copies of it in memory
+SPOOL_BYTES = 8 * 1024 * 1024
+_SCAN_CHUNK = 1024 * 1024
+_SCAN_OVERLAP = 4096  # longer than any match of the claim patterns
 
 
-def _open(pdf: bytes) -> IncrementalPdfFileWriter:
-    """Open a PDF for an incremental update; any failure to read it is ``invalid_pdf``."""
-    if not pdf.lstrip()[:5].startswith(b"%PDF-"):
+def spooled() -> BinaryIO:
+    """A temporary binary file: in memory while small, on disk when it grows."""
+    return cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
+
+
+def _size_of(stream: BinaryIO) -> int:
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+def _claims(stream: BinaryIO) -> Iterator[int]:
+    """Object counts the cross-reference sections claim, scanned in overlapping chunks."""
+    stream.seek(0)
+    tail = b""
+    while True:
+        chunk = stream.read(_SCAN_CHUNK)
+        window = tail + chunk
+        for match in _SIZE_CLAIM.finditer(window):
+            yield int(match.group(1))
+        for match in _SUBSECTION_CLAIM.finditer(window):
+            yield int(match.group(1))
+        for match in _INDEX_CLAIM.finditer(window):
+            numbers = [int(n) for n in match.group(1).split()]
+            yield sum(numbers[1::2])
+        if not chunk:
+            return
+        tail = window[-_SCAN_OVERLAP:]
+
+
+def _open(pdf: bytes | BinaryIO) -> IncrementalPdfFileWriter:
+    """Open a PDF (bytes or a seekable binary file) for an incremental update.
+
+    Any failure to read it is ``invalid_pdf``.
+    """
+    stream: BinaryIO = io.BytesIO(pdf) if isinstance(pdf, bytes | bytearray) else pdf
+    size = _size_of(stream)
+    if not stream.read(1024).lstrip()[:5].startswith(b"%PDF-"):
         raise InvalidPdf("the file is not a PDF (it does not start with %PDF-)")
     # A cross-reference section cannot list more objects than the file has bytes; pyHanko
     # would walk every claimed entry (minutes for /Size 2147483648 in a 458-byte file).
-    claims = [int(c) for c in _SIZE_CLAIM.findall(pdf)]
-    claims += [int(c) for c in _SUBSECTION_CLAIM.findall(pdf)]
-    for index in _INDEX_CLAIM.findall(pdf):
-        numbers = [int(n) for n in index.split()]
-        claims.append(sum(numbers[1::2]))
-    for claim in claims:
-        if claim > len(pdf):
+    for claim in _claims(stream):
+        if claim > size:
             raise InvalidPdf(f"a cross-reference section claims {claim} objects in a "
-                             f"file of {len(pdf)} bytes")
+                             f"file of {size} bytes")
+    stream.seek(0)
     try:
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        writer = IncrementalPdfFileWriter(stream, strict=False)
         if writer.prev.encrypted:
             raise InvalidPdf("the PDF is encrypted; decrypt it before sealing",
                              code="pdf_encrypted")
@@ -173,29 +211,47 @@ class DocumentSigner:
         self, pdf: bytes, seals: Sequence[SealApplication], request: SignRequest
     ) -> bytes:
         """Apply ``seals`` in order, each as its own incremental signature."""
+        out = await self.sign_file(io.BytesIO(pdf), seals, request)
+        with out:
+            return out.read()
+
+    async def sign_file(
+        self, src: BinaryIO, seals: Sequence[SealApplication], request: SignRequest
+    ) -> BinaryIO:
+        """As :meth:`sign`, from a seekable binary file to a new temporary file.
+
+        The result is rewound; the caller closes it.  Documents over :data:`SPOOL_BYTES` are
+        sealed through temporary files, so memory does not grow with the document's size.
+        """
         if not seals:
             raise RequestRefused("no seal to apply", code="no_seals")
-        data = pdf
         names = [f"eseal-{seal.kind}-{secrets.token_hex(4)}" for seal in seals]
         # A certification (DocMDP P=2) lets later revisions fill and sign the fields that exist,
         # not add new ones: so every seal's field is made, empty, in the certifying revision.
         prepare = request.certify and len(seals) > 1
+        current = src
         for index, seal in enumerate(seals):
             last = index == len(seals) - 1
             level = request.level if last else min(request.level, PadesLevel.B_LT,
                                                     key=lambda lv: lv.rank)
-            data = await self._sign_one(
-                data, seal, request, level, certify=request.certify and index == 0,
-                name=names[index],
-                also_create=list(zip(names[1:], seals[1:], strict=True))
-                if prepare and index == 0 else [],
-                exists=prepare and index > 0,
-            )
-        return data
+            try:
+                out = await self._sign_one(
+                    current, seal, request, level, certify=request.certify and index == 0,
+                    name=names[index],
+                    also_create=list(zip(names[1:], seals[1:], strict=True))
+                    if prepare and index == 0 else [],
+                    exists=prepare and index > 0,
+                )
+            finally:
+                if current is not src:
+                    current.close()
+            current = out
+        current.seek(0)
+        return current
 
     async def _sign_one(
         self,
-        pdf: bytes,
+        pdf: BinaryIO,
         seal: SealApplication,
         request: SignRequest,
         level: PadesLevel,
@@ -204,7 +260,7 @@ class DocumentSigner:
         name: str,
         also_create: Sequence[tuple[str, SealApplication]] = (),
         exists: bool = False,
-    ) -> bytes:
+    ) -> BinaryIO:
         writer = _open(pdf)
         try:
             if certify and any(
@@ -253,25 +309,13 @@ class DocumentSigner:
         )
         pdf_signer = PdfSigner(meta, signer=seal.signer, timestamper=timestamper,
                                stamp_style=stamp_style)
-        out = io.BytesIO()
+        out = spooled()
         try:
-            await pdf_signer.async_sign_pdf(
-                writer, existing_fields_only=True, bytes_reserved=SIGNATURE_BYTES, output=out
-            )
-        except TimestampRequestError as exc:
-            raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") \
-                from None
-        except SigningError as exc:
-            if isinstance(exc.__cause__, TimestampRequestError):
-                raise TsaUnavailable("the time-stamping authority did not answer") from None
-            raise SignerError(f"signing failed: {_short(exc)}", code="signing_failed") from exc
-        except EsealError:
+            await _write_signed(pdf_signer, writer, out)
+        except BaseException:
+            out.close()
             raise
-        except (PdfError, RecursionError, KeyError, TypeError, ValueError, AttributeError,
-                AssertionError, NotImplementedError, OverflowError, zlib.error) as exc:
-            # pyHanko reads more of the document while it writes the update
-            raise InvalidPdf(f"the PDF cannot be sealed: {_short(exc)}") from None
-        return out.getvalue()
+        return out
 
     def _tsa_certificates(self) -> list[Any]:
         return list(self._tsa_certs)
@@ -322,6 +366,28 @@ class DocumentSigner:
                     f"the signatures cannot be extended: {type(exc).__name__}: {_short(exc)}"
                 ) from None
             raise
+
+
+async def _write_signed(pdf_signer: PdfSigner, writer: IncrementalPdfFileWriter,
+                        out: BinaryIO) -> None:
+    """pyHanko's signing, its failures translated into ours."""
+    try:
+        await pdf_signer.async_sign_pdf(
+            writer, existing_fields_only=True, bytes_reserved=SIGNATURE_BYTES, output=out
+        )
+    except TimestampRequestError as exc:
+        raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") \
+            from None
+    except SigningError as exc:
+        if isinstance(exc.__cause__, TimestampRequestError):
+            raise TsaUnavailable("the time-stamping authority did not answer") from None
+        raise SignerError(f"signing failed: {_short(exc)}", code="signing_failed") from exc
+    except EsealError:
+        raise
+    except (PdfError, RecursionError, KeyError, TypeError, ValueError, AttributeError,
+            AssertionError, NotImplementedError, OverflowError, zlib.error) as exc:
+        # pyHanko reads more of the document while it writes the update
+        raise InvalidPdf(f"the PDF cannot be sealed: {_short(exc)}") from None
 
 
 def reader_of(pdf: bytes) -> PdfFileReader:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+import io
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from seals.errors import DomainError
 from seals.kinds import SealKind
@@ -112,10 +114,18 @@ class SealingService:
         self, uscc: str, pdf: bytes, options: SealingOptions
     ) -> tuple[bytes, list[Seal]]:
         """Seal ``pdf`` for the enterprise; returns the signed bytes and the seals used."""
+        out, used = await self.seal_file(uscc, io.BytesIO(pdf), options)
+        with out:
+            return out.read(), used
+
+    async def seal_file(
+        self, uscc: str, src: BinaryIO, options: SealingOptions
+    ) -> tuple[BinaryIO, list[Seal]]:
+        """As :meth:`seal`, file to temporary file (see :meth:`DocumentSigner.sign_file`)."""
         planned = self.plan(uscc, options)
         request = SignRequest(level=options.level, reason=options.reason,
                               location=options.location, certify=options.certify)
-        signed = await self._signer.sign(pdf, [app for _, app in planned], request)
+        signed = await self._signer.sign_file(src, [app for _, app in planned], request)
         return signed, [seal for seal, _ in planned]
 
     def _appearance(self, seal: Seal) -> SealAppearance:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 import re
 from pathlib import Path
 
@@ -162,3 +163,55 @@ def cjk_contract(font_path: Path, pages: int = 3) -> bytes:
             body += doc.line("日期：2026年11月22日", 72, 160)
         doc.page(body)
     return doc.pdf()
+
+
+def _jpeg(seed: int, target: int) -> tuple[bytes, int, int]:
+    """A noisy photo-like JPEG of roughly ``target`` bytes (noise does not compress)."""
+    from PIL import Image
+
+    rng = random.Random(seed)
+    side = 64
+    while True:
+        img = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=80)
+        if buf.tell() >= target or side > 4096:
+            return buf.getvalue(), side, side
+        side = int(side * 1.04) + 1
+
+
+def make_big_pdf(path: Path, pages: int, size_mb: float) -> None:
+    """A scanned-looking document of ``pages`` pages (text and a photo each) of about
+    ``size_mb`` MiB, written object by object, never holding more than one page's image."""
+    per_page = int(size_mb * 1024 * 1024 / pages)
+    images = [_jpeg(i, per_page - 600) for i in range(16)]
+    offsets: list[int] = []
+    with path.open("wb") as f:
+        def obj(num: int, body: bytes) -> None:
+            offsets.append(f.tell())
+            assert len(offsets) == num
+            f.write(b"%d 0 obj\n" % num + body + b"\nendobj\n")
+
+        f.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+        obj(1, b"<< /Type /Catalog /Pages 2 0 R >>")
+        kids = b" ".join(b"%d 0 R" % (4 + 3 * i) for i in range(pages))
+        obj(2, b"<< /Type /Pages /Count %d /Kids [%s] >>" % (pages, kids))
+        obj(3, b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+        for i in range(pages):
+            page, content, image = 4 + 3 * i, 5 + 3 * i, 6 + 3 * i
+            data, w, h = images[i % len(images)]
+            obj(page, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+                      b"/Resources << /Font << /F1 3 0 R >> /XObject << /Im0 %d 0 R >> >> "
+                      b"/Contents %d 0 R >>" % (image, content))
+            ops = (b"BT /F1 14 Tf 72 780 Td (Contract annex, page %d of %d) Tj ET "
+                   b"q 451 0 0 451 72 250 cm /Im0 Do Q" % (i + 1, pages))
+            obj(content, b"<< /Length %d >>\nstream\n" % len(ops) + ops + b"\nendstream")
+            obj(image, b"<< /Type /XObject /Subtype /Image /Width %d /Height %d "
+                       b"/ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode "
+                       b"/Length %d >>\nstream\n" % (w, h, len(data)) + data + b"\nendstream")
+        xref = f.tell()
+        f.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
+        for off in offsets:
+            f.write(b"%010d 00000 n \n" % off)
+        f.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+                % (len(offsets) + 1, xref))

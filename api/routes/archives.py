@@ -19,6 +19,8 @@ from storage.archive.store import VerifiedReader
 from ..auth import Principal, Role, authorize_enterprise, require
 from ..deps import ContainerDep
 from ..errors import InvalidRequest
+from ..flows import SealedDocument
+from ..responses import pdf_response
 
 router = APIRouter(prefix="/v1/archives", tags=["archives"])
 
@@ -88,8 +90,10 @@ async def show(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
             summary="The archived file; its SHA-256 is checked before it is sent")
 async def file(archive_id: str, c: ContainerDep, who: Reader) -> Response:
     record = await _owned(c, who, archive_id)
-    data = await run_in_threadpool(c.archive.read, record)  # archive_corrupt on a mismatch
-    return Response(data, media_type="application/pdf", headers={
+    # the whole file is verified (archive_corrupt on a mismatch) before a byte is sent
+    spooled = await run_in_threadpool(c.archive.spool, record)
+    done = SealedDocument(spooled, record.size, record.sha256, record.id)
+    return pdf_response(done, {
         "X-Eseal-Sha256": record.sha256, "X-Eseal-Archive-Id": record.id,
         "Content-Disposition": f'attachment; filename="{record.filename}"'})
 

@@ -17,8 +17,9 @@ from signer.levels import PadesLevel
 from ..auth import OptionalPrincipal, Principal, Role, require
 from ..deps import ContainerDep
 from ..errors import InvalidRequest, Unauthorized
-from ..flows import options_json
+from ..flows import options_json, to_sealing_options
 from ..models import SignOptions
+from ..responses import pdf_response
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
@@ -26,8 +27,8 @@ Enterprise = Annotated[Principal, require(Role.ENTERPRISE)]
 PDF = {200: {"content": {"application/pdf": {}}, "description": "the sealed PDF"}}
 
 
-async def _form_parts(request: Request) -> tuple[bytes, dict[str, str]]:
-    """The uploaded ``file`` and the other (text) fields of a multipart form."""
+async def _form_upload(request: Request) -> tuple[UploadFile, dict[str, str]]:
+    """The uploaded ``file`` (spooled to disk when large) and the other (text) fields."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidRequest("send multipart/form-data with the PDF in the part 'file'",
                              code="invalid_upload")
@@ -36,10 +37,19 @@ async def _form_parts(request: Request) -> tuple[bytes, dict[str, str]]:
     if not isinstance(upload, UploadFile):
         raise InvalidRequest("the multipart part 'file' (the PDF) is missing",
                              code="invalid_upload")
-    data = await upload.read()
-    await upload.close()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    return data, fields
+    return upload, fields
+
+
+async def _form_parts(request: Request) -> tuple[bytes, dict[str, str]]:
+    """The uploaded ``file``'s bytes and the other (text) fields of a multipart form."""
+    upload, fields = await _form_upload(request)
+    try:
+        return await upload.read(), fields
+    finally:
+        await upload.close()
+
+
 
 
 def _options(fields: dict[str, str]) -> SignOptions:
@@ -56,12 +66,14 @@ def _options(fields: dict[str, str]) -> SignOptions:
              summary="Seal a PDF (multipart: file, options)")
 async def sign(request: Request, c: ContainerDep, who: Enterprise,
                idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> Response:
-    pdf, fields = await _form_parts(request)
-    options = _options(fields)
-    from ..flows import to_sealing_options
-
-    to_sealing_options(options)  # unknown kinds and bad placements fail before any work
-    done = await run_in_threadpool(c.sign_flow.sign, who, pdf, options, idempotency_key)
+    upload, fields = await _form_upload(request)
+    try:
+        options = _options(fields)
+        to_sealing_options(options)  # unknown kinds and bad placements fail before any work
+        done = await run_in_threadpool(c.sign_flow.sign, who, upload.file, options,
+                                       idempotency_key)
+    finally:
+        await upload.close()
     for kind in done.kinds:
         c.metrics.seals.labels(kind).inc()
     headers = {"X-Eseal-Sha256": done.sha256,
@@ -70,7 +82,7 @@ async def sign(request: Request, c: ContainerDep, who: Enterprise,
         headers["X-Eseal-Archive-Id"] = done.archive_id
     if done.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return Response(done.pdf, media_type="application/pdf", headers=headers)
+    return pdf_response(done, headers)
 
 
 @router.post("/extend", response_class=Response, responses=PDF,  # type: ignore[arg-type]
@@ -80,8 +92,8 @@ async def extend(request: Request, c: ContainerDep, who: Enterprise) -> Response
     level = fields.get("level", "B-LTA")
     if level not in ("B-LT", "B-LTA"):
         raise InvalidRequest("level must be B-LT or B-LTA", code="invalid_level")
-    out = await run_in_threadpool(
-        lambda: asyncio.run(c.sealing.document_signer.extend(pdf, PadesLevel(level))))
+    out = await run_in_threadpool(c.deadline.run, lambda: asyncio.run(
+        c.sealing.document_signer.extend(pdf, PadesLevel(level))))
     return Response(out, media_type="application/pdf")
 
 
@@ -97,7 +109,7 @@ async def verify(request: Request, c: ContainerDep, who: OptionalPrincipal,
     if not pdf:
         raise InvalidPdf("the uploaded file is empty")
     report: dict[str, Any] = await run_in_threadpool(
-        lambda: asyncio.run(c.verifier.verify(pdf, expect)))
+        c.deadline.run, lambda: asyncio.run(c.verifier.verify(pdf, expect)))
     c.metrics.verifications.labels("true" if report["valid"] else "false").inc()
     if fmt == "html":
         from ..report_html import render_report, seal_image_lookup

@@ -18,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -51,6 +52,8 @@ log = logging.getLogger("eseal.archive")
 
 #: objects without a row younger than this are writes in flight, not orphans
 DEFAULT_GRACE = timedelta(minutes=15)
+#: :meth:`Archive.spool` keeps documents up to this size in memory, larger ones on disk
+SPOOL_BYTES = 8 * 1024 * 1024
 
 
 class Archive:
@@ -200,6 +203,23 @@ class Archive:
         """The whole document, verified (for callers that need it in memory anyway)."""
         with self.open(archive_id) as reader:
             return reader.read()
+
+    def spool(self, archive_id: str | ArchiveRecord) -> BinaryIO:
+        """The whole document, verified, in a rewound temporary file the caller closes.
+
+        Small documents stay in memory, large ones go to disk; either way nothing of a
+        document that fails its SHA-256 check is returned (``archive_corrupt``).
+        """
+        out = cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))  # noqa: SIM115 - returned open
+        try:
+            with self.open(archive_id) as reader:
+                for chunk in reader.chunks():
+                    out.write(chunk)
+        except BaseException:
+            out.close()
+            raise
+        out.seek(0)
+        return out
 
     def list(
         self,
