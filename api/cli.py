@@ -204,9 +204,11 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
     # the same path as POST /v1/sign: archived and audited before the file is written
     done = c.sign_flow.sign(Principal("cli", Role.ENTERPRISE, validate_uscc(args.uscc), "cli"),
                             pdf, options, None)
-    Path(args.output).write_bytes(done.pdf)
+    with Path(args.output).open("wb") as out:
+        for chunk in done.chunks():
+            out.write(chunk)
     record = c.archive.record(done.archive_id)
-    _print({"output": args.output, "sha256": done.sha256, "size": len(done.pdf),
+    _print({"output": args.output, "sha256": done.sha256, "size": done.size,
             "level": args.level, "archive_id": done.archive_id,
             "seals": [s.to_json() for s in record.seals]})
     return 0
