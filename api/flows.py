@@ -22,6 +22,7 @@ from keystore.errors import ErrorKind, EsealError
 from seals.audit import AuditEvent
 from seals.kinds import parse_kind
 from seals.model import Seal
+from signer.core import SignedFile
 from signer.levels import PadesLevel
 from signer.placement import AtKeyword, AtPoint, CrossPage, Placement
 from signer.service import DocumentType, SealingOptions, SealingService, SealOrder, default_kind
@@ -120,26 +121,6 @@ def to_sealing_options(options: SignOptions) -> SealingOptions:
     )
 
 
-def _timestamp_time(pdf: BinaryIO) -> datetime | None:
-    """genTime of the last signature's timestamp token, for the archive record."""
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
-    try:
-        pdf.seek(0)
-        sigs = PdfFileReader(pdf, strict=False).embedded_regular_signatures
-        attrs = sigs[-1].signer_info["unsigned_attrs"]
-        for attr in attrs:
-            if attr["type"].native == "signature_time_stamp_token":
-                tst = attr["values"][0]["content"]["encap_content_info"]["content"].parsed
-                value: datetime = tst["gen_time"].native
-                return value
-    except Exception:
-        return None
-    finally:
-        pdf.seek(0)
-    return None
-
-
 class SignFlow:
     def __init__(self, engine: Engine, sealing: SealingService, archive: Archive,
                  deadline: Deadline) -> None:
@@ -188,13 +169,14 @@ class SignFlow:
             return self._archive_sealed(principal, options, idempotency_key, request_sha,
                                         input_sha, signed, used)
         except BaseException:
-            signed.close()
+            signed.file.close()
             raise
 
     def _archive_sealed(self, principal: Principal, options: SignOptions,
                         idempotency_key: str | None, request_sha: str, input_sha: str,
-                        signed: BinaryIO, used: list[Seal]) -> SealedDocument:
+                        sealed: SignedFile, used: list[Seal]) -> SealedDocument:
         assert principal.uscc is not None
+        signed = sealed.file
         sha, size = _digest(signed)
         events = [
             AuditEvent("seal.use", principal.key_id, uscc=seal.uscc, seal_kind=seal.kind.value,
@@ -219,7 +201,7 @@ class SignFlow:
             record = self._archive.put(
                 signed, uscc=principal.uscc, seals=SealUse.of_all(used), level=options.level,
                 document_type=options.document_type, reference=options.reference,
-                timestamp_time=_timestamp_time(signed), also=in_row_transaction,
+                timestamp_time=sealed.timestamp_time, also=in_row_transaction,
             )
         except IntegrityError:
             # the same key finished concurrently: answer as it did

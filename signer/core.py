@@ -14,6 +14,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, BinaryIO, cast
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -37,7 +38,9 @@ from .levels import PadesLevel
 from .placement import Placement, resolve_in
 from .revocation import InternalRevocation
 
-__all__ = ["DocumentSigner", "InvalidPdf", "SealApplication", "SignRequest", "spooled"]
+__all__ = [
+    "DocumentSigner", "InvalidPdf", "SealApplication", "SignRequest", "SignedFile", "spooled",
+]
 
 
 class _NoFetchingNotice(logging.Filter):
@@ -182,6 +185,42 @@ def _open(pdf: bytes | BinaryIO) -> IncrementalPdfFileWriter:
     return writer
 
 
+class _TimeRecorder(TimeStamper):
+    """Passes every request to the real timestamper and keeps the genTime of the first token
+    it returns: the signature's (a B-LTA document timestamp comes after it)."""
+
+    def __init__(self, inner: TimeStamper) -> None:
+        super().__init__()
+        self._inner = inner
+        self.gen_time: datetime | None = None
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> Any:
+        token = await self._inner.async_timestamp(message_digest, md_algorithm)
+        if self.gen_time is None:
+            tst_info = token["content"]["encap_content_info"]["content"].parsed
+            self.gen_time = tst_info["gen_time"].native
+        return token
+
+    async def async_dummy_response(self, md_algorithm: str) -> Any:
+        return await self._inner.async_dummy_response(md_algorithm)
+
+    async def async_request_tsa_response(self, req: Any) -> Any:
+        return await self._inner.async_request_tsa_response(req)
+
+    async def validation_paths(self, validation_context: Any) -> Any:
+        async for path in self._inner.validation_paths(validation_context):
+            yield path
+
+
+@dataclass(frozen=True)
+class SignedFile:
+    """A sealed document in a rewound temporary file (the caller closes it)."""
+
+    file: BinaryIO
+    #: genTime of the last seal's signature timestamp (None below B-T)
+    timestamp_time: datetime | None
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "…"
@@ -211,16 +250,16 @@ class DocumentSigner:
         self, pdf: bytes, seals: Sequence[SealApplication], request: SignRequest
     ) -> bytes:
         """Apply ``seals`` in order, each as its own incremental signature."""
-        out = await self.sign_file(io.BytesIO(pdf), seals, request)
-        with out:
+        signed = await self.sign_file(io.BytesIO(pdf), seals, request)
+        with signed.file as out:
             return out.read()
 
     async def sign_file(
         self, src: BinaryIO, seals: Sequence[SealApplication], request: SignRequest
-    ) -> BinaryIO:
+    ) -> SignedFile:
         """As :meth:`sign`, from a seekable binary file to a new temporary file.
 
-        The result is rewound; the caller closes it.  Documents over :data:`SPOOL_BYTES` are
+        The result's file is rewound; the caller closes it.  Documents over :data:`SPOOL_BYTES` are
         sealed through temporary files, so memory does not grow with the document's size.
         """
         if not seals:
@@ -230,12 +269,13 @@ class DocumentSigner:
         # not add new ones: so every seal's field is made, empty, in the certifying revision.
         prepare = request.certify and len(seals) > 1
         current = src
+        gen_time = None
         for index, seal in enumerate(seals):
             last = index == len(seals) - 1
             level = request.level if last else min(request.level, PadesLevel.B_LT,
                                                     key=lambda lv: lv.rank)
             try:
-                out = await self._sign_one(
+                out, gen_time = await self._sign_one(
                     current, seal, request, level, certify=request.certify and index == 0,
                     name=names[index],
                     also_create=list(zip(names[1:], seals[1:], strict=True))
@@ -247,7 +287,7 @@ class DocumentSigner:
                     current.close()
             current = out
         current.seek(0)
-        return current
+        return SignedFile(current, gen_time)
 
     async def _sign_one(
         self,
@@ -260,7 +300,7 @@ class DocumentSigner:
         name: str,
         also_create: Sequence[tuple[str, SealApplication]] = (),
         exists: bool = False,
-    ) -> BinaryIO:
+    ) -> tuple[BinaryIO, datetime | None]:
         writer = _open(pdf)
         try:
             if certify and any(
@@ -289,7 +329,8 @@ class DocumentSigner:
             raise
         except Exception as exc:  # page tree, fields or boxes that cannot be read
             raise InvalidPdf(f"the PDF's structure cannot be used: {_short(exc)}") from None
-        timestamper = self._require_timestamper() if level >= PadesLevel.B_T else None
+        timestamper = (_TimeRecorder(self._require_timestamper())
+                       if level >= PadesLevel.B_T else None)
         context = None
         if level >= PadesLevel.B_LT:
             certs = [seal.signer.signing_cert, *seal.signer.cert_registry]
@@ -315,7 +356,7 @@ class DocumentSigner:
         except BaseException:
             out.close()
             raise
-        return out
+        return out, timestamper.gen_time if timestamper is not None else None
 
     def _tsa_certificates(self) -> list[Any]:
         return list(self._tsa_certs)

@@ -15,7 +15,7 @@ from seals.model import Seal
 from seals.service import SealService
 
 from .appearance import SealAppearance
-from .core import DocumentSigner, SealApplication, SignRequest
+from .core import DocumentSigner, SealApplication, SignedFile, SignRequest
 from .levels import PadesLevel
 from .placement import MM, Placement
 
@@ -74,6 +74,7 @@ class SealingService:
         self._signer = signer
         self._appearances: dict[str, SealAppearance] = {}
         self._lock = threading.Lock()
+        self._preparing = threading.Lock()
 
     @property
     def document_signer(self) -> DocumentSigner:
@@ -114,13 +115,13 @@ class SealingService:
         self, uscc: str, pdf: bytes, options: SealingOptions
     ) -> tuple[bytes, list[Seal]]:
         """Seal ``pdf`` for the enterprise; returns the signed bytes and the seals used."""
-        out, used = await self.seal_file(uscc, io.BytesIO(pdf), options)
-        with out:
+        signed, used = await self.seal_file(uscc, io.BytesIO(pdf), options)
+        with signed.file as out:
             return out.read(), used
 
     async def seal_file(
         self, uscc: str, src: BinaryIO, options: SealingOptions
-    ) -> tuple[BinaryIO, list[Seal]]:
+    ) -> tuple[SignedFile, list[Seal]]:
         """As :meth:`seal`, file to temporary file (see :meth:`DocumentSigner.sign_file`)."""
         planned = self.plan(uscc, options)
         request = SignRequest(level=options.level, reason=options.reason,
@@ -131,10 +132,15 @@ class SealingService:
     def _appearance(self, seal: Seal) -> SealAppearance:
         with self._lock:
             found = self._appearances.get(seal.image_sha256)
-        if found is None:
-            info = seal.kind.info
-            found = SealAppearance(seal.image_png, width=info.width_mm * MM,
-                                   height=info.height_mm * MM)
+        if found is not None:
+            return found
+        with self._preparing:  # prepared once, not by every request that arrives meanwhile
             with self._lock:
-                self._appearances[seal.image_sha256] = found
+                found = self._appearances.get(seal.image_sha256)
+            if found is None:
+                info = seal.kind.info
+                found = SealAppearance(seal.image_png, width=info.width_mm * MM,
+                                       height=info.height_mm * MM)
+                with self._lock:
+                    self._appearances[seal.image_sha256] = found
         return found

@@ -9,6 +9,8 @@ on the busy timeout instead of failing when one of them upgrades its read lock.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +39,7 @@ WRITE: dict[str, Any] = {SQLITE_BEGIN: "IMMEDIATE"}
 
 #: how long a SQLite connection waits for another writer's lock, in milliseconds
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+_HOLDS_WRITE_LOCK = "eseal_sqlite_writer"
 #: default libpq connect timeout, in seconds, unless the URL sets one
 PG_CONNECT_TIMEOUT_S = 10
 #: any constant: the key of the PostgreSQL advisory lock held while migrating
@@ -125,12 +128,42 @@ def _install_sqlite_hooks(engine: Engine, *, wal: bool) -> None:
         finally:
             cursor.close()
 
+    # Writers of this process queue on a lock before they ask SQLite for its write lock.
+    # SQLite's busy handler polls with growing sleeps, so under load a waiting writer can
+    # lose the race again and again (seconds of tail latency); the lock hands the write
+    # lock over in turn, and the busy timeout is left for writers of other processes.
+    writers = threading.Lock()
+
+    def _release(info: dict[str, Any]) -> None:
+        if info.pop(_HOLDS_WRITE_LOCK, False):
+            writers.release()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
         if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
             raise ValueError(f"bad SQLite begin mode {mode!r}")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode != "DEFERRED" and not conn.info.get(_HOLDS_WRITE_LOCK):
+            if not writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+                raise sqlite3.OperationalError("database is locked")
+            conn.info[_HOLDS_WRITE_LOCK] = True
+        try:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            _release(conn.info)
+            raise
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: Connection) -> None:
+        _release(conn.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn: Connection) -> None:
+        _release(conn.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _release(record.info)  # a transaction that ended without commit or rollback
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

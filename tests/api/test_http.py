@@ -334,3 +334,30 @@ def test_extend_refusals_are_clear(api: Api) -> None:
     r = api.client.post("/v1/extend", headers=api.headers("own"),
                         files={"file": ("s.pdf", signed, "application/pdf")})
     assert r.status_code == 409 and r.json()["code"] == "extend_refused"
+
+
+@pytest.mark.parametrize("level", ["B-B", "B-T", "B-LTA"])
+def test_archive_record_carries_the_signature_timestamp(api: Api, level: str) -> None:
+    """The archive's timestamp_time is the genTime of the last seal's signature timestamp
+    (not the B-LTA document timestamp), and there is none for B-B."""
+    import io
+    from datetime import datetime
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    r = sign(api, "own", simple_pdf(1), {"seals": [{"kind": "contract"},
+                                                   {"kind": "legal_rep", "page": 1,
+                                                    "x": 300, "y": 200}], "level": level})
+    assert r.status_code == 200, r.text
+    record = api.client.get(f"/v1/archives/{r.headers['x-eseal-archive-id']}",
+                            headers=api.headers("own")).json()
+    sigs = PdfFileReader(io.BytesIO(r.content), strict=False).embedded_regular_signatures
+    assert len(sigs) == 2
+    if level == "B-B":
+        assert record["timestamp_time"] is None
+        return
+    attrs = sigs[-1].signer_info["unsigned_attrs"]
+    token = next(a for a in attrs if a["type"].native == "signature_time_stamp_token")
+    gen_time = token["values"][0]["content"]["encap_content_info"]["content"].parsed[
+        "gen_time"].native
+    assert datetime.fromisoformat(record["timestamp_time"]) == gen_time
