@@ -77,18 +77,21 @@ class SealedDocument:
         self.file.close()
 
 
-def _digest(stream: BinaryIO, *tail: bytes) -> tuple[str, int]:
-    """SHA-256 (hex) and size of a seekable file's content followed by ``tail``; rewinds."""
+def _digest(stream: BinaryIO) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a seekable file's content; rewinds."""
+    digest, size = _hash(stream)
+    return digest.hexdigest(), size
+
+
+def _hash(stream: BinaryIO) -> tuple[Any, int]:
     digest = hashlib.sha256()
     size = 0
     stream.seek(0)
     while chunk := stream.read(1024 * 1024):
         digest.update(chunk)
         size += len(chunk)
-    for extra in tail:
-        digest.update(extra)
     stream.seek(0)
-    return digest.hexdigest(), size
+    return digest, size
 
 
 def _placement(spec: SealSpec) -> Placement | None:
@@ -154,8 +157,11 @@ class SignFlow:
         """
         assert principal.uscc is not None
         src: BinaryIO = io.BytesIO(pdf) if isinstance(pdf, bytes | bytearray) else pdf
-        input_sha, _ = _digest(src)
-        request_sha, _ = _digest(src, b"\0", options.model_dump_json().encode())
+        content, _ = _hash(src)
+        input_sha = content.hexdigest()
+        request = content.copy()  # the request: the file and the options
+        request.update(b"\0" + options.model_dump_json().encode())
+        request_sha = request.hexdigest()
         if idempotency_key:
             replay = self._replay(idempotency_key, principal, request_sha)
             if replay is not None:
