@@ -10,7 +10,6 @@ on the busy timeout instead of failing when one of them upgrades its read lock.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,8 @@ from sqlalchemy import Engine, create_engine, event, exc, pool
 from sqlalchemy.engine import URL, Connection, make_url
 
 from keystore.errors import ErrorKind, EsealError
+
+from .sqlite_writers import SqliteWriters
 
 __all__ = [
     "WRITE",
@@ -89,6 +90,15 @@ def _is_memory_sqlite(url: URL) -> bool:
     ) or url.query.get("mode") == "memory"
 
 
+def _writers_lock_path(url: URL) -> Path:
+    """``<database file>.writers``, beside the database (``file:`` URIs included)."""
+    database = url.database or ""
+    if database.startswith("file:"):
+        database = database[len("file:"):].split("?", 1)[0]
+    path = Path(database)
+    return path.with_name(path.name + ".writers")
+
+
 def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     """An engine for ``url`` set up as eseal needs it; ``kwargs`` go to ``create_engine``."""
     parsed = make_url(url)
@@ -101,7 +111,8 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
             # one shared connection, or every thread would see its own empty database
             kwargs.setdefault("poolclass", pool.StaticPool)
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
-        _install_sqlite_hooks(engine, wal=not memory)
+        _install_sqlite_hooks(engine, wal=not memory,
+                              lock_path=None if memory else _writers_lock_path(parsed))
         return engine
     if backend == "postgresql":
         connect_args = dict(kwargs.pop("connect_args", {}))
@@ -113,7 +124,7 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
     return create_engine(parsed, **kwargs)
 
 
-def _install_sqlite_hooks(engine: Engine, *, wal: bool) -> None:
+def _install_sqlite_hooks(engine: Engine, *, wal: bool, lock_path: Path | None) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # leave BEGIN to the hook below (the driver's own skips it for SELECT)
@@ -128,11 +139,7 @@ def _install_sqlite_hooks(engine: Engine, *, wal: bool) -> None:
         finally:
             cursor.close()
 
-    # Writers of this process queue on a lock before they ask SQLite for its write lock.
-    # SQLite's busy handler polls with growing sleeps, so under load a waiting writer can
-    # lose the race again and again (seconds of tail latency); the lock hands the write
-    # lock over in turn, and the busy timeout is left for writers of other processes.
-    writers = threading.Lock()
+    writers = SqliteWriters(lock_path, SQLITE_BUSY_TIMEOUT_MS / 1000)
 
     def _release(info: dict[str, Any]) -> None:
         if info.pop(_HOLDS_WRITE_LOCK, False):
@@ -144,8 +151,10 @@ def _install_sqlite_hooks(engine: Engine, *, wal: bool) -> None:
         if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
             raise ValueError(f"bad SQLite begin mode {mode!r}")
         if mode != "DEFERRED" and not conn.info.get(_HOLDS_WRITE_LOCK):
-            if not writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-                raise sqlite3.OperationalError("database is locked")
+            try:
+                writers.acquire()  # see storage/sqlite_writers.py
+            except sqlite3.OperationalError as err:  # as SQLite's own busy timeout would say
+                raise exc.OperationalError(f"BEGIN {mode}", None, err) from None
             conn.info[_HOLDS_WRITE_LOCK] = True
         try:
             conn.exec_driver_sql(f"BEGIN {mode}")
