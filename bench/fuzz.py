@@ -10,7 +10,9 @@ including the heavy ones the normal suite leaves out (GB compression bombs, 10^5
 ``POST /v1/verify`` over HTTP.  A finding is an exception other than ``EsealError``
 in-process, a 5xx or a refusal without a problem code over HTTP, or any path slower than
 ``--slow`` seconds (10).  A path that runs past ``--limit`` seconds (60) is cut off in-process
-by SIGALRM and counted as a hang (the HTTP paths are not run for that input).
+by SIGALRM and counted as a hang (the HTTP paths are not run for that input).  Over HTTP the
+server's own limit applies (``--cpu-limit``, 5 s of CPU time): a document cut off by it is a
+clear 422 ``processing_time_exceeded``, not a finding.
 
 Prints counts per path and outcome, the slowest inputs, the peak RSS growth, and each finding
 with its mutation and the last frames of its traceback; with ``--save`` each finding's input
@@ -62,6 +64,8 @@ def main() -> int:
     ap.add_argument("--no-http", action="store_true", help="in-process paths only (faster)")
     ap.add_argument("--slow", type=float, default=harness.SLOW_SECONDS)
     ap.add_argument("--limit", type=float, default=60.0)
+    ap.add_argument("--cpu-limit", type=float, default=5.0,
+                    help="the server's ESEAL_DOCUMENT_CPU_SECONDS for the HTTP paths")
     ap.add_argument("--memory-gb", type=float, default=8.0, help="address-space cap (RLIMIT_AS)")
     ap.add_argument("--save", type=Path, help="write each finding's input here")
     args = ap.parse_args()
@@ -78,7 +82,8 @@ def main() -> int:
     start_rss = 0.0
 
     with tempfile.TemporaryDirectory() as tmp, harness.env(
-        Path(tmp) / "data", initialise_dir=True, max_upload_mb=64
+        Path(tmp) / "data", initialise_dir=True, max_upload_mb=64,
+        document_cpu_seconds=args.cpu_limit,
     ) as e:
         plain = simple_pdf(1)
         seeds = {"plain": plain, "plain3": simple_pdf(3),

@@ -140,14 +140,17 @@ def _rss_mb() -> float:
 
 
 @contextmanager
-def env(data_dir: Path, *, max_upload_mb: float = 8, initialise_dir: bool = False) -> Iterator[Env]:
-    """An app on the embedded defaults over ``data_dir`` with an enterprise and a verifier key."""
+def env(data_dir: Path, *, max_upload_mb: float = 8, initialise_dir: bool = False,
+        document_cpu_seconds: float = 60) -> Iterator[Env]:
+    """An app on the embedded defaults over ``data_dir`` with an enterprise and a verifier key;
+    document work over HTTP is cut off after ``document_cpu_seconds`` of CPU time."""
     settings = Settings(data_dir=data_dir, public_url="http://127.0.0.1:8000")
     if initialise_dir:
         from api.container import initialise
 
         initialise(settings)
-    app = create_app(settings.model_copy(update={"max_upload_mb": max_upload_mb}))
+    app = create_app(settings.model_copy(update={"max_upload_mb": max_upload_mb,
+                                                 "document_cpu_seconds": document_cpu_seconds}))
     with TestClient(app, raise_server_exceptions=False) as client:
         c: Container = app.state.container
         c.seals.register(parse_license(license_data()))
