@@ -123,7 +123,8 @@ class Deadline:
             with self._lock:
                 self._jobs.discard(job)
         if cut is not None:
-            self.cuts += 1
+            with self._lock:
+                self.cuts += 1
             raise self._error(cut)
         return result
 
