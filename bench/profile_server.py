@@ -81,8 +81,8 @@ async def main_async(args: argparse.Namespace) -> int:
                     (await sign_once(client, server.token, pdf)).raise_for_status()
                 recorder = subprocess.Popen(
                     [str(spy), "record", "-p", str(server.process.pid), "-o", str(raw),
-                     "-f", "raw", "-d", str(args.seconds), "-r", "200", "--nonblocking"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     "-f", "raw", "-d", str(int(args.seconds)), "-r", "200", "--nonblocking"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 done = 0
                 started = time.perf_counter()
 
@@ -95,7 +95,9 @@ async def main_async(args: argparse.Namespace) -> int:
 
                 await asyncio.gather(*(worker() for _ in range(args.concurrency)))
                 rate = done / (time.perf_counter() - started)
-                recorder.wait(timeout=args.seconds + 30)
+                _, spy_err = recorder.communicate(timeout=args.seconds + 30)
+                if not raw.exists():
+                    raise SystemExit(f"py-spy wrote no profile: {spy_err[-1000:]}")
         finally:
             server.stop()
         print(f"# eseal serve (1 worker) under {args.concurrency} sealing requests in flight: "
