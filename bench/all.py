@@ -49,8 +49,9 @@ def main() -> int:
         if done.returncode != 0:
             status = 1
             print(done.stderr[-3000:], file=sys.stderr, flush=True)
-        sections.append(f"## `bench/{script} {' '.join(rest)}`".replace(" `", "`") +
-                        f" ({took:.0f} s, exit {done.returncode})\n\n{done.stdout.strip()}\n")
+        name = " ".join([f"bench/{script}", *rest])
+        sections.append(f"## `{name}` ({took:.0f} s, exit {done.returncode})\n\n"
+                        f"{done.stdout.strip()}\n")
     RESULTS.write_text("\n".join(sections), encoding="utf-8")
     print(f"written to {RESULTS.relative_to(ROOT)}", file=sys.stderr)
     return status
