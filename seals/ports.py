@@ -7,7 +7,7 @@ from typing import Protocol
 
 from .audit import AuditEvent
 from .kinds import SealKind
-from .license import StatusChange
+from .license import LicenseStatus, StatusChange
 from .model import Enterprise, Seal
 
 __all__ = ["EnterpriseRepository"]
@@ -26,6 +26,9 @@ class EnterpriseRepository(Protocol):
         """
 
     def get_enterprise(self, uscc: str) -> Enterprise | None: ...
+
+    def license_status(self, uscc: str) -> LicenseStatus | None:
+        """The current status of the license alone (no history): None if not registered."""
 
     def change_status(self, uscc: str, change: StatusChange, seals: list[Seal],
                       audit: Sequence[AuditEvent] = ()) -> Enterprise:

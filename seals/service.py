@@ -311,11 +311,13 @@ class SealService:
 
     def signer_for(self, uscc: str, kind: SealKind) -> tuple[Seal, Signer]:
         """The seal and a signer for it, if the license and the seal are both active."""
-        enterprise = self.enterprise(uscc)
-        if enterprise.status is not LicenseStatus.ACTIVE:
+        status = self._repo.license_status(uscc)  # the status alone: one light query
+        if status is None:
+            raise EnterpriseNotFound(f"no enterprise with USCC {uscc} is registered")
+        if status is not LicenseStatus.ACTIVE:
             raise LicenseNotActive(
-                f"the license of {uscc} is {enterprise.status.value} "
-                f"({enterprise.status.label}); its seals cannot be used"
+                f"the license of {uscc} is {status.value} "
+                f"({status.label}); its seals cannot be used"
             )
         seal = self._repo.seal(uscc, kind)  # the enterprise is known to exist: one query
         if seal is None:

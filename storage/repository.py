@@ -103,6 +103,13 @@ class SqlEnterpriseRepository:
             return _to_enterprise(row, _history(session, uscc))
 
     @_storage_errors
+    def license_status(self, uscc: str) -> LicenseStatus | None:
+        with self._reading() as session:
+            status = session.scalar(select(EnterpriseRow.status)
+                                    .where(EnterpriseRow.uscc == uscc))
+        return LicenseStatus(status) if status is not None else None
+
+    @_storage_errors
     def change_status(self, uscc: str, change: StatusChange, seals: list[Seal],
                       audit: Sequence[AuditEvent] = ()) -> Enterprise:
         _check_owner(uscc, seals)

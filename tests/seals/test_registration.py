@@ -165,6 +165,12 @@ def test_suspended_license_blocks_signing(container: Container) -> None:
     container.seals.signer_for(USCC, SealKind.CONTRACT)
 
 
+def test_signing_for_an_unregistered_enterprise_is_not_found(container: Container) -> None:
+    with pytest.raises(Exception) as info:
+        container.seals.signer_for(USCC, SealKind.CONTRACT)
+    assert getattr(info.value, "code", None) == "enterprise_not_found"
+
+
 def test_reissue_makes_new_version_and_revokes_old(container: Container) -> None:
     _, seals = container.seals.register(parse_license(license_data()))
     old = seals[1]

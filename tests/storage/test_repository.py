@@ -423,3 +423,16 @@ def test_unreachable_database_raises_storage_unavailable(
     finally:
         engine.dispose()
 
+
+
+def test_license_status_alone_follows_changes(repo: SqlEnterpriseRepository) -> None:
+    """The light status read the sealing path uses agrees with the full enterprise."""
+    assert repo.license_status(USCC_A) is None
+    repo.register(make_enterprise(), five_seals())
+    assert repo.license_status(USCC_A) is LicenseStatus.ACTIVE
+    repo.change_status(USCC_A, StatusChange(LicenseStatus.SUSPENDED, T0 + timedelta(days=1),
+                                            "停业整顿"), [])
+    assert repo.license_status(USCC_A) is LicenseStatus.SUSPENDED
+    enterprise = repo.get_enterprise(USCC_A)
+    assert enterprise is not None and enterprise.status is LicenseStatus.SUSPENDED
+    assert repo.license_status(USCC_B) is None
