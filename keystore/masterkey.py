@@ -88,7 +88,8 @@ def load_master_key(env_value: str | None, key_file: Path) -> MasterKey:
         ) from None
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new file in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -112,7 +113,7 @@ def install_master_key_file(key_file: Path, key: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(key_file.parent)
+    fsync_dir(key_file.parent)
 
 
 def create_master_key_file(key_file: Path) -> None:

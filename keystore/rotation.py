@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ErrorKind, KeystoreError, MasterKeyError
-from .masterkey import MasterKey, parse_master_key
+from .masterkey import MasterKey, fsync_dir, parse_master_key
 from .soft import master_wrapped_files
 
 __all__ = ["RotationRefused", "RotationReport", "commit", "read_new_master_key",
@@ -91,11 +91,7 @@ def _new_path(path: Path) -> Path:
 
 def _fsync_dirs(paths: list[Path]) -> None:
     for directory in sorted({p.parent for p in paths}):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(directory)
 
 
 def _write_synced(path: Path, data: bytes) -> None:
