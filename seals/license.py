@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from .errors import InvalidLicense, InvalidUSCC
 from .uscc import validate_uscc
@@ -52,6 +60,47 @@ class License(BaseModel):
     def _uscc(cls, value: str) -> str:
         return validate_uscc(value)
 
+    @field_validator("established", "approved")
+    @classmethod
+    def _date(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not _checking_dates(info):
+            return value
+        if not _ISO_DATE.fullmatch(value):
+            raise ValueError("must be a date written YYYY-MM-DD")
+        _real_date(value)
+        return value
+
+    @field_validator("business_term")
+    @classmethod
+    def _term(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not _checking_dates(info):
+            return value
+        days = [_real_date(m.group(0)) for m in _DATE_IN_TEXT.finditer(value)]
+        if len(days) == 2 and days[1] < days[0]:
+            raise ValueError("the term ends before it starts")
+        return value
+
+
+#: the license fields that are dates are written YYYY-MM-DD, as on the license face
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+#: a date inside a text such as ``2012-03-09 至 2042-03-08`` or ``2010-05-20至长期``
+_DATE_IN_TEXT = re.compile(r"(?<!\d)\d{4}-\d{1,2}-\d{1,2}(?!\d)", re.ASCII)
+#: ``model_validate(..., context=DATES)`` checks the dates: new input is checked, faces
+#: stored before the check existed are read as they are
+DATES = {"check_dates": True}
+
+
+def _checking_dates(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("check_dates"))
+
+
+def _real_date(text: str) -> date:
+    year, month, day = (int(part) for part in text.split("-"))
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise ValueError(f"{text} is not a real date") from None
+
 
 @dataclass(frozen=True)
 class StatusChange:
@@ -74,12 +123,12 @@ def parse_license(data: object) -> License:
     if "uscc" in data:
         validate_uscc(data["uscc"])
     try:
-        return License.model_validate(data)
+        return License.model_validate(data, context=DATES)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "license"
-            problems.append(f"{where}: {err['msg']}")
+            problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
         raise InvalidLicense("invalid license: " + "; ".join(problems)) from None
     except InvalidUSCC:
         raise
