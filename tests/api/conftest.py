@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,20 +10,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.container import Container
 from api.settings import Settings
-from helpers import USCC, license_data
+from helpers import OTHER_USCC, USCC, Api, license_data
 from seals.license import parse_license
-
-OTHER_USCC = "91110000600037341L"
-
-
-@dataclass
-class Api:
-    client: TestClient
-    container: Container
-    tokens: dict[str, str]
-
-    def headers(self, who: str | None) -> dict[str, str]:
-        return {} if who is None else {"Authorization": f"Bearer {self.tokens[who]}"}
 
 
 @pytest.fixture

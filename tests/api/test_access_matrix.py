@@ -12,10 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Api
 from sqlalchemy import text
 
-from helpers import USCC, license_data
+from helpers import USCC, Api, license_data
 from pdfs import simple_pdf
 
 ROLES = (None, "admin", "own", "other", "verifier")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import OTHER_USCC, Api
 from sqlalchemy import text
 
-from helpers import USCC, license_data
+from helpers import OTHER_USCC, USCC, Api, license_data
 from pdfs import simple_pdf
 
 PROBLEM = "application/problem+json"

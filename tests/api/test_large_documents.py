@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Api
 from fastapi.testclient import TestClient
 from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -18,7 +17,7 @@ import pdfs
 from api.app import create_app
 from api.container import Container
 from api.settings import Settings
-from helpers import USCC, license_data
+from helpers import USCC, Api, license_data
 from seals.license import parse_license
 from signer.core import SPOOL_BYTES
 

@@ -34,7 +34,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Api
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -42,6 +41,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from api.container import build
 from api.report_html import render_report
 from api.settings import Settings
+from helpers import Api
 from pdfs import simple_pdf
 from seals.license import parse_license
 
