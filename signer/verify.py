@@ -80,6 +80,7 @@ from pyhanko.sign.validation import (
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
+from keystore.asn1_shared import fully_parsed
 from keystore.errors import EsealError
 from seals.identity import CertificateIdentity, identity_of
 from seals.license import LicenseStatus, status_at
@@ -145,8 +146,9 @@ class Verifier:
         allow_fetching: bool = False,
     ) -> None:
         self._seals = seals
-        self._roots = [root, *extra_roots]
-        self._issuing = issuing
+        # shared by every verification thread: parsed completely before the first one starts
+        self._roots = [fully_parsed(c) for c in (root, *extra_roots)]
+        self._issuing = fully_parsed(issuing)
         self._fetch = allow_fetching
 
     def _context(self, reader: PdfFileReader) -> ValidationContext:
@@ -420,12 +422,9 @@ class Verifier:
         reason = None
         if seal is not None:
             if seal.status in (SealStatus.REVOKED, SealStatus.SUSPENDED):
-                revoked_at = seal.status_changed_at or seal.created_at
-                reason = (
-                    "suspended"
-                    if seal.status is SealStatus.SUSPENDED
-                    else (seal.status_reason or "revoked")
-                )
+                # a key compromise counts from its time; the reason is the published code
+                revoked_at = seal.revoked_since
+                reason = seal.published_reason.value if seal.published_reason else None
         elif status.revoked and status.revocation_details is not None:
             revoked_at = status.revocation_details.revocation_date
             reason = str(status.revocation_details.revocation_reason.native)
