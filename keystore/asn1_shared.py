@@ -28,13 +28,21 @@ T = TypeVar("T", bound=core.Asn1Value)
 _MAX_NODES = 1_000_000
 
 
-def _properties(cls: type) -> list[str]:
-    names = []
+_PROPERTIES: dict[type, tuple[str, ...]] = {}
+
+
+def _properties(cls: type) -> tuple[str, ...]:
+    """The public properties of ``cls`` (computed once per class; a race only repeats it)."""
+    found = _PROPERTIES.get(cls)
+    if found is not None:
+        return found
+    names: list[str] = []
     for klass in cls.__mro__:
         for name, attr in vars(klass).items():
             if isinstance(attr, property) and not name.startswith("_") and name not in names:
                 names.append(name)
-    return names
+    _PROPERTIES[cls] = tuple(names)
+    return _PROPERTIES[cls]
 
 
 def fully_parsed(value: T) -> T:

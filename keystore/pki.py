@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 from pyhanko.sign.signers.pdf_cms import Signer
 
+from .asn1_shared import fully_parsed
 from .base import KeyAlgorithm
 from .errors import KeystoreError
 from .signers import LoadedKeySigner
@@ -112,7 +113,8 @@ def _utcnow() -> datetime:
 
 
 def _to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    # handed to signers and validators that threads share: parsed before it is published
+    return fully_parsed(asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)))
 
 
 class InternalPki:

@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.sign.signers.pdf_cms import Signer
 
+from keystore.asn1_shared import fully_parsed
 from keystore.base import KeyAlgorithm, KeyStore
 from keystore.pki import CertStatus, InternalPki, RevokedCert, SealSubject
 
@@ -330,11 +331,11 @@ class SealService:
         cache_key = (seal.key_ref, seal.serial)
         signer = self._signers.get(cache_key)
         if signer is None:
-            cert = asn1_x509.Certificate.load(
+            cert = fully_parsed(asn1_x509.Certificate.load(  # the cached signer is shared
                 x509.load_pem_x509_certificate(seal.certificate_pem.encode()).public_bytes(
                     serialization.Encoding.DER
                 )
-            )
+            ))
             signer = self._keys.signer(seal.key_ref, cert, self._pki.chain())
             self._signers[cache_key] = signer
         return seal, signer

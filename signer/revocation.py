@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from pyhanko_certvalidator import ValidationContext
 
+from keystore.asn1_shared import fully_parsed
 from keystore.pki import InternalPki, StatusLookup
 
 __all__ = ["InternalRevocation"]
@@ -35,9 +36,11 @@ class InternalRevocation:
         self._lock = threading.Lock()
         self._ocsp: dict[int, tuple[float, asn1_ocsp.OCSPResponse]] = {}
         self._root_crl: tuple[float, asn1_crl.CertificateList] | None = None
-        self._root = asn1_x509.Certificate.load(pki.root.public_bytes(serialization.Encoding.DER))
-        self._issuing = asn1_x509.Certificate.load(
-            pki.issuing.public_bytes(serialization.Encoding.DER))
+        # the anchors and the cached responses are shared by threads: parsed before publication
+        self._root = fully_parsed(
+            asn1_x509.Certificate.load(pki.root.public_bytes(serialization.Encoding.DER)))
+        self._issuing = fully_parsed(asn1_x509.Certificate.load(
+            pki.issuing.public_bytes(serialization.Encoding.DER)))
 
     @property
     def root(self) -> asn1_x509.Certificate:
@@ -57,7 +60,8 @@ class InternalRevocation:
             .build()
             .public_bytes(serialization.Encoding.DER)
         )
-        response = asn1_ocsp.OCSPResponse.load(self._pki.ocsp_response(request, self._lookup))
+        response = fully_parsed(
+            asn1_ocsp.OCSPResponse.load(self._pki.ocsp_response(request, self._lookup)))
         with self._lock:
             self._ocsp[serial] = (now, response)
         return response
@@ -67,7 +71,7 @@ class InternalRevocation:
         with self._lock:
             if self._root_crl and now - self._root_crl[0] < self._max_age:
                 return self._root_crl[1]
-        crl = asn1_crl.CertificateList.load(self._pki.crl([], ca="root"))
+        crl = fully_parsed(asn1_crl.CertificateList.load(self._pki.crl([], ca="root")))
         with self._lock:
             self._root_crl = (now, crl)
         return crl
