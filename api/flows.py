@@ -25,7 +25,14 @@ from seals.model import Seal
 from signer.core import SignedFile
 from signer.levels import PadesLevel
 from signer.placement import AtKeyword, AtPoint, CrossPage, Placement
-from signer.service import DocumentType, SealingOptions, SealingService, SealOrder, default_kind
+from signer.service import (
+    DocumentType,
+    ReserveOrder,
+    SealingOptions,
+    SealingService,
+    SealOrder,
+    default_kind,
+)
 from storage.access_tables import IdempotencyRow
 from storage.archive import Archive, SealUse
 from storage.audit import append_events
@@ -33,7 +40,7 @@ from storage.db import WRITE, translate_errors
 
 from .auth import Principal
 from .deadline import Deadline
-from .models import SealSpec, SignOptions
+from .models import ReserveSpec, SealSpec, SignOptions
 
 __all__ = ["IdempotencyConflict", "SealedDocument", "SignFlow", "to_sealing_options"]
 
@@ -94,7 +101,7 @@ def _hash(stream: BinaryIO) -> tuple[Any, int]:
     return digest, size
 
 
-def _placement(spec: SealSpec) -> Placement | None:
+def _placement(spec: SealSpec | ReserveSpec) -> Placement | None:
     if spec.keyword is not None:
         return AtKeyword(spec.keyword, occurrence=spec.occurrence, page=spec.page)
     if spec.x is not None and spec.y is not None:
@@ -108,7 +115,13 @@ def _placement(spec: SealSpec) -> Placement | None:
 
 def to_sealing_options(options: SignOptions) -> SealingOptions:
     doc_type = DocumentType(options.document_type)
-    orders = [SealOrder(parse_kind(s.kind), _placement(s)) for s in options.seals]
+    orders = [SealOrder(parse_kind(s.kind), _placement(s), field=s.field)
+              for s in options.seals]
+    reserve = []
+    for r in options.reserve:
+        placement = _placement(r)
+        assert placement is not None  # the model asks for a keyword or a point
+        reserve.append(ReserveOrder(parse_kind(r.kind), placement, label=r.label))
     if options.cross_page:
         first = orders[0].kind if orders else default_kind(doc_type)
         orders.append(SealOrder(first, CrossPage()))
@@ -121,6 +134,7 @@ def to_sealing_options(options: SignOptions) -> SealingOptions:
         certify=options.certify,
         allow_invoice_seal_on_contract=options.allow_invoice_seal_on_contract,
         reference=options.reference,
+        reserve=reserve,
     )
 
 

@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
-__all__ = ["AccessForm", "ApiKeyRequest", "SealSpec", "SignOptions", "StatusRequest"]
+__all__ = [
+    "AccessForm", "ApiKeyRequest", "ReserveSpec", "SealSpec", "SignOptions", "StatusRequest",
+]
 
 
 class _Strict(BaseModel):
@@ -56,10 +58,9 @@ class ApiKeyRequest(_Strict):
         return self
 
 
-class SealSpec(_Strict):
-    """One seal: a kind and where it goes (page+x+y, or keyword, or neither for the default)."""
+class _Place(_Strict):
+    """Where something goes on a page: page+x+y, or a keyword."""
 
-    kind: str = Field(examples=["contract"])
     page: int | None = Field(None, description="from 1; -1 is the last page")
     x: float | None = Field(None, description="centre, points from the left of the page")
     y: float | None = Field(None, description="centre, points from the bottom of the page")
@@ -67,11 +68,39 @@ class SealSpec(_Strict):
     occurrence: int = Field(1, description="which occurrence of the keyword; -1 the last")
 
     @model_validator(mode="after")
-    def _check(self) -> SealSpec:
+    def _check_place(self) -> _Place:
         if self.keyword is not None and (self.x is not None or self.y is not None):
             raise ValueError("give either a keyword or x and y, not both")
         if (self.x is None) != (self.y is None):
             raise ValueError("x and y go together")
+        return self
+
+
+class SealSpec(_Place):
+    """One seal: a kind and where it goes (page+x+y, or keyword, or neither for the default).
+
+    On a certified document the seal fills a free signature field reserved for its kind (or
+    the one named by ``field``) wherever the certifier put it; a place given here is not used.
+    """
+
+    kind: str = Field(examples=["contract"])
+    field: str | None = Field(
+        None, min_length=1, max_length=200, examples=["eseal-reserved-contract-1"],
+        description="fill this empty signature field of the document (e.g. one reserved by "
+                    "the certifier) instead of making a new one")
+
+
+class ReserveSpec(_Place):
+    """An empty signature field that a certifying request reserves for a later seal."""
+
+    kind: str = Field(examples=["contract"], description="the seal kind that will fill it")
+    label: str | None = Field(None, min_length=1, max_length=50, examples=["乙方"],
+                              description="who seals there")
+
+    @model_validator(mode="after")
+    def _check_reserve(self) -> ReserveSpec:
+        if self.keyword is None and self.x is None:
+            raise ValueError("a reserved field needs a keyword, or a page with x and y")
         return self
 
 
@@ -87,6 +116,17 @@ class SignOptions(_Strict):
     document_type: Literal["contract", "invoice", "other"] = "other"
     allow_invoice_seal_on_contract: bool = False
     reference: str | None = Field(None, max_length=200)
+    reserve: list[ReserveSpec] = Field(
+        default_factory=list, max_length=10,
+        description="certifying requests only: empty signature fields for the parties who seal "
+                    "later (a certified document takes seals only in fields made before)")
+
+    @model_validator(mode="after")
+    def _check_reserve(self) -> SignOptions:
+        if self.reserve and not self.certify:
+            raise ValueError("reserve needs certify: true (fields are reserved by the "
+                             "certifying request)")
+        return self
 
     model_config = ConfigDict(
         extra="forbid",
@@ -94,7 +134,10 @@ class SignOptions(_Strict):
             "seals": [{"kind": "contract", "keyword": "甲方（盖章）"},
                       {"kind": "legal_rep", "page": -1, "x": 450, "y": 120}],
             "cross_page": True, "level": "B-T", "document_type": "contract",
-            "reference": "HT-2026-0001"}]},
+            "reference": "HT-2026-0001"}, {
+            "seals": [{"kind": "contract", "keyword": "甲方（盖章）"}], "certify": True,
+            "reserve": [{"kind": "contract", "keyword": "乙方（盖章）", "label": "乙方"}],
+            "document_type": "contract"}]},
     )
 
 

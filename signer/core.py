@@ -33,9 +33,11 @@ from keystore.errors import ErrorKind, EsealError
 from keystore.tsa import TsaUnavailable
 
 from .appearance import SealAppearance, SealFieldStyle, add_seal_field
+from .certification import Reservation, choose_fields, fill_box, reserve_field, show_seal
+from .certification import signature_fields as _signature_fields
 from .errors import SignerError
 from .levels import PadesLevel
-from .placement import Placement, resolve_in
+from .placement import CrossPage, Placement, resolve_in
 from .revocation import InternalRevocation
 
 __all__ = [
@@ -98,6 +100,9 @@ class SealApplication:
     label: str
     #: seal kind id, used in the field name
     kind: str
+    #: fill this empty signature field (e.g. one reserved by a certifier) instead of making
+    #: a new one; on a certified document a free field reserved for ``kind`` is found anyway
+    field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,8 @@ class SignRequest:
     #: make the first seal a certification signature (DocMDP: form filling and further
     #: signatures allowed)
     certify: bool = False
+    #: empty signature fields made in the certifying revision for parties who seal later
+    reserve: Sequence[Reservation] = ()
 
 
 _SIZE_CLAIM = re.compile(rb"/Size\s+(\d{1,20})")
@@ -226,6 +233,25 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
+def _check_document(writer: IncrementalPdfFileWriter, seals: Sequence[SealApplication],
+                    request: SignRequest) -> list[str | None]:
+    """The existing field each seal fills (None: it makes its own); refuses what the
+    document's signatures do not allow, before any work."""
+    try:
+        if request.certify and any(
+            True for _ in fields.enumerate_sig_fields(writer, filled_status=True)
+        ):
+            raise RequestRefused("only the first signature of a document can certify it",
+                                 code="certify_not_first")
+        chosen = choose_fields(writer, [(s.kind, s.field) for s in seals],
+                               cross_page=[isinstance(s.placement, CrossPage) for s in seals])
+    except EsealError:
+        raise
+    except Exception as exc:  # form fields or pages that cannot be read
+        raise InvalidPdf(f"the PDF's signature fields cannot be read: {_short(exc)}") from None
+    return [f.name if f is not None else None for f in chosen]
+
+
 class DocumentSigner:
     """Signs documents; holds what is reused across documents (timestamper, revocation)."""
 
@@ -264,7 +290,14 @@ class DocumentSigner:
         """
         if not seals:
             raise RequestRefused("no seal to apply", code="no_seals")
-        names = [f"eseal-{seal.kind}-{secrets.token_hex(4)}" for seal in seals]
+        if request.reserve and not request.certify:
+            raise RequestRefused("fields are reserved by a certifying request only",
+                                 code="reserve_needs_certify")
+        first = _open(src)
+        # before any work: a certified document takes seals only in fields reserved for them
+        fills = _check_document(first, seals, request)
+        names = [fill or f"eseal-{seal.kind}-{secrets.token_hex(4)}"
+                 for seal, fill in zip(seals, fills, strict=True)]
         # A certification (DocMDP P=2) lets later revisions fill and sign the fields that exist,
         # not add new ones: so every seal's field is made, empty, in the certifying revision.
         prepare = request.certify and len(seals) > 1
@@ -278,9 +311,12 @@ class DocumentSigner:
                 out, gen_time = await self._sign_one(
                     current, seal, request, level, certify=request.certify and index == 0,
                     name=names[index],
-                    also_create=list(zip(names[1:], seals[1:], strict=True))
+                    also_create=[(n, s) for n, s, f in zip(names[1:], seals[1:], fills[1:],
+                                                           strict=True) if f is None]
                     if prepare and index == 0 else [],
-                    exists=prepare and index > 0,
+                    exists=prepare and index > 0 and fills[index] is None,
+                    fill=fills[index] is not None,
+                    writer=first if index == 0 else None,
                 )
             finally:
                 if current is not src:
@@ -300,16 +336,19 @@ class DocumentSigner:
         name: str,
         also_create: Sequence[tuple[str, SealApplication]] = (),
         exists: bool = False,
+        fill: bool = False,
+        writer: IncrementalPdfFileWriter | None = None,
     ) -> tuple[BinaryIO, datetime | None]:
-        writer = _open(pdf)
+        if writer is None:
+            writer = _open(pdf)
         try:
-            if certify and any(
-                True for _ in fields.enumerate_sig_fields(writer, filled_status=True)
-            ):
-                raise RequestRefused("only the first signature of a document can certify it",
-                                     code="certify_not_first")
             if exists:
                 stamp_style: Any = SealFieldStyle(field=None)  # the widget has its seal already
+            elif fill:  # an empty field made earlier: the seal is drawn in its rectangle
+                target = next(f for f in _signature_fields(writer) if f.name == name)
+                show_seal(writer, target, fill_box(writer, target, seal.appearance),
+                          seal.appearance)
+                stamp_style = SealFieldStyle(field=None)
             else:
                 widgets = resolve_in(writer, seal.placement, seal.appearance.width,
                                      seal.appearance.height)
@@ -325,6 +364,10 @@ class DocumentSigner:
                         code="certify_cross_page")
                 add_seal_field(writer, other_name, other_widgets, other.appearance,
                                readable_name=other.label, defer_extra_widgets=False)
+            if certify:
+                taken = {n for n, _, _ in fields.enumerate_sig_fields(writer)}
+                for reservation in request.reserve:
+                    taken.add(reserve_field(writer, reservation, taken))
         except EsealError:
             raise
         except Exception as exc:  # page tree, fields or boxes that cannot be read

@@ -15,11 +15,15 @@ from seals.model import Seal
 from seals.service import SealService
 
 from .appearance import SealAppearance
+from .certification import Reservation
 from .core import DocumentSigner, SealApplication, SignedFile, SignRequest
 from .levels import PadesLevel
 from .placement import MM, Placement
 
-__all__ = ["DocumentType", "SealOrder", "SealingOptions", "SealingService", "default_kind"]
+__all__ = [
+    "DocumentType", "ReserveOrder", "SealOrder", "SealingOptions", "SealingService",
+    "default_kind",
+]
 
 
 class DocumentType(enum.Enum):
@@ -34,6 +38,26 @@ class SealOrder:
 
     kind: SealKind
     placement: Placement | None = None
+    #: fill this empty signature field (e.g. reserved by the certifier of the document)
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class ReserveOrder:
+    """An empty signature field a certifying request reserves for a party who seals later."""
+
+    #: the kind of seal that will fill it; the field has that seal's nominal size
+    kind: SealKind
+    #: where its centre goes (a keyword or a page and point)
+    placement: Placement
+    #: who seals there, e.g. 乙方
+    label: str | None = None
+
+    def reservation(self) -> Reservation:
+        info = self.kind.info
+        return Reservation(kind=self.kind.value, placement=self.placement,
+                           width=info.width_mm * MM, height=info.height_mm * MM,
+                           label=self.label)
 
 
 @dataclass(frozen=True)
@@ -51,6 +75,8 @@ class SealingOptions:
     allow_invoice_seal_on_contract: bool = False
     #: the caller's own reference, kept with the archive record
     reference: str | None = None
+    #: empty signature fields made in the certifying revision (``certify`` only)
+    reserve: Sequence[ReserveOrder] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -106,6 +132,7 @@ class SealingService:
                         placement=order.placement,
                         label=seal.label,
                         kind=seal.kind.value,
+                        field=order.field,
                     ),
                 )
             )
@@ -125,7 +152,8 @@ class SealingService:
         """As :meth:`seal`, file to temporary file (see :meth:`DocumentSigner.sign_file`)."""
         planned = self.plan(uscc, options)
         request = SignRequest(level=options.level, reason=options.reason,
-                              location=options.location, certify=options.certify)
+                              location=options.location, certify=options.certify,
+                              reserve=[r.reservation() for r in options.reserve])
         signed = await self._signer.sign_file(src, [app for _, app in planned], request)
         return signed, [seal for seal, _ in planned]
 
