@@ -132,13 +132,19 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_seal(args: argparse.Namespace, settings: Settings) -> int:
     c = _container(settings)
     kind = parse_kind(args.kind)
+    # the parser offers --reason-code to all but resume, --compromised-at to revoke and reissue
+    options: dict[str, Any] = {}
+    if args.reason_code is not None:
+        options["code"] = args.reason_code
+    if args.compromised_at is not None:
+        options["compromised_at"] = args.compromised_at
     action: Callable[..., Any] = {
         "suspend": c.seals.suspend_seal,
         "resume": c.seals.resume_seal,
         "revoke": c.seals.revoke_seal,
         "reissue": c.seals.reissue_seal,
     }[args.action]
-    _print(action(args.uscc, kind, args.reason).to_json())
+    _print(action(args.uscc, kind, args.reason, **options).to_json())
     return 0
 
 
@@ -393,12 +399,25 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     kinds = [k.value for k in SealKind]
+    defaults = {"revoke": "unspecified", "suspend": "certificate_hold",
+                "reissue": "superseded"}
     for action in ("suspend", "resume", "revoke", "reissue"):
         s = seal.add_parser(action, help=f"{action} a seal")
         s.add_argument("uscc")
         s.add_argument("kind", choices=kinds)
-        s.add_argument("--reason")
-        s.set_defaults(func=cmd_seal)
+        s.add_argument("--reason", help="free text, kept in the audit log (never published)")
+        if action != "resume":
+            s.add_argument(
+                "--reason-code", metavar="CODE",
+                help="RFC 5280 reason published in the CRL and OCSP: key_compromise, "
+                "superseded, affiliation_changed, cessation_of_operation, certificate_hold, "
+                f"unspecified (default {defaults[action]})")
+        if action in ("revoke", "reissue"):
+            s.add_argument(
+                "--compromised-at", metavar="TIME",
+                help="with key_compromise: ISO 8601 time with zone the key is compromised "
+                "from (default now); signatures after it are revoked")
+        s.set_defaults(func=cmd_seal, reason_code=None, compromised_at=None)
     s = seal.add_parser("image", help="save the seal image (-o) or upload a scan (--upload)")
     s.add_argument("uscc")
     s.add_argument("kind", choices=kinds)

@@ -99,9 +99,13 @@ class CertStatus:
 
 @dataclass(frozen=True)
 class RevokedCert:
+    """One CRL entry. For a key compromise ``revoked_at`` is the compromise time, which
+    ``invalidity_date`` (RFC 5280 5.3.2) states as well."""
+
     serial: int
     revoked_at: datetime
     reason: x509.ReasonFlags | None = None
+    invalidity_date: datetime | None = None
 
 
 #: serial → status, or None when the serial was never issued by the seal-issuing CA
@@ -333,6 +337,9 @@ class InternalPki:
             )
             if entry.reason is not None:
                 rb = rb.add_extension(x509.CRLReason(entry.reason), critical=False)
+            if entry.invalidity_date is not None:
+                rb = rb.add_extension(x509.InvalidityDate(entry.invalidity_date),
+                                      critical=False)
             builder = builder.add_revoked_certificate(rb.build())
         key = self._store.private_key_for_pki(self._refs[ca])
         return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)

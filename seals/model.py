@@ -10,13 +10,27 @@ from typing import Any
 from .kinds import SealKind
 from .license import License, LicenseStatus, StatusChange
 
-__all__ = ["Enterprise", "ImageSource", "Seal", "SealStatus"]
+__all__ = ["Enterprise", "ImageSource", "RevocationReason", "Seal", "SealStatus"]
 
 
 class SealStatus(enum.Enum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     REVOKED = "revoked"
+
+
+class RevocationReason(enum.Enum):
+    """Why a seal certificate is revoked or on hold: RFC 5280 CRLReason, as CRL and OCSP say it.
+
+    Free text about a revocation goes to the audit log; only the code is published.
+    """
+
+    UNSPECIFIED = "unspecified"
+    KEY_COMPROMISE = "key_compromise"
+    AFFILIATION_CHANGED = "affiliation_changed"
+    SUPERSEDED = "superseded"
+    CESSATION_OF_OPERATION = "cessation_of_operation"
+    CERTIFICATE_HOLD = "certificate_hold"
 
 
 class ImageSource(enum.Enum):
@@ -45,14 +59,41 @@ class Seal:
     image_source: ImageSource
     created_at: datetime
     status_changed_at: datetime | None = None
+    #: free text of the last status change (admin and the enterprise see it; never published)
     status_reason: str | None = None
+    #: the published reason of a revocation or suspension (None while active)
+    reason_code: RevocationReason | None = None
+    #: for ``key_compromise``: from when the key is known to be compromised
+    compromised_at: datetime | None = None
 
     @property
     def label(self) -> str:
         return self.kind.label
 
-    def with_status(self, status: SealStatus, at: datetime, reason: str | None) -> Seal:
-        return replace(self, status=status, status_changed_at=at, status_reason=reason)
+    @property
+    def revoked_since(self) -> datetime | None:
+        """The revocation time CRL, OCSP and the verifier use; None while active.
+
+        A key compromise counts from the compromise time, which may precede the revocation.
+        """
+        if self.status is SealStatus.ACTIVE:
+            return None
+        return self.compromised_at or self.status_changed_at or self.created_at
+
+    @property
+    def published_reason(self) -> RevocationReason | None:
+        """The CRLReason of a revoked or suspended seal; None while active."""
+        if self.status is SealStatus.ACTIVE:
+            return None
+        if self.status is SealStatus.SUSPENDED:
+            return RevocationReason.CERTIFICATE_HOLD
+        return self.reason_code or RevocationReason.UNSPECIFIED
+
+    def with_status(self, status: SealStatus, at: datetime, reason: str | None, *,
+                    code: RevocationReason | None = None,
+                    compromised_at: datetime | None = None) -> Seal:
+        return replace(self, status=status, status_changed_at=at, status_reason=reason,
+                       reason_code=code, compromised_at=compromised_at)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +115,8 @@ class Seal:
                 self.status_changed_at.isoformat() if self.status_changed_at else None
             ),
             "status_reason": self.status_reason,
+            "reason_code": self.reason_code.value if self.reason_code else None,
+            "compromised_at": self.compromised_at.isoformat() if self.compromised_at else None,
         }
 
 

@@ -30,15 +30,38 @@ from .errors import (
 from .images import clean_scan, render_seal
 from .kinds import SealKind
 from .license import License, LicenseStatus, StatusChange
-from .model import Enterprise, ImageSource, Seal, SealStatus
+from .model import Enterprise, ImageSource, RevocationReason, Seal, SealStatus
 from .ports import EnterpriseRepository
 
-__all__ = ["IssuanceSettings", "SealService"]
+__all__ = [
+    "IssuanceSettings",
+    "SealService",
+    "parse_compromise_time",
+    "parse_reason_code",
+]
 
 Clock = Callable[[], datetime]
 
 #: Statuses a license never leaves (注销, 吊销).
 FINAL_STATUSES = frozenset({LicenseStatus.CANCELLED, LicenseStatus.REVOKED})
+
+#: The reason published for the seals of a cancelled (注销) or revoked (吊销) license: either
+#: way the enterprise no longer operates, and nothing is known to be wrong with the keys.
+LICENSE_END_REASON = RevocationReason.CESSATION_OF_OPERATION
+
+#: Which codes each lifecycle step takes, and its default.
+_REVOKE_CODES = frozenset(RevocationReason) - {RevocationReason.CERTIFICATE_HOLD}
+_SUSPEND_CODES = frozenset({RevocationReason.CERTIFICATE_HOLD})
+_REISSUE_CODES = frozenset({RevocationReason.SUPERSEDED, RevocationReason.KEY_COMPROMISE})
+
+_RFC5280 = {
+    RevocationReason.UNSPECIFIED: x509.ReasonFlags.unspecified,
+    RevocationReason.KEY_COMPROMISE: x509.ReasonFlags.key_compromise,
+    RevocationReason.AFFILIATION_CHANGED: x509.ReasonFlags.affiliation_changed,
+    RevocationReason.SUPERSEDED: x509.ReasonFlags.superseded,
+    RevocationReason.CESSATION_OF_OPERATION: x509.ReasonFlags.cessation_of_operation,
+    RevocationReason.CERTIFICATE_HOLD: x509.ReasonFlags.certificate_hold,
+}
 
 
 def _utcnow() -> datetime:
@@ -208,7 +231,8 @@ class SealService:
         revoked: list[Seal] = []
         if status in FINAL_STATUSES:
             revoked = [
-                s.with_status(SealStatus.REVOKED, now, f"license {status.value}")
+                s.with_status(SealStatus.REVOKED, now, f"license {status.value}",
+                              code=LICENSE_END_REASON)
                 for s in self._repo.current_seals(uscc)
                 if s.status is not SealStatus.REVOKED
             ]
@@ -221,9 +245,14 @@ class SealService:
     # -- seal lifecycle -------------------------------------------------------------------
 
     def suspend_seal(self, uscc: str, kind: SealKind, reason: str | None = None, *,
-                    actor: str = "cli") -> Seal:
+                     code: RevocationReason | str | None = None,
+                     actor: str = "cli") -> Seal:
+        """Put the seal on hold (``certificate_hold``, the only code a suspension takes)."""
+        checked = _checked_code(code, _SUSPEND_CODES, RevocationReason.CERTIFICATE_HOLD,
+                                "a suspension")
         seal = self._require_status(uscc, kind, SealStatus.ACTIVE, "suspend")
-        return self._save(seal.with_status(SealStatus.SUSPENDED, self._clock(), reason),
+        return self._save(seal.with_status(SealStatus.SUSPENDED, self._clock(), reason,
+                                           code=checked),
                           "seal.suspend", actor)
 
     def resume_seal(self, uscc: str, kind: SealKind, reason: str | None = None, *,
@@ -235,16 +264,31 @@ class SealService:
                           "seal.resume", actor)
 
     def revoke_seal(self, uscc: str, kind: SealKind, reason: str | None = None, *,
+                    code: RevocationReason | str | None = None,
+                    compromised_at: datetime | str | None = None,
                     actor: str = "cli") -> Seal:
+        """Revoke for good. ``code`` defaults to ``unspecified``; a ``key_compromise``
+        counts from ``compromised_at`` (default: now), which may lie in the past."""
+        checked = _checked_code(code, _REVOKE_CODES, RevocationReason.UNSPECIFIED,
+                                "a revocation")
+        now = self._clock()
         seal = self.seal(uscc, kind)
+        since = _compromise_time(checked, compromised_at, seal, now)
         if seal.status is SealStatus.REVOKED:
             raise DomainError(f"the {kind.value} seal is revoked already", code="seal_revoked")
-        return self._save(seal.with_status(SealStatus.REVOKED, self._clock(), reason),
+        return self._save(seal.with_status(SealStatus.REVOKED, now, reason, code=checked,
+                                           compromised_at=since),
                           "seal.revoke", actor)
 
     def reissue_seal(self, uscc: str, kind: SealKind, reason: str | None = None, *,
+                     code: RevocationReason | str | None = None,
+                     compromised_at: datetime | str | None = None,
                      actor: str = "cli") -> Seal:
-        """A new key, certificate and version; the old certificate is revoked."""
+        """A new key, certificate and version; the old certificate is revoked as
+        ``superseded``, or as ``key_compromise`` from ``compromised_at`` if the caller says so.
+        """
+        checked = _checked_code(code, _REISSUE_CODES, RevocationReason.SUPERSEDED,
+                                "a re-issue")
         enterprise = self.enterprise(uscc)
         if enterprise.status is not LicenseStatus.ACTIVE:
             raise LicenseNotActive(
@@ -253,6 +297,7 @@ class SealService:
             )
         old = self.seal(uscc, kind)
         now = self._clock()
+        since = _compromise_time(checked, compromised_at, old, now)
         made: list[str] = []
         try:
             new = self._issue(
@@ -266,7 +311,8 @@ class SealService:
             )
             retired = old
             if old.status is not SealStatus.REVOKED:
-                retired = old.with_status(SealStatus.REVOKED, now, reason or "superseded")
+                retired = old.with_status(SealStatus.REVOKED, now, reason, code=checked,
+                                          compromised_at=since)
             self._repo.save_seals([retired, new], [_seal_event("seal.revoke", actor, retired),
                                                    _seal_event("seal.issue", actor, new)])
         except BaseException:
@@ -354,7 +400,8 @@ class SealService:
         for seal in self._repo.revoked_seals():
             status = _cert_status(seal)
             assert status.revoked_at is not None
-            out.append(RevokedCert(seal.serial, status.revoked_at, status.reason))
+            out.append(RevokedCert(seal.serial, status.revoked_at, status.reason,
+                                   invalidity_date=seal.compromised_at))
         return out
 
 
@@ -363,18 +410,84 @@ def _seal_event(action: str, actor: str, seal: Seal) -> AuditEvent:
                       serial=format(seal.serial, "x"),
                       detail={"version": seal.version, "status": seal.status.value,
                               "reason": seal.status_reason,
+                              "reason_code": (seal.reason_code.value if seal.reason_code
+                                              else None),
+                              "compromised_at": (seal.compromised_at.isoformat()
+                                                 if seal.compromised_at else None),
                               "image_sha256": seal.image_sha256})
 
 
 def _cert_status(seal: Seal) -> CertStatus:
-    when = seal.status_changed_at or seal.created_at
-    if seal.status is SealStatus.REVOKED:
-        reason = x509.ReasonFlags.superseded if seal.status_reason == "superseded" else (
-            x509.ReasonFlags.cessation_of_operation
-            if (seal.status_reason or "").startswith("license ")
-            else x509.ReasonFlags.unspecified
-        )
-        return CertStatus(when, reason)
-    if seal.status is SealStatus.SUSPENDED:
-        return CertStatus(when, x509.ReasonFlags.certificate_hold)
-    return CertStatus()
+    since, reason = seal.revoked_since, seal.published_reason
+    if since is None or reason is None:
+        return CertStatus()
+    return CertStatus(since, _RFC5280[reason])
+
+
+# -- reason codes and compromise times ----------------------------------------------------
+
+
+def parse_reason_code(value: str) -> RevocationReason:
+    """A reason code from its name (``key_compromise`` ...); 422 ``invalid_reason_code``."""
+    try:
+        return RevocationReason(value.strip().lower())
+    except ValueError:
+        known = ", ".join(r.value for r in RevocationReason)
+        raise DomainError(f"unknown reason code {value[:40]!r}; one of: {known}",
+                          code="invalid_reason_code") from None
+
+
+def parse_compromise_time(value: str) -> datetime:
+    """An ISO 8601 time with a UTC offset (``2025-03-01T08:00:00+08:00``, or ``Z``)."""
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise DomainError(
+            f"compromised_at {value[:40]!r} is not an ISO 8601 time "
+            "(e.g. 2025-03-01T08:00:00+08:00)", code="invalid_compromised_at") from None
+    return _aware(when)
+
+
+def _aware(when: datetime) -> datetime:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise DomainError("compromised_at needs a time zone (e.g. +08:00 or Z)",
+                          code="invalid_compromised_at")
+    return when.astimezone(UTC)
+
+
+def _checked_code(code: RevocationReason | str | None, allowed: frozenset[RevocationReason],
+                  default: RevocationReason, what: str) -> RevocationReason:
+    if code is None:
+        return default
+    checked = code if isinstance(code, RevocationReason) else parse_reason_code(code)
+    if checked not in allowed:
+        names = ", ".join(sorted(r.value for r in allowed))
+        hint = " (suspend the seal instead)" if checked is RevocationReason.CERTIFICATE_HOLD \
+            else ""
+        raise DomainError(f"{what} takes the reason code {names}, not {checked.value}{hint}",
+                          code="invalid_reason_code")
+    return checked
+
+
+def _compromise_time(code: RevocationReason, value: datetime | str | None, seal: Seal,
+                     now: datetime) -> datetime | None:
+    """When a key compromise counts from: given or now, in whole seconds (as the CRL and
+    OCSP carry it), not before the certificate's validity and not in the future."""
+    if code is not RevocationReason.KEY_COMPROMISE:
+        if value is not None:
+            raise DomainError("compromised_at goes with the reason code key_compromise only",
+                              code="invalid_compromised_at")
+        return None
+    if value is None:
+        when = now
+    else:
+        when = parse_compromise_time(value) if isinstance(value, str) else _aware(value)
+    when = when.replace(microsecond=0)
+    if when > now:
+        raise DomainError(f"compromised_at {when.isoformat()} is in the future",
+                          code="invalid_compromised_at")
+    if when < seal.not_before:
+        raise DomainError(
+            f"compromised_at {when.isoformat()} is before the certificate was valid "
+            f"({seal.not_before.isoformat()})", code="invalid_compromised_at")
+    return when

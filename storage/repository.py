@@ -15,7 +15,7 @@ from seals.audit import AuditEvent
 from seals.errors import EnterpriseExists, EnterpriseNotFound
 from seals.kinds import SealKind
 from seals.license import License, LicenseStatus, StatusChange
-from seals.model import Enterprise, ImageSource, Seal, SealStatus
+from seals.model import Enterprise, ImageSource, RevocationReason, Seal, SealStatus
 
 from .audit import append_events
 from .db import WRITE, translate_errors
@@ -256,6 +256,8 @@ def _seal_values(seal: Seal) -> dict[str, Any]:
         "created_at": seal.created_at,
         "status_changed_at": seal.status_changed_at,
         "status_reason": seal.status_reason,
+        "reason_code": seal.reason_code.value if seal.reason_code else None,
+        "compromised_at": seal.compromised_at,
     }
 
 
@@ -309,6 +311,8 @@ def _to_seal(row: SealRow) -> Seal:
         created_at=row.created_at,
         status_changed_at=row.status_changed_at,
         status_reason=row.status_reason,
+        reason_code=RevocationReason(row.reason_code) if row.reason_code else None,
+        compromised_at=row.compromised_at,
     )
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 
 from seals.kinds import SealKind
 from seals.license import LicenseStatus
-from seals.model import ImageSource, SealStatus
+from seals.model import ImageSource, RevocationReason, SealStatus
 
 __all__ = [
     "Base",
@@ -94,6 +94,7 @@ LICENSE_STATUSES = [s.value for s in LicenseStatus]
 SEAL_STATUSES = [s.value for s in SealStatus]
 SEAL_KINDS = [k.value for k in SealKind]
 IMAGE_SOURCES = [s.value for s in ImageSource]
+REASON_CODES = [r.value for r in RevocationReason]
 
 
 class Base(DeclarativeBase):
@@ -161,9 +162,14 @@ class SealRow(Base):
     created_at: Mapped[datetime]
     status_changed_at: Mapped[datetime | None]
     status_reason: Mapped[str | None] = mapped_column(Text)
+    #: RFC 5280 reason of a revocation or suspension (migration 0004)
+    reason_code: Mapped[str | None] = mapped_column(String(32))
+    #: for key_compromise: the compromise time, which CRL and OCSP give as the revocation time
+    compromised_at: Mapped[datetime | None]
 
     __table_args__ = (
         UniqueConstraint("uscc", "kind", "version"),
+        CheckConstraint(_one_of("reason_code", REASON_CODES), name="reason_code"),
         CheckConstraint("version >= 1", name="version"),
         CheckConstraint(_one_of("kind", SEAL_KINDS), name="kind"),
         CheckConstraint(_one_of("status", SEAL_STATUSES), name="status"),

@@ -7,15 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from seals.errors import InvalidImage, InvalidLicense
+from seals.errors import DomainError, InvalidImage, InvalidLicense
 from seals.kinds import parse_kind
 from seals.license import LicenseStatus, parse_license
 
 from ..auth import Principal, Role, authorize_enterprise, require
 from ..deps import ContainerDep, checked_uscc
-from ..models import ReasonRequest, StatusRequest
+from ..models import StatusRequest
 
 router = APIRouter(prefix="/v1/enterprises", tags=["enterprises"])
 
@@ -24,6 +25,18 @@ AdminOrOwner = Annotated[Principal, require(Role.ADMIN, Role.ENTERPRISE)]
 Reader = Annotated[Principal, require(Role.ADMIN, Role.ENTERPRISE, Role.VERIFIER)]
 
 MAX_SCAN = 20 * 1024 * 1024
+
+
+class LifecycleRequest(BaseModel):
+    """Body of revoke, suspend, re-issue and resume: a reason code (checked by the domain,
+    422 ``invalid_reason_code``), free text for the audit log, and for ``key_compromise``
+    the ISO 8601 time the key is compromised from (422 ``invalid_compromised_at``)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    reason_code: str | None = Field(None, max_length=64)
+    reason: str | None = Field(None, max_length=500)
+    compromised_at: str | None = Field(None, max_length=64)
 
 
 @router.post("", status_code=201, summary="Register a license and issue its five seals")
@@ -119,39 +132,50 @@ async def _image_body(request: Request) -> bytes:
 
 @router.post("/{uscc}/seals/{kind}/revoke", summary="Revoke a seal")
 async def revoke(uscc: str, kind: str, c: ContainerDep, who: Admin,
-                 body: ReasonRequest | None = None) -> dict[str, Any]:
+                 body: LifecycleRequest | None = None) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
     seal_kind = parse_kind(kind)
-    reason = body.reason if body else None
+    b = body or LifecycleRequest()
     out = await run_in_threadpool(
-        lambda: c.seals.revoke_seal(uscc, seal_kind, reason, actor=who.key_id))
+        lambda: c.seals.revoke_seal(uscc, seal_kind, b.reason, code=b.reason_code,
+                                    compromised_at=b.compromised_at, actor=who.key_id))
     c.revocation.forget(out.serial)
     return out.to_json()
 
 
 @router.post("/{uscc}/seals/{kind}/reissue", summary="New key, certificate and version")
 async def reissue(uscc: str, kind: str, c: ContainerDep, who: Admin,
-                  body: ReasonRequest | None = None) -> dict[str, Any]:
+                  body: LifecycleRequest | None = None) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
     seal_kind = parse_kind(kind)
-    reason = body.reason if body else None
+    b = body or LifecycleRequest()
     out = await run_in_threadpool(
-        lambda: c.seals.reissue_seal(uscc, seal_kind, reason, actor=who.key_id))
+        lambda: c.seals.reissue_seal(uscc, seal_kind, b.reason, code=b.reason_code,
+                                     compromised_at=b.compromised_at, actor=who.key_id))
     c.revocation.forget_all()
     return out.to_json()
 
 
 @router.post("/{uscc}/seals/{kind}/{action}", summary="Suspend or resume a seal")
 async def suspend_resume(uscc: str, kind: str, action: str, c: ContainerDep, who: Admin,
-                         body: ReasonRequest | None = None) -> dict[str, Any]:
+                         body: LifecycleRequest | None = None) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
     seal_kind = parse_kind(kind)
     if action not in ("suspend", "resume"):
         from ..errors import NotFound
 
         raise NotFound(f"no action {action!r}; use revoke, reissue, suspend or resume")
-    reason = body.reason if body else None
-    fn = c.seals.suspend_seal if action == "suspend" else c.seals.resume_seal
-    out = await run_in_threadpool(lambda: fn(uscc, seal_kind, reason, actor=who.key_id))
+    b = body or LifecycleRequest()
+    if b.compromised_at is not None:
+        raise DomainError(f"{action} takes no compromised_at; revoke or re-issue with "
+                          "key_compromise", code="invalid_compromised_at")
+    if action == "suspend":
+        out = await run_in_threadpool(lambda: c.seals.suspend_seal(
+            uscc, seal_kind, b.reason, code=b.reason_code, actor=who.key_id))
+    else:
+        if b.reason_code is not None:
+            raise DomainError("resume takes no reason code", code="invalid_reason_code")
+        out = await run_in_threadpool(
+            lambda: c.seals.resume_seal(uscc, seal_kind, b.reason, actor=who.key_id))
     c.revocation.forget(out.serial)
     return out.to_json()
