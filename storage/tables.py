@@ -212,6 +212,8 @@ class ArchiveRow(Base):
     object_key: Mapped[str] = mapped_column(ObjectKey, unique=True)
     version_id: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))
+    #: the uploaded file's name, cleaned (no path, no control characters, at most 200)
+    original_name: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
         CheckConstraint(_one_of("status", ARCHIVE_STATUSES), name="status"),
@@ -248,4 +250,27 @@ class ArchiveSealRow(Base):
         Index(None, "serial"),
     )
 
+ARCHIVE_ROLES = ["sealer", "party"]
+
+
+class ArchivePartyRow(Base):
+    """An enterprise an archived document belongs to: the one that sealed this version
+    (``sealer``), and every registered enterprise whose valid seal it carries (``party``)."""
+
+    __tablename__ = "archive_parties"
+
+    archive_id: Mapped[str] = mapped_column(
+        Ulid, ForeignKey("archives.id", ondelete="CASCADE"), primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), ForeignKey("enterprises.uscc"),
+                                      primary_key=True)
+    role: Mapped[str] = mapped_column(String(8))
+
+    __table_args__ = (
+        CheckConstraint(_one_of("role", ARCHIVE_ROLES), name="role"),
+        # an enterprise's documents, newest first, by keyset on the archive id
+        Index(None, "uscc", "archive_id"),
+    )
+
+
 __all__ += ["ArchiveRow", "ArchiveSealRow"]
+__all__ += ["ArchivePartyRow"]

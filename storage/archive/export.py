@@ -10,9 +10,17 @@ left out and listed as such in the manifest.
 
 Layout::
 
-    <uscc>/<yyyy>/<mm>/<id>.pdf           the sealed documents (object key layout)
-    <uscc>/<yyyy>/<mm>/<id>.report.json   their verification reports, when asked for
-    manifest.json                         metadata and SHA-256 of every file, written last
+    <reference or original name>-<id>.pdf           the sealed documents
+    <reference or original name>-<id>.report.json   their verification reports, when asked for
+    <reference or original name>-<id>.report.html   the same, as the page a person reads
+    manifest.json                                   metadata, SHA-256 and verdict of every
+                                                    file, written last
+
+Names are cleaned of path separators, control characters and characters some file systems
+refuse (:func:`~storage.archive.model.export_stem`); the archive id makes each one unique.
+Each manifest entry carries ``path`` (the document in the ZIP), ``report`` and
+``report_html`` (None without reports), and ``verdict``: ``{valid, seals: [{uscc, kind,
+label, field, valid, signing_time, timestamp_time}], notices}`` taken from the report.
 
 The manifest's entries are spooled to a temporary file (about 1 KiB per document) rather
 than held in memory; nothing else touches the disk.
@@ -39,16 +47,21 @@ from .store import CHUNK_SIZE, VerifiedReader
 if TYPE_CHECKING:
     from .service import Archive
 
-__all__ = ["MANIFEST_FORMAT", "ExportSummary", "ReportFor", "export_to_file", "export_zip"]
+__all__ = [
+    "MANIFEST_FORMAT", "ExportSummary", "ReportFor", "ReportHtml", "export_to_file",
+    "export_zip", "verdict_of",
+]
 
-#: ``format`` of manifest.json
-MANIFEST_FORMAT = "eseal-archive-export/1"
+#: ``format`` of manifest.json (2: files named by reference or original name, verdicts)
+MANIFEST_FORMAT = "eseal-archive-export/2"
 #: hand bytes on once this many are buffered
 FLUSH_AT = 256 * 1024
 
 #: ``report_for(record, stream) -> report``: e.g. the verification report of the document;
 #: ``stream`` is a verified reader of the document (``stream.read()`` gives all its bytes)
 ReportFor = Callable[[ArchiveRecord, VerifiedReader], dict[str, Any]]
+#: ``report_html(report) -> page``: the report as the HTML page a person reads
+ReportHtml = Callable[[dict[str, Any]], str]
 
 
 @dataclass
@@ -124,6 +137,7 @@ def export_zip(
     report_for: ReportFor | None = None,
     now: datetime | None = None,
     summary: ExportSummary | None = None,
+    report_html: ReportHtml | None = None,
 ) -> Iterator[bytes]:
     """The ZIP of every document matching ``query``, oldest first, as byte chunks.
 
@@ -139,15 +153,18 @@ def export_zip(
             for record in archive.iter_records(query, newest_first=False):
                 entry = record.to_json()
                 if record.status is not ArchiveStatus.OK:
-                    entry.update(path=None, included=False, report=None)
+                    entry.update(path=None, included=False, report=None, report_html=None,
+                                 verdict=None)
                     stats.skipped += 1
                 else:
                     yield from _write_document(zf, sink, archive, record)
                     stats.files += 1
                     stats.document_bytes += record.size
-                    entry.update(path=record.object_key, included=True, report=None)
+                    entry.update(path=record.export_name, included=True, report=None,
+                                 report_html=None, verdict=None)
                     if report_for is not None:
-                        entry["report"] = _write_report(zf, archive, record, report_for)
+                        entry.update(_write_report(zf, archive, record, report_for,
+                                                   report_html))
                     yield from sink.take(FLUSH_AT)
                 spool.write(b"" if first else b",\n")
                 spool.write(json.dumps(entry, ensure_ascii=False).encode())
@@ -159,7 +176,7 @@ def export_zip(
 def _write_document(
     zf: zipfile.ZipFile, sink: _Sink, archive: Archive, record: ArchiveRecord
 ) -> Iterator[bytes]:
-    info = _entry(record.object_key, record.created_at, record.size, 1)
+    info = _entry(record.export_name, record.created_at, record.size, 1)
     with archive.open(record) as reader, zf.open(info, "w") as out:
         for chunk in reader.chunks(CHUNK_SIZE):
             out.write(chunk)
@@ -167,9 +184,15 @@ def _write_document(
 
 
 def _write_report(
-    zf: zipfile.ZipFile, archive: Archive, record: ArchiveRecord, report_for: ReportFor
-) -> str:
-    name = record.object_key.removesuffix(".pdf") + ".report.json"
+    zf: zipfile.ZipFile,
+    archive: Archive,
+    record: ArchiveRecord,
+    report_for: ReportFor,
+    report_html: ReportHtml | None,
+) -> dict[str, Any]:
+    """Write the report (and its page); the manifest fields that point to them."""
+    stem = record.export_name.removesuffix(".pdf")
+    name = stem + ".report.json"
     try:
         with archive.open(record) as reader:
             report = report_for(record, reader)
@@ -177,7 +200,37 @@ def _write_report(
         report = {"error": exc.to_problem()}
     data = json.dumps(report, ensure_ascii=False, indent=2, default=str).encode()
     zf.writestr(_entry(name, record.created_at, len(data), 6), data)
-    return name
+    fields: dict[str, Any] = {"report": name, "verdict": verdict_of(report)}
+    if report_html is not None and "error" not in report:
+        page = report_html(report).encode()
+        fields["report_html"] = stem + ".report.html"
+        zf.writestr(_entry(fields["report_html"], record.created_at, len(page), 6), page)
+    return fields
+
+
+def verdict_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The verdict of a verification report, for the manifest: valid, each seal, notices."""
+    if "error" in report:
+        error = report["error"]
+        return {"valid": None, "seals": [], "notices": [],
+                "error": error.get("code") if isinstance(error, dict) else str(error)}
+    seals = []
+    for sig in report.get("signatures") or []:
+        if not isinstance(sig, dict) or sig.get("type", "signature") != "signature":
+            continue
+        seal = sig.get("seal") or {}
+        stamp = sig.get("timestamp") or {}
+        seals.append({
+            "uscc": (sig.get("enterprise") or {}).get("uscc"),
+            "kind": seal.get("kind"),
+            "label": seal.get("label"),
+            "field": sig.get("field"),
+            "valid": sig.get("valid"),
+            "signing_time": sig.get("signing_time"),
+            "timestamp_time": stamp.get("time"),
+        })
+    return {"valid": report.get("valid"), "seals": seals,
+            "notices": list(report.get("notices") or [])}
 
 
 def _write_manifest(
@@ -216,6 +269,7 @@ def export_to_file(
     *,
     report_for: ReportFor | None = None,
     now: datetime | None = None,
+    report_html: ReportHtml | None = None,
 ) -> ExportSummary:
     """Write the export to ``path``; a failed export leaves no file behind."""
     path = Path(path)
@@ -223,8 +277,8 @@ def export_to_file(
     partial = path.with_name(path.name + ".part")
     try:
         with partial.open("wb") as out:
-            _copy(export_zip(archive, query, report_for=report_for, now=now, summary=summary),
-                  out)
+            _copy(export_zip(archive, query, report_for=report_for, now=now, summary=summary,
+                             report_html=report_html), out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, path)

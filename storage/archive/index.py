@@ -1,10 +1,12 @@
-"""The metadata rows of the archive (tables ``archives`` and ``archive_seals``).
+"""The metadata rows of the archive (tables ``archives``, ``archive_seals``, ``archive_parties``).
 
 Listings page by keyset on the ULID primary key: ``id < :cursor ORDER BY id DESC LIMIT n``
 on the ``(uscc, id)``, ``(uscc, document_type, id)`` and ``(uscc, reference, id)`` indexes.
 Time ranges are id ranges (a ULID starts with its millisecond time), so they use the same
 indexes.  A seal-kind filter is a semi-join on ``archive_seals``, reached through its primary
 key from the archive row or through ``(uscc, kind, archive_id)`` from the other side.
+A party's listing (its documents as sealer or party) walks ``archive_parties`` by
+``(uscc, archive_id)`` and joins each row by its primary key.
 """
 
 from __future__ import annotations
@@ -23,9 +25,18 @@ from seals.errors import EnterpriseNotFound
 from seals.kinds import SealKind
 
 from ..db import WRITE, translate_errors
-from ..tables import ArchiveRow, ArchiveSealRow, EnterpriseRow
+from ..tables import ArchivePartyRow, ArchiveRow, ArchiveSealRow, EnterpriseRow
 from .errors import ArchiveExists, InvalidArchiveQuery
-from .model import ArchiveQuery, ArchiveRecord, ArchiveStatus, SealUse, id_bounds, is_archive_id
+from .model import (
+    ArchiveQuery,
+    ArchiveRecord,
+    ArchiveStatus,
+    Party,
+    PartyRole,
+    SealUse,
+    id_bounds,
+    is_archive_id,
+)
 
 __all__ = ["ArchiveIndex", "KeyRow"]
 
@@ -68,10 +79,19 @@ class ArchiveIndex:
     # -- writing ---------------------------------------------------------------------------
 
     @_db
-    def require_enterprise(self, uscc: str) -> None:
+    def require_enterprise(self, uscc: str, others: Sequence[str] = ()) -> frozenset[str]:
+        """Raise ``enterprise_not_found`` unless ``uscc`` is registered; return which of
+        ``others`` are (one query)."""
         with self._read.begin() as session:
-            if session.get(EnterpriseRow, uscc) is None:
+            if not others:
+                if session.get(EnterpriseRow, uscc) is None:
+                    raise EnterpriseNotFound(f"no enterprise with USCC {uscc} is registered")
+                return frozenset()
+            found = set(session.scalars(
+                select(EnterpriseRow.uscc).where(EnterpriseRow.uscc.in_([uscc, *others]))))
+            if uscc not in found:
                 raise EnterpriseNotFound(f"no enterprise with USCC {uscc} is registered")
+            return frozenset(found & set(others))
 
     @_db
     def insert(
@@ -92,6 +112,11 @@ class ArchiveIndex:
                         serial=format(use.serial, "x"),
                     )
                     for i, use in enumerate(record.seals)
+                )
+                session.add_all(
+                    ArchivePartyRow(archive_id=record.id, uscc=party.uscc,
+                                    role=party.role.value)
+                    for party in _parties_of(record)
                 )
                 if also is not None:
                     session.flush()
@@ -170,7 +195,9 @@ class ArchiveIndex:
         if after is not None and not is_archive_id(after):
             raise InvalidArchiveQuery("the cursor is not one this server gave out")
         stmt = _select(query, after=after, newest_first=newest_first)
-        order = ArchiveRow.id.desc() if newest_first else ArchiveRow.id.asc()
+        # by party: walk the party's (uscc, archive_id) index in order, join the rows
+        column = ArchivePartyRow.archive_id if query.party is not None else ArchiveRow.id
+        order = column.desc() if newest_first else column.asc()
         return stmt.order_by(order).limit(limit)
 
     def iter_records(
@@ -221,7 +248,28 @@ class ArchiveIndex:
         )
         for archive_id, kind, serial in session.execute(stmt):
             seals[archive_id].append(SealUse(SealKind(kind), int(serial, 16)))
-        return [_record(row, tuple(seals[row.id])) for row in rows]
+        parties: dict[str, list[Party]] = {row.id: [] for row in rows}
+        party_stmt = (
+            select(ArchivePartyRow.archive_id, ArchivePartyRow.uscc, ArchivePartyRow.role)
+            .where(ArchivePartyRow.archive_id.in_(list(parties)))
+            .order_by(ArchivePartyRow.archive_id, ArchivePartyRow.uscc)
+        )
+        for archive_id, uscc, role in session.execute(party_stmt):
+            parties[archive_id].append(Party(uscc, PartyRole(role)))
+        return [_record(row, tuple(seals[row.id]), _sealer_first(parties[row.id]))
+                for row in rows]
+
+
+def _sealer_first(parties: list[Party]) -> tuple[Party, ...]:
+    return tuple(sorted(parties, key=lambda p: p.role is not PartyRole.SEALER))
+
+
+def _parties_of(record: ArchiveRecord) -> list[Party]:
+    """The party rows of a record: its sealer always, each enterprise once."""
+    out = {record.uscc: Party(record.uscc, PartyRole.SEALER)}
+    for party in record.parties:
+        out.setdefault(party.uscc, party)
+    return list(out.values())
 
 
 def _id_range(
@@ -242,7 +290,17 @@ def _id_range(
 def _select(
     query: ArchiveQuery, *, after: str | None = None, newest_first: bool = True
 ) -> Select[Any]:
-    stmt = select(ArchiveRow).where(*_id_range(ArchiveRow.id, query, after, newest_first))
+    if query.party is not None:
+        stmt = (
+            select(ArchiveRow)
+            .join(ArchivePartyRow, ArchivePartyRow.archive_id == ArchiveRow.id)
+            .where(ArchivePartyRow.uscc == query.party,
+                   *_id_range(ArchivePartyRow.archive_id, query, after, newest_first))
+        )
+        if query.role is not None:
+            stmt = stmt.where(ArchivePartyRow.role == query.role.value)
+    else:
+        stmt = select(ArchiveRow).where(*_id_range(ArchiveRow.id, query, after, newest_first))
     if query.uscc is not None:
         stmt = stmt.where(ArchiveRow.uscc == query.uscc)
     if query.document_type is not None:
@@ -279,10 +337,13 @@ def _row(record: ArchiveRecord) -> ArchiveRow:
         object_key=record.object_key,
         version_id=record.version_id,
         status=record.status.value,
+        original_name=record.original_name,
     )
 
 
-def _record(row: ArchiveRow, seals: tuple[SealUse, ...]) -> ArchiveRecord:
+def _record(
+    row: ArchiveRow, seals: tuple[SealUse, ...], parties: tuple[Party, ...] = ()
+) -> ArchiveRecord:
     return ArchiveRecord(
         id=row.id,
         uscc=row.uscc,
@@ -297,4 +358,6 @@ def _record(row: ArchiveRow, seals: tuple[SealUse, ...]) -> ArchiveRecord:
         object_key=row.object_key,
         version_id=row.version_id,
         status=ArchiveStatus(row.status),
+        original_name=row.original_name,
+        parties=parties,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
@@ -24,8 +25,12 @@ __all__ = [
     "ArchiveQuery",
     "ArchiveRecord",
     "ArchiveStatus",
+    "Party",
+    "PartyRole",
     "SealUse",
+    "clean_original_name",
     "day_range",
+    "export_stem",
     "id_bounds",
     "is_archive_id",
     "object_key",
@@ -50,6 +55,24 @@ class ArchiveStatus(enum.Enum):
     OK = "ok"  #: stored, and as far as anyone checked, intact
     MISSING = "missing"  #: the object (or the recorded version of it) is gone
     CORRUPT = "corrupt"  #: the object's SHA-256 or size differs from the row
+
+
+class PartyRole(enum.Enum):
+    """How an enterprise takes part in an archived document."""
+
+    SEALER = "sealer"  #: it sealed this version (it made the archived file)
+    PARTY = "party"  #: the file carries a valid seal of it from before
+
+
+@dataclass(frozen=True)
+class Party:
+    """An enterprise an archived document belongs to."""
+
+    uscc: str
+    role: PartyRole
+
+    def to_json(self) -> dict[str, str]:
+        return {"uscc": self.uscc, "role": self.role.value}
 
 
 @dataclass(frozen=True)
@@ -104,6 +127,27 @@ class ArchiveRecord:
     #: the store's version id of the object, when the store versions objects
     version_id: str | None
     status: ArchiveStatus = ArchiveStatus.OK
+    #: the uploaded file's name as cleaned by :func:`clean_original_name`, if it had one
+    original_name: str | None = None
+    #: the enterprises it belongs to: the sealer, then the parties (see :class:`PartyRole`);
+    #: left empty, it is the sealer alone
+    parties: tuple[Party, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.parties:
+            object.__setattr__(self, "parties", (Party(self.uscc, PartyRole.SEALER),))
+
+    def role_of(self, uscc: str | None) -> PartyRole | None:
+        """The role of the enterprise ``uscc`` in this document; None if it has none."""
+        for party in self.parties:
+            if party.uscc == uscc:
+                return party.role
+        return PartyRole.SEALER if uscc is not None and uscc == self.uscc else None
+
+    @property
+    def export_name(self) -> str:
+        """``{reference or original name}-{id}.pdf``: the file's name in an export."""
+        return f"{export_stem(self.reference, self.original_name)}-{self.id}.pdf"
 
     @property
     def kinds(self) -> tuple[SealKind, ...]:
@@ -129,7 +173,53 @@ class ArchiveRecord:
             "object_key": self.object_key,
             "version_id": self.version_id,
             "status": self.status.value,
+            "original_name": self.original_name,
+            "parties": [p.to_json() for p in self.parties],
         }
+
+
+#: at most this many characters of an uploaded file's name are kept
+ORIGINAL_NAME_CHARS = 200
+#: characters that are not safe in a file name on some system (and path separators)
+_UNSAFE_IN_NAME = re.compile(r'[\\/:*?"<>|]+')
+#: characters of the name's stem kept in an export's file name
+_STEM_CHARS = 80
+
+
+def _printable(text: str) -> str:
+    """``text`` without control, format, surrogate or unassigned characters (category C)."""
+    return "".join(ch for ch in text if not unicodedata.category(ch).startswith("C"))
+
+
+def clean_original_name(name: str | None) -> str | None:
+    """An uploaded file's name fit to keep: its last path component, without control
+    characters, trimmed, at most :data:`ORIGINAL_NAME_CHARS` characters; None if nothing
+    is left (or it is only dots)."""
+    if name is None:
+        return None
+    name = unicodedata.normalize("NFC", name)
+    name = re.split(r"[\\/]", name)[-1]
+    name = " ".join(_printable(name).split())
+    if not name.strip("."):
+        return None
+    if len(name) > ORIGINAL_NAME_CHARS:
+        stem, dot, ext = name.rpartition(".")
+        if dot and 0 < len(ext) <= 10 and stem:
+            name = stem[: ORIGINAL_NAME_CHARS - len(ext) - 1] + "." + ext
+        else:
+            name = name[:ORIGINAL_NAME_CHARS]
+    return name
+
+
+def export_stem(reference: str | None, original_name: str | None) -> str:
+    """The part of an exported file's name before ``-{id}.pdf``: the reference, else the
+    original name without ``.pdf``, else ``document``; safe on every file system."""
+    text = reference or ""
+    if not text.strip() and original_name:
+        text = re.sub(r"\.pdf$", "", original_name, flags=re.IGNORECASE)
+    text = _UNSAFE_IN_NAME.sub("_", " ".join(_printable(text).split()))
+    text = text.strip(" ._")[:_STEM_CHARS].rstrip(" .")
+    return text or "document"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -151,8 +241,14 @@ class ArchiveQuery:
     #: archived strictly before (aware)
     created_to: datetime | None = None
     status: ArchiveStatus | None = None
+    #: documents this enterprise belongs to, as sealer or as party
+    party: str | None = None
+    #: with ``party``: only the documents where it has this role
+    role: PartyRole | None = None
 
     def __post_init__(self) -> None:
+        if self.role is not None and self.party is None:
+            raise InvalidArchiveQuery("a role filter needs the enterprise (party) it is of")
         if self.document_type is not None and self.document_type not in DOCUMENT_TYPES:
             raise InvalidArchiveQuery(
                 f"document type must be one of {', '.join(DOCUMENT_TYPES)}"
@@ -171,6 +267,8 @@ class ArchiveQuery:
             "from": _iso(self.created_from),
             "to": _iso(self.created_to),
             "status": self.status.value if self.status else None,
+            "party": self.party,
+            "role": self.role.value if self.role else None,
         }
 
 

@@ -32,7 +32,7 @@ from seals.uscc import validate_uscc
 
 from .check import CheckReport, run_check
 from .errors import ArchiveCorrupt, ArchiveExists, ArchiveNotFound
-from .export import ExportSummary, ReportFor, export_to_file, export_zip
+from .export import ExportSummary, ReportFor, ReportHtml, export_to_file, export_zip
 from .index import ArchiveIndex
 from .model import (
     DOCUMENT_TYPES,
@@ -41,7 +41,10 @@ from .model import (
     ArchiveQuery,
     ArchiveRecord,
     ArchiveStatus,
+    Party,
+    PartyRole,
     SealUse,
+    clean_original_name,
     object_key,
 )
 from .store import CHUNK_SIZE, ObjectStore, VerifiedReader
@@ -83,6 +86,8 @@ class Archive:
         reference: str | None = None,
         timestamp_time: datetime | None = None,
         also: Callable[[Session, str], None] | None = None,
+        parties: Sequence[str] = (),
+        original_name: str | None = None,
     ) -> ArchiveRecord:
         """Archive one sealed document; returns its record once object and row are stored.
 
@@ -92,6 +97,11 @@ class Archive:
         ``data`` is the file's bytes or a seekable binary file (read twice: once for its
         SHA-256, once to upload).  Raises ``archive_unavailable`` / ``database_unavailable``
         (503) when a store is down, with nothing left behind that ``check`` would not find.
+
+        ``parties``: USCCs of the enterprises whose valid seals the document carries from
+        before; those registered here become its parties (role ``party``), the others and
+        ``uscc`` itself (the ``sealer``) are left out.  ``original_name``: the uploaded
+        file's name, kept cleaned (:func:`~storage.archive.model.clean_original_name`).
         """
         validate_uscc(uscc)
         if not seals:
@@ -107,7 +117,8 @@ class Archive:
         stream = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
         sha256, md5, size = _digest(stream)
 
-        self.index.require_enterprise(uscc)
+        others = sorted({p for p in parties if p != uscc})
+        registered = self.index.require_enterprise(uscc, others)
         ulid = ULID.from_datetime(self._clock())
         archive_id = str(ulid)
         created_at = ulid.datetime
@@ -128,6 +139,9 @@ class Archive:
             created_at=created_at,
             object_key=key,
             version_id=info.version_id,
+            original_name=clean_original_name(original_name),
+            parties=(Party(uscc, PartyRole.SEALER),
+                     *(Party(p, PartyRole.PARTY) for p in others if p in registered)),
         )
         try:
             self.index.insert(record, also)
@@ -282,11 +296,15 @@ class Archive:
         return run_check(self, repair=repair, sample=sample, grace=grace, now=datetime.now(UTC))
 
     def export(
-        self, query: ArchiveQuery | None = None, *, report_for: ReportFor | None = None
+        self,
+        query: ArchiveQuery | None = None,
+        *,
+        report_for: ReportFor | None = None,
+        report_html: ReportHtml | None = None,
     ) -> Iterator[bytes]:
         """A ZIP of the matching documents as a stream of byte chunks, in constant memory."""
         return export_zip(self, query or ArchiveQuery(), report_for=report_for,
-                          now=self._clock())
+                          now=self._clock(), report_html=report_html)
 
     def export_to(
         self,
@@ -294,10 +312,11 @@ class Archive:
         query: ArchiveQuery | None = None,
         *,
         report_for: ReportFor | None = None,
+        report_html: ReportHtml | None = None,
     ) -> ExportSummary:
         """Write the export ZIP to ``path`` (atomically: ``path`` appears only when complete)."""
         return export_to_file(self, path, query or ArchiveQuery(), report_for=report_for,
-                              now=self._clock())
+                              now=self._clock(), report_html=report_html)
 
     def ping(self) -> None:
         """Readiness: ``archive_unavailable`` unless the object store answers."""

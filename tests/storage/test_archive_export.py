@@ -124,7 +124,7 @@ def test_marked_documents_are_listed_not_included(local: Archive) -> None:
     by_id = {f["id"]: f for f in manifest["files"]}
     assert by_id[gone.id]["included"] is False and by_id[gone.id]["status"] == "missing"
     assert by_id[gone.id]["path"] is None
-    assert zf.namelist() == [good.object_key, "manifest.json"]
+    assert zf.namelist() == [good.export_name, "manifest.json"]
 
 
 def test_empty_export_is_a_valid_zip(local: Archive) -> None:
