@@ -48,8 +48,13 @@ Problem codes (stable; the HTTP API, the CLI and the HTML report show them).  Pe
     the license was not active at the signing time.
 
 For the whole report: ``no_signatures``, ``no_seals`` (only document timestamps),
-``expected_enterprise_missing`` (no valid seal of ``expect_uscc``), ``signature_not_valid``
-(one per signature that is not valid).
+``expected_enterprise_missing`` (no valid seal of ``expect_uscc``; the message says whether
+the document carries a seal of that enterprise at all), ``signature_not_valid`` (one per
+signature that is not valid).
+
+Beside the problems the report carries ``notices`` (:mod:`seals.verdict`): what changed about
+a license or a seal after it signed.  They never change ``valid``.  ``expect_uscc`` is
+normalised (whitespace removed, capitals) and must be a valid USCC (``invalid_uscc``).
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ from seals.identity import CertificateIdentity, identity_of
 from seals.license import LicenseStatus, status_at
 from seals.model import Seal, SealStatus
 from seals.service import SealService
+from seals.verdict import Notice, expected_uscc, license_notice, merge_notices, seal_notices
 
 from .core import InvalidPdf, _open, _short
 
@@ -168,9 +174,11 @@ class Verifier:
     async def verify(self, pdf: bytes, expect_uscc: str | None = None) -> dict[str, Any]:
         """The verification report.
 
-        Raises :class:`InvalidPdf` if the file cannot be read; never anything that is not an
-        :class:`EsealError`, whatever the bytes.
+        Raises :class:`InvalidPdf` if the file cannot be read and
+        :class:`seals.errors.InvalidUSCC` if ``expect_uscc`` is not a USCC; never anything
+        that is not an :class:`EsealError`, whatever the bytes.
         """
+        expect_uscc = expected_uscc(expect_uscc)
         try:
             # _open catches pyHanko's usual read errors; a corrupt stream can still raise
             # zlib.error, AttributeError and the like, from _open or from what follows
@@ -198,9 +206,11 @@ class Verifier:
         dss = _read_dss(reader)
         certified = any(s.docmdp_level is not None for s in sigs)
         unlisted = _unlisted_objects(reader, pdf) if sigs else []
+        notices: list[Notice] = []
         for sig in sigs:
             entries.append(
-                await self._verify_one(reader, sig, doc_ts_revisions, dss, certified, unlisted)
+                await self._verify_one(reader, sig, doc_ts_revisions, dss, certified, unlisted,
+                                       notices)
             )
         entries.sort(key=lambda e: e.pop("_order", 1 << 30))
         if not entries:
@@ -213,8 +223,11 @@ class Verifier:
             e["valid"] and (e.get("enterprise") or {}).get("uscc") == expect_uscc for e in seals
         ):
             valid = False
+            carried = any((e.get("enterprise") or {}).get("uscc") == expect_uscc for e in seals)
             report_problems.add(
-                "expected_enterprise_missing", f"no valid seal of the enterprise {expect_uscc}"
+                "expected_enterprise_missing",
+                f"the seals of the enterprise {expect_uscc} in the document are not valid"
+                if carried else f"the document carries no seal of the enterprise {expect_uscc}",
             )
         for e in entries:
             if not e["valid"]:
@@ -225,6 +238,7 @@ class Verifier:
             "file": {"sha256": hashlib.sha256(pdf).hexdigest(), "size": len(pdf), "pages": pages},
             "signatures": entries,
             "problems": report_problems.items,
+            "notices": merge_notices(notices),
         }
 
     def _collect(
@@ -258,6 +272,7 @@ class Verifier:
         dss: _Validation,
         certified: bool,
         unlisted: list[int],
+        notices: list[Notice],
     ) -> dict[str, Any]:
         problems = _Problems([])
         is_ts = sig.sig_object_type == "/DocTimeStamp"
@@ -394,10 +409,33 @@ class Verifier:
             "version": seal.version if seal else None,
         }
         revoked_at_signing = self._revocation(status, seal, when, time_source, problems, entry)
-        license_ok = self._enterprise(identity, seal, when, time_source, problems, entry)
+        license_ok = self._enterprise(identity, seal, when, time_source, problems, entry,
+                                      notices)
+        if seal is not None:
+            notices += self._seal_notices(seal, entry, revoked_at_signing)
         entry["valid"] = integrity == "ok" and trusted and not revoked_at_signing and license_ok
         entry["problems"] = problems.items
         return entry
+
+    def _seal_notices(
+        self, seal: Seal, entry: dict[str, Any], revoked_at_signing: bool
+    ) -> list[Notice]:
+        """Notices about our seal that signed: revoked or suspended since, re-issued since."""
+        try:
+            newest: Seal | None = self._seals.seal(seal.uscc, seal.kind)
+        except EsealError:  # the seal or its enterprise is not in the registry
+            newest = None
+        revoked = entry.get("revoked") or {}
+        at = revoked.get("at")
+        return seal_notices(
+            seal,
+            newest,
+            revoked_at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+            reason=revoked.get("reason"),
+            revoked_at_signing=revoked_at_signing,
+            enterprise_name=(entry.get("enterprise") or {}).get("name") or seal.uscc,
+            field_name=entry["field"],
+        )
 
     def _our_seal(self, cert: asn1_x509.Certificate) -> Seal | None:
         if cert.issuer != self._issuing.subject:
@@ -458,6 +496,7 @@ class Verifier:
         time_source: str,
         problems: _Problems,
         entry: dict[str, Any],
+        notices: list[Notice],
     ) -> bool:
         uscc = identity.uscc
         info: dict[str, Any] = {
@@ -483,6 +522,9 @@ class Verifier:
         info["license_status_now"] = enterprise.status.value
         at = status_at(list(enterprise.history), when) if when else None
         info["license_status_at_signing"] = at.value if at else None
+        notice = license_notice(enterprise, at, entry["field"])
+        if notice is not None:
+            notices.append(notice)
         if seal is not None:
             # our own certificate, byte for byte: it carries the name registered when it was
             # issued, so a renamed enterprise's older seals still match
