@@ -3,7 +3,8 @@
 Archives ``--total-mb`` of random "documents" (incompressible, the worst case for the ZIP
 writer) in a local-directory archive with a SQLite index, then streams the export of all of
 them into a byte counter, sampling the process's resident memory as it goes, with
-``tracemalloc`` tracing Python allocations.  Prints the figures.
+``tracemalloc`` tracing Python allocations.  Prints the figures and writes them to
+``bench/results-archive-export.md``.
 
     .venv/bin/python bench/archive_export.py                  # 1 GiB in 4 MiB documents
     .venv/bin/python bench/archive_export.py --total-mb 256 --doc-mb 1
@@ -28,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from facts import header, write_results
 from sqlalchemy.orm import Session
 
 from seals.kinds import SealKind
@@ -77,6 +80,12 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
 
+    said: list[str] = []
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        said.append(text)
+
     work = Path(tempfile.mkdtemp(prefix="eseal-bench-"))
     try:
         engine = make_engine(f"sqlite:///{work / 'eseal.db'}")
@@ -92,7 +101,7 @@ def main() -> int:
         started = time.perf_counter()
         count = fill(archive, args.total_mb * MIB, int(args.doc_mb * MIB))
         filled = time.perf_counter() - started
-        print(f"archived {count} documents of {args.doc_mb:g} MiB "
+        say(f"archived {count} documents of {args.doc_mb:g} MiB "
               f"({count * args.doc_mb:.0f} MiB) in {filled:.1f} s")
 
         def report_for(record: ArchiveRecord, reader: VerifiedReader) -> dict[str, Any]:
@@ -120,17 +129,27 @@ def main() -> int:
         samples.append((total / MIB, rss_mib()))
 
         rss = [r for _, r in samples]
-        print(f"exported a ZIP of {total / MIB:.0f} MiB in {elapsed:.1f} s "
+        say(f"exported a ZIP of {total / MIB:.0f} MiB in {elapsed:.1f} s "
               f"({total / MIB / elapsed:.0f} MiB/s), largest chunk {largest / 1024:.0f} KiB")
-        print(f"RSS before export {baseline:.1f} MiB; during export min {min(rss):.1f}, "
+        say(f"RSS before export {baseline:.1f} MiB; during export min {min(rss):.1f}, "
               f"max {max(rss):.1f} MiB (spread {max(rss) - min(rss):.1f} MiB)")
-        print(f"tracemalloc: peak {peak / MIB:.2f} MiB of Python allocations during the export, "
+        say(f"tracemalloc: peak {peak / MIB:.2f} MiB of Python allocations during the export, "
               f"{current / MIB:.2f} MiB held at the end")
-        print(f"ru_maxrss (process high-water, filling included): {max_rss_mib():.1f} MiB")
-        print("RSS by output written:")
+        say(f"ru_maxrss (process high-water, filling included): {max_rss_mib():.1f} MiB")
+        say("RSS by output written:")
         step = max(1, len(samples) // 8)
         for written, value in samples[::step] + samples[-1:]:
-            print(f"  {written:8.0f} MiB written   RSS {value:6.1f} MiB")
+            say(f"  {written:8.0f} MiB written   RSS {value:6.1f} MiB")
+        command = "python bench/archive_export.py" + (
+            f" --total-mb {args.total_mb}" if args.total_mb != 1024 else "") + (
+            f" --doc-mb {args.doc_mb:g}" if args.doc_mb != 4 else "") + (
+            " --report" if args.report else "")
+        text = "\n".join([
+            *header("Streamed archive export: time and memory", command)[:-1],
+            f"- {count} incompressible documents of {args.doc_mb:g} MiB in a local-directory "
+            "archive with a SQLite index, exported as one ZIP stream into a byte counter",
+            "", "```", *said, "```"])
+        write_results("results-archive-export.md", text)
     finally:
         if args.keep:
             print(f"kept {work}")

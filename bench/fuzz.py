@@ -17,6 +17,7 @@ clear 422 ``processing_time_exceeded``, not a finding.
 Prints counts per path and outcome, the slowest inputs, the peak RSS growth, and each finding
 with its mutation and the last frames of its traceback; with ``--save`` each finding's input
 is written there as ``<sha256 prefix>.pdf`` for the regression corpus (tests/fuzz/corpus).
+The summary also goes to ``bench/results-fuzz.md``.
 Case ``i`` of a run with ``--seed s`` is ``random.Random(s * 1_000_003 + i)``: reproducible.
 """
 
@@ -36,10 +37,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests" / "fuzz"), str(ROOT / "tests"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "tests" / "fuzz"), str(ROOT / "tests"), str(ROOT), str(ROOT / "bench")]
 
 import harness  # noqa: E402
 import hostile  # noqa: E402
+from facts import header, write_results  # noqa: E402
 
 from pdfs import cjk_contract, extract_cjk_face, simple_pdf  # noqa: E402
 
@@ -143,15 +145,21 @@ def main() -> int:
             if i % 50 == 0:
                 print(f"... {cases} inputs, {len(findings)} findings", flush=True)
 
-    print(f"\n{cases} inputs in {args.minutes:g} min (seed {args.seed}); "
-          f"peak RSS {_rss_mb():.0f} MB ({_rss_mb() - start_rss:+.0f} MB after set-up)")
-    print("\npath / outcome counts:")
+    report: list[str] = []
+
+    def say(text: str) -> None:
+        print(text)
+        report.append(text)
+
+    say(f"\n{cases} inputs in {args.minutes:g} min (seed {args.seed}); "
+        f"peak RSS {_rss_mb():.0f} MB ({_rss_mb() - start_rss:+.0f} MB after set-up)")
+    say("\npath / outcome counts:")
     for key, n in sorted(counts.items()):
-        print(f"  {n:6d}  {key}")
-    print("\nslowest:")
+        say(f"  {n:6d}  {key}")
+    say("\nslowest:")
     for seconds, path, label in sorted(timings, reverse=True)[:10]:
-        print(f"  {seconds:7.2f} s  {path:14} {label}")
-    print(f"\n{len(findings)} findings:")
+        say(f"  {seconds:7.2f} s  {path:14} {label}")
+    say(f"\n{len(findings)} findings:")
     seen: set[str] = set()
     for label, path, o, pdf in findings:
         where = [ln.strip() for ln in o.trace.splitlines() if ln.strip().startswith("File")]
@@ -159,14 +167,25 @@ def main() -> int:
         sig = f"{path} {o.detail.split(':')[0]} {ours}"
         first = sig not in seen
         seen.add(sig)
-        print(f"  {path:14} {o.detail[:160]}  ({o.seconds:.1f} s)  {label}"
-              + ("" if first else "  [same as above]"))
+        say(f"  {path:14} {o.detail[:160]}  ({o.seconds:.1f} s)  {label}"
+            + ("" if first else "  [same as above]"))
         if first:
             for w in ours:
-                print(f"      {w.replace(str(ROOT) + '/', '')}")
+                say(f"      {w.replace(str(ROOT) + '/', '')}")
         if args.save:
             args.save.mkdir(parents=True, exist_ok=True)
             (args.save / f"{hashlib.sha256(pdf).hexdigest()[:16]}.pdf").write_bytes(pdf)
+    command = "python bench/fuzz.py " + " ".join(sys.argv[1:])
+    crafted = "hand-crafted files first, then " if args.crafted else ""
+    over_http = "" if args.no_http else (
+        f", POST /v1/sign and /v1/verify (server CPU limit {args.cpu_limit:g} s)")
+    text = "\n".join([
+        *header("Fuzzing sign and verify with hostile PDFs", command.strip())[:-1],
+        f"- {cases} inputs, seed {args.seed}, {crafted}mutations; paths: in-process sign and "
+        f"verify{over_http}; a finding: an exception not eseal's, a 5xx, a refusal without a "
+        f"problem code, or a path slower than {args.slow:g} s",
+        "", "```", *"\n".join(report).strip("\n").split("\n"), "```"])
+    write_results("results-fuzz.md", text)
     return 1 if findings else 0
 
 

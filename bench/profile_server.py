@@ -6,7 +6,8 @@ Starts ``eseal serve --workers 1`` on a fresh data dir (SQLite, local archive, b
 keeps ``--concurrency`` ``POST /v1/sign`` requests (1-page contract, B-T, one seal) in flight
 for ``--seconds`` while ``py-spy record`` samples the server process (``pip install -e
 '.[bench]'`` brings py-spy), and prints the share of samples (inclusive) of eseal's own
-functions and of the libraries' main entry points, then the top functions by own time.
+functions and of the libraries' main entry points, then the top functions by own time; the
+same goes to ``bench/results-profile.md``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "storage"),
                 str(ROOT / "bench")]
 
+from facts import header, write_results  # noqa: E402
 from http_load import SIGN_OPTIONS, EsealServer, sign_once  # noqa: E402
 
 from pdfs import simple_pdf  # noqa: E402
@@ -100,9 +102,18 @@ async def main_async(args: argparse.Namespace) -> int:
                     raise SystemExit(f"py-spy wrote no profile: {spy_err[-1000:]}")
         finally:
             server.stop()
-        print(f"# eseal serve (1 worker) under {args.concurrency} sealing requests in flight: "
-              f"{rate:.1f} docs/s while sampled\n")
-        print(summarise(raw, args.top))
+        command = "python bench/profile_server.py" + (
+            f" --seconds {args.seconds:g}" if args.seconds != 20 else "") + (
+            f" --concurrency {args.concurrency}" if args.concurrency != 4 else "")
+        text = "\n".join([
+            *header("Where a sealing request's time goes: py-spy on the server", command)[:-1],
+            f"- `eseal serve --workers 1` (SQLite, local archive, built-in TSA) under "
+            f"{args.concurrency} `POST /v1/sign` requests in flight (1-page contract, B-T, one "
+            f"seal) for {args.seconds:g} s, sampled by `py-spy record` at 200 Hz; "
+            f"{rate:.1f} docs/s while sampled", "",
+            "```", summarise(raw, args.top), "```"])
+        print(text)
+        write_results("results-profile.md", text)
     return 0
 
 
