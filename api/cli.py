@@ -173,37 +173,70 @@ def _read_pdf(path: str) -> bytes:
         raise EsealError(f"cannot read {path}: {exc.strerror}", code="file_unreadable") from None
 
 
-def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
+#: the ``sign`` flags named as the options they set (they override the --options file)
+_SIGN_FLAGS = ("cross_page", "level", "document_type", "reason", "location", "certify",
+               "allow_invoice_seal_on_contract", "reference")
 
-    from .flows import to_sealing_options
+
+def sign_options(args: argparse.Namespace) -> Any:
+    """The :class:`SignOptions` of ``eseal sign``: the ``--options`` file (the HTTP ``options``
+    object), then every flag given on the command line on top of it.
+
+    A flag replaces that option of the file; ``--seal`` or a placement flag
+    (``--page``/``--x``/``--y``/``--keyword``) replaces the file's ``seals`` with the seals the
+    flags describe (``--seal`` kinds, else the document type's default seal).
+    """
+    from .errors import InvalidRequest
+    from .flows import options_json
     from .models import SignOptions
 
+    data: dict[str, Any] = {}
+    if args.options is not None:
+        if args.options == "-" and args.input == "-":
+            raise InvalidRequest("the PDF and the options cannot both come from stdin",
+                                 code="invalid_options")
+        try:
+            raw = (sys.stdin.read() if args.options == "-"
+                   else Path(args.options).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise EsealError(f"cannot read {args.options}: {why}",
+                             code="file_unreadable") from None
+        data = options_json(raw)
+    for flag in _SIGN_FLAGS:
+        value = getattr(args, flag)
+        if value is not None:
+            data[flag] = value
     placement: dict[str, Any] = {}
     if args.keyword:
         placement = {"keyword": args.keyword, "page": args.page}
     elif args.x is not None or args.y is not None or args.page is not None:
         placement = {"page": args.page, "x": args.x, "y": args.y}
-    from signer.service import DocumentType, default_kind
+    if args.seal or placement:
+        from signer.service import DocumentType, default_kind
 
+        try:
+            kinds = args.seal or [default_kind(DocumentType(
+                data.get("document_type", "other"))).value]
+        except ValueError:
+            kinds = []  # an unknown document type: the model says so below
+        data["seals"] = [{"kind": k, **placement} for k in kinds]
     try:
-        doc_type = DocumentType(args.document_type)
-        kinds = args.seal or [default_kind(doc_type).value]
-        options = SignOptions.model_validate({
-            "seals": [{"kind": k, **placement} for k in kinds],
-            "cross_page": args.cross_page, "level": args.level,
-            "document_type": args.document_type, "reason": args.reason,
-            "location": args.location, "certify": args.certify,
-            "allow_invoice_seal_on_contract": args.allow_invoice_seal_on_contract,
-        })
+        return SignOptions.model_validate(data)
     except ValidationError as exc:
-        from .errors import InvalidRequest
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidRequest(f"invalid options: {detail}", code="invalid_options") from None
 
-        msg = "; ".join(e["msg"] for e in exc.errors())
-        raise InvalidRequest(f"invalid options: {msg}", code="invalid_options") from None
+
+def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
     from seals.uscc import validate_uscc
 
     from .auth import Principal, Role
+    from .flows import to_sealing_options
 
+    options = sign_options(args)
     to_sealing_options(options)  # unknown kinds and bad placements fail before any work
     pdf = _read_pdf(args.input)
     c = _container(settings)
@@ -215,7 +248,7 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
             out.write(chunk)
     record = c.archive.record(done.archive_id)
     _print({"output": args.output, "sha256": done.sha256, "size": done.size,
-            "level": args.level, "archive_id": done.archive_id,
+            "level": options.level, "archive_id": done.archive_id,
             "seals": [s.to_json() for s in record.seals]})
     return 0
 
@@ -426,10 +459,17 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--upload", metavar="SCAN")
     s.set_defaults(func=cmd_seal_image)
 
-    s = sub.add_parser("sign", help="seal a PDF")
+    s = sub.add_parser(
+        "sign", help="seal a PDF",
+        description="Seal a PDF. --options takes the options object of POST /v1/sign (JSON: "
+        "seals, cross_page, level, certify, reserve, ...); the flags are shortcuts, and a flag "
+        "given replaces that option of the file (--seal or a placement flag replaces its "
+        "seals).")
     s.add_argument("input", help="PDF file, or - for stdin")
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--uscc", required=True)
+    s.add_argument("--options", metavar="OPTIONS.json",
+                   help="the HTTP request's options object, from a file (- for stdin)")
     s.add_argument(
         "--seal",
         action="append",
@@ -443,17 +483,22 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--cross-page",
         action="store_true",
+        default=None,
         help="also apply the first seal across all pages (骑缝章)",
     )
-    s.add_argument("--level", default="B-T", choices=["B-B", "B-T", "B-LT", "B-LTA"])
-    s.add_argument("--document-type", default="other", choices=["contract", "invoice", "other"])
-    s.add_argument("--allow-invoice-seal-on-contract", action="store_true")
+    s.add_argument("--level", choices=["B-B", "B-T", "B-LT", "B-LTA"], help="default B-T")
+    s.add_argument("--document-type", choices=["contract", "invoice", "other"],
+                   help="default other")
+    s.add_argument("--allow-invoice-seal-on-contract", action="store_true", default=None)
     s.add_argument("--reason")
     s.add_argument("--location")
+    s.add_argument("--reference", help="your own reference, kept with the archive record")
     s.add_argument(
         "--certify",
         action="store_true",
-        help="first seal certifies the document (form filling still allowed)",
+        default=None,
+        help="first seal certifies the document (form filling still allowed); reserve fields "
+        "for the other parties in --options",
     )
     s.set_defaults(func=cmd_sign)
 
