@@ -530,6 +530,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-reports", action="store_true")
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_archive_export)
+    from .renewal import add_renew_parser
+
+    add_renew_parser(arc)
 
     mk = sub.add_parser("keys", help="the soft key store").add_subparsers(
         dest="action", required=True)

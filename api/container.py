@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyhanko.sign.timestamps import TimeStamper
@@ -95,12 +96,15 @@ def initialise(settings: Settings) -> bool:
     return created
 
 
-def build(settings: Settings) -> Container:
-    """Open everything for use; fails with one clear error if the master key is wrong."""
+def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Container:
+    """Open everything for use; fails with one clear error if the master key is wrong.
+
+    ``clock`` (tests: a simulated time) drives the PKI, seals, TSA, revocation and archive."""
+    now = clock or (lambda: datetime.now(UTC))
     soft = _soft_store(settings)
     soft.check()
     pki = InternalPki(soft, settings.pki_dir, settings.public_url,
-                      organisation=settings.organisation)
+                      organisation=settings.organisation, clock=now)
     pki.load()
     seal_keys = _seal_keystore(settings, soft)
     seal_keys.check()  # an absent or locked token fails at start-up, not at the first seal
@@ -116,10 +120,11 @@ def build(settings: Settings) -> Container:
             validity=timedelta(days=settings.seal_validity_days),
             font_path=settings.font_path,
         ),
+        clock=now,
     )
     tsa_signer = pki.tsa_signer()
-    tsa = TimeStampAuthority(tsa_signer, tsa_signer.signing_cert, pki.chain())
-    revocation = InternalRevocation(pki, service.certificate_status)
+    tsa = TimeStampAuthority(tsa_signer, tsa_signer.signing_cert, pki.chain(), clock=now)
+    revocation = InternalRevocation(pki, service.certificate_status, clock=now)
     timestamper: TimeStamper = tsa.timestamper()
     if settings.tsa_url:
         from pyhanko.sign.timestamps import HTTPTimeStamper
@@ -129,6 +134,7 @@ def build(settings: Settings) -> Container:
                                      tsa_certificates=[tsa_signer.signing_cert])
     sealing = SealingService(service, document_signer)
     archive = archive_from_settings(settings, engine)
+    archive.clock = now
     verifier = Verifier(service, revocation.root, pki.chain()[0],
                         extra_roots=_trust_bundle(settings), allow_fetching=settings.verify_fetch)
     deadline = Deadline(settings.document_cpu_seconds, settings.document_wall_seconds)

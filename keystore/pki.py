@@ -148,6 +148,7 @@ class InternalPki:
         self._organisation = organisation
         self._certs: dict[str, x509.Certificate] = {}
         self._refs: dict[str, str] = {}
+        self._retired: dict[str, list[x509.Certificate]] = {}
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -246,6 +247,7 @@ class InternalPki:
         except FileNotFoundError:
             raise KeystoreError("no PKI here: run 'eseal init' first", code="pki_missing") \
                 from None
+        self._retired = _load_retired(self._dir)
         # Opening a CA key proves the master key is right before anything is served.
         self._store.private_key_for_pki(self._refs["issuing"])
 
@@ -273,7 +275,12 @@ class InternalPki:
 
     def internal_serials(self) -> set[int]:
         """Serials of the certificates the issuing CA made for the PKI's own services."""
-        return {self._certs["tsa"].serial_number, self._certs["ocsp"].serial_number}
+        return {self._certs["tsa"].serial_number, self._certs["ocsp"].serial_number,
+                *(c.serial_number for certs in self._retired.values() for c in certs)}
+
+    def retired(self, role: str) -> list[x509.Certificate]:
+        """Earlier certificates of a service ("tsa", "ocsp"), oldest first (see :meth:`rotate`)."""
+        return list(self._retired.get(role, []))
 
     def issue_seal_certificate(
         self,
@@ -314,6 +321,61 @@ class InternalPki:
             _to_asn1(self._certs["tsa"]),
             self.chain(),
         )
+
+    def rotate(self, role: str) -> x509.Certificate:
+        """A new key and certificate for the TSA or the OCSP responder (``role`` "tsa"/"ocsp").
+
+        Done before the current certificate expires (it lives :attr:`SERVICE_YEARS`).  The old
+        certificate is kept as ``{role}-{serial}.pem`` and listed in ``pki.json``: the OCSP
+        responder keeps answering "good" for it, so timestamps it made stay verifiable; its key
+        is no longer used.  Processes that serve must be restarted to pick up the new key.
+        """
+        if role not in ("tsa", "ocsp"):
+            raise KeystoreError("only the TSA and the OCSP responder are rotated",
+                                code="pki_role_invalid")
+        now = self._clock() - timedelta(minutes=5)
+        old = self._certs[role]
+        ref = self._store.generate(SCOPE, f"{role}-{int(now.timestamp())}", self._algorithm)
+        pub = self._store.private_key_for_pki(ref).public_key()
+        issuing = self.issuing
+        usage = ([ExtendedKeyUsageOID.TIME_STAMPING] if role == "tsa"
+                 else [ExtendedKeyUsageOID.OCSP_SIGNING])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(old.subject)
+            .issuer_name(issuing.subject)
+            .public_key(pub)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(min(now + timedelta(days=365 * self.SERVICE_YEARS),
+                                 issuing.not_valid_after_utc))
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_leaf_usage(non_repudiation=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage(usage), critical=role == "tsa")
+            .add_extension(_aki(issuing), critical=False)
+        )
+        if role == "tsa":
+            builder = (builder.add_extension(self._aia(), critical=False)
+                       .add_extension(self._crl_dp("issuing"), critical=False))
+        else:
+            builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
+        cert = builder.sign(self._store.private_key_for_pki(self._refs["issuing"]),
+                            hashes.SHA256())
+        kept = f"{role}-{old.serial_number:x}.pem"
+        (self._dir / kept).write_bytes(old.public_bytes(serialization.Encoding.PEM))
+        meta = json.loads((self._dir / "pki.json").read_text())
+        meta.setdefault("retired", {}).setdefault(role, []).append(kept)
+        meta["keys"][role] = ref
+        tmp = self._dir / f"{role}.pem.new"
+        tmp.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        tmp.replace(self._dir / f"{role}.pem")
+        (self._dir / "pki.json.new").write_text(json.dumps(meta, indent=2))
+        (self._dir / "pki.json.new").replace(self._dir / "pki.json")
+        self._refs[role] = ref
+        self._certs[role] = cert
+        self._retired.setdefault(role, []).append(old)
+        return cert
 
     # -- revocation -----------------------------------------------------------------------
 
@@ -432,6 +494,13 @@ class InternalPki:
                 )
             ]
         )
+
+
+def _load_retired(directory: Path) -> dict[str, list[x509.Certificate]]:
+    """Retired service certificates named in ``pki.json`` (see :meth:`InternalPki.rotate`)."""
+    names = json.loads((directory / "pki.json").read_text()).get("retired", {})
+    return {role: [x509.load_pem_x509_certificate((directory / n).read_bytes()) for n in files]
+            for role, files in names.items()}
 
 
 def _ca_usage() -> x509.KeyUsage:

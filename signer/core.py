@@ -23,11 +23,10 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
 from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
 from pyhanko.sign.general import SigningError
-from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, PdfTimeStamper
+from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
-from pyhanko.sign.validation import async_add_validation_info
 
 from keystore.errors import ErrorKind, EsealError
 from keystore.tsa import TsaUnavailable
@@ -404,52 +403,19 @@ class DocumentSigner:
     def _tsa_certificates(self) -> list[Any]:
         return list(self._tsa_certs)
 
+    @property
+    def extender(self) -> Any:
+        """Extension and B-LTA renewal (:class:`signer.extension.Extender`)."""
+        from .extension import Extender
+
+        return Extender(self._revocation, self._timestamper,
+                        tsa_certificates=self._tsa_certificates())
+
     async def extend(self, pdf: bytes, level: PadesLevel) -> bytes:
-        """Add validation data (B-LT) and, for B-LTA, a document timestamp to a signed PDF."""
-        if level < PadesLevel.B_LT:
-            raise RequestRefused("a signed document can be extended to B-LT or B-LTA only",
-                              code="invalid_level")
-        writer = _open(pdf)
-        reader = writer.prev
-        sigs = reader.embedded_signatures
-        if not sigs:
-            raise RequestRefused("the document has no signature to extend",
-                                 code="no_signatures")
-        certs = list(self._tsa_certificates())
-        for sig in sigs:
-            certs.append(sig.signer_cert)
-            certs.extend(sig.other_embedded_certs)
-        context = self._revocation.context(certs)
-        try:
-            # B-LT first: validation data for every signature in the DSS ...
-            data = pdf
-            for name in [sig.field_name for sig in sigs]:
-                current = _open(data).prev
-                sig = next(s for s in current.embedded_signatures if s.field_name == name)
-                out = io.BytesIO()
-                await async_add_validation_info(sig, context, output=out)
-                data = out.getvalue()
-            if level < PadesLevel.B_LTA:
-                return data
-            # ... then, for B-LTA, a document timestamp over all of it.
-            reader = _open(data).prev
-            lta = io.BytesIO()
-            stamper = PdfTimeStamper(self._require_timestamper())
-            await stamper.async_update_archival_timestamp_chain(
-                reader, context, in_place=False, output=lta
-            )
-            return lta.getvalue()
-        except TimestampRequestError as exc:
-            raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") \
-                from None
-        except (PdfError, ValueError, KeyError) as exc:
-            raise ExtendRefused(f"the document cannot be extended: {_short(exc)}") from None
-        except Exception as exc:  # pyHanko's validation errors (e.g. a revoked certificate)
-            if type(exc).__module__.startswith(("pyhanko", "pyhanko_certvalidator")):
-                raise ExtendRefused(
-                    f"the signatures cannot be extended: {type(exc).__name__}: {_short(exc)}"
-                ) from None
-            raise
+        """Add validation data (B-LT) and, for B-LTA, a document timestamp to a signed PDF
+        (see :mod:`signer.extension`)."""
+        result: bytes = await self.extender.extend(pdf, level)
+        return result
 
 
 async def _write_signed(pdf_signer: PdfSigner, writer: IncrementalPdfFileWriter,

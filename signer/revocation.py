@@ -9,8 +9,8 @@ sealed with one seal costs one OCSP signature.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
@@ -29,10 +29,14 @@ __all__ = ["InternalRevocation"]
 class InternalRevocation:
     """Builds validation contexts that know our trust anchor and our revocation data."""
 
-    def __init__(self, pki: InternalPki, lookup: StatusLookup, *, max_age: float = 60.0) -> None:
+    def __init__(self, pki: InternalPki, lookup: StatusLookup, *, max_age: float = 60.0,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        """``clock`` gives the time the responses are made at (the PKI's own clock decides what
+        they say); the cache keeps a response ``max_age`` seconds of that clock."""
         self._pki = pki
         self._lookup = lookup
         self._max_age = max_age
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
         self._ocsp: dict[int, tuple[float, asn1_ocsp.OCSPResponse]] = {}
         self._root_crl: tuple[float, asn1_crl.CertificateList] | None = None
@@ -46,12 +50,22 @@ class InternalRevocation:
     def root(self) -> asn1_x509.Certificate:
         return self._root
 
+    @property
+    def issuing(self) -> asn1_x509.Certificate:
+        return self._issuing
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def _fresh(self, made: float, now: float) -> bool:
+        return 0 <= now - made < self._max_age
+
     def ocsp_for(self, certificate: asn1_x509.Certificate) -> asn1_ocsp.OCSPResponse:
         serial = certificate.serial_number
-        now = time.monotonic()
+        now = self._clock().timestamp()
         with self._lock:
             cached = self._ocsp.get(serial)
-            if cached and now - cached[0] < self._max_age:
+            if cached and self._fresh(cached[0], now):
                 return cached[1]
         cert = x509.load_der_x509_certificate(certificate.dump())
         request = (
@@ -67,9 +81,9 @@ class InternalRevocation:
         return response
 
     def root_crl(self) -> asn1_crl.CertificateList:
-        now = time.monotonic()
+        now = self._clock().timestamp()
         with self._lock:
-            if self._root_crl and now - self._root_crl[0] < self._max_age:
+            if self._root_crl and self._fresh(self._root_crl[0], now):
                 return self._root_crl[1]
         crl = fully_parsed(asn1_crl.CertificateList.load(self._pki.crl([], ca="root")))
         with self._lock:
@@ -106,4 +120,5 @@ class InternalRevocation:
             crls=[self.root_crl()],
             allow_fetching=False,
             revocation_mode="hard-fail",
+            moment=self._clock(),
         )

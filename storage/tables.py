@@ -274,3 +274,38 @@ class ArchivePartyRow(Base):
 
 __all__ += ["ArchiveRow", "ArchiveSealRow"]
 __all__ += ["ArchivePartyRow"]
+
+
+class ArchiveVersionRow(Base):
+    """A later version of an archived document (a B-LTA renewal or an extension), migration 0006.
+
+    Version 1 is the ``archives`` row itself and stays as it was; each later version is its own
+    object (``{id}.v{N}.pdf`` beside the original) with its own SHA-256, checked on read.
+    """
+
+    __tablename__ = "archive_versions"
+
+    archive_id: Mapped[str] = mapped_column(Ulid, ForeignKey("archives.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: ``renew`` (a new document timestamp) or ``extend`` (validation data and one)
+    action: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(8))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    object_key: Mapped[str] = mapped_column(ObjectKey, unique=True)
+    version_id: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    #: notAfter of the certificate of this version's last timestamp: renew before it
+    renew_by: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint("version >= 2", name="version"),
+        CheckConstraint(_one_of("action", ["renew", "extend"]), name="action"),
+        CheckConstraint(_one_of("status", ARCHIVE_STATUSES), name="status"),
+        CheckConstraint(_one_of("level", ARCHIVE_LEVELS), name="level"),
+        CheckConstraint("size >= 0", name="size"),
+    )
+
+
+__all__ += ["ArchiveVersionRow"]

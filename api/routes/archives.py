@@ -88,14 +88,38 @@ async def show(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
 @router.get("/{archive_id}/file", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}},
             summary="The archived file; its SHA-256 is checked before it is sent")
-async def file(archive_id: str, c: ContainerDep, who: Reader) -> Response:
+async def file(archive_id: str, c: ContainerDep, who: Reader,
+               version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> Response:
     record = await _owned(c, who, archive_id)
+    if version is not None and version != record.version:  # default: the latest version
+        record = await run_in_threadpool(c.archive.record_version, archive_id, version)
     # the whole file is verified (archive_corrupt on a mismatch) before a byte is sent
     spooled = await run_in_threadpool(c.archive.spool, record)
     done = SealedDocument(spooled, record.size, record.sha256, record.id)
     return pdf_response(done, {
         "X-Eseal-Sha256": record.sha256, "X-Eseal-Archive-Id": record.id,
         "Content-Disposition": f'attachment; filename="{record.filename}"'})
+
+
+@router.get("/{archive_id}/versions", summary="Every version of an archived document")
+async def versions(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
+    record = await _owned(c, who, archive_id)
+    found = await run_in_threadpool(c.archive.versions, record.id)
+    return {"id": record.id, "latest": record.version,
+            "versions": [v.to_json() for v in found]}
+
+
+@router.post("/{archive_id}/renew", status_code=201,
+             summary="Renew a document: a new version with a new document timestamp "
+                     "(B-LTA), or extended to B-LTA")
+async def renew(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
+    from ..renewal import renew_document
+
+    record = await _owned(c, who, archive_id)
+    if who.role is Role.ENTERPRISE:
+        authorize_enterprise(who, record.uscc)  # the sealer renews, not every party
+    done: dict[str, Any] = await run_in_threadpool(renew_document, c, record, who.key_id)
+    return done
 
 
 @router.post("/export", response_class=StreamingResponse,

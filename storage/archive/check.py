@@ -15,6 +15,10 @@ the same order) are merged in one pass, in constant memory:
 * a row marked missing or corrupt whose object is back and intact is **recovered**; repair
   marks it ``ok`` again.
 
+Every version of a document (migration 0006: ``{id}.v{N}.pdf`` and its ``archive_versions``
+row) is checked the same way, as a row of its own; a finding names the archive id, and its
+``key`` the version.
+
 Marking a row is not fixing it: a missing or corrupt document stays a problem in every later
 report until someone restores the file (from a backup, or an older version).
 """
@@ -269,7 +273,7 @@ class _Checker:
             finding = Finding(row.key, row.id, row.version_id,
                               f"marked {row.status.value}, but the object is back and intact")
             if self.repair:
-                self.index.set_status(row.id, ArchiveStatus.OK)
+                self.index.set_status(row.id, ArchiveStatus.OK, row.version)
                 finding.action = "marked ok"
             report.recovered.add(finding)
 
@@ -277,7 +281,7 @@ class _Checker:
         finding = Finding(row.key, row.id, row.version_id, detail)
         if self.repair:
             if row.status is not status:
-                self.index.set_status(row.id, status)
+                self.index.set_status(row.id, status, row.version)
             finding.action = f"marked {status.value}"
         category.add(finding)
 

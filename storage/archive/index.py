@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, exists, select, text, update
+from sqlalchemy import Engine, exists, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
@@ -25,7 +25,8 @@ from seals.errors import EnterpriseNotFound
 from seals.kinds import SealKind
 
 from ..db import WRITE, translate_errors
-from ..tables import ArchivePartyRow, ArchiveRow, ArchiveSealRow, EnterpriseRow
+from ..tables import ArchivePartyRow, ArchiveRow, ArchiveSealRow, ArchiveVersionRow, EnterpriseRow
+from . import versions
 from .errors import ArchiveExists, InvalidArchiveQuery
 from .model import (
     ArchiveQuery,
@@ -37,6 +38,7 @@ from .model import (
     id_bounds,
     is_archive_id,
 )
+from .versions import ArchiveVersion
 
 __all__ = ["ArchiveIndex", "KeyRow"]
 
@@ -66,6 +68,8 @@ class KeyRow:
     sha256: str
     size: int
     status: ArchiveStatus
+    #: 1 for the ``archives`` row, N for a later version's row
+    version: int = 1
 
 
 class ArchiveIndex:
@@ -132,11 +136,62 @@ class ArchiveIndex:
             raise
 
     @_db
-    def set_status(self, archive_id: str, status: ArchiveStatus) -> None:
+    def set_status(self, archive_id: str, status: ArchiveStatus, version: int = 1) -> None:
         with self._write.begin() as session:
+            if version > 1:
+                session.execute(
+                    update(ArchiveVersionRow)
+                    .where(ArchiveVersionRow.archive_id == archive_id,
+                           ArchiveVersionRow.version == version)
+                    .values(status=status.value))
+                return
             session.execute(
                 update(ArchiveRow).where(ArchiveRow.id == archive_id).values(status=status.value)
             )
+
+    @_db
+    def insert_version(
+        self, version: ArchiveVersion, also: Callable[[Session, str], None] | None = None
+    ) -> None:
+        """Insert a later version's row; ``also`` writes more in its transaction (the audit
+        entry).  ``archive_exists`` if that version number was taken meanwhile."""
+        try:
+            with self._write.begin() as session:
+                session.add(versions.row_of(version))
+                if also is not None:
+                    session.flush()
+                    also(session, version.archive_id)
+        except IntegrityError as err:
+            raise ArchiveExists(
+                f"version {version.version} of {version.archive_id} exists already") from err
+
+    @_db
+    def versions(self, archive_id: str) -> list[ArchiveVersion]:
+        """The later versions (2, 3, ...) of a document."""
+        with self._read.begin() as session:
+            return versions.versions_of(session, archive_id)
+
+    @_db
+    def get_version(self, archive_id: str, version: int) -> ArchiveRecord | None:
+        """The record with the file fields of ``version`` (1: as sealed); None if either
+        does not exist."""
+        if not is_archive_id(archive_id):
+            return None
+        with self._read.begin() as session:
+            row = session.get(ArchiveRow, archive_id)
+            if row is None:
+                return None
+            record = self._records(session, [row])[0]
+            if version == 1:
+                return record
+            later = session.get(ArchiveVersionRow, (archive_id, version))
+            return versions.applied(later, record) if later is not None else None
+
+    @staticmethod
+    def _latest(session: Session, records: list[ArchiveRecord]) -> list[ArchiveRecord]:
+        """Each record with the file fields of its latest version."""
+        latest = versions.latest_versions(session, [r.id for r in records])
+        return [latest[r.id].applied_to(r) if r.id in latest else r for r in records]
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -148,7 +203,7 @@ class ArchiveIndex:
             row = session.get(ArchiveRow, archive_id)
             if row is None:
                 return None
-            return self._records(session, [row])[0]
+            return self._latest(session, self._records(session, [row]))[0]
 
     @_db
     def exists(self, archive_id: str) -> bool:
@@ -159,6 +214,9 @@ class ArchiveIndex:
     def key_referenced(self, key: str) -> bool:
         with self._read.begin() as session:
             stmt = select(exists().where(ArchiveRow.object_key == key))
+            if session.scalar(stmt):
+                return True
+            stmt = select(exists().where(ArchiveVersionRow.object_key == key))
             return bool(session.scalar(stmt))
 
     @_db
@@ -179,7 +237,7 @@ class ArchiveIndex:
                 # kind deep in a million rows that plan takes a second instead of a millisecond
                 session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             rows = list(session.scalars(stmt))
-            return self._records(session, rows)
+            return self._latest(session, self._records(session, rows))
 
     @staticmethod
     def page_statement(
@@ -224,18 +282,38 @@ class ArchiveIndex:
 
     @_db
     def _key_batch(self, after: str | None, batch: int) -> list[KeyRow]:
-        stmt = select(
+        # originals and later versions (migration 0006), merged in key order
+        first = select(
             ArchiveRow.object_key, ArchiveRow.id, ArchiveRow.version_id, ArchiveRow.sha256,
-            ArchiveRow.size, ArchiveRow.status,
+            ArchiveRow.size, ArchiveRow.status, literal(1).label("version"),
+        )
+        later = select(
+            ArchiveVersionRow.object_key, ArchiveVersionRow.archive_id,
+            ArchiveVersionRow.version_id, ArchiveVersionRow.sha256, ArchiveVersionRow.size,
+            ArchiveVersionRow.status, ArchiveVersionRow.version,
         )
         if after is not None:
-            stmt = stmt.where(ArchiveRow.object_key > after)
-        stmt = stmt.order_by(ArchiveRow.object_key).limit(batch)
+            first = first.where(ArchiveRow.object_key > after)
+            later = later.where(ArchiveVersionRow.object_key > after)
+        first = first.order_by(ArchiveRow.object_key).limit(batch)
+        later = later.order_by(ArchiveVersionRow.object_key).limit(batch)
         with self._read.begin() as session:
-            return [
-                KeyRow(key, id_, version, sha, size, ArchiveStatus(status))
-                for key, id_, version, sha, size, status in session.execute(stmt)
+            rows = [
+                KeyRow(key, id_, version_id, sha, size, ArchiveStatus(status), int(version))
+                for query in (first, later)
+                for key, id_, version_id, sha, size, status, version in session.execute(query)
             ]
+        # both tables' keys sort bytewise ("C" collation on PostgreSQL), so Python's str
+        # order is the store's listing order; a batch ends where either table's batch ends
+        rows.sort(key=lambda r: r.key.encode())
+        ends = [max(k.key.encode() for k in part)
+                for part in ([r for r in rows if r.version == 1], [r for r in rows
+                                                                   if r.version > 1])
+                if len(part) == batch]
+        if ends:
+            limit = min(ends)
+            rows = [r for r in rows if r.key.encode() <= limit]
+        return rows
 
     def _records(self, session: Session, rows: Sequence[ArchiveRow]) -> list[ArchiveRecord]:
         if not rows:

@@ -46,7 +46,9 @@ CHINA_TIME = timezone(timedelta(hours=8), "CST")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ULID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
-_KEY_RE = re.compile(r"([0-9A-HJ-NP-RTUWXY]{18})/(\d{4})/(\d{2})/([0-9A-HJKMNP-TV-Z]{26})\.pdf")
+_KEY_RE = re.compile(  # a later version of a document is {id}.v{N}.pdf beside it
+    r"([0-9A-HJ-NP-RTUWXY]{18})/(\d{4})/(\d{2})/([0-9A-HJKMNP-TV-Z]{26})"
+    r"(?:\.v[1-9]\d{0,5})?\.pdf")
 
 
 class ArchiveStatus(enum.Enum):
@@ -132,6 +134,9 @@ class ArchiveRecord:
     #: the enterprises it belongs to: the sealer, then the parties (see :class:`PartyRole`);
     #: left empty, it is the sealer alone
     parties: tuple[Party, ...] = ()
+    #: which version of the document the file fields (sha256, size, object_key, version_id,
+    #: status, level) describe: 1 is the file as sealed, later ones renewals (migration 0006)
+    version: int = 1
 
     def __post_init__(self) -> None:
         if not self.parties:
@@ -175,6 +180,7 @@ class ArchiveRecord:
             "status": self.status.value,
             "original_name": self.original_name,
             "parties": [p.to_json() for p in self.parties],
+            "version": self.version,
         }
 
 

@@ -48,6 +48,7 @@ from .model import (
     object_key,
 )
 from .store import CHUNK_SIZE, ObjectStore, VerifiedReader
+from .versions import ArchiveVersion, first_version, version_key
 
 __all__ = ["Archive"]
 
@@ -150,6 +151,88 @@ class Archive:
                 return record
             raise
         return record
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+
+    def add_version(
+        self,
+        record: ArchiveRecord,
+        data: bytes | BinaryIO,
+        *,
+        action: str,
+        level: str,
+        renew_by: datetime | None = None,
+        also: Callable[[Session, str], None] | None = None,
+    ) -> ArchiveRecord:
+        """Store ``data`` as the next version of ``record`` (its latest version, as read).
+
+        The object goes beside the original (``{id}.v{N}.pdf``); the row and what ``also``
+        writes (the audit entry) commit together.  The original and earlier versions are not
+        touched.  If the row fails the object is removed, as in :meth:`put`.  Returns the
+        record as it now reads (version N).
+        """
+        if action not in ("renew", "extend"):
+            raise ValueError("a later version comes from 'renew' or 'extend'")
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+        stream = io.BytesIO(data) if isinstance(data, bytes | bytearray | memoryview) else data
+        sha256, md5, size = _digest(stream)
+        number = record.version + 1
+        original = self.index.get_version(record.id, 1)
+        if original is None:
+            raise ArchiveNotFound(f"no archived document {record.id}")
+        key = version_key(original.object_key, number)
+        info = self.store.put(key, stream, size, sha256=sha256, md5=md5, archive_id=record.id,
+                              uscc=record.uscc)
+        version = ArchiveVersion(record.id, number, action, level, sha256, size,
+                                 self._clock().astimezone(UTC), key, info.version_id,
+                                 ArchiveStatus.OK,
+                                 renew_by.astimezone(UTC) if renew_by else None)
+        try:
+            self.index.insert_version(version, also)
+        except Exception:
+            try:
+                committed = any(v.version == number and v.sha256 == sha256
+                                for v in self.index.versions(record.id))
+            except Exception:
+                log.warning("archive version %s of %s may or may not have committed; "
+                            "object %s kept for 'archive check'", number, record.id, key)
+                raise
+            if committed:
+                return version.applied_to(record)
+            try:
+                self.store.discard(key, info.version_id)
+            except Exception:
+                log.exception("archive version row failed and object %s could not be removed; "
+                              "'archive check --repair' will", key)
+            raise
+        return version.applied_to(record)
+
+    def versions(self, archive_id: str) -> list[ArchiveVersion]:
+        """Every version of a document, 1 (as sealed) first; ``archive_not_found``."""
+        original = self.index.get_version(archive_id, 1)
+        if original is None:
+            raise ArchiveNotFound(f"no archived document {archive_id}")
+        return [first_version(original), *self.index.versions(archive_id)]
+
+    def record_version(self, archive_id: str, version: int | None = None) -> ArchiveRecord:
+        """The record with the file fields of ``version`` (default: the latest);
+        ``archive_not_found`` if the document or that version does not exist."""
+        if version is None:
+            return self.record(archive_id)
+        found = self.index.get_version(archive_id, version) if version >= 1 else None
+        if found is None:
+            if self.index.get(archive_id) is None:
+                raise ArchiveNotFound(f"no archived document {archive_id}")
+            raise ArchiveNotFound(f"archived document {archive_id} has no version {version}",
+                                  code="archive_version_not_found")
+        return found
 
     def _row_committed(self, record: ArchiveRecord) -> bool:
         """After a failed insert: True if the row is there after all; else drop the object."""

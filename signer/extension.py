@@ -1,0 +1,389 @@
+"""Extension (B-LT, B-LTA) and B-LTA renewal of signed PDFs, also after a seal was revoked.
+
+Long-term validation (ETSI EN 319 102-1, PAdES) judges a signature at the time its proof of
+existence shows: a signature timestamp made before a seal was revoked (re-issued, the license
+cancelled or revoked) keeps the signature valid.  So extension validates each seal's
+certificate path *at the time of its signature timestamp* and embeds the revocation data as
+it is *now*: an OCSP response that may well say "revoked", with a revocation time after the
+timestamp.  A validator finds the revocation, sees that the timestamp predates it, and reports
+the signature valid with the revocation shown.
+
+* A seal signature without a timestamp (B-B) has no proof of existence: if its seal is revoked
+  now it cannot be extended (``extend_refused``, nothing written).  If the revocation came
+  before the signature timestamp, neither can it.
+* Renewal of a B-LTA document (:meth:`Extender.renew`) is a new document timestamp over the
+  file, after the validation data of the last timestamp's chain is added to the DSS; the seals'
+  status plays no part in it.  It must happen before the last timestamp's certificate expires
+  (:func:`last_timestamp`).
+
+Everything runs at the time of the revocation source's clock (a simulated one in tests), with
+no fetching: the revocation data comes from our own PKI in-process.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from asn1crypto import cms
+from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.general import extract_certificate_info
+from pyhanko.sign.signers import PdfTimeStamper
+from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.sign.validation import DocumentSecurityStore, EmbeddedPdfSignature
+from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
+from pyhanko_certvalidator import CertificateValidator, ValidationContext
+from pyhanko_certvalidator.path import ValidationPath
+
+from keystore.errors import EsealError
+from keystore.tsa import TsaUnavailable
+
+from .core import ExtendRefused, RequestRefused, _open, _short
+from .levels import PadesLevel
+from .revocation import InternalRevocation
+
+__all__ = ["Extender", "LastTimestamp", "RevokedSeal", "last_timestamp"]
+
+
+@dataclass(frozen=True)
+class LastTimestamp:
+    """The newest timestamp of a document: the one a renewal has to outrun."""
+
+    #: genTime of the token
+    time: datetime
+    #: notAfter of the TSA certificate that signed it: renew before this
+    expires: datetime
+    #: the TSA's subject, human readable
+    tsa: str
+    #: True for a document timestamp (B-LTA), False for a signature timestamp
+    document: bool
+
+
+@dataclass(frozen=True)
+class RevokedSeal:
+    """A revocation found while extending (shown to the caller, embedded in the file)."""
+
+    field: str
+    serial: int
+    revoked_at: datetime
+    reason: str | None
+    #: the signature timestamp that proves the seal signed before that
+    signed_before: datetime
+
+
+def _token_of(sig: EmbeddedPdfSignature) -> cms.ContentInfo | None:
+    """The signature timestamp token of a seal signature, or None (B-B)."""
+    try:
+        attrs = sig.signer_info["unsigned_attrs"]
+    except KeyError:
+        return None
+    if attrs.native is None:
+        return None
+    for attr in attrs:
+        if attr["type"].native == "signature_time_stamp_token":
+            token: cms.ContentInfo = attr["values"][0]
+            return token
+    return None
+
+
+def _gen_time(signed_data: cms.SignedData) -> datetime:
+    gen_time: datetime = signed_data["encap_content_info"]["content"].parsed["gen_time"].native
+    return gen_time
+
+
+def _signer_cert(signed_data: cms.SignedData) -> asn1_x509.Certificate | None:
+    sid = signed_data["signer_infos"][0]["sid"]
+    for choice in signed_data["certificates"] or []:
+        cert = choice.chosen
+        if not isinstance(cert, asn1_x509.Certificate):
+            continue
+        if sid.name == "issuer_and_serial_number":
+            ias = sid.chosen
+            if cert.issuer == ias["issuer"] and cert.serial_number == ias["serial_number"].native:
+                return cert
+        elif cert.key_identifier == sid.chosen.native:
+            return cert
+    return None
+
+
+def _certs_of(signed_data: cms.SignedData) -> list[asn1_x509.Certificate]:
+    return [c.chosen for c in signed_data["certificates"] or []
+            if isinstance(c.chosen, asn1_x509.Certificate)]
+
+
+def last_timestamp(pdf: bytes) -> LastTimestamp | None:
+    """The newest timestamp of ``pdf`` (document timestamp, else the last signature timestamp).
+
+    ``invalid_pdf`` if the file cannot be read; None if it carries no timestamp at all.
+    """
+    reader = _open(pdf).prev
+    return _last_timestamp(reader)
+
+
+def _last_timestamp(reader: PdfFileReader) -> LastTimestamp | None:
+    stamps = reader.embedded_timestamp_signatures
+    if stamps:
+        signed = stamps[-1].signed_data
+        document = True
+    else:
+        tokens = [t for t in (_token_of(s) for s in reader.embedded_regular_signatures) if t]
+        if not tokens:
+            return None
+        signed = tokens[-1]["content"]
+        document = False
+    cert = _signer_cert(signed)
+    if cert is None:
+        return None
+    return LastTimestamp(_gen_time(signed), cert.not_valid_after, cert.subject.human_friendly,
+                         document)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Contexts to validate one signature's signer and its timestamps with (the validation
+    data of the latter is embedded), and responses to embed besides."""
+
+    signer: ValidationContext
+    timestamps: ValidationContext
+    extra: list[asn1_ocsp.OCSPResponse]
+
+
+async def _path(signed_data: cms.SignedData, context: ValidationContext) -> ValidationPath:
+    info = extract_certificate_info(signed_data)
+    validator = CertificateValidator(info.signer_cert, intermediate_certs=info.other_certs,
+                                     validation_context=context)
+    path: ValidationPath = await validator.async_validate_usage(key_usage=set())
+    return path
+
+
+class Extender:
+    """Adds validation data and document timestamps; holds no per-document state."""
+
+    def __init__(
+        self,
+        revocation: InternalRevocation,
+        timestamper: TimeStamper | None,
+        *,
+        tsa_certificates: Sequence[asn1_x509.Certificate] = (),
+    ) -> None:
+        """``tsa_certificates``: the current TSA's certificate(s), whose validation data the
+        new document timestamp carries."""
+        self._revocation = revocation
+        self._timestamper = timestamper
+        self._tsa_certs = list(tsa_certificates)
+
+    # -- validation contexts ----------------------------------------------------------------
+
+    def _context(self, certs: Sequence[asn1_x509.Certificate],
+                 moment: datetime | None, *,
+                 revoked_later: asn1_x509.Certificate | None = None) -> ValidationContext:
+        """Hard-fail, no fetching, our trust anchor, current revocation data for ``certs``.
+
+        ``moment``: validate as of that time (a proof of existence); the revocation data is
+        made now, so it is taken as valid retroactively (it is newer than the moment).
+        ``revoked_later``: the path of a seal certificate revoked after ``moment`` (the
+        caller checked that against our responder).  pyHanko's point-in-time path check
+        accepts only a "good" response, and any response of the same issuer counts as one
+        that failed, so this context holds no OCSP response and does not insist on one
+        (soft-fail); the CAs above are still checked against the root's CRL.  The caller
+        embeds the "revoked" response itself, for validators that apply EN 319 102-1's
+        proof-of-existence rules (pyHanko's AdES validation, eseal's own).
+        """
+        issuing = self._revocation.issuing
+        seen: set[bytes] = set()
+        ocsps = []
+        for cert in [*certs, *self._tsa_certs] if revoked_later is None else []:
+            key = cert.issuer_serial
+            if cert.issuer == issuing.subject and key not in seen:
+                seen.add(key)
+                ocsps.append(self._revocation.ocsp_for(cert))
+        kwargs: dict[str, Any] = {
+            "trust_roots": [self._revocation.root],
+            "other_certs": [issuing, *certs],
+            "ocsps": ocsps,
+            "crls": [self._revocation.root_crl()],
+            "allow_fetching": False,
+            "revocation_mode": "soft-fail" if revoked_later is not None else "hard-fail",
+        }
+        if moment is None:
+            kwargs["moment"] = self._revocation.now()
+        else:
+            kwargs.update(moment=moment, best_signature_time=moment, retroactive_revinfo=True)
+        return ValidationContext(**kwargs)
+
+    def _revoked(self, cert: asn1_x509.Certificate) -> tuple[datetime, str | None] | None:
+        """(revocation time, reason) if our responder says ``cert`` is revoked now."""
+        if cert.issuer != self._revocation.issuing.subject:
+            return None
+        response = self._revocation.ocsp_for(cert)
+        if response["response_status"].native != "successful":
+            return None
+        basic: asn1_ocsp.BasicOCSPResponse = response["response_bytes"]["response"].parsed
+        for single in basic["tbs_response_data"]["responses"]:
+            if single["cert_id"]["serial_number"].native != cert.serial_number:
+                continue
+            status = single["cert_status"]
+            if status.name == "revoked":
+                info = status.chosen
+                reason = info["revocation_reason"].native
+                return info["revocation_time"].native, reason
+        return None
+
+    def _require_timestamper(self) -> TimeStamper:
+        if self._timestamper is None:
+            raise TsaUnavailable("no time-stamping authority is configured")
+        return self._timestamper
+
+    # -- extension --------------------------------------------------------------------------
+
+    async def extend(self, pdf: bytes, level: PadesLevel) -> bytes:
+        """Add validation data (B-LT) and, for B-LTA, a document timestamp to a signed PDF."""
+        out, _ = await self.extend_reporting(pdf, level)
+        return out
+
+    async def extend_reporting(
+        self, pdf: bytes, level: PadesLevel
+    ) -> tuple[bytes, list[RevokedSeal]]:
+        """As :meth:`extend`, with the revocations found (and embedded) along the way."""
+        if level < PadesLevel.B_LT:
+            raise RequestRefused("a signed document can be extended to B-LT or B-LTA only",
+                                 code="invalid_level")
+        reader = _open(pdf).prev
+        sigs = reader.embedded_signatures
+        if not sigs:
+            raise RequestRefused("the document has no signature to extend",
+                                 code="no_signatures")
+        plans: list[tuple[str, _Plan]] = []
+        revoked: list[RevokedSeal] = []
+        for sig in sigs:
+            plans.append((sig.field_name, self._plan(sig, revoked)))
+        try:
+            data = pdf
+            for name, plan in plans:
+                current = _open(data).prev
+                sig = next(s for s in current.embedded_signatures if s.field_name == name)
+                paths = [await _path(sig.signed_data, plan.signer)]
+                for signed in (False, True):
+                    for token in extract_tst_data_iter(sig.signer_info, signed=signed):
+                        paths.append(await _path(token, plan.timestamps))
+                context, extra = plan.timestamps, plan.extra
+                writer = IncrementalPdfFileWriter.from_reader(current)
+                DocumentSecurityStore.supply_dss_in_writer(
+                    writer, sig.pkcs7_content.hex().encode("ascii"), ocsps=extra, paths=paths,
+                    validation_context=context)
+                out = io.BytesIO()
+                writer.write(out)
+                data = out.getvalue()
+            if level < PadesLevel.B_LTA:
+                return data, revoked
+            return await self._archive_timestamp(data), revoked
+        except EsealError:
+            raise
+        except TimestampRequestError as exc:
+            raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") \
+                from None
+        except (PdfError, ValueError, KeyError) as exc:
+            raise ExtendRefused(f"the document cannot be extended: {_short(exc)}") from None
+        except Exception as exc:  # pyHanko's validation errors (e.g. a path that fails)
+            if type(exc).__module__.startswith(("pyhanko", "pyhanko_certvalidator")):
+                raise ExtendRefused(
+                    f"the signatures cannot be extended: {type(exc).__name__}: {_short(exc)}"
+                ) from None
+            raise
+
+    def _plan(self, sig: EmbeddedPdfSignature, revoked: list[RevokedSeal]) -> _Plan:
+        """How one signature's validation data is collected; refuses revoked seals without a
+        timestamp that predates the revocation."""
+        if sig.sig_object_type == "/DocTimeStamp":
+            signed = sig.signed_data
+            context = self._context(_certs_of(signed), _gen_time(signed))
+            return _Plan(context, context, [])
+        cert = sig.signer_cert
+        certs = [cert, *sig.other_embedded_certs]
+        token = _token_of(sig)
+        signed_at = _gen_time(token["content"]) if token is not None else None
+        if token is not None:
+            certs += _certs_of(token["content"])
+        found = self._revoked(cert)
+        if found is not None:
+            revoked_at, reason = found
+            why = f" ({reason})" if reason else ""
+            if signed_at is None:
+                raise ExtendRefused(
+                    f"the seal of signature {sig.field_name!r} (certificate "
+                    f"{cert.serial_number:x}) was revoked{why} at {revoked_at.isoformat()}, "
+                    "and the signature has no timestamp that proves it was made before: "
+                    "it cannot be extended", code="extend_refused")
+            if revoked_at <= signed_at:
+                raise ExtendRefused(
+                    f"the seal of signature {sig.field_name!r} (certificate "
+                    f"{cert.serial_number:x}) was revoked{why} at {revoked_at.isoformat()}, "
+                    f"before its timestamp ({signed_at.isoformat()}): it cannot be extended",
+                    code="extend_refused")
+            revoked.append(RevokedSeal(sig.field_name, cert.serial_number, revoked_at, reason,
+                                       signed_at))
+        context = self._context(certs, signed_at)
+        if found is None:
+            return _Plan(context, context, [])
+        return _Plan(self._context(certs, signed_at, revoked_later=cert), context,
+                     [self._revocation.ocsp_for(cert)])
+
+    # -- renewal ----------------------------------------------------------------------------
+
+    async def renew(self, pdf: bytes) -> bytes:
+        """A new document timestamp over a B-LTA file, after the validation data of its last
+        timestamp's chain; the seals' status is not consulted.
+
+        ``not_lta`` if the file has no document timestamp (extend it instead);
+        ``extend_refused`` if the last timestamp no longer validates (its certificate expired
+        or was revoked: renewal came too late).
+        """
+        reader = _open(pdf).prev
+        stamps = reader.embedded_timestamp_signatures
+        if not stamps:
+            raise RequestRefused("the document has no document timestamp (it is not B-LTA); "
+                                 "extend it to B-LTA instead", code="not_lta")
+        last = _last_timestamp(reader)
+        now = self._revocation.now()
+        if last is not None and last.expires <= now:
+            raise ExtendRefused(
+                f"the last document timestamp's certificate ({last.tsa}) expired on "
+                f"{last.expires.isoformat()}; the archive timestamp chain can no longer be "
+                "renewed", code="extend_refused")
+        try:
+            return await self._archive_timestamp(pdf)
+        except EsealError:
+            raise
+        except TimestampRequestError as exc:
+            raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") \
+                from None
+        except (PdfError, ValueError, KeyError) as exc:
+            raise ExtendRefused(f"the document cannot be renewed: {_short(exc)}") from None
+        except Exception as exc:
+            if type(exc).__module__.startswith(("pyhanko", "pyhanko_certvalidator")):
+                raise ExtendRefused(
+                    f"the document cannot be renewed: {type(exc).__name__}: {_short(exc)}"
+                ) from None
+            raise
+
+    async def _archive_timestamp(self, pdf: bytes) -> bytes:
+        """Validation data for the last document timestamp (validated now), then a new one."""
+        reader = _open(pdf).prev
+        stamps = reader.embedded_timestamp_signatures
+        certs: list[asn1_x509.Certificate] = []
+        if stamps:
+            certs = _certs_of(stamps[-1].signed_data)
+        context = self._context(certs, None)
+        out = io.BytesIO()
+        stamper = PdfTimeStamper(self._require_timestamper())
+        await stamper.async_update_archival_timestamp_chain(reader, context, in_place=False,
+                                                            output=out)
+        return out.getvalue()
