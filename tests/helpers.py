@@ -55,22 +55,22 @@ class Api:
         return {} if who is None else {"Authorization": f"Bearer {self.tokens[who]}"}
 
 
-def unavailable(what: str) -> NoReturn:
-    """Skip a test whose outside tool is missing; with ``CI`` set, fail it instead.
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose outside tool or server is missing; with ``CI`` set, fail it instead.
 
-    CI installs every verifier the suite uses (``scripts/dev.sh test``): there a missing one is
-    a broken set-up, and a skip would hide that the independent check never ran.
+    CI installs every verifier and server the suite uses (``scripts/dev.sh test``): there a
+    missing one is a broken set-up, and a skip would hide that the check never ran.
     """
     if os.environ.get("CI"):
-        pytest.fail(f"{what} is missing, and CI is set: a missing verifier fails, not skips")
-    pytest.skip(f"{what} is missing")
+        pytest.fail(f"{reason} (CI is set: a missing verifier fails, it is not skipped)")
+    pytest.skip(reason)
 
 
 def require_tool(*names: str) -> None:
     """Each program in ``names`` must be on PATH (see :func:`unavailable`)."""
     missing = [name for name in names if shutil.which(name) is None]
     if missing:
-        unavailable(" and ".join(missing))
+        unavailable(f"{' and '.join(missing)} not installed")
 
 
 def wait_until(ready: Callable[[], T | None], what: str, *,

@@ -12,25 +12,26 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from helpers import ROOT, USCC, license_data
+from helpers import READY_TIMEOUT_S, ROOT, USCC, license_data, require_tool, wait_until
 
 
 def eseal(data_dir: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ESEAL_DATA_DIR": str(data_dir)}
     env.pop("ESEAL_MASTER_KEY", None)
     return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, input=input,
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+                          capture_output=True, text=True, timeout=READY_TIMEOUT_S, cwd=ROOT)
 
 
 def openssl(*args: str) -> str:
-    out = subprocess.run(["openssl", *args], capture_output=True, text=True, timeout=60)
+    require_tool("openssl")
+    out = subprocess.run(["openssl", *args], capture_output=True, text=True,
+                         timeout=READY_TIMEOUT_S)
     return out.stdout + out.stderr
 
 
@@ -63,25 +64,29 @@ def server(data_dir: Path, registered: dict[str, object]) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "ESEAL_DATA_DIR": str(data_dir),
            "ESEAL_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    log = data_dir.parent / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+                                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz", timeout=READY_TIMEOUT_S).status_code == 200
+        except httpx.TransportError:  # not listening yet
+            return False
+
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            proc.kill()
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            pytest.fail(f"server did not start: {err}")
+        wait_until(healthy, "eseal serve answering /healthz", alive=lambda: proc.poll() is None,
+                   explain=lambda: log.read_text(errors="replace")[-3000:])
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=READY_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def test_init_twice_keeps_the_pki(data_dir: Path) -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import text
 
-from helpers import OTHER_USCC, USCC, Api, license_data
+from helpers import OTHER_USCC, USCC, Api, license_data, require_tool
 from pdfs import simple_pdf
 
 PROBLEM = "application/problem+json"
@@ -231,6 +231,7 @@ def test_multi_party_contract_keeps_every_seal_valid(api: Api) -> None:
 def test_encrypted_pdf_is_refused(api: Api, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import subprocess
 
+    require_tool("qpdf")
     (tmp_path / "plain.pdf").write_bytes(simple_pdf(1))
     subprocess.run(["qpdf", "--encrypt", "user-pw", "owner-pw", "256", "--",
                     str(tmp_path / "plain.pdf"), str(tmp_path / "locked.pdf")], check=True)
@@ -241,6 +242,7 @@ def test_encrypted_pdf_is_refused(api: Api, tmp_path) -> None:  # type: ignore[n
 def test_tsa_over_http_and_public_pki(api: Api, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import subprocess
 
+    require_tool("openssl")
     data = tmp_path / "doc.txt"
     data.write_bytes(b"hello")
     subprocess.run(["openssl", "ts", "-query", "-data", str(data), "-sha256", "-cert",
@@ -303,8 +305,9 @@ def test_signed_documents_are_archived_listed_and_exported(api: Api) -> None:
     assert sum(n.endswith(".pdf") for n in names) == 3
     manifest = json.loads(zipfile.ZipFile(io.BytesIO(z.content)).read("manifest.json"))
     assert manifest
-    reports = [n for n in names if "report" in n]
+    reports = [n for n in names if n.endswith(".report.json")]
     assert len(reports) == 3
+    assert sum(n.endswith(".report.html") for n in names) == 3
     report = json.loads(zipfile.ZipFile(io.BytesIO(z.content)).read(reports[0]))
     assert report["valid"] is True
 

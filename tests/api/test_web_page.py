@@ -41,7 +41,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from api.container import build
 from api.report_html import render_report
 from api.settings import Settings
-from helpers import Api
+from helpers import READY_TIMEOUT_S, Api, unavailable, wait_until
 from pdfs import simple_pdf
 from seals.license import parse_license
 
@@ -115,12 +115,6 @@ def test_assets_are_local_and_typed(api: Api) -> None:
 # -- a real server and a real browser ----------------------------------------------------------
 
 
-def _missing(what: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is required in CI for the browser tests")
-    pytest.skip(f"{what} not installed")
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -177,17 +171,17 @@ def served(_initialised_template: Path, tmp_path_factory: pytest.TempPathFactory
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base, trust_env=False, timeout=60) as http:
-            deadline = time.monotonic() + 60
-            while True:
+        with httpx.Client(base_url=base, trust_env=False, timeout=READY_TIMEOUT_S) as http:
+
+            def healthy() -> bool:
                 try:
-                    if http.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("eseal serve did not start:\n" + log.read_text()[-3000:])
-                time.sleep(0.2)
+                    return http.get("/healthz").status_code == 200
+                except httpx.TransportError:  # not listening yet
+                    return False
+
+            wait_until(healthy, "eseal serve answering /healthz",
+                       alive=lambda: server.poll() is None,
+                       explain=lambda: log.read_text(errors="replace")[-3000:])
             options = {"seals": [{"kind": "contract"},
                                  {"kind": "legal_rep", "page": 1, "x": 300, "y": 200}],
                        "document_type": "contract", "level": "B-LTA"}
@@ -205,7 +199,7 @@ def served(_initialised_template: Path, tmp_path_factory: pytest.TempPathFactory
     finally:
         server.terminate()
         try:
-            server.wait(timeout=20)
+            server.wait(timeout=READY_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
@@ -223,7 +217,8 @@ class Cdp:
         self.last_id = 0
         self.events: list[dict[str, Any]] = []
 
-    def send(self, method: str, timeout: float = 60, **params: Any) -> dict[str, Any]:
+    def send(self, method: str, timeout: float = READY_TIMEOUT_S, **params: Any
+             ) -> dict[str, Any]:
         self.last_id += 1
         self.ws.send(json.dumps({"id": self.last_id, "method": method, "params": params}))
         deadline = time.monotonic() + timeout
@@ -244,26 +239,20 @@ class Cdp:
             raise CdpError(f"{expression[:80]}: {r['exceptionDetails']}")
         return r["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.js(expression)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"waited {timeout}s for {expression}")
-            time.sleep(0.1)
+    def wait_for(self, expression: str) -> Any:
+        """The value of ``expression`` once it is truthy (as soon as it is)."""
+        return wait_until(lambda: self.js(expression) or None, f"the page: {expression}")
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cdp]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        _missing("chromium (Debian package chromium)")
+        unavailable("chromium (Debian package chromium) not installed")
     try:
         from websockets.sync.client import connect
     except ImportError:
-        _missing("the Python package websockets")
+        unavailable("the Python package websockets not installed")
     assert chromium is not None
     log = tmp_path_factory.mktemp("chromium") / "chromium.log"
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile, \
@@ -274,18 +263,17 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cdp]:
             stdout=out, stderr=subprocess.STDOUT)
         try:
             active = Path(profile) / "DevToolsActivePort"
-            deadline = time.monotonic() + 30
-            while not (active.exists() and active.read_text().count("\n") >= 1):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("chromium did not start:\n" + log.read_text()[-3000:])
-                time.sleep(0.1)
+            wait_until(lambda: active.exists() and active.read_text().count("\n") >= 1,
+                       "chromium's DevToolsActivePort", alive=lambda: proc.poll() is None,
+                       explain=lambda: log.read_text(errors="replace")[-3000:])
             port = int(active.read_text().split("\n")[0])
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=READY_TIMEOUT_S)
             conn.request("GET", "/json/list")
             targets = json.loads(conn.getresponse().read())
             conn.close()
             page = next(t for t in targets if t["type"] == "page")
-            with connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=20) as ws:
+            with connect(page["webSocketDebuggerUrl"], max_size=None,
+                         open_timeout=READY_TIMEOUT_S) as ws:
                 cdp = Cdp(ws)
                 for domain in ("Page", "Runtime", "Log", "Network"):
                     cdp.send(f"{domain}.enable")
@@ -295,7 +283,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cdp]:
         finally:
             proc.terminate()
             try:
-                proc.wait(timeout=10)
+                proc.wait(timeout=READY_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from api.container import Container, build
 from api.settings import Settings
-from helpers import USCC, license_data
+from helpers import READY_TIMEOUT_S, USCC, license_data, require_tool
 from keystore.base import KeyAlgorithm
 from pdfs import simple_pdf
 from seals.kinds import SealKind
@@ -33,8 +32,6 @@ from seals.license import parse_license
 from signer.levels import PadesLevel
 from signer.placement import AtPoint
 from signer.service import DocumentType, SealingOptions, SealOrder
-
-pytestmark = pytest.mark.skipif(shutil.which("pdfsig") is None, reason="poppler-utils missing")
 
 
 @pytest.fixture
@@ -73,6 +70,7 @@ def offline_context(reader: PdfFileReader, root: asn1_x509.Certificate) -> Valid
 
 
 def pdfsig(path: Path) -> list[str]:
+    require_tool("pdfsig")
     out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, timeout=60)
     blocks = re.split(r"^Signature #\d+:$", out.stdout, flags=re.M)[1:]
     return blocks
@@ -90,6 +88,7 @@ async def _seal(c: Container, pdf: bytes, level: PadesLevel,
 async def test_every_level_validates_in_pyhanko_poppler_and_endesive(
     sealing_any_key: Container, level: PadesLevel, tmp_path: Path
 ) -> None:
+    require_tool("pdfsig", "qpdf")
     sealing = sealing_any_key
     signed = await _seal(sealing, simple_pdf(2), level)
     path = tmp_path / "signed.pdf"
@@ -129,6 +128,7 @@ async def test_every_level_validates_in_pyhanko_poppler_and_endesive(
 
 
 async def test_timestamp_token_verifies_with_openssl(sealing: Container, tmp_path: Path) -> None:
+    require_tool("openssl")
     signed = await _seal(sealing, simple_pdf(1), PadesLevel.B_T, (SealKind.OFFICIAL,))
     sig = PdfFileReader(io.BytesIO(signed), strict=False).embedded_signatures[0]
     attrs = sig.signer_info["unsigned_attrs"]
@@ -248,7 +248,7 @@ async def test_external_tsa_by_url(sealing: Container) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/tsa"
-        external = DocumentSigner(sealing.revocation, HTTPTimeStamper(url, timeout=10))
+        external = DocumentSigner(sealing.revocation, HTTPTimeStamper(url, timeout=READY_TIMEOUT_S))
         app = sealing.sealing.plan(USCC, SealingOptions(seals=[SealOrder(SealKind.CONTRACT)]))
         out = await external.sign(simple_pdf(1), [app[0][1]], SignRequest(level=PadesLevel.B_T))
     finally:

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, exc
 from sqlalchemy.engine import make_url
 
+from helpers import unavailable
 from storage.db import make_engine, migrate
 from storage.repository import SqlEnterpriseRepository
 
@@ -39,10 +40,7 @@ def pg_database() -> Iterator[str]:
     except exc.OperationalError as err:
         admin.dispose()
         where = make_url(PG_ADMIN_URL).render_as_string(hide_password=True)
-        reason = f"PostgreSQL not reachable at {where} (set ESEAL_TEST_PG_URL): {err.orig}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable(f"PostgreSQL not reachable at {where} (set ESEAL_TEST_PG_URL): {err.orig}")
     try:
         yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
