@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import shutil
+import os
 import stat
 import subprocess
 import tracemalloc
@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 from archive_helpers import USCC_A, USCC_B, Clock, pdf, put
 from sqlalchemy import Engine
+from sqlalchemy.pool import QueuePool
 
+from helpers import require_tool
 from seals.errors import InvalidLicense
 from seals.kinds import SealKind
 from storage.archive import (
@@ -95,12 +97,11 @@ def test_zip_holds_files_manifest_and_reports(archive: Archive, tmp_path: Path) 
         assert stat.S_IMODE(info.external_attr >> 16) == 0o444
     assert len(names) == 7  # 3 documents, 3 reports, the manifest
 
-    unzip = shutil.which("unzip")
-    if unzip:  # another implementation must accept it too
-        path = tmp_path / "export.zip"
-        path.write_bytes(raw)
-        result = subprocess.run([unzip, "-t", str(path)], capture_output=True, text=True)
-        assert result.returncode == 0, result.stdout + result.stderr
+    require_tool("unzip")  # another implementation must accept it too
+    path = tmp_path / "export.zip"
+    path.write_bytes(raw)
+    result = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_report_errors_are_recorded_not_fatal(local: Archive) -> None:
@@ -153,11 +154,42 @@ def test_corrupt_document_stops_the_export(local: Archive, root: Path, tmp_path:
     assert not out.exists() and not (tmp_path / "out.zip.part").exists()
 
 
-def test_stopping_early_is_safe(local: Archive) -> None:
-    put(local, pdf(500_000, seed=1), seed=1)
+def _open_documents(root: Path) -> list[str]:
+    """Files under ``root`` that this process has open."""
+    fds = Path("/proc/self/fd")
+    found = []
+    for fd in fds.iterdir():
+        try:
+            target = Path(os.readlink(fd))
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            continue
+        if target.is_relative_to(root):
+            found.append(str(target))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
+def test_stopping_early_is_safe(local: Archive, sqlite_engine: Engine, root: Path) -> None:
+    """A client that goes away mid-document: the file is closed, no connection is held, the
+    archive takes and exports documents as before, and the ZIP sent so far is cut short."""
+    first = put(local, pdf(500_000, seed=1), seed=1)
     stream = local.export()
-    next(stream)
+    sent = next(stream)
+    # the export stopped inside the document: its file is open, as a ZIP still unfinished
+    assert _open_documents(root) == [str(root / first.object_key)]
     stream.close()  # a client that went away
+    assert _open_documents(root) == []
+    assert isinstance(sqlite_engine.pool, QueuePool)
+    assert sqlite_engine.pool.checkedout() == 0  # no connection left behind
+    with pytest.raises(zipfile.BadZipFile):
+        _unzip([sent])
+    second = put(local, seed=2)
+    zf = _unzip(local.export())
+    manifest = json.loads(zf.read("manifest.json"))
+    assert manifest["included"] == 2
+    paths = {f["id"]: f["path"] for f in manifest["files"]}
+    assert zf.read(paths[first.id]) == pdf(500_000, seed=1)
+    assert zf.read(paths[second.id]) == pdf(seed=2)
 
 
 def test_export_command_with_days(local: Archive, tmp_path: Path) -> None:
