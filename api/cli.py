@@ -270,10 +270,13 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Exit 0 valid, 1 not valid, 2 could not process."""
     import asyncio
 
+    from seals.verdict import expected_uscc
+
     try:
+        expect = expected_uscc(args.expect_uscc)  # a malformed code: exit 2, invalid_uscc
         pdf = _read_pdf(args.input)
         c = _container(settings)
-        report = asyncio.run(c.verifier.verify(pdf, args.expect_uscc))
+        report = asyncio.run(c.verifier.verify(pdf, expect))
     except EsealError as exc:
         json.dump(problem(exc), sys.stderr, ensure_ascii=False, indent=2)
         sys.stderr.write("\n")
@@ -303,6 +306,8 @@ def _print_verdict(report: dict[str, Any]) -> None:
             out.write(f"    {p['code']}: {p['message']}\n")
     for p in report["problems"]:
         out.write(f"  {p['code']}: {p['message']}\n")
+    for n in report.get("notices", []):
+        out.write(f"NOTICE {n['code']} since {n.get('since') or '-'}: {n['message']}\n")
 
 
 def cmd_archive_check(args: argparse.Namespace, settings: Settings) -> int:

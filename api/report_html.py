@@ -17,7 +17,17 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-__all__ = ["PROBLEM_TEXT", "SealImage", "render_report", "seal_image_lookup"]
+__all__ = [
+    "NOTICE_MARK",
+    "NOTICE_TEXT",
+    "PROBLEM_TEXT",
+    "REASON_TEXT",
+    "SealImage",
+    "headline",
+    "notice_sentence",
+    "render_report",
+    "seal_image_lookup",
+]
 
 #: ``seal_image(image_sha256)``: the PNG of a registered seal image, or None
 SealImage = Callable[[str], bytes | None]
@@ -48,6 +58,41 @@ PROBLEM_TEXT: dict[str, str] = {
     "malformed_signature": "签名数据格式错误，无法读取。",
     "byte_range_invalid": "签名的字节范围（/ByteRange）缺失、格式错误或指向了签名以外的内容。",
     "signature_contents_invalid": "签名值（/Contents）为空、全为零或不是有效的签名数据。",
+}
+
+#: the Chinese sentence of each notice code; ``{enterprise}`` is 该企业 when the document carries
+#: the seals of one enterprise only, ``{date}`` the day (Beijing time) of ``since``
+NOTICE_TEXT: dict[str, str] = {
+    "license_suspended_now": "{enterprise}营业执照已于 {date} 停业",
+    "license_cancelled_since_signing": "{enterprise}营业执照已于 {date} 注销",
+    "license_revoked_since_signing": "{enterprise}营业执照已于 {date} 被吊销",
+    "seal_revoked_since_signing": "{enterprise}的{seal}已于 {date} 被撤销（原因：{reason}）",
+    "seal_revoked_since_signing.certificate_hold": "{enterprise}的{seal}已于 {date} 被暂停使用",
+    "seal_superseded": (
+        "{enterprise}的{seal}已于 {date} 重新签发，现行为第 {version} 版"
+        "（文件中为第 {signed_version} 版）"
+    ),
+}
+
+#: the short mark of each notice code beside the seal it concerns (summary table, cards)
+NOTICE_MARK: dict[str, str] = {
+    "license_suspended_now": "执照已停业",
+    "license_cancelled_since_signing": "执照已注销",
+    "license_revoked_since_signing": "执照已吊销",
+    "seal_revoked_since_signing": "印章已撤销",
+    "seal_superseded": "印章已重新签发",
+}
+
+#: RFC 5280 revocation reasons in Chinese
+REASON_TEXT: dict[str, str] = {
+    "unspecified": "未说明",
+    "key_compromise": "密钥泄露",
+    "ca_compromise": "签发机构密钥泄露",
+    "affiliation_changed": "隶属关系变更",
+    "superseded": "已被新版本取代",
+    "cessation_of_operation": "停止经营",
+    "certificate_hold": "暂停使用",
+    "privilege_withdrawn": "权限撤回",
 }
 
 _INTEGRITY = {"ok": "完整", "suspicious": "可疑", "broken": "已破坏"}
@@ -271,7 +316,8 @@ def _seal_image(sig: dict[str, Any], seal_image: SealImage) -> str:
     return '<div class="noimg">无登记的印章图像</div>'
 
 
-def _signature(index: int, total: int, sig: dict[str, Any], seal_image: SealImage) -> str:
+def _signature(index: int, total: int, sig: dict[str, Any], seal_image: SealImage,
+               marks: list[str] | None = None) -> str:
     kind_type = sig.get("type")
     seal = _dict(sig.get("seal"))
     enterprise = _dict(sig.get("enterprise"))
@@ -358,7 +404,7 @@ def _signature(index: int, total: int, sig: dict[str, Any], seal_image: SealImag
         f'<article class="sig {"valid" if sig.get("valid") is True else "invalid"}">'
         f'<header><h2>{_e(heading)} {index} / {total}'
         f'{" · " + _e(title) if title else ""} {_code(kind_type)}</h2>'
-        f'<div>{_verdict_badge(sig.get("valid"))}</div></header>'
+        f'<div>{_verdict_badge(sig.get("valid"))}{_mark_html(marks or [])}</div></header>'
         f'{_problems(sig.get("problems"), context="此签章的问题")}'
         f'<div class="body"><div class="left">{_seal_image(sig, seal_image)}</div>'
         f'<dl class="facts">{"".join(rows)}</dl></div>'
@@ -410,6 +456,146 @@ def _reasons(signatures: list[dict[str, Any]]) -> str:
     return f'<ul class="reasons">{"".join(items)}</ul>'
 
 
+def _day(value: Any) -> str:
+    """The day (Beijing time) of an ISO instant, as 2026-12-01; the value itself otherwise."""
+    if not isinstance(value, str) or not value:
+        return "（日期不详）"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(_BEIJING)
+    return parsed.strftime("%Y-%m-%d")
+
+
+def _one_enterprise(report: dict[str, Any]) -> bool:
+    usccs = {_dict(s.get("enterprise")).get("uscc") for s in map(_dict, _list(
+        report.get("signatures"))) if s.get("type") != "document_timestamp"}
+    usccs |= {_dict(n).get("uscc") for n in _list(report.get("notices"))}
+    return len(usccs - {None}) <= 1
+
+
+def notice_sentence(notice: dict[str, Any], *, one_enterprise: bool) -> str:
+    """The Chinese sentence of a notice, with its date (plain text, not escaped)."""
+    code = notice.get("code")
+    reason = notice.get("reason")
+    template = None
+    if isinstance(code, str):
+        template = NOTICE_TEXT.get(f"{code}.{reason}") or NOTICE_TEXT.get(code)
+    if template is None:  # a code this page does not know: its message, as the server wrote it
+        return str(notice.get("message") or code or "")
+    seal = _dict(notice.get("seal"))
+    kind = seal.get("kind")
+    name = notice.get("enterprise") or notice.get("uscc") or "企业"
+    values = {
+        "enterprise": "该企业" if one_enterprise else f"{name}（{notice.get('uscc')}）",
+        "date": _day(notice.get("since")),
+        "seal": seal.get("label") or (_SEAL_KIND.get(kind) if isinstance(kind, str) else None)
+        or "印章",
+        "reason": REASON_TEXT.get(str(reason), str(reason)),
+        "version": str(notice.get("current_version")),
+        "signed_version": str(seal.get("version")),
+    }
+    return template.format(**values)
+
+
+def headline(report: dict[str, Any]) -> str:
+    """The verdict in one Chinese sentence, notices included (plain text, not escaped).
+
+    Valid with notices: 签章有效：签章时营业执照存续；该企业营业执照已于 2026-12-01 注销。
+    Not valid only because ``expect_uscc`` has no seal in the document: 文件中没有 <USCC> 的签章。
+    """
+    report = _dict(report)
+    signatures = [_dict(s) for s in _list(report.get("signatures"))]
+    seals = [s for s in signatures if s.get("type") != "document_timestamp"]
+    one = _one_enterprise(report)
+    sentences = [notice_sentence(_dict(n), one_enterprise=one)
+                 for n in _list(report.get("notices"))]
+    expect = report.get("expect_uscc")
+    if report.get("valid") is True:
+        if sentences:
+            return "签章有效：签章时营业执照存续；" + "；".join(sentences) + "。"
+        return f"文件自签章后未被改动，全部 {len(seals)} 枚印章可信，签章时营业执照存续。"
+    text = (
+        "不能确认文件自签章后未被改动、由登记企业在营业执照存续期间签章。"
+        "原因见下方列出的问题。"
+    )
+    if isinstance(expect, str) and expect and not any(
+        _dict(s.get("enterprise")).get("uscc") == expect for s in seals
+    ):
+        text = f"文件中没有 {expect} 的签章。"
+        if seals and all(s.get("valid") is True for s in signatures):
+            names = "、".join(dict.fromkeys(
+                str(_dict(s.get("enterprise")).get("name") or "未知企业") for s in seals))
+            text += f"文件中的 {len(seals)} 枚印章（{names}）验证通过。"
+        elif seals:
+            text += "文件中的其他签章也有问题，见下方列出的问题。"
+    if sentences:
+        text += "注意：" + "；".join(sentences) + "。"
+    return text
+
+
+def _marks(sig: dict[str, Any], notices: list[dict[str, Any]]) -> list[str]:
+    """The short marks of the notices that concern this signature."""
+    out: list[str] = []
+    for notice in notices:
+        code = notice.get("code")
+        if sig.get("field") in _list(notice.get("fields")) and isinstance(code, str):
+            mark = NOTICE_MARK.get(code, code)
+            if mark not in out:
+                out.append(mark)
+    return out
+
+
+def _mark_html(marks: list[str]) -> str:
+    return "".join(f'<span class="nmark">{_e(m)}</span>' for m in marks)
+
+
+def _notices(report: dict[str, Any]) -> str:
+    """The notices, in amber, for the headline area."""
+    notices = [_dict(n) for n in _list(report.get("notices"))]
+    if not notices:
+        return ""
+    one = _one_enterprise(report)
+    items = "".join(
+        f'<li>{_e(notice_sentence(n, one_enterprise=one))} {_code(n.get("code"))}'
+        + (f' <span class="small">自 {_time(n.get("since"))}</span>' if n.get("since") else "")
+        + "</li>"
+        for n in notices
+    )
+    return (
+        f'<div class="notices"><div class="nhead">签章后发生的变化 {_code("notices")}</div>'
+        f"<ul>{items}</ul></div>"
+    )
+
+
+def _summary_table(signatures: list[dict[str, Any]], notices: list[dict[str, Any]]) -> str:
+    if not signatures:
+        return ""
+    rows = []
+    for index, sig in enumerate(signatures, start=1):
+        seal = _dict(sig.get("seal"))
+        enterprise = _dict(sig.get("enterprise"))
+        is_ts = sig.get("type") == "document_timestamp"
+        label = "文档时间戳" if is_ts else (seal.get("label") or "未知印章")
+        verdict = ('<span class="ok">有效</span>' if sig.get("valid") is True
+                   else '<span class="bad">无效</span>')
+        marks = _marks(sig, notices)
+        row_class = ' class="noticed"' if marks else ""
+        rows.append(
+            f'<tr{row_class}><td class="num">{index}</td>'
+            f"<td>{_e(label)}</td><td>{_e(enterprise.get('name') or '—')}</td>"
+            f'<td class="mono">{_e(enterprise.get("uscc") or "—")}</td>'
+            f"<td>{verdict}{_mark_html(marks)}</td></tr>"
+        )
+    return (
+        '<table class="summary"><thead><tr><th>序号</th><th>印章</th><th>企业名称</th>'
+        f'<th>统一社会信用代码</th><th>结论 {_code("valid")}</th></tr></thead>'
+        f'<tbody>{"".join(rows)}</tbody></table>'
+    )
+
+
 def render_report(report: dict[str, Any], seal_image: SealImage) -> str:
     """The verification report as a complete, self-contained HTML page (UTF-8 text)."""
     report = _dict(report)
@@ -418,13 +604,8 @@ def render_report(report: dict[str, Any], seal_image: SealImage) -> str:
     signatures = [_dict(s) for s in _list(report.get("signatures"))]
     seals = [s for s in signatures if s.get("type") != "document_timestamp"]
     expect = report.get("expect_uscc")
-    if valid is True:
-        summary = f"文件自签章后未被改动，全部 {len(seals)} 枚印章可信，签章时营业执照存续。"
-    else:
-        summary = (
-            "不能确认文件自签章后未被改动、由登记企业在营业执照存续期间签章。"
-            "原因见下方列出的问题。"
-        )
+    notices = [_dict(n) for n in _list(report.get("notices"))]
+    summary = headline(report)
     file_rows = [
         _row("SHA-256", "file.sha256", f'<span class="mono">{_e(file.get("sha256"))}</span>',
              wide=True),
@@ -438,7 +619,8 @@ def render_report(report: dict[str, Any], seal_image: SealImage) -> str:
     ]
     total = len(signatures)
     cards = "".join(
-        _signature(i, total, sig, seal_image) for i, sig in enumerate(signatures, start=1)
+        _signature(i, total, sig, seal_image, _marks(sig, notices))
+        for i, sig in enumerate(signatures, start=1)
     )
     if not cards:
         cards = '<p class="na">文件中没有签名。</p>'
@@ -452,9 +634,11 @@ def render_report(report: dict[str, Any], seal_image: SealImage) -> str:
         "<title>电子印章验证报告</title>"
         f"<style>{_CSS}</style></head><body><main>"
         '<h1>电子印章验证报告 <span class="sub">verification report</span></h1>'
-        f'<section class="overall {"good" if valid is True else "fail"}">'
+        f'<section class="overall {"good" if valid is True else "fail"}'
+        f'{" noticed" if notices else ""}">'
         f'<div class="vline">验证结论 {_verdict_badge(valid, big=True)}</div>'
-        f'<p>{_e(summary)}</p>{_reasons(signatures)}</section>'
+        f'<p class="headline">{_e(summary)}</p>{_notices(report)}'
+        f"{_summary_table(signatures, notices)}{_reasons(signatures)}</section>"
         f'{_problems(report.get("problems"), context="文件的问题")}'
         f'<section class="file"><h2>文件 {_code("file")}</h2>'
         f'<dl class="facts">{"".join(file_rows)}</dl></section>'
@@ -489,6 +673,19 @@ border:1px solid #dde1e6;border-radius:4px;padding:0 4px;white-space:nowrap}
 .overall{border-radius:10px;padding:18px 24px;margin-bottom:16px;border:2px solid}
 .overall.good{background:#ecfdf5;border-color:#10b981}
 .overall.fail{background:#fef2f2;border-color:#ef4444}
+.overall.good.noticed{background:#fffbeb;border-color:#f59e0b}
+.notices{margin:10px 0 0;padding:8px 14px;background:#fef3c7;border:1px solid #f59e0b;
+border-radius:8px;color:#78350f}
+.overall.noticed p.headline{color:#92400e;font-weight:bold}
+.notices .nhead{font-weight:bold}
+.notices ul{margin:4px 0 0;padding-left:20px}
+.nmark{display:inline-block;margin-left:8px;border-radius:4px;padding:0 6px;font-size:13px;
+background:#fef3c7;color:#92400e;border:1px solid #f59e0b;font-weight:bold}
+table.summary{width:100%;border-collapse:collapse;background:#fff;font-size:14px;margin-top:10px}
+table.summary th,table.summary td{border:1px solid #e5e7eb;padding:4px 8px;text-align:left}
+table.summary th{background:#f9fafb;font-weight:normal;color:#4b5563;font-size:13px}
+table.summary tr.noticed td{background:#fffbeb}
+td.num{text-align:center}
 .overall p{margin:8px 0 0;font-size:16px}
 ul.reasons{margin:8px 0 0;padding-left:22px;font-size:15px}
 .vline{font-size:20px;font-weight:bold;display:flex;align-items:center;gap:14px;flex-wrap:wrap}

@@ -54,7 +54,8 @@ signature that is not valid).
 
 Beside the problems the report carries ``notices`` (:mod:`seals.verdict`): what changed about
 a license or a seal after it signed.  They never change ``valid``.  ``expect_uscc`` is
-normalised (whitespace removed, capitals) and must be a valid USCC (``invalid_uscc``).
+normalised (whitespace removed, capitals) and must be a valid USCC, else the verification
+is refused with the error invalid_uscc.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from seals.verdict import expected_uscc
 from signer.core import InvalidPdf
 from signer.levels import PadesLevel
 
@@ -104,7 +105,8 @@ async def verify(request: Request, c: ContainerDep, who: OptionalPrincipal,
     if who is None and not c.settings.verify_public:
         raise Unauthorized("this route needs an API token")
     pdf, fields = await _form_parts(request)
-    expect = fields.get("expect_uscc") or None
+    # whitespace removed, capitals; a malformed code is 422 invalid_uscc before any PDF work
+    expect = expected_uscc(fields.get("expect_uscc"))
     fmt = fields.get("format", format)
     if not pdf:
         raise InvalidPdf("the uploaded file is empty")

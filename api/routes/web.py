@@ -27,7 +27,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from ..deps import ContainerDep
 from ..errors import NotFound
-from ..report_html import PROBLEM_TEXT, render_report
+from ..report_html import NOTICE_MARK, NOTICE_TEXT, PROBLEM_TEXT, REASON_TEXT, render_report
 
 __all__ = ["content_security_policy", "render_index", "router"]
 
@@ -103,6 +103,8 @@ def render_index(*, verify_public: bool, max_upload_mb: float) -> str:
         .replace("{{verify_public}}", "true" if verify_public else "false")
         .replace("{{max_upload_bytes}}", str(int(max_upload_mb * 1024 * 1024)))
         .replace("{{problem_text}}", _json_for_script(PROBLEM_TEXT))
+        .replace("{{notice_text}}", _json_for_script(
+            {"notices": NOTICE_TEXT, "marks": NOTICE_MARK, "reasons": REASON_TEXT}))
     )
 
 

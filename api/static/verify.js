@@ -21,6 +21,17 @@
   } catch (_) {
     PROBLEM_TEXT = {};
   }
+  // notice sentences, short marks and revocation reasons: the same tables as the report page
+  let NOTICE = { notices: {}, marks: {}, reasons: {} };
+  try {
+    NOTICE = { ...NOTICE, ...JSON.parse($("notice-text").textContent || "{}") };
+  } catch (_) {
+    // the page still shows each notice's own message
+  }
+  const SEAL_KIND = {
+    official: "企业法定名称章", contract: "合同专用章", finance: "财务专用章",
+    invoice: "发票专用章", legal_rep: "法定代表人章",
+  };
 
   // Chinese explanations of the errors (problem+json codes) the page can meet
   const ERROR_TEXT = {
@@ -153,9 +164,12 @@
 
   if (MAX_BYTES > 0) $("max-size").textContent = formatSize(MAX_BYTES);
 
+  // the USCC as the server takes it: no whitespace anywhere, capitals
+  const normalUscc = (value) => String(value || "").replace(/\s+/g, "").toUpperCase();
+
   expectInput.addEventListener("input", () => {
-    const upper = expectInput.value.toUpperCase();
-    if (upper !== expectInput.value) expectInput.value = upper;
+    const normal = normalUscc(expectInput.value);
+    if (normal !== expectInput.value) expectInput.value = normal;
     expectInput.classList.remove("invalid");
   });
 
@@ -223,7 +237,75 @@
     setState("error");
   }
 
-  function signatureRow(index, sig) {
+  // the Chinese sentence of a notice (api/report_html.py notice_sentence does the same)
+  function noticeSentence(notice, oneEnterprise) {
+    const n = obj(notice);
+    const template = NOTICE.notices[`${n.code}.${n.reason}`] || NOTICE.notices[n.code];
+    if (!template) return String(n.message || n.code || "");
+    const seal = obj(n.seal);
+    const name = n.enterprise || n.uscc || "企业";
+    const day = n.since ? (beijing(n.since) || String(n.since)).slice(0, 10) : "（日期不详）";
+    const values = {
+      enterprise: oneEnterprise ? "该企业" : `${name}（${n.uscc}）`,
+      date: day,
+      seal: seal.label || SEAL_KIND[seal.kind] || "印章",
+      reason: NOTICE.reasons[n.reason] || String(n.reason),
+      version: String(n.current_version),
+      signed_version: String(seal.version),
+    };
+    return template.replace(/\{(\w+)\}/g, (all, key) => (key in values ? values[key] : all));
+  }
+
+  function oneEnterprise(report) {
+    const usccs = new Set();
+    list(report.signatures).forEach((s) => {
+      const uscc = obj(obj(s).enterprise).uscc;
+      if (obj(s).type !== "document_timestamp" && uscc) usccs.add(uscc);
+    });
+    list(report.notices).forEach((n) => { if (obj(n).uscc) usccs.add(obj(n).uscc); });
+    return usccs.size <= 1;
+  }
+
+  function marksOf(sig, notices) {
+    const marks = [];
+    notices.forEach((n) => {
+      const item = obj(n);
+      if (list(item.fields).includes(obj(sig).field)) {
+        const mark = NOTICE.marks[item.code] || item.code;
+        if (!marks.includes(mark)) marks.push(mark);
+      }
+    });
+    return marks;
+  }
+
+  // the verdict in one sentence (api/report_html.py headline does the same)
+  function headline(report) {
+    const signatures = list(report.signatures);
+    const seals = signatures.filter((s) => obj(s).type !== "document_timestamp");
+    const one = oneEnterprise(report);
+    const sentences = list(report.notices).map((n) => noticeSentence(n, one));
+    if (report.valid === true) {
+      if (sentences.length) return `签章有效：签章时营业执照存续；${sentences.join("；")}。`;
+      const names = Array.from(new Set(seals.map((s) => obj(obj(s).enterprise).name).filter(Boolean)));
+      return `文件自签章后未被改动，全部 ${seals.length} 枚印章可信，签章时营业执照存续。` +
+        (names.length ? `签章企业：${names.join("、")}。` : "");
+    }
+    let text = "不能确认文件自签章后未被改动、由登记企业在营业执照存续期间签章。原因见下方列出的问题。";
+    const expect = report.expect_uscc;
+    if (expect && !seals.some((s) => obj(obj(s).enterprise).uscc === expect)) {
+      text = `文件中没有 ${expect} 的签章。`;
+      if (seals.length && signatures.every((s) => obj(s).valid === true)) {
+        const names = Array.from(new Set(seals.map((s) => obj(obj(s).enterprise).name || "未知企业")));
+        text += `文件中的 ${seals.length} 枚印章（${names.join("、")}）验证通过。`;
+      } else if (seals.length) {
+        text += "文件中的其他签章也有问题，见下方列出的问题。";
+      }
+    }
+    if (sentences.length) text += `注意：${sentences.join("；")}。`;
+    return text;
+  }
+
+  function signatureRow(index, sig, notices) {
     const s = obj(sig);
     const seal = obj(s.seal);
     const enterprise = obj(s.enterprise);
@@ -235,13 +317,15 @@
     const validCell = s.valid === true
       ? el("span", { class: "ok" }, "有效")
       : el("span", { class: "bad" }, "无效");
-    return el("tr", {},
+    const marks = marksOf(s, notices);
+    return el("tr", marks.length ? { class: "noticed" } : {},
       el("td", { class: "num" }, String(index)),
       el("td", {}, label, " ", code(kind)),
       el("td", {}, isTs ? el("span", { class: "na" }, "—") : (enterprise.name || "未知")),
       el("td", { class: "mono" }, isTs ? el("span", { class: "na" }, "—") : (enterprise.uscc || "—")),
       el("td", {}, time || el("span", { class: "na" }, "无")),
-      el("td", {}, validCell, " ", code(`valid: ${s.valid === true}`)));
+      el("td", {}, validCell, " ", code(`valid: ${s.valid === true}`),
+        ...marks.map((m) => el("span", { class: "nmark" }, m))));
   }
 
   function problemItems(report) {
@@ -266,25 +350,24 @@
     const r = obj(report);
     const valid = r.valid === true;
     const signatures = list(r.signatures);
-    const seals = signatures.filter((s) => obj(s).type !== "document_timestamp");
+    const notices = list(r.notices);
     const card = $("verdict");
     card.classList.toggle("good", valid);
     card.classList.toggle("fail", !valid);
+    card.classList.toggle("noticed", notices.length > 0);
     const badge = $("verdict-badge");
     badge.textContent = valid ? "有效" : "无效";
     badge.className = `badge ${valid ? "good" : "fail"}`;
     $("verdict-code").textContent = `valid: ${valid}`;
-    let text;
-    if (valid) {
-      const names = Array.from(new Set(seals.map((s) => obj(obj(s).enterprise).name).filter(Boolean)));
-      text = `文件自签章后未被改动，全部 ${seals.length} 枚印章可信，签章时营业执照存续。` +
-        (names.length ? `签章企业：${names.join("、")}。` : "");
-    } else {
-      text = "不能确认文件自签章后未被改动、由登记企业在营业执照存续期间签章。原因见下方列出的问题。";
-    }
+    let text = headline(r);
     if (r.expect_uscc) text += `期望企业：${r.expect_uscc}。`;
     $("verdict-text").textContent = text;
-    $("sig-rows").replaceChildren(...signatures.map((s, i) => signatureRow(i + 1, s)));
+    const one = oneEnterprise(r);
+    $("notice-list").replaceChildren(...notices.map((n) => el("li", {},
+      noticeSentence(n, one), " ", code(String(obj(n).code)),
+      obj(n).since ? el("span", { class: "where" }, ` 自 ${beijing(obj(n).since)}（北京时间）`) : null)));
+    $("notices").hidden = notices.length === 0;
+    $("sig-rows").replaceChildren(...signatures.map((s, i) => signatureRow(i + 1, s, notices)));
     const items = problemItems(r);
     $("problem-list").replaceChildren(...items);
     $("problems").hidden = items.length === 0;
@@ -349,7 +432,7 @@
 
   async function verify() {
     if (!file) return;
-    const expect = expectInput.value.trim().toUpperCase();
+    const expect = normalUscc(expectInput.value);
     const token = tokenInput.value.trim();
     if (expect) {
       const wrong = usccProblem(expect);
