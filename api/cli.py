@@ -242,7 +242,7 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
     c = _container(settings)
     # the same path as POST /v1/sign: archived and audited before the file is written
     done = c.sign_flow.sign(Principal("cli", Role.ENTERPRISE, validate_uscc(args.uscc), "cli"),
-                            pdf, options, None)
+                            pdf, options, None, Path(args.input).name)
     with Path(args.output).open("wb") as out:
         for chunk in done.chunks():
             out.write(chunk)
@@ -331,6 +331,11 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
         report: dict[str, Any] = asyncio.run(c.verifier.verify(reader.read(), record.uscc))
         return report
 
+    def report_html(report: dict[str, Any]) -> str:
+        from .report_html import render_report, seal_image_lookup
+
+        return render_report(report, seal_image_lookup(c.seals, report))
+
     try:
         first = date.fromisoformat(args.date_from) if args.date_from else None
         last = date.fromisoformat(args.date_to) if args.date_to else None
@@ -343,7 +348,8 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
     return export_command(c.archive, sys.stdout, Path(args.output), uscc=args.uscc,
                           first=first, last=last, kind=args.kind, document_type=args.type,
                           reference=args.reference,
-                          report_for=None if args.no_reports else report_for)
+                          report_for=None if args.no_reports else report_for,
+                          report_html=None if args.no_reports else report_html)
 
 
 def cmd_pki_ca(args: argparse.Namespace, settings: Settings) -> int:

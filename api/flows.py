@@ -24,6 +24,7 @@ from seals.kinds import parse_kind
 from seals.model import Seal
 from signer.core import SignedFile
 from signer.levels import PadesLevel
+from signer.parties import chain_certificates, earlier_sealers
 from signer.placement import AtKeyword, AtPoint, CrossPage, Placement
 from signer.service import (
     DocumentType,
@@ -163,11 +164,11 @@ class SignFlow:
         return SealedDocument(body, size, sha, archive_id, True)
 
     def sign(self, principal: Principal, pdf: bytes | BinaryIO, options: SignOptions,
-             idempotency_key: str | None) -> SealedDocument:
+             idempotency_key: str | None, filename: str | None = None) -> SealedDocument:
         """Blocking: call it off the event loop.
 
         ``pdf`` is the upload's bytes or a seekable binary file; the result's file is the
-        caller's to close.
+        caller's to close.  ``filename``: the upload's name, kept (cleaned) in the archive.
         """
         assert principal.uscc is not None
         src: BinaryIO = io.BytesIO(pdf) if isinstance(pdf, bytes | bytearray) else pdf
@@ -187,16 +188,21 @@ class SignFlow:
             lambda: asyncio.run(self._sealing.seal_file(uscc, src, sealing_options)))
         try:
             return self._archive_sealed(principal, options, idempotency_key, request_sha,
-                                        input_sha, signed, used)
+                                        input_sha, signed, used, filename)
         except BaseException:
             signed.file.close()
             raise
 
     def _archive_sealed(self, principal: Principal, options: SignOptions,
                         idempotency_key: str | None, request_sha: str, input_sha: str,
-                        sealed: SignedFile, used: list[Seal]) -> SealedDocument:
+                        sealed: SignedFile, used: list[Seal],
+                        filename: str | None = None) -> SealedDocument:
         assert principal.uscc is not None
         signed = sealed.file
+        # enterprises whose valid seals the upload carried: the archive's parties
+        parties = self._deadline.run(lambda: asyncio.run(earlier_sealers(
+            signed, chain_certificates(used[0].chain_pem),
+            skip_serials=[s.serial for s in used]))) if used else []
         sha, size = _digest(signed)
         events = [
             AuditEvent("seal.use", principal.key_id, uscc=seal.uscc, seal_kind=seal.kind.value,
@@ -222,6 +228,7 @@ class SignFlow:
                 signed, uscc=principal.uscc, seals=SealUse.of_all(used), level=options.level,
                 document_type=options.document_type, reference=options.reference,
                 timestamp_time=sealed.timestamp_time, also=in_row_transaction,
+                parties=parties, original_name=filename,
             )
         except IntegrityError:
             # the same key finished concurrently: answer as it did

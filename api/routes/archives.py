@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response, StreamingResponse
@@ -14,6 +15,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from seals.audit import AuditEvent
 from seals.kinds import parse_kind
 from storage.archive import ArchiveQuery, ArchiveRecord, day_range
+from storage.archive.model import PartyRole
 from storage.archive.store import VerifiedReader
 
 from ..auth import Principal, Role, authorize_enterprise, require
@@ -28,11 +30,16 @@ Reader = Annotated[Principal, require(Role.ADMIN, Role.ENTERPRISE)]
 
 
 class ArchiveFilter(BaseModel):
-    """Which archived documents; for an enterprise key ``uscc`` is always its own."""
+    """Which archived documents; for an enterprise key ``uscc`` is always its own.
+
+    ``uscc`` selects the documents that enterprise belongs to: those it sealed
+    (``role=sealer``) and those that carry its valid seal from before (``role=party``).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     uscc: str | None = Field(None, min_length=18, max_length=18)
+    role: Literal["sealer", "party"] | None = None
     kind: str | None = None
     type: Literal["contract", "invoice", "other"] | None = None
     reference: str | None = Field(None, max_length=200)
@@ -50,16 +57,29 @@ def _query(who: Principal, f: ArchiveFilter) -> ArchiveQuery:
         if uscc is not None and uscc != who.uscc:
             authorize_enterprise(who, uscc)
         uscc = who.uscc
+    if f.role is not None and uscc is None:
+        raise InvalidRequest("a role filter needs the enterprise (uscc) it is of",
+                             code="invalid_query")
     start, end = day_range(f.from_, f.to)
-    return ArchiveQuery(uscc=uscc, kind=parse_kind(f.kind) if f.kind else None,
+    return ArchiveQuery(party=uscc, role=PartyRole(f.role) if f.role else None,
+                        kind=parse_kind(f.kind) if f.kind else None,
                         document_type=f.type, reference=f.reference,
                         created_from=start, created_to=end)
 
 
 async def _owned(c: Any, who: Principal, archive_id: str) -> ArchiveRecord:
+    """The record, if ``who`` may read it: an admin, or an enterprise it belongs to."""
     record: ArchiveRecord = await run_in_threadpool(c.archive.record, archive_id)
-    authorize_enterprise(who, record.uscc)
+    if who.role is not Role.ENTERPRISE or record.role_of(who.uscc) is None:
+        authorize_enterprise(who, record.uscc)
     return record
+
+
+def _item(record: ArchiveRecord, uscc: str | None) -> dict[str, Any]:
+    """A record as the API shows it: ``role`` is that of the enterprise asking (or filtered
+    on), None for an admin's listing of everything."""
+    role = record.role_of(uscc)
+    return {**record.to_json(), "role": role.value if role else None}
 
 
 @router.get("", summary="List archived documents (cursor paging, newest first)")
@@ -72,17 +92,20 @@ async def list_archives(
     to: date | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    role: Literal["sealer", "party"] | None = None,
 ) -> dict[str, Any]:
     f = ArchiveFilter.model_validate({"uscc": uscc, "kind": kind, "type": type,
-                                      "reference": reference, "from": from_, "to": to})
+                                      "reference": reference, "from": from_, "to": to,
+                                      "role": role})
     query = _query(who, f)
     page = await run_in_threadpool(lambda: c.archive.list(query, limit=limit, cursor=cursor))
-    return {"items": [r.to_json() for r in page.records], "next_cursor": page.next_cursor}
+    return {"items": [_item(r, query.party) for r in page.records],
+            "next_cursor": page.next_cursor}
 
 
 @router.get("/{archive_id}", summary="Metadata of one archived document")
 async def show(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
-    return (await _owned(c, who, archive_id)).to_json()
+    return _item(await _owned(c, who, archive_id), who.uscc)
 
 
 @router.get("/{archive_id}/file", response_class=Response,
@@ -98,7 +121,8 @@ async def file(archive_id: str, c: ContainerDep, who: Reader,
     done = SealedDocument(spooled, record.size, record.sha256, record.id)
     return pdf_response(done, {
         "X-Eseal-Sha256": record.sha256, "X-Eseal-Archive-Id": record.id,
-        "Content-Disposition": f'attachment; filename="{record.filename}"'})
+        "Content-Disposition": f'attachment; filename="{record.filename}"; '
+                               f"filename*=UTF-8''{quote(record.export_name)}"})
 
 
 @router.get("/{archive_id}/versions", summary="Every version of an archived document")
@@ -128,7 +152,7 @@ async def renew(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]
 async def export(c: ContainerDep, who: Reader, f: ArchiveFilter | None = None) -> Response:
     f = f or ArchiveFilter()
     query = _query(who, f)
-    if who.role is Role.ADMIN and query.uscc is None and not f.reference and not f.from_:
+    if who.role is Role.ADMIN and query.party is None and not f.reference and not f.from_:
         raise InvalidRequest("an export names an enterprise, a reference or a date range",
                              code="export_too_broad")
 
@@ -136,8 +160,14 @@ async def export(c: ContainerDep, who: Reader, f: ArchiveFilter | None = None) -
         report: dict[str, Any] = asyncio.run(c.verifier.verify(reader.read(), record.uscc))
         return report
 
+    def report_html(report: dict[str, Any]) -> str:
+        from ..report_html import render_report, seal_image_lookup
+
+        return render_report(report, seal_image_lookup(c.seals, report))
+
     await run_in_threadpool(c.audit.append, [AuditEvent(
-        "archive.export", who.key_id, uscc=query.uscc, detail={"filter": query.to_json()})])
-    chunks = c.archive.export(query, report_for=report_for if f.reports else None)
+        "archive.export", who.key_id, uscc=query.party, detail={"filter": query.to_json()})])
+    chunks = c.archive.export(query, report_for=report_for if f.reports else None,
+                              report_html=report_html if f.reports else None)
     return StreamingResponse(iterate_in_threadpool(chunks), media_type="application/zip",
                              headers={"Content-Disposition": 'attachment; filename="archive.zip"'})

@@ -72,7 +72,7 @@ async def sign(request: Request, c: ContainerDep, who: Enterprise,
         options = _options(fields)
         to_sealing_options(options)  # unknown kinds and bad placements fail before any work
         done = await run_in_threadpool(c.sign_flow.sign, who, upload.file, options,
-                                       idempotency_key)
+                                       idempotency_key, upload.filename)
     finally:
         await upload.close()
     for kind in done.kinds:

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from seals.kinds import parse_kind
 
-from .export import ReportFor
+from .export import ReportFor, ReportHtml
 from .model import ArchiveQuery, day_range
 from .service import Archive
 
@@ -41,18 +41,21 @@ def export_command(
     document_type: str | None = None,
     reference: str | None = None,
     report_for: ReportFor | None = None,
+    report_html: ReportHtml | None = None,
 ) -> int:
-    """Write the ZIP to ``output`` (whole days ``first``..``last``, China Standard Time)."""
+    """Write the ZIP to ``output`` (whole days ``first``..``last``, China Standard Time):
+    the documents the enterprise ``uscc`` belongs to, as sealer or as party."""
     created_from, created_to = day_range(first, last)
     query = ArchiveQuery(
-        uscc=uscc,
+        party=uscc,
         kind=parse_kind(kind) if kind else None,
         document_type=document_type,
         reference=reference,
         created_from=created_from,
         created_to=created_to,
     )
-    summary = archive.export_to(output, query, report_for=report_for)
+    summary = archive.export_to(output, query, report_for=report_for,
+                                report_html=report_html)
     json.dump({"output": str(output), **summary.to_json()}, out, ensure_ascii=False, indent=2)
     out.write("\n")
     return 0
