@@ -16,9 +16,11 @@ B-T with one visible contract seal (ECDSA P-256), for a bounded count and time. 
 Beside it, in the same run, pyHanko's CLI in a process of its own (``bench/baselines.py``,
 which never imports eseal's ``signer``): ``pyhanko sign addsig ... pemder`` (B-T from a TSA over
 loopback HTTP) and ``pyhanko sign validate``, one process per document, one at a time and two
-at a time.  The like-for-like table compares eseal at concurrency 1 with one CLI process at a
-time, and eseal at its best concurrency (both worker processes busy) with two CLI processes at
-a time.  In-process comparisons with pyHanko are ``bench/sign_verify.py``'s.
+at a time, each run in two halves just before and just after the eseal cell it is compared with
+(a change in the shared machine's load then hits both sides alike).  The like-for-like
+table compares eseal at concurrency 1 with one CLI process at a time, and eseal at its best
+concurrency (both worker processes busy) with two CLI processes at a time.  In-process
+comparisons with pyHanko are ``bench/sign_verify.py``'s.
 
 The markdown table goes to stdout and to ``bench/results-http.md``.
 """
@@ -41,7 +43,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -318,25 +320,50 @@ class CliRun:
         return ordered[max(0, -(-len(ordered) * 99 // 100) - 1)] * 1000
 
 
-def cli_runs(worker: Any, pdf_path: Path, two_seals: Path, root_pem: Path,
-             budget: Budget) -> list[CliRun]:
-    """pyHanko's CLI signing and validating, one process at a time and two at a time."""
-    out = []
-    worker.call("cli_sign", algorithm="ECDSA P-256", pdf=str(pdf_path), level="B-T", n=1)
-    for parallel, n in ((1, budget.cli), (2, budget.cli_parallel)):
-        r = worker.call("cli_sign", algorithm="ECDSA P-256", pdf=str(pdf_path), level="B-T",
-                        n=n, parallel=parallel)
-        out.append(CliRun("`pyhanko sign addsig` (B-T), one process per document", parallel,
-                          r["wall"], r["total"]))
-        print(f"  CLI sign x{parallel}: {out[-1].per_s:.2f}/s", file=sys.stderr)
-    worker.call("cli_validate", pdf=str(two_seals), root=str(root_pem), n=1)
-    for parallel, n in ((1, budget.cli_verify), (2, budget.cli_verify_parallel)):
-        r = worker.call("cli_validate", pdf=str(two_seals), root=str(root_pem), n=n,
-                        parallel=parallel)
-        out.append(CliRun("verify: `pyhanko sign validate`, one process per document",
-                          parallel, r["wall"], r["total"]))
-        print(f"  CLI validate x{parallel}: {out[-1].per_s:.2f}/s", file=sys.stderr)
-    return out
+class CliBaseline:
+    """pyHanko's CLI from the baseline worker, each run split in two halves around the eseal run
+    it is compared with, so that a change in the shared machine's load hits both alike."""
+
+    NAMES: ClassVar[dict[str, str]] = {
+        "sign": "`pyhanko sign addsig` (B-T), one process per document",
+        "validate": "verify: `pyhanko sign validate`, one process per document"}
+
+    def __init__(self, worker: Any, pdf_path: Path, root_pem: Path, budget: Budget) -> None:
+        self.worker = worker
+        self.pdf_path = pdf_path
+        self.root_pem = root_pem
+        self.two_seals: Path | None = None
+        self.counts = {("sign", 1): budget.cli, ("sign", 2): budget.cli_parallel,
+                       ("validate", 1): budget.cli_verify,
+                       ("validate", 2): budget.cli_verify_parallel}
+        self.runs: dict[tuple[str, int], CliRun] = {}
+        worker.call("cli_sign", algorithm="ECDSA P-256", pdf=str(pdf_path), level="B-T", n=1)
+
+    def set_two_seals(self, path: Path) -> None:
+        self.two_seals = path
+        self.worker.call("cli_validate", pdf=str(path), root=str(self.root_pem), n=1)
+
+    def half(self, kind: str, parallel: int) -> None:
+        n = max(parallel, self.counts[(kind, parallel)] // 2)
+        if kind == "sign":
+            r = self.worker.call("cli_sign", algorithm="ECDSA P-256", pdf=str(self.pdf_path),
+                                 level="B-T", n=n, parallel=parallel)
+        else:
+            assert self.two_seals is not None
+            r = self.worker.call("cli_validate", pdf=str(self.two_seals),
+                                 root=str(self.root_pem), n=n, parallel=parallel)
+        run = self.runs.setdefault((kind, parallel), CliRun(self.NAMES[kind], parallel))
+        run.seconds += r["wall"]
+        run.total += r["total"]
+        print(f"  CLI {kind} {parallel} at a time: {n / r['total']:.2f}/s", file=sys.stderr)
+
+    def results(self) -> list[CliRun]:
+        return [self.runs[key] for key in sorted(self.runs)]
+
+
+#: which CLI run brackets which eseal cell: (eseal operation, concurrency) -> (CLI kind, N)
+BRACKETS = {("sign", 1): ("sign", 1), ("sign", 16): ("sign", 2),
+            ("verify", 1): ("validate", 1), ("verify", 16): ("validate", 2)}
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -354,18 +381,31 @@ class Budget:
     cli_verify_parallel: int
 
 
-FULL = Budget(3000, 15, 1500, 10, 8, 8, 5, 6)
-QUICK = Budget(400, 4, 200, 3, 2, 2, 1, 2)
+FULL = Budget(3000, 15, 1500, 10, 8, 8, 6, 8)
+QUICK = Budget(400, 4, 200, 3, 2, 4, 2, 4)
 
 
 async def bench_server(server: EsealServer, archive: str, budget: Budget,
-                       verify: bool, pdf: bytes) -> tuple[list[LoadResult], bytes]:
+                       verify: bool, pdf: bytes, cli: CliBaseline | None = None,
+                       ) -> tuple[list[LoadResult], bytes]:
+    """Sealing (and verification) at each concurrency; ``cli`` runs its halves around the
+    cells it is compared with (see ``BRACKETS``)."""
     token = server.token
     rows = []
+
+    async def cell(op: str, n: int, run: Any) -> LoadResult:
+        bracket = BRACKETS.get((op, n)) if cli is not None else None
+        if bracket and cli is not None:
+            cli.half(*bracket)
+        r: LoadResult = await run()
+        if bracket and cli is not None:
+            cli.half(*bracket)
+        return r
+
     for n in CONCURRENCY:
-        r = await load(f"eseal `POST /v1/sign`, archive {archive}", server.url, n,
-                       budget.sign_count, budget.sign_seconds,
-                       lambda cl: sign_once(cl, token, pdf), check_signed)
+        r = await cell("sign", n, lambda n=n: load(
+            f"eseal `POST /v1/sign`, archive {archive}", server.url, n, budget.sign_count,
+            budget.sign_seconds, lambda cl: sign_once(cl, token, pdf), check_signed))
         rows.append(r)
         print(f"  sign {archive} c={n}: {r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms "
               f"p99 {r.pct(0.99):.0f} ms errors {r.errors}", file=sys.stderr)
@@ -375,10 +415,14 @@ async def bench_server(server: EsealServer, archive: str, budget: Budget,
             raise RuntimeError(f"2-seal document: {check_signed(response)}")
         two = response.content
     if verify:
+        if cli is not None:
+            path = server.base / "two-seals.pdf"
+            path.write_bytes(two)
+            cli.set_two_seals(path)
         for n in CONCURRENCY:
-            r = await load("eseal `POST /v1/verify` (2 seals, B-T)", server.url, n,
-                           budget.verify_count, budget.verify_seconds,
-                           lambda cl: verify_once(cl, token, two), check_verified)
+            r = await cell("verify", n, lambda n=n: load(
+                "eseal `POST /v1/verify` (2 seals, B-T)", server.url, n, budget.verify_count,
+                budget.verify_seconds, lambda cl: verify_once(cl, token, two), check_verified))
             rows.append(r)
             print(f"  verify c={n}: {r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms "
                   f"errors {r.errors}", file=sys.stderr)
@@ -499,14 +543,16 @@ async def main_async(args: argparse.Namespace) -> int:
         servers: list[EsealServer] = []
         weed = None
         try:
+            pdf_path = work / "one-page.pdf"
+            pdf_path.write_bytes(pdf)
             local = EsealServer(work / "local", workers=args.workers)
             local.setup()
             local.start()
             servers.append(local)
             print(f"server up after {time.perf_counter() - started:.0f} s", file=sys.stderr)
-            rows, two = await bench_server(local, "local", budget, True, pdf)
+            cli = CliBaseline(worker, pdf_path, local.data / "pki" / "root.pem", budget)
+            rows, _ = await bench_server(local, "local", budget, True, pdf, cli)
             loads += rows
-            root_pem = local.data / "pki" / "root.pem"
             local.stop()
             if args.s3:
                 weed = start_weed(work / "weed")
@@ -517,17 +563,12 @@ async def main_async(args: argparse.Namespace) -> int:
                 rows, _ = await bench_server(s3, "S3 (SeaweedFS)", budget, False, pdf)
                 loads[3:3] = rows
                 s3.stop()
-            pdf_path = work / "one-page.pdf"
-            pdf_path.write_bytes(pdf)
-            two_path = work / "two-seals.pdf"
-            two_path.write_bytes(two)
-            cli = cli_runs(worker, pdf_path, two_path, root_pem, budget)
         finally:
             for s in servers:
                 s.stop()
             if weed is not None:
                 weed.stop(kill=True)
-    text = render(args, loads, cli, worker.facts)
+    text = render(args, loads, cli.results(), worker.facts)
     print(text)
     write_results(RESULTS.name, text)
     print(f"written to {RESULTS.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s",
