@@ -116,7 +116,7 @@ def server(_initialised_template: Path, tmp_path_factory: pytest.TempPathFactory
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # returns when ready; the machine may be busy
         while True:
             try:
                 if httpx.get(url + "/healthz", timeout=5, trust_env=False).status_code == 200:
