@@ -386,4 +386,16 @@ class Extender:
         stamper = PdfTimeStamper(self._require_timestamper())
         await stamper.async_update_archival_timestamp_chain(reader, context, in_place=False,
                                                             output=out)
-        return out.getvalue()
+        # the new timestamp's own validation data, so that the file validates offline now
+        # (an LTA update after it; the next renewal would add it anyway)
+        stamped = _open(out.getvalue()).prev
+        newest = stamped.embedded_timestamp_signatures[-1]
+        fresh = self._context(_certs_of(newest.signed_data), None)
+        path = await _path(newest.signed_data, fresh)
+        writer = IncrementalPdfFileWriter.from_reader(stamped)
+        DocumentSecurityStore.supply_dss_in_writer(
+            writer, newest.pkcs7_content.hex().encode("ascii"), paths=[path],
+            validation_context=fresh)
+        final = io.BytesIO()
+        writer.write(final)
+        return final.getvalue()
