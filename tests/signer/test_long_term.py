@@ -286,6 +286,9 @@ def _ten_years(world: World) -> tuple[dict[str, bytes], asn1_x509.Certificate]:
 
 
 @pytest.mark.skipif(shutil.which("pyhanko") is None, reason="pyHanko's CLI missing")
+@pytest.mark.xfail(strict=True, reason=(
+    "open: pyHanko 0.38's AdES validation counts a seal revoked after its timestamp as "
+    "revoked at the control time its past validation slides to (see the README)"))
 def test_pyhanko_cli_on_a_renewed_file(world: World, tmp_path: Path) -> None:
     """pyHanko's own CLI (adesverify, offline) on a file renewed after the TSA rotated."""
     w = world
