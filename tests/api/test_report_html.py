@@ -323,3 +323,90 @@ def test_lookup_by_serial_then_enterprise() -> None:
     assert lookup("new") == b"new png" and service.calls == 1  # cached
     assert lookup("gone") is None  # enterprise unknown to the registry
     assert lookup("never in the report") is None
+
+
+# -- notices ---------------------------------------------------------------------------------
+
+
+def _noticed_report() -> dict[str, Any]:
+    """Valid, two enterprises, with notices on the first one's seals (and one unknown code)."""
+    def sig(field: str, uscc: str, name: str, kind: str, label: str) -> dict[str, Any]:
+        return {"field": field, "type": "signature", "valid": True, "integrity": "ok",
+                "trusted": True, "seal": {"kind": kind, "label": label, "version": 1},
+                "enterprise": {"uscc": uscc, "name": name}, "problems": []}
+
+    return {
+        "valid": True, "expect_uscc": None,
+        "file": {"sha256": "cd" * 32, "size": 100, "pages": 1},
+        "signatures": [sig("Seal1", USCC, EVIL, "contract", "合同专用章"),
+                       sig("Seal2", "91110000600037341L", "示例贸易有限公司", "contract",
+                           "合同专用章")],
+        "problems": [],
+        "notices": [
+            {"code": "license_revoked_since_signing", "message": "m1",
+             "since": "2026-11-30T17:00:00+00:00", "uscc": USCC, "enterprise": EVIL,
+             "fields": ["Seal1"]},
+            {"code": "seal_superseded", "message": "m2", "since": "2026-12-02T01:00:00+00:00",
+             "uscc": USCC, "enterprise": EVIL, "fields": ["Seal1"], "current_version": 3,
+             "seal": {"kind": "contract", "label": "合同专用章", "version": 1}},
+            {"code": "seal_revoked_since_signing", "message": "m3",
+             "since": "2026-12-02T01:00:00+00:00", "uscc": USCC, "enterprise": EVIL,
+             "fields": ["Seal1"], "reason": "key_compromise",
+             "seal": {"kind": "contract", "label": "合同专用章", "version": 1}},
+            {"code": "brand_new_notice", "message": f"later {EVIL}", "since": None,
+             "uscc": USCC, "enterprise": EVIL, "fields": ["Seal1"]},
+        ],
+    }
+
+
+def test_every_notice_code_has_chinese_text() -> None:
+    from api.report_html import NOTICE_MARK, NOTICE_TEXT, REASON_TEXT
+    from seals.verdict import NOTICE_CODES
+
+    assert set(NOTICE_CODES) <= set(NOTICE_TEXT) & set(NOTICE_MARK)
+    # the reason codes seals are revoked with (DESIGN.md 3)
+    assert {"key_compromise", "superseded", "affiliation_changed", "cessation_of_operation",
+            "certificate_hold", "unspecified"} <= set(REASON_TEXT)
+
+
+def test_notices_in_the_headline_and_the_summary_table() -> None:
+    from api.report_html import headline
+
+    report = _noticed_report()
+    page = render_report(report, lambda digest: None)
+    # two enterprises: each notice names its enterprise (escaped), dates in Beijing time
+    name = html.escape(EVIL)
+    assert html.escape(
+        f"签章有效：签章时营业执照存续；{EVIL}（{USCC}）营业执照已于 2026-12-01 被吊销；") in page
+    assert "的合同专用章已于 2026-12-02 重新签发，现行为第 3 版（文件中为第 1 版）" in page
+    assert "已于 2026-12-02 被撤销（原因：密钥泄露）" in page
+    assert name in page and EVIL not in page
+    # an unknown notice code still shows, with the server's own message
+    assert html.escape(f"later {EVIL}") in page
+    assert '<code class="m">brand_new_notice</code>' in page
+    assert 'class="overall good noticed"' in page and '<div class="notices">' in page
+    # the summary table marks the first seal only, with each notice's mark once
+    rows = re.findall(r"<tr( class=\"noticed\")?><td class=\"num\">(\d)</td>(.*?)</tr>", page)
+    assert [(bool(cls), num) for cls, num, _ in rows] == [(True, "1"), (False, "2")]
+    assert all(rows[0][2].count(m) == 1 for m in ("执照已吊销", "印章已重新签发", "印章已撤销"))
+    assert "nmark" not in rows[1][2]
+    _no_external_resources(page)
+    # one enterprise: "该企业"
+    one = {**report, "signatures": report["signatures"][:1]}
+    assert headline(one).startswith(
+        "签章有效：签章时营业执照存续；该企业营业执照已于 2026-12-01 被吊销；")
+
+
+def test_headline_for_an_expected_enterprise_without_a_seal() -> None:
+    from api.report_html import headline
+
+    report = {**_noticed_report(), "valid": False, "notices": [],
+              "expect_uscc": "914403001922038216",
+              "problems": [{"code": "expected_enterprise_missing", "message": "none"}]}
+    text = headline(report)
+    assert text.startswith("文件中没有 914403001922038216 的签章。文件中的 2 枚印章")
+    assert "验证通过" in text and "不能确认" not in text
+    # a seal of it is there but not valid: the usual sentence
+    report["expect_uscc"] = USCC
+    report["signatures"][0]["valid"] = False
+    assert headline(report).startswith("不能确认文件自签章后未被改动")
