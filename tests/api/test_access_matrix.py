@@ -1,64 +1,254 @@
-"""Every route × every role × own and other enterprise: the status, and nothing changed.
+"""Every route × every role × own and other enterprise: the status, the body, nothing changed.
 
 Roles: no token, admin, an enterprise key of the enterprise in the path ("own"), an
 enterprise key of another enterprise ("other"), a verifier.  A refused request must leave
-the audit log, the license and the seals exactly as they were.
+the audit log, the license and the seals exactly as they were.  An allowed request must get
+the answer that role is meant to get: its status and what the body says (whose records,
+which document, which state), not merely "not 401/403".
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
+from asn1crypto import core as asn1_core
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import pem
+from asn1crypto import tsp as asn1_tsp
+from asn1crypto import x509 as asn1_x509
 from sqlalchemy import text
 
-from helpers import USCC, Api, license_data
+from helpers import OTHER_USCC, USCC, Api, license_data
 from pdfs import simple_pdf
 
 ROLES = (None, "admin", "own", "other", "verifier")
 PDF = simple_pdf(1)
+NEW_USCC = "914403001922038216"
+#: the enterprise each enterprise key belongs to
+ENTERPRISE_OF = {"own": USCC, "other": OTHER_USCC}
+
+Check = Callable[[Api, str | None, httpx.Response], None]
 
 
 def _files(pdf: bytes = PDF, **data: str) -> dict[str, Any]:
     return {"files": {"file": ("d.pdf", pdf, "application/pdf")}, "data": data}
 
 
-# (method, path, request kwargs, roles allowed)
+@dataclass(frozen=True)
+class Answer:
+    """What an allowed caller gets: the status, the media type, and a check of the body."""
+
+    status: int
+    media: str = "application/json"
+    check: Check = lambda api, who, r: None
+
+
+def _problem(code: str) -> Check:
+    """An allowed caller whose request is refused for what it holds, not for who it is."""
+
+    def check(api: Api, who: str | None, r: httpx.Response) -> None:
+        assert r.json()["code"] == code
+
+    return check
+
+
+def _license(status: str) -> Check:
+    def check(api: Api, who: str | None, r: httpx.Response) -> None:
+        body = r.json()
+        assert body["uscc"] == USCC and body["status"] == status
+        assert body["status_history"][-1]["status"] == status
+
+    return check
+
+
+def _seal(status: str, version: int) -> Check:
+    def check(api: Api, who: str | None, r: httpx.Response) -> None:
+        body = r.json()
+        assert (body["uscc"], body["kind"], body["status"], body["version"]) == (
+            USCC, "contract", status, version)
+        assert body["certificate"].startswith("-----BEGIN CERTIFICATE-----")
+
+    return check
+
+
+def _registered(api: Api, who: str | None, r: httpx.Response) -> None:
+    body = r.json()
+    assert body["license"]["uscc"] == NEW_USCC
+    assert [s["status"] for s in body["seals"]] == ["active"] * 5
+
+
+def _seals(api: Api, who: str | None, r: httpx.Response) -> None:
+    seals = r.json()
+    assert [s["kind"] for s in seals] == ["official", "contract", "finance", "invoice",
+                                          "legal_rep"]
+    assert {s["uscc"] for s in seals} == {USCC}
+
+
+def _png(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.content.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def _chain(count: int) -> Check:
+    def check(api: Api, who: str | None, r: httpx.Response) -> None:
+        assert r.text.count("-----BEGIN CERTIFICATE-----") == count
+
+    return check
+
+
+def _signed(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.content.startswith(b"%PDF") and r.content != PDF
+    assert r.headers["x-eseal-sha256"] == hashlib.sha256(r.content).hexdigest()
+    record = api.client.get(f"/v1/archives/{r.headers['x-eseal-archive-id']}",
+                            headers=api.headers(who)).json()
+    assert record["uscc"] == ENTERPRISE_OF[str(who)]  # sealed with the caller's own seals
+
+
+def _report(api: Api, who: str | None, r: httpx.Response) -> None:
+    report = r.json()
+    assert report["file"]["sha256"] == hashlib.sha256(PDF).hexdigest()
+    assert report["valid"] is False and report["signatures"] == []  # PDF is not sealed
+
+
+def _visible(who: str | None) -> set[str]:
+    """The enterprises whose archive and audit entries ``who`` may read."""
+    return {USCC, OTHER_USCC} if who == "admin" else {ENTERPRISE_OF[str(who)]}
+
+
+def _archives(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert {i["uscc"] for i in r.json()["items"]} == _visible(who)
+
+
+def _export(api: Api, who: str | None, r: httpx.Response) -> None:
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(r.content)).read("manifest.json"))
+    assert {f["uscc"] for f in manifest["files"]} == _visible(who)
+
+
+def _audit(api: Api, who: str | None, r: httpx.Response) -> None:
+    usccs = {e["uscc"] for e in r.json()["entries"]}
+    if who == "admin":
+        assert _visible(who) <= usccs
+    else:
+        assert usccs == _visible(who)
+
+
+def _chain_ok(api: Api, who: str | None, r: httpx.Response) -> None:
+    body = r.json()
+    assert body["ok"] is True and body["entries"] > 0 and body["first_broken"] is None
+
+
+def _new_key(api: Api, who: str | None, r: httpx.Response) -> None:
+    body = r.json()
+    assert body["role"] == "admin" and body["name"] == "x" and body["token"].startswith("esk_")
+    assert api.client.get("/v1/audit/verify", headers={
+        "Authorization": f"Bearer {body['token']}"}).status_code == 200  # the token works
+
+
+def _tsa_refusal(api: Api, who: str | None, r: httpx.Response) -> None:
+    # a refusal carries no token (which asn1crypto's TimeStampResp insists on): its status only
+    status = asn1_tsp.PKIStatusInfo.load(asn1_core.Sequence.load(r.content)[0].dump())
+    assert status["status"].native == "rejection"
+
+
+def _crl(api: Api, who: str | None, r: httpx.Response) -> None:
+    issuing = pem.unarmor((api.container.settings.pki_dir / "issuing.pem").read_bytes())[2]
+    crl = asn1_crl.CertificateList.load(r.content)
+    assert crl.issuer == asn1_x509.Certificate.load(issuing).subject
+
+
+def _ocsp_refusal(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert asn1_ocsp.OCSPResponse.load(r.content)["response_status"].native == \
+        "malformed_request"
+
+
+def _healthy(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.json() == {"status": "ok"}
+
+
+def _metrics(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert "# TYPE eseal_http_requests_total counter" in r.text
+
+
+def _same(answer: Answer, *roles: str | None) -> dict[str | None, Answer]:
+    return dict.fromkeys(roles, answer)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    request: Callable[[], dict[str, Any]]
+    #: the roles allowed, and what each gets; every other role gets 401 or 403
+    allowed: dict[str | None, Answer]
+    #: documents sealed for both enterprises first, so that whose records come back shows
+    sealed_first: bool = False
+
+
 E = f"/v1/enterprises/{USCC}"
-ROUTES: list[tuple[str, str, Callable[[], dict[str, Any]], set[str | None]]] = [
-    ("POST", "/v1/enterprises",
-     lambda: {"json": license_data(uscc="914403001922038216", name="深圳测试科技有限公司")},
-     {"admin"}),
-    ("GET", E, dict, {"admin", "own", "verifier"}),
-    ("POST", f"{E}/status", lambda: {"json": {"status": "suspended"}}, {"admin"}),
-    ("GET", f"{E}/seals", dict, {"admin", "own"}),
-    ("GET", f"{E}/seals/contract", dict, {"admin", "own"}),
-    ("GET", f"{E}/seals/contract/image", dict, {"admin", "own", "other", "verifier"}),
-    ("GET", f"{E}/seals/contract/certificate", dict, {"admin", "own", "other", "verifier"}),
-    ("PUT", f"{E}/seals/contract/image", lambda: {"content": b"not an image"}, {"admin", "own"}),
-    ("POST", f"{E}/seals/contract/revoke", lambda: {"json": {}}, {"admin"}),
-    ("POST", f"{E}/seals/contract/reissue", lambda: {"json": {}}, {"admin"}),
-    ("POST", f"{E}/seals/contract/suspend", lambda: {"json": {}}, {"admin"}),
-    ("POST", "/v1/sign", lambda: _files(options="{}"), {"own", "other"}),
-    ("POST", "/v1/extend", lambda: _files(), {"own", "other"}),
-    ("POST", "/v1/verify", lambda: _files(), {"admin", "own", "other", "verifier"}),
-    ("GET", "/v1/archives", dict, {"admin", "own", "other"}),
-    ("POST", "/v1/archives/export", lambda: {"json": {"reference": "none"}},
-     {"admin", "own", "other"}),
-    ("GET", "/v1/audit", dict, {"admin", "own", "other"}),
-    ("GET", "/v1/audit/verify", dict, {"admin", "own", "other"}),
-    ("POST", "/v1/api-keys", lambda: {"json": {"role": "admin", "name": "x"}}, {"admin"}),
-    ("DELETE", "/v1/api-keys/nosuchkey", dict, {"admin"}),
-    ("POST", "/v1/tsa", lambda: {"content": b"garbage",
-                                 "headers": {"Content-Type": "application/timestamp-query"}},
-     {"admin", "own", "other", "verifier"}),
-    ("GET", "/v1/pki/ca", dict, set(ROLES)),
-    ("GET", "/v1/pki/crl", dict, set(ROLES)),
-    ("POST", "/v1/pki/ocsp", lambda: {"content": b"garbage"}, set(ROLES)),
-    ("GET", "/healthz", dict, set(ROLES)),
-    ("GET", "/metrics", dict, set(ROLES)),
+EVERYONE = ROLES
+SIGNED_IN = ("admin", "own", "other", "verifier")
+ROUTES: list[Route] = [
+    Route("POST", "/v1/enterprises",
+          lambda: {"json": license_data(uscc=NEW_USCC, name="深圳测试科技有限公司")},
+          {"admin": Answer(201, check=_registered)}),
+    Route("GET", E, dict, _same(Answer(200, check=_license("active")), "admin", "own",
+                                "verifier")),
+    Route("POST", f"{E}/status", lambda: {"json": {"status": "suspended"}},
+          {"admin": Answer(200, check=_license("suspended"))}),
+    Route("GET", f"{E}/seals", dict, _same(Answer(200, check=_seals), "admin", "own")),
+    Route("GET", f"{E}/seals/contract", dict,
+          _same(Answer(200, check=_seal("active", 1)), "admin", "own")),
+    Route("GET", f"{E}/seals/contract/image", dict,
+          _same(Answer(200, "image/png", _png), *SIGNED_IN)),
+    Route("GET", f"{E}/seals/contract/certificate", dict,
+          _same(Answer(200, "application/pem-certificate-chain", _chain(3)), *SIGNED_IN)),
+    Route("PUT", f"{E}/seals/contract/image", lambda: {"content": b"not an image"},
+          _same(Answer(422, "application/problem+json", _problem("invalid_image")),
+                "admin", "own")),
+    Route("POST", f"{E}/seals/contract/revoke", lambda: {"json": {}},
+          {"admin": Answer(200, check=_seal("revoked", 1))}),
+    Route("POST", f"{E}/seals/contract/reissue", lambda: {"json": {}},
+          {"admin": Answer(200, check=_seal("active", 2))}),
+    Route("POST", f"{E}/seals/contract/suspend", lambda: {"json": {}},
+          {"admin": Answer(200, check=_seal("suspended", 1))}),
+    Route("POST", "/v1/sign", lambda: _files(options="{}"),
+          _same(Answer(200, "application/pdf", _signed), "own", "other")),
+    Route("POST", "/v1/extend", lambda: _files(),
+          _same(Answer(422, "application/problem+json", _problem("no_signatures")),
+                "own", "other")),
+    Route("POST", "/v1/verify", lambda: _files(), _same(Answer(200, check=_report), *SIGNED_IN)),
+    Route("GET", "/v1/archives", dict,
+          _same(Answer(200, check=_archives), "admin", "own", "other"), sealed_first=True),
+    Route("POST", "/v1/archives/export", lambda: {"json": {"from": "2000-01-01"}},
+          _same(Answer(200, "application/zip", _export), "admin", "own", "other"),
+          sealed_first=True),
+    Route("GET", "/v1/audit", dict, _same(Answer(200, check=_audit), "admin", "own", "other"),
+          sealed_first=True),
+    Route("GET", "/v1/audit/verify", dict,
+          _same(Answer(200, check=_chain_ok), "admin", "own", "other")),
+    Route("POST", "/v1/api-keys", lambda: {"json": {"role": "admin", "name": "x"}},
+          {"admin": Answer(201, check=_new_key)}),
+    Route("DELETE", "/v1/api-keys/nosuchkey", dict,
+          {"admin": Answer(404, "application/problem+json", _problem("api_key_not_found"))}),
+    Route("POST", "/v1/tsa", lambda: {"content": b"garbage", "headers": {
+        "Content-Type": "application/timestamp-query"}},
+          _same(Answer(200, "application/timestamp-reply", _tsa_refusal), *SIGNED_IN)),
+    Route("GET", "/v1/pki/ca", dict,
+          _same(Answer(200, "application/pem-certificate-chain", _chain(2)), *EVERYONE)),
+    Route("GET", "/v1/pki/crl", dict, _same(Answer(200, "application/pkix-crl", _crl),
+                                            *EVERYONE)),
+    Route("POST", "/v1/pki/ocsp", lambda: {"content": b"garbage"},
+          _same(Answer(200, "application/ocsp-response", _ocsp_refusal), *EVERYONE)),
+    Route("GET", "/healthz", dict, _same(Answer(200, check=_healthy), *EVERYONE)),
+    Route("GET", "/metrics", dict, _same(Answer(200, "text/plain", _metrics), *EVERYONE)),
 ]
 
 
@@ -72,21 +262,33 @@ def _state(api: Api) -> tuple[Any, ...]:
     return tuple(audit), tuple(seals), tuple(ent), keys
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs", "allowed"), ROUTES,
-                         ids=[f"{m} {p}" for m, p, _, _ in ROUTES])
-def test_route_by_role(api: Api, method: str, path: str,
-                       kwargs: Callable[[], dict[str, Any]], allowed: set[str | None]) -> None:
+def _seal_for_both(api: Api) -> None:
+    for who in ("own", "other"):
+        r = api.client.post("/v1/sign", headers=api.headers(who), **_files(options="{}"))
+        assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[f"{r.method} {r.path}" for r in ROUTES])
+def test_route_by_role(api: Api, route: Route) -> None:
+    if route.sealed_first:
+        _seal_for_both(api)
     for who in ROLES:
         before = _state(api)
-        args = kwargs()
+        args = route.request()
         headers = {**args.pop("headers", {}), **api.headers(who)}
-        r = api.client.request(method, path, headers=headers, **args)
-        if who in allowed:
-            assert r.status_code not in (401, 403), (who, r.status_code, r.text)
+        r = api.client.request(route.method, route.path, headers=headers, **args)
+        answer = route.allowed.get(who)
+        if answer is not None:
+            assert r.status_code == answer.status, (who, r.status_code, r.text[:500])
+            assert r.headers["content-type"].startswith(answer.media), (who, r.headers)
+            answer.check(api, who, r)
+            if answer.status >= 400:
+                assert _state(api) == before, f"{route.method} {route.path} refused changed state"
         else:
             assert r.status_code == (401 if who is None else 403), (who, r.status_code, r.text)
-            assert r.json()["code"] in ("unauthorized", "forbidden")
-            assert _state(api) == before, f"{method} {path} refused for {who} changed state"
+            assert r.json()["code"] == ("unauthorized" if who is None else "forbidden")
+            assert _state(api) == before, f"{route.method} {route.path} refused for {who} " \
+                                          "changed state"
 
 
 def test_an_enterprise_reads_only_its_own_audit(api: Api) -> None:
