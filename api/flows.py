@@ -200,9 +200,10 @@ class SignFlow:
         assert principal.uscc is not None
         signed = sealed.file
         # enterprises whose valid seals the upload carried: the archive's parties
+        own = len(used) + (options.level == "B-LTA")  # the seals and the document timestamp
         parties = self._deadline.run(lambda: asyncio.run(earlier_sealers(
             signed, chain_certificates(used[0].chain_pem),
-            skip_serials=[s.serial for s in used]))) if used else []
+            skip_serials=[s.serial for s in used], own_signatures=own))) if used else []
         sha, size = _digest(signed)
         events = [
             AuditEvent("seal.use", principal.key_id, uscc=seal.uscc, seal_kind=seal.kind.value,

@@ -8,13 +8,16 @@ value verify over a whole revision) and its certificate chains to the given trus
 certificate as the verifier reads it (:func:`seals.identity.uscc_of`).  Revocation and the
 license's status are the verifier's business, not this one's.
 
-Cheap by construction: a document that carries only the seals just applied costs one read
-of its cross-reference table and AcroForm fields; pyHanko's difference analysis, the
-expensive part of a full verification, is skipped.
+Cheap by construction: every signature dictionary carries a literal ``/ByteRange`` outside
+any compressed object stream (its bytes are patched in place after signing), so a document
+with no more of them than the signatures just applied carried no seal before: that costs
+one pass over the bytes and no parsing.  Otherwise each earlier signature is checked
+without pyHanko's difference analysis, the expensive part of a full verification.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from typing import BinaryIO
@@ -28,21 +31,36 @@ from pyhanko_certvalidator import ValidationContext
 
 from seals.identity import uscc_of
 
-__all__ = ["chain_certificates", "earlier_sealers"]
+__all__ = ["chain_certificates", "earlier_sealers", "signature_marks"]
 
 log = logging.getLogger(__name__)
 
 _WHOLE_REVISION = (SignatureCoverageLevel.ENTIRE_FILE, SignatureCoverageLevel.ENTIRE_REVISION)
+_MARK = b"/ByteRange"
+_CHUNK = 1024 * 1024
 
 
-def chain_certificates(chain_pem: str) -> list[asn1_x509.Certificate]:
-    """The certificates of a PEM chain (e.g. a seal's: issuing CA, then root)."""
+@functools.lru_cache(maxsize=16)
+def chain_certificates(chain_pem: str) -> tuple[asn1_x509.Certificate, ...]:
+    """The certificates of a PEM chain (e.g. a seal's: issuing CA, then root); cached, and
+    parsed completely before they are shared between threads."""
     certs = []
     for _, _, der in pem.unarmor(chain_pem.encode(), multiple=True):
         cert = asn1_x509.Certificate.load(der)
         cert.native  # noqa: B018 - parse it completely here, not lazily in another thread
         certs.append(cert)
-    return certs
+    return tuple(certs)
+
+
+def signature_marks(pdf: BinaryIO) -> int:
+    """How many times ``/ByteRange`` occurs in the file: at least once per signature."""
+    pdf.seek(0)
+    count, tail = 0, b""
+    while chunk := pdf.read(_CHUNK):
+        window = tail + chunk
+        count += window.count(_MARK)  # the tail is too short to hold a whole mark
+        tail = window[-(len(_MARK) - 1):]
+    return count
 
 
 async def earlier_sealers(
@@ -50,18 +68,23 @@ async def earlier_sealers(
     chain: Sequence[asn1_x509.Certificate],
     *,
     skip_serials: Iterable[int] = (),
+    own_signatures: int | None = None,
 ) -> list[str]:
     """USCCs of the enterprises with a valid seal in ``pdf``, in document order, each once.
 
     ``chain``: the certificates of eseal's CA; the self-signed ones are the trust anchors.
     ``skip_serials``: certificate serials of signatures not to look at (the seals just
-    applied).  ``pdf`` is a seekable file; it is rewound afterwards.  An unreadable
+    applied).  ``own_signatures``: how many signatures (document timestamps included) were
+    just applied; a file with no more ``/ByteRange`` marks than that is not parsed at all.
+    ``pdf`` is a seekable file; it is rewound afterwards.  An unreadable
     signature or document counts as no seal: the caller has sealed the document already,
     and this only decides who else may see it.
     """
     skip = set(skip_serials)
     found: list[str] = []
     try:
+        if own_signatures is not None and signature_marks(pdf) <= own_signatures:
+            return []
         pdf.seek(0)
         reader = PdfFileReader(pdf, strict=False)
         sigs = reader.embedded_regular_signatures

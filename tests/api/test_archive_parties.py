@@ -20,6 +20,7 @@ import pytest
 from helpers import OTHER_USCC, USCC, Api, license_data
 from pdfs import simple_pdf
 from seals.license import parse_license
+from signer.parties import signature_marks
 from storage.archive.commands import export_command
 
 THIRD_USCC = "9144030071526726XG"
@@ -148,6 +149,19 @@ def test_a_seal_that_no_longer_verifies_makes_no_party(three: Api) -> None:
                           headers=api.headers("own")).status_code == 403
 
 
+@pytest.mark.parametrize("level", ["B-LT", "B-LTA"])
+def test_a_counter_seal_with_validation_data_keeps_the_party(three: Api, level: str) -> None:
+    """B's validation data and document timestamp come after A's seal; A is still a party."""
+    api = three
+    first = _sign(api, "own", simple_pdf(1), "a.pdf", seals=[A_SEAL])
+    final = _sign(api, "other", first.content, "b.pdf", seals=[B_SEAL], level=level)
+    final_id = final.headers["x-eseal-archive-id"]
+    assert [(i["id"], i["role"]) for i in _list(api, "own", "?role=party")] == [
+        (final_id, "party")]
+    f = api.client.get(f"/v1/archives/{final_id}/file", headers=api.headers("own"))
+    assert f.status_code == 200 and f.content == final.content
+
+
 def test_sealing_ones_own_sealed_file_again_adds_no_party(three: Api) -> None:
     api = three
     first = _sign(api, "own", simple_pdf(1), "a.pdf", seals=[A_SEAL])
@@ -155,3 +169,13 @@ def test_sealing_ones_own_sealed_file_again_adds_no_party(three: Api) -> None:
     meta = api.client.get(f"/v1/archives/{again.headers['x-eseal-archive-id']}",
                           headers=api.headers("own")).json()
     assert meta["parties"] == [{"uscc": USCC, "role": "sealer"}] and meta["role"] == "sealer"
+
+
+@pytest.mark.parametrize("offset", [0, 1, 5, 9, 10])
+def test_signature_marks_are_counted_across_read_chunks(offset: int) -> None:
+    """The pre-check that spares parsing counts a mark cut by a 1 MiB read boundary once."""
+    boundary = 1024 * 1024
+    data = bytearray(b"x" * (3 * boundary))
+    for at in (boundary - offset, 2 * boundary - offset, 100):
+        data[at:at + 10] = b"/ByteRange"
+    assert signature_marks(io.BytesIO(bytes(data))) == 3
