@@ -15,11 +15,11 @@ import time
 import weakref
 
 import pytest
-from conftest import Api
 from sqlalchemy import func, select
 
 import pdfs
 from api.deadline import Deadline, DocumentTooComplex, ProcessingTimeout
+from helpers import Api
 from storage.access_tables import AuditRow
 from storage.tables import ArchiveRow
 
