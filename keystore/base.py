@@ -24,10 +24,12 @@ class KeyAlgorithm(enum.Enum):
     EC_P256 = "ec-p256"
     RSA_2048 = "rsa-2048"
     RSA_3072 = "rsa-3072"
+    #: SM2 with SM3 (keystore/sm2.py); the soft store holds it, PKCS#11 tokens refuse it
+    SM2 = "sm2"
 
     @property
     def is_rsa(self) -> bool:
-        return self is not KeyAlgorithm.EC_P256
+        return self in (KeyAlgorithm.RSA_2048, KeyAlgorithm.RSA_3072)
 
     @property
     def rsa_bits(self) -> int:

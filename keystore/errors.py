@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "AlgorithmNotSupportedByKeystore",
     "ErrorKind",
     "EsealError",
     "KeystoreError",
@@ -83,3 +84,12 @@ class KeystoreUnavailable(KeystoreError):
     code = "keystore_unavailable"
     kind = ErrorKind.UNAVAILABLE
     title = "Key store unavailable"
+
+
+class AlgorithmNotSupportedByKeystore(KeystoreError):
+    """The key store cannot hold keys of the requested algorithm (SM2 on a PKCS#11 token
+    without SM2 mechanisms, such as SoftHSM2): refused, never replaced by another key type."""
+
+    code = "algorithm_not_supported_by_keystore"
+    kind = ErrorKind.INVALID
+    title = "Algorithm not supported by the key store"

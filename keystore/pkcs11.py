@@ -60,7 +60,7 @@ from pkcs11.util.rsa import encode_rsa_public_key
 from pyhanko.sign.pkcs11 import PKCS11Signer
 
 from .base import KeyAlgorithm
-from .errors import KeystoreError, KeystoreUnavailable
+from .errors import AlgorithmNotSupportedByKeystore, KeystoreError, KeystoreUnavailable
 from .signers import CachedSigningCertificate
 
 __all__ = ["Pkcs11KeyStore", "Pkcs11TokenSigner"]
@@ -352,6 +352,10 @@ class Pkcs11KeyStore:
     def generate(self, scope: str, label: str, algorithm: KeyAlgorithm) -> str:
         _check_name(scope)
         _check_name(label)
+        if algorithm is KeyAlgorithm.SM2:
+            # PKCS#11 3.x has no standard SM2 mechanism and SoftHSM2 none at all (README)
+            raise AlgorithmNotSupportedByKeystore(
+                "the PKCS#11 key store cannot make SM2 keys; use the soft key store for SM2")
         object_label = f"{scope}/{label}"
         key_ref = f"{_REF_PREFIX}{object_label}"
 

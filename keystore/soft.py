@@ -31,8 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pyhanko.sign.signers.pdf_cms import Signer
 
+from . import sm2
 from .base import KeyAlgorithm
-from .errors import KeystoreError, MasterKeyError
+from .errors import AlgorithmNotSupportedByKeystore, KeystoreError, MasterKeyError
 from .masterkey import MasterKey
 from .signers import LoadedKeySigner, PrivateKey
 
@@ -94,7 +95,7 @@ class SoftKeyStore:
         self._master = master_key
         self._lock = threading.Lock()
         self._deks: dict[str, bytes] = {}
-        self._keys: dict[str, PrivateKey] = {}
+        self._keys: dict[str, PrivateKey | sm2.Sm2PrivateKey] = {}
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -117,16 +118,21 @@ class SoftKeyStore:
 
     def generate(self, scope: str, label: str, algorithm: KeyAlgorithm) -> str:
         key_ref = self._ref(scope, label)
-        key: PrivateKey
-        if algorithm is KeyAlgorithm.EC_P256:
-            key = ec.generate_private_key(ec.SECP256R1())
+        key: PrivateKey | sm2.Sm2PrivateKey
+        if algorithm is KeyAlgorithm.SM2:
+            key = sm2.Sm2PrivateKey.generate()
+            der = key.to_pkcs8()
         else:
-            key = rsa.generate_private_key(public_exponent=65537, key_size=algorithm.rsa_bits)
-        der = key.private_bytes(
-            serialization.Encoding.DER,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+            if algorithm is KeyAlgorithm.EC_P256:
+                key = ec.generate_private_key(ec.SECP256R1())
+            else:
+                key = rsa.generate_private_key(public_exponent=65537,
+                                               key_size=algorithm.rsa_bits)
+            der = key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
         dek = self._dek(scope, create=True)
         nonce = secrets.token_bytes(12)
         blob = nonce + AESGCM(dek).encrypt(nonce, der, b"eseal-key:" + key_ref.encode())
@@ -136,7 +142,10 @@ class SoftKeyStore:
         return key_ref
 
     def public_key(self, key_ref: str) -> asn1_keys.PublicKeyInfo:
-        der = self._load(key_ref).public_key().public_bytes(
+        key = self._load(key_ref)
+        if isinstance(key, sm2.Sm2PrivateKey):
+            return key.public.spki()
+        der = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         return asn1_keys.PublicKeyInfo.load(der)
@@ -147,7 +156,18 @@ class SoftKeyStore:
         certificate: asn1_x509.Certificate,
         chain: list[asn1_x509.Certificate],
     ) -> Signer:
-        return LoadedKeySigner(self._load(key_ref), certificate, chain)
+        key = self._load(key_ref)
+        if isinstance(key, sm2.Sm2PrivateKey):
+            raise AlgorithmNotSupportedByKeystore(
+                "PDF signing with SM2 keys is not available yet", code="sm2_pdf_not_supported")
+        return LoadedKeySigner(key, certificate, chain)
+
+    def sm2_signer(self, key_ref: str) -> sm2.Sm2Signer:
+        """A signer for an SM2 key (see :mod:`keystore.sm2`); other keys are refused."""
+        key = self._load(key_ref)
+        if not isinstance(key, sm2.Sm2PrivateKey):
+            raise KeystoreError(f"key {key_ref!r} is not an SM2 key", code="key_not_sm2")
+        return sm2.Sm2Signer(key)
 
     def delete(self, key_ref: str) -> None:
         scope, label = self._split(key_ref)
@@ -169,7 +189,10 @@ class SoftKeyStore:
 
     def private_key_for_pki(self, key_ref: str) -> PrivateKey:
         """The parsed key, for :mod:`keystore.pki` only; never leaves the keystore package."""
-        return self._load(key_ref)
+        key = self._load(key_ref)
+        if isinstance(key, sm2.Sm2PrivateKey):
+            raise KeystoreError(f"key {key_ref!r} is an SM2 key", code="key_is_sm2")
+        return key
 
     # -- internals ------------------------------------------------------------------------
 
@@ -214,7 +237,7 @@ class SoftKeyStore:
             self._deks[scope] = dek
         return dek
 
-    def _load(self, key_ref: str) -> PrivateKey:
+    def _load(self, key_ref: str) -> PrivateKey | sm2.Sm2PrivateKey:
         with self._lock:
             key = self._keys.get(key_ref)
         if key is not None:
@@ -230,8 +253,13 @@ class SoftKeyStore:
         except Exception:
             raise MasterKeyError("a key file does not decrypt (wrong master key or tampered)") \
                 from None
-        loaded = serialization.load_der_private_key(der, password=None)
-        if not isinstance(loaded, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        loaded: object
+        if sm2.is_sm2_pkcs8(der):
+            loaded = sm2.Sm2PrivateKey.from_pkcs8(der)
+        else:
+            loaded = serialization.load_der_private_key(der, password=None)
+        if not isinstance(loaded, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+                          | sm2.Sm2PrivateKey):
             raise KeystoreError(f"unsupported key type in {key_ref!r}", code="key_unsupported")
         with self._lock:
             self._keys[key_ref] = loaded
