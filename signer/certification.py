@@ -360,16 +360,18 @@ def choose_fields(
 def fill_box(handler: PdfHandler, field: SignatureField, appearance: SealAppearance) -> WidgetBox:
     """Where a seal filling ``field`` is drawn: its widget's ``/Rect``, the seal at its own
     size centred in it (cut to the rectangle if the field is smaller than the seal) and
-    upright for the reader on a rotated page."""
+    upright with the page's text (see :mod:`signer.placement`)."""
     assert field.page is not None and field.rect is not None
     page = next(p for i, p in enumerate(iter_pages(handler)) if i == field.page - 1)
-    geometry = PageGeometry.from_page(page)
-    visible = geometry.rect_to_visible(field.rect)
-    vw, vh = visible[2] - visible[0], visible[3] - visible[1]  # points
+    geometry = PageGeometry.from_page(page, text=True)
+    in_text = geometry.text_frame.rect_to_visible(field.rect)  # as the page's text reads
+    vw, vh = in_text[2] - in_text[0], in_text[3] - in_text[1]  # points
     w, h = appearance.width, appearance.height
     crop = ((w - vw) / 2, (h - vh) / 2, (w + vw) / 2, (h + vh) / 2)
-    return WidgetBox(page_index=field.page - 1, rect=field.rect, rotation=geometry.rotate,
-                     crop=crop, visible_rect=visible, user_unit=geometry.user_unit)
+    return WidgetBox(page_index=field.page - 1, rect=field.rect,
+                     rotation=geometry.seal_rotation, crop=crop,
+                     visible_rect=geometry.rect_to_visible(field.rect),
+                     user_unit=geometry.user_unit)
 
 
 def show_seal(writer: BasePdfFileWriter, field: SignatureField, box: WidgetBox,

@@ -51,7 +51,7 @@ from pyhanko.pdf_utils.rw_common import PdfHandler
 from .errors import InvalidPlacement, KeywordNotFound
 from .placement import Matrix, PageGeometry, Rect, iter_pages, open_pdf
 
-__all__ = ["Glyph", "Hit", "find_keyword", "page_glyphs"]
+__all__ = ["Glyph", "Hit", "find_keyword", "page_glyphs", "text_rotation"]
 
 logger = logging.getLogger(__name__)
 
@@ -749,10 +749,16 @@ class _GState:
 
 
 class _Interpreter:
-    def __init__(self, geometry: PageGeometry, fonts: dict[Any, _Font | None]) -> None:
+    def __init__(self, geometry: PageGeometry, fonts: dict[Any, _Font | None],
+                 *, glyph_limit: int | None = None) -> None:
         self.to_visible = geometry.visible_matrix
         self.fonts = fonts
         self.glyphs: list[Glyph] = []
+        #: glyphs counted by the direction of their "up" in user space (0, 90, 180, 270:
+        #: how far the text is turned counter-clockwise from upright in user space)
+        self.directions: dict[int, int] = {}
+        self._counted = 0
+        self._limit = glyph_limit
 
     # ------------------------------------------------------------- resources
 
@@ -779,6 +785,8 @@ class _Interpreter:
         tm: Matrix = _IDENTITY
         tlm: Matrix = _IDENTITY
         for op, args in _operations(data):
+            if self._limit is not None and self._counted >= self._limit:
+                return
             try:
                 if op == "q":
                     stack.append(state.copy())
@@ -869,7 +877,9 @@ class _Interpreter:
             return tm
         size, hscale, rise = state.size, state.scale, state.rise
         # text space -> visible page, once per string; glyphs only move along it
-        a, b, c, d, e, f = _mul(_mul(tm, state.ctm), self.to_visible)
+        to_user = _mul(tm, state.ctm)
+        a, b, c, d, e, f = _mul(to_user, self.to_visible)
+        up = _quarter_turns(to_user[2], to_user[3])
         seen_size = size * math.hypot(c, d)
         scaled = size * hscale
         dx = dy = 0.0
@@ -887,6 +897,9 @@ class _Interpreter:
             cx, cy = a * mx + c * my + e, b * mx + d * my + f
             hx, hy = abs(a) * wx + abs(c) * wy, abs(b) * wx + abs(d) * wy
             self._add(Glyph(text, (cx - hx, cy - hy, cx + hx, cy + hy), seen_size))
+            if up is not None and text.strip():
+                self.directions[up] = self.directions.get(up, 0) + 1
+                self._counted += 1
             spacing = state.char_spacing + (state.word_spacing if is_space else 0.0)
             if font.vertical:
                 dy += font.vertical_advance * size + spacing
@@ -900,6 +913,41 @@ class _Interpreter:
             if previous.text == glyph.text and _overlap(previous.box, glyph.box) > 0.7:
                 return
         self.glyphs.append(glyph)
+
+
+def _quarter_turns(ux: float, uy: float) -> int | None:
+    """The text's "up" vector ``(ux, uy)`` in user space as the counter-clockwise turn from
+    upright (0, 90, 180 or 270), or ``None`` when it is degenerate or not near a quarter."""
+    if not (math.isfinite(ux) and math.isfinite(uy)) or (ux == 0 and uy == 0):
+        return None
+    angle = math.degrees(math.atan2(uy, ux)) - 90.0  # upright text has up = (0, 1)
+    turns = round(angle / 90.0)
+    if abs(angle - turns * 90.0) > 20.0:  # slanted text says nothing about the page's up
+        return None
+    return int(turns * 90) % 360
+
+
+def text_rotation(
+    page: generic.DictionaryObject,
+    fonts: dict[Any, Any] | None = None,
+    *,
+    glyph_limit: int = 500,
+) -> int | None:
+    """Which way the text of a page stands in user space: the counter-clockwise turn (0,
+    90, 180, 270) of most of its glyphs' "up", counted over the first ``glyph_limit``
+    glyphs; ``None`` for a page without readable text (a scan, a blank page).
+
+    A page drawn upright and turned by ``/Rotate`` for display answers 0; a landscape page
+    whose producer drew the text turned by 90° and set ``/Rotate 90`` to compensate (so it
+    reads upright on screen) answers 90.
+    """
+    interpreter = _Interpreter(PageGeometry.from_page(page), {} if fonts is None else fonts,
+                               glyph_limit=glyph_limit)
+    interpreter.run(_page_content(page), _inherited_resources(page), _GState(), 0, frozenset())
+    if not interpreter.directions:
+        return None
+    # the most glyphs win; a tie goes to upright, then to the smaller turn
+    return max(sorted(interpreter.directions), key=lambda r: (interpreter.directions[r], r == 0))
 
 
 def _overlap(a: Rect, b: Rect) -> float:

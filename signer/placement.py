@@ -17,17 +17,39 @@ Two coordinate systems matter:
 
 :func:`resolve` turns a :data:`Placement` into one :class:`WidgetBox` per page the seal touches
 (one, or N for a cross-page seal).  Each box knows its ``/Rect`` in user space and the matrix
-that draws the upright seal (or the slice of it this widget shows) into the widget's
-appearance so that a reader sees it upright on a rotated page: an annotation's appearance is
-drawn in user space and turns with the page, so it has to be counter-rotated by ``/Rotate``.
+that draws the seal (or the slice of it this widget shows) into the widget's appearance.
+
+A seal stands **upright relative to the text of its page**, the way a clerk stamps paper:
+
+*the text frame*
+    The page turned so that its text reads upright.  Most rotated pages draw their content
+    upright in user space and let ``/Rotate`` turn the whole page for display: the text frame
+    is then user space itself, and the seal is drawn upright there (it turns with the text on
+    screen).  A producer may instead draw the text turned in user space and set ``/Rotate``
+    to compensate, so the text reads upright on screen: the text frame is then the visible
+    page, and the seal is counter-rotated with the text.  Which way the text stands is the
+    majority direction of the page's glyphs (:func:`signer.keyword.text_rotation`, recorded
+    as :attr:`PageGeometry.text_rotate`); a page without text is taken as upright in user
+    space.
+
+Points and keyword hits are given in visible coordinates; the seal's box around that centre,
+offsets from a keyword, the default corner and the edge the cross-page strips go on (the
+right edge of the paper when its text is read upright) are taken in the text frame.
+
+Seals that would lie more than :data:`OFF_PAGE_LIMIT` outside the visible page are refused
+(:class:`SealOffPage`); a seal that overlaps a seal widget already on the page is placed as
+asked and reported as a :class:`Notice` (``overlaps_seal``), which callers collect with
+:func:`collect_notices`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -38,6 +60,7 @@ from .errors import (
     InvalidPlacement,
     KeywordNotFound,
     PageOutOfRange,
+    PlacementError,
     PositionOffPage,
 )
 
@@ -46,20 +69,25 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MM",
+    "OFF_PAGE_LIMIT",
     "AtKeyword",
     "AtPoint",
     "CrossPage",
     "DefaultPlacement",
     "Matrix",
+    "Notice",
     "PageGeometry",
     "Placement",
     "Rect",
+    "SealOffPage",
     "WidgetBox",
+    "collect_notices",
     "iter_pages",
     "open_pdf",
     "page_geometries",
     "resolve",
     "resolve_in",
+    "seal_widget_rects",
 ]
 
 #: One millimetre in PDF points.
@@ -73,6 +101,56 @@ Matrix = tuple[float, float, float, float, float, float]
 #: US Letter: what viewers assume when a page has no usable ``/MediaBox``.
 _DEFAULT_MEDIA_BOX: Rect = (0.0, 0.0, 612.0, 792.0)
 _MAX_KEYWORD_IN_MESSAGE = 40
+#: A seal with more than this share of its area outside the visible page is refused.
+OFF_PAGE_LIMIT = 0.10
+#: Room left between the cross-page bands of different seals, in points.
+BAND_GAP = 2 * MM
+#: Distance of a ``top`` or ``bottom`` cross-page band from the page's edge, in points.
+BAND_MARGIN = 20 * MM
+#: Overlap below this area (square points) does not count: widgets that merely touch.
+_OVERLAP_AREA = 1.0
+
+
+class SealOffPage(PositionOffPage):
+    """The seal's box would lie too far (over :data:`OFF_PAGE_LIMIT`) outside the page."""
+
+    code = "seal_off_page"
+    title = "Seal outside the page"
+
+
+# --------------------------------------------------------------------------- notices
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the caller should know about a seal that was placed: ``code`` for programs
+    (``overlaps_seal``, ``cross_page_skipped``), ``message`` for people."""
+
+    code: str
+    message: str
+
+
+_NOTICES: contextvars.ContextVar[list[Notice] | None] = contextvars.ContextVar(
+    "eseal_placement_notices", default=None)
+
+
+@contextlib.contextmanager
+def collect_notices() -> Iterator[list[Notice]]:
+    """Collect the :class:`Notice` s of the placements resolved inside the ``with`` block
+    (in this thread or task) into the list it yields."""
+    notices: list[Notice] = []
+    token = _NOTICES.set(notices)
+    try:
+        yield notices
+    finally:
+        _NOTICES.reset(token)
+
+
+def notify(code: str, message: str) -> None:
+    """Record a notice for the surrounding :func:`collect_notices` (dropped if none)."""
+    sink = _NOTICES.get()
+    if sink is not None and all(n != Notice(code, message) for n in sink):
+        sink.append(Notice(code, message))
 
 
 # --------------------------------------------------------------------------- placements
@@ -93,20 +171,35 @@ class AtPoint:
     y: float
 
 
+Align = Literal["center", "after", "before"]
+
+
 @dataclass(frozen=True)
 class AtKeyword:
-    """Centre the seal on an occurrence of a text in the page content, e.g. ``甲方（盖章）``.
+    """Place the seal at an occurrence of a text in the page content, e.g. ``甲方（盖章）``.
 
     ``occurrence`` counts from 1 in reading order (pages in order; on a page, top to bottom,
     then left to right); negative numbers count from the end, so ``-1`` is the last
     occurrence in the document.  ``page`` (counted like :attr:`AtPoint.page`) restricts the
     search to one page, and ``occurrence`` then counts on that page.  Matching ignores
     whitespace and Unicode compatibility differences (full-width ``（`` matches ``(``).
+
+    ``align`` says where the seal goes relative to the keyword, in the direction the text
+    reads: ``center`` centres it on the keyword, ``after`` puts its left edge at the end of
+    the keyword (the blank after 法定代表人：), ``before`` its right edge at the keyword's
+    start; vertically it is centred on the keyword's line.  ``offset`` ``(dx, dy)`` in
+    millimetres then moves it along the text (``dx``, to the right as the text reads) and
+    up (``dy``).
     """
 
     keyword: str
     occurrence: int = 1
     page: int | None = None
+    align: Align = "center"
+    offset: tuple[float, float] = (0.0, 0.0)
+
+
+BandPosition = Literal["top", "middle", "bottom"]
 
 
 @dataclass(frozen=True)
@@ -114,12 +207,25 @@ class CrossPage:
     """A cross-page seal (骑缝章) over every page of the document.
 
     The seal is cut into N vertical strips of equal width, N being the page count; strip
-    ``i`` (counted from the seal's left) is drawn on page ``i``, flush with the visible right
-    edge, so only the strip's width lies on the page.  ``y`` is the centre height in visible
-    points and is the same on every page; ``None`` centres it vertically on the shortest page.
+    ``i`` (counted from the seal's left) is drawn on page ``i``, flush with the right edge of
+    the page as its text reads upright, so only the strip's width lies on the page.  Its band
+    along that edge is the same on every page:
+
+    * ``y``: the seal's centre, in points from the bottom of the page (as its text reads);
+    * ``position``: ``top`` or ``bottom`` (:data:`BAND_MARGIN` from that edge) or ``middle``
+      of the shortest page;
+    * neither: the free band nearest the middle — bands of cross-page seals already in the
+      document (any signature widget on that edge) are left alone, the strips go next to
+      them with :data:`BAND_GAP` between.
+
+    ``auto`` is for callers that apply one policy to every document: the service leaves the
+    seal out of a one-page document (``cross_page_skipped``) instead of refusing it;
+    :func:`resolve` itself always refuses one page.
     """
 
     y: float | None = None
+    position: BandPosition | None = None
+    auto: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,25 +266,33 @@ class PageGeometry:
 
     ``media_box`` and ``crop_box`` are in user space, as in the file.  The visible area is the
     crop box clipped to the media box (ISO 32000-1, 14.11.2); ``rotate`` is how far the page
-    is turned clockwise for display.
+    is turned clockwise for display.  ``text_rotate`` is how far the page's text is turned
+    counter-clockwise in user space (see the module documentation); ``None`` when unknown or
+    when the page has no text, which counts as upright in user space.
     """
 
     media_box: Rect
     crop_box: Rect | None = None
     rotate: int = 0
     user_unit: float = 1.0
+    text_rotate: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "media_box", _normalise_rect(*self.media_box))
         if self.crop_box is not None:
             object.__setattr__(self, "crop_box", _normalise_rect(*self.crop_box))
         object.__setattr__(self, "rotate", _normalise_rotation(self.rotate))
+        if self.text_rotate is not None:
+            object.__setattr__(self, "text_rotate", _normalise_rotation(self.text_rotate))
         if not (self.user_unit > 0 and math.isfinite(self.user_unit)):
             object.__setattr__(self, "user_unit", 1.0)
 
     @classmethod
-    def from_page(cls, page: generic.DictionaryObject) -> PageGeometry:
-        """Read the (possibly inherited) boxes and rotation of a page dictionary."""
+    def from_page(
+        cls, page: generic.DictionaryObject, *, text: bool = False, fonts: Any = None
+    ) -> PageGeometry:
+        """Read the (possibly inherited) boxes and rotation of a page dictionary; with
+        ``text``, also which way its text stands (``fonts``: a cache shared across pages)."""
         media = _box_entry(page, "/MediaBox") or _DEFAULT_MEDIA_BOX
         crop = _box_entry(page, "/CropBox")
         rotate = _inherited(page, "/Rotate")
@@ -187,9 +301,31 @@ class PageGeometry:
             unit = float(user_unit)
         except (TypeError, ValueError):
             unit = 1.0
+        text_rotate = None
+        if text:
+            from .keyword import text_rotation
+
+            text_rotate = text_rotation(page, fonts)
         return cls(
-            media_box=media, crop_box=crop, rotate=_normalise_rotation(rotate), user_unit=unit
+            media_box=media, crop_box=crop, rotate=_normalise_rotation(rotate), user_unit=unit,
+            text_rotate=text_rotate,
         )
+
+    @property
+    def seal_rotation(self) -> int:
+        """How far a seal is turned counter-clockwise in user space to stand upright with
+        the text (0 for a page without text)."""
+        return self.text_rotate or 0
+
+    @property
+    def text_frame(self) -> PageGeometry:
+        """The page turned so that its text reads upright: its "visible" coordinates are
+        the text frame's (the same page when the text reads upright on screen)."""
+        return replace(self, rotate=self.seal_rotation, text_rotate=None)
+
+    def visible_to_text(self, rect: Rect) -> Rect:
+        """Visible rectangle → the same rectangle in the text frame."""
+        return self.text_frame.rect_to_visible(self.rect_to_user(rect))
 
     @property
     def visible_box(self) -> Rect:
@@ -358,7 +494,9 @@ class WidgetBox:
     ``rect`` is the annotation's ``/Rect`` in the page's user space.  ``crop`` is the part of
     the upright seal this widget shows, in points with the origin at the seal's bottom-left
     corner (the whole seal ``(0, 0, W, H)``, or one strip of a cross-page seal).
-    ``visible_rect`` is where it lands for the reader, in visible points.
+    ``visible_rect`` is where it lands for the reader, in visible points.  ``rotation`` is
+    how far the seal is turned counter-clockwise in user space: the text's turn
+    (:attr:`PageGeometry.seal_rotation`), so that it stands upright with the text.
     """
 
     page_index: int
@@ -384,8 +522,8 @@ class WidgetBox:
 
         The appearance space has its origin at the lower-left corner of ``rect`` and is
         ``size`` wide and high.  The matrix moves ``crop`` to the origin, scales points to
-        user units, and turns the seal by ``rotation`` degrees counter-clockwise, which the
-        page's clockwise ``/Rotate`` undoes on screen: the reader sees it upright.
+        user units, and turns the seal by ``rotation`` degrees counter-clockwise, the way
+        the page's text is turned: the seal stands upright with the text.
         """
         s = 1.0 / self.user_unit
         cx0, cy0, cx1, cy1 = self.crop
@@ -429,23 +567,64 @@ def _finite(*values: float) -> bool:
         return False
 
 
-def _centred(
-    index: int, geometry: PageGeometry, x: float, y: float, w: float, h: float
+def _area(rect: Rect) -> float:
+    return max(rect[2] - rect[0], 0.0) * max(rect[3] - rect[1], 0.0)
+
+
+def _intersection(a: Rect, b: Rect) -> float:
+    return _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+
+
+def _outside(geometry: PageGeometry, visible: Rect) -> float:
+    """The share of ``visible``'s area that lies outside the visible page."""
+    page = (0.0, 0.0, geometry.visible_width, geometry.visible_height)
+    area = _area(visible)
+    return 1.0 - _intersection(visible, page) / area if area > 0 else 1.0
+
+
+def _widget(
+    index: int, geometry: PageGeometry, text_rect: Rect, crop: Rect, what: str | None
 ) -> WidgetBox:
-    if not geometry.contains_visible(x, y):
-        raise PositionOffPage(
-            f"the point ({x:g}, {y:g}) is not on page {index + 1}, which is "
-            f"{geometry.visible_width:g} x {geometry.visible_height:g} pt as displayed"
-        )
-    visible = (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+    """The widget showing ``crop`` of the seal at ``text_rect`` (text-frame points).
+
+    ``what`` describes what the caller asked for, for the refusal of a seal too far off the
+    page; ``None``: the place is ours (the default), not checked.
+    """
+    rect = geometry.text_frame.rect_to_user(text_rect)
+    visible = geometry.rect_to_visible(rect)
+    if what is not None:
+        outside = _outside(geometry, visible)
+        if outside > OFF_PAGE_LIMIT + 1e-9:
+            raise SealOffPage(
+                f"the seal at {what} would lie {outside:.0%} outside page {index + 1}, "
+                f"which is {geometry.visible_width:g} x {geometry.visible_height:g} pt as "
+                f"displayed; at most {OFF_PAGE_LIMIT:.0%} of it may overhang the edge"
+            )
     return WidgetBox(
         page_index=index,
-        rect=geometry.rect_to_user(visible),
-        rotation=geometry.rotate,
-        crop=(0.0, 0.0, w, h),
+        rect=rect,
+        rotation=geometry.seal_rotation,
+        crop=crop,
         visible_rect=visible,
         user_unit=geometry.user_unit,
     )
+
+
+def _centred(
+    index: int, geometry: PageGeometry, x: float, y: float, w: float, h: float,
+    what: str | None,
+) -> WidgetBox:
+    """The whole seal centred on the visible point ``(x, y)``, upright with the text."""
+    tx, ty = geometry.text_frame.to_visible(*geometry.to_user(x, y))
+    return _centred_in_text(index, geometry, tx, ty, w, h, what)
+
+
+def _centred_in_text(
+    index: int, geometry: PageGeometry, tx: float, ty: float, w: float, h: float,
+    what: str | None,
+) -> WidgetBox:
+    text_rect = (tx - w / 2, ty - h / 2, tx + w / 2, ty + h / 2)
+    return _widget(index, geometry, text_rect, (0.0, 0.0, w, h), what)
 
 
 def _short(keyword: str) -> str:
@@ -478,6 +657,84 @@ def _keyword_hit(placement: AtKeyword, count: int, hits: Sequence[Hit]) -> Hit:
     return candidates[occurrence - 1 if occurrence > 0 else occurrence]
 
 
+def _describe_keyword(placement: AtKeyword) -> str:
+    parts = [f"occurrence {placement.occurrence}"]
+    if placement.page is not None:
+        parts.append(f"page {placement.page}")
+    if placement.align != "center":
+        parts.append(f"align {placement.align}")
+    if tuple(placement.offset) != (0.0, 0.0):
+        dx, dy = placement.offset
+        parts.append(f"offset [{dx:g}, {dy:g}] mm")
+    return f"the keyword {_short(placement.keyword)} ({', '.join(parts)})"
+
+
+def _keyword_centre(
+    placement: AtKeyword, geometry: PageGeometry, hit: Hit, width: float
+) -> tuple[float, float]:
+    """The seal's centre in the text frame: at the keyword as ``align`` says, moved by
+    ``offset`` along the text and up."""
+    if placement.align not in ("center", "after", "before"):
+        raise InvalidPlacement("align is center, after or before")
+    try:
+        dx, dy = (float(v) for v in placement.offset)
+    except (TypeError, ValueError):
+        raise InvalidPlacement("the offset is two numbers of millimetres, [dx, dy]") from None
+    if not _finite(dx, dy):
+        raise InvalidPlacement("the offset must be finite numbers of millimetres")
+    x0, y0, x1, y1 = geometry.visible_to_text((hit.x0, hit.y0, hit.x1, hit.y1))
+    cx = {"center": (x0 + x1) / 2, "after": x1 + width / 2, "before": x0 - width / 2}[
+        placement.align]
+    return cx + dx * MM, (y0 + y1) / 2 + dy * MM
+
+
+def _edge_bands(
+    pages: Sequence[PageGeometry], existing: Sequence[Sequence[Rect]]
+) -> list[tuple[float, float]]:
+    """Heights (text frame, from the bottom) taken on the right edge by seal widgets that
+    are there already: the bands of earlier cross-page seals."""
+    bands = []
+    for geometry, rects in zip(pages, existing, strict=False):
+        frame = geometry.text_frame
+        right = frame.visible_width
+        for rect in rects:
+            x0, y0, x1, y1 = frame.rect_to_visible(rect)
+            if x1 >= right - 1.0 and x0 < right:
+                bands.append((y0, y1))
+    return sorted(bands)
+
+
+def _free_band(
+    bands: Sequence[tuple[float, float]], wanted: float, height: float, top: float
+) -> float | None:
+    """The centre nearest ``wanted`` (below on a tie) of a band ``height`` high between 0
+    and ``top`` that keeps :data:`BAND_GAP` from every band in ``bands``; ``None``: full."""
+    half = height / 2
+
+    def free(y: float) -> bool:
+        return half - 1e-6 <= y <= top - half + 1e-6 and all(
+            y + half + BAND_GAP <= b0 + 1e-6 or y - half - BAND_GAP >= b1 - 1e-6
+            for b0, b1 in bands)
+
+    candidates = [wanted]
+    for b0, b1 in bands:
+        candidates += [b0 - BAND_GAP - half, b1 + BAND_GAP + half]
+    fits = [y for y in candidates if free(y)]
+    if not fits:
+        return None
+    return min(fits, key=lambda y: (abs(y - wanted), y))
+
+
+def _overlaps(boxes: Sequence[WidgetBox], existing: Sequence[Sequence[Rect]]) -> list[int]:
+    """Pages (from 1) on which a box overlaps a seal widget already there."""
+    out = []
+    for box in boxes:
+        rects = existing[box.page_index] if box.page_index < len(existing) else ()
+        if any(_intersection(box.rect, r) * box.user_unit ** 2 > _OVERLAP_AREA for r in rects):
+            out.append(box.page)
+    return out
+
+
 def resolve(
     placement: Placement | None,
     pages: Sequence[PageGeometry],
@@ -485,20 +742,40 @@ def resolve(
     height: float,
     *,
     hits: Sequence[Hit] | None = None,
+    existing: Sequence[Sequence[Rect]] | None = None,
 ) -> tuple[WidgetBox, ...]:
     """Where a seal of ``width`` x ``height`` points goes: one box per widget.
 
-    ``pages`` are the document's pages in order (see :func:`page_geometries`).  For an
-    :class:`AtKeyword` placement, ``hits`` are the keyword's occurrences as found by
+    ``pages`` are the document's pages in order (see :func:`page_geometries`; their
+    ``text_rotate`` decides which way the seal stands).  For an :class:`AtKeyword`
+    placement, ``hits`` are the keyword's occurrences as found by
     :func:`signer.keyword.find_keyword` (:func:`resolve_in` does that for you).  ``None``
-    means :class:`DefaultPlacement`.
+    means :class:`DefaultPlacement`.  ``existing`` holds, per page, the ``/Rect`` (user
+    space) of the seal widgets already on it (:func:`seal_widget_rects`): a cross-page seal
+    keeps clear of their bands, and a seal overlapping one is reported (``overlaps_seal``,
+    see :func:`collect_notices`).
 
     :raises PageOutOfRange: a page number that is not in the document.
     :raises KeywordNotFound: no (or not enough) occurrences of the keyword.
     :raises CrossPageNeedsTwoPages: a cross-page seal on a one-page document.
-    :raises PositionOffPage: the seal's centre is not on the page.
+    :raises SealOffPage: more than :data:`OFF_PAGE_LIMIT` of the seal off the page.
     :raises InvalidPlacement: anything else malformed.
     """
+    boxes = _resolve(placement, pages, width, height, hits, existing or ())
+    if existing:
+        for page in _overlaps(boxes, existing):
+            notify("overlaps_seal", f"the seal on page {page} overlaps a seal already there")
+    return boxes
+
+
+def _resolve(
+    placement: Placement | None,
+    pages: Sequence[PageGeometry],
+    width: float,
+    height: float,
+    hits: Sequence[Hit] | None,
+    existing: Sequence[Sequence[Rect]],
+) -> tuple[WidgetBox, ...]:
     if not (_finite(width, height) and width > 0 and height > 0):
         raise InvalidPlacement("the seal must have a positive width and height")
     count = len(pages)
@@ -511,59 +788,112 @@ def resolve(
         index = _page_index(placement.page, count)
         if not _finite(placement.x, placement.y):
             raise InvalidPlacement("x and y must be finite numbers of points")
-        return (_centred(index, pages[index], placement.x, placement.y, width, height),)
+        what = f"the point ({placement.x:g}, {placement.y:g}) of page {placement.page}"
+        return (_centred(index, pages[index], placement.x, placement.y, width, height, what),)
 
     if isinstance(placement, AtKeyword):
         if hits is None:
             raise ValueError("resolve() needs the keyword hits for an AtKeyword placement")
         hit = _keyword_hit(placement, count, hits)
-        cx, cy = hit.center
-        return (_centred(hit.page - 1, pages[hit.page - 1], cx, cy, width, height),)
+        geometry = pages[hit.page - 1]
+        tx, ty = _keyword_centre(placement, geometry, hit, width)
+        return (_centred_in_text(hit.page - 1, geometry, tx, ty, width, height,
+                                 _describe_keyword(placement)),)
 
     if isinstance(placement, DefaultPlacement):
         if not (_finite(placement.margin) and placement.margin >= 0):
             raise InvalidPlacement("the margin must be a non-negative number of points")
         geometry = pages[-1]
-        vw, vh = geometry.visible_width, geometry.visible_height
-        # on a page too small for the margins the seal moves to the middle
-        cx = max(vw - placement.margin - width / 2, vw / 2)
-        cy = min(placement.margin + height / 2, vh / 2)
-        return (_centred(count - 1, geometry, cx, cy, width, height),)
+        frame = geometry.text_frame
+        tw, th = frame.visible_width, frame.visible_height
+        # bottom right as the text reads; on a page too small for the margins, the middle
+        cx = max(tw - placement.margin - width / 2, tw / 2)
+        cy = min(placement.margin + height / 2, th / 2)
+        return (_centred_in_text(count - 1, geometry, cx, cy, width, height, None),)
 
     if isinstance(placement, CrossPage):
-        if count < 2:
-            raise CrossPageNeedsTwoPages(
-                "a cross-page seal (骑缝章) needs a document of at least two pages"
-            )
-        if placement.y is None:
-            y = min(g.visible_height for g in pages) / 2
-        elif _finite(placement.y):
-            y = float(placement.y)
-        else:
-            raise InvalidPlacement("y must be a finite number of points")
-        strip = width / count
-        boxes = []
-        for index, geometry in enumerate(pages):
-            vw = geometry.visible_width
-            if not geometry.contains_visible(vw, y):
-                raise PositionOffPage(
-                    f"the height {y:g} is not on page {index + 1}, which is "
-                    f"{geometry.visible_height:g} pt high as displayed"
-                )
-            visible = (vw - strip, y - height / 2, vw, y + height / 2)
-            boxes.append(
-                WidgetBox(
-                    page_index=index,
-                    rect=geometry.rect_to_user(visible),
-                    rotation=geometry.rotate,
-                    crop=(index * strip, 0.0, (index + 1) * strip, height),
-                    visible_rect=visible,
-                    user_unit=geometry.user_unit,
-                )
-            )
-        return tuple(boxes)
+        return _cross_page(placement, pages, width, height, existing)
 
     raise InvalidPlacement(f"unknown placement {type(placement).__name__}")
+
+
+def _cross_page(
+    placement: CrossPage,
+    pages: Sequence[PageGeometry],
+    width: float,
+    height: float,
+    existing: Sequence[Sequence[Rect]],
+) -> tuple[WidgetBox, ...]:
+    count = len(pages)
+    if count < 2:
+        raise CrossPageNeedsTwoPages(
+            "a cross-page seal (骑缝章) needs a document of at least two pages"
+        )
+    shortest = min(g.text_frame.visible_height for g in pages)
+    what: str | None = None
+    if placement.y is not None and placement.position is not None:
+        raise InvalidPlacement("give the cross-page band's y or its position, not both")
+    if placement.y is not None:
+        if not _finite(placement.y):
+            raise InvalidPlacement("y must be a finite number of points")
+        y = float(placement.y)
+        what = f"the height y={y:g}"
+    elif placement.position is not None:
+        if placement.position not in ("top", "middle", "bottom"):
+            raise InvalidPlacement("the position is top, middle or bottom")
+        y = {"top": shortest - BAND_MARGIN - height / 2, "middle": shortest / 2,
+             "bottom": BAND_MARGIN + height / 2}[placement.position]
+        what = f"the position {placement.position}"
+    else:
+        y = shortest / 2
+        free = _free_band(_edge_bands(pages, existing), y, height, shortest)
+        if free is not None:
+            y = free
+    strip = width / count
+    boxes = []
+    for index, geometry in enumerate(pages):
+        tw = geometry.text_frame.visible_width
+        if what is not None and not 0 <= y <= geometry.text_frame.visible_height:
+            raise SealOffPage(
+                f"the cross-page seal at {what} is not on page {index + 1}, which is "
+                f"{geometry.text_frame.visible_height:g} pt high as its text reads"
+            )
+        boxes.append(_widget(index, geometry, (tw - strip, y - height / 2, tw, y + height / 2),
+                             (index * strip, 0.0, (index + 1) * strip, height), what))
+    return tuple(boxes)
+
+
+def seal_widget_rects(page: generic.DictionaryObject) -> list[Rect]:
+    """The ``/Rect`` (user space) of every signature widget on a page: the seals there."""
+    out: list[Rect] = []
+    annots = _deref(page.get("/Annots"))
+    if not isinstance(annots, generic.ArrayObject):
+        return out
+    for item in annots:
+        try:
+            annot = _deref(item)
+            if not isinstance(annot, generic.DictionaryObject):
+                continue
+            if annot.get("/Subtype") != "/Widget" or not _is_signature(annot):
+                continue
+            rect = _deref(annot.get("/Rect"))
+            numbers = [float(_deref(v)) for v in rect]
+            if len(numbers) == 4 and _finite(*numbers):
+                out.append(_normalise_rect(*numbers))
+        except (TypeError, ValueError, AttributeError, KeyError):
+            continue
+    return out
+
+
+def _is_signature(annot: generic.DictionaryObject) -> bool:
+    node: Any = annot
+    for _ in range(16):
+        if not isinstance(node, generic.DictionaryObject):
+            return False
+        if "/FT" in node:
+            return bool(_deref(node["/FT"]) == "/Sig")
+        node = _deref(node.get("/Parent"))
+    return False
 
 
 def resolve_in(
@@ -572,9 +902,11 @@ def resolve_in(
     width: float,
     height: float,
 ) -> tuple[WidgetBox, ...]:
-    """:func:`resolve` on a document: reads its pages and, for a keyword, searches its text."""
+    """:func:`resolve` on a document: reads its pages, which way their text stands, the
+    seal widgets on them and, for a keyword, searches its text."""
     handler = open_pdf(pdf)
-    pages = page_geometries(handler)
+    page_dicts = list(iter_pages(handler))
+    pages = [PageGeometry.from_page(p) for p in page_dicts]
     hits: list[Hit] | None = None
     if isinstance(placement, AtKeyword):
         from .keyword import find_keyword
@@ -583,4 +915,26 @@ def resolve_in(
         if placement.page is not None and pages:
             only = [_page_index(placement.page, len(pages)) + 1]
         hits = find_keyword(handler, placement.keyword, pages=only, missing_ok=True)
-    return resolve(placement, pages, width, height, hits=hits)
+    touched = _touched(placement, len(pages), hits)
+    fonts: dict[Any, Any] = {}
+    existing: list[list[Rect]] = [[] for _ in pages]
+    for index in touched:
+        pages[index] = PageGeometry.from_page(page_dicts[index], text=True, fonts=fonts)
+        existing[index] = seal_widget_rects(page_dicts[index])
+    return resolve(placement, pages, width, height, hits=hits, existing=existing)
+
+
+def _touched(placement: Placement | None, count: int, hits: Sequence[Hit] | None) -> set[int]:
+    """The pages (from 0) a placement may put a widget on."""
+    if count == 0:
+        return set()
+    if isinstance(placement, CrossPage):
+        return set(range(count))
+    if isinstance(placement, AtPoint):
+        try:
+            return {_page_index(placement.page, count)}
+        except PlacementError:
+            return set()
+    if isinstance(placement, AtKeyword):
+        return {h.page - 1 for h in hits or () if 1 <= h.page <= count}
+    return {count - 1}

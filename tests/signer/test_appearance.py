@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import math
 import shutil
 import subprocess
 from pathlib import Path
@@ -37,7 +38,15 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from seals.errors import InvalidImage
 from signer.appearance import SealAppearance, SealField, add_seal_field, widget_form
 from signer.errors import InvalidPlacement
-from signer.placement import MM, AtPoint, CrossPage, Placement, resolve_in
+from signer.placement import (
+    MM,
+    AtPoint,
+    CrossPage,
+    PageGeometry,
+    Placement,
+    resolve,
+    resolve_in,
+)
 
 DPI = 50
 PX = DPI / 72
@@ -58,15 +67,27 @@ def circle_png(px: int = 200, *, dpi: int | None = None, opaque: bool = False) -
 
 
 def make_pdf(pages: list[dict], *, blue_square: tuple[float, float] | None = None) -> bytes:
-    """Pages as dicts (media, rotate); a blue 20 x 20 pt square centred at ``blue_square``."""
+    """Pages as dicts (media, rotate, text); a blue 20 x 20 pt square centred at
+    ``blue_square``.  ``text``: a line of text turned that far counter-clockwise in user
+    space (a page with ``/Rotate`` and text turned to match reads upright on screen)."""
     writer = PdfFileWriter()
+    font = writer.add_object(generic.DictionaryObject({
+        pdf_name("/Type"): pdf_name("/Font"), pdf_name("/Subtype"): pdf_name("/Type1"),
+        pdf_name("/BaseFont"): pdf_name("/Helvetica")}))
     for spec in pages:
         content = b"% blank\n"
         if blue_square is not None:
             x, y = blue_square
             content = b"0 0 1 rg %g %g 20 20 re f" % (x - 10, y - 10)
+        if "text" in spec:
+            cos = round(math.cos(math.radians(spec["text"])))
+            sin = round(math.sin(math.radians(spec["text"])))
+            content += b" BT /F1 12 Tf %d %d %d %d 300 400 Tm (Contract text) Tj ET" % (
+                cos, sin, -sin, cos)
         stream = writer.add_object(generic.StreamObject(stream_data=content))
         page = PageObject(contents=stream, media_box=spec.get("media", (0, 0, 595, 842)))
+        page[pdf_name("/Resources")] = generic.DictionaryObject(
+            {pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): font})})
         if spec.get("rotate"):
             page[pdf_name("/Rotate")] = generic.NumberObject(spec["rotate"])
         writer.insert_page(page)
@@ -260,7 +281,9 @@ def test_widget_form_draws_only_the_image() -> None:
     form_ref = seal.seal_form(writer)
     form = form_ref.get_object()
     assert [float(v) for v in form["/BBox"]] == [0, 0, 100, 100]
-    (widget,) = resolve_in(make_pdf([{"rotate": 90}]), AtPoint(1, 300, 300), 100, 60)
+    # a page whose text is turned with its /Rotate 90: the seal is turned with the text
+    page = PageGeometry((0, 0, 595, 842), rotate=90, text_rotate=90)
+    (widget,) = resolve(AtPoint(1, 300, 300), [page], 100, 60)
     appearance = widget_form(widget, form_ref)
     assert [float(v) for v in appearance["/BBox"]] == pytest.approx([0, 0, 60, 100])
     ops = appearance.data.split()
@@ -427,7 +450,8 @@ async def test_an_opaque_seal_covers_what_is_under_it(identity, tmp_path) -> Non
 
 @needs["pdftoppm"]
 async def test_rendered_cross_page_strips_line_up(identity, tmp_path) -> None:
-    pages = [{}, {"rotate": 90}, {"rotate": 270}]
+    # text turned with each page's /Rotate: it reads upright on screen, the strips follow it
+    pages = [{}, {"rotate": 90, "text": 90}, {"rotate": 270, "text": 270}]
     sealed = await seal_and_sign(make_pdf(pages), CrossPage(y=300), identity)
     rows = []
     for page in (1, 2, 3):

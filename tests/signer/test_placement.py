@@ -1,5 +1,10 @@
 """Where a seal goes: visible coordinates, rotated pages, odd boxes, cross-page strips, errors.
 
+Pages here are mostly of the kind whose producer drew the text turned in user space and set
+``/Rotate`` to compensate, so the text (and the seal) reads upright on screen
+(``text_rotate`` = ``/Rotate``); pages whose text stands upright in user space and turns with
+``/Rotate`` are in ``test_rotated_pages.py``.
+
 The geometry is checked twice: as arithmetic, and by rendering the sealed page with poppler's
 ``pdftoppm`` and finding the red pixels of an asymmetric test seal (a disc under a full-width
 bar, so "upright" means the widest red rows are at the top).
@@ -54,12 +59,35 @@ needs_poppler = pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="nee
 # --------------------------------------------------------------------------- helpers
 
 
+def text_ops(turn: int, media: tuple[float, ...]) -> bytes:
+    """Lines of black Helvetica turned ``turn`` degrees counter-clockwise in user space,
+    around the middle of ``media``."""
+    cos, sin = round(math.cos(math.radians(turn))), round(math.sin(math.radians(turn)))
+    mx, my = (media[0] + media[2]) / 2, (media[1] + media[3]) / 2
+    lines = []
+    for i in range(4):
+        # the i-th line sits 20 pt below the first, "below" as the text reads
+        x, y = mx + 20 * i * sin, my - 20 * i * cos
+        lines.append(f"{cos} {sin} {-sin} {cos} {x:g} {y:g} Tm (Contract text) Tj")
+    return ("BT /F1 12 Tf " + " ".join(lines) + " ET").encode()
+
+
 def make_pdf(pages: list[dict]) -> bytes:
-    """Pages given as dicts: media (box), crop (box), rotate, user_unit; blank content."""
+    """Pages given as dicts: media (box), crop (box), rotate, user_unit, text (the turn of
+    its text in user space; by default the page's /Rotate, so the text reads upright on
+    screen; None: blank)."""
     writer = PdfFileWriter()
+    font = writer.add_object(generic.DictionaryObject({
+        pdf_name("/Type"): pdf_name("/Font"), pdf_name("/Subtype"): pdf_name("/Type1"),
+        pdf_name("/BaseFont"): pdf_name("/Helvetica")}))
     for spec in pages:
-        content = writer.add_object(generic.StreamObject(stream_data=b"% blank\n"))
-        page = PageObject(contents=content, media_box=spec.get("media", (0, 0, 595, 842)))
+        media = spec.get("media", (0, 0, 595, 842))
+        turn = spec.get("text", spec.get("rotate", 0))
+        data = b"% blank\n" if turn is None else text_ops(turn, media)
+        content = writer.add_object(generic.StreamObject(stream_data=data))
+        page = PageObject(contents=content, media_box=media)
+        page[pdf_name("/Resources")] = generic.DictionaryObject(
+            {pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): font})})
         if "crop" in spec:
             page[pdf_name("/CropBox")] = generic.ArrayObject(
                 generic.FloatObject(v) for v in spec["crop"]
@@ -229,7 +257,7 @@ def test_boxes_and_rotation_are_read_from_the_page_tree() -> None:
 
 @pytest.mark.parametrize("rotate", [0, 90, 180, 270])
 def test_point_placement_maps_the_visible_square_into_user_space(rotate: int) -> None:
-    g = PageGeometry(ODD_BOX, rotate=rotate)
+    g = PageGeometry(ODD_BOX, rotate=rotate, text_rotate=rotate)
     (box,) = resolve(AtPoint(1, 200, 300), [g], 80, 40)
     assert box.page_index == 0 and box.page == 1
     assert box.visible_rect == (160, 280, 240, 320)
@@ -242,7 +270,7 @@ def test_point_placement_maps_the_visible_square_into_user_space(rotate: int) ->
 
 @pytest.mark.parametrize("rotate", [0, 90, 180, 270])
 def test_appearance_matrix_puts_the_seal_top_where_the_reader_sees_top(rotate: int) -> None:
-    g = PageGeometry(ODD_BOX, rotate=rotate)
+    g = PageGeometry(ODD_BOX, rotate=rotate, text_rotate=rotate)
     (box,) = resolve(AtPoint(1, 200, 300), [g], 80, 40)
     m = box.appearance_matrix()
 
@@ -278,13 +306,17 @@ def test_page_out_of_range_is_a_clear_error(page: int) -> None:
     assert problem["pages"] == 3 and problem["page"] == page
 
 
-def test_centre_off_the_page_is_refused_but_overhang_is_allowed() -> None:
-    pages = [PageGeometry(ODD_BOX, rotate=90)]  # 792 x 612 as displayed
-    (box,) = resolve(AtPoint(1, 780, 600), pages, 100, 100)  # hangs over the corner
-    assert box.visible_rect == (730, 550, 830, 650)
-    with pytest.raises(PositionOffPage) as caught:
+def test_a_seal_mostly_off_the_page_is_refused_but_a_small_overhang_is_allowed() -> None:
+    pages = [PageGeometry(ODD_BOX, rotate=90, text_rotate=90)]  # 792 x 612 as displayed
+    (box,) = resolve(AtPoint(1, 750, 306), pages, 100, 100)  # 8 % over the right edge
+    assert box.visible_rect == (700, 256, 800, 356)
+    with pytest.raises(PositionOffPage) as caught:  # 38 % over the corner
+        resolve(AtPoint(1, 780, 600), pages, 100, 100)
+    assert caught.value.code == "seal_off_page"
+    assert caught.value.kind is ErrorKind.INVALID
+    assert "(780, 600)" in str(caught.value.detail) and "page 1" in str(caught.value.detail)
+    with pytest.raises(PositionOffPage):
         resolve(AtPoint(1, 700, 700), pages, 100, 100)
-    assert caught.value.code == "position_off_page"
 
 
 def test_malformed_placements_are_refused() -> None:
@@ -302,7 +334,7 @@ def test_malformed_placements_are_refused() -> None:
 
 
 def test_default_is_bottom_right_of_the_last_page() -> None:
-    pages = [PageGeometry((0, 0, 595, 842)), PageGeometry(ODD_BOX, rotate=90)]
+    pages = [PageGeometry((0, 0, 595, 842)), PageGeometry(ODD_BOX, rotate=90, text_rotate=90)]
     (box,) = resolve(None, pages, 113.4, 113.4)
     margin = 20 * MM
     assert box.page_index == 1
@@ -321,9 +353,10 @@ def test_default_on_a_tiny_page_moves_to_the_middle() -> None:
 def test_cross_page_strips_are_flush_right_at_one_height() -> None:
     pages = [
         PageGeometry((0, 0, 595, 842)),
-        PageGeometry(ODD_BOX, rotate=90),
-        PageGeometry(ODD_BOX, rotate=180),
-        PageGeometry((0, 0, 842, 595), crop_box=(20, 20, 800, 580), rotate=270),
+        PageGeometry(ODD_BOX, rotate=90, text_rotate=90),
+        PageGeometry(ODD_BOX, rotate=180, text_rotate=180),
+        PageGeometry((0, 0, 842, 595), crop_box=(20, 20, 800, 580), rotate=270,
+                     text_rotate=270),
     ]
     boxes = resolve(CrossPage(y=300), pages, 120, 100)
     assert [b.page_index for b in boxes] == [0, 1, 2, 3]
@@ -394,7 +427,11 @@ def test_missing_keyword_or_occurrence_is_keyword_not_found() -> None:
 def test_resolve_in_a_document_reads_its_pages() -> None:
     pdf = make_pdf([{"media": ODD_BOX, "rotate": 90}, {"media": ODD_BOX}])
     (box,) = resolve_in(pdf, AtPoint(1, 396, 306), 50, 50)
-    assert box.rotation == 90
+    assert box.rotation == 90  # the text is turned with /Rotate: the seal follows it
+    (blank,) = resolve_in(make_pdf([{"media": ODD_BOX, "rotate": 90, "text": None}]),
+                          AtPoint(1, 396, 306), 50, 50)
+    assert blank.rotation == 0  # no text: upright in user space
+    assert blank.rect == box.rect
     assert box.rect == pytest.approx((381, 471, 431, 521))
     with pytest.raises(PageOutOfRange):
         resolve_in(pdf, AtPoint(3, 10, 10), 50, 50)
