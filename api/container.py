@@ -124,7 +124,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     )
     tsa_signer = pki.tsa_signer()
     tsa = TimeStampAuthority(tsa_signer, tsa_signer.signing_cert, pki.chain(), clock=now)
-    revocation = InternalRevocation(pki, service.certificate_status, clock=now)
+    revocation = InternalRevocation(pki, service.certificate_status, clock=now,
+                                    revoked=service.revoked_certificates)
     timestamper: TimeStamper = tsa.timestamper()
     if settings.tsa_url:
         from pyhanko.sign.timestamps import HTTPTimeStamper

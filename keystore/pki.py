@@ -406,11 +406,14 @@ class InternalPki:
         key = self._store.private_key_for_pki(self._refs[ca])
         return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
-    def ocsp_response(self, request_der: bytes, lookup: StatusLookup) -> bytes:
+    def ocsp_response(self, request_der: bytes, lookup: StatusLookup, *,
+                      by_ca: bool = False) -> bytes:
         """Answer an RFC 6960 request about a certificate of the seal-issuing CA.
 
         Malformed requests get a ``malformedRequest`` response; a serial the CA never issued
-        is ``unknown``; certificates of another issuer get ``unauthorized``.
+        is ``unknown``; certificates of another issuer get ``unauthorized``.  ``by_ca``: signed
+        by the seal-issuing CA itself (RFC 6960 4.2.2.2) instead of the responder certificate,
+        for validation data embedded long after a responder rotation (see signer/extension.py).
         """
         from cryptography.x509 import ocsp
 
@@ -443,7 +446,7 @@ class InternalPki:
             )
         else:
             cert_status, rev_time, rev_reason = ocsp.OCSPCertStatus.GOOD, None, None
-        responder = self._certs["ocsp"]
+        responder = self._certs["issuing" if by_ca else "ocsp"]
         builder = (
             ocsp.OCSPResponseBuilder()
             .add_response_by_hash(
@@ -463,7 +466,7 @@ class InternalPki:
         for ext in request.extensions:
             if isinstance(ext.value, x509.OCSPNonce):
                 builder = builder.add_extension(ext.value, critical=False)
-        key = self._store.private_key_for_pki(self._refs["ocsp"])
+        key = self._store.private_key_for_pki(self._refs["issuing" if by_ca else "ocsp"])
         return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
     # -- URLs -----------------------------------------------------------------------------

@@ -4,8 +4,9 @@ Long-term validation (ETSI EN 319 102-1, PAdES) judges a signature at the time i
 existence shows: a signature timestamp made before a seal was revoked (re-issued, the license
 cancelled or revoked) keeps the signature valid.  So extension validates each seal's
 certificate path *at the time of its signature timestamp* and embeds the revocation data as
-it is *now*: an OCSP response that may well say "revoked", with a revocation time after the
-timestamp.  A validator finds the revocation, sees that the timestamp predates it, and reports
+it is *now*: for a seal revoked since, the seal CA's CRL listing it, with a revocation time
+after the timestamp (see :meth:`Extender._context` for why a CRL and CA-signed OCSP).
+A validator finds the revocation, sees that the timestamp predates it, and reports
 the signature valid with the revocation shown.
 
 * A seal signature without a timestamp (B-B) has no proof of existence: if its seal is revoked
@@ -146,16 +147,6 @@ def _last_timestamp(reader: PdfFileReader) -> LastTimestamp | None:
                          document)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """Contexts to validate one signature's signer and its timestamps with (the validation
-    data of the latter is embedded), and responses to embed besides."""
-
-    signer: ValidationContext
-    timestamps: ValidationContext
-    extra: list[asn1_ocsp.OCSPResponse]
-
-
 async def _path(signed_data: cms.SignedData, context: ValidationContext) -> ValidationPath:
     info = extract_certificate_info(signed_data)
     validator = CertificateValidator(info.signer_cert, intermediate_certs=info.other_certs,
@@ -184,34 +175,49 @@ class Extender:
 
     def _context(self, certs: Sequence[asn1_x509.Certificate],
                  moment: datetime | None, *,
-                 revoked_later: asn1_x509.Certificate | None = None) -> ValidationContext:
+                 revoked_seal: asn1_x509.Certificate | None = None) -> ValidationContext:
         """Hard-fail, no fetching, our trust anchor, current revocation data for ``certs``.
 
         ``moment``: validate as of that time (a proof of existence); the revocation data is
         made now, so it is taken as valid retroactively (it is newer than the moment).
-        ``revoked_later``: the path of a seal certificate revoked after ``moment`` (the
-        caller checked that against our responder).  pyHanko's point-in-time path check
-        accepts only a "good" response, and any response of the same issuer counts as one
-        that failed, so this context holds no OCSP response and does not insist on one
-        (soft-fail); the CAs above are still checked against the root's CRL.  The caller
-        embeds the "revoked" response itself, for validators that apply EN 319 102-1's
-        proof-of-existence rules (pyHanko's AdES validation, eseal's own).
+
+        What is embedded is shaped by how EN 319 102-1 validators (pyHanko's AdES validation,
+        eseal's verifier) work back in time:
+
+        * OCSP responses are signed by the seal CA itself, not by the responder certificate.
+          After a responder rotation a response for an older certificate (a retired TSA's)
+          would carry a responder certificate that no earlier document timestamp covers, and
+          pyHanko's time slide stops at that certificate (InsufficientPOEError) instead of
+          passing the response by; the seal CA's certificate is in the DSS from the start.
+        * ``revoked_seal`` (a seal revoked after ``moment``): its status is the seal CA's
+          complete CRL, not an OCSP response.  A past validation slides its control time to
+          the revocation time; pyHanko reads a CRL entry as revoked only strictly before the
+          control time but an OCSP "revoked" at or before it, so the OCSP response would make
+          the seal count as revoked at the very instant the proof is measured against.  The
+          CRL also passes pyHanko's point-in-time check at ``moment`` (hard-fail), which a
+          "revoked" OCSP response does not.
         """
         issuing = self._revocation.issuing
         seen: set[bytes] = set()
         ocsps = []
-        for cert in [*certs, *self._tsa_certs] if revoked_later is None else []:
+        for cert in [*certs, *self._tsa_certs]:
             key = cert.issuer_serial
-            if cert.issuer == issuing.subject and key not in seen:
-                seen.add(key)
-                ocsps.append(self._revocation.ocsp_for(cert))
+            if cert.issuer != issuing.subject or key in seen:
+                continue
+            seen.add(key)
+            if revoked_seal is not None and key == revoked_seal.issuer_serial:
+                continue
+            ocsps.append(self._revocation.ocsp_for(cert, by_ca=True))
+        crls = [self._revocation.root_crl()]
+        if revoked_seal is not None:
+            crls.append(self._revocation.issuing_crl())
         kwargs: dict[str, Any] = {
             "trust_roots": [self._revocation.root],
             "other_certs": [issuing, *certs],
             "ocsps": ocsps,
-            "crls": [self._revocation.root_crl()],
+            "crls": crls,
             "allow_fetching": False,
-            "revocation_mode": "soft-fail" if revoked_later is not None else "hard-fail",
+            "revocation_mode": "hard-fail",
         }
         if moment is None:
             kwargs["moment"] = self._revocation.now()
@@ -261,23 +267,24 @@ class Extender:
         if not sigs:
             raise RequestRefused("the document has no signature to extend",
                                  code="no_signatures")
-        plans: list[tuple[str, _Plan]] = []
+        plans: list[tuple[str, ValidationContext]] = []
         revoked: list[RevokedSeal] = []
         for sig in sigs:
             plans.append((sig.field_name, self._plan(sig, revoked)))
         try:
             data = pdf
-            for name, plan in plans:
+            for name, context in plans:
                 current = _open(data).prev
                 sig = next(s for s in current.embedded_signatures if s.field_name == name)
-                paths = [await _path(sig.signed_data, plan.signer)]
+                paths = [await _path(sig.signed_data, context)]
                 for signed in (False, True):
                     for token in extract_tst_data_iter(sig.signer_info, signed=signed):
-                        paths.append(await _path(token, plan.timestamps))
-                context, extra = plan.timestamps, plan.extra
+                        paths.append(await _path(token, context))
                 writer = IncrementalPdfFileWriter.from_reader(current)
+                # everything the context holds is embedded: the responses and CRLs for
+                # these paths (see _context)
                 DocumentSecurityStore.supply_dss_in_writer(
-                    writer, sig.pkcs7_content.hex().encode("ascii"), ocsps=extra, paths=paths,
+                    writer, sig.pkcs7_content.hex().encode("ascii"), paths=paths,
                     validation_context=context)
                 out = io.BytesIO()
                 writer.write(out)
@@ -299,13 +306,12 @@ class Extender:
                 ) from None
             raise
 
-    def _plan(self, sig: EmbeddedPdfSignature, revoked: list[RevokedSeal]) -> _Plan:
-        """How one signature's validation data is collected; refuses revoked seals without a
-        timestamp that predates the revocation."""
+    def _plan(self, sig: EmbeddedPdfSignature, revoked: list[RevokedSeal]) -> ValidationContext:
+        """The context one signature and its timestamps are validated with (what it holds is
+        embedded); refuses revoked seals without a timestamp that predates the revocation."""
         if sig.sig_object_type == "/DocTimeStamp":
             signed = sig.signed_data
-            context = self._context(_certs_of(signed), _gen_time(signed))
-            return _Plan(context, context, [])
+            return self._context(_certs_of(signed), _gen_time(signed))
         cert = sig.signer_cert
         certs = [cert, *sig.other_embedded_certs]
         token = _token_of(sig)
@@ -330,11 +336,7 @@ class Extender:
                     code="extend_refused")
             revoked.append(RevokedSeal(sig.field_name, cert.serial_number, revoked_at, reason,
                                        signed_at))
-        context = self._context(certs, signed_at)
-        if found is None:
-            return _Plan(context, context, [])
-        return _Plan(self._context(certs, signed_at, revoked_later=cert), context,
-                     [self._revocation.ocsp_for(cert)])
+        return self._context(certs, signed_at, revoked_seal=cert if found is not None else None)
 
     # -- renewal ----------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from cryptography.x509 import ocsp
 from pyhanko_certvalidator import ValidationContext
 
 from keystore.asn1_shared import fully_parsed
-from keystore.pki import InternalPki, StatusLookup
+from keystore.pki import InternalPki, RevokedCert, StatusLookup
 
 __all__ = ["InternalRevocation"]
 
@@ -30,15 +30,18 @@ class InternalRevocation:
     """Builds validation contexts that know our trust anchor and our revocation data."""
 
     def __init__(self, pki: InternalPki, lookup: StatusLookup, *, max_age: float = 60.0,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 revoked: Callable[[], Iterable[RevokedCert]] = list) -> None:
         """``clock`` gives the time the responses are made at (the PKI's own clock decides what
-        they say); the cache keeps a response ``max_age`` seconds of that clock."""
+        they say); the cache keeps a response ``max_age`` seconds of that clock.  ``revoked``
+        lists every revoked certificate of the seal-issuing CA (for its CRL)."""
         self._pki = pki
         self._lookup = lookup
+        self._revoked = revoked
         self._max_age = max_age
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
-        self._ocsp: dict[int, tuple[float, asn1_ocsp.OCSPResponse]] = {}
+        self._ocsp: dict[tuple[int, bool], tuple[float, asn1_ocsp.OCSPResponse]] = {}
         self._root_crl: tuple[float, asn1_crl.CertificateList] | None = None
         # the anchors and the cached responses are shared by threads: parsed before publication
         self._root = fully_parsed(
@@ -60,11 +63,14 @@ class InternalRevocation:
     def _fresh(self, made: float, now: float) -> bool:
         return 0 <= now - made < self._max_age
 
-    def ocsp_for(self, certificate: asn1_x509.Certificate) -> asn1_ocsp.OCSPResponse:
+    def ocsp_for(self, certificate: asn1_x509.Certificate, *,
+                 by_ca: bool = False) -> asn1_ocsp.OCSPResponse:
+        """Our responder's answer about ``certificate``; ``by_ca``: signed by the seal CA
+        itself (see :meth:`keystore.pki.InternalPki.ocsp_response`)."""
         serial = certificate.serial_number
         now = self._clock().timestamp()
         with self._lock:
-            cached = self._ocsp.get(serial)
+            cached = self._ocsp.get((serial, by_ca))
             if cached and self._fresh(cached[0], now):
                 return cached[1]
         cert = x509.load_der_x509_certificate(certificate.dump())
@@ -74,11 +80,17 @@ class InternalRevocation:
             .build()
             .public_bytes(serialization.Encoding.DER)
         )
-        response = fully_parsed(
-            asn1_ocsp.OCSPResponse.load(self._pki.ocsp_response(request, self._lookup)))
+        response = fully_parsed(asn1_ocsp.OCSPResponse.load(
+            self._pki.ocsp_response(request, self._lookup, by_ca=by_ca)))
         with self._lock:
-            self._ocsp[serial] = (now, response)
+            self._ocsp[(serial, by_ca)] = (now, response)
         return response
+
+    def issuing_crl(self) -> asn1_crl.CertificateList:
+        """The seal-issuing CA's complete CRL as of now (not cached: made when a revoked
+        seal's signature is extended, which is rare)."""
+        der = self._pki.crl(self._revoked())
+        return fully_parsed(asn1_crl.CertificateList.load(der))
 
     def root_crl(self) -> asn1_crl.CertificateList:
         now = self._clock().timestamp()
@@ -93,7 +105,8 @@ class InternalRevocation:
     def forget(self, serial: int) -> None:
         """Drop a cached response (call after revoking a certificate)."""
         with self._lock:
-            self._ocsp.pop(serial, None)
+            self._ocsp.pop((serial, False), None)
+            self._ocsp.pop((serial, True), None)
 
     def forget_all(self) -> None:
         """Drop every cached response (after a status change touching several seals)."""
