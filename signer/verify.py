@@ -158,13 +158,20 @@ class Verifier:
         self._issuing = fully_parsed(issuing)
         self._fetch = allow_fetching
 
-    def _context(self, reader: PdfFileReader) -> ValidationContext:
+    def _context(self, reader: PdfFileReader,
+                 moment: datetime | None = None) -> ValidationContext:
+        """At the present: soft-fail.  At ``moment`` (a time a later timestamp proves, see
+        :func:`_proofs`): offline and hard-fail on the embedded validation data, which may be
+        newer than the moment (made at extension or renewal)."""
         kwargs: dict[str, Any] = {
             "trust_roots": self._roots,
             "other_certs": [self._issuing],
             "allow_fetching": self._fetch,
             "revocation_mode": "soft-fail",
         }
+        if moment is not None:
+            kwargs.update(moment=moment, best_signature_time=moment, retroactive_revinfo=True,
+                          allow_fetching=False, revocation_mode="hard-fail")
         if "/DSS" in reader.root:
             try:
                 return DocumentSecurityStore.read_dss(reader).as_validation_context(kwargs)
@@ -208,10 +215,11 @@ class Verifier:
         certified = any(s.docmdp_level is not None for s in sigs)
         unlisted = _unlisted_objects(reader, pdf) if sigs else []
         notices: list[Notice] = []
+        proofs = await self._proofs(reader, sigs)
         for sig in sigs:
             entries.append(
                 await self._verify_one(reader, sig, doc_ts_revisions, dss, certified, unlisted,
-                                       notices)
+                                       notices, proofs)
             )
         entries.sort(key=lambda e: e.pop("_order", 1 << 30))
         if not entries:
@@ -274,6 +282,7 @@ class Verifier:
         certified: bool,
         unlisted: list[int],
         notices: list[Notice],
+        proofs: _Proofs,
     ) -> dict[str, Any]:
         problems = _Problems([])
         is_ts = sig.sig_object_type == "/DocTimeStamp"
@@ -282,12 +291,17 @@ class Verifier:
             "field": sig.field_name,
             "type": "document_timestamp" if is_ts else "signature",
         }
-        context = self._context(reader)
+        validated_at: datetime | None = None
         try:
-            if is_ts:
-                status: Any = await async_validate_pdf_timestamp(sig, context)
+            if is_ts and sig.signed_revision in proofs.stamps:
+                status, validated_at = proofs.stamps[sig.signed_revision]
+                status_now = status
+            elif is_ts:
+                status = status_now = await async_validate_pdf_timestamp(
+                    sig, self._context(reader))
             else:
-                status = await async_validate_pdf_signature(sig, context, context)
+                status, status_now, validated_at = await self._validate_seal(
+                    reader, sig, proofs.after(sig.signed_revision))
         except Exception as exc:
             return {
                 **_broken_entry(
@@ -361,6 +375,9 @@ class Verifier:
             "issuer": cert.issuer.human_friendly,
             "serial": format(cert.serial_number, "x"),
         }
+        # the time the chain was validated at: null for the present, else the time a later
+        # timestamp proves (EN 319 102-1 past validation)
+        entry["validated_at"] = _iso(validated_at)
         if is_ts:
             entry["timestamp"] = {
                 "time": _iso(status.timestamp),
@@ -409,7 +426,8 @@ class Verifier:
             "image_sha256": seal.image_sha256 if seal else None,
             "version": seal.version if seal else None,
         }
-        revoked_at_signing = self._revocation(status, seal, when, time_source, problems, entry)
+        revoked_at_signing = self._revocation(status_now, seal, when, time_source, problems,
+                                              entry)
         license_ok = self._enterprise(identity, seal, when, time_source, problems, entry,
                                       notices)
         if seal is not None:
@@ -417,6 +435,67 @@ class Verifier:
         entry["valid"] = integrity == "ok" and trusted and not revoked_at_signing and license_ok
         entry["problems"] = problems.items
         return entry
+
+    async def _proofs(self, reader: PdfFileReader,
+                      sigs: Sequence[EmbeddedPdfSignature]) -> _Proofs:
+        """The chain of document timestamps, newest first (EN 319 102-1 past validation).
+
+        The newest is validated at the present.  Each older one that does not validate at
+        the present (its TSA certificate expired, say) is validated at the time the next
+        valid one proves it existed, on the embedded validation data, hard-fail.  A timestamp
+        that validates neither way breaks the chain: older ones prove nothing.
+        """
+        proofs = _Proofs({}, [])
+        proven: datetime | None = None
+        stamps = [s for s in sigs if s.sig_object_type == "/DocTimeStamp"]
+        for sig in sorted(stamps, key=lambda s: s.signed_revision, reverse=True):
+            try:
+                status: Any = await async_validate_pdf_timestamp(sig, self._context(reader))
+                at: datetime | None = None
+                if _usable(status) and not status.trusted and proven is not None:
+                    past = await async_validate_pdf_timestamp(sig, self._context(reader, proven))
+                    if past.trusted:
+                        status, at = past, proven
+            except Exception:  # _verify_one validates it again and reports the failure
+                log.info("document timestamp not validated", exc_info=True)
+                proven = None
+                continue
+            proofs.stamps[sig.signed_revision] = (status, at)
+            if _usable(status) and status.trusted and status.timestamp is not None:
+                proven = status.timestamp
+                proofs.chain.append((sig.signed_revision, proven))
+            else:
+                proven = None
+        return proofs
+
+    async def _validate_seal(
+        self, reader: PdfFileReader, sig: EmbeddedPdfSignature, proof: datetime | None
+    ) -> tuple[Any, Any, datetime | None]:
+        """(status, status at the present, the time the chain was validated at or None).
+
+        A seal that is not trusted at the present (expired, or revoked since) is validated
+        at its best signature time: its signature timestamp's genTime, the timestamp itself
+        validated at ``proof`` (the time the first later document timestamp proves), or
+        ``proof`` itself without a signature timestamp.  Revoked after that time is fine;
+        the revocation is still shown from the status at the present.
+        """
+        context = self._context(reader)
+        now = await async_validate_pdf_signature(sig, context, context)
+        if not _usable(now) or now.trusted:
+            return now, now, None
+        signed_at = _token_time(sig)
+        moment = signed_at or proof
+        if moment is None:
+            return now, now, None
+        ts_context = self._context(reader, proof) if proof is not None else context
+        past = await async_validate_pdf_signature(sig, self._context(reader, moment),
+                                                  ts_context)
+        ts = past.timestamp_validity
+        if signed_at is not None and not (ts and ts.intact and ts.valid and ts.trusted):
+            return now, now, None  # the timestamp proves nothing: the present decides
+        if not past.trusted:
+            return now, now, None
+        return past, now, moment
 
     def _seal_notices(
         self, seal: Seal, entry: dict[str, Any], revoked_at_signing: bool
@@ -600,6 +679,40 @@ def _check_signature_dict(sig_object: Any, pdf: bytes) -> tuple[str, str] | None
             "byte_range_invalid",
             "the bytes the /ByteRange leaves out are not this signature's /Contents",
         )
+    return None
+
+
+@dataclass
+class _Proofs:
+    """What the document timestamps prove (see :meth:`Verifier._proofs`)."""
+
+    #: revision of a document timestamp -> (its status, the time it was validated at or None)
+    stamps: dict[int, tuple[Any, datetime | None]]
+    #: (revision, genTime) of the valid chain, newest first
+    chain: list[tuple[int, datetime]]
+
+    def after(self, revision: int) -> datetime | None:
+        """The earliest time a valid document timestamp after ``revision`` proves."""
+        times = [t for r, t in self.chain if r > revision]
+        return min(times) if times else None
+
+
+def _usable(status: Any) -> bool:
+    """Intact, the signature value verifies and the whole revision is covered."""
+    return bool(status.intact and status.valid and status.coverage in (
+        SignatureCoverageLevel.ENTIRE_FILE, SignatureCoverageLevel.ENTIRE_REVISION))
+
+
+def _token_time(sig: EmbeddedPdfSignature) -> datetime | None:
+    """genTime of the signature's timestamp token, if it has one."""
+    try:
+        for attr in sig.signer_info["unsigned_attrs"]:
+            if attr["type"].native == "signature_time_stamp_token":
+                tst = attr["values"][0]["content"]["encap_content_info"]["content"].parsed
+                gen_time: datetime = tst["gen_time"].native
+                return gen_time
+    except Exception:  # no unsigned attributes or an odd token
+        return None
     return None
 
 

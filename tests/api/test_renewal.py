@@ -109,13 +109,13 @@ def _extended_report(api: Api) -> dict:  # type: ignore[type-arg]
     return report
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: eseal's verifier (signer/verify.py) checks the seal's chain at the present with the "
-    "embedded 'revoked' OCSP response, so it reports the seal untrusted although its timestamp "
-    "predates the revocation; it needs EN 319 102-1 past validation (see the README)"))
 def test_b_t_after_re_issue_is_valid_after_extension(api: Api) -> None:
     report = _extended_report(api)
     assert report["valid"], report["problems"]
+    seal = next(s for s in report["signatures"] if s["type"] == "signature")
+    # validated at its signature timestamp's time, before the revocation
+    assert seal["trusted"] and seal["validated_at"] == seal["timestamp"]["time"]
+    assert "seal_superseded" in {n["code"] for n in report["notices"]}
 
 
 def test_another_enterprise_cannot_renew(api: Api) -> None:
