@@ -41,7 +41,7 @@ from storage.db import WRITE, translate_errors
 
 from .auth import Principal
 from .deadline import Deadline
-from .models import ReserveSpec, SealSpec, SignOptions
+from .models import CrossPageSpec, ReserveSpec, SealSpec, SignOptions
 
 __all__ = ["IdempotencyConflict", "SealedDocument", "SignFlow", "to_sealing_options"]
 
@@ -63,6 +63,14 @@ class SealedDocument:
     replayed: bool = False
     #: seal kinds applied, in order (empty for a replay)
     kinds: tuple[str, ...] = ()
+    #: what the caller should know about the placements: (code, message), e.g.
+    #: ``("overlaps_seal", ...)``, ``("cross_page_skipped", ...)`` (empty for a replay)
+    notices: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def notice_codes(self) -> tuple[str, ...]:
+        """The notices' codes, each once, in order (the ``X-Eseal-Notice`` header)."""
+        return tuple(dict.fromkeys(code for code, _ in self.notices))
 
     @property
     def pdf(self) -> bytes:
@@ -104,7 +112,8 @@ def _hash(stream: BinaryIO) -> tuple[Any, int]:
 
 def _placement(spec: SealSpec | ReserveSpec) -> Placement | None:
     if spec.keyword is not None:
-        return AtKeyword(spec.keyword, occurrence=spec.occurrence, page=spec.page)
+        return AtKeyword(spec.keyword, occurrence=spec.occurrence, page=spec.page,
+                         align=spec.align or "center", offset=spec.offset or (0.0, 0.0))
     if spec.x is not None and spec.y is not None:
         return AtPoint(page=spec.page if spec.page is not None else -1, x=spec.x, y=spec.y)
     if spec.page is not None:
@@ -112,6 +121,12 @@ def _placement(spec: SealSpec | ReserveSpec) -> Placement | None:
 
         raise InvalidPlacement("a page needs x and y (or a keyword)")
     return None
+
+
+def _cross_page(spec: bool | str | CrossPageSpec) -> CrossPage:
+    if isinstance(spec, CrossPageSpec):
+        return CrossPage(y=spec.y, position=spec.position, auto=spec.mode == "auto")
+    return CrossPage(auto=spec == "auto")
 
 
 def to_sealing_options(options: SignOptions) -> SealingOptions:
@@ -123,9 +138,9 @@ def to_sealing_options(options: SignOptions) -> SealingOptions:
         placement = _placement(r)
         assert placement is not None  # the model asks for a keyword or a point
         reserve.append(ReserveOrder(parse_kind(r.kind), placement, label=r.label))
-    if options.cross_page:
+    if options.cross_page is not False:
         first = orders[0].kind if orders else default_kind(doc_type)
-        orders.append(SealOrder(first, CrossPage()))
+        orders.append(SealOrder(first, _cross_page(options.cross_page)))
     return SealingOptions(
         seals=orders,
         document_type=doc_type,
@@ -184,14 +199,18 @@ class SignFlow:
         sealing_options = to_sealing_options(options)
         uscc = principal.uscc
         # the document work alone is cut off at the limits; archive and audit never are
-        signed, used = self._deadline.run(
-            lambda: asyncio.run(self._sealing.seal_file(uscc, src, sealing_options)))
+        done = self._deadline.run(
+            lambda: asyncio.run(self._sealing.sealed(uscc, src, sealing_options)))
+        signed, used = done.signed, done.seals
         try:
-            return self._archive_sealed(principal, options, idempotency_key, request_sha,
-                                        input_sha, signed, used, filename)
+            sealed = self._archive_sealed(principal, options, idempotency_key, request_sha,
+                                          input_sha, signed, used, filename)
         except BaseException:
             signed.file.close()
             raise
+        if sealed.replayed:  # the same key finished concurrently: answered as it did
+            return sealed
+        return replace(sealed, notices=tuple((n.code, n.message) for n in done.notices))
 
     def _archive_sealed(self, principal: Principal, options: SignOptions,
                         idempotency_key: str | None, request_sha: str, input_sha: str,

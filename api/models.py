@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 __all__ = [
-    "AccessForm", "ApiKeyRequest", "ReserveSpec", "SealSpec", "SignOptions", "StatusRequest",
+    "AccessForm", "ApiKeyRequest", "CrossPageSpec", "ReserveSpec", "SealSpec", "SignOptions",
+    "StatusRequest",
 ]
 
 
@@ -66,6 +67,13 @@ class _Place(_Strict):
     y: float | None = Field(None, description="centre, points from the bottom of the page")
     keyword: str | None = Field(None, min_length=1, max_length=100, examples=["甲方（盖章）"])
     occurrence: int = Field(1, description="which occurrence of the keyword; -1 the last")
+    align: Literal["center", "after", "before"] | None = Field(
+        None, description="keyword only: centre the seal on it (center, the default), put its "
+                          "left edge at the keyword's end (after) or its right edge at the "
+                          "keyword's start (before), as the text reads")
+    offset: tuple[float, float] | None = Field(
+        None, examples=[[5, 0]],
+        description="keyword only: [dx, dy] in mm, moves the seal along the text and up")
 
     @model_validator(mode="after")
     def _check_place(self) -> _Place:
@@ -73,6 +81,10 @@ class _Place(_Strict):
             raise ValueError("give either a keyword or x and y, not both")
         if (self.x is None) != (self.y is None):
             raise ValueError("x and y go together")
+        if self.keyword is None and (self.align is not None or self.offset is not None):
+            raise ValueError("align and offset place a seal relative to a keyword")
+        if self.offset is not None and not all(abs(v) <= 1000 for v in self.offset):
+            raise ValueError("offset is [dx, dy] in mm, each between -1000 and 1000")
         return self
 
 
@@ -104,11 +116,33 @@ class ReserveSpec(_Place):
         return self
 
 
+class CrossPageSpec(_Strict):
+    """Where the cross-page seal's band goes along the right edge, and when it applies."""
+
+    y: float | None = Field(None, ge=0, le=14400,
+                            description="centre of the band, points from the bottom of the "
+                                        "page as its text reads")
+    position: Literal["top", "middle", "bottom"] | None = None
+    mode: Literal["strict", "auto"] = Field(
+        "strict", description="auto: left out of a one-page document (notice "
+                              "cross_page_skipped); strict: a one-page document is refused")
+
+    @model_validator(mode="after")
+    def _check_band(self) -> CrossPageSpec:
+        if self.y is not None and self.position is not None:
+            raise ValueError("give the band's y or its position, not both")
+        return self
+
+
 class SignOptions(_Strict):
     """The ``options`` part of ``POST /v1/sign``."""
 
     seals: list[SealSpec] = Field(default_factory=list, max_length=10)
-    cross_page: bool = False
+    cross_page: bool | Literal["auto"] | CrossPageSpec = Field(
+        False, description="a cross-page seal (骑缝章) of the first seal's kind: true (refused "
+                           "on a one-page document), \"auto\" (left out of a one-page "
+                           "document), or an object choosing its band; without y or position "
+                           "it takes the free band nearest the middle")
     level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = "B-T"
     reason: str | None = Field(None, max_length=200)
     location: str | None = Field(None, max_length=200)

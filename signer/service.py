@@ -6,8 +6,10 @@ import enum
 import io
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
+
+from pyhanko.pdf_utils.reader import PdfFileReader
 
 from seals.errors import DomainError
 from seals.kinds import SealKind
@@ -18,10 +20,10 @@ from .appearance import SealAppearance
 from .certification import Reservation
 from .core import DocumentSigner, SealApplication, SignedFile, SignRequest
 from .levels import PadesLevel
-from .placement import MM, Placement
+from .placement import MM, CrossPage, Notice, Placement, collect_notices, iter_pages
 
 __all__ = [
-    "DocumentType", "ReserveOrder", "SealOrder", "SealingOptions", "SealingService",
+    "DocumentType", "ReserveOrder", "SealOrder", "Sealed", "SealingOptions", "SealingService",
     "default_kind",
 ]
 
@@ -78,6 +80,16 @@ class SealingOptions:
     #: empty signature fields made in the certifying revision (``certify`` only)
     reserve: Sequence[ReserveOrder] = ()
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A sealed document (:class:`SignedFile`, the caller closes it), the seals applied and
+    what the caller should know about where they went (:class:`Notice`)."""
+
+    signed: SignedFile
+    seals: list[Seal]
+    notices: tuple[Notice, ...] = ()
 
 
 _DEFAULT_KIND = {
@@ -150,12 +162,31 @@ class SealingService:
         self, uscc: str, src: BinaryIO, options: SealingOptions
     ) -> tuple[SignedFile, list[Seal]]:
         """As :meth:`seal`, file to temporary file (see :meth:`DocumentSigner.sign_file`)."""
+        done = await self.sealed(uscc, src, options)
+        return done.signed, done.seals
+
+    async def sealed(self, uscc: str, src: BinaryIO, options: SealingOptions) -> Sealed:
+        """As :meth:`seal_file`, with the notices of the placements.
+
+        A cross-page seal ordered with ``auto`` is left out of a one-page document
+        (``cross_page_skipped``); if it was the only seal ordered, the document type's
+        default seal is applied instead, as for a request that names none.
+        """
+        notices: list[Notice] = []
+        auto = [isinstance(o.placement, CrossPage) and o.placement.auto for o in options.seals]
+        if any(auto) and _page_count(src) == 1:
+            options = replace(options, seals=[
+                o for o, skip in zip(options.seals, auto, strict=True) if not skip])
+            notices.append(Notice(
+                "cross_page_skipped",
+                "the document has one page: the cross-page seal (骑缝章) was left out"))
         planned = self.plan(uscc, options)
         request = SignRequest(level=options.level, reason=options.reason,
                               location=options.location, certify=options.certify,
                               reserve=[r.reservation() for r in options.reserve])
-        signed = await self._signer.sign_file(src, [app for _, app in planned], request)
-        return signed, [seal for seal, _ in planned]
+        with collect_notices() as placed:
+            signed = await self._signer.sign_file(src, [app for _, app in planned], request)
+        return Sealed(signed, [seal for seal, _ in planned], (*notices, *placed))
 
     def _appearance(self, seal: Seal) -> SealAppearance:
         with self._lock:
@@ -172,3 +203,14 @@ class SealingService:
                 with self._lock:
                     self._appearances[seal.image_sha256] = found
         return found
+
+
+def _page_count(src: BinaryIO) -> int | None:
+    """The document's page count, ``None`` if it cannot be read (signing then says why)."""
+    try:
+        src.seek(0)
+        return sum(1 for _ in iter_pages(PdfFileReader(src, strict=False)))
+    except Exception:  # an unreadable document: the signer refuses it with invalid_pdf
+        return None
+    finally:
+        src.seek(0)

@@ -83,6 +83,8 @@ async def sign(request: Request, c: ContainerDep, who: Enterprise,
         headers["X-Eseal-Archive-Id"] = done.archive_id
     if done.replayed:
         headers["Idempotent-Replayed"] = "true"
+    if done.notices:  # e.g. overlaps_seal, cross_page_skipped (README, placement)
+        headers["X-Eseal-Notice"] = ",".join(done.notice_codes)
     return pdf_response(done, headers)
 
 
