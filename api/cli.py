@@ -249,7 +249,8 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
     record = c.archive.record(done.archive_id)
     _print({"output": args.output, "sha256": done.sha256, "size": done.size,
             "level": options.level, "archive_id": done.archive_id,
-            "seals": [s.to_json() for s in record.seals]})
+            "seals": [s.to_json() for s in record.seals],
+            "notices": [{"code": code, "message": message} for code, message in done.notices]})
     return 0
 
 
