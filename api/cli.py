@@ -1,29 +1,42 @@
 """The ``eseal`` command. JSON on stdout; errors as problem objects on stderr.
 
 Exit codes: 0 done, 1 refused (a problem object says why), 2 usage error.
+
+Start-up is kept cheap (``bench/cli_startup.py``): this module imports only the standard
+library and the small vocabulary modules at the top; pyHanko, SQLAlchemy, FastAPI, pydantic
+and the settings are imported inside the commands that use them, so ``eseal --help`` does not
+load them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from keystore.errors import EsealError
-from seals.audit import AuditEvent
 from seals.errors import InvalidLicense
 from seals.kinds import SealKind, parse_kind
-from seals.license import LicenseStatus, parse_license
 
+from .errors import InvalidRequest
 from .problems import problem
-from .settings import Settings
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 __all__ = ["main"]
+
+#: license statuses (seals.license.LicenseStatus, which imports pydantic; a test keeps them equal)
+LICENSE_STATUSES = ("active", "suspended", "cancelled", "revoked")
+
+
+def _unreadable(path: str, why: str) -> EsealError:
+    """A file named on the command line cannot be read: the caller's mistake (422)."""
+    return InvalidRequest(f"cannot read {path}: {why}", code="file_unreadable")
 
 
 def _print(data: Any) -> None:
@@ -56,6 +69,8 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
+    from pydantic import ValidationError
+
     from .models import ApiKeyRequest
 
     form = _read_json(args.access_form) if args.access_form else None
@@ -63,8 +78,6 @@ def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
         request = ApiKeyRequest.model_validate({"role": args.role, "name": args.name,
                                                 "uscc": args.uscc, "access_form": form})
     except ValidationError as exc:
-        from .errors import InvalidRequest
-
         msg = "; ".join(e["msg"] for e in exc.errors())
         raise InvalidRequest(f"invalid API key request: {msg}") from None
     c = _container(settings)
@@ -104,6 +117,8 @@ def _read_json(path: str) -> object:
 
 
 def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
+    from seals.license import parse_license
+
     license = parse_license(_read_json(args.license))
     c = _container(settings)
     enterprise, seals = c.seals.register(license)
@@ -121,6 +136,8 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from seals.license import LicenseStatus
+
     c = _container(settings)
     enterprise = c.seals.change_status(args.uscc, LicenseStatus(args.status), args.reason)
     _print(
@@ -155,9 +172,7 @@ def cmd_seal_image(args: argparse.Namespace, settings: Settings) -> int:
         try:
             data = Path(args.upload).read_bytes()
         except OSError as exc:
-            raise EsealError(
-                f"cannot read {args.upload}: {exc.strerror}", code="file_unreadable"
-            ) from None
+            raise _unreadable(args.upload, exc.strerror or "unreadable") from None
         _print(c.seals.replace_image(args.uscc, kind, data).to_json())
         return 0
     seal = c.seals.seal(args.uscc, kind)
@@ -170,7 +185,7 @@ def _read_pdf(path: str) -> bytes:
     try:
         return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
-        raise EsealError(f"cannot read {path}: {exc.strerror}", code="file_unreadable") from None
+        raise _unreadable(path, exc.strerror or "unreadable") from None
 
 
 #: the ``sign`` flags named as the options they set (they override the --options file)
@@ -186,7 +201,8 @@ def sign_options(args: argparse.Namespace) -> Any:
     (``--page``/``--x``/``--y``/``--keyword``) replaces the file's ``seals`` with the seals the
     flags describe (``--seal`` kinds, else the document type's default seal).
     """
-    from .errors import InvalidRequest
+    from pydantic import ValidationError
+
     from .flows import options_json
     from .models import SignOptions
 
@@ -200,8 +216,7 @@ def sign_options(args: argparse.Namespace) -> Any:
                    else Path(args.options).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise EsealError(f"cannot read {args.options}: {why}",
-                             code="file_unreadable") from None
+            raise _unreadable(args.options, why or "unreadable") from None
         data = options_json(raw)
     for flag in _SIGN_FLAGS:
         value = getattr(args, flag)
@@ -322,6 +337,7 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     from datetime import date
 
+    from seals.audit import AuditEvent
     from seals.uscc import validate_uscc
     from storage.archive.commands import export_command
 
@@ -341,8 +357,6 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
         first = date.fromisoformat(args.date_from) if args.date_from else None
         last = date.fromisoformat(args.date_to) if args.date_to else None
     except ValueError as exc:
-        from .errors import InvalidRequest
-
         raise InvalidRequest(f"dates are YYYY-MM-DD: {exc}", code="invalid_date") from None
     c.audit.append([AuditEvent("archive.export", "cli", uscc=args.uscc,
                                detail={"from": args.date_from, "to": args.date_to})])
@@ -369,8 +383,6 @@ def cmd_keys_rotate_master(args: argparse.Namespace, settings: Settings) -> int:
     """Re-wrap the soft key store under a new master key; see keystore/rotation.py."""
     from keystore.masterkey import MasterKey, install_master_key_file, load_master_key
     from keystore.rotation import read_new_master_key, rotate_master_key
-
-    from .errors import InvalidRequest
 
     env_value = settings.master_key.get_secret_value() if settings.master_key else None
     from_env = bool(env_value)
@@ -404,52 +416,101 @@ def cmd_keys_rotate_master(args: argparse.Namespace, settings: Settings) -> int:
 # -- parser -------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="eseal", description="electronic seal server")
-    sub = p.add_subparsers(dest="command", required=True)
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], int]:
+    """A command whose module is imported only when the command runs (cheap start-up)."""
 
-    s = sub.add_parser("init", help="create data dir, master key, PKI and database")
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        import importlib
+
+        rc: int = getattr(importlib.import_module(module), name)(args, settings)
+        return rc
+
+    return run
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed package's version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("eseal")
+        except PackageNotFoundError:  # run from a checkout without installing
+            v = "unknown (not installed)"
+        sys.stdout.write(f"eseal {v}\n")
+        parser.exit()
+
+
+USCC_HELP = "统一社会信用代码 (18 characters), e.g. 91110108551385082Q"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="eseal", description="Electronic seal server: licenses and their five seals, "
+        "PAdES sealing, verification, archive. Settings come from ESEAL_* environment "
+        "variables (ESEAL_DATA_DIR, default ./eseal-data). JSON on stdout, problem objects on "
+        "stderr; exit 0 done, 1 refused, 2 usage error.")
+    p.add_argument("--version", action=_Version, help="print eseal's version and exit")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("init", help="create data dir, master key, PKI and database; prints the "
+                       "first admin token once")
     s.set_defaults(func=cmd_init)
 
-    keys = sub.add_parser("apikey", help="API keys").add_subparsers(dest="action", required=True)
+    keys = sub.add_parser("apikey", help="API keys").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
     s = keys.add_parser("create", help="create a key; prints the token once")
-    s.add_argument("--role", required=True, choices=["admin", "enterprise", "verifier"])
-    s.add_argument("--uscc")
-    s.add_argument("--name", required=True)
-    s.add_argument("--access-form", help="JSON file: a relying party's access form (verifier)")
+    s.add_argument("--role", required=True, choices=["admin", "enterprise", "verifier"],
+                   help="admin: everything; enterprise: its own seals and archive (needs "
+                   "--uscc); verifier: verification and license faces")
+    s.add_argument("--uscc", help="the enterprise of an enterprise key")
+    s.add_argument("--name", required=True, help="who the key is for, shown in listings")
+    s.add_argument("--access-form", metavar="FORM.json",
+                   help="JSON file: a relying party's access form (附件2), for a verifier key; "
+                   "see examples/access-form.json")
     s.set_defaults(func=cmd_apikey_create)
 
     s = sub.add_parser("serve", help="run the HTTP server")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    s.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
+    s.add_argument("--workers", type=int, default=1,
+                   help="worker processes (default %(default)s)")
     s.set_defaults(func=cmd_serve)
 
     ent = sub.add_parser("enterprise", help="licenses and their seals").add_subparsers(
-        dest="action", required=True
+        dest="action", required=True, metavar="ACTION"
     )
     s = ent.add_parser("register", help="register LICENSE.json and issue its five seals")
-    s.add_argument("license", help="license JSON file, or - for stdin")
+    s.add_argument("license", help="license JSON file (see examples/license.json), or - for "
+                   "stdin")
     s.set_defaults(func=cmd_register)
     s = ent.add_parser("show", help="license face, status history and seals")
-    s.add_argument("uscc")
+    s.add_argument("uscc", help=USCC_HELP)
     s.set_defaults(func=cmd_show)
     s = ent.add_parser("status", help="change the license status")
-    s.add_argument("uscc")
-    s.add_argument("status", choices=[st.value for st in LicenseStatus])
-    s.add_argument("--reason")
+    s.add_argument("uscc", help=USCC_HELP)
+    s.add_argument("status", choices=LICENSE_STATUSES,
+                   help="new status; cancelled and revoked are final and revoke the seals")
+    s.add_argument("--reason", help="free text, kept in the status history")
     s.set_defaults(func=cmd_status)
 
-    seal = sub.add_parser("seal", help="seal lifecycle").add_subparsers(
-        dest="action", required=True
+    seal = sub.add_parser("seal", help="seal lifecycle and images").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
     )
     kinds = [k.value for k in SealKind]
+    kind_help = "seal kind: " + ", ".join(kinds)
     defaults = {"revoke": "unspecified", "suspend": "certificate_hold",
                 "reissue": "superseded"}
     for action in ("suspend", "resume", "revoke", "reissue"):
         s = seal.add_parser(action, help=f"{action} a seal")
-        s.add_argument("uscc")
-        s.add_argument("kind", choices=kinds)
+        s.add_argument("uscc", help=USCC_HELP)
+        s.add_argument("kind", choices=kinds, help=kind_help)
         s.add_argument("--reason", help="free text, kept in the audit log (never published)")
         if action != "resume":
             s.add_argument(
@@ -464,11 +525,13 @@ def _parser() -> argparse.ArgumentParser:
                 "from (default now); signatures after it are revoked")
         s.set_defaults(func=cmd_seal, reason_code=None, compromised_at=None)
     s = seal.add_parser("image", help="save the seal image (-o) or upload a scan (--upload)")
-    s.add_argument("uscc")
-    s.add_argument("kind", choices=kinds)
+    s.add_argument("uscc", help=USCC_HELP)
+    s.add_argument("kind", choices=kinds, help=kind_help)
     g = s.add_mutually_exclusive_group(required=True)
-    g.add_argument("-o", "--output")
-    g.add_argument("--upload", metavar="SCAN")
+    g.add_argument("-o", "--output", metavar="OUT.png", help="write the current image (PNG)")
+    g.add_argument("--upload", metavar="SCAN",
+                   help="replace the image by this scan (PNG or JPEG); the background is "
+                   "removed and the red kept")
     s.set_defaults(func=cmd_seal_image)
 
     s = sub.add_parser(
@@ -478,8 +541,9 @@ def _parser() -> argparse.ArgumentParser:
         "given replaces that option of the file (--seal or a placement flag replaces its "
         "seals).")
     s.add_argument("input", help="PDF file, or - for stdin")
-    s.add_argument("-o", "--output", required=True)
-    s.add_argument("--uscc", required=True)
+    s.add_argument("-o", "--output", required=True, metavar="OUT.pdf",
+                   help="where to write the sealed PDF (after it is archived)")
+    s.add_argument("--uscc", required=True, help="the sealing enterprise's " + USCC_HELP)
     s.add_argument("--options", metavar="OPTIONS.json",
                    help="the HTTP request's options object, from a file (- for stdin)")
     s.add_argument(
@@ -498,12 +562,14 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="also apply the first seal across all pages (骑缝章)",
     )
-    s.add_argument("--level", choices=["B-B", "B-T", "B-LT", "B-LTA"], help="default B-T")
+    s.add_argument("--level", choices=["B-B", "B-T", "B-LT", "B-LTA"],
+                   help="PAdES level (default B-T)")
     s.add_argument("--document-type", choices=["contract", "invoice", "other"],
-                   help="default other")
-    s.add_argument("--allow-invoice-seal-on-contract", action="store_true", default=None)
-    s.add_argument("--reason")
-    s.add_argument("--location")
+                   help="what the document is; chooses the default seal (default other)")
+    s.add_argument("--allow-invoice-seal-on-contract", action="store_true", default=None,
+                   help="allow the invoice seal on a document declared a contract")
+    s.add_argument("--reason", help="reason written in the signature")
+    s.add_argument("--location", help="location written in the signature")
     s.add_argument("--reference", help="your own reference, kept with the archive record")
     s.add_argument(
         "--certify",
@@ -514,40 +580,61 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_sign)
 
-    s = sub.add_parser("verify", help="verify a signed PDF (exit 0 valid, 1 not, 2 error)")
-    s.add_argument("input")
-    s.add_argument("--expect-uscc")
+    s = sub.add_parser("verify", help="verify a signed PDF (exit 0 valid, 1 not, 2 error)",
+                       description="Verify every signature of a PDF. Prints a verdict summary "
+                       "(one line per signature, its problems, NOTICE lines); --json prints "
+                       "the full report. Exit 0 valid, 1 not valid, 2 could not process.")
+    s.add_argument("input", help="PDF file, or - for stdin")
+    s.add_argument("--expect-uscc", metavar="USCC",
+                   help="valid only if a seal of this enterprise is in the document")
     s.add_argument("--json", action="store_true", help="print the full report as JSON")
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("extend", help="add B-LT or B-LTA to a signed PDF")
-    s.add_argument("input")
-    s.add_argument("-o", "--output", required=True)
-    s.add_argument("--level", default="B-LTA", choices=["B-LT", "B-LTA"])
+    s.add_argument("input", help="signed PDF file, or - for stdin")
+    s.add_argument("-o", "--output", required=True, metavar="OUT.pdf",
+                   help="where to write the extended PDF")
+    s.add_argument("--level", default="B-LTA", choices=["B-LT", "B-LTA"],
+                   help="B-LT: validation data; B-LTA: plus a document timestamp "
+                   "(default %(default)s)")
     s.set_defaults(func=cmd_extend)
 
     arc = sub.add_parser("archive", help="the archive of sealed documents").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True, metavar="ACTION")
     s = arc.add_parser("check", help="objects without rows, rows without objects, SHA-256")
-    s.add_argument("--repair", action="store_true")
-    s.add_argument("--sample", type=int, help="check the SHA-256 of N random objects only")
+    s.add_argument("--repair", action="store_true",
+                   help="fix what the check finds")
+    s.add_argument("--sample", type=int, metavar="N",
+                   help="check the SHA-256 of N random objects only")
     s.set_defaults(func=cmd_archive_check)
     s = arc.add_parser("export", help="a ZIP of the files, manifest.json and reports")
-    s.add_argument("--uscc", required=True)
+    s.add_argument("--uscc", required=True,
+                   help="the enterprise whose documents (as sealer or party) to export")
     s.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (China time)")
     s.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (China time)")
-    s.add_argument("--kind", choices=kinds)
-    s.add_argument("--type", choices=["contract", "invoice", "other"])
-    s.add_argument("--reference")
-    s.add_argument("--no-reports", action="store_true")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--kind", choices=kinds, help="only documents with this seal kind")
+    s.add_argument("--type", choices=["contract", "invoice", "other"],
+                   help="only documents of this type")
+    s.add_argument("--reference", help="only documents with this reference")
+    s.add_argument("--no-reports", action="store_true",
+                   help="leave out the verification reports (faster)")
+    s.add_argument("-o", "--output", required=True, metavar="OUT.zip",
+                   help="where to write the ZIP")
     s.set_defaults(func=cmd_archive_export)
-    from .renewal import add_renew_parser
-
-    add_renew_parser(arc)
+    # as api/renewal.py's add_renew_parser declares it, but without importing that module
+    # (it loads pyHanko and SQLAlchemy) until the command runs
+    s = arc.add_parser(
+        "renew", help="new document timestamps for B-LTA files whose last one expires",
+        description="Renew every archived B-LTA document whose last timestamp's certificate "
+        "expires before DATE (China time): each gets a new document timestamp, written as a "
+        "new version of its archive record and audited (archive.renew).")
+    s.add_argument("--before", required=True, metavar="DATE", help="YYYY-MM-DD")
+    s.add_argument("--uscc", help="only this enterprise's documents")
+    s.add_argument("--dry-run", action="store_true", help="list what is due, renew nothing")
+    s.set_defaults(func=_lazy("api.renewal", "cmd_archive_renew"))
 
     mk = sub.add_parser("keys", help="the soft key store").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True, metavar="ACTION")
     s = mk.add_parser(
         "rotate-master",
         help="re-wrap the key store under a new master key (stop every server first)",
@@ -563,18 +650,51 @@ def _parser() -> argparse.ArgumentParser:
                    "mode 0600); only when the current key comes from that file")
     s.set_defaults(func=cmd_keys_rotate_master)
 
-    pki = sub.add_parser("pki", help="the internal CA").add_subparsers(dest="action", required=True)
-    s = pki.add_parser("ca", help="print the CA chain (PEM)")
+    pki = sub.add_parser("pki", help="the internal CA").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    s = pki.add_parser("ca", help="print the CA chain (PEM): the relying parties' trust anchor")
     s.set_defaults(func=cmd_pki_ca)
     s = pki.add_parser("crl", help="write the current CRL (DER)")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", required=True, metavar="OUT.crl",
+                   help="where to write the CRL")
     s.set_defaults(func=cmd_pki_crl)
     return p
 
 
+class _OneLine(logging.Formatter):
+    """A library's log record as one line: no stack trace, no continuation lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        first = (record.getMessage().splitlines() or [""])[0]
+        return f"eseal: {record.name}: {first}"
+
+
+def _quiet_libraries() -> None:
+    """Log warnings as one line each on stderr, without tracebacks.
+
+    pyHanko and its certificate validator log every failed path validation with a stack trace
+    at WARNING; for a document that is merely invalid the report already says why, so their
+    loggers are silenced (``ESEAL_LOG_LEVEL=DEBUG`` shows them, still one line each).
+    """
+    import os
+
+    debug = os.environ.get("ESEAL_LOG_LEVEL", "").upper() == "DEBUG"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.func is not cmd_serve:  # the server configures its own JSON logs
+        _quiet_libraries()
     try:
+        from .settings import Settings
+
         settings = Settings()
     except Exception as exc:  # pydantic ValidationError: a setting is malformed
         json.dump(
