@@ -762,9 +762,10 @@ def resolve(
     :raises InvalidPlacement: anything else malformed.
     """
     boxes = _resolve(placement, pages, width, height, hits, existing or ())
-    if existing:
-        for page in _overlaps(boxes, existing):
-            notify("overlaps_seal", f"the seal on page {page} overlaps a seal already there")
+    overlapping = _overlaps(boxes, existing) if existing else []
+    if overlapping:
+        where = ", ".join(str(p) for p in overlapping)
+        notify("overlaps_seal", f"the seal overlaps a seal already there on page {where}")
     return boxes
 
 
