@@ -57,7 +57,8 @@ __all__ = [
 #: registered policy OID before relying parties are told about it.
 DEFAULT_TSA_POLICY = "1.3.6.1.4.1.61934.1.1"
 
-#: SM3 (GB/T 32905-2016); asn1crypto has no name for it, so it is kept dotted.
+#: SM3 (GB/T 32905-2016): dotted until keystore.sm2 registers the name "sm3" with asn1crypto
+#: (at its import), "sm3" after; both spellings are accepted below.
 SM3_OID = "1.2.156.10197.1.401"
 
 #: Message-imprint algorithms we time-stamp (asn1crypto names, or dotted OIDs), with the
@@ -70,6 +71,7 @@ ACCEPTED_IMPRINT_ALGORITHMS: dict[str, int] = {
     "sha3_384": 48,
     "sha3_512": 64,
     SM3_OID: 32,
+    "sm3": 32,
 }
 
 
