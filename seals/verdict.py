@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from .license import LicenseStatus
@@ -112,8 +112,16 @@ class Notice:
         return out
 
 
+#: dates in notices are Beijing dates (UTC+8), as on the HTML report and the license itself
+_BEIJING = timezone(timedelta(hours=8), "CST")
+
+
 def _day(value: datetime | None) -> str:
-    return value.date().isoformat() if value else "an unknown date"
+    if value is None:
+        return "an unknown date"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(_BEIJING).date().isoformat()
 
 
 def license_notice(

@@ -9,7 +9,7 @@ way an administrator does, and reads the report a bank would get.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -76,7 +76,9 @@ async def test_cancelled_license_is_a_notice_not_a_problem(c: Container) -> None
     assert license["since"] == cancelled_at.isoformat()
     assert license["uscc"] == USCC and license["enterprise"] == license_data()["name"]
     assert sorted(license["fields"]) == sorted(fields(before).values())
-    assert cancelled_at.date().isoformat() in license["message"]
+    # the date is the Beijing date, as on the HTML report
+    beijing = cancelled_at.astimezone(timezone(timedelta(hours=8))).date().isoformat()
+    assert beijing in license["message"]
     # cancelling revoked both seals, after they signed: each is a notice with its reason code
     revoked = notices["seal_revoked_since_signing"]
     assert sorted(n["seal"]["kind"] for n in revoked) == ["contract", "legal_rep"]
@@ -165,3 +167,12 @@ def test_expected_uscc() -> None:
     assert expected_uscc("9144030071526726xg") == "9144030071526726XG"
     with pytest.raises(InvalidUSCC):
         expected_uscc(91110000600037341)
+
+
+def test_notice_dates_are_beijing_dates() -> None:
+    from seals.verdict import _day
+
+    # 01:29 in Beijing on 4 December is still 3 December in UTC: the notice says the 4th
+    assert _day(datetime(2026, 12, 3, 17, 29, tzinfo=UTC)) == "2026-12-04"
+    assert _day(datetime(2026, 12, 3, 15, 59, tzinfo=UTC)) == "2026-12-03"
+    assert _day(None) == "an unknown date"
