@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keystore.base import KeyAlgorithm
@@ -33,6 +33,16 @@ class Settings(BaseSettings):
     pkcs11_token_label: str = Field("eseal", description="label of the PKCS#11 token")
     pkcs11_pin: SecretStr | None = Field(None, description="user PIN of the token")
     key_algorithm: KeyAlgorithm = Field(KeyAlgorithm.EC_P256, description="seal key type")
+
+    @field_validator("key_algorithm")
+    @classmethod
+    def _pdf_key_algorithm(cls, value: KeyAlgorithm) -> KeyAlgorithm:
+        # SM2 keys exist in the key store, but seal certificates and PDF signatures with them
+        # are not wired yet (issue 14): refuse at start-up rather than fail at registration
+        if value is KeyAlgorithm.SM2:
+            raise ValueError("sm2 is not yet available as the seal key type; use ec-p256, "
+                             "rsa-2048 or rsa-3072")
+        return value
     seal_validity_days: int = Field(365 * 3, ge=1, le=365 * 20)
     font_path: Path | None = Field(None, description="CJK font for seal images")
 
