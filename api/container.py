@@ -137,7 +137,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     archive = archive_from_settings(settings, engine)
     archive.clock = now
     verifier = Verifier(service, revocation.root, pki.chain()[0],
-                        extra_roots=_trust_bundle(settings), allow_fetching=settings.verify_fetch)
+                        extra_roots=_trust_bundle(settings), allow_fetching=settings.verify_fetch,
+                        revocation=revocation)
     deadline = Deadline(settings.document_cpu_seconds, settings.document_wall_seconds)
     return Container(settings, engine, soft, seal_keys, pki, service, tsa, revocation, sealing,
                      verifier, ApiKeyStore(engine), AuditLog(engine),

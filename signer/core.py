@@ -27,6 +27,8 @@ from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.sign.validation import DocumentSecurityStore
+from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 
 from keystore.errors import ErrorKind, EsealError
 from keystore.tsa import TsaUnavailable
@@ -53,6 +55,7 @@ class _NoFetchingNotice(logging.Filter):
 
 
 logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_NoFetchingNotice())
+log = logging.getLogger(__name__)
 
 #: Room reserved for each CMS signature container, in hex digits of /Contents (so 8 KiB of
 #: DER): a 3-certificate chain, an RSA-3072 signature and a timestamp token with its own
@@ -375,6 +378,7 @@ class DocumentSigner:
                        if level >= PadesLevel.B_T else None)
         context = None
         if level >= PadesLevel.B_LT:
+            await self._embed_earlier(writer)
             certs = [seal.signer.signing_cert, *seal.signer.cert_registry]
             certs += list(self._tsa_certificates())
             context = self._revocation.context([c for c in certs if c is not None])
@@ -399,6 +403,36 @@ class DocumentSigner:
             out.close()
             raise
         return out, timestamper.gen_time if timestamper is not None else None
+
+    async def _embed_earlier(self, writer: IncrementalPdfFileWriter) -> None:
+        """Validation data for every signature already in the document that chains to our
+        PKI (a long-term file needs all of them, not only the new seal's), written into the
+        revision the new seal signs: its chain, its timestamps' chains, their OCSP responses
+        and CRLs, as :mod:`signer.extension` embeds them (a seal revoked after its timestamp
+        gets the seal CA's CRL).  A signature that cannot be given them (a foreign chain, a
+        seal revoked without a timestamp that predates it) is left as it is: the new seal
+        is not refused for it."""
+        from .extension import RevokedSeal, _path
+
+        try:
+            earlier = list(writer.prev.embedded_signatures)
+        except Exception:  # unreadable signatures: the verifier reports them
+            log.info("earlier signatures not read for their validation data", exc_info=True)
+            return
+        extender = self.extender
+        for sig in earlier:
+            try:
+                context = extender._plan(sig, list[RevokedSeal]())
+                paths = [await _path(sig.signed_data, context)]
+                for signed in (False, True):
+                    for token in extract_tst_data_iter(sig.signer_info, signed=signed):
+                        paths.append(await _path(token, context))
+                DocumentSecurityStore.supply_dss_in_writer(
+                    writer, sig.pkcs7_content.hex().encode("ascii"), paths=paths,
+                    validation_context=context)
+            except Exception as exc:  # not ours, revoked without proof, unreadable
+                log.info("no validation data for signature %r: %s", sig.field_name,
+                         _short(exc))
 
     def _tsa_certificates(self) -> list[Any]:
         return list(self._tsa_certs)

@@ -64,7 +64,9 @@ import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,6 +85,7 @@ from pyhanko.sign.validation import (
     async_validate_pdf_signature,
     async_validate_pdf_timestamp,
 )
+from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
@@ -95,10 +98,15 @@ from seals.service import SealService
 from seals.verdict import Notice, expected_uscc, license_notice, merge_notices, seal_notices
 
 from .core import InvalidPdf, _open, _short
+from .revocation import InternalRevocation
 
 __all__ = ["Verifier"]
 
 log = logging.getLogger(__name__)
+
+#: at most this many of a document's certificates get a fresh OCSP response (see
+#: :meth:`Verifier._fresh`)
+_FRESH_MAX = 64
 
 #: a claimed signing time or a genTime without a fraction names a whole second
 _ONE_SECOND = timedelta(seconds=1)
@@ -151,8 +159,16 @@ class Verifier:
         *,
         extra_roots: Sequence[asn1_x509.Certificate] = (),
         allow_fetching: bool = False,
+        revocation: InternalRevocation | None = None,
     ) -> None:
+        """``revocation``: our in-process responder, authoritative at the present for the
+        certificates of our seal CA that a document's DSS has no data for (see
+        :meth:`_fresh`)."""
         self._seals = seals
+        self._responder = revocation
+        self._fresh_lock = threading.Lock()
+        self._fresh_cache: weakref.WeakKeyDictionary[
+            PdfFileReader, tuple[list[Any], list[Any]]] = weakref.WeakKeyDictionary()
         # shared by every verification thread: parsed completely before the first one starts
         self._roots = [fully_parsed(c) for c in (root, *extra_roots)]
         self._issuing = fully_parsed(issuing)
@@ -173,11 +189,53 @@ class Verifier:
             kwargs.update(moment=moment, best_signature_time=moment, retroactive_revinfo=True,
                           allow_fetching=False, revocation_mode="hard-fail")
         if "/DSS" in reader.root:
+            if moment is None:
+                ocsps, crls = self._fresh(reader)
+                kwargs.update(ocsps=ocsps, crls=crls)
             try:
                 return DocumentSecurityStore.read_dss(reader).as_validation_context(kwargs)
             except Exception:  # a broken DSS is reported through the level, not fatal here
                 log.info("unreadable DSS ignored")
+                kwargs.pop("ocsps", None)
+                kwargs.pop("crls", None)
         return ValidationContext(**kwargs)
+
+    def _fresh(self, reader: PdfFileReader) -> tuple[list[Any], list[Any]]:
+        """(OCSP responses, CRLs) of our own responder for the certificates of our seal CA in
+        the document's signatures and timestamps that the DSS holds no data for.
+
+        A DSS written for some signatures only (another writer's, or an older eseal's) would
+        otherwise make pyHanko find the other signatures' certificates untrusted ("OCSP
+        response certificate serial number does not match") even at the present, soft-fail,
+        where nothing is fetched.  For our certificates our responder is authoritative; they
+        are merged with the DSS's, not put in its place.  Made once per document."""
+        if self._responder is None:
+            return [], []
+        with self._fresh_lock:
+            cached = self._fresh_cache.get(reader)
+        if cached is not None:
+            return cached
+        dss = _read_dss(reader)
+        ocsps: list[Any] = []
+        crls: list[Any] = []
+        seen: set[tuple[bytes, int]] = set()
+        for cert in _document_certs(reader):
+            key = (cert.issuer.dump(), cert.serial_number)
+            if cert.issuer != self._issuing.subject or key in seen or dss.covers(cert):
+                continue
+            seen.add(key)
+            if len(seen) > _FRESH_MAX:  # a hostile file with thousands of certificates
+                break
+            try:
+                ocsps.append(self._responder.ocsp_for(cert))
+            except Exception:  # our responder has no answer: the DSS alone decides
+                log.info("no fresh OCSP response for certificate %x", cert.serial_number)
+        if ocsps and not dss.covers(self._issuing):
+            crls.append(self._responder.root_crl())
+        result = (ocsps, crls)
+        with self._fresh_lock:
+            self._fresh_cache[reader] = result
+        return result
 
     async def verify(self, pdf: bytes, expect_uscc: str | None = None) -> dict[str, Any]:
         """The verification report.
@@ -744,6 +802,27 @@ def _latest(time: datetime, accuracy: timedelta | None) -> datetime:
     if time.microsecond == 0:
         slack = max(slack, _ONE_SECOND)
     return time + slack
+
+
+def _document_certs(reader: PdfFileReader) -> Iterator[asn1_x509.Certificate]:
+    """Every certificate the document's signatures, document timestamps and signature
+    timestamps carry (unreadable ones are passed by)."""
+    try:
+        sigs = list(reader.embedded_signatures)
+    except Exception:
+        return
+    for sig in sigs:
+        try:
+            containers = [sig.signed_data]
+            for signed in (False, True):
+                containers += [t for t in extract_tst_data_iter(sig.signer_info, signed=signed)]
+        except Exception:
+            continue
+        for signed_data in containers:
+            with contextlib.suppress(Exception):
+                for choice in signed_data["certificates"] or []:
+                    if isinstance(choice.chosen, asn1_x509.Certificate):
+                        yield choice.chosen
 
 
 def _read_dss(reader: PdfFileReader) -> _Validation:
