@@ -28,6 +28,52 @@ python_env() {
   "$VENV/bin/python" -c "import api.cli" # fails loudly if the install did not work
 }
 
+quiet_python_env() {
+  # For serve: install only when the project's metadata changed (the install is editable, so
+  # code changes need none), and print pip's output only if it fails.
+  local stamp="$VENV/.eseal-install" want log
+  want=$(cat pyproject.toml "$0" | sha256sum | cut -d' ' -f1)
+  if [ -x "$VENV/bin/eseal" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  echo "installing eseal into $VENV (once; again only when pyproject.toml changes) ..."
+  log=$(mktemp)
+  if ! { { [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"; } \
+         && "$VENV/bin/python" -m pip install -q --upgrade pip \
+         && "$VENV/bin/python" -m pip install -e . \
+         && "$VENV/bin/python" -c "import api.cli"; } >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"
+    echo "installing eseal failed (pip's output above)" >&2; exit 1
+  fi
+  rm -f "$log"
+  echo "$want" >"$stamp"
+}
+
+token_box() {
+  # The admin token of a fresh data dir, in a box with what to do next (it is shown only once).
+  "$VENV/bin/python" - "$1" "$2" <<'PY'
+import json, sys
+out = json.load(open(sys.argv[1], encoding="utf-8"))
+port = sys.argv[2]
+token = out["admin_key"]["token"]
+lines = [
+    "eseal is set up in " + out["data_dir"] + ". The admin token (shown only now; keep it safe):",
+    "",
+    "    " + token,
+    "",
+    "Next, in another shell in this directory:",
+    "    export ESEAL_URL=http://127.0.0.1:" + port + " ADMIN_TOKEN=" + token,
+    "    curl -sS $ESEAL_URL/healthz",
+    "    . .venv/bin/activate && eseal --help",
+    "Then follow README.md, 'Using it'. The verification page: http://127.0.0.1:" + port + "/",
+    "The API and its schemas: http://127.0.0.1:" + port + "/docs",
+]
+width = max(len(line) for line in lines) + 2
+print("+" + "-" * width + "+")
+for line in lines:
+    print("| " + line.ljust(width - 1) + "|")
+print("+" + "-" * width + "+")
+PY
+}
+
 postgres_up() {
   # The tests use PostgreSQL at 127.0.0.1:5432 (trust auth, database test). Start or install it.
   local url_host=127.0.0.1
@@ -54,10 +100,17 @@ case "$cmd" in
     python_env "" ;;
   serve)
     apt_install fonts-noto-cjk openssl
-    python_env ""
+    quiet_python_env
     export ESEAL_DATA_DIR=${ESEAL_DATA_DIR:-eseal-data}
-    if [ ! -f "$ESEAL_DATA_DIR/pki/pki.json" ]; then "$VENV/bin/eseal" init; fi
     shift
+    if [ ! -f "$ESEAL_DATA_DIR/pki/pki.json" ]; then
+      init_out=$(mktemp)
+      "$VENV/bin/eseal" init >"$init_out"
+      port=8000
+      for ((i = 1; i <= $#; i++)); do [ "${!i}" = --port ] && { j=$((i + 1)); port=${!j}; }; done
+      token_box "$init_out" "$port"
+      rm -f "$init_out"
+    fi
     exec "$VENV/bin/eseal" serve "$@" ;;
   test)
     apt_install fonts-noto-cjk openssl softhsm2 poppler-utils qpdf chromium unzip docker-compose postgresql-client libbcprov-java default-jdk-headless
