@@ -79,6 +79,15 @@ def seals_of(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in report["signatures"] if s["type"] == "signature"]
 
 
+def wait_past_timestamp(api: Api, pdf: bytes) -> None:
+    """Until the first seal's timestamp (whole seconds, ±1 s) lies in the past: a revocation
+    after that counts as after the signature."""
+    stamped = datetime.fromisoformat(seals_of(verify(api, pdf))[0]["timestamp"]["time"])
+    wait = (stamped + timedelta(seconds=1.05) - datetime.now(UTC)).total_seconds()
+    if wait > 0:
+        asyncio.run(asyncio.sleep(wait))
+
+
 @pytest.mark.parametrize("b_level", ["B-LT", "B-LTA"])
 @pytest.mark.parametrize("a_level", ["B-B", "B-T", "B-LT"])
 def test_counter_seal_at_a_long_term_level_keeps_both_seals_valid(
@@ -114,10 +123,7 @@ def test_a_seal_revoked_before_the_counter_seal_stays_valid_by_its_timestamp(api
     """A seals at B-T, A's seal is revoked, B seals at B-LTA: A's seal is valid (its
     timestamp predates the revocation) with the revocation as a notice."""
     first = sign(api, "own", simple_pdf(1), "B-T", A_SEAL)
-    stamped = datetime.fromisoformat(seals_of(verify(api, first))[0]["timestamp"]["time"])
-    wait = (stamped + timedelta(seconds=1.05) - datetime.now(UTC)).total_seconds()
-    if wait > 0:
-        asyncio.run(asyncio.sleep(wait))
+    wait_past_timestamp(api, first)
     r = api.client.post(f"/v1/enterprises/{USCC}/seals/contract/revoke",
                         headers=api.headers("admin"), json={"reason": "印章遗失"})
     assert r.status_code == 200, r.text
@@ -168,3 +174,27 @@ def test_a_dss_without_the_first_seals_data_does_not_make_it_untrusted(api: Api)
     assert extended.status_code == 200, extended.text
     assert pyhanko_trusted(api, extended.content) == [True, True]
     assert verify(api, extended.content)["valid"] is True
+
+
+def test_a_revoked_seal_in_a_dss_without_its_data_needs_extension(api: Api) -> None:
+    """Pinned limit: past validation uses the embedded data only, so a seal revoked after its
+    timestamp, in a file whose DSS has nothing for it, is not trusted; ``eseal extend``
+    (which covers every signature) makes it valid again, with the revocation as a notice."""
+    first = sign(api, "own", simple_pdf(1), "B-T", A_SEAL)
+    partial = dss_for_last_seal_only(api, sign(api, "other", first, "B-T", B_SEAL))
+    wait_past_timestamp(api, partial)
+    r = api.client.post(f"/v1/enterprises/{USCC}/seals/contract/revoke",
+                        headers=api.headers("admin"), json={"reason": "印章遗失"})
+    assert r.status_code == 200, r.text
+
+    a, _ = seals_of(verify(api, partial))
+    assert a["trusted"] is False and a["valid"] is False
+
+    extended = api.client.post("/v1/extend", headers=api.headers("other"),
+                               files={"file": ("c.pdf", partial, "application/pdf")},
+                               data={"level": "B-LTA"})
+    assert extended.status_code == 200, extended.text
+    report = verify(api, extended.content)
+    a, _ = seals_of(report)
+    assert report["valid"] is True and a["trusted"] is True, report
+    assert "seal_revoked_since_signing" in [n["code"] for n in report["notices"]]
