@@ -71,6 +71,8 @@ class SealSubject:
                 x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, self.uscc),
                 _utf8_attribute(NameOID.TITLE, self.title),
                 _utf8_attribute(NameOID.COMMON_NAME, cn),
+                # ETSI EN 319 412-1 semantics identifier: NTR (national trade register), CN
+                x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, f"NTRCN-{self.uscc}"),
             ]
         )
 

@@ -58,6 +58,8 @@ def test_register_issues_five_working_seals(container: Container) -> None:
         cert = x509.load_pem_x509_certificate(seal.certificate_pem.encode())
         ou = cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATIONAL_UNIT_NAME)
         assert ou[0].value == USCC
+        org_id = cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_IDENTIFIER)
+        assert [a.value for a in org_id] == [f"NTRCN-{USCC}"]  # ETSI EN 319 412-1
         title = cert.subject.get_attributes_for_oid(x509.NameOID.TITLE)[0].value
         assert title == ("法定代表人" if seal.kind is SealKind.LEGAL_REP else seal.kind.label)
     # the stored records are what registration returned
