@@ -14,6 +14,8 @@ from keystore.base import KeyStore
 from keystore.errors import KeystoreError
 from keystore.masterkey import create_master_key_file, load_master_key
 from keystore.pki import InternalPki
+from keystore.sm2_pki import SUBDIR as SM2_SUBDIR
+from keystore.sm2_pki import Sm2Pki
 from keystore.soft import SoftKeyStore
 from keystore.tsa import TimeStampAuthority
 from seals.service import IssuanceSettings, SealService
@@ -52,6 +54,7 @@ class Container:
     sign_flow: SignFlow
     archive: Archive
     deadline: Deadline
+    sm2_pki: Sm2Pki
     metrics: Metrics = field(default_factory=Metrics)
 
     def archive_check(self) -> None:
@@ -92,6 +95,7 @@ def initialise(settings: Settings) -> bool:
     created = not pki.exists
     if created:
         pki.create()
+    _sm2_pki(settings, soft).ensure()
     migrate(settings.db_url)
     return created
 
@@ -106,6 +110,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     pki = InternalPki(soft, settings.pki_dir, settings.public_url,
                       organisation=settings.organisation, clock=now)
     pki.load()
+    sm2_pki = _sm2_pki(settings, soft, clock=now)
+    sm2_pki.ensure()  # data dirs made before the SM2 PKI get it here, once
     seal_keys = _seal_keystore(settings, soft)
     seal_keys.check()  # an absent or locked token fails at start-up, not at the first seal
     engine = make_engine(settings.db_url)
@@ -142,7 +148,14 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     deadline = Deadline(settings.document_cpu_seconds, settings.document_wall_seconds)
     return Container(settings, engine, soft, seal_keys, pki, service, tsa, revocation, sealing,
                      verifier, ApiKeyStore(engine), AuditLog(engine),
-                     SignFlow(engine, sealing, archive, deadline), archive, deadline)
+                     SignFlow(engine, sealing, archive, deadline), archive, deadline,
+                     sm2_pki=sm2_pki)
+
+
+def _sm2_pki(settings: Settings, soft: SoftKeyStore, *,
+             clock: Callable[[], datetime] | None = None) -> Sm2Pki:
+    return Sm2Pki(soft, settings.pki_dir / SM2_SUBDIR, settings.public_url,
+                  organisation=settings.organisation, clock=clock or (lambda: datetime.now(UTC)))
 
 
 def _trust_bundle(settings: Settings) -> list[Any]:

@@ -8,15 +8,20 @@ asn1crypto and signed by the store's :class:`keystore.sm2.Sm2Signer`.
 
 Keys live in the soft store, scope ``pki-sm2`` (encrypted at rest like the others); the
 certificates are PEM files in the directory given (``root.pem``, ``issuing.pem``, ``tsa.pem``,
-``ocsp.pem``) with ``sm2-pki.json`` naming the keys.
+``ocsp.pem``) with ``sm2-pki.json`` naming the keys; in a data dir that directory is
+``pki/sm2`` (:data:`SUBDIR`), made by ``eseal init`` or, for older data dirs, at start-up
+(:meth:`Sm2Pki.ensure`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,11 +36,13 @@ from . import sm2
 from .asn1_shared import fully_parsed
 from .base import KeyAlgorithm
 from .errors import KeystoreError
+from .masterkey import fsync_dir
 from .pki import OID_USCC, RevokedCert, SealSubject
 from .soft import SoftKeyStore
 
 __all__ = [
     "SCOPE",
+    "SUBDIR",
     "Sm2Pki",
     "check_certificate_key",
     "seal_subject_name",
@@ -44,6 +51,8 @@ __all__ = [
 ]
 
 SCOPE = "pki-sm2"
+#: where the SM2 PKI lives inside the PKI directory of a data dir
+SUBDIR = "sm2"
 ROLES = ("root", "issuing", "tsa", "ocsp")
 Clock = Callable[[], datetime]
 
@@ -167,6 +176,27 @@ def _pem(cert: asn1_x509.Certificate) -> bytes:
     return bytes(asn1_pem.armor("CERTIFICATE", cert.dump()))
 
 
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` all at once, durably (file and directory synced)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    with open(tmp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(path)
+    fsync_dir(path.parent)
+
+
+@contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def _load_pem(data: bytes) -> asn1_x509.Certificate:
     _, _, der = asn1_pem.unarmor(data)
     return fully_parsed(asn1_x509.Certificate.load(der))
@@ -256,8 +286,29 @@ class Sm2Pki:
             ])
         self._dir.mkdir(parents=True, exist_ok=True)
         for role in ROLES:
-            (self._dir / f"{role}.pem").write_bytes(_pem(self._certs[role]))
-        (self._dir / "sm2-pki.json").write_text(json.dumps({"keys": self._refs}, indent=2))
+            _write_atomic(self._dir / f"{role}.pem", _pem(self._certs[role]))
+        # written last: its presence is what "the SM2 PKI exists" means (see ensure)
+        _write_atomic(self._dir / "sm2-pki.json",
+                      json.dumps({"keys": self._refs}, indent=2).encode())
+
+    def ensure(self) -> bool:
+        """Load the SM2 PKI, creating it first when this directory has none; True if created.
+
+        What ``eseal init`` and every start-up call: a data dir made before the SM2 PKI existed
+        gets it on its next start.  Safe to run from several processes at once (an exclusive
+        lock on ``sm2-pki.lock`` in the directory; the second one finds and loads the first
+        one's PKI) and after a crash at any point: ``sm2-pki.json`` is written last and
+        atomically, so without it nothing was published, and the keys of the interrupted run
+        (scope ``pki-sm2``, certified by nothing anyone holds) are removed and made anew.
+        """
+        self._dir.mkdir(parents=True, exist_ok=True)
+        with _exclusive_lock(self._dir / "sm2-pki.lock"):
+            if self.exists:
+                self.load()
+                return False
+            self._store.delete_scope(SCOPE)
+            self.create()
+            return True
 
     def load(self) -> None:
         try:
