@@ -139,7 +139,43 @@ def register_oids() -> None:
         _add(asn1_algos.DigestAlgorithmId, OID_SM3, NAME_SM3)
         _add(asn1_algos.SignedDigestAlgorithmId, OID_SM2_WITH_SM3, NAME_SM2_WITH_SM3)
         _add(asn1_algos.SignedDigestAlgorithmId, OID_SM2_SIGN, NAME_SM2_SIGN)
+        _teach_signed_digest_algorithm()
         _registered = True
+
+
+#: what asn1crypto's ``SignedDigestAlgorithm.signature_algo`` / ``hash_algo`` answer for the
+#: national mechanisms; SM2-1 (GB/T 35275) names no digest, its CMS digestAlgorithm does
+_SIGNATURE_ALGO = {NAME_SM2_WITH_SM3: NAME_SM2_SIGN, NAME_SM2_SIGN: NAME_SM2_SIGN}
+_HASH_ALGO = {NAME_SM2_WITH_SM3: NAME_SM3}
+
+
+def _teach_signed_digest_algorithm() -> None:
+    """asn1crypto keeps the mechanism → (signature, digest) tables inside the two properties,
+    so they are wrapped (once): ``sm2_sm3`` is signature ``sm2`` with digest ``sm3``.
+
+    pyHanko and pyhanko-certvalidator read these properties to pick the digest of a signer
+    (``sm3`` for an SM2 signer), to check that a SignerInfo's digestAlgorithm matches its
+    signatureAlgorithm, and to apply their algorithm policies; every other name is answered
+    by asn1crypto as before.
+    """
+    cls = asn1_algos.SignedDigestAlgorithm
+    original_signature_algo = cls.signature_algo
+    original_hash_algo = cls.hash_algo
+
+    def signature_algo(self: asn1_algos.SignedDigestAlgorithm) -> str:
+        name = self["algorithm"].native
+        if name in _SIGNATURE_ALGO:
+            return _SIGNATURE_ALGO[name]
+        return str(original_signature_algo.fget(self))
+
+    def hash_algo(self: asn1_algos.SignedDigestAlgorithm) -> str:
+        name = self["algorithm"].native
+        if name in _HASH_ALGO:
+            return _HASH_ALGO[name]
+        return str(original_hash_algo.fget(self))
+
+    cls.signature_algo = property(signature_algo, doc=original_signature_algo.__doc__)
+    cls.hash_algo = property(hash_algo, doc=original_hash_algo.__doc__)
 
 
 register_oids()
