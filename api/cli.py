@@ -369,13 +369,18 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_pki_ca(args: argparse.Namespace, settings: Settings) -> int:
     c = _container(settings)
-    sys.stdout.write(c.pki.chain_pem())
+    sys.stdout.write(c.sm2_pki.chain_pem() if args.algorithm == "sm2" else c.pki.chain_pem())
     return 0
 
 
 def cmd_pki_crl(args: argparse.Namespace, settings: Settings) -> int:
+    from .routes.pki import sm2_revoked
+
     c = _container(settings)
-    Path(args.output).write_bytes(c.pki.crl(c.seals.revoked_certificates()))
+    if args.algorithm == "sm2":
+        Path(args.output).write_bytes(c.sm2_pki.crl(sm2_revoked()))
+    else:
+        Path(args.output).write_bytes(c.pki.crl(c.seals.revoked_certificates()))
     return 0
 
 
@@ -653,10 +658,14 @@ def _parser() -> argparse.ArgumentParser:
     pki = sub.add_parser("pki", help="the internal CA").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     s = pki.add_parser("ca", help="print the CA chain (PEM): the relying parties' trust anchor")
+    s.add_argument("--algorithm", choices=("ec-p256", "sm2"), default="ec-p256",
+                   help="which hierarchy: ec-p256 (default) or sm2")
     s.set_defaults(func=cmd_pki_ca)
-    s = pki.add_parser("crl", help="write the current CRL (DER)")
+    s = pki.add_parser("crl", help="write the current CRL of the seal CA (DER)")
     s.add_argument("-o", "--output", required=True, metavar="OUT.crl",
                    help="where to write the CRL")
+    s.add_argument("--algorithm", choices=("ec-p256", "sm2"), default="ec-p256",
+                   help="which seal CA: ec-p256 (default) or sm2 (an SM2-signed CRL)")
     s.set_defaults(func=cmd_pki_crl)
     return p
 

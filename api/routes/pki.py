@@ -1,11 +1,21 @@
-"""The public PKI and the time-stamping authority: /v1/pki/*, /v1/tsa."""
+"""The public PKI and the time-stamping authority: /v1/pki/*, /v1/tsa.
+
+Two hierarchies are served under the same paths: the international one (ECDSA P-256, the
+default) and the SM2 one (``?algorithm=sm2``; the SM2 certificates' AIA and CRL distribution
+points name these URLs).  ``algorithm`` takes ``sm2`` or ``ec-p256``; anything else is
+422 ``invalid_algorithm``.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from cryptography.hazmat.primitives import serialization
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+
+from keystore.pki import CertStatus, RevokedCert
 
 from ..auth import OptionalPrincipal
 from ..deps import ContainerDep
@@ -14,6 +24,39 @@ from ..errors import InvalidRequest, Unauthorized
 router = APIRouter(tags=["pki"])
 
 MAX_REQUEST = 64 * 1024
+
+#: the hierarchies, by the names ``?algorithm=`` and ``eseal pki --algorithm`` take
+ALGORITHMS = ("ec-p256", "sm2")
+
+AlgorithmQuery = Annotated[
+    str | None,
+    Query(description="which hierarchy: ec-p256 (the default) or sm2"),
+]
+
+
+def _is_sm2(algorithm: str | None) -> bool:
+    if algorithm is None or algorithm == "ec-p256":
+        return False
+    if algorithm == "sm2":
+        return True
+    raise InvalidRequest(f"algorithm must be one of {', '.join(ALGORITHMS)}",
+                         code="invalid_algorithm")
+
+
+def sm2_seal_status(serial: int) -> CertStatus | None:
+    """Status of a serial the SM2 seal CA issued to a seal.
+
+    No seal has an SM2 certificate yet (a seal has one certificate, in the seal registry's
+    ``serial`` column), so every such serial is unknown.  When seals get SM2 certificates the
+    registry's lookup of its SM2 serial column replaces this function (same signature as
+    ``SealService.certificate_status``), and :func:`sm2_revoked` its revoked ones.
+    """
+    return None
+
+
+def sm2_revoked() -> list[RevokedCert]:
+    """Revoked SM2 seal certificates: none while seals have no SM2 certificates."""
+    return []
 
 
 async def _small_body(request: Request) -> bytes:
@@ -26,24 +69,33 @@ async def _small_body(request: Request) -> bytes:
 
 
 @router.get("/v1/pki/ca", response_class=Response, summary="CA chain (PEM): the trust anchor")
-async def ca(c: ContainerDep) -> Response:
-    return Response(c.pki.chain_pem(), media_type="application/pem-certificate-chain")
+async def ca(c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response:
+    chain = c.sm2_pki.chain_pem() if _is_sm2(algorithm) else c.pki.chain_pem()
+    return Response(chain, media_type="application/pem-certificate-chain")
 
 
 @router.get("/v1/pki/issuing-ca.cer", response_class=Response, summary="Seal CA (DER)")
-async def issuing(c: ContainerDep) -> Response:
-    der = c.pki.issuing.public_bytes(serialization.Encoding.DER)
+async def issuing(c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response:
+    if _is_sm2(algorithm):
+        der = bytes(c.sm2_pki.certificate("issuing").dump())
+    else:
+        der = c.pki.issuing.public_bytes(serialization.Encoding.DER)
     return Response(der, media_type="application/pkix-cert")
 
 
 @router.get("/v1/pki/crl", response_class=Response, summary="CRL of the seal CA (DER)")
-async def crl(c: ContainerDep) -> Response:
-    der = await run_in_threadpool(lambda: c.pki.crl(c.seals.revoked_certificates()))
+async def crl(c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response:
+    if _is_sm2(algorithm):
+        der = await run_in_threadpool(lambda: c.sm2_pki.crl(sm2_revoked()))
+    else:
+        der = await run_in_threadpool(lambda: c.pki.crl(c.seals.revoked_certificates()))
     return Response(der, media_type="application/pkix-crl")
 
 
 @router.get("/v1/pki/root-crl", response_class=Response, summary="CRL of the root CA (DER)")
-async def root_crl(c: ContainerDep) -> Response:
+async def root_crl(c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response:
+    if _is_sm2(algorithm):
+        return Response(c.sm2_pki.crl([], ca="root"), media_type="application/pkix-crl")
     return Response(c.pki.crl([], ca="root"), media_type="application/pkix-crl")
 
 

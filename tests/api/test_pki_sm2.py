@@ -1,0 +1,164 @@
+"""The SM2 hierarchy over HTTP and the CLI: /v1/pki/*?algorithm=sm2, eseal pki --algorithm sm2.
+
+Signatures are checked here by eseal's own SM2 code and by OpenSSL 3 (``pkeyutl`` over the TBS
+bytes with the default user id: ``openssl crl -verify`` cannot take one, see
+tests/keystore/test_sm2.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from asn1crypto import crl as asn1_crl
+from asn1crypto import pem as asn1_pem
+from asn1crypto import x509 as asn1_x509
+
+from api.container import build
+from api.settings import Settings
+from helpers import READY_TIMEOUT_S, ROOT, Api, require_tool
+from keystore import sm2
+from keystore.sm2_pki import SCOPE, SUBDIR, verify_certificate_signature, verify_crl_signature
+
+DISTID = "distid:1234567812345678"
+
+
+def _pem_chain(text: str) -> list[asn1_x509.Certificate]:
+    return [asn1_x509.Certificate.load(der)
+            for _, _, der in asn1_pem.unarmor(text.encode(), multiple=True)]
+
+
+def _openssl_verifies_tbs(tmp_path: Path, issuer: asn1_x509.Certificate, tbs: bytes,
+                          signature: bytes) -> subprocess.CompletedProcess[str]:
+    require_tool("openssl")
+    pub = tmp_path / "issuer-pub.der"
+    pub.write_bytes(issuer["tbs_certificate"]["subject_public_key_info"].dump())
+    (tmp_path / "tbs.der").write_bytes(tbs)
+    (tmp_path / "tbs.sig").write_bytes(signature)
+    return subprocess.run(
+        ["openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER", "-inkey", str(pub),
+         "-rawin", "-digest", "sm3", "-pkeyopt", DISTID, "-in", str(tmp_path / "tbs.der"),
+         "-sigfile", str(tmp_path / "tbs.sig")],
+        capture_output=True, text=True, check=False)
+
+
+def test_ca_chain_of_either_hierarchy(api: Api) -> None:
+    default = api.client.get("/v1/pki/ca")
+    ecdsa = api.client.get("/v1/pki/ca", params={"algorithm": "ec-p256"})
+    assert default.status_code == ecdsa.status_code == 200
+    assert default.text == ecdsa.text == api.container.pki.chain_pem()
+
+    r = api.client.get("/v1/pki/ca", params={"algorithm": "sm2"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/pem-certificate-chain"
+    issuing, root = _pem_chain(r.text)
+    assert issuing.subject.native["common_name"] == "eseal SM2 Seal CA"
+    assert root.subject.native["common_name"] == "eseal SM2 Root CA"
+    for cert in (issuing, root):
+        assert cert["signature_algorithm"]["algorithm"].dotted == sm2.OID_SM2_WITH_SM3
+        assert sm2.is_sm2_spki(cert["tbs_certificate"]["subject_public_key_info"])
+    verify_certificate_signature(issuing, root)
+    verify_certificate_signature(root, root)
+
+    der = api.client.get("/v1/pki/issuing-ca.cer", params={"algorithm": "sm2"})
+    assert der.status_code == 200 and der.content == issuing.dump()
+
+
+def test_sm2_crls_are_signed_by_the_sm2_cas(api: Api, tmp_path: Path) -> None:
+    issuing, root = _pem_chain(api.client.get("/v1/pki/ca?algorithm=sm2").text)
+    r = api.client.get("/v1/pki/crl", params={"algorithm": "sm2"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pkix-crl"
+    crl = asn1_crl.CertificateList.load(r.content)
+    assert crl["signature_algorithm"]["algorithm"].dotted == sm2.OID_SM2_WITH_SM3
+    assert crl.issuer == issuing.subject
+    assert crl["tbs_cert_list"]["revoked_certificates"].native in (None, [])
+    verify_crl_signature(crl, issuing)
+    done = _openssl_verifies_tbs(tmp_path, issuing, crl["tbs_cert_list"].dump(),
+                                 bytes(crl["signature"]))
+    assert "Signature Verified Successfully" in done.stdout, done.stdout + done.stderr
+
+    root_crl = asn1_crl.CertificateList.load(
+        api.client.get("/v1/pki/root-crl?algorithm=sm2").content)
+    assert root_crl.issuer == root.subject
+    verify_crl_signature(root_crl, root)
+
+    # the CRL distribution point of the SM2 seal CA's certificates names this URL
+    tsa = api.container.sm2_pki.certificate("tsa")
+    assert tsa.crl_distribution_points[0]["distribution_point"].native[0].endswith(
+        "/v1/pki/crl?algorithm=sm2")
+
+    # the default is still the ECDSA seal CA's CRL
+    ecdsa = asn1_crl.CertificateList.load(api.client.get("/v1/pki/crl").content)
+    assert ecdsa["signature_algorithm"]["algorithm"].native == "sha256_ecdsa"
+
+
+@pytest.mark.parametrize("path", ["/v1/pki/ca", "/v1/pki/crl", "/v1/pki/root-crl",
+                                  "/v1/pki/issuing-ca.cer"])
+@pytest.mark.parametrize("value", ["rsa-2048", "SM2", "", "sm2 "])
+def test_unknown_algorithm_is_422(api: Api, path: str, value: str) -> None:
+    r = api.client.get(path, params={"algorithm": value})
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "invalid_algorithm"
+
+
+def test_an_older_data_dir_gets_the_sm2_pki_at_start(settings: Settings) -> None:
+    # a data dir of a release before the SM2 PKI: no pki/sm2, no pki-sm2 keys
+    shutil.rmtree(settings.pki_dir / SUBDIR)
+    shutil.rmtree(settings.keys_dir / SCOPE)
+    before = {p.name: p.read_bytes() for p in settings.pki_dir.iterdir() if p.is_file()}
+    c = build(settings)
+    try:
+        verify_certificate_signature(c.sm2_pki.certificate("issuing"),
+                                     c.sm2_pki.certificate("root"))
+        chain = c.sm2_pki.chain_pem()
+    finally:
+        c.close()
+    # the ECDSA PKI is untouched, and the next start loads the same SM2 PKI
+    assert {p.name: p.read_bytes() for p in settings.pki_dir.iterdir() if p.is_file()} == before
+    again = build(settings)
+    try:
+        assert again.sm2_pki.chain_pem() == chain
+    finally:
+        again.close()
+
+
+def _eseal(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ESEAL_DATA_DIR": str(data_dir)}
+    env.pop("ESEAL_MASTER_KEY", None)
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=READY_TIMEOUT_S, cwd=ROOT)
+
+
+def test_cli_init_makes_the_sm2_pki_and_pki_commands_take_the_algorithm(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    r = _eseal(data, "init")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["pki_created"] is True
+    assert (data / "pki" / SUBDIR / "sm2-pki.json").is_file()
+
+    r = _eseal(data, "pki", "ca", "--algorithm", "sm2")
+    assert r.returncode == 0, r.stderr
+    issuing, root = _pem_chain(r.stdout)
+    assert root.subject.native["common_name"] == "eseal SM2 Root CA"
+    verify_certificate_signature(issuing, root)
+    assert (data / "pki" / SUBDIR / "root.pem").read_bytes() == \
+        asn1_pem.armor("CERTIFICATE", root.dump())
+
+    r = _eseal(data, "pki", "ca")
+    assert r.returncode == 0 and "SM2" not in "".join(
+        c.subject.native["common_name"] for c in _pem_chain(r.stdout))
+
+    out = tmp_path / "sm2.crl"
+    r = _eseal(data, "pki", "crl", "--algorithm", "sm2", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    verify_crl_signature(asn1_crl.CertificateList.load(out.read_bytes()), issuing)
+
+    r = _eseal(data, "pki", "ca", "--algorithm", "rsa")
+    assert r.returncode == 2 and "invalid choice: 'rsa'" in r.stderr
