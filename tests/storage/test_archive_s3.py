@@ -7,32 +7,40 @@ server going away in the middle of a run.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import time
 import urllib.request
+import zipfile
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import urllib3
 from archive_helpers import USCC_A, Clock, count_rows, pdf, put
 from minio import Minio
 from minio.error import S3Error
 from sqlalchemy import Engine
+from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 from keystore.errors import ErrorKind
 from storage.archive import (
+    MANIFEST_FORMAT,
     Archive,
     ArchiveCorrupt,
     ArchiveExists,
     ArchiveMisconfigured,
     ArchiveQuery,
+    ArchiveRecord,
     ArchiveStatus,
     ArchiveUnavailable,
     PresignUnsupported,
     S3Config,
     S3ObjectStore,
+    VerifiedReader,
 )
 from storage.archive.s3 import ORPHAN_TAG
 from storage.db import StorageUnavailable
@@ -249,12 +257,35 @@ def test_presigned_urls_are_opt_in(make: Factory) -> None:
 
 
 def test_export_from_s3(s3: Archive) -> None:
-    import zipfile
+    """Each archived document is in the ZIP byte for byte, with its reports, found through
+    the manifest; the reports are made from the bytes read back from S3."""
+    documents = [pdf(5000 + i, seed=i) for i in range(4)]
+    records = [put(s3, data, seed=i, reference=f"HT-{i}" if i < 3 else None)
+               for i, data in enumerate(documents)]  # the last without a reference
 
-    records = [put(s3, seed=i) for i in range(3)]
-    zf = zipfile.ZipFile(io.BytesIO(b"".join(s3.export(ArchiveQuery(uscc=USCC_A)))))
+    def report_for(record: ArchiveRecord, stream: VerifiedReader) -> dict[str, Any]:
+        return {"valid": True, "file": {"sha256": hashlib.sha256(stream.read()).hexdigest()}}
+
+    def report_html(report: dict[str, Any]) -> str:
+        return f"<p>{report['file']['sha256']}</p>"
+
+    zf = zipfile.ZipFile(io.BytesIO(b"".join(
+        s3.export(ArchiveQuery(uscc=USCC_A), report_for=report_for, report_html=report_html))))
     assert zf.testzip() is None
-    assert [zf.read(r.object_key) for r in records] == [pdf(seed=i) for i in range(3)]
+    manifest = json.loads(zf.read("manifest.json"))
+    assert manifest["format"] == MANIFEST_FORMAT
+    assert manifest["included"] == 4 and manifest["skipped"] == 0
+    assert [f["id"] for f in manifest["files"]] == [r.id for r in records]
+    stems = ["HT-0", "HT-1", "HT-2", "document"]
+    for entry, record, stem, data in zip(manifest["files"], records, stems, documents,
+                                         strict=True):
+        assert entry["path"] == f"{stem}-{record.id}.pdf"
+        assert zf.read(entry["path"]) == data
+        assert json.loads(zf.read(entry["report"])) == {
+            "valid": True, "file": {"sha256": hashlib.sha256(data).hexdigest()}}
+        assert zf.read(entry["report_html"]).decode() == f"<p>{record.sha256}</p>"
+        assert entry["verdict"]["valid"] is True
+    assert len(zf.namelist()) == 4 * 3 + 1  # documents, reports, pages, the manifest
 
 
 # -- orphans and check ---------------------------------------------------------------------
@@ -345,15 +376,51 @@ def _own(server: WeedServer, engine: Engine) -> Archive:
     return Archive(engine, store, clock=Clock(datetime.now(UTC)))
 
 
-def test_server_stopped_mid_run(own_s3_server: WeedServer, sqlite_engine: Engine) -> None:
+def _count_connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every TCP connection urllib3 opens from now on (host, port): the real ones, counted."""
+    opened: list[tuple[str, int]] = []
+    new_conn = urllib3.connection.HTTPConnection._new_conn
+
+    def counting(self: urllib3.connection.HTTPConnection) -> Any:
+        opened.append((self.host, self.port or 0))
+        return new_conn(self)
+
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "_new_conn", counting)
+    return opened
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and what caused it, through ``raise from``, context and urllib3's reasons."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [error]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+    return [c for c in seen if isinstance(c, BaseException)]
+
+
+def test_server_stopped_mid_run(
+    own_s3_server: WeedServer, sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive = _own(own_s3_server, sqlite_engine)
     first = [put(archive, seed=i) for i in range(3)]
     own_s3_server.stop()
 
-    started = time.monotonic()
+    connects = _count_connects(monkeypatch)
     with pytest.raises(ArchiveUnavailable) as info:
         put(archive, seed=10)
-    assert time.monotonic() - started < 10  # fails promptly, does not hang
+    # fails promptly, does not hang: the refused connection is the answer, no timeout is
+    # waited for, and the store tries no more often than its configured retries allow
+    causes = _causes(info.value)
+    assert any(isinstance(c, ConnectionRefusedError) for c in causes), causes
+    timeouts = [c for c in causes if isinstance(c, TimeoutError | ReadTimeoutError)
+                or type(c) is ConnectTimeoutError]  # (NewConnectionError derives from it)
+    assert not timeouts, timeouts
+    assert 1 <= len(connects) <= _config_of(archive).retries + 1, connects
+    monkeypatch.undo()
     assert info.value.code == "archive_unavailable" and info.value.kind is ErrorKind.UNAVAILABLE
     assert info.value.to_problem()["code"] == "archive_unavailable"
     assert count_rows(sqlite_engine) == (3, 3)  # no row for the failed document
