@@ -113,7 +113,7 @@ case "$cmd" in
     fi
     exec "$VENV/bin/eseal" serve "$@" ;;
   test)
-    apt_install fonts-noto-cjk openssl softhsm2 poppler-utils qpdf chromium unzip docker-compose postgresql-client libbcprov-java default-jdk-headless
+    apt_install fonts-noto-cjk openssl softhsm2 poppler-utils qpdf chromium unzip docker-compose postgresql-client libbcprov-java libbcpkix-java libbcutil-java default-jdk-headless
     python_env "[test]"
     postgres_up
     "$VENV/bin/ruff" check .
