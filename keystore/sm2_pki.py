@@ -41,6 +41,7 @@ from .pki import OID_USCC, RevokedCert, SealSubject
 from .soft import SoftKeyStore
 
 __all__ = [
+    "REASON_NAMES",
     "SCOPE",
     "SUBDIR",
     "Sm2Pki",
@@ -202,7 +203,8 @@ def _load_pem(data: bytes) -> asn1_x509.Certificate:
     return fully_parsed(asn1_x509.Certificate.load(der))
 
 
-_REASONS = {
+#: RFC 5280 reason names (cryptography's ReasonFlags values) as asn1crypto spells them
+REASON_NAMES = {
     "unspecified": "unspecified", "keyCompromise": "key_compromise",
     "cACompromise": "ca_compromise", "affiliationChanged": "affiliation_changed",
     "superseded": "superseded", "cessationOfOperation": "cessation_of_operation",
@@ -323,6 +325,10 @@ class Sm2Pki:
 
     # -- certificates ---------------------------------------------------------------------
 
+    def now(self) -> datetime:
+        """The time of this PKI's clock: the OCSP responder and the TSA date answers by it."""
+        return self._clock()
+
     def certificate(self, role: str) -> asn1_x509.Certificate:
         return self._certs[role]
 
@@ -398,7 +404,7 @@ class Sm2Pki:
         for entry in revoked:
             entry_extensions = []
             if entry.reason is not None:
-                entry_extensions.append(_entry_ext("crl_reason", _REASONS[entry.reason.value]))
+                entry_extensions.append(_entry_ext("crl_reason", REASON_NAMES[entry.reason.value]))
             if entry.invalidity_date is not None:
                 entry_extensions.append(_entry_ext(
                     "invalidity_date",

@@ -7,6 +7,7 @@ tests/keystore/test_sm2.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import serialization
 
 from api.container import build
 from api.settings import Settings
@@ -162,3 +165,51 @@ def test_cli_init_makes_the_sm2_pki_and_pki_commands_take_the_algorithm(
 
     r = _eseal(data, "pki", "ca", "--algorithm", "rsa")
     assert r.returncode == 2 and "invalid choice: 'rsa'" in r.stderr
+
+
+def _ocsp_request(issuer: asn1_x509.Certificate, serial: int) -> bytes:
+    spki_key = bytes(issuer["tbs_certificate"]["subject_public_key_info"]["public_key"])
+    return bytes(asn1_ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": {
+        "hash_algorithm": {"algorithm": "sha256"},
+        "issuer_name_hash": hashlib.sha256(issuer.subject.dump()).digest(),
+        "issuer_key_hash": hashlib.sha256(spki_key).digest(),
+        "serial_number": serial}}]}}).dump())
+
+
+def _post_ocsp(api: Api, body: bytes, query: str = "") -> asn1_ocsp.BasicOCSPResponse:
+    r = api.client.post(f"/v1/pki/ocsp{query}", content=body,
+                        headers={"content-type": "application/ocsp-request"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/ocsp-response"
+    response = asn1_ocsp.OCSPResponse.load(r.content)
+    assert response["response_status"].native == "successful"
+    return response["response_bytes"]["response"].parsed
+
+
+def test_ocsp_picks_the_hierarchy_from_the_request(api: Api) -> None:
+    sm2_pki = api.container.sm2_pki
+    sm2_ca = sm2_pki.certificate("issuing")
+    for query in ("", "?algorithm=sm2", "?algorithm=ec-p256"):  # the CertID decides
+        basic = _post_ocsp(api, _ocsp_request(sm2_ca, sm2_pki.certificate("tsa").serial_number),
+                           query)
+        assert basic["signature_algorithm"]["algorithm"].dotted == sm2.OID_SM2_WITH_SM3
+        assert basic["certs"][0].dump() == sm2_pki.certificate("ocsp").dump()
+        sm2.Sm2PublicKey.from_spki(basic["certs"][0].public_key).verify(
+            bytes(basic["signature"]), basic["tbs_response_data"].dump())
+        assert basic["tbs_response_data"]["responses"][0]["cert_status"].name == "good"
+    # no seal has an SM2 certificate yet: any other serial of the SM2 seal CA is unknown
+    basic = _post_ocsp(api, _ocsp_request(sm2_ca, 0x1234))
+    assert basic["tbs_response_data"]["responses"][0]["cert_status"].name == "unknown"
+
+    # a certificate of the ECDSA seal CA still gets the ECDSA responder
+    ecdsa_ca = asn1_x509.Certificate.load(
+        api.container.pki.issuing.public_bytes(serialization.Encoding.DER))
+    tsa_serial = api.container.pki.certificate("tsa").serial_number
+    basic = _post_ocsp(api, _ocsp_request(ecdsa_ca, tsa_serial))
+    assert basic["signature_algorithm"]["algorithm"].native == "sha256_ecdsa"
+    assert basic["tbs_response_data"]["responses"][0]["cert_status"].name == "good"
+
+    r = api.client.post("/v1/pki/ocsp?algorithm=gost", content=_ocsp_request(sm2_ca, 1))
+    assert r.status_code == 422 and r.json()["code"] == "invalid_algorithm"
+    r = api.client.post("/v1/pki/ocsp", content=b"not DER")
+    assert asn1_ocsp.OCSPResponse.load(r.content)["response_status"].native == \
+        "malformed_request"

@@ -6,15 +6,25 @@ and, by Bouncy Castle and OpenSSL, in ``tests/interop/test_sm2_tsp.py``.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 
+from helpers import require_tool
+from keystore import sm2
 from keystore.base import KeyAlgorithm
 from keystore.errors import MasterKeyError
 from keystore.masterkey import MasterKey
+from keystore.pki import CertStatus
+from keystore.sm2_ocsp import is_for_sm2_ca, ocsp_response
 from keystore.sm2_pki import ROLES, SCOPE, Sm2Pki, verify_certificate_signature
 from keystore.soft import SoftKeyStore
 
@@ -99,3 +109,123 @@ def test_ensure_with_the_wrong_master_key_fails_and_keeps_the_pki(tmp_path: Path
     with pytest.raises(MasterKeyError):
         Sm2Pki(wrong, directory, URL).ensure()
     assert _pem_files(directory) == made
+
+
+# -- OCSP answers signed with SM2 -------------------------------------------------------------
+
+def _ocsp_request(pki: Sm2Pki, *serials: int, hash_name: str = "sha1",
+                  ca: asn1_x509.Certificate | None = None, nonce: bytes | None = None) -> bytes:
+    issuer = ca or pki.certificate("issuing")
+    digest = {"sha1": lambda d: hashlib.sha1(d, usedforsecurity=False).digest(),
+              "sha256": lambda d: hashlib.sha256(d).digest(), "sm3": sm2.sm3}[hash_name]
+    cert_id = {
+        "hash_algorithm": {"algorithm": hash_name},
+        "issuer_name_hash": digest(issuer.subject.dump()),
+        "issuer_key_hash": digest(
+            bytes(issuer["tbs_certificate"]["subject_public_key_info"]["public_key"])),
+    }
+    tbs: dict[str, object] = {"request_list": [{"req_cert": {**cert_id, "serial_number": s}}
+                                               for s in serials]}
+    if nonce is not None:
+        tbs["request_extensions"] = [{"extn_id": "nonce", "extn_value": nonce}]
+    return bytes(asn1_ocsp.OCSPRequest({"tbs_request": tbs}).dump())
+
+
+def _basic(response_der: bytes) -> asn1_ocsp.BasicOCSPResponse:
+    response = asn1_ocsp.OCSPResponse.load(response_der)
+    assert response["response_status"].native == "successful"
+    return response["response_bytes"]["response"].parsed
+
+
+@pytest.fixture
+def sm2_pki(tmp_path: Path) -> Sm2Pki:
+    pki = Sm2Pki(_store(tmp_path), tmp_path / "sm2", URL)
+    pki.ensure()
+    return pki
+
+
+@pytest.mark.parametrize("hash_name", ["sha1", "sha256", "sm3"])
+def test_ocsp_answers_are_signed_by_the_sm2_responder(sm2_pki: Sm2Pki, hash_name: str) -> None:
+    tsa_serial = sm2_pki.certificate("tsa").serial_number
+    revoked_at = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+    statuses = {7: CertStatus(), 8: CertStatus(revoked_at, x509.ReasonFlags.key_compromise)}
+    request = _ocsp_request(sm2_pki, tsa_serial, 7, 8, 9, hash_name=hash_name,
+                            nonce=bytes(range(16)))
+    assert is_for_sm2_ca(sm2_pki, request)
+    basic = _basic(ocsp_response(sm2_pki, request, statuses.get))
+
+    assert basic["signature_algorithm"]["algorithm"].dotted == sm2.OID_SM2_WITH_SM3
+    responder = basic["certs"][0]
+    assert responder.dump() == sm2_pki.certificate("ocsp").dump()
+    sm2.Sm2PublicKey.from_spki(responder.public_key).verify(
+        bytes(basic["signature"]), basic["tbs_response_data"].dump())
+    verify_certificate_signature(responder, sm2_pki.certificate("issuing"))
+
+    data = basic["tbs_response_data"]
+    assert data["responder_id"].name == "by_key"
+    answers = {r["cert_id"]["serial_number"].native: r for r in data["responses"]}
+    assert [r["cert_status"].name for r in answers.values()] == \
+        ["good", "good", "revoked", "unknown"]
+    revoked = answers[8]["cert_status"].chosen
+    assert revoked["revocation_time"].native == revoked_at
+    assert revoked["revocation_reason"].native == "key_compromise"
+    for answer in answers.values():
+        assert answer["cert_id"]["hash_algorithm"]["algorithm"].native == hash_name
+        assert answer["next_update"].native - answer["this_update"].native == timedelta(days=1)
+    # the nonce comes back as the request had it: OCTET STRING of 16 bytes (RFC 8954)
+    assert data["response_extensions"][0]["extn_value"].contents == \
+        b"\x04\x10" + bytes(range(16))
+
+
+def test_ocsp_bad_and_foreign_requests(sm2_pki: Sm2Pki, tmp_path: Path) -> None:
+    def status(der: bytes) -> str:
+        return str(asn1_ocsp.OCSPResponse.load(der)["response_status"].native)
+
+    assert status(ocsp_response(sm2_pki, b"\x30\x03\x02\x01\x01", lambda s: None)) == \
+        "malformed_request"
+    assert status(ocsp_response(sm2_pki, b"", lambda s: None)) == "malformed_request"
+    # a CertID of another CA (here the SM2 root) is not this responder's
+    root = sm2_pki.certificate("root")
+    foreign = _ocsp_request(sm2_pki, 5, ca=root)
+    assert not is_for_sm2_ca(sm2_pki, foreign)
+    assert status(ocsp_response(sm2_pki, foreign, lambda s: None)) == "unauthorized"
+    # ... nor is a request that mixes the SM2 seal CA's CertIDs with another CA's
+    mixed_list = asn1_ocsp.OCSPRequest.load(_ocsp_request(sm2_pki, 5))
+    mixed_list["tbs_request"]["request_list"].append(
+        asn1_ocsp.OCSPRequest.load(foreign)["tbs_request"]["request_list"][0])
+    mixed = bytes(asn1_ocsp.OCSPRequest.load(mixed_list.dump(force=True)).dump())
+    assert is_for_sm2_ca(sm2_pki, mixed)
+    assert status(ocsp_response(sm2_pki, mixed, lambda s: None)) == "unauthorized"
+
+
+def test_openssl_reads_the_sm2_ocsp_answer_and_verifies_its_signature(
+        sm2_pki: Sm2Pki, tmp_path: Path) -> None:
+    require_tool("openssl")
+    directory = tmp_path / "sm2"
+    request = tmp_path / "req.der"
+    # OpenSSL makes the request (SHA-256 CertIDs, with a nonce), eseal answers
+    made = subprocess.run(
+        ["openssl", "ocsp", "-issuer", str(directory / "issuing.pem"), "-sha256",
+         "-cert", str(directory / "tsa.pem"), "-serial", "12345", "-reqout", str(request)],
+        capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr
+    response = tmp_path / "resp.der"
+    response.write_bytes(ocsp_response(sm2_pki, request.read_bytes(), lambda s: None))
+    shown = subprocess.run(
+        ["openssl", "ocsp", "-respin", str(response), "-reqin", str(request), "-resp_text",
+         "-noverify"], capture_output=True, text=True, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "Signature Algorithm: SM2-with-SM3" in shown.stdout
+    assert shown.stdout.count("Cert Status: good") == 1
+    assert shown.stdout.count("Cert Status: unknown") == 1
+    assert "WARNING" not in shown.stderr  # the nonce matched
+    basic = _basic(response.read_bytes())
+    (tmp_path / "tbs.der").write_bytes(basic["tbs_response_data"].dump())
+    (tmp_path / "tbs.sig").write_bytes(bytes(basic["signature"]))
+    (tmp_path / "pub.der").write_bytes(sm2_pki.certificate("ocsp").public_key.dump())
+    verified = subprocess.run(
+        ["openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER",
+         "-inkey", str(tmp_path / "pub.der"), "-rawin", "-digest", "sm3",
+         "-pkeyopt", "distid:1234567812345678", "-in", str(tmp_path / "tbs.der"),
+         "-sigfile", str(tmp_path / "tbs.sig")], capture_output=True, text=True, check=False)
+    assert "Signature Verified Successfully" in verified.stdout, verified.stderr
