@@ -36,7 +36,7 @@ from keystore.tsa import TsaUnavailable
 from .appearance import SealAppearance, SealFieldStyle, add_seal_field
 from .certification import Reservation, choose_fields, fill_box, reserve_field, show_seal
 from .certification import signature_fields as _signature_fields
-from .errors import SignerError
+from .errors import InvalidPdf, SignerError
 from .levels import PadesLevel
 from .placement import CrossPage, Placement, resolve_in
 from .revocation import InternalRevocation
@@ -78,14 +78,6 @@ class ExtendRefused(SignerError):
     code = "extend_refused"
     kind = ErrorKind.CONFLICT
     title = "Document cannot be extended"
-
-
-class InvalidPdf(SignerError):
-    """The upload is not a PDF that can be signed."""
-
-    code = "invalid_pdf"
-    kind = ErrorKind.INVALID
-    title = "Invalid PDF"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ __all__ = [
     "CrossPageNeedsTwoPages",
     "ErrorKind",
     "EsealError",
+    "InvalidPdf",
     "InvalidPlacement",
     "KeywordNotFound",
     "PageOutOfRange",
@@ -27,6 +28,14 @@ class SignerError(EsealError):
     code = "signer_error"
     kind = ErrorKind.INTERNAL
     title = "Signing error"
+
+
+class InvalidPdf(SignerError):
+    """The upload is not a PDF that can be signed."""
+
+    code = "invalid_pdf"
+    kind = ErrorKind.INVALID
+    title = "Invalid PDF"
 
 
 class PlacementError(SignerError):

@@ -57,6 +57,7 @@ from pyhanko.pdf_utils.rw_common import PdfHandler
 
 from .errors import (
     CrossPageNeedsTwoPages,
+    InvalidPdf,
     InvalidPlacement,
     KeywordNotFound,
     PageOutOfRange,
@@ -781,7 +782,9 @@ def _resolve(
         raise InvalidPlacement("the seal must have a positive width and height")
     count = len(pages)
     if count == 0:
-        raise PageOutOfRange("the document has no pages", page=1, pages=0)
+        # an empty or broken page tree (/Pages not a dictionary, /Kids not an array): the
+        # file is not a PDF that can be sealed, whatever page the caller asked for
+        raise InvalidPdf("the document has no readable page")
     if placement is None:
         placement = DefaultPlacement()
 
