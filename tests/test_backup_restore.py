@@ -27,7 +27,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,7 +34,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from helpers import ROOT, USCC
+from helpers import ROOT, USCC, wait_until
 from pdfs import simple_pdf
 
 pytestmark = pytest.mark.postgres
@@ -59,6 +58,7 @@ class Site:
     """One eseal installation: its database and directories, and the commands run on it."""
 
     def __init__(self, root: Path, database: str, admin: URL, port: int) -> None:
+        self.root = root
         self.data_dir = root / "data"
         self.archive_dir = root / "archive"
         self.database = database
@@ -83,21 +83,29 @@ class Site:
         return self.run(sys.executable, "-m", "api.cli", *args, ok=ok)
 
     def serve(self) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)],
-            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(300):
+        """Start ``eseal serve``; returns once /healthz answers (its output goes to a log)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = self.root / "serve.log"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)],
+                env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+
+        def healthy() -> bool:
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return proc
+                return httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200
             except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        proc.kill()
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        pytest.fail(f"eseal serve did not start: {err}")
+                return False
+
+        try:
+            wait_until(healthy, "eseal serve", alive=lambda: proc.poll() is None,
+                       explain=lambda: log.read_text(errors="replace")[-4000:])
+        except BaseException:
+            proc.kill()
+            proc.wait(timeout=30)
+            raise
+        return proc
 
 
 def _free_port() -> int:

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from helpers import require_tool, unavailable
+
 # where distributions install the SoftHSM2 module; SOFTHSM2_MODULE overrides
 _SOFTHSM_MODULES = (
     "/usr/lib/softhsm/libsofthsm2.so",
@@ -47,13 +49,6 @@ def _find_module() -> str | None:
     return next((path for path in _SOFTHSM_MODULES if os.path.exists(path)), None)
 
 
-def _unavailable(reason: str) -> None:
-    # CI installs SoftHSM2: there a missing one is a broken set-up, not a reason to skip
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so this is not skipped)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
     """Two fresh SoftHSM2 tokens in a temporary directory.
@@ -62,10 +57,11 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
     reads it once, in C_Initialize).
     """
     module = _find_module()
+    if module is None:
+        unavailable("the SoftHSM2 module is not installed (Debian/Ubuntu package: softhsm2)")
+    require_tool("softhsm2-util")
     util = shutil.which("softhsm2-util")
-    if module is None or util is None:
-        _unavailable("SoftHSM2 is not installed (Debian/Ubuntu package: softhsm2)")
-    assert module is not None and util is not None
+    assert util is not None
 
     import pkcs11
 
