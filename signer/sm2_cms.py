@@ -50,6 +50,7 @@ __all__ = [
     "Sm2CmsSigner",
     "Sm2SignatureValidator",
     "is_sm2_mechanism",
+    "key_algorithm",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,24 @@ _SM2_MECHANISMS = frozenset({sm2.OID_SM2_WITH_SM3, sm2.OID_SM2_SIGN})
 def is_sm2_mechanism(algorithm: algos.SignedDigestAlgorithm) -> bool:
     """Whether a signature algorithm identifier names SM2 (with SM3, or SM2-1)."""
     return algorithm["algorithm"].dotted in _SM2_MECHANISMS
+
+
+def key_algorithm(public_key: asn1_keys.PublicKeyInfo) -> str:
+    """A signer key's algorithm in the words of a sealing request: ``sm2``, ``ec-p256``,
+    ``rsa-2048``, ``rsa-3072``; other keys as ``ec-<curve>``, ``rsa-<bits>`` or the key type."""
+    if sm2.is_sm2_spki(public_key):
+        return "sm2"
+    try:
+        kind = str(public_key.algorithm)
+        if kind == "ec":
+            curve = str(public_key.curve[1])
+            return {"secp256r1": "ec-p256", "secp384r1": "ec-p384",
+                    "secp521r1": "ec-p521"}.get(curve, f"ec-{curve}")
+        if kind == "rsa":
+            return f"rsa-{public_key.bit_size}"
+        return kind
+    except (ValueError, KeyError, TypeError):
+        return "unknown"
 
 
 # -- signing -------------------------------------------------------------------------------

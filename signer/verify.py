@@ -99,6 +99,7 @@ from seals.verdict import Notice, expected_uscc, license_notice, merge_notices, 
 
 from .core import InvalidPdf, _open, _short
 from .revocation import InternalRevocation
+from .sm2_cms import SIGNATURE_VALIDATOR, key_algorithm
 
 __all__ = ["Verifier"]
 
@@ -184,6 +185,8 @@ class Verifier:
             "other_certs": [self._issuing],
             "allow_fetching": self._fetch,
             "revocation_mode": "soft-fail",
+            # pyHanko's signature checks plus SM2 (signer/sm2_cms.py)
+            "signature_validator": SIGNATURE_VALIDATOR,
         }
         if moment is not None:
             kwargs.update(moment=moment, best_signature_time=moment, retroactive_revinfo=True,
@@ -433,6 +436,7 @@ class Verifier:
             "issuer": cert.issuer.human_friendly,
             "serial": format(cert.serial_number, "x"),
         }
+        entry["algorithm"] = key_algorithm(cert.public_key)
         # the time the chain was validated at: null for the present, else the time a later
         # timestamp proves (EN 319 102-1 past validation)
         entry["validated_at"] = _iso(validated_at)

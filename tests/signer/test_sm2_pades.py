@@ -35,7 +35,8 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.sig_validate import SignatureValidationContext
 
-from helpers import require_tool
+from api.container import Container
+from helpers import license_data, require_tool
 from keystore import sm2
 from keystore.base import KeyAlgorithm
 from keystore.masterkey import MasterKey
@@ -43,7 +44,12 @@ from keystore.pki import SealSubject
 from keystore.sm2_pki import Sm2Pki
 from keystore.soft import SoftKeyStore
 from pdfs import simple_pdf
+from seals.kinds import SealKind
+from seals.license import parse_license
+from signer.levels import PadesLevel
+from signer.service import SealingOptions, SealOrder
 from signer.sm2_cms import SIGNATURE_VALIDATOR, Sm2CmsSigner
+from signer.verify import Verifier
 
 USCC = "91110108551385082Q"
 PAGE_TEXT = b"Contract page"
@@ -312,3 +318,37 @@ def test_validator_checks_sm2_strictly_and_passes_others_to_pyhanko(seal: Sm2Sea
     for signature, data, key, mechanism, context in refused:
         with pytest.raises(InvalidSignature):
             SIGNATURE_VALIDATOR.validate_signature(signature, data, key, mechanism, context)
+
+
+# -- eseal's verifier ----------------------------------------------------------------------
+
+async def test_eseal_verifier_validates_an_sm2_seal_and_names_the_algorithm(
+        container: Container) -> None:
+    """With the SM2 root among its anchors the verifier checks the SM2 signature and chain
+    (before this it could not read the key: 'malformed_signature') and says ``algorithm``."""
+    store, sm2_pki = container.soft_keys, container.sm2_pki
+    ref = store.generate(USCC, "sm2-contract", KeyAlgorithm.SM2)
+    now = datetime.now(UTC)
+    cert = sm2_pki.issue_seal_certificate(
+        store.public_key(ref), SealSubject("北京测试科技有限公司", USCC, "合同专用章"),
+        not_before=now - timedelta(minutes=5), not_after=now + timedelta(days=365))
+    pdf = await _seal_pdf(Sm2CmsSigner(store.sm2_signer(ref), cert, sm2_pki.chain()))
+    verifier = Verifier(container.seals, container.revocation.root, container.pki.chain()[0],
+                        extra_roots=[sm2_pki.certificate("root")])
+    (entry,) = (await verifier.verify(pdf))["signatures"]
+    assert entry["algorithm"] == "sm2"
+    assert (entry["integrity"], entry["intact"], entry["trusted"]) == ("ok", True, True), entry
+    assert entry["level"] == "B-B"
+    # a changed byte is broken for the verifier as well
+    (entry,) = (await verifier.verify(_flip_in_page_text(pdf)))["signatures"]
+    assert entry["integrity"] == "broken" and entry["intact"] is False
+    # and ECDSA seals keep their name
+    (entry,) = (await container.verifier.verify(await _ecdsa_sealed(container)))["signatures"]
+    assert entry["algorithm"] == "ec-p256" and entry["trusted"] is True
+
+
+async def _ecdsa_sealed(c: Container) -> bytes:
+    c.seals.register(parse_license(license_data()))
+    out, _ = await c.sealing.seal(USCC, simple_pdf(), SealingOptions(
+        seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_B))
+    return out
