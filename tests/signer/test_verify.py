@@ -111,9 +111,12 @@ async def past_the_timestamp(entry: dict[str, Any] | list[dict[str, Any]]) -> No
     change made now is provably after the signature (after every one, given a list)."""
     entries = entry if isinstance(entry, list) else [entry]
     stamped = max(datetime.fromisoformat(e["timestamp"]["time"]) for e in entries)
-    wait = (stamped + timedelta(seconds=1.05) - datetime.now(UTC)).total_seconds()
-    if wait > 0:
-        await asyncio.sleep(wait)
+    past = stamped + timedelta(seconds=1.05)
+    # a condition on the wall clock the revocation is dated by, not a fixed pause: on a slow
+    # machine the moment may be over already; asyncio sleeps by the monotonic clock, so
+    # look at the wall clock again after each sleep
+    while (left := (past - datetime.now(UTC)).total_seconds()) > 0:
+        await asyncio.sleep(left)
 
 
 # -- genuine documents ------------------------------------------------------------------------
