@@ -17,7 +17,7 @@ from keystore.pki import InternalPki
 from keystore.sm2_pki import SUBDIR as SM2_SUBDIR
 from keystore.sm2_pki import Sm2Pki
 from keystore.soft import SoftKeyStore
-from keystore.tsa import TimeStampAuthority
+from keystore.tsa import Sm2TsaKey, TimeStampAuthority
 from seals.service import IssuanceSettings, SealService
 from signer.core import DocumentSigner
 from signer.revocation import InternalRevocation
@@ -129,7 +129,9 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         clock=now,
     )
     tsa_signer = pki.tsa_signer()
-    tsa = TimeStampAuthority(tsa_signer, tsa_signer.signing_cert, pki.chain(), clock=now)
+    tsa = TimeStampAuthority(tsa_signer, tsa_signer.signing_cert, pki.chain(), clock=now,
+                             sm2=Sm2TsaKey(sm2_pki.service_signer("tsa"),
+                                           sm2_pki.certificate("tsa"), sm2_pki.chain()))
     revocation = InternalRevocation(pki, service.certificate_status, clock=now,
                                     revoked=service.revoked_certificates)
     timestamper: TimeStamper = tsa.timestamper()

@@ -23,12 +23,30 @@ Decisions a client may notice:
 
 Bad requests never raise: they get a ``rejection`` response with the matching ``PKIFailureInfo``.
 Only a TSA that cannot sign at all raises :class:`TsaUnavailable`.
+
+**SM2 tokens.** Given an :class:`Sm2TsaKey` (the SM2 TSA of :mod:`keystore.sm2_pki`), the TSA
+signs with SM2 a request that
+
+* asks for the SM2 policy (``reqPolicy`` = :data:`SM2_TSA_POLICY`), whatever its accepted
+  imprint algorithm, or
+* asks for no policy and carries an SM3 imprint.
+
+A request naming the international policy gets the ECDSA/RSA token even with an SM3 imprint
+(the policy is what a client asks for in RFC 3161; extensions stay refused).  An SM2 token is
+a SignedData with ``digestAlgorithm`` SM3 and ``signatureAlgorithm`` SM2-with-SM3
+``1.2.156.10197.1.501`` (no parameters), the signature ``SM3(Z || DER(signedAttrs))`` with the
+default user id, ``ESSCertIDv2`` hashing the SM2 TSA certificate with SM3, and ``policy`` the SM2
+policy.  GB/T 35275 also allows the SM2-1 OID ``1.2.156.10197.1.301.1`` there; 501 is what our
+certificates, CRLs and OCSP answers and the SM2 PAdES signer use, and what Bouncy Castle and
+OpenSSL name SM2-with-SM3.  Without an SM2 key, the SM2 policy is ``unacceptedPolicy`` and SM3
+imprints get the ECDSA/RSA token as before.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
@@ -40,12 +58,15 @@ from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
+from keystore import sm2
 from keystore.errors import ErrorKind, EsealError
 
 __all__ = [
     "ACCEPTED_IMPRINT_ALGORITHMS",
     "DEFAULT_TSA_POLICY",
+    "SM2_TSA_POLICY",
     "InProcessTimeStamper",
+    "Sm2TsaKey",
     "TimeStampAuthority",
     "TimeStampResp",
     "TsaUnavailable",
@@ -56,6 +77,9 @@ __all__ = [
 #: (1.3.6.1.4.1.61934 is not registered to eseal); replace it with the operator's own
 #: registered policy OID before relying parties are told about it.
 DEFAULT_TSA_POLICY = "1.3.6.1.4.1.61934.1.1"
+#: The policy of tokens signed by the SM2 TSA; a request naming it gets an SM2 token.  The same
+#: PLACEHOLDER arc as above.
+SM2_TSA_POLICY = "1.3.6.1.4.1.61934.1.2"
 
 #: SM3 (GB/T 32905-2016): dotted until keystore.sm2 registers the name "sm3" with asn1crypto
 #: (at its import), "sm3" after; both spellings are accepted below.
@@ -151,12 +175,44 @@ def _cms_time(value: datetime) -> cms.Time:
     return cms.Time({"general_time": value})
 
 
+def sm2_public_key(cert: x509.Certificate) -> sm2.Sm2PublicKey | None:
+    """The SM2 key a certificate certifies, or None for another kind of key."""
+    spki = cert["tbs_certificate"]["subject_public_key_info"]
+    return sm2.Sm2PublicKey.from_spki(spki) if sm2.is_sm2_spki(spki) else None
+
+
 def _check_tsa_certificate(cert: x509.Certificate) -> None:
     eku = cert.extended_key_usage_value
     if eku is None or "time_stamping" not in eku.native:
         raise ValueError("the TSA certificate lacks the timeStamping extended key usage")
     if "extended_key_usage" not in cert.critical_extensions:
         raise ValueError("the TSA certificate's extended key usage must be critical (RFC 3161)")
+
+
+def _sm2_signing_certificate_v2(cert: x509.Certificate) -> tsp.SigningCertificateV2:
+    """ESS signing-certificate-v2 (RFC 5035) naming ``cert`` by its SM3 hash."""
+    tbs = cert["tbs_certificate"]
+    value = tsp.SigningCertificateV2({"certs": [{
+        "hash_algorithm": {"algorithm": sm2.NAME_SM3},
+        "cert_hash": sm2.sm3(cert.dump()),
+        "issuer_serial": {
+            "issuer": [x509.GeneralName(name="directory_name", value=tbs["issuer"])],
+            "serial_number": tbs["serial_number"].native,
+        },
+    }]})
+    return tsp.SigningCertificateV2.load(value.dump())
+
+
+@dataclass(frozen=True)
+class Sm2TsaKey:
+    """The SM2 TSA: who signs SM2 tokens (see the module docstring)."""
+
+    signer: sm2.Sm2Signer
+    #: EKU timeStamping (critical), certifying ``signer``'s key
+    certificate: x509.Certificate
+    #: the SM2 seal CA and root, sent along when a request sets ``certReq``
+    chain: list[x509.Certificate] = field(default_factory=list)
+    policy: str = SM2_TSA_POLICY
 
 
 class TimeStampAuthority:
@@ -170,6 +226,7 @@ class TimeStampAuthority:
     :param clock: gives the current time (aware; a naive value is taken as UTC).
     :param serial_source: gives a fresh positive serial number for each token.
     :param digest_algorithm: the digest used for the token's own signature.
+    :param sm2: the SM2 TSA, for SM2 tokens (see the module docstring); ``None``: none.
     """
 
     def __init__(
@@ -183,6 +240,7 @@ class TimeStampAuthority:
         clock: Callable[[], datetime] | None = None,
         serial_source: Callable[[], int] = random_serial,
         digest_algorithm: str = "sha256",
+        sm2: Sm2TsaKey | None = None,
     ) -> None:
         signing_cert = signer.signing_cert
         if signing_cert is None or signing_cert.dump() != certificate.dump():
@@ -204,6 +262,16 @@ class TimeStampAuthority:
         self._signing_certificate_v2 = tsp.SigningCertificateV2.load(
             as_signing_certificate_v2(certificate, "sha256").dump()
         )
+        self.sm2 = sm2
+        self._sm2_policy: str | None = None
+        if sm2 is not None:
+            _check_tsa_certificate(sm2.certificate)
+            if sm2.signer.public_key != sm2_public_key(sm2.certificate):
+                raise ValueError("the SM2 signer must be bound to the SM2 TSA certificate")
+            self._sm2_policy = core.ObjectIdentifier(sm2.policy).dotted
+            if self._sm2_policy == self.policy:
+                raise ValueError("the SM2 TSA needs a policy of its own")
+            self._sm2_signing_certificate_v2 = _sm2_signing_certificate_v2(sm2.certificate)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -228,8 +296,10 @@ class TimeStampAuthority:
                 f"a {algorithm} imprint must be {expected_length} bytes long",
             )
         requested_policy = req["req_policy"]
-        if requested_policy.native is not None and requested_policy.dotted != self.policy:
-            raise _Rejection("unaccepted_policy", f"this TSA only issues under {self.policy}")
+        if requested_policy.native is not None and requested_policy.dotted not in (
+                self.policy, self._sm2_policy):
+            policies = " or ".join(p for p in (self.policy, self._sm2_policy) if p)
+            raise _Rejection("unaccepted_policy", f"this TSA only issues under {policies}")
         if req["extensions"].native:
             raise _Rejection("unaccepted_extensions", "request extensions are not supported")
         return req
@@ -251,10 +321,22 @@ class TimeStampAuthority:
             raise ValueError("the serial source must give positive integers")
         return serial
 
-    def _tst_info(self, req: tsp.TimeStampReq, gen_time: datetime) -> tsp.TSTInfo:
+    def _wants_sm2(self, req: tsp.TimeStampReq) -> bool:
+        """SM2 token: the SM2 policy asked for, or no policy and an SM3 imprint."""
+        if self._sm2_policy is None:
+            return False
+        requested = req["req_policy"]
+        if requested.native is not None:
+            return bool(requested.dotted == self._sm2_policy)
+        algorithm = req["message_imprint"]["hash_algorithm"]["algorithm"]
+        return bool(algorithm.dotted == SM3_OID)
+
+    def _tst_info(self, req: tsp.TimeStampReq, gen_time: datetime, *,
+                  use_sm2: bool = False) -> tsp.TSTInfo:
+        certificate = self.sm2.certificate if use_sm2 and self.sm2 else self.certificate
         fields: dict[str, object] = {
             "version": "v1",
-            "policy": self.policy,
+            "policy": self._sm2_policy if use_sm2 else self.policy,
             "message_imprint": req["message_imprint"],
             "serial_number": self._next_serial(),
             "gen_time": gen_time,
@@ -264,7 +346,7 @@ class TimeStampAuthority:
         # ordering is false: the DER default, hence left out
         if req["nonce"].native is not None:
             fields["nonce"] = req["nonce"].native
-        fields["tsa"] = x509.GeneralName(name="directory_name", value=self.certificate.subject)
+        fields["tsa"] = x509.GeneralName(name="directory_name", value=certificate.subject)
         return tsp.TSTInfo(fields)
 
     # -- signing ----------------------------------------------------------------------------
@@ -301,10 +383,53 @@ class TimeStampAuthority:
             ),
             "signer_infos": cms.SignerInfos([signer_info]),
         }
-        if cert_req:
+        return self._response(signed_data, [self.certificate, *self.chain] if cert_req else [])
+
+    def _sm2_token(self, tst_info: tsp.TSTInfo, gen_time: datetime, cert_req: bool) -> bytes:
+        assert self.sm2 is not None
+        tst_info_der = tst_info.dump()
+        signed_attrs = cms.CMSAttributes(
+            [
+                simple_cms_attribute("content_type", "tst_info"),
+                simple_cms_attribute("signing_time", _cms_time(gen_time.replace(microsecond=0))),
+                simple_cms_attribute("message_digest", sm2.sm3(tst_info_der)),
+                simple_cms_attribute("signing_certificate_v2",
+                                     self._sm2_signing_certificate_v2),
+            ]
+        )
+        try:
+            signature = self.sm2.signer.sign(signed_attrs.dump())
+        except Exception as exc:  # any backend failure means the TSA cannot issue now
+            raise TsaUnavailable(f"the SM2 TSA key cannot sign ({type(exc).__name__})") from exc
+        tbs = self.sm2.certificate["tbs_certificate"]
+        signer_info = cms.SignerInfo({
+            "version": "v1",
+            "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value={
+                "issuer": tbs["issuer"], "serial_number": tbs["serial_number"].native}),
+            "digest_algorithm": {"algorithm": sm2.NAME_SM3},
+            "signed_attrs": signed_attrs,
+            "signature_algorithm": {"algorithm": sm2.NAME_SM2_WITH_SM3},
+            "signature": signature,
+        })
+        signed_data: dict[str, object] = {
+            "version": "v3",
+            "digest_algorithms": cms.DigestAlgorithms(
+                [algos.DigestAlgorithm({"algorithm": sm2.NAME_SM3})]),
+            "encap_content_info": cms.EncapsulatedContentInfo({
+                "content_type": cms.ContentType("tst_info"),
+                "content": cms.ParsableOctetString(tst_info_der),
+            }),
+            "signer_infos": cms.SignerInfos([signer_info]),
+        }
+        return self._response(
+            signed_data, [self.sm2.certificate, *self.sm2.chain] if cert_req else [])
+
+    @staticmethod
+    def _response(signed_data: dict[str, object], send: list[x509.Certificate]) -> bytes:
+        if send:
             seen: set[bytes] = set()
             certificates = []
-            for cert in [self.certificate, *self.chain]:
+            for cert in send:
                 if cert.dump() not in seen:
                     seen.add(cert.dump())
                     certificates.append(cms.CertificateChoices(name="certificate", value=cert))
@@ -332,8 +457,12 @@ class TimeStampAuthority:
         except _Rejection as rejection:
             return _rejection(rejection.failure, rejection.text)
         gen_time = self._now()
+        cert_req = bool(req["cert_req"].native)
+        if self._wants_sm2(req):
+            return self._sm2_token(self._tst_info(req, gen_time, use_sm2=True), gen_time,
+                                   cert_req)
         tst_info = self._tst_info(req, gen_time)
-        return await self._token(tst_info, gen_time, bool(req["cert_req"].native))
+        return await self._token(tst_info, gen_time, cert_req)
 
     def timestamper(self) -> InProcessTimeStamper:
         """A pyHanko time stamper that asks this TSA directly, without HTTP."""

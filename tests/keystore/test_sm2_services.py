@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import cms, tsp
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -23,10 +24,17 @@ from keystore import sm2
 from keystore.base import KeyAlgorithm
 from keystore.errors import MasterKeyError
 from keystore.masterkey import MasterKey
-from keystore.pki import CertStatus
+from keystore.pki import CertStatus, InternalPki
 from keystore.sm2_ocsp import is_for_sm2_ca, ocsp_response
 from keystore.sm2_pki import ROLES, SCOPE, Sm2Pki, verify_certificate_signature
 from keystore.soft import SoftKeyStore
+from keystore.tsa import (
+    DEFAULT_TSA_POLICY,
+    SM2_TSA_POLICY,
+    Sm2TsaKey,
+    TimeStampAuthority,
+    TimeStampResp,
+)
 
 MASTER = bytes(range(32))
 URL = "https://eseal.example.cn"
@@ -229,3 +237,114 @@ def test_openssl_reads_the_sm2_ocsp_answer_and_verifies_its_signature(
          "-pkeyopt", "distid:1234567812345678", "-in", str(tmp_path / "tbs.der"),
          "-sigfile", str(tmp_path / "tbs.sig")], capture_output=True, text=True, check=False)
     assert "Signature Verified Successfully" in verified.stdout, verified.stderr
+
+
+# -- the SM2 time-stamping authority --------------------------------------------------------
+
+@pytest.fixture
+def tsa(tmp_path: Path, sm2_pki: Sm2Pki) -> TimeStampAuthority:
+    store = _store(tmp_path)
+    ecdsa = InternalPki(store, tmp_path / "pki", URL)
+    ecdsa.create()
+    signer = ecdsa.tsa_signer()
+    return TimeStampAuthority(signer, signer.signing_cert, ecdsa.chain(), sm2=Sm2TsaKey(
+        sm2_pki.service_signer("tsa"), sm2_pki.certificate("tsa"), sm2_pki.chain()))
+
+
+def _ts_request(algorithm: str, digest: bytes, *, policy: str | None = None) -> bytes:
+    fields: dict[str, object] = {
+        "version": "v1", "cert_req": True, "nonce": 0x5EA1,
+        "message_imprint": {"hash_algorithm": {"algorithm": algorithm},
+                            "hashed_message": digest}}
+    if policy is not None:
+        fields["req_policy"] = policy
+    return bytes(tsp.TimeStampReq(fields).dump())
+
+
+def _token(response: bytes) -> tuple[cms.SignedData, tsp.TSTInfo]:
+    resp = TimeStampResp.load(response)
+    assert resp["status"]["status"].native == "granted", resp["status"].native
+    signed = resp["time_stamp_token"]["content"]
+    return signed, signed["encap_content_info"]["content"].parsed
+
+
+DATA = "电子印章 timestamped data".encode()
+
+
+async def test_sm3_imprint_gets_an_sm2_token(tsa: TimeStampAuthority, sm2_pki: Sm2Pki) -> None:
+    signed, info = _token(await tsa.respond(_ts_request("sm3", sm2.sm3(DATA))))
+    assert info["policy"].dotted == SM2_TSA_POLICY
+    assert info["message_imprint"]["hashed_message"].native == sm2.sm3(DATA)
+    assert info["nonce"].native == 0x5EA1
+    assert info["tsa"].chosen == sm2_pki.certificate("tsa").subject
+    assert [d["algorithm"].dotted for d in signed["digest_algorithms"]] == [sm2.OID_SM3]
+    signer_info = signed["signer_infos"][0]
+    assert signer_info["digest_algorithm"]["algorithm"].dotted == sm2.OID_SM3
+    assert signer_info["signature_algorithm"]["algorithm"].dotted == sm2.OID_SM2_WITH_SM3
+    assert signer_info["signature_algorithm"]["parameters"].native is None
+    tsa_cert = sm2_pki.certificate("tsa")
+    assert signer_info["sid"].chosen["serial_number"].native == tsa_cert.serial_number
+    attrs = {a["type"].native: a["values"][0] for a in signer_info["signed_attrs"]}
+    assert attrs["message_digest"].native == sm2.sm3(signed["encap_content_info"]["content"]
+                                                     .contents)
+    ess = attrs["signing_certificate_v2"]["certs"][0]
+    assert ess["hash_algorithm"]["algorithm"].dotted == sm2.OID_SM3
+    assert ess["cert_hash"].native == sm2.sm3(tsa_cert.dump())
+    # SM3(Z || DER(signedAttrs)) with the default user id, by the SM2 TSA key
+    sm2.Sm2PublicKey.from_spki(tsa_cert.public_key).verify(
+        bytes(signer_info["signature"]), signer_info["signed_attrs"].untag().dump())
+    # certReq: the SM2 TSA certificate and the SM2 chain, not the ECDSA ones
+    assert {c.chosen.dump() for c in signed["certificates"]} == {
+        tsa_cert.dump(), *(c.dump() for c in sm2_pki.chain())}
+
+
+async def test_the_request_chooses_the_token(tsa: TimeStampAuthority) -> None:
+    sha = hashlib.sha256(DATA).digest()
+    # the SM2 policy asks for SM2 whatever the imprint
+    signed, info = _token(await tsa.respond(_ts_request("sha256", sha, policy=SM2_TSA_POLICY)))
+    assert info["policy"].dotted == SM2_TSA_POLICY
+    assert signed["signer_infos"][0]["signature_algorithm"]["algorithm"].dotted == \
+        sm2.OID_SM2_WITH_SM3
+    # SHA-256 without a policy: the ECDSA token, as before
+    signed, info = _token(await tsa.respond(_ts_request("sha256", sha)))
+    assert info["policy"].dotted == DEFAULT_TSA_POLICY
+    assert signed["signer_infos"][0]["signature_algorithm"]["algorithm"].native == \
+        "sha256_ecdsa"
+    # SM3 under the international policy named explicitly: the ECDSA token with an SM3 imprint
+    signed, info = _token(await tsa.respond(
+        _ts_request("sm3", sm2.sm3(DATA), policy=DEFAULT_TSA_POLICY)))
+    assert info["policy"].dotted == DEFAULT_TSA_POLICY
+    assert signed["signer_infos"][0]["signature_algorithm"]["algorithm"].native == \
+        "sha256_ecdsa"
+
+
+async def test_sm2_requests_are_checked_like_the_others(tsa: TimeStampAuthority) -> None:
+    def failure(response: bytes) -> set[str]:
+        status = TimeStampResp.load(response)["status"]
+        assert status["status"].native == "rejection"
+        return set(status["fail_info"].native)
+
+    assert failure(await tsa.respond(_ts_request("sm3", b"\x00" * 31))) == {"bad_data_format"}
+    assert failure(await tsa.respond(_ts_request("sha1", b"\x00" * 20, policy=SM2_TSA_POLICY))
+                   ) == {"bad_alg"}
+    assert failure(await tsa.respond(_ts_request("sm3", b"\x00" * 32, policy="1.2.3.4"))) == \
+        {"unaccepted_policy"}
+
+
+async def test_without_an_sm2_key_the_sm2_policy_is_refused(tsa: TimeStampAuthority) -> None:
+    plain = TimeStampAuthority(tsa.signer, tsa.certificate, tsa.chain)
+    status = TimeStampResp.load(await plain.respond(
+        _ts_request("sha256", b"\x00" * 32, policy=SM2_TSA_POLICY)))["status"]
+    assert set(status["fail_info"].native) == {"unaccepted_policy"}
+    _, info = _token(await plain.respond(_ts_request("sm3", b"\x00" * 32)))
+    assert info["policy"].dotted == DEFAULT_TSA_POLICY
+
+
+def test_sm2_key_must_match_its_certificate(tsa: TimeStampAuthority, sm2_pki: Sm2Pki) -> None:
+    assert tsa.sm2 is not None
+    with pytest.raises(ValueError, match="bound to the SM2 TSA certificate"):
+        TimeStampAuthority(tsa.signer, tsa.certificate, tsa.chain, sm2=Sm2TsaKey(
+            sm2_pki.service_signer("ocsp"), sm2_pki.certificate("tsa")))
+    with pytest.raises(ValueError, match="timeStamping"):
+        TimeStampAuthority(tsa.signer, tsa.certificate, tsa.chain, sm2=Sm2TsaKey(
+            sm2_pki.service_signer("ocsp"), sm2_pki.certificate("ocsp")))
