@@ -19,6 +19,7 @@ import pytest
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import pem as asn1_pem
+from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
 
@@ -27,6 +28,7 @@ from api.settings import Settings
 from helpers import READY_TIMEOUT_S, ROOT, Api, require_tool
 from keystore import sm2
 from keystore.sm2_pki import SCOPE, SUBDIR, verify_certificate_signature, verify_crl_signature
+from keystore.tsa import TimeStampResp
 
 DISTID = "distid:1234567812345678"
 
@@ -213,3 +215,19 @@ def test_ocsp_picks_the_hierarchy_from_the_request(api: Api) -> None:
     r = api.client.post("/v1/pki/ocsp", content=b"not DER")
     assert asn1_ocsp.OCSPResponse.load(r.content)["response_status"].native == \
         "malformed_request"
+
+
+def test_tsa_over_http_answers_sm3_imprints_with_an_sm2_token(api: Api) -> None:
+    query = tsp.TimeStampReq({"version": "v1", "cert_req": True, "message_imprint": {
+        "hash_algorithm": {"algorithm": "sm3"}, "hashed_message": sm2.sm3(b"contract")}})
+    r = api.client.post("/v1/tsa", content=query.dump(),
+                        headers={**api.headers("own"),
+                                 "content-type": "application/timestamp-query"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/timestamp-reply"
+    token = TimeStampResp.load(r.content)["time_stamp_token"]["content"]
+    signer_info = token["signer_infos"][0]
+    assert signer_info["signature_algorithm"]["algorithm"].dotted == sm2.OID_SM2_WITH_SM3
+    tsa_cert = api.container.sm2_pki.certificate("tsa")
+    sm2.Sm2PublicKey.from_spki(tsa_cert.public_key).verify(
+        bytes(signer_info["signature"]), signer_info["signed_attrs"].untag().dump())
+    assert tsa_cert.dump() in {c.chosen.dump() for c in token["certificates"]}
