@@ -419,9 +419,10 @@ class DocumentSigner:
                 for signed in (False, True):
                     for token in extract_tst_data_iter(sig.signer_info, signed=signed):
                         paths.append(await _path(token, context))
+                # no VRI entry: a signature sealed at B-LT has one already, and a changed
+                # VRI entry is a suspicious modification to pyHanko's difference analysis
                 DocumentSecurityStore.supply_dss_in_writer(
-                    writer, sig.pkcs7_content.hex().encode("ascii"), paths=paths,
-                    validation_context=context)
+                    writer, None, paths=paths, validation_context=context)
             except Exception as exc:  # not ours, revoked without proof, unreadable
                 log.info("no validation data for signature %r: %s", sig.field_name,
                          _short(exc))
