@@ -146,11 +146,15 @@ async def _seal_and_verify(c: Container) -> None:
     assert (await c.verifier.verify(other, OTHER_USCC))["valid"] is True
 
 
+#: wrapped files of a data dir with two enterprises: pki, pki-sm2, two enterprises, master.check
+WRAPPED = 5
+
+
 def _assert_store_under(settings: Settings, key: bytes) -> None:
     """Every wrapped file opens with ``key`` and no ``.new`` file is left."""
     master = MasterKey(key)
     files = master_wrapped_files(settings.keys_dir)
-    assert len(files) == 4  # pki, two enterprises, master.check
+    assert len(files) == WRAPPED
     for path, context in files:
         assert master.try_unwrap(path.read_bytes(), context) is not None, path.name
     assert not list(settings.keys_dir.rglob("*.new"))
@@ -178,7 +182,7 @@ async def test_seal_keys_sign_after_rotation_with_the_key_file(
     assert rc == 0, err
     assert_no_key(out + err, old_key, new_key)
     report = json.loads(out)
-    assert report["files"] == 4 and report["rewrapped"] == 4 and report["already_new"] == 0
+    assert report["files"] == report["rewrapped"] == WRAPPED and report["already_new"] == 0
     assert report["master_key_source"] == "key file" and report["installed"] is True
     # the key file was replaced atomically and keeps mode 0600
     assert load_master_key(None, settings.master_key_file).same_as(MasterKey(new_key))
@@ -267,8 +271,8 @@ def test_cli_in_a_subprocess_prints_no_key(
 
 def _crash_after_staging(settings: Settings, old: bytes, new: bytes) -> list[Path]:
     targets, already = stage(settings.keys_dir, MasterKey(old), MasterKey(new))
-    assert already == 0 and len(targets) == 4
-    assert len(list(settings.keys_dir.rglob("*.new"))) == 4
+    assert already == 0 and len(targets) == WRAPPED
+    assert len(list(settings.keys_dir.rglob("*.new"))) == WRAPPED
     return targets
 
 
@@ -287,7 +291,7 @@ def _all_but_the_check_file_renamed(settings: Settings, old: bytes, new: bytes) 
     targets = _crash_after_staging(settings, old, new)
     assert targets[-1].name == "master.check"
     commit(targets[:-1])
-    return 3
+    return WRAPPED - 1
 
 
 def _torn_new_file(settings: Settings, old: bytes, new: bytes) -> int:
@@ -302,7 +306,7 @@ def _torn_new_file(settings: Settings, old: bytes, new: bytes) -> int:
 def _everything_renamed(settings: Settings, old: bytes, new: bytes) -> int:
     """Crash after the last rename, before the key file was replaced."""
     commit(_crash_after_staging(settings, old, new))
-    return 4
+    return WRAPPED
 
 
 @pytest.mark.parametrize("crash", [_nothing_renamed, _half_renamed,
@@ -325,7 +329,7 @@ async def test_a_rerun_finishes_an_interrupted_rotation(
 
     assert rc == 0, err
     report = json.loads(out)
-    assert report["already_new"] == renamed and report["rewrapped"] == 4 - renamed
+    assert report["already_new"] == renamed and report["rewrapped"] == WRAPPED - renamed
     _assert_store_under(registered, new_key)
     keys_after = _snapshot(registered.keys_dir)
     assert {k: keys_after[k] for k in keys_before} == keys_before
