@@ -8,6 +8,7 @@ verdict, the amber sentence with the date, and see the seals marked in the summa
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta, timezone
 
 from test_web_page import (  # noqa: F401 - fixtures, used by name
@@ -33,9 +34,13 @@ BEIJING = timezone(timedelta(hours=8))
 
 
 def test_cancelled_license_shows_as_a_notice(browser: Cdp, served: Served) -> None:  # noqa: F811
+    # the change must be provably later than the seals' timestamps (whole seconds): wait, if
+    # need be, until two seconds after the sealed file was written (no wait on a slow machine)
+    written = served.files["合同-已盖章.pdf"].stat().st_mtime
+    while (left := written + 2.0 - time.time()) > 0:
+        time.sleep(left)
     c = build(Settings(data_dir=served.log.parent / "data"))
     try:
-        # the fixture sealed the contract well over a second ago: the change is provably later
         cancelled = c.seals.change_status(USCC, LicenseStatus.CANCELLED, "注销").history[-1].at
     finally:
         c.close()
