@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from keystore.errors import ErrorKind, EsealError
 
@@ -69,6 +70,26 @@ class ProcessingTimeout(EsealError):
 class _Cut(BaseException):
     """Raised asynchronously into a job's thread; a BaseException so that the ``except
     Exception`` blocks of the libraries on the way do not swallow it."""
+
+
+_previous_hook = sys.unraisablehook
+
+
+def _quiet_cuts(unraisable: Any) -> None:
+    """A cut that Python dropped (in a weakref callback or ``__del__``) is expected: the
+    watchdog raises it again.  Log one debug line instead of a traceback on stderr; every
+    other unraisable exception goes to the hook that was there before."""
+    if isinstance(unraisable.exc_value, _Cut):
+        log.debug("a time-limit cut was dropped in %r; it is raised again", unraisable.object)
+        return
+    _previous_hook(unraisable)
+
+
+def _install_quiet_cuts() -> None:
+    if sys.unraisablehook is not _quiet_cuts:
+        global _previous_hook
+        _previous_hook = sys.unraisablehook
+        sys.unraisablehook = _quiet_cuts
 
 
 def _raise_in(thread_id: int, exc: type[BaseException] | None) -> None:
@@ -114,6 +135,7 @@ class Deadline:
         self.cuts = 0
         #: times a cut was raised again into a job that had not stopped
         self.rearms = 0
+        _install_quiet_cuts()
 
     def run(self, fn: Callable[[], T]) -> T:
         """Call ``fn()`` in this thread under the limits; raise our error if it is cut."""

@@ -29,6 +29,7 @@ from signer.placement import AtKeyword, AtPoint, CrossPage, Placement
 from signer.service import (
     DocumentType,
     ReserveOrder,
+    Sealed,
     SealingOptions,
     SealingService,
     SealOrder,
@@ -198,13 +199,28 @@ class SignFlow:
                 return replay
         sealing_options = to_sealing_options(options)
         uscc = principal.uscc
-        # the document work alone is cut off at the limits; archive and audit never are
-        done = self._deadline.run(
-            lambda: asyncio.run(self._sealing.sealed(uscc, src, sealing_options)))
+
+        async def document_work() -> tuple[Sealed, list[str]]:
+            done = await self._sealing.sealed(uscc, src, sealing_options)
+            # enterprises whose valid seals the upload carried: the archive's parties
+            used = done.seals
+            own = len(used) + (options.level == "B-LTA")  # the seals and the document timestamp
+            try:
+                parties = await earlier_sealers(
+                    done.signed.file, chain_certificates(used[0].chain_pem),
+                    skip_serials=[s.serial for s in used], own_signatures=own) if used else []
+            except BaseException:  # cut while finding the parties: nothing is kept
+                done.signed.file.close()
+                raise
+            return done, parties
+
+        # the document work alone (sealing, then finding the parties) is cut off at the
+        # limits, in one run with one budget; archive and audit never are
+        done, parties = self._deadline.run(lambda: asyncio.run(document_work()))
         signed, used = done.signed, done.seals
         try:
             sealed = self._archive_sealed(principal, options, idempotency_key, request_sha,
-                                          input_sha, signed, used, filename)
+                                          input_sha, signed, used, parties, filename)
         except BaseException:
             signed.file.close()
             raise
@@ -214,15 +230,10 @@ class SignFlow:
 
     def _archive_sealed(self, principal: Principal, options: SignOptions,
                         idempotency_key: str | None, request_sha: str, input_sha: str,
-                        sealed: SignedFile, used: list[Seal],
+                        sealed: SignedFile, used: list[Seal], parties: list[str],
                         filename: str | None = None) -> SealedDocument:
         assert principal.uscc is not None
         signed = sealed.file
-        # enterprises whose valid seals the upload carried: the archive's parties
-        own = len(used) + (options.level == "B-LTA")  # the seals and the document timestamp
-        parties = self._deadline.run(lambda: asyncio.run(earlier_sealers(
-            signed, chain_certificates(used[0].chain_pem),
-            skip_serials=[s.serial for s in used], own_signatures=own))) if used else []
         sha, size = _digest(signed)
         events = [
             AuditEvent("seal.use", principal.key_id, uscc=seal.uscc, seal_kind=seal.kind.value,

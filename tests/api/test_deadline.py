@@ -107,6 +107,52 @@ def test_a_job_whose_cut_lands_in_weakref_callbacks_is_still_stopped() -> None:
     assert deadline.run(lambda: churn(0.001)) > 0
 
 
+def test_dropped_cuts_print_no_traceback_but_other_unraisables_still_do(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A dropped cut is expected (it is raised again): no "Exception ignored" traceback on the
+    server's stderr.  Any other exception Python cannot raise still reaches the usual hook."""
+    import gc
+    import sys
+
+    class Node:
+        pass
+
+    def churn(cpu: float) -> None:
+        watched: weakref.WeakSet[Node] = weakref.WeakSet()
+        end = time.thread_time() + cpu
+        while time.thread_time() < end:
+            for _ in range(50):
+                node = Node()
+                watched.add(node)
+                del node
+
+    deadline = Deadline(cpu_seconds=0.03, wall_seconds=600, tick=0.005)
+    for _ in range(6):
+        with pytest.raises(DocumentTooComplex):
+            deadline.run(lambda: churn(5.0))
+    gc.collect()
+    assert "_Cut" not in capsys.readouterr().err
+
+    import api.deadline as module
+
+    assert sys.unraisablehook is module._quiet_cuts
+    seen: list[BaseException | None] = []
+    saved = module._previous_hook
+    try:
+        # what the hook hands on: a recorder beneath the deadline's hook
+        module._previous_hook = lambda u: seen.append(u.exc_value)
+
+        class Noisy:
+            def __del__(self) -> None:
+                raise ValueError("from __del__")
+
+        Noisy()
+        gc.collect()
+    finally:
+        module._previous_hook = saved
+    assert [type(e) for e in seen] == [ValueError]
+
+
 def test_waiting_is_not_cpu_time_but_the_wall_limit_still_holds() -> None:
     deadline = Deadline(cpu_seconds=0.2, wall_seconds=0.3, tick=0.01)
     naps = 0
