@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from helpers import ROOT, USCC, Api
+from helpers import ROOT, USCC, Api, wait_until
 from pdfs import simple_pdf
 
 BEIJING = timezone(timedelta(hours=8))
@@ -231,24 +231,21 @@ def live(tmp_path: Path) -> Iterator[tuple[Path, str, dict[str, Any]]]:
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "ESEAL_DATA_DIR": str(data), "ESEAL_PUBLIC_URL": url}
     env.pop("ESEAL_MASTER_KEY", None)
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    log = data / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+                                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     try:
-        for _ in range(300):
+
+        def healthy() -> bool:
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
+                return httpx.get(f"{url}/healthz", timeout=5).status_code == 200
             except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the server did not start")
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            pytest.fail(f"the server stopped: {err}")
+                return False
+
+        wait_until(healthy, "the server to answer /healthz",
+                   alive=lambda: proc.poll() is None,
+                   explain=lambda: log.read_text(errors="replace")[-3000:])
         yield data, url, registered
     finally:
         proc.terminate()
