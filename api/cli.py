@@ -626,7 +626,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, metavar="OUT.zip",
                    help="where to write the ZIP")
     s.set_defaults(func=cmd_archive_export)
-    # as api/renewal.py's add_renew_parser declares it, but without importing that module
+    # declared here so that `eseal --help` does not import api/renewal.py
     # (it loads pyHanko and SQLAlchemy) until the command runs
     s = arc.add_parser(
         "renew", help="new document timestamps for B-LTA files whose last one expires",

@@ -145,16 +145,3 @@ def cmd_archive_renew(args: Any, settings: Any) -> int:
     json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
     return 1 if report["failed"] else 0
-
-
-def add_renew_parser(archive_commands: Any) -> None:
-    """Register ``archive renew`` on the CLI's ``archive`` sub-commands."""
-    s = archive_commands.add_parser(
-        "renew", help="new document timestamps for B-LTA files whose last one expires",
-        description="Renew every archived B-LTA document whose last timestamp's certificate "
-        "expires before DATE (China time): each gets a new document timestamp, written as a "
-        "new version of its archive record and audited (archive.renew).")
-    s.add_argument("--before", required=True, metavar="DATE", help="YYYY-MM-DD")
-    s.add_argument("--uscc", help="only this enterprise's documents")
-    s.add_argument("--dry-run", action="store_true", help="list what is due, renew nothing")
-    s.set_defaults(func=cmd_archive_renew)
