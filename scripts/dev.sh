@@ -28,11 +28,13 @@ python_env() {
   "$VENV/bin/python" -c "import api.cli" # fails loudly if the install did not work
 }
 
+install_hash() { cat pyproject.toml "$0" | sha256sum | cut -d' ' -f1; }
+
 quiet_python_env() {
   # For serve: install only when the project's metadata changed (the install is editable, so
   # code changes need none), and print pip's output only if it fails.
   local stamp="$VENV/.eseal-install" want log
-  want=$(cat pyproject.toml "$0" | sha256sum | cut -d' ' -f1)
+  want=$(install_hash)
   if [ -x "$VENV/bin/eseal" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
   echo "installing eseal into $VENV (once; again only when pyproject.toml changes) ..."
   log=$(mktemp)
@@ -115,6 +117,7 @@ case "$cmd" in
   test)
     apt_install fonts-noto-cjk openssl softhsm2 poppler-utils qpdf chromium unzip docker-compose postgresql-client libbcprov-java libbcpkix-java libbcutil-java default-jdk-headless
     python_env "[test]"
+    install_hash >"$VENV/.eseal-install"  # what serve needs is installed too: it need not reinstall
     postgres_up
     "$VENV/bin/ruff" check .
     "$VENV/bin/mypy"
