@@ -154,7 +154,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     verifier = Verifier(service, revocation.root, pki.chain()[0],
                         extra_roots=[*_trust_bundle(settings), sm2_pki.certificate("root")],
                         allow_fetching=settings.verify_fetch,
-                        revocation=revocation)
+                        revocation=revocation, sm2_issuing=sm2_pki.certificate("issuing"))
     deadline = Deadline(settings.document_cpu_seconds, settings.document_wall_seconds)
     return Container(settings, engine, soft, seal_keys, pki, service, tsa, revocation, sealing,
                      verifier, ApiKeyStore(engine), AuditLog(engine),

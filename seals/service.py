@@ -222,6 +222,10 @@ class SealService:
         """Any version of any seal this server issued, by certificate serial."""
         return self._repo.seal_by_serial(serial)
 
+    def seal_by_sm2_serial(self, serial: int) -> Seal | None:
+        """Any version of any seal, by the serial of its SM2 certificate."""
+        return self._repo.seal_by_sm2_serial(serial)
+
     def seals(self, uscc: str) -> list[Seal]:
         self.enterprise(uscc)
         order = list(SealKind)
