@@ -378,7 +378,7 @@ def cmd_pki_crl(args: argparse.Namespace, settings: Settings) -> int:
 
     c = _container(settings)
     if args.algorithm == "sm2":
-        Path(args.output).write_bytes(c.sm2_pki.crl(sm2_revoked()))
+        Path(args.output).write_bytes(c.sm2_pki.crl(sm2_revoked(c)))
     else:
         Path(args.output).write_bytes(c.pki.crl(c.seals.revoked_certificates()))
     return 0

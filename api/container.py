@@ -114,6 +114,11 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     sm2_pki.ensure()  # data dirs made before the SM2 PKI get it here, once
     seal_keys = _seal_keystore(settings, soft)
     seal_keys.check()  # an absent or locked token fails at start-up, not at the first seal
+    if settings.sm2_seals and settings.keystore != "soft":
+        raise KeystoreError(
+            "the PKCS#11 key store cannot hold SM2 seal keys: set ESEAL_SEAL_ALGORITHMS to the "
+            f"international key type alone ({settings.key_algorithm.value})",
+            code="algorithm_not_supported_by_keystore")
     engine = make_engine(settings.db_url)
     migrate(engine)
     repo = SqlEnterpriseRepository(engine)
@@ -125,7 +130,9 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
             key_algorithm=settings.key_algorithm,
             validity=timedelta(days=settings.seal_validity_days),
             font_path=settings.font_path,
+            sm2=settings.sm2_seals,
         ),
+        sm2_pki=sm2_pki,
         clock=now,
     )
     tsa_signer = pki.tsa_signer()
@@ -145,8 +152,9 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     archive = archive_from_settings(settings, engine)
     archive.clock = now
     verifier = Verifier(service, revocation.root, pki.chain()[0],
-                        extra_roots=_trust_bundle(settings), allow_fetching=settings.verify_fetch,
-                        revocation=revocation)
+                        extra_roots=[*_trust_bundle(settings), sm2_pki.certificate("root")],
+                        allow_fetching=settings.verify_fetch,
+                        revocation=revocation, sm2_issuing=sm2_pki.certificate("issuing"))
     deadline = Deadline(settings.document_cpu_seconds, settings.document_wall_seconds)
     return Container(settings, engine, soft, seal_keys, pki, service, tsa, revocation, sealing,
                      verifier, ApiKeyStore(engine), AuditLog(engine),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keystore.base import KeyAlgorithm
@@ -43,6 +43,51 @@ class Settings(BaseSettings):
             raise ValueError("sm2 is not yet available as the seal key type; use ec-p256, "
                              "rsa-2048 or rsa-3072")
         return value
+    seal_algorithms: str = Field(
+        "sm2,ec-p256",
+        description="certificates every seal gets: sm2 and/or the international key type "
+                    "(ec-p256, rsa-2048, rsa-3072; ESEAL_KEY_ALGORITHM), comma-separated")
+
+    @field_validator("seal_algorithms")
+    @classmethod
+    def _seal_algorithms(cls, value: str) -> str:
+        names = [n.strip().lower() for n in value.split(",") if n.strip()]
+        known = [a.value for a in KeyAlgorithm]
+        for name in names:
+            if name not in known:
+                raise ValueError(f"unknown seal algorithm {name[:20]!r}; "
+                                 f"one of: {', '.join(known)}")
+        international = {n for n in names if n != KeyAlgorithm.SM2.value}
+        if len(international) != 1:
+            # the international certificate signs PDFs; SM2-only seals come with SM2 PAdES
+            raise ValueError("name exactly one international key type (ec-p256, rsa-2048 or "
+                             "rsa-3072) beside sm2, e.g. sm2,ec-p256")
+        return ",".join(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _one_international_key_type(self) -> Settings:
+        # ESEAL_SEAL_ALGORITHMS' international entry and ESEAL_KEY_ALGORITHM name one thing:
+        # whichever is set decides the other; both set and different is an error
+        named = next(n for n in self.seal_algorithms.split(",") if n != KeyAlgorithm.SM2.value)
+        if named == self.key_algorithm.value:
+            return self
+        given = self.model_fields_set
+        if "seal_algorithms" in given and "key_algorithm" in given:
+            raise ValueError(f"ESEAL_SEAL_ALGORITHMS names {named} but ESEAL_KEY_ALGORITHM is "
+                             f"{self.key_algorithm.value}")
+        if "seal_algorithms" in given:
+            self.key_algorithm = KeyAlgorithm(named)
+        else:
+            self.seal_algorithms = ",".join(
+                self.key_algorithm.value if n == named else n
+                for n in self.seal_algorithms.split(","))
+        return self
+
+    @property
+    def sm2_seals(self) -> bool:
+        """Whether every seal also gets an SM2 key and certificate."""
+        return KeyAlgorithm.SM2.value in self.seal_algorithms.split(",")
+
     seal_validity_days: int = Field(365 * 3, ge=1, le=365 * 20)
     font_path: Path | None = Field(None, description="CJK font for seal images")
 

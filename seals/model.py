@@ -65,6 +65,11 @@ class Seal:
     reason_code: RevocationReason | None = None
     #: for ``key_compromise``: from when the key is known to be compromised
     compromised_at: datetime | None = None
+    #: the SM2 key and certificate issued beside the one above (DESIGN.md 6: one image, kind,
+    #: version and status for both); None for seals issued without SM2
+    sm2_key_ref: str | None = None
+    sm2_serial: int | None = None
+    sm2_certificate_pem: str | None = None
 
     @property
     def label(self) -> str:
@@ -117,7 +122,15 @@ class Seal:
             "status_reason": self.status_reason,
             "reason_code": self.reason_code.value if self.reason_code else None,
             "compromised_at": self.compromised_at.isoformat() if self.compromised_at else None,
+            "sm2": self.sm2_json(),
         }
+
+    def sm2_json(self) -> dict[str, Any] | None:
+        """The SM2 certificate of this seal version (its chain: ``/v1/pki/ca?algorithm=sm2``)."""
+        if self.sm2_serial is None or self.sm2_certificate_pem is None:
+            return None
+        return {"key_algorithm": "sm2", "serial": format(self.sm2_serial, "x"),
+                "certificate": self.sm2_certificate_pem}
 
 
 @dataclass(frozen=True)

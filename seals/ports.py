@@ -44,6 +44,9 @@ class EnterpriseRepository(Protocol):
     def seal_by_serial(self, serial: int) -> Seal | None:
         """Any version of any seal, by certificate serial number."""
 
+    def seal_by_sm2_serial(self, serial: int) -> Seal | None:
+        """Any version of any seal, by the serial number of its SM2 certificate."""
+
     def save_seals(self, seals: list[Seal], audit: Sequence[AuditEvent] = ()) -> None:
         """Insert new seal versions or update existing ones (matched on uscc, kind, version),
         all in one transaction."""

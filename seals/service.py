@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -17,6 +18,7 @@ from pyhanko.sign.signers.pdf_cms import Signer
 from keystore.asn1_shared import fully_parsed
 from keystore.base import KeyAlgorithm, KeyStore
 from keystore.pki import CertStatus, InternalPki, RevokedCert, SealSubject
+from keystore.sm2_pki import Sm2Pki
 
 from .audit import AuditEvent
 from .errors import (
@@ -78,6 +80,9 @@ class IssuanceSettings:
     validity: timedelta = timedelta(days=365 * 3)
     #: CJK font for rendering; None finds fonts-noto-cjk
     font_path: Path | None = None
+    #: also issue every seal an SM2 key and certificate (``sm2`` in ESEAL_SEAL_ALGORITHMS);
+    #: they share the seal's image, kind, version and status (DESIGN.md 6)
+    sm2: bool = False
 
 
 class SealService:
@@ -90,12 +95,16 @@ class SealService:
         pki: InternalPki,
         settings: IssuanceSettings | None = None,
         *,
+        sm2_pki: Sm2Pki | None = None,
         clock: Clock = _utcnow,
     ) -> None:
         self._repo = repository
         self._keys = keystore
         self._pki = pki
         self._settings = settings or IssuanceSettings()
+        if self._settings.sm2 and sm2_pki is None:
+            raise ValueError("SM2 seal certificates need the SM2 PKI (sm2_pki)")
+        self._sm2_pki = sm2_pki
         self._clock = clock
         self._signers: dict[tuple[str, int], Signer] = {}
 
@@ -162,12 +171,21 @@ class SealService:
                                   person=license.legal_representative)
         else:
             subject = SealSubject(license.name, license.uscc, kind.label)
+        not_before, not_after = now - timedelta(minutes=1), now + self._settings.validity
         cert = self._pki.issue_seal_certificate(
-            self._keys.public_key(key_ref),
-            subject,
-            not_before=now - timedelta(minutes=1),
-            not_after=now + self._settings.validity,
-        )
+            self._keys.public_key(key_ref), subject, not_before=not_before, not_after=not_after)
+        sm2_ref = sm2_serial = sm2_pem = None
+        if self._settings.sm2:
+            assert self._sm2_pki is not None
+            # the seal's key store makes the SM2 key (a PKCS#11 store refuses SM2 with
+            # algorithm_not_supported_by_keystore rather than make it elsewhere)
+            sm2_ref = self._keys.generate(license.uscc, f"{label}-sm2", KeyAlgorithm.SM2)
+            made.append(sm2_ref)
+            sm2_cert = self._sm2_pki.issue_seal_certificate(
+                self._keys.public_key(sm2_ref), subject,
+                not_before=not_before, not_after=not_after)
+            sm2_serial = sm2_cert.serial_number
+            sm2_pem = bytes(asn1_pem.armor("CERTIFICATE", sm2_cert.dump())).decode()
         return Seal(
             uscc=license.uscc,
             kind=kind,
@@ -184,6 +202,9 @@ class SealService:
             image_sha256=hashlib.sha256(image).hexdigest(),
             image_source=image_source,
             created_at=now,
+            sm2_key_ref=sm2_ref,
+            sm2_serial=sm2_serial,
+            sm2_certificate_pem=sm2_pem,
         )
 
     # -- reading --------------------------------------------------------------------------
@@ -200,6 +221,10 @@ class SealService:
     def seal_by_serial(self, serial: int) -> Seal | None:
         """Any version of any seal this server issued, by certificate serial."""
         return self._repo.seal_by_serial(serial)
+
+    def seal_by_sm2_serial(self, serial: int) -> Seal | None:
+        """Any version of any seal, by the serial of its SM2 certificate."""
+        return self._repo.seal_by_sm2_serial(serial)
 
     def seals(self, uscc: str) -> list[Seal]:
         self.enterprise(uscc)
@@ -404,6 +429,28 @@ class SealService:
                                    invalidity_date=seal.compromised_at))
         return out
 
+    # The SM2 certificate of a seal version shares its status: a suspension puts both on hold,
+    # a revocation or re-issue revokes both with the same reason code and time.
+
+    def sm2_certificate_status(self, serial: int) -> CertStatus | None:
+        """Status of a seal's SM2 certificate for the SM2 OCSP responder: None if unknown."""
+        seal = self._repo.seal_by_sm2_serial(serial)
+        if seal is None:
+            return None
+        return _cert_status(seal)
+
+    def sm2_revoked_certificates(self) -> list[RevokedCert]:
+        """What the SM2 seal CA's CRL lists: the SM2 serials of revoked and held seals."""
+        out = []
+        for seal in self._repo.revoked_seals():
+            if seal.sm2_serial is None:
+                continue
+            status = _cert_status(seal)
+            assert status.revoked_at is not None
+            out.append(RevokedCert(seal.sm2_serial, status.revoked_at, status.reason,
+                                   invalidity_date=seal.compromised_at))
+        return out
+
 
 def _seal_event(action: str, actor: str, seal: Seal) -> AuditEvent:
     return AuditEvent(action, actor, uscc=seal.uscc, seal_kind=seal.kind.value,
@@ -414,7 +461,9 @@ def _seal_event(action: str, actor: str, seal: Seal) -> AuditEvent:
                                               else None),
                               "compromised_at": (seal.compromised_at.isoformat()
                                                  if seal.compromised_at else None),
-                              "image_sha256": seal.image_sha256})
+                              "image_sha256": seal.image_sha256,
+                              **({"sm2_serial": format(seal.sm2_serial, "x")}
+                                 if seal.sm2_serial is not None else {})})
 
 
 def _cert_status(seal: Seal) -> CertStatus:

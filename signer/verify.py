@@ -161,10 +161,12 @@ class Verifier:
         extra_roots: Sequence[asn1_x509.Certificate] = (),
         allow_fetching: bool = False,
         revocation: InternalRevocation | None = None,
+        sm2_issuing: asn1_x509.Certificate | None = None,
     ) -> None:
         """``revocation``: our in-process responder, authoritative at the present for the
         certificates of our seal CA that a document's DSS has no data for (see
-        :meth:`_fresh`)."""
+        :meth:`_fresh`).  ``sm2_issuing``: our SM2 seal CA, whose certificates are looked up
+        among the seals' SM2 certificates (status, identity and notices as for ECDSA)."""
         self._seals = seals
         self._responder = revocation
         self._fresh_lock = threading.Lock()
@@ -173,6 +175,7 @@ class Verifier:
         # shared by every verification thread: parsed completely before the first one starts
         self._roots = [fully_parsed(c) for c in (root, *extra_roots)]
         self._issuing = fully_parsed(issuing)
+        self._sm2_issuing = fully_parsed(sm2_issuing) if sm2_issuing is not None else None
         self._fetch = allow_fetching
 
     def _context(self, reader: PdfFileReader,
@@ -580,6 +583,13 @@ class Verifier:
         )
 
     def _our_seal(self, cert: asn1_x509.Certificate) -> Seal | None:
+        if self._sm2_issuing is not None and cert.issuer == self._sm2_issuing.subject:
+            # a seal's SM2 certificate: it shares the seal's status (DESIGN.md 6)
+            sm2_seal = self._seals.seal_by_sm2_serial(cert.serial_number)
+            if sm2_seal is None or sm2_seal.sm2_certificate_pem is None or \
+                    cert.dump() != _pem_to_der(sm2_seal.sm2_certificate_pem):
+                return None
+            return sm2_seal
         if cert.issuer != self._issuing.subject:
             return None
         seal = self._seals.seal_by_serial(cert.serial_number)

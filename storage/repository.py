@@ -167,6 +167,16 @@ class SqlEnterpriseRepository:
             return _to_seal(row) if row is not None else None
 
     @_storage_errors
+    def seal_by_sm2_serial(self, serial: int) -> Seal | None:
+        """The seal version whose SM2 certificate has this serial."""
+        if serial <= 0:
+            return None
+        with self._reading() as session:
+            row = session.scalars(
+                select(SealRow).where(SealRow.sm2_serial == _hex(serial))).first()
+            return _to_seal(row) if row is not None else None
+
+    @_storage_errors
     def save_seals(self, seals: list[Seal], audit: Sequence[AuditEvent] = ()) -> None:
         with self._writing() as session:
             _upsert_seals(session, seals)
@@ -258,6 +268,9 @@ def _seal_values(seal: Seal) -> dict[str, Any]:
         "status_reason": seal.status_reason,
         "reason_code": seal.reason_code.value if seal.reason_code else None,
         "compromised_at": seal.compromised_at,
+        "sm2_key_ref": seal.sm2_key_ref,
+        "sm2_serial": _hex(seal.sm2_serial) if seal.sm2_serial is not None else None,
+        "sm2_certificate_pem": seal.sm2_certificate_pem,
     }
 
 
@@ -313,6 +326,9 @@ def _to_seal(row: SealRow) -> Seal:
         status_reason=row.status_reason,
         reason_code=RevocationReason(row.reason_code) if row.reason_code else None,
         compromised_at=row.compromised_at,
+        sm2_key_ref=row.sm2_key_ref,
+        sm2_serial=int(row.sm2_serial, 16) if row.sm2_serial else None,
+        sm2_certificate_pem=row.sm2_certificate_pem,
     )
 
 

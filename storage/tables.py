@@ -166,6 +166,11 @@ class SealRow(Base):
     reason_code: Mapped[str | None] = mapped_column(String(32))
     #: for key_compromise: the compromise time, which CRL and OCSP give as the revocation time
     compromised_at: Mapped[datetime | None]
+    #: the seal's SM2 key and certificate beside the one above (migration 0007; None: none)
+    sm2_key_ref: Mapped[str | None] = mapped_column(Text)
+    #: SM2 certificate serial, lowercase hex like ``serial``
+    sm2_serial: Mapped[str | None] = mapped_column(String(40), unique=True)
+    sm2_certificate_pem: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("uscc", "kind", "version"),

@@ -15,11 +15,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from keystore.pki import CertStatus, RevokedCert
+from keystore.pki import RevokedCert, StatusLookup
 from keystore.sm2_ocsp import is_for_sm2_ca
 from keystore.sm2_ocsp import ocsp_response as sm2_ocsp_response
 
 from ..auth import OptionalPrincipal
+from ..container import Container
 from ..deps import ContainerDep
 from ..errors import InvalidRequest, Unauthorized
 
@@ -45,20 +46,16 @@ def _is_sm2(algorithm: str | None) -> bool:
                          code="invalid_algorithm")
 
 
-def sm2_seal_status(serial: int) -> CertStatus | None:
-    """Status of a serial the SM2 seal CA issued to a seal.
-
-    No seal has an SM2 certificate yet (a seal has one certificate, in the seal registry's
-    ``serial`` column), so every such serial is unknown.  When seals get SM2 certificates the
-    registry's lookup of its SM2 serial column replaces this function (same signature as
-    ``SealService.certificate_status``), and :func:`sm2_revoked` its revoked ones.
-    """
-    return None
+def sm2_seal_status(c: Container) -> StatusLookup:
+    """Status of a serial the SM2 seal CA issued to a seal, from the seal registry: ``good``,
+    ``revoked`` with the seal's reason code and time (``certificate_hold`` while suspended),
+    or ``None`` (unknown) for a serial no seal has."""
+    return c.seals.sm2_certificate_status
 
 
-def sm2_revoked() -> list[RevokedCert]:
-    """Revoked SM2 seal certificates: none while seals have no SM2 certificates."""
-    return []
+def sm2_revoked(c: Container) -> list[RevokedCert]:
+    """Revoked and held SM2 seal certificates, as the SM2 seal CA's CRL lists them."""
+    return c.seals.sm2_revoked_certificates()
 
 
 async def _small_body(request: Request) -> bytes:
@@ -88,7 +85,7 @@ async def issuing(c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response
 @router.get("/v1/pki/crl", response_class=Response, summary="CRL of the seal CA (DER)")
 async def crl(c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response:
     if _is_sm2(algorithm):
-        der = await run_in_threadpool(lambda: c.sm2_pki.crl(sm2_revoked()))
+        der = await run_in_threadpool(lambda: c.sm2_pki.crl(sm2_revoked(c)))
     else:
         der = await run_in_threadpool(lambda: c.pki.crl(c.seals.revoked_certificates()))
     return Response(der, media_type="application/pkix-crl")
@@ -106,7 +103,8 @@ async def ocsp(request: Request, c: ContainerDep, algorithm: AlgorithmQuery = No
     _is_sm2(algorithm)  # checked, not obeyed: the request's CertID names the hierarchy
     body = await _small_body(request)
     if is_for_sm2_ca(c.sm2_pki, body):
-        der = await run_in_threadpool(sm2_ocsp_response, c.sm2_pki, body, sm2_seal_status)
+        der = await run_in_threadpool(sm2_ocsp_response, c.sm2_pki, body,
+                                     sm2_seal_status(c))
     else:
         der = await run_in_threadpool(c.pki.ocsp_response, body, c.seals.certificate_status)
     return Response(der, media_type="application/ocsp-response")

@@ -18,3 +18,47 @@ def test_sm2_is_refused_as_the_seal_key_type_until_pdf_signing_supports_it(
 def test_pdf_key_types_are_accepted(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setenv("ESEAL_KEY_ALGORITHM", name)
     assert Settings().key_algorithm is KeyAlgorithm(name)
+
+
+def test_seal_algorithms_default_to_sm2_beside_ecdsa(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ESEAL_SEAL_ALGORITHMS", raising=False)
+    monkeypatch.delenv("ESEAL_KEY_ALGORITHM", raising=False)
+    s = Settings()
+    assert s.seal_algorithms == "sm2,ec-p256" and s.sm2_seals
+    assert s.key_algorithm is KeyAlgorithm.EC_P256
+
+
+@pytest.mark.parametrize(("seal", "key", "algorithms", "key_type"), [
+    (" EC-P256 ", None, "ec-p256", KeyAlgorithm.EC_P256),  # no SM2 certificates
+    ("sm2,rsa-2048", None, "sm2,rsa-2048", KeyAlgorithm.RSA_2048),  # the list decides
+    (None, "rsa-3072", "sm2,rsa-3072", KeyAlgorithm.RSA_3072),  # the key type decides
+    ("rsa-2048,sm2,sm2", "rsa-2048", "rsa-2048,sm2", KeyAlgorithm.RSA_2048),
+])
+def test_seal_algorithms_and_the_key_type_agree(
+        monkeypatch: pytest.MonkeyPatch, seal: str | None, key: str | None, algorithms: str,
+        key_type: KeyAlgorithm) -> None:
+    for name, value in (("ESEAL_SEAL_ALGORITHMS", seal), ("ESEAL_KEY_ALGORITHM", key)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    s = Settings()
+    assert (s.seal_algorithms, s.key_algorithm) == (algorithms, key_type)
+    assert s.sm2_seals is ("sm2" in algorithms)
+
+
+@pytest.mark.parametrize(("seal", "key", "message"), [
+    ("sm2", None, "exactly one international key type"),
+    ("sm2,ec-p256,rsa-2048", None, "exactly one international key type"),
+    ("sm2,ed25519", None, "unknown seal algorithm"),
+    ("sm2,ec-p256", "rsa-2048", "ESEAL_SEAL_ALGORITHMS names ec-p256"),
+])
+def test_bad_seal_algorithms_are_refused_at_start_up(
+        monkeypatch: pytest.MonkeyPatch, seal: str, key: str | None, message: str) -> None:
+    monkeypatch.setenv("ESEAL_SEAL_ALGORITHMS", seal)
+    if key is None:
+        monkeypatch.delenv("ESEAL_KEY_ALGORITHM", raising=False)
+    else:
+        monkeypatch.setenv("ESEAL_KEY_ALGORITHM", key)
+    with pytest.raises(ValidationError, match=message):
+        Settings()

@@ -23,6 +23,8 @@ def _settings(settings: Settings, softhsm, pin: str) -> Settings:  # type: ignor
         "pkcs11_module": softhsm.module,
         "pkcs11_token_label": softhsm.token_label,
         "pkcs11_pin": pin,
+        # a token holds no SM2 keys: the international certificate alone (see test below)
+        "seal_algorithms": "ec-p256",
     })
 
 
@@ -43,6 +45,17 @@ async def test_register_and_sign_on_the_token(settings: Settings, softhsm) -> No
             c.seal_keys.delete(s.key_ref)  # leave the shared token clean
     finally:
         c.close()
+
+
+def test_sm2_seals_on_a_token_are_refused_at_start_up(settings: Settings, softhsm) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import SecretStr
+
+    from keystore.errors import KeystoreError
+
+    wanted = _settings(settings, softhsm, SecretStr(softhsm.user_pin))  # type: ignore[arg-type]
+    with pytest.raises(KeystoreError) as info:
+        build(wanted.model_copy(update={"seal_algorithms": "sm2,ec-p256"}))
+    assert info.value.code == "algorithm_not_supported_by_keystore"
 
 
 def test_locked_or_absent_token_is_a_clear_error(settings: Settings, softhsm) -> None:  # type: ignore[no-untyped-def]

@@ -50,7 +50,8 @@ def test_register_issues_five_working_seals(container: Container) -> None:
     assert [c.status for c in enterprise.history] == [LicenseStatus.ACTIVE]
     assert [s.kind for s in seals] == list(SealKind)
     assert len({s.serial for s in seals}) == 5 and len({s.key_ref for s in seals}) == 5
-    assert len(_key_files(container, USCC)) == 5
+    # an ECDSA and an SM2 key per seal (ESEAL_SEAL_ALGORITHMS default sm2,ec-p256)
+    assert len(_key_files(container, USCC)) == 10
     for seal in seals:
         assert seal.status is SealStatus.ACTIVE and seal.version == 1
         assert hashlib.sha256(seal.image_png).hexdigest() == seal.image_sha256
@@ -86,7 +87,7 @@ def test_duplicate_uscc_refused_and_first_left_intact(container: Container) -> N
     assert info.value.code == "enterprise_exists"
     assert container.seals.enterprise(USCC).license.name == "北京字节跳动网络技术有限公司"
     assert [s.serial for s in container.seals.seals(USCC)] == [s.serial for s in seals]
-    assert len(_key_files(container, USCC)) == 5
+    assert len(_key_files(container, USCC)) == 10  # the first registration's, ECDSA and SM2
 
 
 @pytest.mark.parametrize(
