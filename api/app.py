@@ -28,8 +28,17 @@ PROBLEM = "application/problem+json"
 
 
 def _problem(status: int, code: str, title: str, detail: str) -> JSONResponse:
-    return JSONResponse({"type": f"urn:eseal:error:{code}", "title": title, "status": status,
-                         "detail": detail, "code": code}, status_code=status, media_type=PROBLEM)
+    return JSONResponse(
+        {
+            "type": f"urn:eseal:error:{code}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+        },
+        status_code=status,
+        media_type=PROBLEM,
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="eseal",
         version="0.1.0",
         description="Electronic seals for Chinese enterprises: the five seals of a business "
-                    "license, PAdES sealing, verification against the license registry.",
+        "license, PAdES sealing, verification against the license registry.",
         lifespan=lifespan,
     )
 
@@ -79,8 +88,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return _problem(500, "internal_error", "Internal error",
-                        "the server failed; the request id identifies it in the logs")
+        return _problem(
+            500,
+            "internal_error",
+            "Internal error",
+            "the server failed; the request id identifies it in the logs",
+        )
 
     for module in (ops, enterprises, documents, archives, pki, admin, web):
         app.include_router(module.router)

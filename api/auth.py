@@ -66,8 +66,9 @@ def require(*roles: Role):  # type: ignore[no-untyped-def]
     return Depends(dependency)
 
 
-def authorize_enterprise(principal: Principal, uscc: str, *,
-                         verifier_may_read: bool = False) -> None:
+def authorize_enterprise(
+    principal: Principal, uscc: str, *, verifier_may_read: bool = False
+) -> None:
     """Admins may touch any enterprise; an enterprise key only its own."""
     if principal.role is Role.ADMIN:
         return

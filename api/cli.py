@@ -60,8 +60,7 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     out: dict[str, Any] = {"data_dir": str(settings.data_dir), "pki_created": created}
     if created:
         c = _container(settings)
-        key, token = c.api_keys.create(role="admin", uscc=None, name="initial admin",
-                                       actor="cli")
+        key, token = c.api_keys.create(role="admin", uscc=None, name="initial admin", actor="cli")
         out["admin_key"] = {**key.to_json(), "token": token}
         out["note"] = "the admin token is shown only now; store it safely"
     _print(out)
@@ -75,8 +74,9 @@ def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
 
     form = _read_json(args.access_form) if args.access_form else None
     try:
-        request = ApiKeyRequest.model_validate({"role": args.role, "name": args.name,
-                                                "uscc": args.uscc, "access_form": form})
+        request = ApiKeyRequest.model_validate(
+            {"role": args.role, "name": args.name, "uscc": args.uscc, "access_form": form}
+        )
     except ValidationError as exc:
         msg = "; ".join(e["msg"] for e in exc.errors())
         raise InvalidRequest(f"invalid API key request: {msg}") from None
@@ -84,8 +84,12 @@ def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
     if request.uscc:
         c.seals.enterprise(request.uscc)
     key, token = c.api_keys.create(
-        role=request.role, uscc=request.uscc, name=request.name, actor="cli",
-        access_form=request.access_form.model_dump(mode="json") if request.access_form else None)
+        role=request.role,
+        uscc=request.uscc,
+        name=request.name,
+        actor="cli",
+        access_form=request.access_form.model_dump(mode="json") if request.access_form else None,
+    )
     _print({**key.to_json(), "token": token})
     return 0
 
@@ -189,8 +193,16 @@ def _read_pdf(path: str) -> bytes:
 
 
 #: the ``sign`` flags named as the options they set (they override the --options file)
-_SIGN_FLAGS = ("cross_page", "level", "document_type", "reason", "location", "certify",
-               "allow_invoice_seal_on_contract", "reference")
+_SIGN_FLAGS = (
+    "cross_page",
+    "level",
+    "document_type",
+    "reason",
+    "location",
+    "certify",
+    "allow_invoice_seal_on_contract",
+    "reference",
+)
 
 
 def sign_options(args: argparse.Namespace) -> Any:
@@ -209,11 +221,15 @@ def sign_options(args: argparse.Namespace) -> Any:
     data: dict[str, Any] = {}
     if args.options is not None:
         if args.options == "-" and args.input == "-":
-            raise InvalidRequest("the PDF and the options cannot both come from stdin",
-                                 code="invalid_options")
+            raise InvalidRequest(
+                "the PDF and the options cannot both come from stdin", code="invalid_options"
+            )
         try:
-            raw = (sys.stdin.read() if args.options == "-"
-                   else Path(args.options).read_text(encoding="utf-8"))
+            raw = (
+                sys.stdin.read()
+                if args.options == "-"
+                else Path(args.options).read_text(encoding="utf-8")
+            )
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise _unreadable(args.options, why or "unreadable") from None
@@ -231,8 +247,9 @@ def sign_options(args: argparse.Namespace) -> Any:
         from signer.service import DocumentType, default_kind
 
         try:
-            kinds = args.seal or [default_kind(DocumentType(
-                data.get("document_type", "other"))).value]
+            kinds = args.seal or [
+                default_kind(DocumentType(data.get("document_type", "other"))).value
+            ]
         except ValueError:
             kinds = []  # an unknown document type: the model says so below
         data["seals"] = [{"kind": k, **placement} for k in kinds]
@@ -256,16 +273,28 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
     pdf = _read_pdf(args.input)
     c = _container(settings)
     # the same path as POST /v1/sign: archived and audited before the file is written
-    done = c.sign_flow.sign(Principal("cli", Role.ENTERPRISE, validate_uscc(args.uscc), "cli"),
-                            pdf, options, None, Path(args.input).name)
+    done = c.sign_flow.sign(
+        Principal("cli", Role.ENTERPRISE, validate_uscc(args.uscc), "cli"),
+        pdf,
+        options,
+        None,
+        Path(args.input).name,
+    )
     with Path(args.output).open("wb") as out:
         for chunk in done.chunks():
             out.write(chunk)
     record = c.archive.record(done.archive_id)
-    _print({"output": args.output, "sha256": done.sha256, "size": done.size,
-            "level": options.level, "archive_id": done.archive_id,
+    _print(
+        {
+            "output": args.output,
+            "sha256": done.sha256,
+            "size": done.size,
+            "level": options.level,
+            "archive_id": done.archive_id,
             "seals": [s.to_json() for s in record.seals],
-            "notices": [{"code": code, "message": message} for code, message in done.notices]})
+            "notices": [{"code": code, "message": message} for code, message in done.notices],
+        }
+    )
     return 0
 
 
@@ -358,13 +387,29 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
         last = date.fromisoformat(args.date_to) if args.date_to else None
     except ValueError as exc:
         raise InvalidRequest(f"dates are YYYY-MM-DD: {exc}", code="invalid_date") from None
-    c.audit.append([AuditEvent("archive.export", "cli", uscc=args.uscc,
-                               detail={"from": args.date_from, "to": args.date_to})])
-    return export_command(c.archive, sys.stdout, Path(args.output), uscc=args.uscc,
-                          first=first, last=last, kind=args.kind, document_type=args.type,
-                          reference=args.reference,
-                          report_for=None if args.no_reports else report_for,
-                          report_html=None if args.no_reports else report_html)
+    c.audit.append(
+        [
+            AuditEvent(
+                "archive.export",
+                "cli",
+                uscc=args.uscc,
+                detail={"from": args.date_from, "to": args.date_to},
+            )
+        ]
+    )
+    return export_command(
+        c.archive,
+        sys.stdout,
+        Path(args.output),
+        uscc=args.uscc,
+        first=first,
+        last=last,
+        kind=args.kind,
+        document_type=args.type,
+        reference=args.reference,
+        report_for=None if args.no_reports else report_for,
+        report_html=None if args.no_reports else report_html,
+    )
 
 
 def cmd_pki_ca(args: argparse.Namespace, settings: Settings) -> int:
@@ -392,29 +437,42 @@ def cmd_keys_rotate_master(args: argparse.Namespace, settings: Settings) -> int:
     env_value = settings.master_key.get_secret_value() if settings.master_key else None
     from_env = bool(env_value)
     if args.install and from_env:
-        raise InvalidRequest("--install replaces the key file, but the current master key comes "
-                             "from ESEAL_MASTER_KEY; change that setting instead",
-                             code="install_needs_key_file")
+        raise InvalidRequest(
+            "--install replaces the key file, but the current master key comes "
+            "from ESEAL_MASTER_KEY; change that setting instead",
+            code="install_needs_key_file",
+        )
     new_key = read_new_master_key(
-        file=Path(args.new_key_file) if args.new_key_file else None, env_var=args.new_key_env)
+        file=Path(args.new_key_file) if args.new_key_file else None, env_var=args.new_key_env
+    )
     current = load_master_key(env_value, settings.master_key_file)
     report = rotate_master_key(settings.keys_dir, current, MasterKey(new_key))
     if args.install:
         install_master_key_file(settings.master_key_file, new_key)
     if from_env:
-        nxt = ("set ESEAL_MASTER_KEY to the new key wherever it is configured (for docker "
-               "compose: deploy/eseal.env) and restart every replica; the old key no longer "
-               "opens the key store")
+        nxt = (
+            "set ESEAL_MASTER_KEY to the new key wherever it is configured (for docker "
+            "compose: deploy/eseal.env) and restart every replica; the old key no longer "
+            "opens the key store"
+        )
     elif args.install:
         nxt = "the key file now holds the new key; restart every replica"
     else:
-        nxt = ("replace the key file with the new key (mode 0600), or re-run this command "
-               "with --install, then restart every replica; the old key no longer opens the "
-               "key store")
-    _print({"keys_dir": str(settings.keys_dir), **report.to_json(),
+        nxt = (
+            "replace the key file with the new key (mode 0600), or re-run this command "
+            "with --install, then restart every replica; the old key no longer opens the "
+            "key store"
+        )
+    _print(
+        {
+            "keys_dir": str(settings.keys_dir),
+            **report.to_json(),
             "master_key_source": "ESEAL_MASTER_KEY" if from_env else "key file",
             "key_file": None if from_env else str(settings.master_key_file),
-            "installed": bool(args.install), "next": nxt})
+            "installed": bool(args.install),
+            "next": nxt,
+        }
+    )
     return 0
 
 
@@ -436,12 +494,22 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace, Settings], in
 class _Version(argparse.Action):
     """``--version``: the installed package's version, looked up only when asked for."""
 
-    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
-                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+    def __init__(
+        self,
+        option_strings: Sequence[str],
+        dest: str = argparse.SUPPRESS,
+        default: str = argparse.SUPPRESS,
+        help: str | None = None,
+    ) -> None:
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: object, option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
         from importlib.metadata import PackageNotFoundError, version
 
         try:
@@ -457,51 +525,64 @@ USCC_HELP = "统一社会信用代码 (18 characters), e.g. 91110108551385082Q"
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="eseal", description="Electronic seal server: licenses and their five seals, "
+        prog="eseal",
+        description="Electronic seal server: licenses and their five seals, "
         "PAdES sealing, verification, archive. Settings come from ESEAL_* environment "
         "variables (ESEAL_DATA_DIR, default ./eseal-data). JSON on stdout, problem objects on "
-        "stderr; exit 0 done, 1 refused, 2 usage error.")
+        "stderr; exit 0 done, 1 refused, 2 usage error.",
+    )
     p.add_argument("--version", action=_Version, help="print eseal's version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("init", help="create data dir, master key, PKI and database; prints the "
-                       "first admin token once")
+    s = sub.add_parser(
+        "init",
+        help="create data dir, master key, PKI and database; prints the first admin token once",
+    )
     s.set_defaults(func=cmd_init)
 
     keys = sub.add_parser("apikey", help="API keys").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+        dest="action", required=True, metavar="ACTION"
+    )
     s = keys.add_parser("create", help="create a key; prints the token once")
-    s.add_argument("--role", required=True, choices=["admin", "enterprise", "verifier"],
-                   help="admin: everything; enterprise: its own seals and archive (needs "
-                   "--uscc); verifier: verification and license faces")
+    s.add_argument(
+        "--role",
+        required=True,
+        choices=["admin", "enterprise", "verifier"],
+        help="admin: everything; enterprise: its own seals and archive (needs "
+        "--uscc); verifier: verification and license faces",
+    )
     s.add_argument("--uscc", help="the enterprise of an enterprise key")
     s.add_argument("--name", required=True, help="who the key is for, shown in listings")
-    s.add_argument("--access-form", metavar="FORM.json",
-                   help="JSON file: a relying party's access form (附件2), for a verifier key; "
-                   "see examples/access-form.json")
+    s.add_argument(
+        "--access-form",
+        metavar="FORM.json",
+        help="JSON file: a relying party's access form (附件2), for a verifier key; "
+        "see examples/access-form.json",
+    )
     s.set_defaults(func=cmd_apikey_create)
 
     s = sub.add_parser("serve", help="run the HTTP server")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     s.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
-    s.add_argument("--workers", type=int, default=1,
-                   help="worker processes (default %(default)s)")
+    s.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
     s.set_defaults(func=cmd_serve)
 
     ent = sub.add_parser("enterprise", help="licenses and their seals").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
     s = ent.add_parser("register", help="register LICENSE.json and issue its five seals")
-    s.add_argument("license", help="license JSON file (see examples/license.json), or - for "
-                   "stdin")
+    s.add_argument("license", help="license JSON file (see examples/license.json), or - for stdin")
     s.set_defaults(func=cmd_register)
     s = ent.add_parser("show", help="license face, status history and seals")
     s.add_argument("uscc", help=USCC_HELP)
     s.set_defaults(func=cmd_show)
     s = ent.add_parser("status", help="change the license status")
     s.add_argument("uscc", help=USCC_HELP)
-    s.add_argument("status", choices=LICENSE_STATUSES,
-                   help="new status; cancelled and revoked are final and revoke the seals")
+    s.add_argument(
+        "status",
+        choices=LICENSE_STATUSES,
+        help="new status; cancelled and revoked are final and revoke the seals",
+    )
     s.add_argument("--reason", help="free text, kept in the status history")
     s.set_defaults(func=cmd_status)
 
@@ -510,8 +591,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     kinds = [k.value for k in SealKind]
     kind_help = "seal kind: " + ", ".join(kinds)
-    defaults = {"revoke": "unspecified", "suspend": "certificate_hold",
-                "reissue": "superseded"}
+    defaults = {"revoke": "unspecified", "suspend": "certificate_hold", "reissue": "superseded"}
     for action in ("suspend", "resume", "revoke", "reissue"):
         s = seal.add_parser(action, help=f"{action} a seal")
         s.add_argument("uscc", help=USCC_HELP)
@@ -519,38 +599,55 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--reason", help="free text, kept in the audit log (never published)")
         if action != "resume":
             s.add_argument(
-                "--reason-code", metavar="CODE",
+                "--reason-code",
+                metavar="CODE",
                 help="RFC 5280 reason published in the CRL and OCSP: key_compromise, "
                 "superseded, affiliation_changed, cessation_of_operation, certificate_hold, "
-                f"unspecified (default {defaults[action]})")
+                f"unspecified (default {defaults[action]})",
+            )
         if action in ("revoke", "reissue"):
             s.add_argument(
-                "--compromised-at", metavar="TIME",
+                "--compromised-at",
+                metavar="TIME",
                 help="with key_compromise: ISO 8601 time with zone the key is compromised "
-                "from (default now); signatures after it are revoked")
+                "from (default now); signatures after it are revoked",
+            )
         s.set_defaults(func=cmd_seal, reason_code=None, compromised_at=None)
     s = seal.add_parser("image", help="save the seal image (-o) or upload a scan (--upload)")
     s.add_argument("uscc", help=USCC_HELP)
     s.add_argument("kind", choices=kinds, help=kind_help)
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("-o", "--output", metavar="OUT.png", help="write the current image (PNG)")
-    g.add_argument("--upload", metavar="SCAN",
-                   help="replace the image by this scan (PNG or JPEG); the background is "
-                   "removed and the red kept")
+    g.add_argument(
+        "--upload",
+        metavar="SCAN",
+        help="replace the image by this scan (PNG or JPEG); the background is "
+        "removed and the red kept",
+    )
     s.set_defaults(func=cmd_seal_image)
 
     s = sub.add_parser(
-        "sign", help="seal a PDF",
+        "sign",
+        help="seal a PDF",
         description="Seal a PDF. --options takes the options object of POST /v1/sign (JSON: "
         "seals, cross_page, level, certify, reserve, ...); the flags are shortcuts, and a flag "
         "given replaces that option of the file (--seal or a placement flag replaces its "
-        "seals).")
+        "seals).",
+    )
     s.add_argument("input", help="PDF file, or - for stdin")
-    s.add_argument("-o", "--output", required=True, metavar="OUT.pdf",
-                   help="where to write the sealed PDF (after it is archived)")
+    s.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.pdf",
+        help="where to write the sealed PDF (after it is archived)",
+    )
     s.add_argument("--uscc", required=True, help="the sealing enterprise's " + USCC_HELP)
-    s.add_argument("--options", metavar="OPTIONS.json",
-                   help="the HTTP request's options object, from a file (- for stdin)")
+    s.add_argument(
+        "--options",
+        metavar="OPTIONS.json",
+        help="the HTTP request's options object, from a file (- for stdin)",
+    )
     s.add_argument(
         "--seal",
         action="append",
@@ -567,12 +664,20 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="also apply the first seal across all pages (骑缝章)",
     )
-    s.add_argument("--level", choices=["B-B", "B-T", "B-LT", "B-LTA"],
-                   help="PAdES level (default B-T)")
-    s.add_argument("--document-type", choices=["contract", "invoice", "other"],
-                   help="what the document is; chooses the default seal (default other)")
-    s.add_argument("--allow-invoice-seal-on-contract", action="store_true", default=None,
-                   help="allow the invoice seal on a document declared a contract")
+    s.add_argument(
+        "--level", choices=["B-B", "B-T", "B-LT", "B-LTA"], help="PAdES level (default B-T)"
+    )
+    s.add_argument(
+        "--document-type",
+        choices=["contract", "invoice", "other"],
+        help="what the document is; chooses the default seal (default other)",
+    )
+    s.add_argument(
+        "--allow-invoice-seal-on-contract",
+        action="store_true",
+        default=None,
+        help="allow the invoice seal on a document declared a contract",
+    )
     s.add_argument("--reason", help="reason written in the signature")
     s.add_argument("--location", help="location written in the signature")
     s.add_argument("--reference", help="your own reference, kept with the archive record")
@@ -585,87 +690,122 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_sign)
 
-    s = sub.add_parser("verify", help="verify a signed PDF (exit 0 valid, 1 not, 2 error)",
-                       description="Verify every signature of a PDF. Prints a verdict summary "
-                       "(one line per signature, its problems, NOTICE lines); --json prints "
-                       "the full report. Exit 0 valid, 1 not valid, 2 could not process.")
+    s = sub.add_parser(
+        "verify",
+        help="verify a signed PDF (exit 0 valid, 1 not, 2 error)",
+        description="Verify every signature of a PDF. Prints a verdict summary "
+        "(one line per signature, its problems, NOTICE lines); --json prints "
+        "the full report. Exit 0 valid, 1 not valid, 2 could not process.",
+    )
     s.add_argument("input", help="PDF file, or - for stdin")
-    s.add_argument("--expect-uscc", metavar="USCC",
-                   help="valid only if a seal of this enterprise is in the document")
+    s.add_argument(
+        "--expect-uscc",
+        metavar="USCC",
+        help="valid only if a seal of this enterprise is in the document",
+    )
     s.add_argument("--json", action="store_true", help="print the full report as JSON")
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("extend", help="add B-LT or B-LTA to a signed PDF")
     s.add_argument("input", help="signed PDF file, or - for stdin")
-    s.add_argument("-o", "--output", required=True, metavar="OUT.pdf",
-                   help="where to write the extended PDF")
-    s.add_argument("--level", default="B-LTA", choices=["B-LT", "B-LTA"],
-                   help="B-LT: validation data; B-LTA: plus a document timestamp "
-                   "(default %(default)s)")
+    s.add_argument(
+        "-o", "--output", required=True, metavar="OUT.pdf", help="where to write the extended PDF"
+    )
+    s.add_argument(
+        "--level",
+        default="B-LTA",
+        choices=["B-LT", "B-LTA"],
+        help="B-LT: validation data; B-LTA: plus a document timestamp (default %(default)s)",
+    )
     s.set_defaults(func=cmd_extend)
 
     arc = sub.add_parser("archive", help="the archive of sealed documents").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+        dest="action", required=True, metavar="ACTION"
+    )
     s = arc.add_parser("check", help="objects without rows, rows without objects, SHA-256")
-    s.add_argument("--repair", action="store_true",
-                   help="fix what the check finds")
-    s.add_argument("--sample", type=int, metavar="N",
-                   help="check the SHA-256 of N random objects only")
+    s.add_argument("--repair", action="store_true", help="fix what the check finds")
+    s.add_argument(
+        "--sample", type=int, metavar="N", help="check the SHA-256 of N random objects only"
+    )
     s.set_defaults(func=cmd_archive_check)
     s = arc.add_parser("export", help="a ZIP of the files, manifest.json and reports")
-    s.add_argument("--uscc", required=True,
-                   help="the enterprise whose documents (as sealer or party) to export")
+    s.add_argument(
+        "--uscc",
+        required=True,
+        help="the enterprise whose documents (as sealer or party) to export",
+    )
     s.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (China time)")
     s.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (China time)")
     s.add_argument("--kind", choices=kinds, help="only documents with this seal kind")
-    s.add_argument("--type", choices=["contract", "invoice", "other"],
-                   help="only documents of this type")
+    s.add_argument(
+        "--type", choices=["contract", "invoice", "other"], help="only documents of this type"
+    )
     s.add_argument("--reference", help="only documents with this reference")
-    s.add_argument("--no-reports", action="store_true",
-                   help="leave out the verification reports (faster)")
-    s.add_argument("-o", "--output", required=True, metavar="OUT.zip",
-                   help="where to write the ZIP")
+    s.add_argument(
+        "--no-reports", action="store_true", help="leave out the verification reports (faster)"
+    )
+    s.add_argument(
+        "-o", "--output", required=True, metavar="OUT.zip", help="where to write the ZIP"
+    )
     s.set_defaults(func=cmd_archive_export)
     # declared here so that `eseal --help` does not import api/renewal.py
     # (it loads pyHanko and SQLAlchemy) until the command runs
     s = arc.add_parser(
-        "renew", help="new document timestamps for B-LTA files whose last one expires",
+        "renew",
+        help="new document timestamps for B-LTA files whose last one expires",
         description="Renew every archived B-LTA document whose last timestamp's certificate "
         "expires before DATE (China time): each gets a new document timestamp, written as a "
-        "new version of its archive record and audited (archive.renew).")
+        "new version of its archive record and audited (archive.renew).",
+    )
     s.add_argument("--before", required=True, metavar="DATE", help="YYYY-MM-DD")
     s.add_argument("--uscc", help="only this enterprise's documents")
     s.add_argument("--dry-run", action="store_true", help="list what is due, renew nothing")
     s.set_defaults(func=_lazy("api.renewal", "cmd_archive_renew"))
 
     mk = sub.add_parser("keys", help="the soft key store").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+        dest="action", required=True, metavar="ACTION"
+    )
     s = mk.add_parser(
         "rotate-master",
         help="re-wrap the key store under a new master key (stop every server first)",
         description="Re-wrap every data key and master.check under a new master key; private "
         "key files stay as they are. Safe to re-run after a crash. The new key is read from a "
-        "file or an environment variable (base64 of 32 bytes), never from the command line.")
+        "file or an environment variable (base64 of 32 bytes), never from the command line.",
+    )
     g = s.add_mutually_exclusive_group(required=True)
     g.add_argument("--new-key-file", metavar="PATH", help="file holding the new key (base64)")
-    g.add_argument("--new-key-env", metavar="VAR",
-                   help="environment variable holding the new key (base64)")
-    s.add_argument("--install", action="store_true",
-                   help="then replace the data dir's master.key with the new key (atomically, "
-                   "mode 0600); only when the current key comes from that file")
+    g.add_argument(
+        "--new-key-env", metavar="VAR", help="environment variable holding the new key (base64)"
+    )
+    s.add_argument(
+        "--install",
+        action="store_true",
+        help="then replace the data dir's master.key with the new key (atomically, "
+        "mode 0600); only when the current key comes from that file",
+    )
     s.set_defaults(func=cmd_keys_rotate_master)
 
     pki = sub.add_parser("pki", help="the internal CA").add_subparsers(
-        dest="action", required=True, metavar="ACTION")
+        dest="action", required=True, metavar="ACTION"
+    )
     s = pki.add_parser("ca", help="print the CA chain (PEM): the relying parties' trust anchor")
-    s.add_argument("--algorithm", choices=("ec-p256", "sm2"), default="ec-p256",
-                   help="which hierarchy: ec-p256 (default) or sm2")
+    s.add_argument(
+        "--algorithm",
+        choices=("ec-p256", "sm2"),
+        default="ec-p256",
+        help="which hierarchy: ec-p256 (default) or sm2",
+    )
     s.set_defaults(func=cmd_pki_ca)
     s = pki.add_parser("crl", help="write the current CRL of the seal CA (DER)")
-    s.add_argument("-o", "--output", required=True, metavar="OUT.crl",
-                   help="where to write the CRL")
-    s.add_argument("--algorithm", choices=("ec-p256", "sm2"), default="ec-p256",
-                   help="which seal CA: ec-p256 (default) or sm2 (an SM2-signed CRL)")
+    s.add_argument(
+        "-o", "--output", required=True, metavar="OUT.crl", help="where to write the CRL"
+    )
+    s.add_argument(
+        "--algorithm",
+        choices=("ec-p256", "sm2"),
+        default="ec-p256",
+        help="which seal CA: ec-p256 (default) or sm2 (an SM2-signed CRL)",
+    )
     s.set_defaults(func=cmd_pki_crl)
     return p
 

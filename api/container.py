@@ -90,8 +90,9 @@ def initialise(settings: Settings) -> bool:
     soft = _soft_store(settings)
     soft.initialise()
     soft.check()
-    pki = InternalPki(soft, settings.pki_dir, settings.public_url,
-                      organisation=settings.organisation)
+    pki = InternalPki(
+        soft, settings.pki_dir, settings.public_url, organisation=settings.organisation
+    )
     created = not pki.exists
     if created:
         pki.create()
@@ -107,8 +108,9 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     now = clock or (lambda: datetime.now(UTC))
     soft = _soft_store(settings)
     soft.check()
-    pki = InternalPki(soft, settings.pki_dir, settings.public_url,
-                      organisation=settings.organisation, clock=now)
+    pki = InternalPki(
+        soft, settings.pki_dir, settings.public_url, organisation=settings.organisation, clock=now
+    )
     pki.load()
     sm2_pki = _sm2_pki(settings, soft, clock=now)
     sm2_pki.ensure()  # data dirs made before the SM2 PKI get it here, once
@@ -118,7 +120,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         raise KeystoreError(
             "the PKCS#11 key store cannot hold SM2 seal keys: set ESEAL_SEAL_ALGORITHMS to the "
             f"international key type alone ({settings.key_algorithm.value})",
-            code="algorithm_not_supported_by_keystore")
+            code="algorithm_not_supported_by_keystore",
+        )
     engine = make_engine(settings.db_url)
     migrate(engine)
     repo = SqlEnterpriseRepository(engine)
@@ -136,36 +139,67 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         clock=now,
     )
     tsa_signer = pki.tsa_signer()
-    tsa = TimeStampAuthority(tsa_signer, tsa_signer.signing_cert, pki.chain(), clock=now,
-                             sm2=Sm2TsaKey(sm2_pki.service_signer("tsa"),
-                                           sm2_pki.certificate("tsa"), sm2_pki.chain()))
-    revocation = InternalRevocation(pki, service.certificate_status, clock=now,
-                                    revoked=service.revoked_certificates)
+    tsa = TimeStampAuthority(
+        tsa_signer,
+        tsa_signer.signing_cert,
+        pki.chain(),
+        clock=now,
+        sm2=Sm2TsaKey(sm2_pki.service_signer("tsa"), sm2_pki.certificate("tsa"), sm2_pki.chain()),
+    )
+    revocation = InternalRevocation(
+        pki, service.certificate_status, clock=now, revoked=service.revoked_certificates
+    )
     timestamper: TimeStamper = tsa.timestamper()
     if settings.tsa_url:
         from pyhanko.sign.timestamps import HTTPTimeStamper
 
         timestamper = HTTPTimeStamper(settings.tsa_url, timeout=10)
-    document_signer = DocumentSigner(revocation, timestamper,
-                                     tsa_certificates=[tsa_signer.signing_cert])
+    document_signer = DocumentSigner(
+        revocation, timestamper, tsa_certificates=[tsa_signer.signing_cert]
+    )
     sealing = SealingService(service, document_signer)
     archive = archive_from_settings(settings, engine)
     archive.clock = now
-    verifier = Verifier(service, revocation.root, pki.chain()[0],
-                        extra_roots=[*_trust_bundle(settings), sm2_pki.certificate("root")],
-                        allow_fetching=settings.verify_fetch,
-                        revocation=revocation, sm2_issuing=sm2_pki.certificate("issuing"))
+    verifier = Verifier(
+        service,
+        revocation.root,
+        pki.chain()[0],
+        extra_roots=[*_trust_bundle(settings), sm2_pki.certificate("root")],
+        allow_fetching=settings.verify_fetch,
+        revocation=revocation,
+        sm2_issuing=sm2_pki.certificate("issuing"),
+    )
     deadline = Deadline(settings.document_cpu_seconds, settings.document_wall_seconds)
-    return Container(settings, engine, soft, seal_keys, pki, service, tsa, revocation, sealing,
-                     verifier, ApiKeyStore(engine), AuditLog(engine),
-                     SignFlow(engine, sealing, archive, deadline), archive, deadline,
-                     sm2_pki=sm2_pki)
+    return Container(
+        settings,
+        engine,
+        soft,
+        seal_keys,
+        pki,
+        service,
+        tsa,
+        revocation,
+        sealing,
+        verifier,
+        ApiKeyStore(engine),
+        AuditLog(engine),
+        SignFlow(engine, sealing, archive, deadline),
+        archive,
+        deadline,
+        sm2_pki=sm2_pki,
+    )
 
 
-def _sm2_pki(settings: Settings, soft: SoftKeyStore, *,
-             clock: Callable[[], datetime] | None = None) -> Sm2Pki:
-    return Sm2Pki(soft, settings.pki_dir / SM2_SUBDIR, settings.public_url,
-                  organisation=settings.organisation, clock=clock or (lambda: datetime.now(UTC)))
+def _sm2_pki(
+    settings: Settings, soft: SoftKeyStore, *, clock: Callable[[], datetime] | None = None
+) -> Sm2Pki:
+    return Sm2Pki(
+        soft,
+        settings.pki_dir / SM2_SUBDIR,
+        settings.public_url,
+        organisation=settings.organisation,
+        clock=clock or (lambda: datetime.now(UTC)),
+    )
 
 
 def _trust_bundle(settings: Settings) -> list[Any]:
@@ -178,6 +212,7 @@ def _trust_bundle(settings: Settings) -> list[Any]:
     try:
         data = settings.trust_bundle.read_bytes()
     except OSError as exc:
-        raise KeystoreError(f"cannot read the trust bundle: {exc.strerror}",
-                            code="trust_bundle_unreadable") from None
+        raise KeystoreError(
+            f"cannot read the trust bundle: {exc.strerror}", code="trust_bundle_unreadable"
+        ) from None
     return [asn1_x509.Certificate.load(der) for _, _, der in pem.unarmor(data, multiple=True)]

@@ -185,18 +185,20 @@ class Deadline:
     def _error(self, cut: str) -> EsealError:
         if cut == "wall":
             return ProcessingTimeout(
-                f"the document was not processed within {self.wall_seconds:g} s; "
-                "try again later")
+                f"the document was not processed within {self.wall_seconds:g} s; try again later"
+            )
         return DocumentTooComplex(
             f"processing the document needed more than {self.cpu_seconds:g} s of CPU time; "
-            "it was stopped (is the PDF damaged or built to be slow?)")
+            "it was stopped (is the PDF damaged or built to be slow?)"
+        )
 
     def _add(self, job: _Job) -> None:
         with self._lock:
             self._jobs.add(job)
             if self._watchdog is None or not self._watchdog.is_alive():
-                self._watchdog = threading.Thread(target=self._watch, name="eseal-deadline",
-                                                  daemon=True)
+                self._watchdog = threading.Thread(
+                    target=self._watch, name="eseal-deadline", daemon=True
+                )
                 self._watchdog.start()
 
     def _watch(self) -> None:
@@ -226,9 +228,11 @@ class Deadline:
                 # the cut was dropped, or is still on its way (a long call into C), or the
                 # job is unwinding: raise again only once it clearly runs on
                 since = now - job.raised_wall
-                if not (cpu - job.raised_cpu >= self.tick
-                        or since >= REARM_TICKS * self.tick
-                        or (over_wall and since >= self.tick)):
+                if not (
+                    cpu - job.raised_cpu >= self.tick
+                    or since >= REARM_TICKS * self.tick
+                    or (over_wall and since >= self.tick)
+                ):
                     return
                 self.rearms += 1
             job.raised_cpu, job.raised_wall = cpu, now

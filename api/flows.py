@@ -113,8 +113,13 @@ def _hash(stream: BinaryIO) -> tuple[Any, int]:
 
 def _placement(spec: SealSpec | ReserveSpec) -> Placement | None:
     if spec.keyword is not None:
-        return AtKeyword(spec.keyword, occurrence=spec.occurrence, page=spec.page,
-                         align=spec.align or "center", offset=spec.offset or (0.0, 0.0))
+        return AtKeyword(
+            spec.keyword,
+            occurrence=spec.occurrence,
+            page=spec.page,
+            align=spec.align or "center",
+            offset=spec.offset or (0.0, 0.0),
+        )
     if spec.x is not None and spec.y is not None:
         return AtPoint(page=spec.page if spec.page is not None else -1, x=spec.x, y=spec.y)
     if spec.page is not None:
@@ -132,8 +137,7 @@ def _cross_page(spec: bool | str | CrossPageSpec) -> CrossPage:
 
 def to_sealing_options(options: SignOptions) -> SealingOptions:
     doc_type = DocumentType(options.document_type)
-    orders = [SealOrder(parse_kind(s.kind), _placement(s), field=s.field)
-              for s in options.seals]
+    orders = [SealOrder(parse_kind(s.kind), _placement(s), field=s.field) for s in options.seals]
     reserve = []
     for r in options.reserve:
         placement = _placement(r)
@@ -156,8 +160,9 @@ def to_sealing_options(options: SignOptions) -> SealingOptions:
 
 
 class SignFlow:
-    def __init__(self, engine: Engine, sealing: SealingService, archive: Archive,
-                 deadline: Deadline) -> None:
+    def __init__(
+        self, engine: Engine, sealing: SealingService, archive: Archive, deadline: Deadline
+    ) -> None:
         self._sealing = sealing
         self._deadline = deadline
         self._archive = archive
@@ -166,21 +171,29 @@ class SignFlow:
 
     def _replay(self, key: str, principal: Principal, request_sha: str) -> SealedDocument | None:
         with translate_errors(), self._read.begin() as session:
-            row = session.scalar(select(IdempotencyRow).where(
-                IdempotencyRow.key == key, IdempotencyRow.principal == principal.key_id))
+            row = session.scalar(
+                select(IdempotencyRow).where(
+                    IdempotencyRow.key == key, IdempotencyRow.principal == principal.key_id
+                )
+            )
             if row is None:
                 return None
             if row.request_sha256 != request_sha:
-                raise IdempotencyConflict(
-                    "this Idempotency-Key was used for a different request")
+                raise IdempotencyConflict("this Idempotency-Key was used for a different request")
             archive_id = row.archive_id
         assert archive_id is not None
         body = self._archive.spool(archive_id)  # SHA-256 checked before it is returned
         sha, size = _digest(body)
         return SealedDocument(body, size, sha, archive_id, True)
 
-    def sign(self, principal: Principal, pdf: bytes | BinaryIO, options: SignOptions,
-             idempotency_key: str | None, filename: str | None = None) -> SealedDocument:
+    def sign(
+        self,
+        principal: Principal,
+        pdf: bytes | BinaryIO,
+        options: SignOptions,
+        idempotency_key: str | None,
+        filename: str | None = None,
+    ) -> SealedDocument:
         """Blocking: call it off the event loop.
 
         ``pdf`` is the upload's bytes or a seekable binary file; the result's file is the
@@ -206,9 +219,16 @@ class SignFlow:
             used = done.seals
             own = len(used) + (options.level == "B-LTA")  # the seals and the document timestamp
             try:
-                parties = await earlier_sealers(
-                    done.signed.file, chain_certificates(used[0].chain_pem),
-                    skip_serials=[s.serial for s in used], own_signatures=own) if used else []
+                parties = (
+                    await earlier_sealers(
+                        done.signed.file,
+                        chain_certificates(used[0].chain_pem),
+                        skip_serials=[s.serial for s in used],
+                        own_signatures=own,
+                    )
+                    if used
+                    else []
+                )
             except BaseException:  # cut while finding the parties: nothing is kept
                 done.signed.file.close()
                 raise
@@ -219,8 +239,17 @@ class SignFlow:
         done, parties = self._deadline.run(lambda: asyncio.run(document_work()))
         signed, used = done.signed, done.seals
         try:
-            sealed = self._archive_sealed(principal, options, idempotency_key, request_sha,
-                                          input_sha, signed, used, parties, filename)
+            sealed = self._archive_sealed(
+                principal,
+                options,
+                idempotency_key,
+                request_sha,
+                input_sha,
+                signed,
+                used,
+                parties,
+                filename,
+            )
         except BaseException:
             signed.file.close()
             raise
@@ -228,19 +257,36 @@ class SignFlow:
             return sealed
         return replace(sealed, notices=tuple((n.code, n.message) for n in done.notices))
 
-    def _archive_sealed(self, principal: Principal, options: SignOptions,
-                        idempotency_key: str | None, request_sha: str, input_sha: str,
-                        sealed: SignedFile, used: list[Seal], parties: list[str],
-                        filename: str | None = None) -> SealedDocument:
+    def _archive_sealed(
+        self,
+        principal: Principal,
+        options: SignOptions,
+        idempotency_key: str | None,
+        request_sha: str,
+        input_sha: str,
+        sealed: SignedFile,
+        used: list[Seal],
+        parties: list[str],
+        filename: str | None = None,
+    ) -> SealedDocument:
         assert principal.uscc is not None
         signed = sealed.file
         sha, size = _digest(signed)
         events = [
-            AuditEvent("seal.use", principal.key_id, uscc=seal.uscc, seal_kind=seal.kind.value,
-                       serial=format(seal.serial, "x"), document_sha256=sha,
-                       detail={"level": options.level, "document_type": options.document_type,
-                               "reference": options.reference,
-                               "input_sha256": input_sha})
+            AuditEvent(
+                "seal.use",
+                principal.key_id,
+                uscc=seal.uscc,
+                seal_kind=seal.kind.value,
+                serial=format(seal.serial, "x"),
+                document_sha256=sha,
+                detail={
+                    "level": options.level,
+                    "document_type": options.document_type,
+                    "reference": options.reference,
+                    "input_sha256": input_sha,
+                },
+            )
             for seal in used
         ]
         now = datetime.now(UTC)
@@ -249,17 +295,31 @@ class SignFlow:
             """Audit entries (and the idempotency record) commit with the archive row."""
             append_events(session, [replace(e, archive_id=archive_id) for e in events], now)
             if idempotency_key:
-                session.add(IdempotencyRow(
-                    key=idempotency_key, principal=principal.key_id,
-                    request_sha256=request_sha, archive_id=archive_id,
-                    response_headers={"sha256": sha}, body=None, note=None, created_at=now))
+                session.add(
+                    IdempotencyRow(
+                        key=idempotency_key,
+                        principal=principal.key_id,
+                        request_sha256=request_sha,
+                        archive_id=archive_id,
+                        response_headers={"sha256": sha},
+                        body=None,
+                        note=None,
+                        created_at=now,
+                    )
+                )
 
         try:
             record = self._archive.put(
-                signed, uscc=principal.uscc, seals=SealUse.of_all(used), level=options.level,
-                document_type=options.document_type, reference=options.reference,
-                timestamp_time=sealed.timestamp_time, also=in_row_transaction,
-                parties=parties, original_name=filename,
+                signed,
+                uscc=principal.uscc,
+                seals=SealUse.of_all(used),
+                level=options.level,
+                document_type=options.document_type,
+                reference=options.reference,
+                timestamp_time=sealed.timestamp_time,
+                also=in_row_transaction,
+                parties=parties,
+                original_name=filename,
             )
         except IntegrityError:
             # the same key finished concurrently: answer as it did
@@ -269,8 +329,7 @@ class SignFlow:
             signed.close()
             return replay
         signed.seek(0)
-        return SealedDocument(signed, size, sha, record.id,
-                              kinds=tuple(s.kind.value for s in used))
+        return SealedDocument(signed, size, sha, record.id, kinds=tuple(s.kind.value for s in used))
 
 
 def options_json(raw: str | None) -> dict[str, Any]:
@@ -283,8 +342,9 @@ def options_json(raw: str | None) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"options is not valid JSON: {exc.msg}",
-                             code="invalid_options") from None
+        raise InvalidRequest(
+            f"options is not valid JSON: {exc.msg}", code="invalid_options"
+        ) from None
     if not isinstance(data, dict):
         raise InvalidRequest("options must be a JSON object", code="invalid_options")
     return data

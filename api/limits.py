@@ -63,12 +63,23 @@ class BodyLimit:
 
     async def _refuse(self, send: Send) -> None:
         mb = self.limit / (1024 * 1024)
-        body = json.dumps({
-            "type": "urn:eseal:error:file_too_large", "title": "File too large",
-            "status": 413, "code": "file_too_large",
-            "detail": f"the upload is larger than the limit of {mb:g} MB",
-        }).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/problem+json"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "type": "urn:eseal:error:file_too_large",
+                "title": "File too large",
+                "status": 413,
+                "code": "file_too_large",
+                "detail": f"the upload is larger than the limit of {mb:g} MB",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -7,7 +7,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 __all__ = [
-    "AccessForm", "ApiKeyRequest", "CrossPageSpec", "ReserveSpec", "SealSpec", "SignOptions",
+    "AccessForm",
+    "ApiKeyRequest",
+    "CrossPageSpec",
+    "ReserveSpec",
+    "SealSpec",
+    "SignOptions",
     "StatusRequest",
 ]
 
@@ -68,12 +73,16 @@ class _Place(_Strict):
     keyword: str | None = Field(None, min_length=1, max_length=100, examples=["甲方（盖章）"])
     occurrence: int = Field(1, description="which occurrence of the keyword; -1 the last")
     align: Literal["center", "after", "before"] | None = Field(
-        None, description="keyword only: centre the seal on it (center, the default), put its "
-                          "left edge at the keyword's end (after) or its right edge at the "
-                          "keyword's start (before), as the text reads")
+        None,
+        description="keyword only: centre the seal on it (center, the default), put its "
+        "left edge at the keyword's end (after) or its right edge at the "
+        "keyword's start (before), as the text reads",
+    )
     offset: tuple[float, float] | None = Field(
-        None, examples=[[5, 0]],
-        description="keyword only: [dx, dy] in mm, moves the seal along the text and up")
+        None,
+        examples=[[5, 0]],
+        description="keyword only: [dx, dy] in mm, moves the seal along the text and up",
+    )
 
     @model_validator(mode="after")
     def _check_place(self) -> _Place:
@@ -97,17 +106,22 @@ class SealSpec(_Place):
 
     kind: str = Field(examples=["contract"])
     field: str | None = Field(
-        None, min_length=1, max_length=200, examples=["eseal-reserved-contract-1"],
+        None,
+        min_length=1,
+        max_length=200,
+        examples=["eseal-reserved-contract-1"],
         description="fill this empty signature field of the document (e.g. one reserved by "
-                    "the certifier) instead of making a new one")
+        "the certifier) instead of making a new one",
+    )
 
 
 class ReserveSpec(_Place):
     """An empty signature field that a certifying request reserves for a later seal."""
 
     kind: str = Field(examples=["contract"], description="the seal kind that will fill it")
-    label: str | None = Field(None, min_length=1, max_length=50, examples=["乙方"],
-                              description="who seals there")
+    label: str | None = Field(
+        None, min_length=1, max_length=50, examples=["乙方"], description="who seals there"
+    )
 
     @model_validator(mode="after")
     def _check_reserve(self) -> ReserveSpec:
@@ -119,13 +133,18 @@ class ReserveSpec(_Place):
 class CrossPageSpec(_Strict):
     """Where the cross-page seal's band goes along the right edge, and when it applies."""
 
-    y: float | None = Field(None, ge=0, le=14400,
-                            description="centre of the band, points from the bottom of the "
-                                        "page as its text reads")
+    y: float | None = Field(
+        None,
+        ge=0,
+        le=14400,
+        description="centre of the band, points from the bottom of the page as its text reads",
+    )
     position: Literal["top", "middle", "bottom"] | None = None
     mode: Literal["strict", "auto"] = Field(
-        "strict", description="auto: left out of a one-page document (notice "
-                              "cross_page_skipped); strict: a one-page document is refused")
+        "strict",
+        description="auto: left out of a one-page document (notice "
+        "cross_page_skipped); strict: a one-page document is refused",
+    )
 
     @model_validator(mode="after")
     def _check_band(self) -> CrossPageSpec:
@@ -139,10 +158,12 @@ class SignOptions(_Strict):
 
     seals: list[SealSpec] = Field(default_factory=list, max_length=10)
     cross_page: bool | Literal["auto"] | CrossPageSpec = Field(
-        False, description="a cross-page seal (骑缝章) of the first seal's kind: true (refused "
-                           "on a one-page document), \"auto\" (left out of a one-page "
-                           "document), or an object choosing its band; without y or position "
-                           "it takes the free band nearest the middle")
+        False,
+        description="a cross-page seal (骑缝章) of the first seal's kind: true (refused "
+        'on a one-page document), "auto" (left out of a one-page '
+        "document), or an object choosing its band; without y or position "
+        "it takes the free band nearest the middle",
+    )
     level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = "B-T"
     reason: str | None = Field(None, max_length=200)
     location: str | None = Field(None, max_length=200)
@@ -151,27 +172,42 @@ class SignOptions(_Strict):
     allow_invoice_seal_on_contract: bool = False
     reference: str | None = Field(None, max_length=200)
     reserve: list[ReserveSpec] = Field(
-        default_factory=list, max_length=10,
+        default_factory=list,
+        max_length=10,
         description="certifying requests only: empty signature fields for the parties who seal "
-                    "later (a certified document takes seals only in fields made before)")
+        "later (a certified document takes seals only in fields made before)",
+    )
 
     @model_validator(mode="after")
     def _check_reserve(self) -> SignOptions:
         if self.reserve and not self.certify:
-            raise ValueError("reserve needs certify: true (fields are reserved by the "
-                             "certifying request)")
+            raise ValueError(
+                "reserve needs certify: true (fields are reserved by the certifying request)"
+            )
         return self
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{
-            "seals": [{"kind": "contract", "keyword": "甲方（盖章）"},
-                      {"kind": "legal_rep", "page": -1, "x": 450, "y": 120}],
-            "cross_page": True, "level": "B-T", "document_type": "contract",
-            "reference": "HT-2026-0001"}, {
-            "seals": [{"kind": "contract", "keyword": "甲方（盖章）"}], "certify": True,
-            "reserve": [{"kind": "contract", "keyword": "乙方（盖章）", "label": "乙方"}],
-            "document_type": "contract"}]},
+        json_schema_extra={
+            "examples": [
+                {
+                    "seals": [
+                        {"kind": "contract", "keyword": "甲方（盖章）"},
+                        {"kind": "legal_rep", "page": -1, "x": 450, "y": 120},
+                    ],
+                    "cross_page": True,
+                    "level": "B-T",
+                    "document_type": "contract",
+                    "reference": "HT-2026-0001",
+                },
+                {
+                    "seals": [{"kind": "contract", "keyword": "甲方（盖章）"}],
+                    "certify": True,
+                    "reserve": [{"kind": "contract", "keyword": "乙方（盖章）", "label": "乙方"}],
+                    "document_type": "contract",
+                },
+            ]
+        },
     )
 
 

@@ -45,16 +45,25 @@ def configure_logging(level: str = "INFO") -> None:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("eseal_http_requests_total", "HTTP requests",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("eseal_http_request_seconds", "HTTP request latency",
-                                 ["method", "route"], registry=self.registry,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-                                          10, 30))
-        self.seals = Counter("eseal_seals_applied_total", "Seals applied", ["kind"],
-                             registry=self.registry)
-        self.verifications = Counter("eseal_verifications_total", "Verifications",
-                                     ["valid"], registry=self.registry)
+        self.requests = Counter(
+            "eseal_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "eseal_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.seals = Counter(
+            "eseal_seals_applied_total", "Seals applied", ["kind"], registry=self.registry
+        )
+        self.verifications = Counter(
+            "eseal_verifications_total", "Verifications", ["valid"], registry=self.registry
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -91,6 +100,15 @@ class RequestLog:
             path = getattr(route, "path", "unmatched")
             self.metrics.requests.labels(scope["method"], path, str(status)).inc()
             self.metrics.latency.labels(scope["method"], path).observe(elapsed)
-            log.info("request", extra={"eseal": {
-                "request_id": request_id, "method": scope["method"], "route": path,
-                "status": status, "ms": round(elapsed * 1000, 1)}})
+            log.info(
+                "request",
+                extra={
+                    "eseal": {
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "route": path,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 1),
+                    }
+                },
+            )

@@ -47,25 +47,41 @@ def renew_document(c: Any, record: ArchiveRecord, actor: str) -> dict[str, Any]:
         revoked: list[Any] = []
     else:
         action = "extend"
-        out, revoked = c.deadline.run(lambda: asyncio.run(
-            extender.extend_reporting(pdf, PadesLevel.B_LTA)))
+        out, revoked = c.deadline.run(
+            lambda: asyncio.run(extender.extend_reporting(pdf, PadesLevel.B_LTA))
+        )
     last = last_timestamp(out)
     renew_by = last.expires if last is not None else None
     event = AuditEvent(
-        "archive.renew", actor, uscc=record.uscc,
-        detail={"action": action, "from_version": record.version,
-                "version": record.version + 1, "previous_sha256": record.sha256,
-                "renew_by": _iso(renew_by),
-                "revoked_seals": [{"serial": format(r.serial, "x"), "reason": r.reason,
-                                   "revoked_at": _iso(r.revoked_at)} for r in revoked]})
+        "archive.renew",
+        actor,
+        uscc=record.uscc,
+        detail={
+            "action": action,
+            "from_version": record.version,
+            "version": record.version + 1,
+            "previous_sha256": record.sha256,
+            "renew_by": _iso(renew_by),
+            "revoked_seals": [
+                {
+                    "serial": format(r.serial, "x"),
+                    "reason": r.reason,
+                    "revoked_at": _iso(r.revoked_at),
+                }
+                for r in revoked
+            ],
+        },
+    )
     sha = hashlib.sha256(out).hexdigest()
 
     def audit(session: Session, archive_id: str) -> None:
-        append_events(session, [replace(event, archive_id=archive_id, document_sha256=sha)],
-                      c.archive.clock())
+        append_events(
+            session, [replace(event, archive_id=archive_id, document_sha256=sha)], c.archive.clock()
+        )
 
-    renewed = c.archive.add_version(record, out, action=action, level="B-LTA",
-                                    renew_by=renew_by, also=audit)
+    renewed = c.archive.add_version(
+        record, out, action=action, level="B-LTA", renew_by=renew_by, also=audit
+    )
     return {
         "id": renewed.id,
         "action": action,
@@ -90,8 +106,9 @@ def _expires(c: Any, record: ArchiveRecord) -> datetime | None:
     return last.expires if last is not None else None
 
 
-def renew_due(c: Any, before: datetime, actor: str, *, uscc: str | None = None,
-              dry_run: bool = False) -> dict[str, Any]:
+def renew_due(
+    c: Any, before: datetime, actor: str, *, uscc: str | None = None, dry_run: bool = False
+) -> dict[str, Any]:
     """Renew every archived B-LTA document whose last timestamp's certificate expires before
     ``before``; documents fail one by one (reported), never the whole run."""
     renewed: list[dict[str, Any]] = []
@@ -107,15 +124,20 @@ def renew_due(c: Any, before: datetime, actor: str, *, uscc: str | None = None,
             if expires is None or expires >= before:
                 continue
             if dry_run:
-                due.append({"id": record.id, "version": record.version,
-                            "renew_by": _iso(expires)})
+                due.append({"id": record.id, "version": record.version, "renew_by": _iso(expires)})
                 continue
             renewed.append(renew_document(c, record, actor))
         except EsealError as exc:
-            failed.append({"id": record.id, "version": record.version, "code": exc.code,
-                           "detail": exc.detail})
-    return {"before": _iso(before), "checked": checked, "renewed": renewed, "due": due,
-            "failed": failed}
+            failed.append(
+                {"id": record.id, "version": record.version, "code": exc.code, "detail": exc.detail}
+            )
+    return {
+        "before": _iso(before),
+        "checked": checked,
+        "renewed": renewed,
+        "due": due,
+        "failed": failed,
+    }
 
 
 def cmd_archive_renew(args: Any, settings: Any) -> int:

@@ -150,8 +150,10 @@ def seal_image_lookup(seal_service: _SealSource, report: dict[str, Any]) -> Seal
             uscc = _dict(sig.get("enterprise")).get("uscc")
             serial = _dict(sig.get("certificate")).get("serial")
             wanted.setdefault(digest, []).append(
-                (uscc if isinstance(uscc, str) else None,
-                 serial if isinstance(serial, str) else None)
+                (
+                    uscc if isinstance(uscc, str) else None,
+                    serial if isinstance(serial, str) else None,
+                )
             )
     cache: dict[str, bytes | None] = {}
 
@@ -257,10 +259,7 @@ def _size(value: Any) -> str:
 
 def _row(label: str, key: str, value_html: str, *, wide: bool = False) -> str:
     cls = ' class="wide"' if wide else ""
-    return (
-        f"<div{cls}><dt>{_e(label)} {_code(key)}</dt>"
-        f"<dd>{value_html}</dd></div>"
-    )
+    return f"<div{cls}><dt>{_e(label)} {_code(key)}</dt><dd>{value_html}</dd></div>"
 
 
 def _problems(items: Any, *, context: str) -> str:
@@ -278,7 +277,7 @@ def _problems(items: Any, *, context: str) -> str:
         )
     return (
         f'<section class="problems"><h3>{_e(context)} {_code("problems")}</h3>'
-        f'<ul>{"".join(lines)}</ul></section>'
+        f"<ul>{''.join(lines)}</ul></section>"
     )
 
 
@@ -316,8 +315,13 @@ def _seal_image(sig: dict[str, Any], seal_image: SealImage) -> str:
     return '<div class="noimg">无登记的印章图像</div>'
 
 
-def _signature(index: int, total: int, sig: dict[str, Any], seal_image: SealImage,
-               marks: list[str] | None = None) -> str:
+def _signature(
+    index: int,
+    total: int,
+    sig: dict[str, Any],
+    seal_image: SealImage,
+    marks: list[str] | None = None,
+) -> str:
     kind_type = sig.get("type")
     seal = _dict(sig.get("seal"))
     enterprise = _dict(sig.get("enterprise"))
@@ -328,28 +332,43 @@ def _signature(index: int, total: int, sig: dict[str, Any], seal_image: SealImag
     rows: list[str] = []
     integrity = sig.get("integrity")
     integrity_cls = {"ok": "ok", "suspicious": "warn"}.get(str(integrity), "bad")
-    integrity_row = _row("完整性", "integrity",
-                         f'<span class="{integrity_cls}">{_mapped(_INTEGRITY, integrity)}</span>')
+    integrity_row = _row(
+        "完整性",
+        "integrity",
+        f'<span class="{integrity_cls}">{_mapped(_INTEGRITY, integrity)}</span>',
+    )
     trusted_row = _row("可信", "trusted", _yes_no(sig.get("trusted"), "可信", "不可信"))
     coverage_row = _row("覆盖范围", "coverage", _mapped(_COVERAGE, sig.get("coverage")))
-    modifications_row = _row("签章后的修改", "modifications",
-                             _mapped(_MODIFICATIONS, sig.get("modifications")))
+    modifications_row = _row(
+        "签章后的修改", "modifications", _mapped(_MODIFICATIONS, sig.get("modifications"))
+    )
     ts_time_row = _row(
-        "时间戳", "timestamp.time",
+        "时间戳",
+        "timestamp.time",
         _time(timestamp.get("time"))
-        if timestamp else f'<span class="na">无时间戳</span> {_code(None)}',
+        if timestamp
+        else f'<span class="na">无时间戳</span> {_code(None)}',
     )
     ts_valid_row = (
         _row("时间戳验证", "timestamp.valid", _yes_no(timestamp.get("valid"), "有效", "无效"))
-        if timestamp else ""
+        if timestamp
+        else ""
     )
     tsa_row = (
         _row("时间戳机构", "timestamp.tsa", _e(timestamp.get("tsa")), wide=True)
-        if timestamp else ""
+        if timestamp
+        else ""
     )
     if is_ts:
-        rows += [ts_time_row, ts_valid_row, tsa_row, integrity_row, trusted_row, coverage_row,
-                 modifications_row]
+        rows += [
+            ts_time_row,
+            ts_valid_row,
+            tsa_row,
+            integrity_row,
+            trusted_row,
+            coverage_row,
+            modifications_row,
+        ]
     else:
         kind = seal.get("kind")
         label = seal.get("label") or (_SEAL_KIND.get(kind) if isinstance(kind, str) else None)
@@ -358,24 +377,41 @@ def _signature(index: int, total: int, sig: dict[str, Any], seal_image: SealImag
         source = enterprise.get("uscc_source")
         rows += [
             _row(
-                "印章类型", "seal.kind",
+                "印章类型",
+                "seal.kind",
                 f'<span class="strong">{_e(label) if label else "未知"}</span> {_code(kind)}'
                 + (f" 第 {_e(version)} 版" if version is not None else ""),
             ),
-            _row("企业名称", "enterprise.name",
-                 f'<span class="strong">{_e(enterprise.get("name") or "未知")}</span>'),
             _row(
-                "统一社会信用代码", "enterprise.uscc",
-                (f'<span class="strong mono">{_e(uscc)}</span>' if uscc
-                 else f'<span class="na">无</span> {_code(None)}')
+                "企业名称",
+                "enterprise.name",
+                f'<span class="strong">{_e(enterprise.get("name") or "未知")}</span>',
+            ),
+            _row(
+                "统一社会信用代码",
+                "enterprise.uscc",
+                (
+                    f'<span class="strong mono">{_e(uscc)}</span>'
+                    if uscc
+                    else f'<span class="na">无</span> {_code(None)}'
+                )
                 + (f' <span class="small">来源 {_code(source)}</span>' if source else ""),
             ),
-            _row("与登记信息一致", "enterprise.matches_registry",
-                 _yes_no(enterprise.get("matches_registry"), "一致", "不一致")),
-            _row("营业执照状态（现在）", "license_status_now",
-                 _license(enterprise.get("license_status_now"))),
-            _row("营业执照状态（签章时）", "license_status_at_signing",
-                 _license(enterprise.get("license_status_at_signing"))),
+            _row(
+                "与登记信息一致",
+                "enterprise.matches_registry",
+                _yes_no(enterprise.get("matches_registry"), "一致", "不一致"),
+            ),
+            _row(
+                "营业执照状态（现在）",
+                "license_status_now",
+                _license(enterprise.get("license_status_now")),
+            ),
+            _row(
+                "营业执照状态（签章时）",
+                "license_status_at_signing",
+                _license(enterprise.get("license_status_at_signing")),
+            ),
             integrity_row,
             trusted_row,
             _row("证书撤销", "revoked", _revoked(revoked)),
@@ -389,23 +425,30 @@ def _signature(index: int, total: int, sig: dict[str, Any], seal_image: SealImag
             tsa_row,
         ]
     if cert:
-        rows.append(_row(
-            "证书", "certificate",
-            f'<div class="small">主体 {_e(cert.get("subject"))}</div>'
-            f'<div class="small">颁发者 {_e(cert.get("issuer"))}</div>'
-            f'<div class="small">序列号 <span class="mono">{_e(cert.get("serial"))}</span></div>',
-            wide=True,
-        ))
-    rows.append(_row("签名域", "field", f'<span class="mono small">{_e(sig.get("field"))}</span>',
-                     wide=True))
+        rows.append(
+            _row(
+                "证书",
+                "certificate",
+                f'<div class="small">主体 {_e(cert.get("subject"))}</div>'
+                f'<div class="small">颁发者 {_e(cert.get("issuer"))}</div>'
+                f'<div class="small">序列号 <span class="mono">'
+                f"{_e(cert.get('serial'))}</span></div>",
+                wide=True,
+            )
+        )
+    rows.append(
+        _row(
+            "签名域", "field", f'<span class="mono small">{_e(sig.get("field"))}</span>', wide=True
+        )
+    )
     heading = _TYPE.get(kind_type, "签名") if isinstance(kind_type, str) else "签名"
     title = seal.get("label") if not is_ts else None
     return (
         f'<article class="sig {"valid" if sig.get("valid") is True else "invalid"}">'
-        f'<header><h2>{_e(heading)} {index} / {total}'
-        f'{" · " + _e(title) if title else ""} {_code(kind_type)}</h2>'
-        f'<div>{_verdict_badge(sig.get("valid"))}{_mark_html(marks or [])}</div></header>'
-        f'{_problems(sig.get("problems"), context="此签章的问题")}'
+        f"<header><h2>{_e(heading)} {index} / {total}"
+        f"{' · ' + _e(title) if title else ''} {_code(kind_type)}</h2>"
+        f"<div>{_verdict_badge(sig.get('valid'))}{_mark_html(marks or [])}</div></header>"
+        f"{_problems(sig.get('problems'), context='此签章的问题')}"
         f'<div class="body"><div class="left">{_seal_image(sig, seal_image)}</div>'
         f'<dl class="facts">{"".join(rows)}</dl></div>'
         "</article>"
@@ -470,8 +513,11 @@ def _day(value: Any) -> str:
 
 
 def _one_enterprise(report: dict[str, Any]) -> bool:
-    usccs = {_dict(s.get("enterprise")).get("uscc") for s in map(_dict, _list(
-        report.get("signatures"))) if s.get("type") != "document_timestamp"}
+    usccs = {
+        _dict(s.get("enterprise")).get("uscc")
+        for s in map(_dict, _list(report.get("signatures")))
+        if s.get("type") != "document_timestamp"
+    }
     usccs |= {_dict(n).get("uscc") for n in _list(report.get("notices"))}
     return len(usccs - {None}) <= 1
 
@@ -491,7 +537,8 @@ def notice_sentence(notice: dict[str, Any], *, one_enterprise: bool) -> str:
     values = {
         "enterprise": "该企业" if one_enterprise else f"{name}（{notice.get('uscc')}）",
         "date": _day(notice.get("since")),
-        "seal": seal.get("label") or (_SEAL_KIND.get(kind) if isinstance(kind, str) else None)
+        "seal": seal.get("label")
+        or (_SEAL_KIND.get(kind) if isinstance(kind, str) else None)
         or "印章",
         "reason": REASON_TEXT.get(str(reason), str(reason)),
         "version": str(notice.get("current_version")),
@@ -510,24 +557,27 @@ def headline(report: dict[str, Any]) -> str:
     signatures = [_dict(s) for s in _list(report.get("signatures"))]
     seals = [s for s in signatures if s.get("type") != "document_timestamp"]
     one = _one_enterprise(report)
-    sentences = [notice_sentence(_dict(n), one_enterprise=one)
-                 for n in _list(report.get("notices"))]
+    sentences = [
+        notice_sentence(_dict(n), one_enterprise=one) for n in _list(report.get("notices"))
+    ]
     expect = report.get("expect_uscc")
     if report.get("valid") is True:
         if sentences:
             return "签章有效：签章时营业执照存续；" + "；".join(sentences) + "。"
         return f"文件自签章后未被改动，全部 {len(seals)} 枚印章可信，签章时营业执照存续。"
-    text = (
-        "不能确认文件自签章后未被改动、由登记企业在营业执照存续期间签章。"
-        "原因见下方列出的问题。"
-    )
-    if isinstance(expect, str) and expect and not any(
-        _dict(s.get("enterprise")).get("uscc") == expect for s in seals
+    text = "不能确认文件自签章后未被改动、由登记企业在营业执照存续期间签章。原因见下方列出的问题。"
+    if (
+        isinstance(expect, str)
+        and expect
+        and not any(_dict(s.get("enterprise")).get("uscc") == expect for s in seals)
     ):
         text = f"文件中没有 {expect} 的签章。"
         if seals and all(s.get("valid") is True for s in signatures):
-            names = "、".join(dict.fromkeys(
-                str(_dict(s.get("enterprise")).get("name") or "未知企业") for s in seals))
+            names = "、".join(
+                dict.fromkeys(
+                    str(_dict(s.get("enterprise")).get("name") or "未知企业") for s in seals
+                )
+            )
             text += f"文件中的 {len(seals)} 枚印章（{names}）验证通过。"
         elif seals:
             text += "文件中的其他签章也有问题，见下方列出的问题。"
@@ -559,7 +609,7 @@ def _notices(report: dict[str, Any]) -> str:
         return ""
     one = _one_enterprise(report)
     items = "".join(
-        f'<li>{_e(notice_sentence(n, one_enterprise=one))} {_code(n.get("code"))}'
+        f"<li>{_e(notice_sentence(n, one_enterprise=one))} {_code(n.get('code'))}"
         + (f' <span class="small">自 {_time(n.get("since"))}</span>' if n.get("since") else "")
         + "</li>"
         for n in notices
@@ -579,8 +629,11 @@ def _summary_table(signatures: list[dict[str, Any]], notices: list[dict[str, Any
         enterprise = _dict(sig.get("enterprise"))
         is_ts = sig.get("type") == "document_timestamp"
         label = "文档时间戳" if is_ts else (seal.get("label") or "未知印章")
-        verdict = ('<span class="ok">有效</span>' if sig.get("valid") is True
-                   else '<span class="bad">无效</span>')
+        verdict = (
+            '<span class="ok">有效</span>'
+            if sig.get("valid") is True
+            else '<span class="bad">无效</span>'
+        )
         marks = _marks(sig, notices)
         row_class = ' class="noticed"' if marks else ""
         rows.append(
@@ -591,8 +644,8 @@ def _summary_table(signatures: list[dict[str, Any]], notices: list[dict[str, Any
         )
     return (
         '<table class="summary"><thead><tr><th>序号</th><th>印章</th><th>企业名称</th>'
-        f'<th>统一社会信用代码</th><th>结论 {_code("valid")}</th></tr></thead>'
-        f'<tbody>{"".join(rows)}</tbody></table>'
+        f"<th>统一社会信用代码</th><th>结论 {_code('valid')}</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -607,15 +660,26 @@ def render_report(report: dict[str, Any], seal_image: SealImage) -> str:
     notices = [_dict(n) for n in _list(report.get("notices"))]
     summary = headline(report)
     file_rows = [
-        _row("SHA-256", "file.sha256", f'<span class="mono">{_e(file.get("sha256"))}</span>',
-             wide=True),
+        _row(
+            "SHA-256",
+            "file.sha256",
+            f'<span class="mono">{_e(file.get("sha256"))}</span>',
+            wide=True,
+        ),
         _row("大小", "file.size", _size(file.get("size"))),
         _row("页数", "file.pages", _e(file.get("pages"))),
-        _row("期望企业", "expect_uscc",
-             f'<span class="mono">{_e(expect)}</span>' if expect
-             else f'<span class="na">未指定</span> {_code(None)}'),
-        _row("签章数", "signatures",
-             f"{len(seals)} 枚印章，{len(signatures) - len(seals)} 个文档时间戳"),
+        _row(
+            "期望企业",
+            "expect_uscc",
+            f'<span class="mono">{_e(expect)}</span>'
+            if expect
+            else f'<span class="na">未指定</span> {_code(None)}',
+        ),
+        _row(
+            "签章数",
+            "signatures",
+            f"{len(seals)} 枚印章，{len(signatures) - len(seals)} 个文档时间戳",
+        ),
     ]
     total = len(signatures)
     cards = "".join(
@@ -639,12 +703,12 @@ def render_report(report: dict[str, Any], seal_image: SealImage) -> str:
         f'<div class="vline">验证结论 {_verdict_badge(valid, big=True)}</div>'
         f'<p class="headline">{_e(summary)}</p>{_notices(report)}'
         f"{_summary_table(signatures, notices)}{_reasons(signatures)}</section>"
-        f'{_problems(report.get("problems"), context="文件的问题")}'
+        f"{_problems(report.get('problems'), context='文件的问题')}"
         f'<section class="file"><h2>文件 {_code("file")}</h2>'
         f'<dl class="facts">{"".join(file_rows)}</dl></section>'
         f'<h2 class="sigs">签章（按文件中的顺序） {_code("signatures")}</h2>'
         f"{cards}"
-        '<footer>本页由 eseal 根据验证报告生成；中文说明旁为报告中的机器字段与取值。'
+        "<footer>本页由 eseal 根据验证报告生成；中文说明旁为报告中的机器字段与取值。"
         "时间以北京时间（UTC+8）显示。</footer>"
         "</main></body></html>\n"
     )

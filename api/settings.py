@@ -40,13 +40,16 @@ class Settings(BaseSettings):
         # SM2 keys exist in the key store, but seal certificates and PDF signatures with them
         # are not wired yet (issue 14): refuse at start-up rather than fail at registration
         if value is KeyAlgorithm.SM2:
-            raise ValueError("sm2 is not yet available as the seal key type; use ec-p256, "
-                             "rsa-2048 or rsa-3072")
+            raise ValueError(
+                "sm2 is not yet available as the seal key type; use ec-p256, rsa-2048 or rsa-3072"
+            )
         return value
+
     seal_algorithms: str = Field(
         "sm2,ec-p256",
         description="certificates every seal gets: sm2 and/or the international key type "
-                    "(ec-p256, rsa-2048, rsa-3072; ESEAL_KEY_ALGORITHM), comma-separated")
+        "(ec-p256, rsa-2048, rsa-3072; ESEAL_KEY_ALGORITHM), comma-separated",
+    )
 
     @field_validator("seal_algorithms")
     @classmethod
@@ -55,13 +58,16 @@ class Settings(BaseSettings):
         known = [a.value for a in KeyAlgorithm]
         for name in names:
             if name not in known:
-                raise ValueError(f"unknown seal algorithm {name[:20]!r}; "
-                                 f"one of: {', '.join(known)}")
+                raise ValueError(
+                    f"unknown seal algorithm {name[:20]!r}; one of: {', '.join(known)}"
+                )
         international = {n for n in names if n != KeyAlgorithm.SM2.value}
         if len(international) != 1:
             # the international certificate signs PDFs; SM2-only seals come with SM2 PAdES
-            raise ValueError("name exactly one international key type (ec-p256, rsa-2048 or "
-                             "rsa-3072) beside sm2, e.g. sm2,ec-p256")
+            raise ValueError(
+                "name exactly one international key type (ec-p256, rsa-2048 or "
+                "rsa-3072) beside sm2, e.g. sm2,ec-p256"
+            )
         return ",".join(dict.fromkeys(names))
 
     @model_validator(mode="after")
@@ -73,14 +79,17 @@ class Settings(BaseSettings):
             return self
         given = self.model_fields_set
         if "seal_algorithms" in given and "key_algorithm" in given:
-            raise ValueError(f"ESEAL_SEAL_ALGORITHMS names {named} but ESEAL_KEY_ALGORITHM is "
-                             f"{self.key_algorithm.value}")
+            raise ValueError(
+                f"ESEAL_SEAL_ALGORITHMS names {named} but ESEAL_KEY_ALGORITHM is "
+                f"{self.key_algorithm.value}"
+            )
         if "seal_algorithms" in given:
             self.key_algorithm = KeyAlgorithm(named)
         else:
             self.seal_algorithms = ",".join(
                 self.key_algorithm.value if n == named else n
-                for n in self.seal_algorithms.split(","))
+                for n in self.seal_algorithms.split(",")
+            )
         return self
 
     @property
@@ -102,16 +111,19 @@ class Settings(BaseSettings):
     s3_region: str = Field("us-east-1", description="S3 region used in request signatures")
     archive_retention_days: int | None = Field(None, ge=1, description="object lock retention")
     archive_retention_mode: Literal["GOVERNANCE", "COMPLIANCE"] = Field(
-        "GOVERNANCE", description="object lock mode")
+        "GOVERNANCE", description="object lock mode"
+    )
     trust_bundle: Path | None = Field(None, description="extra trust anchors (PEM) for verify")
     verify_fetch: bool = Field(False, description="fetch revocation data online when verifying")
     verify_public: bool = Field(False, description="let anyone (no token) use POST /v1/verify")
     tsa_public: bool = Field(False, description="let anyone (no token) use POST /v1/tsa")
     max_upload_mb: float = Field(50, gt=0, le=2048, description="largest accepted upload")
     document_cpu_seconds: float = Field(
-        60, gt=0, description="CPU time one document's sealing or verification may take")
+        60, gt=0, description="CPU time one document's sealing or verification may take"
+    )
     document_wall_seconds: float = Field(
-        300, gt=0, description="wall time one document's sealing or verification may take")
+        300, gt=0, description="wall time one document's sealing or verification may take"
+    )
     log_level: str = Field("INFO", description="log level of the JSON logs")
 
     @property

@@ -34,14 +34,22 @@ from facts import NOTE_VARIABLE  # noqa: E402
 
 def runs(quick: bool) -> list[list[str]]:
     if quick:
-        return [["http_load.py", "--quick", "--s3"], ["sign_verify.py", "--quick"],
-                ["big_document.py", "--pages", "200", "--mb", "10"],
-                ["archive_export.py", "--total-mb", "100"],
-                ["profile_server.py", "--seconds", "5"],
-                ["fuzz.py", "--minutes", "0.3"]]
-    return [["http_load.py", "--s3"], ["sign_verify.py"], ["big_document.py"],
-            ["archive_export.py"], ["profile_server.py"],
-            ["fuzz.py", "--minutes", "1.5", "--crafted"]]
+        return [
+            ["http_load.py", "--quick", "--s3"],
+            ["sign_verify.py", "--quick"],
+            ["big_document.py", "--pages", "200", "--mb", "10"],
+            ["archive_export.py", "--total-mb", "100"],
+            ["profile_server.py", "--seconds", "5"],
+            ["fuzz.py", "--minutes", "0.3"],
+        ]
+    return [
+        ["http_load.py", "--s3"],
+        ["sign_verify.py"],
+        ["big_document.py"],
+        ["archive_export.py"],
+        ["profile_server.py"],
+        ["fuzz.py", "--minutes", "1.5", "--crafted"],
+    ]
 
 
 def like_for_like(output: str) -> str:
@@ -50,7 +58,7 @@ def like_for_like(output: str) -> str:
     if start < 0:
         return ""
     end = output.find("\n## ", start + 1)
-    return output[start:end if end > 0 else len(output)].strip()
+    return output[start : end if end > 0 else len(output)].strip()
 
 
 def main() -> int:
@@ -59,8 +67,11 @@ def main() -> int:
     parser.add_argument("--note", default="", help="conditions of the run, for every results file")
     args = parser.parse_args()
     env = {**os.environ, NOTE_VARIABLE: args.note} if args.note else dict(os.environ)
-    head = [f"# eseal benchmarks, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
-            f"{' (quick run)' if args.quick else ''}", ""]
+    head = [
+        f"# eseal benchmarks, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+        f"{' (quick run)' if args.quick else ''}",
+        "",
+    ]
     if args.note:
         head += [f"Conditions: {args.note}", ""]
     summaries: list[str] = []
@@ -80,8 +91,9 @@ def main() -> int:
         summary = like_for_like(done.stdout)
         if summary:
             summaries.append(f"### From `{name}`\n\n{summary.split(chr(10), 1)[1].strip()}\n")
-        sections.append(f"## `{name}` ({took:.0f} s, exit {done.returncode})\n\n"
-                        f"{done.stdout.strip()}\n")
+        sections.append(
+            f"## `{name}` ({took:.0f} s, exit {done.returncode})\n\n{done.stdout.strip()}\n"
+        )
     text = "\n".join([*head, "## Like for like", "", *summaries, *sections])
     RESULTS.write_text(text, encoding="utf-8")
     print(f"written to {RESULTS.relative_to(ROOT)}", file=sys.stderr)

@@ -67,8 +67,15 @@ def fill(archive: Archive, total: int, doc: int) -> int:
     for i in range(n):
         # a different document each time without generating 1 GB of randomness
         data = i.to_bytes(8, "big") + block[8:]
-        archive.put(data, uscc=USCC, seals=seals, level="B-LT", document_type="contract",
-                    reference=f"HT-{i:06d}", timestamp_time=datetime.now(UTC))
+        archive.put(
+            data,
+            uscc=USCC,
+            seals=seals,
+            level="B-LT",
+            document_type="contract",
+            reference=f"HT-{i:06d}",
+            timestamp_time=datetime.now(UTC),
+        )
     return n
 
 
@@ -91,9 +98,17 @@ def main() -> int:
         engine = make_engine(f"sqlite:///{work / 'eseal.db'}")
         migrate(engine)
         with Session(engine) as session, session.begin():
-            session.add(EnterpriseRow(uscc=USCC, name="基准测试有限公司", type="有限责任公司",
-                                      legal_representative="张三", face={}, status="active",
-                                      registered_at=datetime.now(UTC) - timedelta(days=1)))
+            session.add(
+                EnterpriseRow(
+                    uscc=USCC,
+                    name="基准测试有限公司",
+                    type="有限责任公司",
+                    legal_representative="张三",
+                    face={},
+                    status="active",
+                    registered_at=datetime.now(UTC) - timedelta(days=1),
+                )
+            )
         store = LocalObjectStore(work / "archive")
         store.start()
         archive = Archive(engine, store)
@@ -101,8 +116,10 @@ def main() -> int:
         started = time.perf_counter()
         count = fill(archive, args.total_mb * MIB, int(args.doc_mb * MIB))
         filled = time.perf_counter() - started
-        say(f"archived {count} documents of {args.doc_mb:g} MiB "
-              f"({count * args.doc_mb:.0f} MiB) in {filled:.1f} s")
+        say(
+            f"archived {count} documents of {args.doc_mb:g} MiB "
+            f"({count * args.doc_mb:.0f} MiB) in {filled:.1f} s"
+        )
 
         def report_for(record: ArchiveRecord, reader: VerifiedReader) -> dict[str, Any]:
             digest = hashlib.sha256()
@@ -129,26 +146,40 @@ def main() -> int:
         samples.append((total / MIB, rss_mib()))
 
         rss = [r for _, r in samples]
-        say(f"exported a ZIP of {total / MIB:.0f} MiB in {elapsed:.1f} s "
-              f"({total / MIB / elapsed:.0f} MiB/s), largest chunk {largest / 1024:.0f} KiB")
-        say(f"RSS before export {baseline:.1f} MiB; during export min {min(rss):.1f}, "
-              f"max {max(rss):.1f} MiB (spread {max(rss) - min(rss):.1f} MiB)")
-        say(f"tracemalloc: peak {peak / MIB:.2f} MiB of Python allocations during the export, "
-              f"{current / MIB:.2f} MiB held at the end")
+        say(
+            f"exported a ZIP of {total / MIB:.0f} MiB in {elapsed:.1f} s "
+            f"({total / MIB / elapsed:.0f} MiB/s), largest chunk {largest / 1024:.0f} KiB"
+        )
+        say(
+            f"RSS before export {baseline:.1f} MiB; during export min {min(rss):.1f}, "
+            f"max {max(rss):.1f} MiB (spread {max(rss) - min(rss):.1f} MiB)"
+        )
+        say(
+            f"tracemalloc: peak {peak / MIB:.2f} MiB of Python allocations during the export, "
+            f"{current / MIB:.2f} MiB held at the end"
+        )
         say(f"ru_maxrss (process high-water, filling included): {max_rss_mib():.1f} MiB")
         say("RSS by output written:")
         step = max(1, len(samples) // 8)
         for written, value in samples[::step] + samples[-1:]:
             say(f"  {written:8.0f} MiB written   RSS {value:6.1f} MiB")
-        command = "python bench/archive_export.py" + (
-            f" --total-mb {args.total_mb}" if args.total_mb != 1024 else "") + (
-            f" --doc-mb {args.doc_mb:g}" if args.doc_mb != 4 else "") + (
-            " --report" if args.report else "")
-        text = "\n".join([
-            *header("Streamed archive export: time and memory", command)[:-1],
-            f"- {count} incompressible documents of {args.doc_mb:g} MiB in a local-directory "
-            "archive with a SQLite index, exported as one ZIP stream into a byte counter",
-            "", "```", *said, "```"])
+        command = (
+            "python bench/archive_export.py"
+            + (f" --total-mb {args.total_mb}" if args.total_mb != 1024 else "")
+            + (f" --doc-mb {args.doc_mb:g}" if args.doc_mb != 4 else "")
+            + (" --report" if args.report else "")
+        )
+        text = "\n".join(
+            [
+                *header("Streamed archive export: time and memory", command)[:-1],
+                f"- {count} incompressible documents of {args.doc_mb:g} MiB in a local-directory "
+                "archive with a SQLite index, exported as one ZIP stream into a byte counter",
+                "",
+                "```",
+                *said,
+                "```",
+            ]
+        )
         write_results("results-archive-export.md", text)
     finally:
         if args.keep:

@@ -45,15 +45,19 @@ START = datetime(2022, 1, 1, tzinfo=UTC)
 SPAN = timedelta(days=3 * 365)
 TYPES = ["contract"] * 6 + ["invoice"] * 3 + ["other"]
 #: finance seals are rare: the kind filter's hard case
-KINDS = [SealKind.CONTRACT] * 10 + [SealKind.OFFICIAL] * 5 + [SealKind.INVOICE] * 4 + [
-    SealKind.FINANCE]
+KINDS = (
+    [SealKind.CONTRACT] * 10 + [SealKind.OFFICIAL] * 5 + [SealKind.INVOICE] * 4 + [SealKind.FINANCE]
+)
 
 
 def usccs(n: int, rng: random.Random) -> list[str]:
     out = []
     for _ in range(n):
-        body = "91" + "".join(rng.choice("0123456789") for _ in range(6)) + "".join(
-            rng.choice(CHARSET) for _ in range(9))
+        body = (
+            "91"
+            + "".join(rng.choice("0123456789") for _ in range(6))
+            + "".join(rng.choice(CHARSET) for _ in range(9))
+        )
         out.append(body + check_character(body))
     return out
 
@@ -63,10 +67,21 @@ def fill(engine: Engine, rows: int, seed: int = 7) -> tuple[str, str]:
     firms = usccs(1000, rng)
     big, small = firms[0], firms[1]
     with engine.begin() as conn:
-        conn.execute(insert(EnterpriseRow), [
-            {"uscc": u, "name": f"企业{i}", "type": "有限责任公司", "legal_representative": "张三",
-             "face": {}, "status": "active", "registered_at": START} for i, u in enumerate(firms)
-        ])
+        conn.execute(
+            insert(EnterpriseRow),
+            [
+                {
+                    "uscc": u,
+                    "name": f"企业{i}",
+                    "type": "有限责任公司",
+                    "legal_representative": "张三",
+                    "face": {},
+                    "status": "active",
+                    "registered_at": START,
+                }
+                for i, u in enumerate(firms)
+            ],
+        )
     batch = 20_000
     started = time.perf_counter()
     for offset in range(0, rows, batch):
@@ -76,16 +91,33 @@ def fill(engine: Engine, rows: int, seed: int = 7) -> tuple[str, str]:
             ulid = ULID.from_datetime(created)
             uscc = big if rng.random() < 1 / 3 else rng.choice(firms)
             aid = str(ulid)
-            archives.append({
-                "id": aid, "uscc": uscc, "level": "B-LT", "timestamp_time": created,
-                "document_type": rng.choice(TYPES), "reference": f"HT-{i:08d}",
-                "sha256": secrets.token_hex(32), "size": rng.randrange(50_000, 2_000_000),
-                "created_at": ulid.datetime, "object_key": object_key(uscc, aid, ulid.datetime),
-                "version_id": None, "status": "ok",
-            })
+            archives.append(
+                {
+                    "id": aid,
+                    "uscc": uscc,
+                    "level": "B-LT",
+                    "timestamp_time": created,
+                    "document_type": rng.choice(TYPES),
+                    "reference": f"HT-{i:08d}",
+                    "sha256": secrets.token_hex(32),
+                    "size": rng.randrange(50_000, 2_000_000),
+                    "created_at": ulid.datetime,
+                    "object_key": object_key(uscc, aid, ulid.datetime),
+                    "version_id": None,
+                    "status": "ok",
+                }
+            )
             kinds = {rng.choice(KINDS)} | ({SealKind.LEGAL_REP} if rng.random() < 0.3 else set())
-            seals += [{"archive_id": aid, "position": p, "uscc": uscc, "kind": k.value,
-                       "serial": format(rng.getrandbits(64), "x")} for p, k in enumerate(kinds)]
+            seals += [
+                {
+                    "archive_id": aid,
+                    "position": p,
+                    "uscc": uscc,
+                    "kind": k.value,
+                    "serial": format(rng.getrandbits(64), "x"),
+                }
+                for p, k in enumerate(kinds)
+            ]
         _insert(engine, archives, seals)
         done = min(rows, offset + batch)
         if done % 200_000 == 0 or done == rows:
@@ -173,20 +205,38 @@ def main() -> int:
             ("enterprise, newest page", ArchiveQuery(uscc=big), None),
             ("enterprise, deep page (cursor)", ArchiveQuery(uscc=big), deep),
             ("enterprise + type invoice", ArchiveQuery(uscc=big, document_type="invoice"), deep),
-            ("enterprise + kind finance (rare)", ArchiveQuery(uscc=big, kind=SealKind.FINANCE),
-             deep),
-            ("enterprise + kind legal_rep (common)",
-             ArchiveQuery(uscc=big, kind=SealKind.LEGAL_REP), deep),
-            ("enterprise + one month", ArchiveQuery(
-                uscc=big, created_from=middle, created_to=middle + timedelta(days=30)), None),
-            ("enterprise + reference", ArchiveQuery(uscc=big, reference=deep_record.reference),
-             None),
+            (
+                "enterprise + kind finance (rare)",
+                ArchiveQuery(uscc=big, kind=SealKind.FINANCE),
+                deep,
+            ),
+            (
+                "enterprise + kind legal_rep (common)",
+                ArchiveQuery(uscc=big, kind=SealKind.LEGAL_REP),
+                deep,
+            ),
+            (
+                "enterprise + one month",
+                ArchiveQuery(uscc=big, created_from=middle, created_to=middle + timedelta(days=30)),
+                None,
+            ),
+            (
+                "enterprise + reference",
+                ArchiveQuery(uscc=big, reference=deep_record.reference),
+                None,
+            ),
             ("small enterprise, newest page", ArchiveQuery(uscc=small), None),
-            ("small enterprise + kind finance", ArchiveQuery(uscc=small, kind=SealKind.FINANCE),
-             None),
+            (
+                "small enterprise + kind finance",
+                ArchiveQuery(uscc=small, kind=SealKind.FINANCE),
+                None,
+            ),
             ("all (admin), deep page", ArchiveQuery(), deep),
-            ("all (admin) + one day", ArchiveQuery(
-                created_from=middle, created_to=middle + timedelta(days=1)), None),
+            (
+                "all (admin) + one day",
+                ArchiveQuery(created_from=middle, created_to=middle + timedelta(days=1)),
+                None,
+            ),
         ]
         print(f"{'page of 50':40} {'median ms':>10} {'rows':>5}")
         for name, query, cursor in cases:
@@ -203,16 +253,17 @@ def main() -> int:
                 text("SELECT count(*) FROM archives WHERE uscc = :u AND id >= :d"),
                 {"u": big, "d": deep},
             )
-        sql = ("SELECT * FROM archives WHERE uscc = :u ORDER BY id DESC "
-               "LIMIT 50 OFFSET :o")
+        sql = "SELECT * FROM archives WHERE uscc = :u ORDER BY id DESC LIMIT 50 OFFSET :o"
 
         def by_offset() -> list[Any]:
             with engine.connect() as conn:
                 return list(conn.execute(text(sql), {"u": big, "o": offset}))
 
         ms, page = timed(by_offset, repeat=5)
-        print(f"{'enterprise, deep page (OFFSET ' + format(offset, ',') + ')':40} {ms:10.2f} "
-              f"{len(page):5}   <- what keyset paging avoids")
+        print(
+            f"{'enterprise, deep page (OFFSET ' + format(offset, ',') + ')':40} {ms:10.2f} "
+            f"{len(page):5}   <- what keyset paging avoids"
+        )
         for title, query in (
             ("enterprise, deep page (cursor)", ArchiveQuery(uscc=big)),
             ("enterprise + kind finance (rare)", ArchiveQuery(uscc=big, kind=SealKind.FINANCE)),

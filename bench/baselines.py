@@ -72,8 +72,7 @@ class Throwaway:
         return self.chain[-1]
 
     def as_json(self) -> dict[str, Any]:
-        return {"key": str(self.key), "cert": str(self.cert),
-                "chain": [str(p) for p in self.chain]}
+        return {"key": str(self.key), "cert": str(self.cert), "chain": [str(p) for p in self.chain]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Throwaway:
@@ -90,14 +89,25 @@ def _new_key(algorithm: str) -> Any:
     raise ValueError(f"unknown algorithm {algorithm!r}")
 
 
-def _cert(subject: str, key: Any, issuer: Any, issuer_key: Any, ca: bool,
-          path_length: int | None = None, tsa: bool = False) -> Any:
+def _cert(
+    subject: str,
+    key: Any,
+    issuer: Any,
+    issuer_key: Any,
+    ca: bool,
+    path_length: int | None = None,
+    tsa: bool = False,
+) -> Any:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "bench"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "bench"),
+            x509.NameAttribute(NameOID.COMMON_NAME, subject),
+        ]
+    )
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
@@ -109,16 +119,24 @@ def _cert(subject: str, key: Any, issuer: Any, issuer_key: Any, ca: bool,
         .not_valid_after(now + dt.timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
         .add_extension(
-            x509.KeyUsage(digital_signature=not ca, content_commitment=not ca and not tsa,
-                          key_encipherment=False, data_encipherment=False, key_agreement=False,
-                          key_cert_sign=ca, crl_sign=ca, encipher_only=False,
-                          decipher_only=False),
+            x509.KeyUsage(
+                digital_signature=not ca,
+                content_commitment=not ca and not tsa,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
             critical=True,
         )
     )
     if tsa:
         builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+        )
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -132,8 +150,9 @@ def make_throwaway(base: Path, algorithm: str) -> Throwaway:
     issuing = _cert("bench issuing", issuing_key, root, root_key, True, 0)
     leaf = _cert("bench seal", leaf_key, issuing, issuing_key, False)
     pem = serialization.Encoding.PEM
-    (out / "key.pem").write_bytes(leaf_key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (out / "key.pem").write_bytes(
+        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     (out / "cert.pem").write_bytes(leaf.public_bytes(pem))
     (out / "issuing.pem").write_bytes(issuing.public_bytes(pem))
     (out / "root.pem").write_bytes(root.public_bytes(pem))
@@ -150,10 +169,17 @@ def pyhanko_exe() -> str | None:
     return shutil.which("pyhanko")
 
 
-def cli_sign_args(exe: str, keys: Throwaway, infile: Path, outfile: Path,
-                  tsa_url: str | None) -> list[str]:
-    args = [exe, "sign", "addsig", "--field", "-1/{},{},{},{}/Signature1".format(*FIELD_BOX),
-            "--use-pades"]
+def cli_sign_args(
+    exe: str, keys: Throwaway, infile: Path, outfile: Path, tsa_url: str | None
+) -> list[str]:
+    args = [
+        exe,
+        "sign",
+        "addsig",
+        "--field",
+        "-1/{},{},{},{}/Signature1".format(*FIELD_BOX),
+        "--use-pades",
+    ]
     if tsa_url:
         args += ["--timestamp-url", tsa_url]
     args += ["pemder", "--key", str(keys.key), "--cert", str(keys.cert)]
@@ -165,8 +191,16 @@ def cli_sign_args(exe: str, keys: Throwaway, infile: Path, outfile: Path,
 def cli_validate_args(exe: str, root: Path, infile: Path) -> list[str]:
     # --no-revocation-check: without it the CLI fetches OCSP/CRL from the certificates' URLs
     # and hard-fails; eseal and the in-process runs check no revocation online either.
-    return [exe, "sign", "validate", "--trust", str(root), "--trust-replace",
-            "--no-revocation-check", str(infile)]
+    return [
+        exe,
+        "sign",
+        "validate",
+        "--trust",
+        str(root),
+        "--trust-replace",
+        "--no-revocation-check",
+        str(infile),
+    ]
 
 
 @dataclass
@@ -176,8 +210,9 @@ class ChildRun:
     max_rss_mib: float
 
 
-def run_children(commands: list[list[str]], parallel: int, what: str
-                 ) -> tuple[list[ChildRun], float]:
+def run_children(
+    commands: list[list[str]], parallel: int, what: str
+) -> tuple[list[ChildRun], float]:
     """Run ``commands``, ``parallel`` at a time; each one's figures and the wall time of all.
 
     Each child is reaped with ``wait4``, so its CPU time and peak memory are its own.
@@ -190,8 +225,9 @@ def run_children(commands: list[list[str]], parallel: int, what: str
     while pending or running:
         while pending and len(running) < max(1, parallel):
             log = tempfile.TemporaryFile()  # noqa: SIM115 (closed when the child is reaped)
-            process = subprocess.Popen(pending.pop(0), stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                pending.pop(0), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
             running[process.pid] = (process, time.perf_counter(), log)
         pid, status, usage = os.wait4(-1, 0)
         if pid not in running:
@@ -235,8 +271,9 @@ class _Tsa:
         der = serialization.Encoding.DER
         asn_root = asn1_x509.Certificate.load(root.public_bytes(der))
         asn_cert = asn1_x509.Certificate.load(cert.public_bytes(der))
-        self.authority = TimeStampAuthority(LoadedKeySigner(tsa_key, asn_cert, [asn_root]),
-                                            asn_cert, [asn_root])
+        self.authority = TimeStampAuthority(
+            LoadedKeySigner(tsa_key, asn_cert, [asn_root]), asn_cert, [asn_root]
+        )
         authority = self.authority
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -292,8 +329,12 @@ class Worker:
         ours = sorted(m for m in sys.modules if m.split(".")[0] in ("signer", "api"))
         reader = generic.read_hex_string_from_stream
         stock = not ours and reader.__module__ == "pyhanko.pdf_utils.generic"
-        return {"stock": stock, "eseal_modules": ours,
-                "hex_reader": f"{reader.__module__}.{reader.__qualname__}", "pid": os.getpid()}
+        return {
+            "stock": stock,
+            "eseal_modules": ours,
+            "hex_reader": f"{reader.__module__}.{reader.__qualname__}",
+            "pid": os.getpid(),
+        }
 
     def keys_for(self, algorithm: str) -> dict[str, Any]:
         return self._throwaway(algorithm).as_json()
@@ -303,16 +344,19 @@ class Worker:
 
         keys = self._throwaway(algorithm)
         if mode == "docs":
-            return signers.SimpleSigner.load(str(keys.key), str(keys.cert),
-                                             ca_chain_files=[str(p) for p in keys.chain])
+            return signers.SimpleSigner.load(
+                str(keys.key), str(keys.cert), ca_chain_files=[str(p) for p in keys.chain]
+            )
         if algorithm not in self.tuned:
-            loaded = signers.SimpleSigner.load(str(keys.key), str(keys.cert),
-                                               ca_chain_files=[str(p) for p in keys.chain])
+            loaded = signers.SimpleSigner.load(
+                str(keys.key), str(keys.cert), ca_chain_files=[str(p) for p in keys.chain]
+            )
             self.tuned[algorithm] = _parsed_key_signer(loaded)
         return self.tuned[algorithm]
 
-    async def sign(self, mode: str, algorithm: str, pdf: str, level: str, n: int,
-                   check: bool = False) -> dict[str, Any]:
+    async def sign(
+        self, mode: str, algorithm: str, pdf: str, level: str, n: int, check: bool = False
+    ) -> dict[str, Any]:
         from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
         from pyhanko.sign import signers
         from pyhanko.sign.fields import SigFieldSpec, SigSeedSubFilter
@@ -328,13 +372,19 @@ class Worker:
             cpu = time.process_time()
             t0 = time.perf_counter()
             signer = self._signer(mode, algorithm)
-            meta = signers.PdfSignatureMetadata(field_name="Signature1", md_algorithm="sha256",
-                                                subfilter=SigSeedSubFilter.PADES)
+            meta = signers.PdfSignatureMetadata(
+                field_name="Signature1", md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES
+            )
             out = io.BytesIO()
             await signers.async_sign_pdf(
-                IncrementalPdfFileWriter(io.BytesIO(data)), meta, signer=signer,
-                timestamper=timestamper, output=out,
-                new_field_spec=SigFieldSpec("Signature1", on_page=-1, box=FIELD_BOX), **extra)
+                IncrementalPdfFileWriter(io.BytesIO(data)),
+                meta,
+                signer=signer,
+                timestamper=timestamper,
+                output=out,
+                new_field_spec=SigFieldSpec("Signature1", on_page=-1, box=FIELD_BOX),
+                **extra,
+            )
             walls.append(time.perf_counter() - t0)
             cpus.append(time.process_time() - cpu)
         if check and _count_signatures(out.getvalue()) != 1:
@@ -364,8 +414,15 @@ class Worker:
             cpus.append(time.process_time() - cpu)
         return {"wall": walls, "cpu": cpus}
 
-    def cli_sign(self, algorithm: str, pdf: str, level: str, n: int, parallel: int = 1,
-                 tsa_url: str | None = None) -> dict[str, Any]:
+    def cli_sign(
+        self,
+        algorithm: str,
+        pdf: str,
+        level: str,
+        n: int,
+        parallel: int = 1,
+        tsa_url: str | None = None,
+    ) -> dict[str, Any]:
         exe = _require_exe()
         keys = self._throwaway(algorithm)
         url = (tsa_url or self.tsa.url) if level != "B-B" else None
@@ -417,10 +474,14 @@ def _parsed_key_signer(loaded: Any) -> Any:
 
     class ParsedKeySigner(SimpleSigner):
         def __init__(self) -> None:
-            super().__init__(signing_cert=loaded.signing_cert, signing_key=loaded.signing_key,
-                             cert_registry=loaded.cert_registry)
-            self.parsed = serialization.load_der_private_key(loaded.signing_key.dump(),
-                                                             password=None)
+            super().__init__(
+                signing_cert=loaded.signing_cert,
+                signing_key=loaded.signing_key,
+                cert_registry=loaded.cert_registry,
+            )
+            self.parsed = serialization.load_der_private_key(
+                loaded.signing_key.dump(), password=None
+            )
 
         def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
             hash_algo = get_pyca_cryptography_hash(digest_algorithm)
@@ -443,8 +504,13 @@ def _require_exe() -> str:
 
 
 def _child_figures(runs: list[ChildRun], total: float, parallel: int) -> dict[str, Any]:
-    return {"wall": [r.wall for r in runs], "cpu": [r.cpu for r in runs],
-            "max_rss_mib": [r.max_rss_mib for r in runs], "total": total, "parallel": parallel}
+    return {
+        "wall": [r.wall for r in runs],
+        "cpu": [r.cpu for r in runs],
+        "max_rss_mib": [r.max_rss_mib for r in runs],
+        "total": total,
+        "parallel": parallel,
+    }
 
 
 async def serve() -> None:
@@ -474,8 +540,12 @@ class BaselineWorker:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve())], cwd=ROOT, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            [sys.executable, str(Path(__file__).resolve())],
+            cwd=ROOT,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         self.facts = self.call("hello")
         if not self.facts["stock"]:
             self.close()
@@ -516,9 +586,11 @@ class BaselineWorker:
 
 def stock_note(facts: dict[str, Any]) -> str:
     """A line for the results: the baselines ran in a process of their own, unpatched."""
-    return (f"pyHanko baselines: a process of their own (`bench/baselines.py`, pid "
-            f"{facts['pid']}) that never imported eseal's `signer` or `api`; pyHanko's hex "
-            f"reader there is its own (`{facts['hex_reader']}`)")
+    return (
+        f"pyHanko baselines: a process of their own (`bench/baselines.py`, pid "
+        f"{facts['pid']}) that never imported eseal's `signer` or `api`; pyHanko's hex "
+        f"reader there is its own (`{facts['hex_reader']}`)"
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,12 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "storage"),
-                str(ROOT / "bench")]
+sys.path[:0] = [
+    str(ROOT),
+    str(ROOT / "tests"),
+    str(ROOT / "tests" / "storage"),
+    str(ROOT / "bench"),
+]
 
 from facts import header, write_results  # noqa: E402
 from http_load import EsealServer, auth  # noqa: E402
@@ -58,7 +62,8 @@ async def check_sealed(data: bytes, root_pem: Path) -> str:
     root = x509.Certificate.load(pem.unarmor(root_pem.read_bytes())[2])
     sigs = PdfFileReader(io.BytesIO(data), strict=False).embedded_regular_signatures
     status = await async_validate_pdf_signature(
-        sigs[-1], ValidationContext(trust_roots=[root], allow_fetching=False))
+        sigs[-1], ValidationContext(trust_roots=[root], allow_fetching=False)
+    )
     assert status.intact and status.valid and status.trusted, status.pretty_print_details()
     return f"{len(sigs)} signature(s), intact, valid and trusted (pyHanko)"
 
@@ -79,11 +84,17 @@ async def main_async(args: argparse.Namespace) -> int:
         if not src.exists():
             t = time.perf_counter()
             make_big_pdf(src, args.pages, args.mb)
-            print(f"made {src.name}: {src.stat().st_size / MB:.1f} MiB, {args.pages} pages "
-                  f"in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+            print(
+                f"made {src.name}: {src.stat().st_size / MB:.1f} MiB, {args.pages} pages "
+                f"in {time.perf_counter() - t:.1f} s",
+                file=sys.stderr,
+            )
         size = src.stat().st_size
-        server = EsealServer(work / "srv", workers=1, env={
-            "ESEAL_MAX_UPLOAD_MB": str(int(size / MB * 2) + 10), "ESEAL_TSA_PUBLIC": "true"})
+        server = EsealServer(
+            work / "srv",
+            workers=1,
+            env={"ESEAL_MAX_UPLOAD_MB": str(int(size / MB * 2) + 10), "ESEAL_TSA_PUBLIC": "true"},
+        )
         server.setup()
         server.start()
         try:
@@ -95,19 +106,24 @@ async def main_async(args: argparse.Namespace) -> int:
             async with httpx.AsyncClient(timeout=600) as client:
                 with src.open("rb") as f:
                     t = time.perf_counter()
-                    r = await client.post(server.url + "/v1/sign", headers=auth(server.token),
-                                          files={"file": ("big.pdf", f, "application/pdf")},
-                                          data={"options": json.dumps(options)})
+                    r = await client.post(
+                        server.url + "/v1/sign",
+                        headers=auth(server.token),
+                        files={"file": ("big.pdf", f, "application/pdf")},
+                        data={"options": json.dumps(options)},
+                    )
                     wall = time.perf_counter() - t
                 if r.status_code != 200:
                     raise SystemExit(f"sign failed: {r.status_code} {r.text[:500]}")
                 sealed = r.content
                 hwm = status_kb(pid, "VmHWM") / 1024
                 archive_id = r.headers["X-Eseal-Archive-Id"]
-                got = await client.get(f"{server.url}/v1/archives/{archive_id}/file",
-                                       headers=auth(server.token))
+                got = await client.get(
+                    f"{server.url}/v1/archives/{archive_id}/file", headers=auth(server.token)
+                )
             same = got.status_code == 200 and (
-                hashlib.sha256(got.content).hexdigest() == hashlib.sha256(sealed).hexdigest())
+                hashlib.sha256(got.content).hexdigest() == hashlib.sha256(sealed).hexdigest()
+            )
             validity = await check_sealed(sealed, server.data / "pki" / "root.pem")
         finally:
             server.stop()
@@ -124,9 +140,10 @@ async def main_async(args: argparse.Namespace) -> int:
         f"{'met' if hwm < target else f'**missed by {hwm - target:.0f} MiB**'} |",
     ]
     command = "python bench/big_document.py" + "".join(
-        f" --{k} {v}" for k, v in (("pages", args.pages), ("mb", f"{args.mb:g}"),
-                                   ("level", args.level))
-        if str(v) != str({"pages": 2000, "mb": "100", "level": "B-T"}[k]))
+        f" --{k} {v}"
+        for k, v in (("pages", args.pages), ("mb", f"{args.mb:g}"), ("level", args.level))
+        if str(v) != str({"pages": 2000, "mb": "100", "level": "B-T"}[k])
+    )
     lines = header("One large document sealed over HTTP, beside pyHanko's CLI", command)[:-1]
     lines += [
         "- server: `eseal serve --workers 1` on loopback, SQLite, local archive, ECDSA P-256 "
@@ -134,7 +151,9 @@ async def main_async(args: argparse.Namespace) -> int:
         "- pyHanko's CLI: one `pyhanko sign addsig ... pemder` process started by "
         "`bench/baselines.py` (no eseal code in it), B-T from a TSA over loopback HTTP; its "
         "peak memory is `ru_maxrss` of that process alone",
-        "", *rows, "",
+        "",
+        *rows,
+        "",
         f"Sealed file: {len(sealed) / MB:.1f} MiB, {validity}; archive copy "
         f"{'has the same SHA-256' if same else 'DIFFERS'}.",
     ]

@@ -23,9 +23,11 @@ HERE = Path(__file__).resolve().parent
 ESEAL = str(Path(sys.executable).parent / "eseal")
 TARGET_S = 0.7
 #: measured once, the same way, before the CLI's imports were made lazy
-BEFORE = ("Before the lazy imports (commit d5939a1, `python -m api.cli --help`, median of 5 runs "
-          "on the same machine, baseline 0.027 s): 1.698 s, as `--help` loaded pyHanko, "
-          "SQLAlchemy and the settings.")
+BEFORE = (
+    "Before the lazy imports (commit d5939a1, `python -m api.cli --help`, median of 5 runs "
+    "on the same machine, baseline 0.027 s): 1.698 s, as `--help` loaded pyHanko, "
+    "SQLAlchemy and the settings."
+)
 
 
 def cpu_seconds(cmd: list[str]) -> float:
@@ -53,25 +55,29 @@ def main() -> None:
     rows = []
     for name, values in times.items():
         med = statistics.median(values)
-        rows.append(f"| {name} | {med:.3f} s | {min(values):.3f} s | {max(values):.3f} s | "
-                    f"{med - base:+.3f} s |")
+        rows.append(
+            f"| {name} | {med:.3f} s | {min(values):.3f} s | {max(values):.3f} s | "
+            f"{med - base:+.3f} s |"
+        )
     helps = statistics.median(times["`eseal --help`"])
     verdict = "met" if helps < TARGET_S else "**missed**"
-    text = "\n".join([
-        "# eseal CLI start-up (CPU time, user + system)",
-        "",
-        f"{date.today().isoformat()}, Python {platform.python_version()}, {args.runs} runs "
-        "each, interleaved; `python bench/cli_startup.py`.",
-        "",
-        "| command | median | min | max | over the baseline |",
-        "| --- | --- | --- | --- | --- |",
-        *rows,
-        "",
-        f"Target: `eseal --help` under {TARGET_S} s of CPU: {verdict} ({helps:.3f} s).",
-        "",
-        BEFORE,
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# eseal CLI start-up (CPU time, user + system)",
+            "",
+            f"{date.today().isoformat()}, Python {platform.python_version()}, {args.runs} runs "
+            "each, interleaved; `python bench/cli_startup.py`.",
+            "",
+            "| command | median | min | max | over the baseline |",
+            "| --- | --- | --- | --- | --- |",
+            *rows,
+            "",
+            f"Target: `eseal --help` under {TARGET_S} s of CPU: {verdict} ({helps:.3f} s).",
+            "",
+            BEFORE,
+            "",
+        ]
+    )
     sys.stdout.write(text)
     (HERE / "results-cli.md").write_text(text, encoding="utf-8")
 

@@ -57,8 +57,13 @@ def machine_facts() -> list[str]:
 
 def header(title: str, command: str) -> list[str]:
     """The first lines of a results file: a title, the facts and the command that wrote it."""
-    return [f"# {title}", "", *(f"- {fact}" for fact in machine_facts()),
-            f"- command: `{command}`", ""]
+    return [
+        f"# {title}",
+        "",
+        *(f"- {fact}" for fact in machine_facts()),
+        f"- command: `{command}`",
+        "",
+    ]
 
 
 def write_results(name: str, text: str) -> Path:

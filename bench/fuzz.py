@@ -66,8 +66,12 @@ def main() -> int:
     ap.add_argument("--no-http", action="store_true", help="in-process paths only (faster)")
     ap.add_argument("--slow", type=float, default=harness.SLOW_SECONDS)
     ap.add_argument("--limit", type=float, default=60.0)
-    ap.add_argument("--cpu-limit", type=float, default=5.0,
-                    help="the server's ESEAL_DOCUMENT_CPU_SECONDS for the HTTP paths")
+    ap.add_argument(
+        "--cpu-limit",
+        type=float,
+        default=5.0,
+        help="the server's ESEAL_DOCUMENT_CPU_SECONDS for the HTTP paths",
+    )
     ap.add_argument("--memory-gb", type=float, default=8.0, help="address-space cap (RLIMIT_AS)")
     ap.add_argument("--save", type=Path, help="write each finding's input here")
     args = ap.parse_args()
@@ -83,13 +87,21 @@ def main() -> int:
     cases = 0
     start_rss = 0.0
 
-    with tempfile.TemporaryDirectory() as tmp, harness.env(
-        Path(tmp) / "data", initialise_dir=True, max_upload_mb=64,
-        document_cpu_seconds=args.cpu_limit,
-    ) as e:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        harness.env(
+            Path(tmp) / "data",
+            initialise_dir=True,
+            max_upload_mb=64,
+            document_cpu_seconds=args.cpu_limit,
+        ) as e,
+    ):
         plain = simple_pdf(1)
-        seeds = {"plain": plain, "plain3": simple_pdf(3),
-                 "cjk": cjk_contract(extract_cjk_face(Path(tmp)), pages=2)}
+        seeds = {
+            "plain": plain,
+            "plain3": simple_pdf(3),
+            "cjk": cjk_contract(extract_cjk_face(Path(tmp)), pages=2),
+        }
         seeds.update(harness.sealed_seeds(e, plain))
         start_rss = _rss_mb()
         paths = [e.verify_inproc, e.sign_inproc]
@@ -104,8 +116,12 @@ def main() -> int:
                 try:
                     o = fn(pdf)
                 except _Hang:
-                    o = harness.Outcome(fn.__name__.replace("_", "-"), False, args.limit,
-                                        f"hang: cut off after {args.limit:g} s")
+                    o = harness.Outcome(
+                        fn.__name__.replace("_", "-"),
+                        False,
+                        args.limit,
+                        f"hang: cut off after {args.limit:g} s",
+                    )
                     hung = True
                 finally:
                     signal.setitimer(signal.ITIMER_REAL, 0)
@@ -121,8 +137,10 @@ def main() -> int:
             timings.append((o.seconds, o.path, label))
             if o.finding():
                 findings.append((label, o.path, o, pdf))
-                print(f"FINDING {label} [{len(pdf)} B] {o.path}: {o.detail} "
-                      f"({o.seconds:.1f} s)", flush=True)
+                print(
+                    f"FINDING {label} [{len(pdf)} B] {o.path}: {o.detail} ({o.seconds:.1f} s)",
+                    flush=True,
+                )
 
         if args.crafted:
             for name, make in hostile.CRAFTED.items():
@@ -151,8 +169,10 @@ def main() -> int:
         print(text)
         report.append(text)
 
-    say(f"\n{cases} inputs in {args.minutes:g} min (seed {args.seed}); "
-        f"peak RSS {_rss_mb():.0f} MB ({_rss_mb() - start_rss:+.0f} MB after set-up)")
+    say(
+        f"\n{cases} inputs in {args.minutes:g} min (seed {args.seed}); "
+        f"peak RSS {_rss_mb():.0f} MB ({_rss_mb() - start_rss:+.0f} MB after set-up)"
+    )
     say("\npath / outcome counts:")
     for key, n in sorted(counts.items()):
         say(f"  {n:6d}  {key}")
@@ -167,8 +187,10 @@ def main() -> int:
         sig = f"{path} {o.detail.split(':')[0]} {ours}"
         first = sig not in seen
         seen.add(sig)
-        say(f"  {path:14} {o.detail[:160]}  ({o.seconds:.1f} s)  {label}"
-            + ("" if first else "  [same as above]"))
+        say(
+            f"  {path:14} {o.detail[:160]}  ({o.seconds:.1f} s)  {label}"
+            + ("" if first else "  [same as above]")
+        )
         if first:
             for w in ours:
                 say(f"      {w.replace(str(ROOT) + '/', '')}")
@@ -177,14 +199,23 @@ def main() -> int:
             (args.save / f"{hashlib.sha256(pdf).hexdigest()[:16]}.pdf").write_bytes(pdf)
     command = "python bench/fuzz.py " + " ".join(sys.argv[1:])
     crafted = "hand-crafted files first, then " if args.crafted else ""
-    over_http = "" if args.no_http else (
-        f", POST /v1/sign and /v1/verify (server CPU limit {args.cpu_limit:g} s)")
-    text = "\n".join([
-        *header("Fuzzing sign and verify with hostile PDFs", command.strip())[:-1],
-        f"- {cases} inputs, seed {args.seed}, {crafted}mutations; paths: in-process sign and "
-        f"verify{over_http}; a finding: an exception not eseal's, a 5xx, a refusal without a "
-        f"problem code, or a path slower than {args.slow:g} s",
-        "", "```", *"\n".join(report).strip("\n").split("\n"), "```"])
+    over_http = (
+        ""
+        if args.no_http
+        else (f", POST /v1/sign and /v1/verify (server CPU limit {args.cpu_limit:g} s)")
+    )
+    text = "\n".join(
+        [
+            *header("Fuzzing sign and verify with hostile PDFs", command.strip())[:-1],
+            f"- {cases} inputs, seed {args.seed}, {crafted}mutations; paths: in-process sign and "
+            f"verify{over_http}; a finding: an exception not eseal's, a 5xx, a refusal without a "
+            f"problem code, or a path slower than {args.slow:g} s",
+            "",
+            "```",
+            *"\n".join(report).strip("\n").split("\n"),
+            "```",
+        ]
+    )
     write_results("results-fuzz.md", text)
     return 1 if findings else 0
 

@@ -48,14 +48,20 @@ from typing import Any, ClassVar
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "storage"),
-                str(ROOT / "bench")]
+sys.path[:0] = [
+    str(ROOT),
+    str(ROOT / "tests"),
+    str(ROOT / "tests" / "storage"),
+    str(ROOT / "bench"),
+]
 
 LICENSE = ROOT / "examples" / "license.json"
 USCC = json.loads(LICENSE.read_text(encoding="utf-8"))["uscc"]
 SIGN_OPTIONS: dict[str, object] = {"seals": [{"kind": "contract"}], "level": "B-T"}
-TWO_SEALS: dict[str, object] = {"seals": [{"kind": "contract"}, {"kind": "legal_rep"}],
-                                "level": "B-T"}
+TWO_SEALS: dict[str, object] = {
+    "seals": [{"kind": "contract"}, {"kind": "legal_rep"}],
+    "level": "B-T",
+}
 RESULTS = ROOT / "bench" / "results-http.md"
 CONCURRENCY = (1, 4, 16)
 #: targets of the issue (2-core machine, load generator on the same machine)
@@ -89,9 +95,13 @@ def start_weed(base: Path) -> Any:  # conftest_s3.WeedServer
 def s3_env(weed: Any) -> dict[str, str]:
     from conftest_s3 import ACCESS_KEY, SECRET_KEY
 
-    return {"ESEAL_S3_ENDPOINT": weed.endpoint, "ESEAL_S3_ACCESS_KEY": ACCESS_KEY,
-            "ESEAL_S3_SECRET_KEY": SECRET_KEY, "ESEAL_S3_SECURE": "false",
-            "ESEAL_S3_BUCKET": f"eseal-bench-{secrets.token_hex(4)}"}
+    return {
+        "ESEAL_S3_ENDPOINT": weed.endpoint,
+        "ESEAL_S3_ACCESS_KEY": ACCESS_KEY,
+        "ESEAL_S3_SECRET_KEY": SECRET_KEY,
+        "ESEAL_S3_SECURE": "false",
+        "ESEAL_S3_BUCKET": f"eseal-bench-{secrets.token_hex(4)}",
+    }
 
 
 # -- the eseal server -------------------------------------------------------------------------
@@ -100,13 +110,22 @@ def s3_env(weed: Any) -> dict[str, str]:
 class EsealServer:
     """A fresh data dir, the example enterprise and an API key, and ``eseal serve``."""
 
-    def __init__(self, base: Path, *, workers: int = 2, env: dict[str, str] | None = None,
-                 ) -> None:
+    def __init__(
+        self,
+        base: Path,
+        *,
+        workers: int = 2,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.base = base
         self.data = base / "data"
         self.workers = workers
-        self.env = {**os.environ, "ESEAL_DATA_DIR": str(self.data), "ESEAL_LOG_LEVEL": "WARNING",
-                    **(env or {})}
+        self.env = {
+            **os.environ,
+            "ESEAL_DATA_DIR": str(self.data),
+            "ESEAL_LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
         self.port = free_port()
         self.env.setdefault("ESEAL_PUBLIC_URL", f"http://127.0.0.1:{self.port}")
         self.log = base / "server.log"
@@ -119,32 +138,58 @@ class EsealServer:
         return f"http://127.0.0.1:{self.port}"
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "api.cli", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
         if check and done.returncode != 0:
-            raise RuntimeError(f"eseal {' '.join(args)} failed ({done.returncode}):\n"
-                               f"{(done.stdout + done.stderr)[-2000:]}")
+            raise RuntimeError(
+                f"eseal {' '.join(args)} failed ({done.returncode}):\n"
+                f"{(done.stdout + done.stderr)[-2000:]}"
+            )
         return done
 
     def setup(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         self.admin_token = json.loads(self.cli("init").stdout)["admin_key"]["token"]
         self.cli("enterprise", "register", str(LICENSE))
-        self.token = json.loads(self.cli("apikey", "create", "--role", "enterprise", "--uscc",
-                                         USCC, "--name", "load").stdout)["token"]
+        self.token = json.loads(
+            self.cli(
+                "apikey", "create", "--role", "enterprise", "--uscc", USCC, "--name", "load"
+            ).stdout
+        )["token"]
 
     def start(self, timeout: float = 60.0) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--workers", str(self.workers)],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "api.cli",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"eseal serve exited ({self.process.returncode}):\n"
-                                   f"{self.tail()}")
+                raise RuntimeError(
+                    f"eseal serve exited ({self.process.returncode}):\n{self.tail()}"
+                )
             try:
                 if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
                     return
@@ -201,16 +246,21 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def sign_once(client: httpx.AsyncClient, token: str, pdf: bytes,
-                    options: dict[str, object] = SIGN_OPTIONS) -> httpx.Response:
-    return await client.post("/v1/sign", headers=auth(token),
-                             files={"file": ("doc.pdf", pdf, "application/pdf")},
-                             data={"options": json.dumps(options)})
+async def sign_once(
+    client: httpx.AsyncClient, token: str, pdf: bytes, options: dict[str, object] = SIGN_OPTIONS
+) -> httpx.Response:
+    return await client.post(
+        "/v1/sign",
+        headers=auth(token),
+        files={"file": ("doc.pdf", pdf, "application/pdf")},
+        data={"options": json.dumps(options)},
+    )
 
 
 async def verify_once(client: httpx.AsyncClient, token: str, pdf: bytes) -> httpx.Response:
-    return await client.post("/v1/verify", headers=auth(token),
-                             files={"file": ("doc.pdf", pdf, "application/pdf")})
+    return await client.post(
+        "/v1/verify", headers=auth(token), files={"file": ("doc.pdf", pdf, "application/pdf")}
+    )
 
 
 # -- the load generator -----------------------------------------------------------------------
@@ -241,9 +291,15 @@ class LoadResult:
         return ordered[index] * 1000
 
 
-async def load(name: str, url: str, concurrency: int, max_count: int, seconds: float,
-               call: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],
-               check: Callable[[httpx.Response], str | None]) -> LoadResult:
+async def load(
+    name: str,
+    url: str,
+    concurrency: int,
+    max_count: int,
+    seconds: float,
+    call: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],
+    check: Callable[[httpx.Response], str | None],
+) -> LoadResult:
     """``concurrency`` requests in flight until ``max_count`` were sent or ``seconds`` passed."""
     result = LoadResult(name, concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -326,16 +382,20 @@ class CliBaseline:
 
     NAMES: ClassVar[dict[str, str]] = {
         "sign": "`pyhanko sign addsig` (B-T), one process per document",
-        "validate": "verify: `pyhanko sign validate`, one process per document"}
+        "validate": "verify: `pyhanko sign validate`, one process per document",
+    }
 
     def __init__(self, worker: Any, pdf_path: Path, root_pem: Path, budget: Budget) -> None:
         self.worker = worker
         self.pdf_path = pdf_path
         self.root_pem = root_pem
         self.two_seals: Path | None = None
-        self.counts = {("sign", 1): budget.cli, ("sign", 2): budget.cli_parallel,
-                       ("validate", 1): budget.cli_verify,
-                       ("validate", 2): budget.cli_verify_parallel}
+        self.counts = {
+            ("sign", 1): budget.cli,
+            ("sign", 2): budget.cli_parallel,
+            ("validate", 1): budget.cli_verify,
+            ("validate", 2): budget.cli_verify_parallel,
+        }
         self.runs: dict[tuple[str, int], CliRun] = {}
         worker.call("cli_sign", algorithm="ECDSA P-256", pdf=str(pdf_path), level="B-T", n=1)
 
@@ -346,12 +406,23 @@ class CliBaseline:
     def half(self, kind: str, parallel: int) -> None:
         n = max(parallel, self.counts[(kind, parallel)] // 2)
         if kind == "sign":
-            r = self.worker.call("cli_sign", algorithm="ECDSA P-256", pdf=str(self.pdf_path),
-                                 level="B-T", n=n, parallel=parallel)
+            r = self.worker.call(
+                "cli_sign",
+                algorithm="ECDSA P-256",
+                pdf=str(self.pdf_path),
+                level="B-T",
+                n=n,
+                parallel=parallel,
+            )
         else:
             assert self.two_seals is not None
-            r = self.worker.call("cli_validate", pdf=str(self.two_seals),
-                                 root=str(self.root_pem), n=n, parallel=parallel)
+            r = self.worker.call(
+                "cli_validate",
+                pdf=str(self.two_seals),
+                root=str(self.root_pem),
+                n=n,
+                parallel=parallel,
+            )
         run = self.runs.setdefault((kind, parallel), CliRun(self.NAMES[kind], parallel))
         run.seconds += r["wall"]
         run.total += r["total"]
@@ -362,8 +433,12 @@ class CliBaseline:
 
 
 #: which CLI run brackets which eseal cell: (eseal operation, concurrency) -> (CLI kind, N)
-BRACKETS = {("sign", 1): ("sign", 1), ("sign", 16): ("sign", 2),
-            ("verify", 1): ("validate", 1), ("verify", 16): ("validate", 2)}
+BRACKETS = {
+    ("sign", 1): ("sign", 1),
+    ("sign", 16): ("sign", 2),
+    ("verify", 1): ("validate", 1),
+    ("verify", 16): ("validate", 2),
+}
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -385,9 +460,14 @@ FULL = Budget(3000, 15, 1500, 10, 8, 8, 6, 8)
 QUICK = Budget(400, 4, 200, 3, 2, 4, 2, 4)
 
 
-async def bench_server(server: EsealServer, archive: str, budget: Budget,
-                       verify: bool, pdf: bytes, cli: CliBaseline | None = None,
-                       ) -> tuple[list[LoadResult], bytes]:
+async def bench_server(
+    server: EsealServer,
+    archive: str,
+    budget: Budget,
+    verify: bool,
+    pdf: bytes,
+    cli: CliBaseline | None = None,
+) -> tuple[list[LoadResult], bytes]:
     """Sealing (and verification) at each concurrency; ``cli`` runs its halves around the
     cells it is compared with (see ``BRACKETS``)."""
     token = server.token
@@ -403,12 +483,25 @@ async def bench_server(server: EsealServer, archive: str, budget: Budget,
         return r
 
     for n in CONCURRENCY:
-        r = await cell("sign", n, lambda n=n: load(
-            f"eseal `POST /v1/sign`, archive {archive}", server.url, n, budget.sign_count,
-            budget.sign_seconds, lambda cl: sign_once(cl, token, pdf), check_signed))
+        r = await cell(
+            "sign",
+            n,
+            lambda n=n: load(
+                f"eseal `POST /v1/sign`, archive {archive}",
+                server.url,
+                n,
+                budget.sign_count,
+                budget.sign_seconds,
+                lambda cl: sign_once(cl, token, pdf),
+                check_signed,
+            ),
+        )
         rows.append(r)
-        print(f"  sign {archive} c={n}: {r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms "
-              f"p99 {r.pct(0.99):.0f} ms errors {r.errors}", file=sys.stderr)
+        print(
+            f"  sign {archive} c={n}: {r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms "
+            f"p99 {r.pct(0.99):.0f} ms errors {r.errors}",
+            file=sys.stderr,
+        )
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
         response = await sign_once(client, token, pdf, TWO_SEALS)
         if check_signed(response):
@@ -420,12 +513,24 @@ async def bench_server(server: EsealServer, archive: str, budget: Budget,
             path.write_bytes(two)
             cli.set_two_seals(path)
         for n in CONCURRENCY:
-            r = await cell("verify", n, lambda n=n: load(
-                "eseal `POST /v1/verify` (2 seals, B-T)", server.url, n, budget.verify_count,
-                budget.verify_seconds, lambda cl: verify_once(cl, token, two), check_verified))
+            r = await cell(
+                "verify",
+                n,
+                lambda n=n: load(
+                    "eseal `POST /v1/verify` (2 seals, B-T)",
+                    server.url,
+                    n,
+                    budget.verify_count,
+                    budget.verify_seconds,
+                    lambda cl: verify_once(cl, token, two),
+                    check_verified,
+                ),
+            )
             rows.append(r)
-            print(f"  verify c={n}: {r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms "
-                  f"errors {r.errors}", file=sys.stderr)
+            print(
+                f"  verify c={n}: {r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms errors {r.errors}",
+                file=sys.stderr,
+            )
     return rows, two
 
 
@@ -433,13 +538,21 @@ def fmt(x: float, digits: int = 1) -> str:
     return "–" if x != x else f"{x:.{digits}f}"
 
 
-def render(args: argparse.Namespace, loads: list[LoadResult], cli: list[CliRun],
-           baseline_facts: dict[str, object]) -> str:
+def render(
+    args: argparse.Namespace,
+    loads: list[LoadResult],
+    cli: list[CliRun],
+    baseline_facts: dict[str, object],
+) -> str:
     from baselines import stock_note
     from facts import header
 
-    command = "python bench/http_load.py" + (" --quick" if args.quick else "") + \
-        (" --s3" if args.s3 else "") + (f" --workers {args.workers}" if args.workers != 2 else "")
+    command = (
+        "python bench/http_load.py"
+        + (" --quick" if args.quick else "")
+        + (" --s3" if args.s3 else "")
+        + (f" --workers {args.workers}" if args.workers != 2 else "")
+    )
     lines = header("eseal over HTTP under load, beside pyHanko's CLI", command)[:-1]
     lines += [
         f"- server: `eseal serve --workers {args.workers}` on loopback, SQLite, ECDSA P-256 "
@@ -477,23 +590,45 @@ def render(args: argparse.Namespace, loads: list[LoadResult], cli: list[CliRun],
         "|---|---:|---:|---:|---|",
     ]
     pairs = [
-        ("sealing, one at a time: `POST /v1/sign` at concurrency 1 / one `pyhanko sign "
-         "addsig` process at a time", sign_c1, cli_of("addsig", 1), True),
-        (f"sealing, two cores: `POST /v1/sign` at concurrency "
-         f"{best.concurrency if best else '–'} (best) / two `pyhanko sign addsig` processes "
-         "at a time", best, cli_of("addsig", 2), True),
-        ("verification, one at a time: `POST /v1/verify` at concurrency 1 / one `pyhanko "
-         "sign validate` process at a time", verify_c1, cli_of("validate", 1), False),
-        (f"verification, two cores: `POST /v1/verify` at concurrency "
-         f"{best_verify.concurrency if best_verify else '–'} (best) / two `pyhanko sign "
-         "validate` processes at a time", best_verify, cli_of("validate", 2), False),
+        (
+            "sealing, one at a time: `POST /v1/sign` at concurrency 1 / one `pyhanko sign "
+            "addsig` process at a time",
+            sign_c1,
+            cli_of("addsig", 1),
+            True,
+        ),
+        (
+            f"sealing, two cores: `POST /v1/sign` at concurrency "
+            f"{best.concurrency if best else '–'} (best) / two `pyhanko sign addsig` processes "
+            "at a time",
+            best,
+            cli_of("addsig", 2),
+            True,
+        ),
+        (
+            "verification, one at a time: `POST /v1/verify` at concurrency 1 / one `pyhanko "
+            "sign validate` process at a time",
+            verify_c1,
+            cli_of("validate", 1),
+            False,
+        ),
+        (
+            f"verification, two cores: `POST /v1/verify` at concurrency "
+            f"{best_verify.concurrency if best_verify else '–'} (best) / two `pyhanko sign "
+            "validate` processes at a time",
+            best_verify,
+            cli_of("validate", 2),
+            False,
+        ),
     ]
     for label, ours, theirs, target in pairs:
         if ours is None or theirs is None or not theirs.per_s:
             continue
         ratio = ours.per_s / theirs.per_s
-        lines.append(f"| {label} | {ours.per_s:.1f}/s | {theirs.per_s:.2f}/s | {ratio:.1f}× "
-                     f"| {status(ratio >= TARGET_CLI_RATIO) if target else '–'} |")
+        lines.append(
+            f"| {label} | {ours.per_s:.1f}/s | {theirs.per_s:.2f}/s | {ratio:.1f}× "
+            f"| {status(ratio >= TARGET_CLI_RATIO) if target else '–'} |"
+        )
     lines += [
         "",
         "## Every run",
@@ -505,26 +640,36 @@ def render(args: argparse.Namespace, loads: list[LoadResult], cli: list[CliRun],
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in loads:
-        lines.append(f"| {r.name} | {r.concurrency} | {r.ok} | {fmt(r.per_s)} | "
-                     f"{fmt(r.pct(0.5))} | {fmt(r.pct(0.99))} | {r.errors} |")
+        lines.append(
+            f"| {r.name} | {r.concurrency} | {r.ok} | {fmt(r.per_s)} | "
+            f"{fmt(r.pct(0.5))} | {fmt(r.pct(0.99))} | {r.errors} |"
+        )
     for c in cli:
-        lines.append(f"| {c.name} | {c.parallel} at a time | {len(c.seconds)} | "
-                     f"{fmt(c.per_s, 2)} | {fmt(c.p50)} | {fmt(c.p99)} | 0 |")
+        lines.append(
+            f"| {c.name} | {c.parallel} at a time | {len(c.seconds)} | "
+            f"{fmt(c.per_s, 2)} | {fmt(c.p50)} | {fmt(c.p99)} | 0 |"
+        )
     for r in loads:
         for sample in r.error_samples:
             lines.append(f"\nerror ({r.name}, c={r.concurrency}): `{sample}`")
     lines += ["", "## Targets", "", "| target | measured | status |", "|---|---:|---|"]
     if best:
-        lines.append(f"| ≥ {TARGET_DOCS_PER_S:.0f} sealed docs/s over HTTP, local archive "
-                     f"(best concurrency: {best.concurrency}) | {best.per_s:.1f}/s "
-                     f"| {status(best.per_s >= TARGET_DOCS_PER_S)} |")
+        lines.append(
+            f"| ≥ {TARGET_DOCS_PER_S:.0f} sealed docs/s over HTTP, local archive "
+            f"(best concurrency: {best.concurrency}) | {best.per_s:.1f}/s "
+            f"| {status(best.per_s >= TARGET_DOCS_PER_S)} |"
+        )
     if c16:
-        lines.append(f"| p99 < {TARGET_P99_MS:.0f} ms at concurrency 16 | {c16.pct(0.99):.0f} ms "
-                     f"| {status(c16.pct(0.99) < TARGET_P99_MS)} |")
+        lines.append(
+            f"| p99 < {TARGET_P99_MS:.0f} ms at concurrency 16 | {c16.pct(0.99):.0f} ms "
+            f"| {status(c16.pct(0.99) < TARGET_P99_MS)} |"
+        )
     if best_verify:
-        lines.append(f"| ≥ {TARGET_VERIFY_PER_S:.0f} verifications/s over HTTP (best "
-                     f"concurrency: {best_verify.concurrency}) | {best_verify.per_s:.1f}/s "
-                     f"| {status(best_verify.per_s >= TARGET_VERIFY_PER_S)} |")
+        lines.append(
+            f"| ≥ {TARGET_VERIFY_PER_S:.0f} verifications/s over HTTP (best "
+            f"concurrency: {best_verify.concurrency}) | {best_verify.per_s:.1f}/s "
+            f"| {status(best_verify.per_s >= TARGET_VERIFY_PER_S)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -571,16 +716,21 @@ async def main_async(args: argparse.Namespace) -> int:
     text = render(args, loads, cli.results(), worker.facts)
     print(text)
     write_results(RESULTS.name, text)
-    print(f"written to {RESULTS.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s",
-          file=sys.stderr)
+    print(
+        f"written to {RESULTS.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run, under 90 s")
-    parser.add_argument("--s3", action="store_true",
-                        help="also measure sealing with the archive on a SeaweedFS S3 server")
+    parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="also measure sealing with the archive on a SeaweedFS S3 server",
+    )
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     args = parser.parse_args()
     return asyncio.run(main_async(args))

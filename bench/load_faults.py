@@ -105,14 +105,35 @@ class Run:
 
 
 def psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", "postgres", "-d", "postgres",
-                    "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "psql",
+            "-h",
+            PG_HOST,
+            "-p",
+            str(PG_PORT),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-c",
+            sql,
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def pg_restart() -> str:
     versions = sorted(os.listdir("/etc/postgresql"))
-    done = subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main",
-                           "restart"], capture_output=True, text=True)
+    done = subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart"],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"pg_ctlcluster restart failed: {done.stdout}{done.stderr}")
     return f"PostgreSQL {versions[-1]} restarted"
@@ -121,8 +142,15 @@ def pg_restart() -> str:
 # -- the load ----------------------------------------------------------------------------------
 
 
-async def client_loop(run: Run, client: httpx.AsyncClient, token: str, pdf: bytes,
-                      two_seals: bytes, deadline: float, rng: random.Random) -> None:
+async def client_loop(
+    run: Run,
+    client: httpx.AsyncClient,
+    token: str,
+    pdf: bytes,
+    two_seals: bytes,
+    deadline: float,
+    rng: random.Random,
+) -> None:
     while time.monotonic() < deadline:
         roll = rng.random()
         op = "sign" if roll < 0.5 or not run.signed else ("verify" if roll < 0.75 else "download")
@@ -136,8 +164,7 @@ async def client_loop(run: Run, client: httpx.AsyncClient, token: str, pdf: byte
             else:
                 archive_id, sha = rng.choice(run.signed)
                 rec.archive_id = archive_id
-                response = await client.get(f"/v1/archives/{archive_id}/file",
-                                            headers=auth(token))
+                response = await client.get(f"/v1/archives/{archive_id}/file", headers=auth(token))
             rec.status = response.status_code
             if response.status_code == 200:
                 if op == "sign":
@@ -223,9 +250,11 @@ async def faults(run: Run, server: EsealServer, weed, duration: float, t0: float
             await asyncio.sleep(0.2)
         f.end = time.monotonic()
         replaced = len(after) >= len(before) and victim not in after
-        f.note = (f"pid {victim} of {before}; " +
-                  (f"replaced after {f.end - f.start:.1f} s, workers now {after}" if replaced
-                   else f"NOT replaced within 30 s, workers now {after}"))
+        f.note = f"pid {victim} of {before}; " + (
+            f"replaced after {f.end - f.start:.1f} s, workers now {after}"
+            if replaced
+            else f"NOT replaced within 30 s, workers now {after}"
+        )
     print(f"  fault: {f.name}: {f.note}", file=sys.stderr)
 
 
@@ -256,30 +285,45 @@ async def checks(run: Run, server: EsealServer) -> list[tuple[str, bool, str]]:
                     bad.append(f"{r.archive_id}: file SHA-256 differs")
 
         await asyncio.gather(*(one(r) for r in signed))
-        out.append(("every successful sign has its archive record and file (same SHA-256)",
-                     not bad, f"{len(signed)} checked; {len(bad)} bad"
-                     + (f": {bad[:5]}" if bad else "")))
+        out.append(
+            (
+                "every successful sign has its archive record and file (same SHA-256)",
+                not bad,
+                f"{len(signed)} checked; {len(bad)} bad" + (f": {bad[:5]}" if bad else ""),
+            )
+        )
 
         # audit entries, all of them
         entries: list[dict] = []
         after = 0
         while True:
-            page = (await client.get("/v1/audit", params={"after": after, "limit": 1000},
-                                     headers=admin)).json()
+            page = (
+                await client.get("/v1/audit", params={"after": after, "limit": 1000}, headers=admin)
+            ).json()
             entries += page["entries"]
             if page["next_after"] is None:
                 break
             after = page["next_after"]
         audited = {e.get("archive_id") for e in entries if e.get("action") == "seal.use"}
         missing = [r.archive_id for r in signed if r.archive_id not in audited]
-        out.append(("every successful sign has a seal.use audit entry", not missing,
-                    f"{len(audited)} audited archive ids; {len(missing)} missing"
-                    + (f": {missing[:5]}" if missing else "")))
+        out.append(
+            (
+                "every successful sign has a seal.use audit entry",
+                not missing,
+                f"{len(audited)} audited archive ids; {len(missing)} missing"
+                + (f": {missing[:5]}" if missing else ""),
+            )
+        )
 
         verify = await client.get("/v1/audit/verify", headers=admin)
         body = verify.json() if verify.status_code == 200 else verify.text[:300]
-        out.append(("GET /v1/audit/verify ok", verify.status_code == 200 and body.get("ok"),
-                    json.dumps(body, ensure_ascii=False)))
+        out.append(
+            (
+                "GET /v1/audit/verify ok",
+                verify.status_code == 200 and body.get("ok"),
+                json.dumps(body, ensure_ascii=False),
+            )
+        )
 
         # the archive: count and orphans
         ids: list[str] = []
@@ -295,37 +339,58 @@ async def checks(run: Run, server: EsealServer) -> list[tuple[str, bool, str]]:
     expected = len(signed) + 1
     ok_ids = {r.archive_id for r in signed}
     orphans = [i for i in ids if i not in ok_ids]
-    out.append(("archived documents == successful sign responses (+1 made before the run)",
-                len(ids) == expected,
-                f"archived {len(ids)}, successful signs {len(signed)} + 1; archived without a "
-                f"successful response: {len(orphans) - 1 if orphans else 0}"
-                + (f" {orphans[:6]}" if len(orphans) > 1 else "")))
+    out.append(
+        (
+            "archived documents == successful sign responses (+1 made before the run)",
+            len(ids) == expected,
+            f"archived {len(ids)}, successful signs {len(signed)} + 1; archived without a "
+            f"successful response: {len(orphans) - 1 if orphans else 0}"
+            + (f" {orphans[:6]}" if len(orphans) > 1 else ""),
+        )
+    )
     done = await asyncio.to_thread(server.cli, "archive", "check", check=False)
     try:
         report = json.loads(done.stdout)
     except json.JSONDecodeError:
         report = (done.stdout + done.stderr)[-500:]
-    out.append(("`eseal archive check` clean", done.returncode == 0,
-                json.dumps(report, ensure_ascii=False)[:600]))
+    out.append(
+        (
+            "`eseal archive check` clean",
+            done.returncode == 0,
+            json.dumps(report, ensure_ascii=False)[:600],
+        )
+    )
     return out
 
 
 # -- main ---------------------------------------------------------------------------------------
 
 
-def summary(run: Run, results: list[tuple[str, bool, str]], duration: float,
-            args: argparse.Namespace) -> tuple[str, bool]:
-    lines = [f"# eseal load with faults: {duration / 60:.1f} min, concurrency {args.concurrency},"
-             f" --workers {args.workers}, PostgreSQL + SeaweedFS S3 archive", ""]
-    lines += ["## Faults (window = start .. end + "
-              f"{GRACE_S:.0f} s grace)", "", "| fault | at s | note |", "|---|---:|---|"]
+def summary(
+    run: Run, results: list[tuple[str, bool, str]], duration: float, args: argparse.Namespace
+) -> tuple[str, bool]:
+    lines = [
+        f"# eseal load with faults: {duration / 60:.1f} min, concurrency {args.concurrency},"
+        f" --workers {args.workers}, PostgreSQL + SeaweedFS S3 archive",
+        "",
+    ]
+    lines += [
+        f"## Faults (window = start .. end + {GRACE_S:.0f} s grace)",
+        "",
+        "| fault | at s | note |",
+        "|---|---:|---|",
+    ]
     t0 = run.records[0].start if run.records else 0.0
     for f in run.faults:
         lines.append(f"| {f.name} | {f.start - t0:.0f} | {f.note} |")
-    lines += ["", "## Responses", "",
-              "| op | total | 2xx | 4xx | 5xx in faults | 5xx outside | transport errors in "
-              "faults | transport errors outside | other errors |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Responses",
+        "",
+        "| op | total | 2xx | 4xx | 5xx in faults | 5xx outside | transport errors in "
+        "faults | transport errors outside | other errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     failures: list[Record] = []
     for op in ("sign", "verify", "download"):
         rs = [r for r in run.records if r.op == op]
@@ -342,31 +407,40 @@ def summary(run: Run, results: list[tuple[str, bool, str]], duration: float,
                 c["other"] += 1
             else:
                 c["2xx"] += 1
-            if not inside and (r.status is None or r.status >= 500 or
-                               (r.status < 400 and r.error)):
+            if not inside and (r.status is None or r.status >= 500 or (r.status < 400 and r.error)):
                 failures.append(r)
-        lines.append(f"| {op} | {len(rs)} | {c['2xx']} | {c['4xx']} | {c['5xx in']} | "
-                     f"{c['5xx out']} | {c['transport in']} | {c['transport out']} | "
-                     f"{c['other']} |")
-    four = Counter(f"{r.op} {r.status}: {r.error[:120]}" for r in run.records
-                   if r.status is not None and 400 <= r.status < 500)
-    inside = Counter(f"{r.op} {r.status}: {r.error[:160]} [{run.in_fault(r)}]"
-                     for r in run.records if run.in_fault(r) and
-                     (r.status is None or r.status >= 500))
+        lines.append(
+            f"| {op} | {len(rs)} | {c['2xx']} | {c['4xx']} | {c['5xx in']} | "
+            f"{c['5xx out']} | {c['transport in']} | {c['transport out']} | "
+            f"{c['other']} |"
+        )
+    four = Counter(
+        f"{r.op} {r.status}: {r.error[:120]}"
+        for r in run.records
+        if r.status is not None and 400 <= r.status < 500
+    )
+    inside = Counter(
+        f"{r.op} {r.status}: {r.error[:160]} [{run.in_fault(r)}]"
+        for r in run.records
+        if run.in_fault(r) and (r.status is None or r.status >= 500)
+    )
     elapsed = (run.records[-1].end - t0) if run.records else 0
     ok_total = sum(1 for r in run.records if r.status == 200 and not r.error)
-    lines += ["", f"{len(run.records)} requests in {elapsed:.0f} s "
-              f"({ok_total / elapsed if elapsed else 0:.1f} successful/s)"]
+    lines += [
+        "",
+        f"{len(run.records)} requests in {elapsed:.0f} s "
+        f"({ok_total / elapsed if elapsed else 0:.1f} successful/s)",
+    ]
     if inside:
         lines += ["", "Errors inside fault windows (count, kind):", ""]
         lines += [f"- {n} × `{k}`" for k, n in inside.most_common(8)]
     if four:
-        lines += ["", "4xx (count, kind):", ""] + [f"- {n} × `{k}`" for k, n in
-                                                    four.most_common(5)]
+        lines += ["", "4xx (count, kind):", ""] + [f"- {n} × `{k}`" for k, n in four.most_common(5)]
     if failures:
         lines += ["", f"**{len(failures)} failures outside fault windows** (first 8):", ""]
-        lines += [f"- {r.op} at {r.start - t0:.1f} s: {r.status}: `{r.error[:200]}`"
-                  for r in failures[:8]]
+        lines += [
+            f"- {r.op} at {r.start - t0:.1f} s: {r.status}: `{r.error[:200]}`" for r in failures[:8]
+        ]
     lines += ["", "## Checks afterwards", "", "| check | result | detail |", "|---|---|---|"]
     for name, ok, detail in results:
         lines.append(f"| {name} | {'ok' if ok else 'FAILED'} | {detail.replace('|', '/')} |")
@@ -387,13 +461,16 @@ async def main_async(args: argparse.Namespace) -> int:
         server = None
         psql(f"CREATE DATABASE {database}")
         try:
-            env = {**s3_env(weed), "ESEAL_DATABASE_URL":
-                   f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{database}"}
+            env = {
+                **s3_env(weed),
+                "ESEAL_DATABASE_URL": f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{database}",
+            }
             server = EsealServer(work / "eseal", workers=args.workers, env=env)
             server.setup()
             server.start()
-            print(f"server up on {args.workers} workers, running {args.minutes} min",
-                  file=sys.stderr)
+            print(
+                f"server up on {args.workers} workers, running {args.minutes} min", file=sys.stderr
+            )
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
                 response = await sign_once(client, server.token, pdf, TWO_SEALS)
                 response.raise_for_status()
@@ -401,16 +478,28 @@ async def main_async(args: argparse.Namespace) -> int:
             run = Run()
             t0 = time.monotonic()
             deadline = t0 + duration
-            limits = httpx.Limits(max_connections=args.concurrency,
-                                  max_keepalive_connections=args.concurrency)
+            limits = httpx.Limits(
+                max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+            )
             rng = random.Random(7)
-            async with httpx.AsyncClient(base_url=server.url, limits=limits,
-                                         timeout=REQUEST_TIMEOUT_S) as client:
+            async with httpx.AsyncClient(
+                base_url=server.url, limits=limits, timeout=REQUEST_TIMEOUT_S
+            ) as client:
                 fault_task = asyncio.create_task(faults(run, server, weed, duration, t0))
-                await asyncio.gather(*(
-                    client_loop(run, client, server.token, pdf, two_seals, deadline,
-                                random.Random(rng.random()))
-                    for _ in range(args.concurrency)))
+                await asyncio.gather(
+                    *(
+                        client_loop(
+                            run,
+                            client,
+                            server.token,
+                            pdf,
+                            two_seals,
+                            deadline,
+                            random.Random(rng.random()),
+                        )
+                        for _ in range(args.concurrency)
+                    )
+                )
                 if not fault_task.done():
                     fault_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -423,12 +512,15 @@ async def main_async(args: argparse.Namespace) -> int:
             print(text)
             if args.output:
                 Path(args.output).write_text(text, encoding="utf-8")
-            log_errors = [line for line in server.tail(100000).splitlines()
-                          if "Traceback" in line or '"level": "error"' in line.lower()
-                          or '"level": "critical"' in line.lower()]
+            log_errors = [
+                line
+                for line in server.tail(100000).splitlines()
+                if "Traceback" in line
+                or '"level": "error"' in line.lower()
+                or '"level": "critical"' in line.lower()
+            ]
             if log_errors:
-                print(f"server log: {len(log_errors)} error lines; the last ones:",
-                      file=sys.stderr)
+                print(f"server log: {len(log_errors)} error lines; the last ones:", file=sys.stderr)
                 for line in log_errors[-5:]:
                     print("  " + line[:400], file=sys.stderr)
             if args.keep_log:

@@ -25,8 +25,12 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "storage"),
-                str(ROOT / "bench")]
+sys.path[:0] = [
+    str(ROOT),
+    str(ROOT / "tests"),
+    str(ROOT / "tests" / "storage"),
+    str(ROOT / "bench"),
+]
 
 from facts import header, write_results  # noqa: E402
 from http_load import SIGN_OPTIONS, EsealServer, sign_once  # noqa: E402
@@ -36,7 +40,8 @@ from pdfs import simple_pdf  # noqa: E402
 #: frames worth naming in the inclusive table (eseal's layers and the big library calls)
 INTERESTING = re.compile(
     r"\((api|signer|seals|storage|keystore)/|async_sign_pdf|SQLAlchemy|Session\.commit|"
-    r"do_execute|_write_temp|fsync|multipart|MultiPartParser|Request\.form|authenticate")
+    r"do_execute|_write_temp|fsync|multipart|MultiPartParser|Request\.form|authenticate"
+)
 
 
 def _frame(text: str) -> str:
@@ -82,9 +87,25 @@ async def main_async(args: argparse.Namespace) -> int:
                 for _ in range(5):  # warm-up: seal image, key, connections
                     (await sign_once(client, server.token, pdf)).raise_for_status()
                 recorder = subprocess.Popen(
-                    [str(spy), "record", "-p", str(server.process.pid), "-o", str(raw),
-                     "-f", "raw", "-d", str(int(args.seconds)), "-r", "200", "--nonblocking"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                    [
+                        str(spy),
+                        "record",
+                        "-p",
+                        str(server.process.pid),
+                        "-o",
+                        str(raw),
+                        "-f",
+                        "raw",
+                        "-d",
+                        str(int(args.seconds)),
+                        "-r",
+                        "200",
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
                 done = 0
                 started = time.perf_counter()
 
@@ -102,16 +123,24 @@ async def main_async(args: argparse.Namespace) -> int:
                     raise SystemExit(f"py-spy wrote no profile: {spy_err[-1000:]}")
         finally:
             server.stop()
-        command = "python bench/profile_server.py" + (
-            f" --seconds {args.seconds:g}" if args.seconds != 20 else "") + (
-            f" --concurrency {args.concurrency}" if args.concurrency != 4 else "")
-        text = "\n".join([
-            *header("Where a sealing request's time goes: py-spy on the server", command)[:-1],
-            f"- `eseal serve --workers 1` (SQLite, local archive, built-in TSA) under "
-            f"{args.concurrency} `POST /v1/sign` requests in flight (1-page contract, B-T, one "
-            f"seal) for {args.seconds:g} s, sampled by `py-spy record` at 200 Hz; "
-            f"{rate:.1f} docs/s while sampled", "",
-            "```", summarise(raw, args.top), "```"])
+        command = (
+            "python bench/profile_server.py"
+            + (f" --seconds {args.seconds:g}" if args.seconds != 20 else "")
+            + (f" --concurrency {args.concurrency}" if args.concurrency != 4 else "")
+        )
+        text = "\n".join(
+            [
+                *header("Where a sealing request's time goes: py-spy on the server", command)[:-1],
+                f"- `eseal serve --workers 1` (SQLite, local archive, built-in TSA) under "
+                f"{args.concurrency} `POST /v1/sign` requests in flight (1-page contract, B-T, one "
+                f"seal) for {args.seconds:g} s, sampled by `py-spy record` at 200 Hz; "
+                f"{rate:.1f} docs/s while sampled",
+                "",
+                "```",
+                summarise(raw, args.top),
+                "```",
+            ]
+        )
         print(text)
         write_results("results-profile.md", text)
     return 0

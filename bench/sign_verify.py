@@ -158,8 +158,9 @@ def eseal_sealing(c: Container, level: PadesLevel, pdf: bytes) -> Contender:
     return run
 
 
-def baseline_sealing(worker: BaselineWorker, mode: str, algorithm: str, path: Path,
-                     level: str) -> Contender:
+def baseline_sealing(
+    worker: BaselineWorker, mode: str, algorithm: str, path: Path, level: str
+) -> Contender:
     async def run() -> tuple[float, float]:
         r = worker.call("sign", mode=mode, algorithm=algorithm, pdf=str(path), level=level, n=1)
         return r["wall"][0], r["cpu"][0]
@@ -167,8 +168,9 @@ def baseline_sealing(worker: BaselineWorker, mode: str, algorithm: str, path: Pa
     return run
 
 
-async def interleaved(runs: dict[str, Contender], iterations: int,
-                      warmup: int) -> dict[str, Sample]:
+async def interleaved(
+    runs: dict[str, Contender], iterations: int, warmup: int
+) -> dict[str, Sample]:
     """Every contender one document in turn, the order rotating, after ``warmup`` rounds."""
     names = list(runs)
     for _ in range(warmup):
@@ -176,7 +178,7 @@ async def interleaved(runs: dict[str, Contender], iterations: int,
             await runs[name]()
     samples = {name: Sample() for name in names}
     for i in range(iterations):
-        for name in names[i % len(names):] + names[: i % len(names)]:
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             samples[name].add(*await runs[name]())
     return samples
 
@@ -194,10 +196,17 @@ class Config:
     cli_pages: tuple[int, ...] = (1, 100)
 
 
-FULL = Config({1: 60, 100: 15}, warmup=3, cli_iterations=4, verify_iterations=60,
-              cli_verify_iterations=4)
-QUICK = Config({1: 8, 100: 2}, warmup=1, cli_iterations=1, verify_iterations=8,
-               cli_verify_iterations=1, cli_pages=(1,))
+FULL = Config(
+    {1: 60, 100: 15}, warmup=3, cli_iterations=4, verify_iterations=60, cli_verify_iterations=4
+)
+QUICK = Config(
+    {1: 8, 100: 2},
+    warmup=1,
+    cli_iterations=1,
+    verify_iterations=8,
+    cli_verify_iterations=1,
+    cli_pages=(1,),
+)
 
 
 @dataclass
@@ -211,17 +220,36 @@ class SignRow:
     cli: Sample | None
 
 
-async def bench_signing(cfg: Config, containers: dict[str, Container], worker: BaselineWorker,
-                        inputs: dict[int, Path], cli: bool) -> list[SignRow]:
+async def bench_signing(
+    cfg: Config,
+    containers: dict[str, Container],
+    worker: BaselineWorker,
+    inputs: dict[int, Path],
+    cli: bool,
+) -> list[SignRow]:
     rows = []
     for alg_name, c in containers.items():
         for level_name, level in LEVELS.items():
             for pages, path in inputs.items():
                 cell = time.perf_counter()
-                worker.call("sign", mode="docs", algorithm=alg_name, pdf=str(path),
-                            level=level_name, n=1, check=True)
-                worker.call("sign", mode="tuned", algorithm=alg_name, pdf=str(path),
-                            level=level_name, n=1, check=True)
+                worker.call(
+                    "sign",
+                    mode="docs",
+                    algorithm=alg_name,
+                    pdf=str(path),
+                    level=level_name,
+                    n=1,
+                    check=True,
+                )
+                worker.call(
+                    "sign",
+                    mode="tuned",
+                    algorithm=alg_name,
+                    pdf=str(path),
+                    level=level_name,
+                    n=1,
+                    check=True,
+                )
                 runs = {
                     "eseal": eseal_sealing(c, level, path.read_bytes()),
                     "docs": baseline_sealing(worker, "docs", alg_name, path, level_name),
@@ -230,18 +258,38 @@ async def bench_signing(cfg: Config, containers: dict[str, Container], worker: B
                 samples = await interleaved(runs, cfg.iterations[pages], cfg.warmup)
                 cli_sample = None
                 if cli and pages in cfg.cli_pages:
-                    worker.call("cli_sign", algorithm=alg_name, pdf=str(path), level=level_name,
-                                n=1)  # warm-up: page cache, and the command works
+                    worker.call(
+                        "cli_sign", algorithm=alg_name, pdf=str(path), level=level_name, n=1
+                    )  # warm-up: page cache, and the command works
                     cli_sample = Sample()
-                    cli_sample.extend(worker.call(
-                        "cli_sign", algorithm=alg_name, pdf=str(path), level=level_name,
-                        n=cfg.cli_iterations, parallel=1))
-                rows.append(SignRow(alg_name, level_name, pages, samples["eseal"],
-                                    samples["docs"], samples["tuned"], cli_sample))
-                print(f"  signed: {alg_name} {level_name} {pages}p eseal "
-                      f"{samples['eseal'].median_ms:.1f} ms, tuned "
-                      f"{samples['tuned'].median_ms:.1f} ms (cell took "
-                      f"{time.perf_counter() - cell:.0f} s)", file=sys.stderr)
+                    cli_sample.extend(
+                        worker.call(
+                            "cli_sign",
+                            algorithm=alg_name,
+                            pdf=str(path),
+                            level=level_name,
+                            n=cfg.cli_iterations,
+                            parallel=1,
+                        )
+                    )
+                rows.append(
+                    SignRow(
+                        alg_name,
+                        level_name,
+                        pages,
+                        samples["eseal"],
+                        samples["docs"],
+                        samples["tuned"],
+                        cli_sample,
+                    )
+                )
+                print(
+                    f"  signed: {alg_name} {level_name} {pages}p eseal "
+                    f"{samples['eseal'].median_ms:.1f} ms, tuned "
+                    f"{samples['tuned'].median_ms:.1f} ms (cell took "
+                    f"{time.perf_counter() - cell:.0f} s)",
+                    file=sys.stderr,
+                )
     return rows
 
 
@@ -251,11 +299,17 @@ class VerifyRow:
     sample: Sample
 
 
-async def bench_verification(cfg: Config, c: Container, work: Path, worker: BaselineWorker,
-                             cli: bool) -> tuple[list[VerifyRow], Path]:
-    signed, _ = await c.sealing.seal(str(_license()["uscc"]), simple_pdf(1), SealingOptions(
-        seals=[SealOrder(SealKind.CONTRACT), SealOrder(SealKind.LEGAL_REP)],
-        level=PadesLevel.B_T))
+async def bench_verification(
+    cfg: Config, c: Container, work: Path, worker: BaselineWorker, cli: bool
+) -> tuple[list[VerifyRow], Path]:
+    signed, _ = await c.sealing.seal(
+        str(_license()["uscc"]),
+        simple_pdf(1),
+        SealingOptions(
+            seals=[SealOrder(SealKind.CONTRACT), SealOrder(SealKind.LEGAL_REP)],
+            level=PadesLevel.B_T,
+        ),
+    )
     path = work / "two-seals-b-t.pdf"
     path.write_bytes(signed)
     root = str(c.settings.pki_dir / "root.pem")
@@ -273,16 +327,24 @@ async def bench_verification(cfg: Config, c: Container, work: Path, worker: Base
         r = worker.call("validate", pdf=str(path), root=root, n=1)
         return r["wall"][0], r["cpu"][0]
 
-    samples = await interleaved({"eseal": eseal_verify, "pyhanko": pyhanko_verify},
-                                cfg.verify_iterations, cfg.warmup)
-    rows = [VerifyRow("eseal `Verifier.verify` (full report), in-process", samples["eseal"]),
-            VerifyRow("stock pyHanko `async_validate_pdf_signature` ×2, in its own process",
-                      samples["pyhanko"])]
+    samples = await interleaved(
+        {"eseal": eseal_verify, "pyhanko": pyhanko_verify}, cfg.verify_iterations, cfg.warmup
+    )
+    rows = [
+        VerifyRow("eseal `Verifier.verify` (full report), in-process", samples["eseal"]),
+        VerifyRow(
+            "stock pyHanko `async_validate_pdf_signature` ×2, in its own process",
+            samples["pyhanko"],
+        ),
+    ]
     if cli and cfg.cli_verify_iterations:
         worker.call("cli_validate", pdf=str(path), root=root, n=1)
         sample = Sample()
-        sample.extend(worker.call("cli_validate", pdf=str(path), root=root,
-                                  n=cfg.cli_verify_iterations, parallel=1))
+        sample.extend(
+            worker.call(
+                "cli_validate", pdf=str(path), root=root, n=cfg.cli_verify_iterations, parallel=1
+            )
+        )
         rows.append(VerifyRow("`pyhanko sign validate`, one process per document", sample))
     return rows, path
 
@@ -290,10 +352,17 @@ async def bench_verification(cfg: Config, c: Container, work: Path, worker: Base
 # -- the table -----------------------------------------------------------------------------
 
 
-def render(quick: bool, cfg: Config, rows: list[SignRow], verify: list[VerifyRow],
-           baseline_facts: dict[str, object]) -> str:
-    lines = header("eseal in-process beside stock pyHanko: signing and verification",
-                   "python bench/sign_verify.py" + (" --quick" if quick else ""))[:-1]
+def render(
+    quick: bool,
+    cfg: Config,
+    rows: list[SignRow],
+    verify: list[VerifyRow],
+    baseline_facts: dict[str, object],
+) -> str:
+    lines = header(
+        "eseal in-process beside stock pyHanko: signing and verification",
+        "python bench/sign_verify.py" + (" --quick" if quick else ""),
+    )[:-1]
     lines += [
         f"- {stock_note(baseline_facts)}",
         f"- mode: {'quick' if quick else 'full'}; documents per in-process cell: 1 page "
@@ -316,7 +385,8 @@ def render(quick: bool, cfg: Config, rows: list[SignRow], verify: list[VerifyRow
             lines.append(
                 f"| 1 page, B-T, {r.algorithm} | {r.eseal.median_ms:.1f} "
                 f"| {r.tuned.median_ms:.1f} | {speedup(r.eseal, r.tuned)} "
-                f"| {r.docs.median_ms:.1f} | {speedup(r.eseal, r.docs)} |")
+                f"| {r.docs.median_ms:.1f} | {speedup(r.eseal, r.docs)} |"
+            )
     ev, pv = verify[0].sample, verify[1].sample
     lines += [
         "",
@@ -341,7 +411,8 @@ def render(quick: bool, cfg: Config, rows: list[SignRow], verify: list[VerifyRow
         lines.append(
             f"| {r.algorithm} | {r.level} | {r.pages} | {fmt_ms(r.eseal)} | {fmt_ms(r.tuned)} "
             f"| {fmt_ms(r.docs)} | {fmt_ms(r.cli)} | {speedup(r.eseal, r.tuned)} "
-            f"| {speedup(r.eseal, r.docs)} | {speedup(r.eseal, r.cli)} |")
+            f"| {speedup(r.eseal, r.docs)} | {speedup(r.eseal, r.cli)} |"
+        )
     lines += [
         "",
         "### The same, CPU time (ms per document, median)",
@@ -357,7 +428,8 @@ def render(quick: bool, cfg: Config, rows: list[SignRow], verify: list[VerifyRow
         lines.append(
             f"| {r.algorithm} | {r.level} | {r.pages} | {fmt_cpu(r.eseal)} | {fmt_cpu(r.tuned)} "
             f"| {fmt_cpu(r.docs)} | {fmt_cpu(r.cli)} | {speedup(r.eseal, r.tuned, True)} "
-            f"| {speedup(r.eseal, r.docs, True)} | {speedup(r.eseal, r.cli, True)} |")
+            f"| {speedup(r.eseal, r.docs, True)} | {speedup(r.eseal, r.cli, True)} |"
+        )
     lines += [
         "",
         "## Verification of a 1-page document with 2 seals at B-T",
@@ -373,11 +445,14 @@ def render(quick: bool, cfg: Config, rows: list[SignRow], verify: list[VerifyRow
         "|---|---:|---:|---:|---:|---:|",
     ]
     for v in verify:
-        lines.append(f"| {v.name} | {fmt_ms(v.sample)} | {1000 / v.sample.median_ms:.1f} "
-                     f"| {speedup(ev, v.sample)} | {fmt_cpu(v.sample)} "
-                     f"| {speedup(ev, v.sample, True)} |")
-    target = next(r for r in rows if r.algorithm == "ECDSA P-256" and r.level == "B-T"
-                  and r.pages == 1)
+        lines.append(
+            f"| {v.name} | {fmt_ms(v.sample)} | {1000 / v.sample.median_ms:.1f} "
+            f"| {speedup(ev, v.sample)} | {fmt_cpu(v.sample)} "
+            f"| {speedup(ev, v.sample, True)} |"
+        )
+    target = next(
+        r for r in rows if r.algorithm == "ECDSA P-256" and r.level == "B-T" and r.pages == 1
+    )
     per_s = 1000 / ev.median_ms
     lines += [
         "",
@@ -425,8 +500,11 @@ async def profile(c: Container, two_seals: Path) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few iterations (< 1 minute)")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile eseal signing and verification (pyinstrument)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile eseal signing and verification (pyinstrument)",
+    )
     args = parser.parse_args()
     cfg = QUICK if args.quick else FULL
     started = time.perf_counter()
@@ -434,8 +512,9 @@ async def main() -> None:
         work = Path(tmp)
         cli = True
         try:
-            worker.call("cli_sign", algorithm="ECDSA P-256", pdf=str(work / "none.pdf"),
-                        level="B-B", n=0)
+            worker.call(
+                "cli_sign", algorithm="ECDSA P-256", pdf=str(work / "none.pdf"), level="B-B", n=0
+            )
         except RuntimeError as exc:
             cli = False
             print(f"no CLI columns: {exc}", file=sys.stderr)
@@ -447,13 +526,16 @@ async def main() -> None:
         gc.collect()
         try:
             rows = await bench_signing(cfg, containers, worker, inputs, cli)
-            verify, two_seals = await bench_verification(cfg, containers["ECDSA P-256"], work,
-                                                         worker, cli)
+            verify, two_seals = await bench_verification(
+                cfg, containers["ECDSA P-256"], work, worker, cli
+            )
             table = render(args.quick, cfg, rows, verify, worker.facts)
             print(table)
             write_results("results.md", table)
-            print(f"written to bench/results.md in {time.perf_counter() - started:.0f} s",
-                  file=sys.stderr)
+            print(
+                f"written to bench/results.md in {time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+            )
             if args.profile:
                 await profile(containers["ECDSA P-256"], two_seals)
         finally:

@@ -95,11 +95,20 @@ def screenshot(html: Path, png: Path, height: int) -> None:
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
             [
-                chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-                f"--user-data-dir={profile}", f"--screenshot={png}",
-                f"--window-size=1200,{height}", html.as_uri(),
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                f"--screenshot={png}",
+                f"--window-size=1200,{height}",
+                html.as_uri(),
             ],
             check=True,
             capture_output=True,
@@ -112,8 +121,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument("--html-only", action="store_true", help="write the HTML, no PNG")
     parser.add_argument("--json", action="store_true", help="also write the JSON reports")
-    parser.add_argument("--height", type=int, default=4000,
-                        help="window height; the PNG is cropped to the content")
+    parser.add_argument(
+        "--height", type=int, default=4000, help="window height; the PNG is cropped to the content"
+    )
     args = parser.parse_args()
     # pyHanko logs the difference analysis of the tampered file with tracebacks: expected here
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)

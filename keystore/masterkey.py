@@ -63,8 +63,9 @@ class MasterKey:
     def same_as(self, other: MasterKey) -> bool:
         """Whether ``other`` is the same key, told by a round trip (the key is never compared
         or exposed directly)."""
-        return other.try_unwrap(self.wrap(b"probe", b"eseal-same-key"), b"eseal-same-key") \
-            is not None
+        return (
+            other.try_unwrap(self.wrap(b"probe", b"eseal-same-key"), b"eseal-same-key") is not None
+        )
 
 
 def parse_master_key(data: bytes | str) -> bytes:

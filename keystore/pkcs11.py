@@ -355,7 +355,8 @@ class Pkcs11KeyStore:
         if algorithm is KeyAlgorithm.SM2:
             # PKCS#11 3.x has no standard SM2 mechanism and SoftHSM2 none at all (README)
             raise AlgorithmNotSupportedByKeystore(
-                "the PKCS#11 key store cannot make SM2 keys; use the soft key store for SM2")
+                "the PKCS#11 key store cannot make SM2 keys; use the soft key store for SM2"
+            )
         object_label = f"{scope}/{label}"
         key_ref = f"{_REF_PREFIX}{object_label}"
 

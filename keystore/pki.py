@@ -84,8 +84,9 @@ def _utf8_attribute(oid: ObjectIdentifier, value: str) -> x509.NameAttribute:
     (22 characters of CJK are 66 bytes), so the bound is checked here instead.
     """
     if not 1 <= len(value) <= 64:
-        raise KeystoreError(f"name attribute of {len(value)} characters; at most 64 fit",
-                            code="name_too_long")
+        raise KeystoreError(
+            f"name attribute of {len(value)} characters; at most 64 fit", code="name_too_long"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return x509.NameAttribute(oid, value, _validate=False)
@@ -170,8 +171,9 @@ class InternalPki:
         }
         self._refs = refs
 
-        def base(role: str, subject: x509.Name, issuer: x509.Name, years: int) -> (
-                x509.CertificateBuilder):
+        def base(
+            role: str, subject: x509.Name, issuer: x509.Name, years: int
+        ) -> x509.CertificateBuilder:
             pub = self._store.private_key_for_pki(refs[role]).public_key()
             return (
                 x509.CertificateBuilder()
@@ -215,20 +217,21 @@ class InternalPki:
             base("tsa", name(f"{organisation} TSA"), issuing_name, self.SERVICE_YEARS)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_leaf_usage(non_repudiation=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
-                           critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+            )
             .add_extension(_aki(issuing), critical=False)
             .add_extension(self._aia(), critical=False)
             .add_extension(self._crl_dp("issuing"), critical=False)
             .sign(issuing_key, hashes.SHA256())
         )
         ocsp = (
-            base("ocsp", name(f"{organisation} OCSP Responder"), issuing_name,
-                 self.SERVICE_YEARS)
+            base("ocsp", name(f"{organisation} OCSP Responder"), issuing_name, self.SERVICE_YEARS)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_leaf_usage(non_repudiation=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]),
-                           critical=False)
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False
+            )
             .add_extension(x509.OCSPNoCheck(), critical=False)
             .add_extension(_aki(issuing), critical=False)
             .sign(issuing_key, hashes.SHA256())
@@ -247,8 +250,7 @@ class InternalPki:
                     (self._dir / f"{role}.pem").read_bytes()
                 )
         except FileNotFoundError:
-            raise KeystoreError("no PKI here: run 'eseal init' first", code="pki_missing") \
-                from None
+            raise KeystoreError("no PKI here: run 'eseal init' first", code="pki_missing") from None
         self._retired = _load_retired(self._dir)
         # Opening a CA key proves the master key is right before anything is served.
         self._store.private_key_for_pki(self._refs["issuing"])
@@ -277,8 +279,11 @@ class InternalPki:
 
     def internal_serials(self) -> set[int]:
         """Serials of the certificates the issuing CA made for the PKI's own services."""
-        return {self._certs["tsa"].serial_number, self._certs["ocsp"].serial_number,
-                *(c.serial_number for certs in self._retired.values() for c in certs)}
+        return {
+            self._certs["tsa"].serial_number,
+            self._certs["ocsp"].serial_number,
+            *(c.serial_number for certs in self._retired.values() for c in certs),
+        }
 
     def retired(self, role: str) -> list[x509.Certificate]:
         """Earlier certificates of a service ("tsa", "ocsp"), oldest first (see :meth:`rotate`)."""
@@ -303,8 +308,10 @@ class InternalPki:
             .not_valid_after(min(not_after, self.issuing.not_valid_after_utc))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_leaf_usage(non_repudiation=True), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub),  # type: ignore[arg-type]
-                           critical=False)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(pub),  # type: ignore[arg-type]
+                critical=False,
+            )
             .add_extension(_aki(self.issuing), critical=False)
             .add_extension(self._aia(), critical=False)
             .add_extension(self._crl_dp("issuing"), critical=False)
@@ -312,8 +319,7 @@ class InternalPki:
                 x509.UnrecognizedExtension(OID_USCC, _utf8_string(subject.uscc)), critical=False
             )
         )
-        return builder.sign(self._store.private_key_for_pki(self._refs["issuing"]),
-                            hashes.SHA256())
+        return builder.sign(self._store.private_key_for_pki(self._refs["issuing"]), hashes.SHA256())
 
     # -- service signers ------------------------------------------------------------------
 
@@ -333,15 +339,19 @@ class InternalPki:
         is no longer used.  Processes that serve must be restarted to pick up the new key.
         """
         if role not in ("tsa", "ocsp"):
-            raise KeystoreError("only the TSA and the OCSP responder are rotated",
-                                code="pki_role_invalid")
+            raise KeystoreError(
+                "only the TSA and the OCSP responder are rotated", code="pki_role_invalid"
+            )
         now = self._clock() - timedelta(minutes=5)
         old = self._certs[role]
         ref = self._store.generate(SCOPE, f"{role}-{int(now.timestamp())}", self._algorithm)
         pub = self._store.private_key_for_pki(ref).public_key()
         issuing = self.issuing
-        usage = ([ExtendedKeyUsageOID.TIME_STAMPING] if role == "tsa"
-                 else [ExtendedKeyUsageOID.OCSP_SIGNING])
+        usage = (
+            [ExtendedKeyUsageOID.TIME_STAMPING]
+            if role == "tsa"
+            else [ExtendedKeyUsageOID.OCSP_SIGNING]
+        )
         builder = (
             x509.CertificateBuilder()
             .subject_name(old.subject)
@@ -349,8 +359,9 @@ class InternalPki:
             .public_key(pub)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now)
-            .not_valid_after(min(now + timedelta(days=365 * self.SERVICE_YEARS),
-                                 issuing.not_valid_after_utc))
+            .not_valid_after(
+                min(now + timedelta(days=365 * self.SERVICE_YEARS), issuing.not_valid_after_utc)
+            )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_leaf_usage(non_repudiation=False), critical=True)
@@ -358,12 +369,12 @@ class InternalPki:
             .add_extension(_aki(issuing), critical=False)
         )
         if role == "tsa":
-            builder = (builder.add_extension(self._aia(), critical=False)
-                       .add_extension(self._crl_dp("issuing"), critical=False))
+            builder = builder.add_extension(self._aia(), critical=False).add_extension(
+                self._crl_dp("issuing"), critical=False
+            )
         else:
             builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
-        cert = builder.sign(self._store.private_key_for_pki(self._refs["issuing"]),
-                            hashes.SHA256())
+        cert = builder.sign(self._store.private_key_for_pki(self._refs["issuing"]), hashes.SHA256())
         kept = f"{role}-{old.serial_number:x}.pem"
         (self._dir / kept).write_bytes(old.public_bytes(serialization.Encoding.PEM))
         meta = json.loads((self._dir / "pki.json").read_text())
@@ -402,14 +413,14 @@ class InternalPki:
             if entry.reason is not None:
                 rb = rb.add_extension(x509.CRLReason(entry.reason), critical=False)
             if entry.invalidity_date is not None:
-                rb = rb.add_extension(x509.InvalidityDate(entry.invalidity_date),
-                                      critical=False)
+                rb = rb.add_extension(x509.InvalidityDate(entry.invalidity_date), critical=False)
             builder = builder.add_revoked_certificate(rb.build())
         key = self._store.private_key_for_pki(self._refs[ca])
         return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
-    def ocsp_response(self, request_der: bytes, lookup: StatusLookup, *,
-                      by_ca: bool = False) -> bytes:
+    def ocsp_response(
+        self, request_der: bytes, lookup: StatusLookup, *, by_ca: bool = False
+    ) -> bytes:
         """Answer an RFC 6960 request about a certificate of the seal-issuing CA.
 
         Malformed requests get a ``malformedRequest`` response; a serial the CA never issued
@@ -504,8 +515,10 @@ class InternalPki:
 def _load_retired(directory: Path) -> dict[str, list[x509.Certificate]]:
     """Retired service certificates named in ``pki.json`` (see :meth:`InternalPki.rotate`)."""
     names = json.loads((directory / "pki.json").read_text()).get("retired", {})
-    return {role: [x509.load_pem_x509_certificate((directory / n).read_bytes()) for n in files]
-            for role, files in names.items()}
+    return {
+        role: [x509.load_pem_x509_certificate((directory / n).read_bytes()) for n in files]
+        for role, files in names.items()
+    }
 
 
 def _ca_usage() -> x509.KeyUsage:
@@ -547,8 +560,9 @@ def _utf8_string(text: str) -> bytes:
     return bytes(UTF8String(text).dump())
 
 
-def _issuer_hashes(issuer: x509.Certificate, algorithm: hashes.HashAlgorithm) -> (
-        tuple[bytes, bytes]):
+def _issuer_hashes(
+    issuer: x509.Certificate, algorithm: hashes.HashAlgorithm
+) -> tuple[bytes, bytes]:
     name_hash = hashes.Hash(algorithm)
     name_hash.update(issuer.subject.public_bytes())
     spki = asn1_keys.PublicKeyInfo.load(

@@ -29,8 +29,14 @@ from .errors import ErrorKind, KeystoreError, MasterKeyError
 from .masterkey import MasterKey, fsync_dir, parse_master_key
 from .soft import master_wrapped_files
 
-__all__ = ["RotationRefused", "RotationReport", "commit", "read_new_master_key",
-           "rotate_master_key", "stage"]
+__all__ = [
+    "RotationRefused",
+    "RotationReport",
+    "commit",
+    "read_new_master_key",
+    "rotate_master_key",
+    "stage",
+]
 
 NEW_SUFFIX = ".new"
 _OPAQUE = "the current master key does not open the key store"
@@ -57,8 +63,9 @@ def read_new_master_key(*, file: Path | None = None, env_var: str | None = None)
         try:
             raw: bytes | str = file.read_bytes()
         except OSError:
-            raise RotationRefused(f"{where} cannot be read", code="new_master_key_invalid") \
-                from None
+            raise RotationRefused(
+                f"{where} cannot be read", code="new_master_key_invalid"
+            ) from None
     else:
         where = f"the environment variable {env_var}"
         raw = os.environ.get(str(env_var), "")
@@ -69,8 +76,9 @@ def read_new_master_key(*, file: Path | None = None, env_var: str | None = None)
     except MasterKeyError:
         key = b""
     if len(key) != 32:
-        raise RotationRefused(f"{where} does not hold base64 of 32 bytes",
-                              code="new_master_key_invalid")
+        raise RotationRefused(
+            f"{where} does not hold base64 of 32 bytes", code="new_master_key_invalid"
+        )
     return key
 
 
@@ -81,8 +89,7 @@ class RotationReport:
     already_new: int  #: found under the new key already (left by an interrupted run)
 
     def to_json(self) -> dict[str, int]:
-        return {"files": self.files, "rewrapped": self.rewrapped,
-                "already_new": self.already_new}
+        return {"files": self.files, "rewrapped": self.rewrapped, "already_new": self.already_new}
 
 
 def _new_path(path: Path) -> Path:
@@ -114,8 +121,10 @@ def _exclusive(directory: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise KeystoreError("another master-key rotation is running on this key store",
-                                code="rotation_in_progress") from None
+            raise KeystoreError(
+                "another master-key rotation is running on this key store",
+                code="rotation_in_progress",
+            ) from None
         yield
     finally:
         os.close(fd)
@@ -128,8 +137,7 @@ def stage(directory: Path, current: MasterKey, new: MasterKey) -> tuple[list[Pat
     Refuses, changing nothing, if ``new`` is ``current`` or if a file opens with neither.
     """
     if current.same_as(new):
-        raise RotationRefused("the new master key is the current one",
-                              code="master_key_unchanged")
+        raise RotationRefused("the new master key is the current one", code="master_key_unchanged")
     staged: list[tuple[Path, bytes, bytes]] = []
     done: list[Path] = []
     for path, context in master_wrapped_files(directory):
@@ -146,8 +154,10 @@ def stage(directory: Path, current: MasterKey, new: MasterKey) -> tuple[list[Pat
     for path, context, plaintext in staged:
         _write_synced(_new_path(path), new.wrap(plaintext, context))
         if new.try_unwrap(_new_path(path).read_bytes(), context) != plaintext:
-            raise KeystoreError("a re-wrapped data key does not read back; nothing was renamed",
-                                code="rotation_failed")
+            raise KeystoreError(
+                "a re-wrapped data key does not read back; nothing was renamed",
+                code="rotation_failed",
+            )
     targets = [path for path, _, _ in staged]
     _fsync_dirs(targets)
     return targets, len(done)
@@ -168,6 +178,8 @@ def rotate_master_key(directory: Path, current: MasterKey, new: MasterKey) -> Ro
         files = master_wrapped_files(directory)
         for path, context in files:  # everything must open with the new key now
             if new.try_unwrap(path.read_bytes(), context) is None:
-                raise KeystoreError("a re-wrapped file does not open with the new master key",
-                                    code="rotation_failed")
+                raise KeystoreError(
+                    "a re-wrapped file does not open with the new master key",
+                    code="rotation_failed",
+                )
     return RotationReport(files=len(files), rewrapped=len(targets), already_new=already)

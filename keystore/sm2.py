@@ -79,8 +79,11 @@ class _Curve:
     gy: int
 
     def contains(self, x: int, y: int) -> bool:
-        return 0 <= x < self.p and 0 <= y < self.p and (
-            y * y - (x * x * x + self.a * x + self.b)) % self.p == 0
+        return (
+            0 <= x < self.p
+            and 0 <= y < self.p
+            and (y * y - (x * x * x + self.a * x + self.b)) % self.p == 0
+        )
 
 
 CURVE = _Curve(
@@ -183,6 +186,7 @@ register_oids()
 
 # -- SM3 and Z -----------------------------------------------------------------------------
 
+
 def sm3(*parts: bytes) -> bytes:
     """SM3 of the concatenated ``parts`` (OpenSSL's, through ``cryptography``)."""
     digest = hashes.Hash(hashes.SM3())
@@ -198,18 +202,21 @@ def _b32(value: int) -> bytes:
 def _check_user_id(user_id: bytes) -> None:
     # ENTL is two bytes counting bits: at most 8191 bytes of id
     if not isinstance(user_id, bytes) or len(user_id) > 0x1FFF:
-        raise Sm2Error("the SM2 user id must be bytes of at most 8191 bytes",
-                       code="sm2_user_id_invalid")
+        raise Sm2Error(
+            "the SM2 user id must be bytes of at most 8191 bytes", code="sm2_user_id_invalid"
+        )
 
 
 def check_digest_is_sm3(digest_algorithm: str) -> None:
     """SM2 keys sign SM3 digests only; anything else is refused with its own code."""
     if digest_algorithm.lower().replace("-", "") != NAME_SM3:
-        raise Sm2Error(f"an SM2 key signs with SM3, not {digest_algorithm}",
-                       code="sm2_digest_not_sm3")
+        raise Sm2Error(
+            f"an SM2 key signs with SM3, not {digest_algorithm}", code="sm2_digest_not_sm3"
+        )
 
 
 # -- keys ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Sm2PublicKey:
@@ -220,8 +227,9 @@ class Sm2PublicKey:
 
     def __post_init__(self) -> None:
         if not CURVE.contains(self.x, self.y):
-            raise Sm2Error("the SM2 public key is not a point on the SM2 curve",
-                           code="sm2_point_not_on_curve")
+            raise Sm2Error(
+                "the SM2 public key is not a point on the SM2 curve", code="sm2_point_not_on_curve"
+            )
 
     # construction
 
@@ -229,27 +237,34 @@ class Sm2PublicKey:
     def from_point(cls, point: bytes) -> Sm2PublicKey:
         """From an uncompressed point ``04 || x || y``."""
         if len(point) != 65 or point[0] != 4:
-            raise Sm2Error("an SM2 public key is an uncompressed point of 65 bytes",
-                           code="sm2_key_invalid")
+            raise Sm2Error(
+                "an SM2 public key is an uncompressed point of 65 bytes", code="sm2_key_invalid"
+            )
         return cls(int.from_bytes(point[1:33], "big"), int.from_bytes(point[33:], "big"))
 
     @classmethod
     def from_spki(cls, spki: asn1_keys.PublicKeyInfo | bytes) -> Sm2PublicKey:
         """From a SubjectPublicKeyInfo (``id-ecPublicKey`` + the SM2 curve)."""
         try:
-            info = spki if isinstance(spki, asn1_keys.PublicKeyInfo) \
+            info = (
+                spki
+                if isinstance(spki, asn1_keys.PublicKeyInfo)
                 else asn1_keys.PublicKeyInfo.load(spki, strict=True)
+            )
             algorithm = info["algorithm"]
-            is_sm2 = (algorithm["algorithm"].dotted == "1.2.840.10045.2.1"
-                      and algorithm["parameters"].name == "named"
-                      and algorithm["parameters"].chosen.dotted == OID_SM2_CURVE)
+            is_sm2 = (
+                algorithm["algorithm"].dotted == "1.2.840.10045.2.1"
+                and algorithm["parameters"].name == "named"
+                and algorithm["parameters"].chosen.dotted == OID_SM2_CURVE
+            )
             point = bytes(info["public_key"])
         except (ValueError, TypeError, KeyError) as exc:
-            raise Sm2Error("not a readable SubjectPublicKeyInfo", code="sm2_key_invalid") \
-                from exc
+            raise Sm2Error("not a readable SubjectPublicKeyInfo", code="sm2_key_invalid") from exc
         if not is_sm2:
-            raise Sm2Error("the key is not an SM2 key (id-ecPublicKey with curve "
-                           f"{OID_SM2_CURVE})", code="sm2_key_invalid")
+            raise Sm2Error(
+                f"the key is not an SM2 key (id-ecPublicKey with curve {OID_SM2_CURVE})",
+                code="sm2_key_invalid",
+            )
         return cls.from_point(point)
 
     # encodings
@@ -259,11 +274,15 @@ class Sm2PublicKey:
         return b"\x04" + _b32(self.x) + _b32(self.y)
 
     def spki(self) -> asn1_keys.PublicKeyInfo:
-        return asn1_keys.PublicKeyInfo({
-            "algorithm": {"algorithm": "ec",
-                          "parameters": asn1_keys.ECDomainParameters("named", NAME_CURVE)},
-            "public_key": self.point,
-        })
+        return asn1_keys.PublicKeyInfo(
+            {
+                "algorithm": {
+                    "algorithm": "ec",
+                    "parameters": asn1_keys.ECDomainParameters("named", NAME_CURVE),
+                },
+                "public_key": self.point,
+            }
+        )
 
     def spki_der(self) -> bytes:
         return bytes(self.spki().dump())
@@ -274,15 +293,29 @@ class Sm2PublicKey:
         """Z_A of GB/T 32918.2 5.5 for this key and ``user_id``."""
         _check_user_id(user_id)
         entl = (len(user_id) * 8).to_bytes(2, "big")
-        return sm3(entl, user_id, _b32(CURVE.a), _b32(CURVE.b), _b32(CURVE.gx),
-                   _b32(CURVE.gy), _b32(self.x), _b32(self.y))
+        return sm3(
+            entl,
+            user_id,
+            _b32(CURVE.a),
+            _b32(CURVE.b),
+            _b32(CURVE.gx),
+            _b32(CURVE.gy),
+            _b32(self.x),
+            _b32(self.y),
+        )
 
     def digest(self, message: bytes, user_id: bytes = DEFAULT_USER_ID) -> bytes:
         """e = SM3(Z || M): what the signature is computed over."""
         return sm3(self.z(user_id), message)
 
-    def verify(self, signature: bytes, message: bytes, *,
-               user_id: bytes = DEFAULT_USER_ID, digest_algorithm: str = NAME_SM3) -> None:
+    def verify(
+        self,
+        signature: bytes,
+        message: bytes,
+        *,
+        user_id: bytes = DEFAULT_USER_ID,
+        digest_algorithm: str = NAME_SM3,
+    ) -> None:
         """Raise :class:`Sm2Error` unless ``signature`` is this key's over ``message``."""
         check_digest_is_sm3(digest_algorithm)
         self.verify_digest(signature, self.digest(message, user_id))
@@ -297,8 +330,10 @@ class Sm2PublicKey:
         except gmssl_pyx.GmsslInnerError:
             ok = False
         if not ok:
-            raise Sm2Error("the SM2 signature does not verify with SM3 and the user id "
-                           "1234567812345678", code="sm2_signature_invalid")
+            raise Sm2Error(
+                "the SM2 signature does not verify with SM3 and the user id 1234567812345678",
+                code="sm2_signature_invalid",
+            )
 
 
 def parse_signature(signature: bytes) -> tuple[int, int]:
@@ -308,11 +343,14 @@ def parse_signature(signature: bytes) -> tuple[int, int]:
         r, s = int(value["r"].native), int(value["s"].native)
         canonical = value.dump(force=True) == signature
     except (ValueError, TypeError) as exc:
-        raise Sm2Error("the SM2 signature is not DER SEQUENCE {r, s}",
-                       code="sm2_signature_malformed") from exc
+        raise Sm2Error(
+            "the SM2 signature is not DER SEQUENCE {r, s}", code="sm2_signature_malformed"
+        ) from exc
     if not canonical or not (1 <= r < CURVE.n and 1 <= s < CURVE.n):
-        raise Sm2Error("the SM2 signature is not canonical DER with r and s in [1, n-1]",
-                       code="sm2_signature_malformed")
+        raise Sm2Error(
+            "the SM2 signature is not canonical DER with r and s in [1, n-1]",
+            code="sm2_signature_malformed",
+        )
     return r, s
 
 
@@ -343,7 +381,8 @@ class Sm2PrivateKey:
             info = asn1_keys.PrivateKeyInfo.load(der, strict=True)
             params = info["private_key_algorithm"]["parameters"]
             if info["private_key_algorithm"]["algorithm"].native != "ec" or (
-                    params.name != "named" or params.chosen.dotted != OID_SM2_CURVE):
+                params.name != "named" or params.chosen.dotted != OID_SM2_CURVE
+            ):
                 raise ValueError("not an SM2 key")
             ec_key = info["private_key"].parsed
             d = int(ec_key["private_key"].native)
@@ -354,27 +393,32 @@ class Sm2PrivateKey:
         public = ec_key["public_key"]
         point = bytes(public) if public.native is not None else None
         if point is None:
-            raise Sm2Error("the SM2 private key does not carry its public key",
-                           code="sm2_key_invalid")
+            raise Sm2Error(
+                "the SM2 private key does not carry its public key", code="sm2_key_invalid"
+            )
         key = cls(_b32(d), Sm2PublicKey.from_point(point))
         key._check_pair()
         return key
 
     def to_pkcs8(self) -> bytes:
-        ec_key = asn1_keys.ECPrivateKey({
-            "version": "ecPrivkeyVer1",
-            "private_key": int.from_bytes(self._d, "big"),
-            "parameters": asn1_keys.ECDomainParameters("named", NAME_CURVE),
-            "public_key": self.public.point,
-        })
-        info = asn1_keys.PrivateKeyInfo({
-            "version": 0,
-            "private_key_algorithm": {
-                "algorithm": "ec",
+        ec_key = asn1_keys.ECPrivateKey(
+            {
+                "version": "ecPrivkeyVer1",
+                "private_key": int.from_bytes(self._d, "big"),
                 "parameters": asn1_keys.ECDomainParameters("named", NAME_CURVE),
-            },
-            "private_key": ec_key,
-        })
+                "public_key": self.public.point,
+            }
+        )
+        info = asn1_keys.PrivateKeyInfo(
+            {
+                "version": 0,
+                "private_key_algorithm": {
+                    "algorithm": "ec",
+                    "parameters": asn1_keys.ECDomainParameters("named", NAME_CURVE),
+                },
+                "private_key": ec_key,
+            }
+        )
         return bytes(info.dump())
 
     def _check_pair(self) -> None:
@@ -383,13 +427,15 @@ class Sm2PrivateKey:
         try:
             self.public.verify(self.sign(probe), probe)
         except Sm2Error:
-            raise Sm2Error("the SM2 private key does not match its public key",
-                           code="sm2_key_invalid") from None
+            raise Sm2Error(
+                "the SM2 private key does not match its public key", code="sm2_key_invalid"
+            ) from None
 
     # signing
 
-    def sign(self, message: bytes, *, user_id: bytes = DEFAULT_USER_ID,
-             digest_algorithm: str = NAME_SM3) -> bytes:
+    def sign(
+        self, message: bytes, *, user_id: bytes = DEFAULT_USER_ID, digest_algorithm: str = NAME_SM3
+    ) -> bytes:
         """DER ``(r, s)`` over ``SM3(Z || message)``."""
         check_digest_is_sm3(digest_algorithm)
         return self.sign_digest(self.public.digest(message, user_id))
@@ -405,8 +451,11 @@ def is_sm2_spki(spki: asn1_keys.PublicKeyInfo) -> bool:
     """Whether a SubjectPublicKeyInfo names the SM2 curve."""
     try:
         params = spki["algorithm"]["parameters"]
-        return bool(spki["algorithm"]["algorithm"].native == "ec" and params.name == "named"
-                    and params.chosen.dotted == OID_SM2_CURVE)
+        return bool(
+            spki["algorithm"]["algorithm"].native == "ec"
+            and params.name == "named"
+            and params.chosen.dotted == OID_SM2_CURVE
+        )
     except (ValueError, KeyError, AttributeError):
         return False
 
@@ -416,8 +465,11 @@ def is_sm2_pkcs8(der: bytes) -> bool:
     try:
         info = asn1_keys.PrivateKeyInfo.load(der)
         params = info["private_key_algorithm"]["parameters"]
-        return bool(info["private_key_algorithm"]["algorithm"].native == "ec"
-                    and params.name == "named" and params.chosen.dotted == OID_SM2_CURVE)
+        return bool(
+            info["private_key_algorithm"]["algorithm"].native == "ec"
+            and params.name == "named"
+            and params.chosen.dotted == OID_SM2_CURVE
+        )
     except (ValueError, KeyError, AttributeError):
         return False
 
@@ -439,7 +491,8 @@ class Sm2Signer:
     def public_key(self) -> Sm2PublicKey:
         return self.__key.public
 
-    def sign(self, message: bytes, *, user_id: bytes = DEFAULT_USER_ID,
-             digest_algorithm: str = NAME_SM3) -> bytes:
+    def sign(
+        self, message: bytes, *, user_id: bytes = DEFAULT_USER_ID, digest_algorithm: str = NAME_SM3
+    ) -> bytes:
         """DER ``(r, s)`` over ``SM3(Z || message)``; see :meth:`Sm2PrivateKey.sign`."""
         return self.__key.sign(message, user_id=user_id, digest_algorithm=digest_algorithm)

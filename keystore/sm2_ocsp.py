@@ -67,7 +67,9 @@ def _names_ca(cert_id: asn1_ocsp.CertId, ca: asn1_x509.Certificate) -> bool:
     name_hash = digest(ca.subject.dump())
     key_hash = digest(bytes(ca["tbs_certificate"]["subject_public_key_info"]["public_key"]))
     return (bytes(cert_id["issuer_name_hash"]), bytes(cert_id["issuer_key_hash"])) == (
-        name_hash, key_hash)
+        name_hash,
+        key_hash,
+    )
 
 
 def is_for_sm2_ca(pki: Sm2Pki, request_der: bytes) -> bool:
@@ -97,8 +99,9 @@ def _status(serial: int, internal: set[int], lookup: StatusLookup) -> asn1_ocsp.
     return asn1_ocsp.CertStatus(name="revoked", value=asn1_ocsp.RevokedInfo(info))
 
 
-def ocsp_response(pki: Sm2Pki, request_der: bytes, lookup: StatusLookup, *,
-                  now: datetime | None = None) -> bytes:
+def ocsp_response(
+    pki: Sm2Pki, request_der: bytes, lookup: StatusLookup, *, now: datetime | None = None
+) -> bytes:
     """Answer a DER OCSP request about certificates of the SM2 seal CA (see the module doc).
 
     ``lookup`` gives the status of a seal certificate's serial (``None``: never issued).
@@ -113,41 +116,60 @@ def ocsp_response(pki: Sm2Pki, request_der: bytes, lookup: StatusLookup, *,
     now = (now or pki.now()).astimezone(UTC).replace(microsecond=0)
     internal = {pki.certificate(role).serial_number for role in ("tsa", "ocsp")}
     responses = [
-        asn1_ocsp.SingleResponse({
-            "cert_id": entry["req_cert"],
-            "cert_status": _status(entry["req_cert"]["serial_number"].native, internal, lookup),
-            "this_update": _generalized(now),
-            "next_update": _generalized(now + OCSP_VALIDITY),
-        })
+        asn1_ocsp.SingleResponse(
+            {
+                "cert_id": entry["req_cert"],
+                "cert_status": _status(entry["req_cert"]["serial_number"].native, internal, lookup),
+                "this_update": _generalized(now),
+                "next_update": _generalized(now + OCSP_VALIDITY),
+            }
+        )
         for entry in entries
     ]
     responder = pki.certificate("ocsp")
     signer = pki.service_signer("ocsp")
     key_id = hashlib.sha1(
         bytes(responder["tbs_certificate"]["subject_public_key_info"]["public_key"]),
-        usedforsecurity=False).digest()
+        usedforsecurity=False,
+    ).digest()
     tbs: dict[str, Any] = {
         "version": "v1",
         "responder_id": asn1_ocsp.ResponderId(name="by_key", value=key_id),
         "produced_at": _generalized(now),
         "responses": responses,
     }
-    nonces = [ext for ext in request["tbs_request"]["request_extensions"]
-              if ext["extn_id"].native == "nonce"]
+    nonces = [
+        ext
+        for ext in request["tbs_request"]["request_extensions"]
+        if ext["extn_id"].native == "nonce"
+    ]
     if nonces:
-        tbs["response_extensions"] = [asn1_ocsp.ResponseDataExtension({
-            "extn_id": "nonce", "critical": False,
-            # echoed byte for byte, whatever the client put inside (RFC 8954 or older forms)
-            "extn_value": asn1_core.ParsableOctetString(bytes(nonces[0]["extn_value"].contents)),
-        })]
+        tbs["response_extensions"] = [
+            asn1_ocsp.ResponseDataExtension(
+                {
+                    "extn_id": "nonce",
+                    "critical": False,
+                    # echoed byte for byte, whatever the client put inside (RFC 8954 or older forms)
+                    "extn_value": asn1_core.ParsableOctetString(
+                        bytes(nonces[0]["extn_value"].contents)
+                    ),
+                }
+            )
+        ]
     tbs_data = asn1_ocsp.ResponseData(tbs)
-    basic = asn1_ocsp.BasicOCSPResponse({
-        "tbs_response_data": tbs_data,
-        "signature_algorithm": {"algorithm": sm2.NAME_SM2_WITH_SM3},
-        "signature": signer.sign(tbs_data.dump()),
-        "certs": [responder],
-    })
-    return bytes(asn1_ocsp.OCSPResponse({
-        "response_status": "successful",
-        "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
-    }).dump())
+    basic = asn1_ocsp.BasicOCSPResponse(
+        {
+            "tbs_response_data": tbs_data,
+            "signature_algorithm": {"algorithm": sm2.NAME_SM2_WITH_SM3},
+            "signature": signer.sign(tbs_data.dump()),
+            "certs": [responder],
+        }
+    )
+    return bytes(
+        asn1_ocsp.OCSPResponse(
+            {
+                "response_status": "successful",
+                "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
+            }
+        ).dump()
+    )

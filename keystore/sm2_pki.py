@@ -66,32 +66,42 @@ def _utcnow() -> datetime:
 
 # -- names ---------------------------------------------------------------------------------
 
+
 def _attribute(kind: str, value: str) -> asn1_x509.RelativeDistinguishedName:
     if kind == "country_name":
         typed: asn1_core.Asn1Value = asn1_core.PrintableString(value)
     else:
         if not 1 <= len(value) <= 64:  # X.520 counts characters (see keystore.pki)
-            raise KeystoreError(f"name attribute of {len(value)} characters; at most 64 fit",
-                                code="name_too_long")
+            raise KeystoreError(
+                f"name attribute of {len(value)} characters; at most 64 fit", code="name_too_long"
+            )
         typed = asn1_x509.DirectoryString(name="utf8_string", value=value)
     return asn1_x509.RelativeDistinguishedName(
-        [asn1_x509.NameTypeAndValue({"type": kind, "value": typed})])
+        [asn1_x509.NameTypeAndValue({"type": kind, "value": typed})]
+    )
 
 
 def _name(*attributes: tuple[str, str]) -> asn1_x509.Name:
     return asn1_x509.Name(
-        name="", value=asn1_x509.RDNSequence([_attribute(k, v) for k, v in attributes]))
+        name="", value=asn1_x509.RDNSequence([_attribute(k, v) for k, v in attributes])
+    )
 
 
 def seal_subject_name(subject: SealSubject) -> asn1_x509.Name:
     """``C=CN, O, OU=USCC, title, CN, organizationIdentifier=NTRCN-USCC`` (DESIGN.md 1)."""
     cn = subject.person if subject.person else f"{subject.enterprise_name}·{subject.title}"
-    return _name(("country_name", "CN"), ("organization_name", subject.enterprise_name),
-                 ("organizational_unit_name", subject.uscc), ("title", subject.title),
-                 ("common_name", cn), ("organization_identifier", f"NTRCN-{subject.uscc}"))
+    return _name(
+        ("country_name", "CN"),
+        ("organization_name", subject.enterprise_name),
+        ("organizational_unit_name", subject.uscc),
+        ("title", subject.title),
+        ("common_name", cn),
+        ("organization_identifier", f"NTRCN-{subject.uscc}"),
+    )
 
 
 # -- extensions ----------------------------------------------------------------------------
+
 
 def _ext(extn_id: str, value: Any, *, critical: bool) -> asn1_x509.Extension:
     return asn1_x509.Extension({"extn_id": extn_id, "critical": critical, "extn_value": value})
@@ -99,12 +109,12 @@ def _ext(extn_id: str, value: Any, *, critical: bool) -> asn1_x509.Extension:
 
 def _crl_ext(extn_id: str, value: Any) -> asn1_crl.TBSCertListExtension:
     return asn1_crl.TBSCertListExtension(
-        {"extn_id": extn_id, "critical": False, "extn_value": value})
+        {"extn_id": extn_id, "critical": False, "extn_value": value}
+    )
 
 
 def _entry_ext(extn_id: str, value: Any) -> asn1_crl.CRLEntryExtension:
-    return asn1_crl.CRLEntryExtension(
-        {"extn_id": extn_id, "critical": False, "extn_value": value})
+    return asn1_crl.CRLEntryExtension({"extn_id": extn_id, "critical": False, "extn_value": value})
 
 
 def _key_id(spki: asn1_keys.PublicKeyInfo) -> bytes:
@@ -128,6 +138,7 @@ def _time(when: datetime) -> asn1_x509.Time:
 
 # -- signatures ----------------------------------------------------------------------------
 
+
 def _issuer_key(issuer: asn1_x509.Certificate) -> sm2.Sm2PublicKey:
     return sm2.Sm2PublicKey.from_spki(issuer["tbs_certificate"]["subject_public_key_info"])
 
@@ -136,16 +147,18 @@ def _check_sm2_with_sm3(algorithm: Any) -> None:
     if algorithm["algorithm"].dotted != sm2.OID_SM2_WITH_SM3:
         raise sm2.Sm2Error(
             f"signed with {algorithm['algorithm'].native} by an SM2 key; SM2 signs with SM3 "
-            f"({sm2.OID_SM2_WITH_SM3})", code="sm2_digest_not_sm3")
+            f"({sm2.OID_SM2_WITH_SM3})",
+            code="sm2_digest_not_sm3",
+        )
 
 
-def verify_certificate_signature(cert: asn1_x509.Certificate,
-                                 issuer: asn1_x509.Certificate) -> None:
+def verify_certificate_signature(
+    cert: asn1_x509.Certificate, issuer: asn1_x509.Certificate
+) -> None:
     """Raise :class:`keystore.sm2.Sm2Error` unless ``issuer``'s SM2 key signed ``cert``."""
     _check_sm2_with_sm3(cert["signature_algorithm"])
     _check_sm2_with_sm3(cert["tbs_certificate"]["signature"])
-    _issuer_key(issuer).verify(bytes(cert["signature_value"]),
-                               cert["tbs_certificate"].dump())
+    _issuer_key(issuer).verify(bytes(cert["signature_value"]), cert["tbs_certificate"].dump())
 
 
 def verify_crl_signature(crl: asn1_crl.CertificateList, issuer: asn1_x509.Certificate) -> None:
@@ -158,17 +171,21 @@ def check_certificate_key(cert: asn1_x509.Certificate, public_key: sm2.Sm2Public
     """Raise ``certificate_key_mismatch`` unless ``cert`` certifies ``public_key``."""
     certified = cert["tbs_certificate"]["subject_public_key_info"]
     if not sm2.is_sm2_spki(certified) or sm2.Sm2PublicKey.from_spki(certified) != public_key:
-        raise sm2.Sm2Error("the certificate does not certify this SM2 key",
-                           code="certificate_key_mismatch")
+        raise sm2.Sm2Error(
+            "the certificate does not certify this SM2 key", code="certificate_key_mismatch"
+        )
 
 
-def _signed_certificate(tbs: asn1_x509.TbsCertificate,
-                        signer: sm2.Sm2Signer) -> asn1_x509.Certificate:
-    der = asn1_x509.Certificate({
-        "tbs_certificate": tbs,
-        "signature_algorithm": _SM2_WITH_SM3,
-        "signature_value": signer.sign(tbs.dump()),
-    }).dump()
+def _signed_certificate(
+    tbs: asn1_x509.TbsCertificate, signer: sm2.Sm2Signer
+) -> asn1_x509.Certificate:
+    der = asn1_x509.Certificate(
+        {
+            "tbs_certificate": tbs,
+            "signature_algorithm": _SM2_WITH_SM3,
+            "signature_value": signer.sign(tbs.dump()),
+        }
+    ).dump()
     # loaded back from DER: shared between threads, so parsed before it is published
     return fully_parsed(asn1_x509.Certificate.load(der))
 
@@ -205,11 +222,16 @@ def _load_pem(data: bytes) -> asn1_x509.Certificate:
 
 #: RFC 5280 reason names (cryptography's ReasonFlags values) as asn1crypto spells them
 REASON_NAMES = {
-    "unspecified": "unspecified", "keyCompromise": "key_compromise",
-    "cACompromise": "ca_compromise", "affiliationChanged": "affiliation_changed",
-    "superseded": "superseded", "cessationOfOperation": "cessation_of_operation",
-    "certificateHold": "certificate_hold", "removeFromCRL": "remove_from_crl",
-    "privilegeWithdrawn": "privilege_withdrawn", "aACompromise": "aa_compromise",
+    "unspecified": "unspecified",
+    "keyCompromise": "key_compromise",
+    "cACompromise": "ca_compromise",
+    "affiliationChanged": "affiliation_changed",
+    "superseded": "superseded",
+    "cessationOfOperation": "cessation_of_operation",
+    "certificateHold": "certificate_hold",
+    "removeFromCRL": "remove_from_crl",
+    "privilegeWithdrawn": "privilege_withdrawn",
+    "aACompromise": "aa_compromise",
 }
 
 
@@ -221,8 +243,15 @@ class Sm2Pki:
     SERVICE_YEARS = 5
     CRL_VALIDITY = timedelta(days=7)
 
-    def __init__(self, store: SoftKeyStore, directory: Path, public_url: str, *,
-                 organisation: str = "eseal", clock: Clock = _utcnow) -> None:
+    def __init__(
+        self,
+        store: SoftKeyStore,
+        directory: Path,
+        public_url: str,
+        *,
+        organisation: str = "eseal",
+        clock: Clock = _utcnow,
+    ) -> None:
         self._store = store
         self._dir = directory
         self.public_url = public_url.rstrip("/")
@@ -242,8 +271,7 @@ class Sm2Pki:
         if self.exists:
             raise KeystoreError("the SM2 PKI exists already", code="pki_exists")
         now = self._clock() - timedelta(minutes=5)
-        self._refs = {role: self._store.generate(SCOPE, role, KeyAlgorithm.SM2)
-                      for role in ROLES}
+        self._refs = {role: self._store.generate(SCOPE, role, KeyAlgorithm.SM2) for role in ROLES}
         org = self._organisation
 
         def name(cn: str) -> asn1_x509.Name:
@@ -251,47 +279,68 @@ class Sm2Pki:
 
         root_name = name(f"{org} SM2 Root CA")
         root = self._issue(
-            role_key="root", subject=root_name, issuer=None, signer_role="root",
-            not_before=now, not_after=now + timedelta(days=365 * self.ROOT_YEARS),
+            role_key="root",
+            subject=root_name,
+            issuer=None,
+            signer_role="root",
+            not_before=now,
+            not_after=now + timedelta(days=365 * self.ROOT_YEARS),
             extensions=[
                 _ext("basic_constraints", {"ca": True, "path_len_constraint": 1}, critical=True),
                 _ext("key_usage", _ca_usage(), critical=True),
-            ])
+            ],
+        )
         issuing = self._issue(
-            role_key="issuing", subject=name(f"{org} SM2 Seal CA"), issuer=root,
-            signer_role="root", not_before=now,
+            role_key="issuing",
+            subject=name(f"{org} SM2 Seal CA"),
+            issuer=root,
+            signer_role="root",
+            not_before=now,
             not_after=now + timedelta(days=365 * self.ISSUING_YEARS),
             extensions=[
                 _ext("basic_constraints", {"ca": True, "path_len_constraint": 0}, critical=True),
                 _ext("key_usage", _ca_usage(), critical=True),
                 self._crl_dp("root"),
-            ])
+            ],
+        )
         self._certs = {"root": root, "issuing": issuing}
         service_end = now + timedelta(days=365 * self.SERVICE_YEARS)
         self._certs["tsa"] = self._issue(
-            role_key="tsa", subject=name(f"{org} SM2 TSA"), issuer=issuing,
-            signer_role="issuing", not_before=now, not_after=service_end,
+            role_key="tsa",
+            subject=name(f"{org} SM2 TSA"),
+            issuer=issuing,
+            signer_role="issuing",
+            not_before=now,
+            not_after=service_end,
             extensions=[
                 _ext("basic_constraints", {"ca": False}, critical=True),
                 _ext("key_usage", _key_usage("digital_signature"), critical=True),
                 _ext("extended_key_usage", ["time_stamping"], critical=True),
-                self._aia(), self._crl_dp("issuing"),
-            ])
+                self._aia(),
+                self._crl_dp("issuing"),
+            ],
+        )
         self._certs["ocsp"] = self._issue(
-            role_key="ocsp", subject=name(f"{org} SM2 OCSP Responder"), issuer=issuing,
-            signer_role="issuing", not_before=now, not_after=service_end,
+            role_key="ocsp",
+            subject=name(f"{org} SM2 OCSP Responder"),
+            issuer=issuing,
+            signer_role="issuing",
+            not_before=now,
+            not_after=service_end,
             extensions=[
                 _ext("basic_constraints", {"ca": False}, critical=True),
                 _ext("key_usage", _key_usage("digital_signature"), critical=True),
                 _ext("extended_key_usage", ["ocsp_signing"], critical=False),
                 _ext("ocsp_no_check", None, critical=False),
-            ])
+            ],
+        )
         self._dir.mkdir(parents=True, exist_ok=True)
         for role in ROLES:
             _write_atomic(self._dir / f"{role}.pem", _pem(self._certs[role]))
         # written last: its presence is what "the SM2 PKI exists" means (see ensure)
-        _write_atomic(self._dir / "sm2-pki.json",
-                      json.dumps({"keys": self._refs}, indent=2).encode())
+        _write_atomic(
+            self._dir / "sm2-pki.json", json.dumps({"keys": self._refs}, indent=2).encode()
+        )
 
     def ensure(self) -> bool:
         """Load the SM2 PKI, creating it first when this directory has none; True if created.
@@ -315,11 +364,13 @@ class Sm2Pki:
     def load(self) -> None:
         try:
             self._refs = json.loads((self._dir / "sm2-pki.json").read_text())["keys"]
-            self._certs = {role: _load_pem((self._dir / f"{role}.pem").read_bytes())
-                           for role in ROLES}
+            self._certs = {
+                role: _load_pem((self._dir / f"{role}.pem").read_bytes()) for role in ROLES
+            }
         except FileNotFoundError:
-            raise KeystoreError("no SM2 PKI here: run 'eseal init' first",
-                                code="pki_missing") from None
+            raise KeystoreError(
+                "no SM2 PKI here: run 'eseal init' first", code="pki_missing"
+            ) from None
         # opening the CA key proves the master key is right before anything is served
         self._store.sm2_signer(self._refs["issuing"])
 
@@ -342,34 +393,58 @@ class Sm2Pki:
     def service_signer(self, role: str) -> sm2.Sm2Signer:
         """The SM2 signer of the TSA or the OCSP responder (``role`` "tsa"/"ocsp")."""
         if role not in ("tsa", "ocsp"):
-            raise KeystoreError("only the TSA and the OCSP responder sign as a service",
-                                code="pki_role_invalid")
+            raise KeystoreError(
+                "only the TSA and the OCSP responder sign as a service", code="pki_role_invalid"
+            )
         return self._store.sm2_signer(self._refs[role])
 
-    def issue_seal_certificate(self, public_key: asn1_keys.PublicKeyInfo,
-                               subject: SealSubject, *, not_before: datetime,
-                               not_after: datetime) -> asn1_x509.Certificate:
+    def issue_seal_certificate(
+        self,
+        public_key: asn1_keys.PublicKeyInfo,
+        subject: SealSubject,
+        *,
+        not_before: datetime,
+        not_after: datetime,
+    ) -> asn1_x509.Certificate:
         """A seal certificate for an SM2 key, profile of DESIGN.md 1."""
         key = sm2.Sm2PublicKey.from_spki(public_key)  # refuses non-SM2 keys and bad points
         issuing = self._certs["issuing"]
         end = min(not_after, issuing["tbs_certificate"]["validity"]["not_after"].native)
         return self._issue(
-            role_key=None, spki=key.spki(), subject=seal_subject_name(subject), issuer=issuing,
-            signer_role="issuing", not_before=not_before, not_after=end,
+            role_key=None,
+            spki=key.spki(),
+            subject=seal_subject_name(subject),
+            issuer=issuing,
+            signer_role="issuing",
+            not_before=not_before,
+            not_after=end,
             extensions=[
                 _ext("basic_constraints", {"ca": False}, critical=True),
-                _ext("key_usage", _key_usage("digital_signature", "non_repudiation"),
-                     critical=True),
-                self._aia(), self._crl_dp("issuing"),
-                _ext(OID_USCC.dotted_string, asn1_core.UTF8String(subject.uscc).dump(),
-                     critical=False),
-            ])
+                _ext(
+                    "key_usage", _key_usage("digital_signature", "non_repudiation"), critical=True
+                ),
+                self._aia(),
+                self._crl_dp("issuing"),
+                _ext(
+                    OID_USCC.dotted_string,
+                    asn1_core.UTF8String(subject.uscc).dump(),
+                    critical=False,
+                ),
+            ],
+        )
 
-    def _issue(self, *, role_key: str | None, subject: asn1_x509.Name,
-               issuer: asn1_x509.Certificate | None, signer_role: str,
-               not_before: datetime, not_after: datetime,
-               extensions: list[asn1_x509.Extension],
-               spki: asn1_keys.PublicKeyInfo | None = None) -> asn1_x509.Certificate:
+    def _issue(
+        self,
+        *,
+        role_key: str | None,
+        subject: asn1_x509.Name,
+        issuer: asn1_x509.Certificate | None,
+        signer_role: str,
+        not_before: datetime,
+        not_after: datetime,
+        extensions: list[asn1_x509.Extension],
+        spki: asn1_keys.PublicKeyInfo | None = None,
+    ) -> asn1_x509.Certificate:
         if spki is None:
             assert role_key is not None
             spki = self._store.public_key(self._refs[role_key])
@@ -379,18 +454,21 @@ class Sm2Pki:
         if issuer is not None:
             issuer_ski = issuer.key_identifier
             all_extensions.append(
-                _ext("authority_key_identifier", {"key_identifier": issuer_ski}, critical=False))
-        tbs = asn1_x509.TbsCertificate({
-            "version": "v3",
-            # 159 random bits: positive, at most 20 octets (RFC 5280 4.1.2.2)
-            "serial_number": secrets.randbits(159) | 1 << 158,
-            "signature": _SM2_WITH_SM3,
-            "issuer": issuer_name,
-            "validity": {"not_before": _time(not_before), "not_after": _time(not_after)},
-            "subject": subject,
-            "subject_public_key_info": spki,
-            "extensions": all_extensions,
-        })
+                _ext("authority_key_identifier", {"key_identifier": issuer_ski}, critical=False)
+            )
+        tbs = asn1_x509.TbsCertificate(
+            {
+                "version": "v3",
+                # 159 random bits: positive, at most 20 octets (RFC 5280 4.1.2.2)
+                "serial_number": secrets.randbits(159) | 1 << 158,
+                "signature": _SM2_WITH_SM3,
+                "issuer": issuer_name,
+                "validity": {"not_before": _time(not_before), "not_after": _time(not_after)},
+                "subject": subject,
+                "subject_public_key_info": spki,
+                "extensions": all_extensions,
+            }
+        )
         return _signed_certificate(tbs, self._store.sm2_signer(self._refs[signer_role]))
 
     # -- revocation -----------------------------------------------------------------------
@@ -406,12 +484,18 @@ class Sm2Pki:
             if entry.reason is not None:
                 entry_extensions.append(_entry_ext("crl_reason", REASON_NAMES[entry.reason.value]))
             if entry.invalidity_date is not None:
-                entry_extensions.append(_entry_ext(
-                    "invalidity_date",
-                    asn1_core.GeneralizedTime(
-                        entry.invalidity_date.astimezone(UTC).replace(microsecond=0))))
-            revoked_entry: dict[str, Any] = {"user_certificate": entry.serial,
-                                             "revocation_date": _time(entry.revoked_at)}
+                entry_extensions.append(
+                    _entry_ext(
+                        "invalidity_date",
+                        asn1_core.GeneralizedTime(
+                            entry.invalidity_date.astimezone(UTC).replace(microsecond=0)
+                        ),
+                    )
+                )
+            revoked_entry: dict[str, Any] = {
+                "user_certificate": entry.serial,
+                "revocation_date": _time(entry.revoked_at),
+            }
             if entry_extensions:
                 revoked_entry["crl_entry_extensions"] = entry_extensions
             entries.append(revoked_entry)
@@ -430,29 +514,50 @@ class Sm2Pki:
             tbs["revoked_certificates"] = entries
         tbs_list = asn1_crl.TbsCertList(tbs)
         signature = self._store.sm2_signer(self._refs[ca]).sign(tbs_list.dump())
-        return bytes(asn1_crl.CertificateList({
-            "tbs_cert_list": tbs_list,
-            "signature_algorithm": _SM2_WITH_SM3,
-            "signature": signature,
-        }).dump())
+        return bytes(
+            asn1_crl.CertificateList(
+                {
+                    "tbs_cert_list": tbs_list,
+                    "signature_algorithm": _SM2_WITH_SM3,
+                    "signature": signature,
+                }
+            ).dump()
+        )
 
     # -- URLs (the same paths as the ECDSA PKI, with ?algorithm=sm2) ---------------------
 
     def _aia(self) -> asn1_x509.Extension:
         base = self.public_url
-        return _ext("authority_information_access", [
-            {"access_method": "ocsp",
-             "access_location": asn1_x509.GeneralName(
-                 "uniform_resource_identifier", f"{base}/v1/pki/ocsp?algorithm=sm2")},
-            {"access_method": "ca_issuers",
-             "access_location": asn1_x509.GeneralName(
-                 "uniform_resource_identifier", f"{base}/v1/pki/issuing-ca.cer?algorithm=sm2")},
-        ], critical=False)
+        return _ext(
+            "authority_information_access",
+            [
+                {
+                    "access_method": "ocsp",
+                    "access_location": asn1_x509.GeneralName(
+                        "uniform_resource_identifier", f"{base}/v1/pki/ocsp?algorithm=sm2"
+                    ),
+                },
+                {
+                    "access_method": "ca_issuers",
+                    "access_location": asn1_x509.GeneralName(
+                        "uniform_resource_identifier", f"{base}/v1/pki/issuing-ca.cer?algorithm=sm2"
+                    ),
+                },
+            ],
+            critical=False,
+        )
 
     def _crl_dp(self, ca: str) -> asn1_x509.Extension:
         path = "/v1/pki/crl" if ca == "issuing" else "/v1/pki/root-crl"
         url = f"{self.public_url}{path}?algorithm=sm2"
-        return _ext("crl_distribution_points", [
-            {"distribution_point": asn1_x509.DistributionPointName(
-                "full_name", [asn1_x509.GeneralName("uniform_resource_identifier", url)])},
-        ], critical=False)
+        return _ext(
+            "crl_distribution_points",
+            [
+                {
+                    "distribution_point": asn1_x509.DistributionPointName(
+                        "full_name", [asn1_x509.GeneralName("uniform_resource_identifier", url)]
+                    )
+                },
+            ],
+            critical=False,
+        )

@@ -126,8 +126,7 @@ class SoftKeyStore:
             if algorithm is KeyAlgorithm.EC_P256:
                 key = ec.generate_private_key(ec.SECP256R1())
             else:
-                key = rsa.generate_private_key(public_exponent=65537,
-                                               key_size=algorithm.rsa_bits)
+                key = rsa.generate_private_key(public_exponent=65537, key_size=algorithm.rsa_bits)
             der = key.private_bytes(
                 serialization.Encoding.DER,
                 serialization.PrivateFormat.PKCS8,
@@ -159,7 +158,8 @@ class SoftKeyStore:
         key = self._load(key_ref)
         if isinstance(key, sm2.Sm2PrivateKey):
             raise AlgorithmNotSupportedByKeystore(
-                "PDF signing with SM2 keys is not available yet", code="sm2_pdf_not_supported")
+                "PDF signing with SM2 keys is not available yet", code="sm2_pdf_not_supported"
+            )
         return LoadedKeySigner(key, certificate, chain)
 
     def sm2_signer(self, key_ref: str) -> sm2.Sm2Signer:
@@ -251,15 +251,17 @@ class SoftKeyStore:
         try:
             der = AESGCM(dek).decrypt(blob[:12], blob[12:], b"eseal-key:" + key_ref.encode())
         except Exception:
-            raise MasterKeyError("a key file does not decrypt (wrong master key or tampered)") \
-                from None
+            raise MasterKeyError(
+                "a key file does not decrypt (wrong master key or tampered)"
+            ) from None
         loaded: object
         if sm2.is_sm2_pkcs8(der):
             loaded = sm2.Sm2PrivateKey.from_pkcs8(der)
         else:
             loaded = serialization.load_der_private_key(der, password=None)
-        if not isinstance(loaded, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-                          | sm2.Sm2PrivateKey):
+        if not isinstance(
+            loaded, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | sm2.Sm2PrivateKey
+        ):
             raise KeystoreError(f"unsupported key type in {key_ref!r}", code="key_unsupported")
         with self._lock:
             self._keys[key_ref] = loaded

@@ -192,14 +192,20 @@ def _check_tsa_certificate(cert: x509.Certificate) -> None:
 def _sm2_signing_certificate_v2(cert: x509.Certificate) -> tsp.SigningCertificateV2:
     """ESS signing-certificate-v2 (RFC 5035) naming ``cert`` by its SM3 hash."""
     tbs = cert["tbs_certificate"]
-    value = tsp.SigningCertificateV2({"certs": [{
-        "hash_algorithm": {"algorithm": sm2.NAME_SM3},
-        "cert_hash": sm2.sm3(cert.dump()),
-        "issuer_serial": {
-            "issuer": [x509.GeneralName(name="directory_name", value=tbs["issuer"])],
-            "serial_number": tbs["serial_number"].native,
-        },
-    }]})
+    value = tsp.SigningCertificateV2(
+        {
+            "certs": [
+                {
+                    "hash_algorithm": {"algorithm": sm2.NAME_SM3},
+                    "cert_hash": sm2.sm3(cert.dump()),
+                    "issuer_serial": {
+                        "issuer": [x509.GeneralName(name="directory_name", value=tbs["issuer"])],
+                        "serial_number": tbs["serial_number"].native,
+                    },
+                }
+            ]
+        }
+    )
     return tsp.SigningCertificateV2.load(value.dump())
 
 
@@ -297,7 +303,9 @@ class TimeStampAuthority:
             )
         requested_policy = req["req_policy"]
         if requested_policy.native is not None and requested_policy.dotted not in (
-                self.policy, self._sm2_policy):
+            self.policy,
+            self._sm2_policy,
+        ):
             policies = " or ".join(p for p in (self.policy, self._sm2_policy) if p)
             raise _Rejection("unaccepted_policy", f"this TSA only issues under {policies}")
         if req["extensions"].native:
@@ -331,8 +339,9 @@ class TimeStampAuthority:
         algorithm = req["message_imprint"]["hash_algorithm"]["algorithm"]
         return bool(algorithm.dotted == SM3_OID)
 
-    def _tst_info(self, req: tsp.TimeStampReq, gen_time: datetime, *,
-                  use_sm2: bool = False) -> tsp.TSTInfo:
+    def _tst_info(
+        self, req: tsp.TimeStampReq, gen_time: datetime, *, use_sm2: bool = False
+    ) -> tsp.TSTInfo:
         certificate = self.sm2.certificate if use_sm2 and self.sm2 else self.certificate
         fields: dict[str, object] = {
             "version": "v1",
@@ -393,8 +402,7 @@ class TimeStampAuthority:
                 simple_cms_attribute("content_type", "tst_info"),
                 simple_cms_attribute("signing_time", _cms_time(gen_time.replace(microsecond=0))),
                 simple_cms_attribute("message_digest", sm2.sm3(tst_info_der)),
-                simple_cms_attribute("signing_certificate_v2",
-                                     self._sm2_signing_certificate_v2),
+                simple_cms_attribute("signing_certificate_v2", self._sm2_signing_certificate_v2),
             ]
         )
         try:
@@ -402,27 +410,35 @@ class TimeStampAuthority:
         except Exception as exc:  # any backend failure means the TSA cannot issue now
             raise TsaUnavailable(f"the SM2 TSA key cannot sign ({type(exc).__name__})") from exc
         tbs = self.sm2.certificate["tbs_certificate"]
-        signer_info = cms.SignerInfo({
-            "version": "v1",
-            "sid": cms.SignerIdentifier(name="issuer_and_serial_number", value={
-                "issuer": tbs["issuer"], "serial_number": tbs["serial_number"].native}),
-            "digest_algorithm": {"algorithm": sm2.NAME_SM3},
-            "signed_attrs": signed_attrs,
-            "signature_algorithm": {"algorithm": sm2.NAME_SM2_WITH_SM3},
-            "signature": signature,
-        })
+        signer_info = cms.SignerInfo(
+            {
+                "version": "v1",
+                "sid": cms.SignerIdentifier(
+                    name="issuer_and_serial_number",
+                    value={"issuer": tbs["issuer"], "serial_number": tbs["serial_number"].native},
+                ),
+                "digest_algorithm": {"algorithm": sm2.NAME_SM3},
+                "signed_attrs": signed_attrs,
+                "signature_algorithm": {"algorithm": sm2.NAME_SM2_WITH_SM3},
+                "signature": signature,
+            }
+        )
         signed_data: dict[str, object] = {
             "version": "v3",
             "digest_algorithms": cms.DigestAlgorithms(
-                [algos.DigestAlgorithm({"algorithm": sm2.NAME_SM3})]),
-            "encap_content_info": cms.EncapsulatedContentInfo({
-                "content_type": cms.ContentType("tst_info"),
-                "content": cms.ParsableOctetString(tst_info_der),
-            }),
+                [algos.DigestAlgorithm({"algorithm": sm2.NAME_SM3})]
+            ),
+            "encap_content_info": cms.EncapsulatedContentInfo(
+                {
+                    "content_type": cms.ContentType("tst_info"),
+                    "content": cms.ParsableOctetString(tst_info_der),
+                }
+            ),
             "signer_infos": cms.SignerInfos([signer_info]),
         }
         return self._response(
-            signed_data, [self.sm2.certificate, *self.sm2.chain] if cert_req else [])
+            signed_data, [self.sm2.certificate, *self.sm2.chain] if cert_req else []
+        )
 
     @staticmethod
     def _response(signed_data: dict[str, object], send: list[x509.Certificate]) -> bytes:
@@ -459,8 +475,7 @@ class TimeStampAuthority:
         gen_time = self._now()
         cert_req = bool(req["cert_req"].native)
         if self._wants_sm2(req):
-            return self._sm2_token(self._tst_info(req, gen_time, use_sm2=True), gen_time,
-                                   cert_req)
+            return self._sm2_token(self._tst_info(req, gen_time, use_sm2=True), gen_time, cert_req)
         tst_info = self._tst_info(req, gen_time)
         return await self._token(tst_info, gen_time, cert_req)
 

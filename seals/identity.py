@@ -65,8 +65,10 @@ def _name_values(name: asn1_x509.Name, attr: str) -> list[str]:
 
 def _candidates(cert: asn1_x509.Certificate) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    exts = {e["extn_id"].dotted: e["extn_value"].contents for e in
-            cert["tbs_certificate"]["extensions"] or []}
+    exts = {
+        e["extn_id"].dotted: e["extn_value"].contents
+        for e in cert["tbs_certificate"]["extensions"] or []
+    }
     for oid, source in ((OID_USCC, "extension"), (OID_USCC_LEGACY, "legacy_extension")):
         if oid in exts:
             text = _ext_text(exts[oid])
@@ -74,11 +76,16 @@ def _candidates(cert: asn1_x509.Certificate) -> list[tuple[str, str]]:
                 found.append((text, source))
     subject = cert.subject
     found += [(v, "ou") for v in _name_values(subject, "organizational_unit_name")]
-    found += [(v.removeprefix("NTRCN-"), "organization_identifier")
-              for v in _name_values(subject, "2.5.4.97")]
+    found += [
+        (v.removeprefix("NTRCN-"), "organization_identifier")
+        for v in _name_values(subject, "2.5.4.97")
+    ]
     found += [(v, "serial_number") for v in _name_values(subject, "serial_number")]
-    found += [(v.rsplit("@", 1)[1], "common_name") for v in _name_values(subject, "common_name")
-              if "@" in v]
+    found += [
+        (v.rsplit("@", 1)[1], "common_name")
+        for v in _name_values(subject, "common_name")
+        if "@" in v
+    ]
     return found
 
 

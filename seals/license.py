@@ -41,8 +41,10 @@ class License(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    uscc: str = Field(description="统一社会信用代码, 18 characters, GB 32100-2015",
-                      examples=["91110000600037341L"])
+    uscc: str = Field(
+        description="统一社会信用代码, 18 characters, GB 32100-2015",
+        examples=["91110000600037341L"],
+    )
     name: str = Field(min_length=2, max_length=100, description="企业名称 (legal name)")
     type: str = Field(min_length=1, max_length=100, description="类型, e.g. 有限责任公司")
     legal_representative: str = Field(min_length=2, max_length=20, description="法定代表人")
@@ -51,8 +53,7 @@ class License(BaseModel):
     business_term: str | None = Field(default=None, max_length=100, description="营业期限")
     address: str | None = Field(default=None, max_length=300, description="住所")
     business_scope: str | None = Field(default=None, max_length=4000, description="经营范围")
-    registration_authority: str | None = Field(default=None, max_length=100,
-                                               description="登记机关")
+    registration_authority: str | None = Field(default=None, max_length=100, description="登记机关")
     approved: str | None = Field(default=None, max_length=40, description="核准日期")
 
     @field_validator("uscc")

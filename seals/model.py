@@ -94,11 +94,23 @@ class Seal:
             return RevocationReason.CERTIFICATE_HOLD
         return self.reason_code or RevocationReason.UNSPECIFIED
 
-    def with_status(self, status: SealStatus, at: datetime, reason: str | None, *,
-                    code: RevocationReason | None = None,
-                    compromised_at: datetime | None = None) -> Seal:
-        return replace(self, status=status, status_changed_at=at, status_reason=reason,
-                       reason_code=code, compromised_at=compromised_at)
+    def with_status(
+        self,
+        status: SealStatus,
+        at: datetime,
+        reason: str | None,
+        *,
+        code: RevocationReason | None = None,
+        compromised_at: datetime | None = None,
+    ) -> Seal:
+        return replace(
+            self,
+            status=status,
+            status_changed_at=at,
+            status_reason=reason,
+            reason_code=code,
+            compromised_at=compromised_at,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -129,8 +141,11 @@ class Seal:
         """The SM2 certificate of this seal version (its chain: ``/v1/pki/ca?algorithm=sm2``)."""
         if self.sm2_serial is None or self.sm2_certificate_pem is None:
             return None
-        return {"key_algorithm": "sm2", "serial": format(self.sm2_serial, "x"),
-                "certificate": self.sm2_certificate_pem}
+        return {
+            "key_algorithm": "sm2",
+            "serial": format(self.sm2_serial, "x"),
+            "certificate": self.sm2_certificate_pem,
+        }
 
 
 @dataclass(frozen=True)

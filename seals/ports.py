@@ -17,8 +17,9 @@ class EnterpriseRepository(Protocol):
     """Persistence of enterprises and seals. Each method is one transaction, and the
     ``audit`` events given to a writing method are appended to the audit log in it."""
 
-    def register(self, enterprise: Enterprise, seals: list[Seal],
-                 audit: Sequence[AuditEvent] = ()) -> None:
+    def register(
+        self, enterprise: Enterprise, seals: list[Seal], audit: Sequence[AuditEvent] = ()
+    ) -> None:
         """Store a new enterprise and its seals atomically.
 
         Raises :class:`seals.errors.EnterpriseExists` if the USCC is already registered;
@@ -30,8 +31,9 @@ class EnterpriseRepository(Protocol):
     def license_status(self, uscc: str) -> LicenseStatus | None:
         """The current status of the license alone (no history): None if not registered."""
 
-    def change_status(self, uscc: str, change: StatusChange, seals: list[Seal],
-                      audit: Sequence[AuditEvent] = ()) -> Enterprise:
+    def change_status(
+        self, uscc: str, change: StatusChange, seals: list[Seal], audit: Sequence[AuditEvent] = ()
+    ) -> Enterprise:
         """Append ``change`` to the history, set it as current, and save the given seal
         versions (e.g. revoked ones) in the same transaction. Raises EnterpriseNotFound."""
 

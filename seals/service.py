@@ -132,8 +132,11 @@ class SealService:
                 history=(StatusChange(LicenseStatus.ACTIVE, now, "registered"),),
                 registered_at=now,
             )
-            events = [AuditEvent("enterprise.register", actor, uscc=license.uscc,
-                                 detail={"name": license.name})]
+            events = [
+                AuditEvent(
+                    "enterprise.register", actor, uscc=license.uscc, detail={"name": license.name}
+                )
+            ]
             events += [_seal_event("seal.issue", actor, seal) for seal in seals]
             self._repo.register(enterprise, seals, events)
         except BaseException:
@@ -167,13 +170,15 @@ class SealService:
         key_ref = self._keys.generate(license.uscc, label, algorithm)
         made.append(key_ref)
         if kind is SealKind.LEGAL_REP:
-            subject = SealSubject(license.name, license.uscc, "法定代表人",
-                                  person=license.legal_representative)
+            subject = SealSubject(
+                license.name, license.uscc, "法定代表人", person=license.legal_representative
+            )
         else:
             subject = SealSubject(license.name, license.uscc, kind.label)
         not_before, not_after = now - timedelta(minutes=1), now + self._settings.validity
         cert = self._pki.issue_seal_certificate(
-            self._keys.public_key(key_ref), subject, not_before=not_before, not_after=not_after)
+            self._keys.public_key(key_ref), subject, not_before=not_before, not_after=not_after
+        )
         sm2_ref = sm2_serial = sm2_pem = None
         if self._settings.sm2:
             assert self._sm2_pki is not None
@@ -182,8 +187,8 @@ class SealService:
             sm2_ref = self._keys.generate(license.uscc, f"{label}-sm2", KeyAlgorithm.SM2)
             made.append(sm2_ref)
             sm2_cert = self._sm2_pki.issue_seal_certificate(
-                self._keys.public_key(sm2_ref), subject,
-                not_before=not_before, not_after=not_after)
+                self._keys.public_key(sm2_ref), subject, not_before=not_before, not_after=not_after
+            )
             sm2_serial = sm2_cert.serial_number
             sm2_pem = bytes(asn1_pem.armor("CERTIFICATE", sm2_cert.dump())).decode()
         return Seal(
@@ -240,8 +245,9 @@ class SealService:
 
     # -- license status -------------------------------------------------------------------
 
-    def change_status(self, uscc: str, status: LicenseStatus, reason: str | None, *,
-                      actor: str = "cli") -> Enterprise:
+    def change_status(
+        self, uscc: str, status: LicenseStatus, reason: str | None, *, actor: str = "cli"
+    ) -> Enterprise:
         """Record a license status change; cancelling or revoking revokes all five seals."""
         enterprise = self.enterprise(uscc)
         if enterprise.status in FINAL_STATUSES:
@@ -256,64 +262,93 @@ class SealService:
         revoked: list[Seal] = []
         if status in FINAL_STATUSES:
             revoked = [
-                s.with_status(SealStatus.REVOKED, now, f"license {status.value}",
-                              code=LICENSE_END_REASON)
+                s.with_status(
+                    SealStatus.REVOKED, now, f"license {status.value}", code=LICENSE_END_REASON
+                )
                 for s in self._repo.current_seals(uscc)
                 if s.status is not SealStatus.REVOKED
             ]
-        events = [AuditEvent("license.status", actor, uscc=uscc,
-                             detail={"from": enterprise.status.value, "to": status.value,
-                                     "reason": reason})]
+        events = [
+            AuditEvent(
+                "license.status",
+                actor,
+                uscc=uscc,
+                detail={"from": enterprise.status.value, "to": status.value, "reason": reason},
+            )
+        ]
         events += [_seal_event("seal.revoke", actor, s) for s in revoked]
         return self._repo.change_status(uscc, StatusChange(status, now, reason), revoked, events)
 
     # -- seal lifecycle -------------------------------------------------------------------
 
-    def suspend_seal(self, uscc: str, kind: SealKind, reason: str | None = None, *,
-                     code: RevocationReason | str | None = None,
-                     actor: str = "cli") -> Seal:
+    def suspend_seal(
+        self,
+        uscc: str,
+        kind: SealKind,
+        reason: str | None = None,
+        *,
+        code: RevocationReason | str | None = None,
+        actor: str = "cli",
+    ) -> Seal:
         """Put the seal on hold (``certificate_hold``, the only code a suspension takes)."""
-        checked = _checked_code(code, _SUSPEND_CODES, RevocationReason.CERTIFICATE_HOLD,
-                                "a suspension")
+        checked = _checked_code(
+            code, _SUSPEND_CODES, RevocationReason.CERTIFICATE_HOLD, "a suspension"
+        )
         seal = self._require_status(uscc, kind, SealStatus.ACTIVE, "suspend")
-        return self._save(seal.with_status(SealStatus.SUSPENDED, self._clock(), reason,
-                                           code=checked),
-                          "seal.suspend", actor)
+        return self._save(
+            seal.with_status(SealStatus.SUSPENDED, self._clock(), reason, code=checked),
+            "seal.suspend",
+            actor,
+        )
 
-    def resume_seal(self, uscc: str, kind: SealKind, reason: str | None = None, *,
-                    actor: str = "cli") -> Seal:
+    def resume_seal(
+        self, uscc: str, kind: SealKind, reason: str | None = None, *, actor: str = "cli"
+    ) -> Seal:
         if self.enterprise(uscc).status is not LicenseStatus.ACTIVE:
             raise LicenseNotActive("a seal of a license that is not active cannot be resumed")
         seal = self._require_status(uscc, kind, SealStatus.SUSPENDED, "resume")
-        return self._save(seal.with_status(SealStatus.ACTIVE, self._clock(), reason),
-                          "seal.resume", actor)
+        return self._save(
+            seal.with_status(SealStatus.ACTIVE, self._clock(), reason), "seal.resume", actor
+        )
 
-    def revoke_seal(self, uscc: str, kind: SealKind, reason: str | None = None, *,
-                    code: RevocationReason | str | None = None,
-                    compromised_at: datetime | str | None = None,
-                    actor: str = "cli") -> Seal:
+    def revoke_seal(
+        self,
+        uscc: str,
+        kind: SealKind,
+        reason: str | None = None,
+        *,
+        code: RevocationReason | str | None = None,
+        compromised_at: datetime | str | None = None,
+        actor: str = "cli",
+    ) -> Seal:
         """Revoke for good. ``code`` defaults to ``unspecified``; a ``key_compromise``
         counts from ``compromised_at`` (default: now), which may lie in the past."""
-        checked = _checked_code(code, _REVOKE_CODES, RevocationReason.UNSPECIFIED,
-                                "a revocation")
+        checked = _checked_code(code, _REVOKE_CODES, RevocationReason.UNSPECIFIED, "a revocation")
         now = self._clock()
         seal = self.seal(uscc, kind)
         since = _compromise_time(checked, compromised_at, seal, now)
         if seal.status is SealStatus.REVOKED:
             raise DomainError(f"the {kind.value} seal is revoked already", code="seal_revoked")
-        return self._save(seal.with_status(SealStatus.REVOKED, now, reason, code=checked,
-                                           compromised_at=since),
-                          "seal.revoke", actor)
+        return self._save(
+            seal.with_status(SealStatus.REVOKED, now, reason, code=checked, compromised_at=since),
+            "seal.revoke",
+            actor,
+        )
 
-    def reissue_seal(self, uscc: str, kind: SealKind, reason: str | None = None, *,
-                     code: RevocationReason | str | None = None,
-                     compromised_at: datetime | str | None = None,
-                     actor: str = "cli") -> Seal:
+    def reissue_seal(
+        self,
+        uscc: str,
+        kind: SealKind,
+        reason: str | None = None,
+        *,
+        code: RevocationReason | str | None = None,
+        compromised_at: datetime | str | None = None,
+        actor: str = "cli",
+    ) -> Seal:
         """A new key, certificate and version; the old certificate is revoked as
         ``superseded``, or as ``key_compromise`` from ``compromised_at`` if the caller says so.
         """
-        checked = _checked_code(code, _REISSUE_CODES, RevocationReason.SUPERSEDED,
-                                "a re-issue")
+        checked = _checked_code(code, _REISSUE_CODES, RevocationReason.SUPERSEDED, "a re-issue")
         enterprise = self.enterprise(uscc)
         if enterprise.status is not LicenseStatus.ACTIVE:
             raise LicenseNotActive(
@@ -336,18 +371,20 @@ class SealService:
             )
             retired = old
             if old.status is not SealStatus.REVOKED:
-                retired = old.with_status(SealStatus.REVOKED, now, reason, code=checked,
-                                          compromised_at=since)
-            self._repo.save_seals([retired, new], [_seal_event("seal.revoke", actor, retired),
-                                                   _seal_event("seal.issue", actor, new)])
+                retired = old.with_status(
+                    SealStatus.REVOKED, now, reason, code=checked, compromised_at=since
+                )
+            self._repo.save_seals(
+                [retired, new],
+                [_seal_event("seal.revoke", actor, retired), _seal_event("seal.issue", actor, new)],
+            )
         except BaseException:
             for key_ref in made:
                 self._keys.delete(key_ref)
             raise
         return new
 
-    def replace_image(self, uscc: str, kind: SealKind, scan: bytes, *,
-                      actor: str = "cli") -> Seal:
+    def replace_image(self, uscc: str, kind: SealKind, scan: bytes, *, actor: str = "cli") -> Seal:
         """Replace the rendered image by a cleaned scan of the physical seal."""
         seal = self.seal(uscc, kind)
         if seal.status is SealStatus.REVOKED:
@@ -402,11 +439,13 @@ class SealService:
         cache_key = (seal.key_ref, seal.serial)
         signer = self._signers.get(cache_key)
         if signer is None:
-            cert = fully_parsed(asn1_x509.Certificate.load(  # the cached signer is shared
-                x509.load_pem_x509_certificate(seal.certificate_pem.encode()).public_bytes(
-                    serialization.Encoding.DER
+            cert = fully_parsed(
+                asn1_x509.Certificate.load(  # the cached signer is shared
+                    x509.load_pem_x509_certificate(seal.certificate_pem.encode()).public_bytes(
+                        serialization.Encoding.DER
+                    )
                 )
-            ))
+            )
             signer = self._keys.signer(seal.key_ref, cert, self._pki.chain())
             self._signers[cache_key] = signer
         return seal, signer
@@ -425,8 +464,14 @@ class SealService:
         for seal in self._repo.revoked_seals():
             status = _cert_status(seal)
             assert status.revoked_at is not None
-            out.append(RevokedCert(seal.serial, status.revoked_at, status.reason,
-                                   invalidity_date=seal.compromised_at))
+            out.append(
+                RevokedCert(
+                    seal.serial,
+                    status.revoked_at,
+                    status.reason,
+                    invalidity_date=seal.compromised_at,
+                )
+            )
         return out
 
     # The SM2 certificate of a seal version shares its status: a suspension puts both on hold,
@@ -447,23 +492,34 @@ class SealService:
                 continue
             status = _cert_status(seal)
             assert status.revoked_at is not None
-            out.append(RevokedCert(seal.sm2_serial, status.revoked_at, status.reason,
-                                   invalidity_date=seal.compromised_at))
+            out.append(
+                RevokedCert(
+                    seal.sm2_serial,
+                    status.revoked_at,
+                    status.reason,
+                    invalidity_date=seal.compromised_at,
+                )
+            )
         return out
 
 
 def _seal_event(action: str, actor: str, seal: Seal) -> AuditEvent:
-    return AuditEvent(action, actor, uscc=seal.uscc, seal_kind=seal.kind.value,
-                      serial=format(seal.serial, "x"),
-                      detail={"version": seal.version, "status": seal.status.value,
-                              "reason": seal.status_reason,
-                              "reason_code": (seal.reason_code.value if seal.reason_code
-                                              else None),
-                              "compromised_at": (seal.compromised_at.isoformat()
-                                                 if seal.compromised_at else None),
-                              "image_sha256": seal.image_sha256,
-                              **({"sm2_serial": format(seal.sm2_serial, "x")}
-                                 if seal.sm2_serial is not None else {})})
+    return AuditEvent(
+        action,
+        actor,
+        uscc=seal.uscc,
+        seal_kind=seal.kind.value,
+        serial=format(seal.serial, "x"),
+        detail={
+            "version": seal.version,
+            "status": seal.status.value,
+            "reason": seal.status_reason,
+            "reason_code": (seal.reason_code.value if seal.reason_code else None),
+            "compromised_at": (seal.compromised_at.isoformat() if seal.compromised_at else None),
+            "image_sha256": seal.image_sha256,
+            **({"sm2_serial": format(seal.sm2_serial, "x")} if seal.sm2_serial is not None else {}),
+        },
+    )
 
 
 def _cert_status(seal: Seal) -> CertStatus:
@@ -482,8 +538,9 @@ def parse_reason_code(value: str) -> RevocationReason:
         return RevocationReason(value.strip().lower())
     except ValueError:
         known = ", ".join(r.value for r in RevocationReason)
-        raise DomainError(f"unknown reason code {value[:40]!r}; one of: {known}",
-                          code="invalid_reason_code") from None
+        raise DomainError(
+            f"unknown reason code {value[:40]!r}; one of: {known}", code="invalid_reason_code"
+        ) from None
 
 
 def parse_compromise_time(value: str) -> datetime:
@@ -493,39 +550,50 @@ def parse_compromise_time(value: str) -> datetime:
     except ValueError:
         raise DomainError(
             f"compromised_at {value[:40]!r} is not an ISO 8601 time "
-            "(e.g. 2025-03-01T08:00:00+08:00)", code="invalid_compromised_at") from None
+            "(e.g. 2025-03-01T08:00:00+08:00)",
+            code="invalid_compromised_at",
+        ) from None
     return _aware(when)
 
 
 def _aware(when: datetime) -> datetime:
     if when.tzinfo is None or when.utcoffset() is None:
-        raise DomainError("compromised_at needs a time zone (e.g. +08:00 or Z)",
-                          code="invalid_compromised_at")
+        raise DomainError(
+            "compromised_at needs a time zone (e.g. +08:00 or Z)", code="invalid_compromised_at"
+        )
     return when.astimezone(UTC)
 
 
-def _checked_code(code: RevocationReason | str | None, allowed: frozenset[RevocationReason],
-                  default: RevocationReason, what: str) -> RevocationReason:
+def _checked_code(
+    code: RevocationReason | str | None,
+    allowed: frozenset[RevocationReason],
+    default: RevocationReason,
+    what: str,
+) -> RevocationReason:
     if code is None:
         return default
     checked = code if isinstance(code, RevocationReason) else parse_reason_code(code)
     if checked not in allowed:
         names = ", ".join(sorted(r.value for r in allowed))
-        hint = " (suspend the seal instead)" if checked is RevocationReason.CERTIFICATE_HOLD \
-            else ""
-        raise DomainError(f"{what} takes the reason code {names}, not {checked.value}{hint}",
-                          code="invalid_reason_code")
+        hint = " (suspend the seal instead)" if checked is RevocationReason.CERTIFICATE_HOLD else ""
+        raise DomainError(
+            f"{what} takes the reason code {names}, not {checked.value}{hint}",
+            code="invalid_reason_code",
+        )
     return checked
 
 
-def _compromise_time(code: RevocationReason, value: datetime | str | None, seal: Seal,
-                     now: datetime) -> datetime | None:
+def _compromise_time(
+    code: RevocationReason, value: datetime | str | None, seal: Seal, now: datetime
+) -> datetime | None:
     """When a key compromise counts from: given or now, in whole seconds (as the CRL and
     OCSP carry it), not before the certificate's validity and not in the future."""
     if code is not RevocationReason.KEY_COMPROMISE:
         if value is not None:
-            raise DomainError("compromised_at goes with the reason code key_compromise only",
-                              code="invalid_compromised_at")
+            raise DomainError(
+                "compromised_at goes with the reason code key_compromise only",
+                code="invalid_compromised_at",
+            )
         return None
     if value is None:
         when = now
@@ -533,10 +601,13 @@ def _compromise_time(code: RevocationReason, value: datetime | str | None, seal:
         when = parse_compromise_time(value) if isinstance(value, str) else _aware(value)
     when = when.replace(microsecond=0)
     if when > now:
-        raise DomainError(f"compromised_at {when.isoformat()} is in the future",
-                          code="invalid_compromised_at")
+        raise DomainError(
+            f"compromised_at {when.isoformat()} is in the future", code="invalid_compromised_at"
+        )
     if when < seal.not_before:
         raise DomainError(
             f"compromised_at {when.isoformat()} is before the certificate was valid "
-            f"({seal.not_before.isoformat()})", code="invalid_compromised_at")
+            f"({seal.not_before.isoformat()})",
+            code="invalid_compromised_at",
+        )
     return when

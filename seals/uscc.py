@@ -29,8 +29,9 @@ def validate_uscc(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidUSCC("the USCC must be a string of 18 characters", rule="type")
     if len(value) != 18:
-        raise InvalidUSCC(f"the USCC must have 18 characters, this one has {len(value)}",
-                          rule="length")
+        raise InvalidUSCC(
+            f"the USCC must have 18 characters, this one has {len(value)}", rule="length"
+        )
     bad = sorted({c for c in value if c not in _VALUE})
     if bad:
         raise InvalidUSCC(
@@ -39,8 +40,9 @@ def validate_uscc(value: object) -> str:
             rule="charset",
         )
     if not value[2:8].isdigit():
-        raise InvalidUSCC("positions 3 to 8 of the USCC (administrative division) must be digits",
-                          rule="division")
+        raise InvalidUSCC(
+            "positions 3 to 8 of the USCC (administrative division) must be digits", rule="division"
+        )
     expected = check_character(value[:17])
     if value[17] != expected:
         raise InvalidUSCC(

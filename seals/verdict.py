@@ -54,8 +54,15 @@ LICENSE_NOTICES: dict[LicenseStatus, str] = {
 NOTICE_CODES = (*LICENSE_NOTICES.values(), "seal_revoked_since_signing", "seal_superseded")
 #: RFC 5280 CRLReason names as the report spells them (asn1crypto's native names)
 REASON_CODES = (
-    "unspecified", "key_compromise", "ca_compromise", "affiliation_changed", "superseded",
-    "cessation_of_operation", "certificate_hold", "remove_from_crl", "privilege_withdrawn",
+    "unspecified",
+    "key_compromise",
+    "ca_compromise",
+    "affiliation_changed",
+    "superseded",
+    "cessation_of_operation",
+    "certificate_hold",
+    "remove_from_crl",
+    "privilege_withdrawn",
     "aa_compromise",
 )
 
@@ -152,8 +159,12 @@ def license_notice(
 
 
 def _seal_json(seal: Seal) -> dict[str, Any]:
-    return {"kind": seal.kind.value, "label": seal.label, "version": seal.version,
-            "serial": format(seal.serial, "x")}
+    return {
+        "kind": seal.kind.value,
+        "label": seal.label,
+        "version": seal.version,
+        "serial": format(seal.serial, "x"),
+    }
 
 
 def seal_notices(
@@ -172,29 +183,33 @@ def seal_notices(
     label = f"{seal.label} ({seal.kind.value}, version {seal.version}) of {seal.uscc}"
     if revoked_at is not None and not revoked_at_signing:
         verb = "suspended" if reason == "certificate_hold" else "revoked"
-        out.append(Notice(
-            code="seal_revoked_since_signing",
-            message=f"the {label} was {verb} on {_day(revoked_at)} (reason {reason}), "
-                    "after it signed",
-            since=revoked_at,
-            uscc=seal.uscc,
-            enterprise=enterprise_name,
-            seal=_seal_json(seal),
-            reason=reason or "unspecified",
-            fields=[field_name],
-        ))
+        out.append(
+            Notice(
+                code="seal_revoked_since_signing",
+                message=f"the {label} was {verb} on {_day(revoked_at)} (reason {reason}), "
+                "after it signed",
+                since=revoked_at,
+                uscc=seal.uscc,
+                enterprise=enterprise_name,
+                seal=_seal_json(seal),
+                reason=reason or "unspecified",
+                fields=[field_name],
+            )
+        )
     if newest is not None and newest.version > seal.version:
-        out.append(Notice(
-            code="seal_superseded",
-            message=f"the {label} was re-issued: version {newest.version} is current since "
-                    f"{_day(newest.created_at)}",
-            since=newest.created_at,
-            uscc=seal.uscc,
-            enterprise=enterprise_name,
-            seal=_seal_json(seal),
-            current_version=newest.version,
-            fields=[field_name],
-        ))
+        out.append(
+            Notice(
+                code="seal_superseded",
+                message=f"the {label} was re-issued: version {newest.version} is current since "
+                f"{_day(newest.created_at)}",
+                since=newest.created_at,
+                uscc=seal.uscc,
+                enterprise=enterprise_name,
+                seal=_seal_json(seal),
+                current_version=newest.version,
+                fields=[field_name],
+            )
+        )
     return out
 
 

@@ -131,8 +131,11 @@ class DocumentCertified(SignerError):
         self.free = list(free)
 
     def to_problem(self) -> dict[str, object]:
-        return {**super().to_problem(), "certification_level": self.level,
-                "free_fields": [f.to_json() for f in self.free]}
+        return {
+            **super().to_problem(),
+            "certification_level": self.level,
+            "free_fields": [f.to_json() for f in self.free],
+        }
 
 
 class ReservedFieldNotFound(SignerError):
@@ -231,11 +234,18 @@ def signature_fields(handler: PdfHandler) -> list[SignatureField]:
             widget = None
         # a widget that no page lists in /Annots is never shown: a seal there would not be
         usable = rect is not None and index is not None
-        out.append(SignatureField(
-            name=name, kind=kind, label=label, signed=value is not None,
-            page=index + 1 if usable and index is not None else None, rect=rect,
-            widget=widget if usable else None,
-            widget_ref=widget_ref if usable else None))
+        out.append(
+            SignatureField(
+                name=name,
+                kind=kind,
+                label=label,
+                signed=value is not None,
+                page=index + 1 if usable and index is not None else None,
+                rect=rect,
+                widget=widget if usable else None,
+                widget_ref=widget_ref if usable else None,
+            )
+        )
     return out
 
 
@@ -261,20 +271,27 @@ def reserve_field(writer: BasePdfFileWriter, reservation: Reservation, taken: se
     except ValueError:
         seal_label = reservation.kind
     readable = f"{reservation.label}（{seal_label}）" if reservation.label else seal_label
-    append_signature_field(writer, SigFieldSpec(
-        sig_field_name=name, on_page=widgets[0].page_index,
-        box=widgets[0].rect,  # type: ignore[arg-type]  # hinted int, floats work
-        readable_field_name=readable))
-    field_ref = next(ref for found, _, ref in enumerate_sig_fields(writer, with_name=name)
-                     if found == name)
+    append_signature_field(
+        writer,
+        SigFieldSpec(
+            sig_field_name=name,
+            on_page=widgets[0].page_index,
+            box=widgets[0].rect,  # type: ignore[arg-type]  # hinted int, floats work
+            readable_field_name=readable,
+        ),
+    )
+    field_ref = next(
+        ref for found, _, ref in enumerate_sig_fields(writer, with_name=name) if found == name
+    )
     _mark(field_ref.get_object(), reservation)
     return name
 
 
 def _mark(field: generic.DictionaryObject, reservation: Reservation) -> None:
     """Record on the field what it waits for: kind and label."""
-    marker = generic.DictionaryObject({pdf_name("/Kind"): generic.TextStringObject(
-        reservation.kind)})
+    marker = generic.DictionaryObject(
+        {pdf_name("/Kind"): generic.TextStringObject(reservation.kind)}
+    )
     if reservation.label:
         marker[pdf_name("/Label")] = generic.TextStringObject(reservation.label)
     field[pdf_name(RESERVATION_KEY)] = marker
@@ -318,7 +335,10 @@ def choose_fields(
         return DocumentCertified(
             f"the document is certified (DocMDP {certification.describe()}), so a seal can "
             f"only fill an empty signature field that the certifier reserved; {why}; "
-            f"{_free_list(fields)}", level=certification.level, free=free)
+            f"{_free_list(fields)}",
+            level=certification.level,
+            free=free,
+        )
 
     if certification is not None and certification.level == 1:
         raise refuse("this certification allows no seal after it")
@@ -338,7 +358,8 @@ def choose_fields(
                 if certification is not None:
                     raise refuse(f"the field {name!r} cannot be filled: {why}")
                 raise ReservedFieldNotFound(
-                    f"the field {name!r} cannot be filled: {why}; {_free_list(fields)}")
+                    f"the field {name!r} cannot be filled: {why}; {_free_list(fields)}"
+                )
             assert found is not None
             taken.add(name)
             out.append(found)
@@ -348,8 +369,9 @@ def choose_fields(
             continue
         if crossing:
             raise refuse("a cross-page seal (骑缝章) needs a new field on every page")
-        match = next((f for f in fields if f.usable and f.kind == kind
-                      and f.name not in taken), None)
+        match = next(
+            (f for f in fields if f.usable and f.kind == kind and f.name not in taken), None
+        )
         if match is None:
             raise refuse(f"there is no free field reserved for the {kind} seal")
         taken.add(match.name)
@@ -368,14 +390,19 @@ def fill_box(handler: PdfHandler, field: SignatureField, appearance: SealAppeara
     vw, vh = in_text[2] - in_text[0], in_text[3] - in_text[1]  # points
     w, h = appearance.width, appearance.height
     crop = ((w - vw) / 2, (h - vh) / 2, (w + vw) / 2, (h + vh) / 2)
-    return WidgetBox(page_index=field.page - 1, rect=field.rect,
-                     rotation=geometry.seal_rotation, crop=crop,
-                     visible_rect=geometry.rect_to_visible(field.rect),
-                     user_unit=geometry.user_unit)
+    return WidgetBox(
+        page_index=field.page - 1,
+        rect=field.rect,
+        rotation=geometry.seal_rotation,
+        crop=crop,
+        visible_rect=geometry.rect_to_visible(field.rect),
+        user_unit=geometry.user_unit,
+    )
 
 
-def show_seal(writer: BasePdfFileWriter, field: SignatureField, box: WidgetBox,
-              appearance: SealAppearance) -> None:
+def show_seal(
+    writer: BasePdfFileWriter, field: SignatureField, box: WidgetBox, appearance: SealAppearance
+) -> None:
     """Give the (empty) field's widget the seal as its appearance, in the signing revision."""
     assert field.widget_ref is not None
     widget = field.widget_ref.get_object()

@@ -42,7 +42,12 @@ from .placement import CrossPage, Placement, resolve_in
 from .revocation import InternalRevocation
 
 __all__ = [
-    "DocumentSigner", "InvalidPdf", "SealApplication", "SignRequest", "SignedFile", "spooled",
+    "DocumentSigner",
+    "InvalidPdf",
+    "SealApplication",
+    "SignRequest",
+    "SignedFile",
+    "spooled",
 ]
 
 
@@ -170,14 +175,16 @@ def _open(pdf: bytes | BinaryIO) -> IncrementalPdfFileWriter:
     # would walk every claimed entry (minutes for /Size 2147483648 in a 458-byte file).
     for claim in _claims(stream):
         if claim > size:
-            raise InvalidPdf(f"a cross-reference section claims {claim} objects in a "
-                             f"file of {size} bytes")
+            raise InvalidPdf(
+                f"a cross-reference section claims {claim} objects in a file of {size} bytes"
+            )
     stream.seek(0)
     try:
         writer = IncrementalPdfFileWriter(stream, strict=False)
         if writer.prev.encrypted:
-            raise InvalidPdf("the PDF is encrypted; decrypt it before sealing",
-                             code="pdf_encrypted")
+            raise InvalidPdf(
+                "the PDF is encrypted; decrypt it before sealing", code="pdf_encrypted"
+            )
         writer.root["/Pages"]
     except EsealError:
         raise
@@ -227,18 +234,23 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
-def _check_document(writer: IncrementalPdfFileWriter, seals: Sequence[SealApplication],
-                    request: SignRequest) -> list[str | None]:
+def _check_document(
+    writer: IncrementalPdfFileWriter, seals: Sequence[SealApplication], request: SignRequest
+) -> list[str | None]:
     """The existing field each seal fills (None: it makes its own); refuses what the
     document's signatures do not allow, before any work."""
     try:
         if request.certify and any(
             True for _ in fields.enumerate_sig_fields(writer, filled_status=True)
         ):
-            raise RequestRefused("only the first signature of a document can certify it",
-                                 code="certify_not_first")
-        chosen = choose_fields(writer, [(s.kind, s.field) for s in seals],
-                               cross_page=[isinstance(s.placement, CrossPage) for s in seals])
+            raise RequestRefused(
+                "only the first signature of a document can certify it", code="certify_not_first"
+            )
+        chosen = choose_fields(
+            writer,
+            [(s.kind, s.field) for s in seals],
+            cross_page=[isinstance(s.placement, CrossPage) for s in seals],
+        )
     except EsealError:
         raise
     except Exception as exc:  # form fields or pages that cannot be read
@@ -285,13 +297,16 @@ class DocumentSigner:
         if not seals:
             raise RequestRefused("no seal to apply", code="no_seals")
         if request.reserve and not request.certify:
-            raise RequestRefused("fields are reserved by a certifying request only",
-                                 code="reserve_needs_certify")
+            raise RequestRefused(
+                "fields are reserved by a certifying request only", code="reserve_needs_certify"
+            )
         first = _open(src)
         # before any work: a certified document takes seals only in fields reserved for them
         fills = _check_document(first, seals, request)
-        names = [fill or f"eseal-{seal.kind}-{secrets.token_hex(4)}"
-                 for seal, fill in zip(seals, fills, strict=True)]
+        names = [
+            fill or f"eseal-{seal.kind}-{secrets.token_hex(4)}"
+            for seal, fill in zip(seals, fills, strict=True)
+        ]
         # A certification (DocMDP P=2) lets later revisions fill and sign the fields that exist,
         # not add new ones: so every seal's field is made, empty, in the certifying revision.
         prepare = request.certify and len(seals) > 1
@@ -299,15 +314,26 @@ class DocumentSigner:
         gen_time = None
         for index, seal in enumerate(seals):
             last = index == len(seals) - 1
-            level = request.level if last else min(request.level, PadesLevel.B_LT,
-                                                    key=lambda lv: lv.rank)
+            level = (
+                request.level
+                if last
+                else min(request.level, PadesLevel.B_LT, key=lambda lv: lv.rank)
+            )
             try:
                 out, gen_time = await self._sign_one(
-                    current, seal, request, level, certify=request.certify and index == 0,
+                    current,
+                    seal,
+                    request,
+                    level,
+                    certify=request.certify and index == 0,
                     name=names[index],
-                    also_create=[(n, s) for n, s, f in zip(names[1:], seals[1:], fills[1:],
-                                                           strict=True) if f is None]
-                    if prepare and index == 0 else [],
+                    also_create=[
+                        (n, s)
+                        for n, s, f in zip(names[1:], seals[1:], fills[1:], strict=True)
+                        if f is None
+                    ]
+                    if prepare and index == 0
+                    else [],
                     exists=prepare and index > 0 and fills[index] is None,
                     fill=fills[index] is not None,
                     writer=first if index == 0 else None,
@@ -340,24 +366,35 @@ class DocumentSigner:
                 stamp_style: Any = SealFieldStyle(field=None)  # the widget has its seal already
             elif fill:  # an empty field made earlier: the seal is drawn in its rectangle
                 target = next(f for f in _signature_fields(writer) if f.name == name)
-                show_seal(writer, target, fill_box(writer, target, seal.appearance),
-                          seal.appearance)
+                show_seal(
+                    writer, target, fill_box(writer, target, seal.appearance), seal.appearance
+                )
                 stamp_style = SealFieldStyle(field=None)
             else:
-                widgets = resolve_in(writer, seal.placement, seal.appearance.width,
-                                     seal.appearance.height)
-                stamp_style = add_seal_field(writer, name, widgets, seal.appearance,
-                                             readable_name=seal.label).stamp_style
+                widgets = resolve_in(
+                    writer, seal.placement, seal.appearance.width, seal.appearance.height
+                )
+                stamp_style = add_seal_field(
+                    writer, name, widgets, seal.appearance, readable_name=seal.label
+                ).stamp_style
             for other_name, other in also_create:
-                other_widgets = resolve_in(writer, other.placement, other.appearance.width,
-                                           other.appearance.height)
+                other_widgets = resolve_in(
+                    writer, other.placement, other.appearance.width, other.appearance.height
+                )
                 if len(other_widgets) > 1:
                     raise RequestRefused(
                         "a certified document cannot get a cross-page seal after the "
                         "certifying one; apply the cross-page seal first or do not certify",
-                        code="certify_cross_page")
-                add_seal_field(writer, other_name, other_widgets, other.appearance,
-                               readable_name=other.label, defer_extra_widgets=False)
+                        code="certify_cross_page",
+                    )
+                add_seal_field(
+                    writer,
+                    other_name,
+                    other_widgets,
+                    other.appearance,
+                    readable_name=other.label,
+                    defer_extra_widgets=False,
+                )
             if certify:
                 taken = {n for n, _, _ in fields.enumerate_sig_fields(writer)}
                 for reservation in request.reserve:
@@ -366,8 +403,9 @@ class DocumentSigner:
             raise
         except Exception as exc:  # page tree, fields or boxes that cannot be read
             raise InvalidPdf(f"the PDF's structure cannot be used: {_short(exc)}") from None
-        timestamper = (_TimeRecorder(self._require_timestamper())
-                       if level >= PadesLevel.B_T else None)
+        timestamper = (
+            _TimeRecorder(self._require_timestamper()) if level >= PadesLevel.B_T else None
+        )
         context = None
         if level >= PadesLevel.B_LT:
             await self._embed_earlier(writer)
@@ -386,8 +424,9 @@ class DocumentSigner:
             use_pades_lta=level >= PadesLevel.B_LTA,
             validation_context=context,
         )
-        pdf_signer = PdfSigner(meta, signer=seal.signer, timestamper=timestamper,
-                               stamp_style=stamp_style)
+        pdf_signer = PdfSigner(
+            meta, signer=seal.signer, timestamper=timestamper, stamp_style=stamp_style
+        )
         out = spooled()
         try:
             await _write_signed(pdf_signer, writer, out)
@@ -422,10 +461,10 @@ class DocumentSigner:
                 # no VRI entry: a signature sealed at B-LT has one already, and a changed
                 # VRI entry is a suspicious modification to pyHanko's difference analysis
                 DocumentSecurityStore.supply_dss_in_writer(
-                    writer, None, paths=paths, validation_context=context)
+                    writer, None, paths=paths, validation_context=context
+                )
             except Exception as exc:  # not ours, revoked without proof, unreadable
-                log.info("no validation data for signature %r: %s", sig.field_name,
-                         _short(exc))
+                log.info("no validation data for signature %r: %s", sig.field_name, _short(exc))
 
     def _tsa_certificates(self) -> list[Any]:
         return list(self._tsa_certs)
@@ -435,8 +474,9 @@ class DocumentSigner:
         """Extension and B-LTA renewal (:class:`signer.extension.Extender`)."""
         from .extension import Extender
 
-        return Extender(self._revocation, self._timestamper,
-                        tsa_certificates=self._tsa_certificates())
+        return Extender(
+            self._revocation, self._timestamper, tsa_certificates=self._tsa_certificates()
+        )
 
     async def extend(self, pdf: bytes, level: PadesLevel) -> bytes:
         """Add validation data (B-LT) and, for B-LTA, a document timestamp to a signed PDF
@@ -445,24 +485,34 @@ class DocumentSigner:
         return result
 
 
-async def _write_signed(pdf_signer: PdfSigner, writer: IncrementalPdfFileWriter,
-                        out: BinaryIO) -> None:
+async def _write_signed(
+    pdf_signer: PdfSigner, writer: IncrementalPdfFileWriter, out: BinaryIO
+) -> None:
     """pyHanko's signing, its failures translated into ours."""
     try:
         await pdf_signer.async_sign_pdf(
             writer, existing_fields_only=True, bytes_reserved=SIGNATURE_BYTES, output=out
         )
     except TimestampRequestError as exc:
-        raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") \
-            from None
+        raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") from None
     except SigningError as exc:
         if isinstance(exc.__cause__, TimestampRequestError):
             raise TsaUnavailable("the time-stamping authority did not answer") from None
         raise SignerError(f"signing failed: {_short(exc)}", code="signing_failed") from exc
     except EsealError:
         raise
-    except (PdfError, RecursionError, KeyError, TypeError, ValueError, AttributeError,
-            AssertionError, NotImplementedError, OverflowError, zlib.error) as exc:
+    except (
+        PdfError,
+        RecursionError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        AssertionError,
+        NotImplementedError,
+        OverflowError,
+        zlib.error,
+    ) as exc:
         # pyHanko reads more of the document while it writes the update
         raise InvalidPdf(f"the PDF cannot be sealed: {_short(exc)}") from None
 

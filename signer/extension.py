@@ -116,8 +116,11 @@ def _signer_cert(signed_data: cms.SignedData) -> asn1_x509.Certificate | None:
 
 
 def _certs_of(signed_data: cms.SignedData) -> list[asn1_x509.Certificate]:
-    return [c.chosen for c in signed_data["certificates"] or []
-            if isinstance(c.chosen, asn1_x509.Certificate)]
+    return [
+        c.chosen
+        for c in signed_data["certificates"] or []
+        if isinstance(c.chosen, asn1_x509.Certificate)
+    ]
 
 
 def last_timestamp(pdf: bytes) -> LastTimestamp | None:
@@ -143,14 +146,16 @@ def _last_timestamp(reader: PdfFileReader) -> LastTimestamp | None:
     cert = _signer_cert(signed)
     if cert is None:
         return None
-    return LastTimestamp(_gen_time(signed), cert.not_valid_after, cert.subject.human_friendly,
-                         document)
+    return LastTimestamp(
+        _gen_time(signed), cert.not_valid_after, cert.subject.human_friendly, document
+    )
 
 
 async def _path(signed_data: cms.SignedData, context: ValidationContext) -> ValidationPath:
     info = extract_certificate_info(signed_data)
-    validator = CertificateValidator(info.signer_cert, intermediate_certs=info.other_certs,
-                                     validation_context=context)
+    validator = CertificateValidator(
+        info.signer_cert, intermediate_certs=info.other_certs, validation_context=context
+    )
     path: ValidationPath = await validator.async_validate_usage(key_usage=set())
     return path
 
@@ -173,9 +178,13 @@ class Extender:
 
     # -- validation contexts ----------------------------------------------------------------
 
-    def _context(self, certs: Sequence[asn1_x509.Certificate],
-                 moment: datetime | None, *,
-                 revoked_seal: asn1_x509.Certificate | None = None) -> ValidationContext:
+    def _context(
+        self,
+        certs: Sequence[asn1_x509.Certificate],
+        moment: datetime | None,
+        *,
+        revoked_seal: asn1_x509.Certificate | None = None,
+    ) -> ValidationContext:
         """Hard-fail, no fetching, our trust anchor, current revocation data for ``certs``.
 
         ``moment``: validate as of that time (a proof of existence); the revocation data is
@@ -260,13 +269,13 @@ class Extender:
     ) -> tuple[bytes, list[RevokedSeal]]:
         """As :meth:`extend`, with the revocations found (and embedded) along the way."""
         if level < PadesLevel.B_LT:
-            raise RequestRefused("a signed document can be extended to B-LT or B-LTA only",
-                                 code="invalid_level")
+            raise RequestRefused(
+                "a signed document can be extended to B-LT or B-LTA only", code="invalid_level"
+            )
         reader = _open(pdf).prev
         sigs = reader.embedded_signatures
         if not sigs:
-            raise RequestRefused("the document has no signature to extend",
-                                 code="no_signatures")
+            raise RequestRefused("the document has no signature to extend", code="no_signatures")
         plans: list[tuple[str, ValidationContext]] = []
         revoked: list[RevokedSeal] = []
         for sig in sigs:
@@ -284,8 +293,11 @@ class Extender:
                 # everything the context holds is embedded: the responses and CRLs for
                 # these paths (see _context)
                 DocumentSecurityStore.supply_dss_in_writer(
-                    writer, sig.pkcs7_content.hex().encode("ascii"), paths=paths,
-                    validation_context=context)
+                    writer,
+                    sig.pkcs7_content.hex().encode("ascii"),
+                    paths=paths,
+                    validation_context=context,
+                )
                 out = io.BytesIO()
                 writer.write(out)
                 data = out.getvalue()
@@ -295,8 +307,9 @@ class Extender:
         except EsealError:
             raise
         except TimestampRequestError as exc:
-            raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") \
-                from None
+            raise TsaUnavailable(
+                f"the time-stamping authority did not answer: {_short(exc)}"
+            ) from None
         except (PdfError, ValueError, KeyError) as exc:
             raise ExtendRefused(f"the document cannot be extended: {_short(exc)}") from None
         except Exception as exc:  # pyHanko's validation errors (e.g. a path that fails)
@@ -327,15 +340,19 @@ class Extender:
                     f"the seal of signature {sig.field_name!r} (certificate "
                     f"{cert.serial_number:x}) was revoked{why} at {revoked_at.isoformat()}, "
                     "and the signature has no timestamp that proves it was made before: "
-                    "it cannot be extended", code="extend_refused")
+                    "it cannot be extended",
+                    code="extend_refused",
+                )
             if revoked_at <= signed_at:
                 raise ExtendRefused(
                     f"the seal of signature {sig.field_name!r} (certificate "
                     f"{cert.serial_number:x}) was revoked{why} at {revoked_at.isoformat()}, "
                     f"before its timestamp ({signed_at.isoformat()}): it cannot be extended",
-                    code="extend_refused")
-            revoked.append(RevokedSeal(sig.field_name, cert.serial_number, revoked_at, reason,
-                                       signed_at))
+                    code="extend_refused",
+                )
+            revoked.append(
+                RevokedSeal(sig.field_name, cert.serial_number, revoked_at, reason, signed_at)
+            )
         return self._context(certs, signed_at, revoked_seal=cert if found is not None else None)
 
     # -- renewal ----------------------------------------------------------------------------
@@ -351,22 +368,28 @@ class Extender:
         reader = _open(pdf).prev
         stamps = reader.embedded_timestamp_signatures
         if not stamps:
-            raise RequestRefused("the document has no document timestamp (it is not B-LTA); "
-                                 "extend it to B-LTA instead", code="not_lta")
+            raise RequestRefused(
+                "the document has no document timestamp (it is not B-LTA); "
+                "extend it to B-LTA instead",
+                code="not_lta",
+            )
         last = _last_timestamp(reader)
         now = self._revocation.now()
         if last is not None and last.expires <= now:
             raise ExtendRefused(
                 f"the last document timestamp's certificate ({last.tsa}) expired on "
                 f"{last.expires.isoformat()}; the archive timestamp chain can no longer be "
-                "renewed", code="extend_refused")
+                "renewed",
+                code="extend_refused",
+            )
         try:
             return await self._archive_timestamp(pdf)
         except EsealError:
             raise
         except TimestampRequestError as exc:
-            raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") \
-                from None
+            raise TsaUnavailable(
+                f"the time-stamping authority did not answer: {_short(exc)}"
+            ) from None
         except (PdfError, ValueError, KeyError) as exc:
             raise ExtendRefused(f"the document cannot be renewed: {_short(exc)}") from None
         except Exception as exc:
@@ -386,8 +409,9 @@ class Extender:
         context = self._context(certs, None)
         out = io.BytesIO()
         stamper = PdfTimeStamper(self._require_timestamper())
-        await stamper.async_update_archival_timestamp_chain(reader, context, in_place=False,
-                                                            output=out)
+        await stamper.async_update_archival_timestamp_chain(
+            reader, context, in_place=False, output=out
+        )
         # the new timestamp's own validation data, so that the file validates offline now
         # (an LTA update after it; the next renewal would add it anyway)
         stamped = _open(out.getvalue()).prev
@@ -396,8 +420,11 @@ class Extender:
         path = await _path(newest.signed_data, fresh)
         writer = IncrementalPdfFileWriter.from_reader(stamped)
         DocumentSecurityStore.supply_dss_in_writer(
-            writer, newest.pkcs7_content.hex().encode("ascii"), paths=[path],
-            validation_context=fresh)
+            writer,
+            newest.pkcs7_content.hex().encode("ascii"),
+            paths=[path],
+            validation_context=fresh,
+        )
         final = io.BytesIO()
         writer.write(final)
         return final.getvalue()

@@ -749,8 +749,13 @@ class _GState:
 
 
 class _Interpreter:
-    def __init__(self, geometry: PageGeometry, fonts: dict[Any, _Font | None],
-                 *, glyph_limit: int | None = None) -> None:
+    def __init__(
+        self,
+        geometry: PageGeometry,
+        fonts: dict[Any, _Font | None],
+        *,
+        glyph_limit: int | None = None,
+    ) -> None:
         self.to_visible = geometry.visible_matrix
         self.fonts = fonts
         self.glyphs: list[Glyph] = []
@@ -941,8 +946,9 @@ def text_rotation(
     whose producer drew the text turned by 90° and set ``/Rotate 90`` to compensate (so it
     reads upright on screen) answers 90.
     """
-    interpreter = _Interpreter(PageGeometry.from_page(page), {} if fonts is None else fonts,
-                               glyph_limit=glyph_limit)
+    interpreter = _Interpreter(
+        PageGeometry.from_page(page), {} if fonts is None else fonts, glyph_limit=glyph_limit
+    )
     interpreter.run(_page_content(page), _inherited_resources(page), _GState(), 0, frozenset())
     if not interpreter.directions:
         return None

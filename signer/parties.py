@@ -59,7 +59,7 @@ def signature_marks(pdf: BinaryIO) -> int:
     while chunk := pdf.read(_CHUNK):
         window = tail + chunk
         count += window.count(_MARK)  # the tail is too short to hold a whole mark
-        tail = window[-(len(_MARK) - 1):]
+        tail = window[-(len(_MARK) - 1) :]
     return count
 
 
@@ -106,19 +106,26 @@ async def earlier_sealers(
         for sig, uscc in candidates:
             if uscc in found:
                 continue
-            context = ValidationContext(trust_roots=roots, other_certs=others,
-                                        allow_fetching=False, revocation_mode="soft-fail")
+            context = ValidationContext(
+                trust_roots=roots,
+                other_certs=others,
+                allow_fetching=False,
+                revocation_mode="soft-fail",
+            )
             try:
                 status = await async_validate_pdf_signature(sig, context, skip_diff=True)
             except Exception:
                 log.info("an earlier signature could not be validated", exc_info=True)
                 continue
-            if (status.intact and status.valid and status.trusted
-                    and status.coverage in _WHOLE_REVISION):
+            if (
+                status.intact
+                and status.valid
+                and status.trusted
+                and status.coverage in _WHOLE_REVISION
+            ):
                 found.append(uscc)
     except Exception:
-        log.info("the earlier signatures of a sealed document could not be read",
-                 exc_info=True)
+        log.info("the earlier signatures of a sealed document could not be read", exc_info=True)
     finally:
         pdf.seek(0)
     return found

@@ -132,7 +132,8 @@ class Notice:
 
 
 _NOTICES: contextvars.ContextVar[list[Notice] | None] = contextvars.ContextVar(
-    "eseal_placement_notices", default=None)
+    "eseal_placement_notices", default=None
+)
 
 
 @contextlib.contextmanager
@@ -308,7 +309,10 @@ class PageGeometry:
 
             text_rotate = text_rotation(page, fonts)
         return cls(
-            media_box=media, crop_box=crop, rotate=_normalise_rotation(rotate), user_unit=unit,
+            media_box=media,
+            crop_box=crop,
+            rotate=_normalise_rotation(rotate),
+            user_unit=unit,
             text_rotate=text_rotate,
         )
 
@@ -612,7 +616,12 @@ def _widget(
 
 
 def _centred(
-    index: int, geometry: PageGeometry, x: float, y: float, w: float, h: float,
+    index: int,
+    geometry: PageGeometry,
+    x: float,
+    y: float,
+    w: float,
+    h: float,
     what: str | None,
 ) -> WidgetBox:
     """The whole seal centred on the visible point ``(x, y)``, upright with the text."""
@@ -621,7 +630,12 @@ def _centred(
 
 
 def _centred_in_text(
-    index: int, geometry: PageGeometry, tx: float, ty: float, w: float, h: float,
+    index: int,
+    geometry: PageGeometry,
+    tx: float,
+    ty: float,
+    w: float,
+    h: float,
     what: str | None,
 ) -> WidgetBox:
     text_rect = (tx - w / 2, ty - h / 2, tx + w / 2, ty + h / 2)
@@ -685,7 +699,8 @@ def _keyword_centre(
         raise InvalidPlacement("the offset must be finite numbers of millimetres")
     x0, y0, x1, y1 = geometry.visible_to_text((hit.x0, hit.y0, hit.x1, hit.y1))
     cx = {"center": (x0 + x1) / 2, "after": x1 + width / 2, "before": x0 - width / 2}[
-        placement.align]
+        placement.align
+    ]
     return cx + dx * MM, (y0 + y1) / 2 + dy * MM
 
 
@@ -714,8 +729,8 @@ def _free_band(
 
     def free(y: float) -> bool:
         return half - 1e-6 <= y <= top - half + 1e-6 and all(
-            y + half + BAND_GAP <= b0 + 1e-6 or y - half - BAND_GAP >= b1 - 1e-6
-            for b0, b1 in bands)
+            y + half + BAND_GAP <= b0 + 1e-6 or y - half - BAND_GAP >= b1 - 1e-6 for b0, b1 in bands
+        )
 
     candidates = [wanted]
     for b0, b1 in bands:
@@ -731,7 +746,7 @@ def _overlaps(boxes: Sequence[WidgetBox], existing: Sequence[Sequence[Rect]]) ->
     out = []
     for box in boxes:
         rects = existing[box.page_index] if box.page_index < len(existing) else ()
-        if any(_intersection(box.rect, r) * box.user_unit ** 2 > _OVERLAP_AREA for r in rects):
+        if any(_intersection(box.rect, r) * box.user_unit**2 > _OVERLAP_AREA for r in rects):
             out.append(box.page)
     return out
 
@@ -801,8 +816,11 @@ def _resolve(
         hit = _keyword_hit(placement, count, hits)
         geometry = pages[hit.page - 1]
         tx, ty = _keyword_centre(placement, geometry, hit, width)
-        return (_centred_in_text(hit.page - 1, geometry, tx, ty, width, height,
-                                 _describe_keyword(placement)),)
+        return (
+            _centred_in_text(
+                hit.page - 1, geometry, tx, ty, width, height, _describe_keyword(placement)
+            ),
+        )
 
     if isinstance(placement, DefaultPlacement):
         if not (_finite(placement.margin) and placement.margin >= 0):
@@ -845,8 +863,11 @@ def _cross_page(
     elif placement.position is not None:
         if placement.position not in ("top", "middle", "bottom"):
             raise InvalidPlacement("the position is top, middle or bottom")
-        y = {"top": shortest - BAND_MARGIN - height / 2, "middle": shortest / 2,
-             "bottom": BAND_MARGIN + height / 2}[placement.position]
+        y = {
+            "top": shortest - BAND_MARGIN - height / 2,
+            "middle": shortest / 2,
+            "bottom": BAND_MARGIN + height / 2,
+        }[placement.position]
         what = f"the position {placement.position}"
     else:
         y = shortest / 2
@@ -862,8 +883,15 @@ def _cross_page(
                 f"the cross-page seal at {what} is not on page {index + 1}, which is "
                 f"{geometry.text_frame.visible_height:g} pt high as its text reads"
             )
-        boxes.append(_widget(index, geometry, (tw - strip, y - height / 2, tw, y + height / 2),
-                             (index * strip, 0.0, (index + 1) * strip, height), what))
+        boxes.append(
+            _widget(
+                index,
+                geometry,
+                (tw - strip, y - height / 2, tw, y + height / 2),
+                (index * strip, 0.0, (index + 1) * strip, height),
+                what,
+            )
+        )
     return tuple(boxes)
 
 

@@ -29,9 +29,15 @@ __all__ = ["InternalRevocation"]
 class InternalRevocation:
     """Builds validation contexts that know our trust anchor and our revocation data."""
 
-    def __init__(self, pki: InternalPki, lookup: StatusLookup, *, max_age: float = 60.0,
-                 clock: Callable[[], datetime] | None = None,
-                 revoked: Callable[[], Iterable[RevokedCert]] = list) -> None:
+    def __init__(
+        self,
+        pki: InternalPki,
+        lookup: StatusLookup,
+        *,
+        max_age: float = 60.0,
+        clock: Callable[[], datetime] | None = None,
+        revoked: Callable[[], Iterable[RevokedCert]] = list,
+    ) -> None:
         """``clock`` gives the time the responses are made at (the PKI's own clock decides what
         they say); the cache keeps a response ``max_age`` seconds of that clock.  ``revoked``
         lists every revoked certificate of the seal-issuing CA (for its CRL)."""
@@ -45,9 +51,11 @@ class InternalRevocation:
         self._root_crl: tuple[float, asn1_crl.CertificateList] | None = None
         # the anchors and the cached responses are shared by threads: parsed before publication
         self._root = fully_parsed(
-            asn1_x509.Certificate.load(pki.root.public_bytes(serialization.Encoding.DER)))
-        self._issuing = fully_parsed(asn1_x509.Certificate.load(
-            pki.issuing.public_bytes(serialization.Encoding.DER)))
+            asn1_x509.Certificate.load(pki.root.public_bytes(serialization.Encoding.DER))
+        )
+        self._issuing = fully_parsed(
+            asn1_x509.Certificate.load(pki.issuing.public_bytes(serialization.Encoding.DER))
+        )
 
     @property
     def root(self) -> asn1_x509.Certificate:
@@ -63,8 +71,9 @@ class InternalRevocation:
     def _fresh(self, made: float, now: float) -> bool:
         return 0 <= now - made < self._max_age
 
-    def ocsp_for(self, certificate: asn1_x509.Certificate, *,
-                 by_ca: bool = False) -> asn1_ocsp.OCSPResponse:
+    def ocsp_for(
+        self, certificate: asn1_x509.Certificate, *, by_ca: bool = False
+    ) -> asn1_ocsp.OCSPResponse:
         """Our responder's answer about ``certificate``; ``by_ca``: signed by the seal CA
         itself (see :meth:`keystore.pki.InternalPki.ocsp_response`)."""
         serial = certificate.serial_number
@@ -80,8 +89,9 @@ class InternalRevocation:
             .build()
             .public_bytes(serialization.Encoding.DER)
         )
-        response = fully_parsed(asn1_ocsp.OCSPResponse.load(
-            self._pki.ocsp_response(request, self._lookup, by_ca=by_ca)))
+        response = fully_parsed(
+            asn1_ocsp.OCSPResponse.load(self._pki.ocsp_response(request, self._lookup, by_ca=by_ca))
+        )
         with self._lock:
             self._ocsp[(serial, by_ca)] = (now, response)
         return response

@@ -23,7 +23,12 @@ from .levels import PadesLevel
 from .placement import MM, CrossPage, Notice, Placement, collect_notices, iter_pages
 
 __all__ = [
-    "DocumentType", "ReserveOrder", "SealOrder", "Sealed", "SealingOptions", "SealingService",
+    "DocumentType",
+    "ReserveOrder",
+    "SealOrder",
+    "Sealed",
+    "SealingOptions",
+    "SealingService",
     "default_kind",
 ]
 
@@ -57,9 +62,13 @@ class ReserveOrder:
 
     def reservation(self) -> Reservation:
         info = self.kind.info
-        return Reservation(kind=self.kind.value, placement=self.placement,
-                           width=info.width_mm * MM, height=info.height_mm * MM,
-                           label=self.label)
+        return Reservation(
+            kind=self.kind.value,
+            placement=self.placement,
+            width=info.width_mm * MM,
+            height=info.height_mm * MM,
+            label=self.label,
+        )
 
 
 @dataclass(frozen=True)
@@ -175,15 +184,23 @@ class SealingService:
         notices: list[Notice] = []
         auto = [isinstance(o.placement, CrossPage) and o.placement.auto for o in options.seals]
         if any(auto) and _page_count(src) == 1:
-            options = replace(options, seals=[
-                o for o, skip in zip(options.seals, auto, strict=True) if not skip])
-            notices.append(Notice(
-                "cross_page_skipped",
-                "the document has one page: the cross-page seal (骑缝章) was left out"))
+            options = replace(
+                options, seals=[o for o, skip in zip(options.seals, auto, strict=True) if not skip]
+            )
+            notices.append(
+                Notice(
+                    "cross_page_skipped",
+                    "the document has one page: the cross-page seal (骑缝章) was left out",
+                )
+            )
         planned = self.plan(uscc, options)
-        request = SignRequest(level=options.level, reason=options.reason,
-                              location=options.location, certify=options.certify,
-                              reserve=[r.reservation() for r in options.reserve])
+        request = SignRequest(
+            level=options.level,
+            reason=options.reason,
+            location=options.location,
+            certify=options.certify,
+            reserve=[r.reservation() for r in options.reserve],
+        )
         with collect_notices() as placed:
             signed = await self._signer.sign_file(src, [app for _, app in planned], request)
         return Sealed(signed, [seal for seal, _ in planned], (*notices, *placed))
@@ -198,8 +215,9 @@ class SealingService:
                 found = self._appearances.get(seal.image_sha256)
             if found is None:
                 info = seal.kind.info
-                found = SealAppearance(seal.image_png, width=info.width_mm * MM,
-                                       height=info.height_mm * MM)
+                found = SealAppearance(
+                    seal.image_png, width=info.width_mm * MM, height=info.height_mm * MM
+                )
                 with self._lock:
                     self._appearances[seal.image_sha256] = found
         return found

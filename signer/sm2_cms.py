@@ -75,8 +75,9 @@ def key_algorithm(public_key: asn1_keys.PublicKeyInfo) -> str:
         kind = str(public_key.algorithm)
         if kind == "ec":
             curve = str(public_key.curve[1])
-            return {"secp256r1": "ec-p256", "secp384r1": "ec-p384",
-                    "secp521r1": "ec-p521"}.get(curve, f"ec-{curve}")
+            return {"secp256r1": "ec-p256", "secp384r1": "ec-p384", "secp521r1": "ec-p521"}.get(
+                curve, f"ec-{curve}"
+            )
         if kind == "rsa":
             return f"rsa-{public_key.bit_size}"
         return kind
@@ -85,6 +86,7 @@ def key_algorithm(public_key: asn1_keys.PublicKeyInfo) -> str:
 
 
 # -- signing -------------------------------------------------------------------------------
+
 
 class _SigningCertificateV2Sm3(CMSAttributeProvider):
     """signing-certificate-v2 (RFC 5035) naming the certificate by its SM3 hash, encoded once
@@ -107,8 +109,12 @@ class Sm2CmsSigner(Signer):
     goes into the CMS beside it (seal CA, root).
     """
 
-    def __init__(self, signer: sm2.Sm2Signer, certificate: asn1_x509.Certificate,
-                 chain: list[asn1_x509.Certificate]) -> None:
+    def __init__(
+        self,
+        signer: sm2.Sm2Signer,
+        certificate: asn1_x509.Certificate,
+        chain: list[asn1_x509.Certificate],
+    ) -> None:
         check_certificate_key(certificate, signer.public_key)
         self.__signer = signer
         self._scv2 = _SigningCertificateV2Sm3(certificate)
@@ -131,8 +137,9 @@ class Sm2CmsSigner(Signer):
             else:
                 yield provider
 
-    async def async_sign_raw(self, data: bytes, digest_algorithm: str,
-                             dry_run: bool = False) -> bytes:
+    async def async_sign_raw(
+        self, data: bytes, digest_algorithm: str, dry_run: bool = False
+    ) -> bytes:
         """DER ``(r, s)`` over ``SM3(Z || data)``; any digest but SM3 is refused
         (``sm2_digest_not_sm3``).  A dry run signs too: it costs about a millisecond and
         gives pyHanko the real size."""
@@ -141,6 +148,7 @@ class Sm2CmsSigner(Signer):
 
 
 # -- validation ----------------------------------------------------------------------------
+
 
 class Sm2SignatureValidator(DefaultSignatureValidator):
     """pyHanko's signature validator plus SM2.
@@ -164,8 +172,9 @@ class Sm2SignatureValidator(DefaultSignatureValidator):
         mechanism_is_sm2 = is_sm2_mechanism(signature_algorithm)
         key_is_sm2 = sm2.is_sm2_spki(public_key_info)
         if not mechanism_is_sm2 and not key_is_sm2:
-            super().validate_signature(signature, signed_data, public_key_info,
-                                       signature_algorithm, context)
+            super().validate_signature(
+                signature, signed_data, public_key_info, signature_algorithm, context
+            )
             return
         mechanism = signature_algorithm["algorithm"].native
         if not key_is_sm2:
@@ -175,12 +184,15 @@ class Sm2SignatureValidator(DefaultSignatureValidator):
         if signature_algorithm["algorithm"].dotted == sm2.OID_SM2_SIGN:
             digest = context.contextual_md_algorithm or ""
             if digest.lower() != sm2.NAME_SM3:
-                raise InvalidSignature(f"SM2-1 signature with digest {digest or 'unknown'}; "
-                                       "SM2 signs with SM3")
+                raise InvalidSignature(
+                    f"SM2-1 signature with digest {digest or 'unknown'}; SM2 signs with SM3"
+                )
         if context.prehashed:
             # e = SM3(Z || M) needs M itself: CMS without signed attributes gives its digest
-            raise AlgorithmNotSupported("an SM2 signature over a bare digest cannot be checked "
-                                        "(CMS SignerInfo without signed attributes)")
+            raise AlgorithmNotSupported(
+                "an SM2 signature over a bare digest cannot be checked "
+                "(CMS SignerInfo without signed attributes)"
+            )
         try:
             sm2.Sm2PublicKey.from_spki(public_key_info).verify(signature, signed_data)
         except sm2.Sm2Error as exc:

@@ -44,9 +44,7 @@ def read_hex_string_from_stream(stream: Any) -> Any:
     digits = b"".join(parts).translate(None, _WHITESPACE)
     if not _HEX.fullmatch(digits):
         bad = re.search(rb"[^0-9A-Fa-f]", digits)
-        raise PdfStreamError(
-            "Unexpected token in hex string: " + repr(bad.group() if bad else b"")
-        )
+        raise PdfStreamError("Unexpected token in hex string: " + repr(bad.group() if bad else b""))
     if len(digits) % 2:
         digits += b"0"
     return generic.pdf_string(binascii.unhexlify(digits))

@@ -170,16 +170,16 @@ class Verifier:
         self._seals = seals
         self._responder = revocation
         self._fresh_lock = threading.Lock()
-        self._fresh_cache: weakref.WeakKeyDictionary[
-            PdfFileReader, tuple[list[Any], list[Any]]] = weakref.WeakKeyDictionary()
+        self._fresh_cache: weakref.WeakKeyDictionary[PdfFileReader, tuple[list[Any], list[Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
         # shared by every verification thread: parsed completely before the first one starts
         self._roots = [fully_parsed(c) for c in (root, *extra_roots)]
         self._issuing = fully_parsed(issuing)
         self._sm2_issuing = fully_parsed(sm2_issuing) if sm2_issuing is not None else None
         self._fetch = allow_fetching
 
-    def _context(self, reader: PdfFileReader,
-                 moment: datetime | None = None) -> ValidationContext:
+    def _context(self, reader: PdfFileReader, moment: datetime | None = None) -> ValidationContext:
         """At the present: soft-fail.  At ``moment`` (a time a later timestamp proves, see
         :func:`_proofs`): offline and hard-fail on the embedded validation data, which may be
         newer than the moment (made at extension or renewal)."""
@@ -192,8 +192,13 @@ class Verifier:
             "signature_validator": SIGNATURE_VALIDATOR,
         }
         if moment is not None:
-            kwargs.update(moment=moment, best_signature_time=moment, retroactive_revinfo=True,
-                          allow_fetching=False, revocation_mode="hard-fail")
+            kwargs.update(
+                moment=moment,
+                best_signature_time=moment,
+                retroactive_revinfo=True,
+                allow_fetching=False,
+                revocation_mode="hard-fail",
+            )
         if "/DSS" in reader.root:
             if moment is None:
                 ocsps, crls = self._fresh(reader)
@@ -282,8 +287,9 @@ class Verifier:
         proofs = await self._proofs(reader, sigs)
         for sig in sigs:
             entries.append(
-                await self._verify_one(reader, sig, doc_ts_revisions, dss, certified, unlisted,
-                                       notices, proofs)
+                await self._verify_one(
+                    reader, sig, doc_ts_revisions, dss, certified, unlisted, notices, proofs
+                )
             )
         entries.sort(key=lambda e: e.pop("_order", 1 << 30))
         if not entries:
@@ -300,7 +306,8 @@ class Verifier:
             report_problems.add(
                 "expected_enterprise_missing",
                 f"the seals of the enterprise {expect_uscc} in the document are not valid"
-                if carried else f"the document carries no seal of the enterprise {expect_uscc}",
+                if carried
+                else f"the document carries no seal of the enterprise {expect_uscc}",
             )
         for e in entries:
             if not e["valid"]:
@@ -331,8 +338,11 @@ class Verifier:
                 sigs.append(sig)
             except Exception as exc:
                 broken.append(
-                    (name, "malformed_signature",
-                     f"the signature cannot be read: {type(exc).__name__}: {exc}"[:300])
+                    (
+                        name,
+                        "malformed_signature",
+                        f"the signature cannot be read: {type(exc).__name__}: {exc}"[:300],
+                    )
                 )
         sigs.sort(key=lambda s: s.signed_revision)
         return sigs, broken
@@ -361,11 +371,11 @@ class Verifier:
                 status, validated_at = proofs.stamps[sig.signed_revision]
                 status_now = status
             elif is_ts:
-                status = status_now = await async_validate_pdf_timestamp(
-                    sig, self._context(reader))
+                status = status_now = await async_validate_pdf_timestamp(sig, self._context(reader))
             else:
                 status, status_now, validated_at = await self._validate_seal(
-                    reader, sig, proofs.after(sig.signed_revision))
+                    reader, sig, proofs.after(sig.signed_revision)
+                )
         except Exception as exc:
             return {
                 **_broken_entry(
@@ -491,18 +501,15 @@ class Verifier:
             "image_sha256": seal.image_sha256 if seal else None,
             "version": seal.version if seal else None,
         }
-        revoked_at_signing = self._revocation(status_now, seal, when, time_source, problems,
-                                              entry)
-        license_ok = self._enterprise(identity, seal, when, time_source, problems, entry,
-                                      notices)
+        revoked_at_signing = self._revocation(status_now, seal, when, time_source, problems, entry)
+        license_ok = self._enterprise(identity, seal, when, time_source, problems, entry, notices)
         if seal is not None:
             notices += self._seal_notices(seal, entry, revoked_at_signing)
         entry["valid"] = integrity == "ok" and trusted and not revoked_at_signing and license_ok
         entry["problems"] = problems.items
         return entry
 
-    async def _proofs(self, reader: PdfFileReader,
-                      sigs: Sequence[EmbeddedPdfSignature]) -> _Proofs:
+    async def _proofs(self, reader: PdfFileReader, sigs: Sequence[EmbeddedPdfSignature]) -> _Proofs:
         """The chain of document timestamps, newest first (EN 319 102-1 past validation).
 
         The newest is validated at the present.  Each older one that does not validate at
@@ -553,8 +560,7 @@ class Verifier:
         if moment is None:
             return now, now, None
         ts_context = self._context(reader, proof) if proof is not None else context
-        past = await async_validate_pdf_signature(sig, self._context(reader, moment),
-                                                  ts_context)
+        past = await async_validate_pdf_signature(sig, self._context(reader, moment), ts_context)
         ts = past.timestamp_validity
         if signed_at is not None and not (ts and ts.intact and ts.valid and ts.trusted):
             return now, now, None  # the timestamp proves nothing: the present decides
@@ -586,8 +592,11 @@ class Verifier:
         if self._sm2_issuing is not None and cert.issuer == self._sm2_issuing.subject:
             # a seal's SM2 certificate: it shares the seal's status (DESIGN.md 6)
             sm2_seal = self._seals.seal_by_sm2_serial(cert.serial_number)
-            if sm2_seal is None or sm2_seal.sm2_certificate_pem is None or \
-                    cert.dump() != _pem_to_der(sm2_seal.sm2_certificate_pem):
+            if (
+                sm2_seal is None
+                or sm2_seal.sm2_certificate_pem is None
+                or cert.dump() != _pem_to_der(sm2_seal.sm2_certificate_pem)
+            ):
                 return None
             return sm2_seal
         if cert.issuer != self._issuing.subject:
@@ -771,8 +780,12 @@ class _Proofs:
 
 def _usable(status: Any) -> bool:
     """Intact, the signature value verifies and the whole revision is covered."""
-    return bool(status.intact and status.valid and status.coverage in (
-        SignatureCoverageLevel.ENTIRE_FILE, SignatureCoverageLevel.ENTIRE_REVISION))
+    return bool(
+        status.intact
+        and status.valid
+        and status.coverage
+        in (SignatureCoverageLevel.ENTIRE_FILE, SignatureCoverageLevel.ENTIRE_REVISION)
+    )
 
 
 def _token_time(sig: EmbeddedPdfSignature) -> datetime | None:
@@ -853,11 +866,13 @@ def _read_dss(reader: PdfFileReader) -> _Validation:
             basic = resp["response_bytes"]["response"].parsed
             for single in basic["tbs_response_data"]["responses"]:
                 cert_id = single["cert_id"]
-                ocsp_ids.add((
-                    cert_id["hash_algorithm"]["algorithm"].native,
-                    cert_id["issuer_name_hash"].native,
-                    cert_id["serial_number"].native,
-                ))
+                ocsp_ids.add(
+                    (
+                        cert_id["hash_algorithm"]["algorithm"].native,
+                        cert_id["issuer_name_hash"].native,
+                        cert_id["serial_number"].native,
+                    )
+                )
         for ref in dss.get("/CRLs", []):
             issuers.add(asn1_crl.CertificateList.load(ref.get_object().data).issuer.dump())
     except Exception:
@@ -908,9 +923,7 @@ _UP_LINKS = frozenset({"/P", "/Parent"})
 _MAX_WALK = 5_000
 
 
-def _modifications(
-    reader: PdfFileReader, status: Any, revision: int
-) -> tuple[str, str | None]:
+def _modifications(reader: PdfFileReader, status: Any, revision: int) -> tuple[str, str | None]:
     """(what changed after signing, why it can change what a reader sees or None)."""
     level = status.modification_level
     diff = status.diff_result

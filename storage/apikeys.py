@@ -33,8 +33,14 @@ class ApiKey:
     access_form: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "role": self.role, "uscc": self.uscc, "name": self.name,
-                "created_at": self.created_at.isoformat(), "access_form": self.access_form}
+        return {
+            "id": self.id,
+            "role": self.role,
+            "uscc": self.uscc,
+            "name": self.name,
+            "created_at": self.created_at.isoformat(),
+            "access_form": self.access_form,
+        }
 
 
 def parse_token(token: str) -> tuple[str, str] | None:
@@ -58,20 +64,44 @@ class ApiKeyStore:
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
 
-    def create(self, *, role: str, uscc: str | None, name: str, actor: str,
-               access_form: dict[str, Any] | None = None) -> tuple[ApiKey, str]:
+    def create(
+        self,
+        *,
+        role: str,
+        uscc: str | None,
+        name: str,
+        actor: str,
+        access_form: dict[str, Any] | None = None,
+    ) -> tuple[ApiKey, str]:
         """A new key and its token (the only time the token exists outside the caller)."""
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32).replace("_", "")
         now = datetime.now(UTC)
-        row = ApiKeyRow(id=key_id, secret_sha256=_digest(secret), role=role, uscc=uscc,
-                        name=name, access_form=access_form, created_at=now, revoked_at=None)
+        row = ApiKeyRow(
+            id=key_id,
+            secret_sha256=_digest(secret),
+            role=role,
+            uscc=uscc,
+            name=name,
+            access_form=access_form,
+            created_at=now,
+            revoked_at=None,
+        )
         with translate_errors(), self._write.begin() as session:
             session.add(row)
             session.flush()
-            append_events(session, [AuditEvent("apikey.create", actor, uscc=uscc,
-                                               detail={"key_id": key_id, "role": role,
-                                                       "name": name})], now)
+            append_events(
+                session,
+                [
+                    AuditEvent(
+                        "apikey.create",
+                        actor,
+                        uscc=uscc,
+                        detail={"key_id": key_id, "role": role, "name": name},
+                    )
+                ],
+                now,
+            )
         return _key(row), f"{PREFIX}_{key_id}_{secret}"
 
     def authenticate(self, token: str) -> ApiKey | None:
@@ -98,12 +128,18 @@ class ApiKeyStore:
             if row is None or row.revoked_at is not None:
                 return False
             row.revoked_at = now
-            append_events(session, [AuditEvent("apikey.revoke", actor, uscc=row.uscc,
-                                               detail={"key_id": key_id})], now)
+            append_events(
+                session,
+                [AuditEvent("apikey.revoke", actor, uscc=row.uscc, detail={"key_id": key_id})],
+                now,
+            )
             return True
 
     def list(self) -> list[ApiKey]:
         with translate_errors(), self._read.begin() as session:
-            rows = session.scalars(select(ApiKeyRow).where(ApiKeyRow.revoked_at.is_(None))
-                                   .order_by(ApiKeyRow.created_at))
+            rows = session.scalars(
+                select(ApiKeyRow)
+                .where(ApiKeyRow.revoked_at.is_(None))
+                .order_by(ApiKeyRow.created_at)
+            )
             return [_key(r) for r in rows]

@@ -46,16 +46,18 @@ def _fields(row: AuditRow) -> dict[str, Any]:
     }
 
 
-def append_events(session: Session, events: Iterable[AuditEvent],
-                  at: datetime | None = None) -> list[int]:
+def append_events(
+    session: Session, events: Iterable[AuditEvent], at: datetime | None = None
+) -> list[int]:
     """Append ``events`` in the caller's transaction; returns their sequence numbers."""
     events = list(events)
     if not events:
         return []
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(0x65736561)))
-    session.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1)
-                    .values(seq=AuditHeadRow.seq))  # takes the write lock on the head
+    session.execute(
+        update(AuditHeadRow).where(AuditHeadRow.id == 1).values(seq=AuditHeadRow.seq)
+    )  # takes the write lock on the head
     head = session.get(AuditHeadRow, 1, populate_existing=True)
     if head is None:
         head = AuditHeadRow(id=1, seq=0, last_hash=GENESIS)
@@ -65,10 +67,18 @@ def append_events(session: Session, events: Iterable[AuditEvent],
     seqs = []
     for event in events:
         row = AuditRow(
-            seq=head.seq + 1, at=when, actor=event.actor, action=event.action,
-            uscc=event.uscc, seal_kind=event.seal_kind, serial=event.serial,
-            document_sha256=event.document_sha256, archive_id=event.archive_id,
-            detail=dict(event.detail), prev_hash=head.last_hash, hash="",
+            seq=head.seq + 1,
+            at=when,
+            actor=event.actor,
+            action=event.action,
+            uscc=event.uscc,
+            seal_kind=event.seal_kind,
+            serial=event.serial,
+            document_sha256=event.document_sha256,
+            archive_id=event.archive_id,
+            detail=dict(event.detail),
+            prev_hash=head.last_hash,
+            hash="",
         )
         row.hash = entry_hash(head.last_hash, _fields(row))
         session.add(row)
@@ -89,34 +99,55 @@ class AuditLog:
         with translate_errors(), self._write.begin() as session:
             return append_events(session, events)
 
-    def entries(self, *, uscc: str | None = None, after: int = 0, limit: int = 100) -> (
-            list[dict[str, Any]]):
+    def entries(
+        self, *, uscc: str | None = None, after: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
         stmt = select(AuditRow).where(AuditRow.seq > after).order_by(AuditRow.seq).limit(limit)
         if uscc is not None:
             stmt = stmt.where(AuditRow.uscc == uscc)
         with translate_errors(), self._read.begin() as session:
-            return [{**_fields(r), "prev_hash": r.prev_hash, "hash": r.hash}
-                    for r in session.scalars(stmt)]
+            return [
+                {**_fields(r), "prev_hash": r.prev_hash, "hash": r.hash}
+                for r in session.scalars(stmt)
+            ]
 
     def verify(self, batch: int = 1000) -> dict[str, Any]:
         """Recompute the chain; report the first entry whose hash or link is wrong."""
         prev, count, after = GENESIS, 0, 0
         with translate_errors(), self._read.begin() as session:
             while True:
-                rows = list(session.scalars(select(AuditRow).where(AuditRow.seq > after)
-                                            .order_by(AuditRow.seq).limit(batch)))
+                rows = list(
+                    session.scalars(
+                        select(AuditRow)
+                        .where(AuditRow.seq > after)
+                        .order_by(AuditRow.seq)
+                        .limit(batch)
+                    )
+                )
                 if not rows:
                     break
                 for row in rows:
                     expected = entry_hash(prev, _fields(row))
                     if row.prev_hash != prev or row.hash != expected or row.seq != count + 1:
-                        return {"ok": False, "entries": count, "first_broken": row.seq,
-                                "reason": "sequence gap" if row.seq != count + 1 else
-                                ("link to the previous entry broken" if row.prev_hash != prev
-                                 else "entry changed after it was written")}
+                        return {
+                            "ok": False,
+                            "entries": count,
+                            "first_broken": row.seq,
+                            "reason": "sequence gap"
+                            if row.seq != count + 1
+                            else (
+                                "link to the previous entry broken"
+                                if row.prev_hash != prev
+                                else "entry changed after it was written"
+                            ),
+                        }
                     prev, count, after = row.hash, count + 1, row.seq
             head = session.get(AuditHeadRow, 1)
         if head is not None and (head.seq != count or head.last_hash != prev):
-            return {"ok": False, "entries": count, "first_broken": count + 1,
-                    "reason": "entries missing at the end of the chain"}
+            return {
+                "ok": False,
+                "entries": count,
+                "first_broken": count + 1,
+                "reason": "entries missing at the end of the chain",
+            }
         return {"ok": True, "entries": count, "first_broken": None, "reason": None}

@@ -68,9 +68,7 @@ def translate_errors() -> Iterator[None]:
     try:
         yield
     except (exc.OperationalError, exc.InterfaceError) as err:
-        raise StorageUnavailable(
-            "the metadata database is not available; try again later"
-        ) from err
+        raise StorageUnavailable("the metadata database is not available; try again later") from err
     except exc.TimeoutError as err:  # connection pool exhausted
         raise StorageUnavailable(
             "the metadata database is overloaded (no free connection); try again later"
@@ -85,16 +83,18 @@ def translate_errors() -> Iterator[None]:
 
 def _is_memory_sqlite(url: URL) -> bool:
     database = url.database or ""
-    return database in ("", ":memory:") or (
-        database.startswith("file:") and "mode=memory" in database
-    ) or url.query.get("mode") == "memory"
+    return (
+        database in ("", ":memory:")
+        or (database.startswith("file:") and "mode=memory" in database)
+        or url.query.get("mode") == "memory"
+    )
 
 
 def _writers_lock_path(url: URL) -> Path:
     """``<database file>.writers``, beside the database (``file:`` URIs included)."""
     database = url.database or ""
     if database.startswith("file:"):
-        database = database[len("file:"):].split("?", 1)[0]
+        database = database[len("file:") :].split("?", 1)[0]
     path = Path(database)
     return path.with_name(path.name + ".writers")
 
@@ -111,8 +111,9 @@ def make_engine(url: str | URL, **kwargs: Any) -> Engine:
             # one shared connection, or every thread would see its own empty database
             kwargs.setdefault("poolclass", pool.StaticPool)
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
-        _install_sqlite_hooks(engine, wal=not memory,
-                              lock_path=None if memory else _writers_lock_path(parsed))
+        _install_sqlite_hooks(
+            engine, wal=not memory, lock_path=None if memory else _writers_lock_path(parsed)
+        )
         return engine
     if backend == "postgresql":
         connect_args = dict(kwargs.pop("connect_args", {}))

@@ -67,8 +67,9 @@ class SqlEnterpriseRepository:
     # -- enterprises -------------------------------------------------------------------
 
     @_storage_errors
-    def register(self, enterprise: Enterprise, seals: list[Seal],
-                 audit: Sequence[AuditEvent] = ()) -> None:
+    def register(
+        self, enterprise: Enterprise, seals: list[Seal], audit: Sequence[AuditEvent] = ()
+    ) -> None:
         uscc = enterprise.uscc
         _check_owner(uscc, seals)
         try:
@@ -105,13 +106,13 @@ class SqlEnterpriseRepository:
     @_storage_errors
     def license_status(self, uscc: str) -> LicenseStatus | None:
         with self._reading() as session:
-            status = session.scalar(select(EnterpriseRow.status)
-                                    .where(EnterpriseRow.uscc == uscc))
+            status = session.scalar(select(EnterpriseRow.status).where(EnterpriseRow.uscc == uscc))
         return LicenseStatus(status) if status is not None else None
 
     @_storage_errors
-    def change_status(self, uscc: str, change: StatusChange, seals: list[Seal],
-                      audit: Sequence[AuditEvent] = ()) -> Enterprise:
+    def change_status(
+        self, uscc: str, change: StatusChange, seals: list[Seal], audit: Sequence[AuditEvent] = ()
+    ) -> Enterprise:
         _check_owner(uscc, seals)
         with self._writing() as session:
             row = session.get(EnterpriseRow, uscc, with_for_update=True)
@@ -172,8 +173,7 @@ class SqlEnterpriseRepository:
         if serial <= 0:
             return None
         with self._reading() as session:
-            row = session.scalars(
-                select(SealRow).where(SealRow.sm2_serial == _hex(serial))).first()
+            row = session.scalars(select(SealRow).where(SealRow.sm2_serial == _hex(serial))).first()
             return _to_seal(row) if row is not None else None
 
     @_storage_errors
@@ -240,8 +240,7 @@ def _to_enterprise(row: EnterpriseRow, history: list[StatusChangeRow]) -> Enterp
         license=License.model_validate(row.face),
         status=LicenseStatus(row.status),
         history=tuple(
-            StatusChange(status=LicenseStatus(h.status), at=h.at, reason=h.reason)
-            for h in history
+            StatusChange(status=LicenseStatus(h.status), at=h.at, reason=h.reason) for h in history
         ),
         registered_at=row.registered_at,
     )

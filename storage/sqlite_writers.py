@@ -77,8 +77,11 @@ class SqliteWriters:
             try:
                 fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as err:  # e.g. a read-only directory: SQLite's own locking only
-                log.warning("no writer lock file beside the database (%s); SQLite's busy "
-                            "timeout alone orders writers of different processes", err.strerror)
+                log.warning(
+                    "no writer lock file beside the database (%s); SQLite's busy "
+                    "timeout alone orders writers of different processes",
+                    err.strerror,
+                )
                 self._path = None
                 return None
             if self._fd is not None and self._pid == os.getpid():

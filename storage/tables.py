@@ -116,9 +116,7 @@ class EnterpriseRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     registered_at: Mapped[datetime]
 
-    __table_args__ = (
-        CheckConstraint(_one_of("status", LICENSE_STATUSES), name="status"),
-    )
+    __table_args__ = (CheckConstraint(_one_of("status", LICENSE_STATUSES), name="status"),)
 
 
 class StatusChangeRow(Base):
@@ -238,8 +236,7 @@ class ArchiveSealRow(Base):
 
     __tablename__ = "archive_seals"
 
-    archive_id: Mapped[str] = mapped_column(Ulid, ForeignKey("archives.id"),
-                                            primary_key=True)
+    archive_id: Mapped[str] = mapped_column(Ulid, ForeignKey("archives.id"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: copied from the archive row so that "this enterprise's documents with seal kind K"
     #: is one index range
@@ -255,6 +252,7 @@ class ArchiveSealRow(Base):
         Index(None, "serial"),
     )
 
+
 ARCHIVE_ROLES = ["sealer", "party"]
 
 
@@ -265,9 +263,9 @@ class ArchivePartyRow(Base):
     __tablename__ = "archive_parties"
 
     archive_id: Mapped[str] = mapped_column(
-        Ulid, ForeignKey("archives.id", ondelete="CASCADE"), primary_key=True)
-    uscc: Mapped[str] = mapped_column(String(18), ForeignKey("enterprises.uscc"),
-                                      primary_key=True)
+        Ulid, ForeignKey("archives.id", ondelete="CASCADE"), primary_key=True
+    )
+    uscc: Mapped[str] = mapped_column(String(18), ForeignKey("enterprises.uscc"), primary_key=True)
     role: Mapped[str] = mapped_column(String(8))
 
     __table_args__ = (

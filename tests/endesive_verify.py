@@ -49,8 +49,16 @@ def main() -> int:
     trusted = [Path(r).read_bytes() for r in roots]
     for result in PDFVerifier(Path(pdf).read_bytes(), trusted).verify_all_signatures():
         kind = "timestamp" if result.signed_data is None else "signature"
-        print(json.dumps({"kind": kind, "hash_ok": result.hashok,
-                          "signature_ok": result.signatureok, "cert_ok": result.certok}))
+        print(
+            json.dumps(
+                {
+                    "kind": kind,
+                    "hash_ok": result.hashok,
+                    "signature_ok": result.signatureok,
+                    "cert_ok": result.certok,
+                }
+            )
+        )
     return 0
 
 

@@ -73,10 +73,14 @@ def require_tool(*names: str) -> None:
         unavailable(f"{' and '.join(missing)} not installed")
 
 
-def wait_until(ready: Callable[[], T | None], what: str, *,
-               alive: Callable[[], bool] = lambda: True,
-               explain: Callable[[], str] = lambda: "",
-               timeout: float = READY_TIMEOUT_S) -> T:
+def wait_until(
+    ready: Callable[[], T | None],
+    what: str,
+    *,
+    alive: Callable[[], bool] = lambda: True,
+    explain: Callable[[], str] = lambda: "",
+    timeout: float = READY_TIMEOUT_S,
+) -> T:
     """Poll ``ready()`` until it gives something other than None or False, and return that.
 
     Returns as soon as it is ready; the ``timeout`` is only there so that a hang ends, and is

@@ -187,6 +187,7 @@ def make_big_pdf(path: Path, pages: int, size_mb: float) -> None:
     images = [_jpeg(i, per_page - 600) for i in range(16)]
     offsets: list[int] = []
     with path.open("wb") as f:
+
         def obj(num: int, body: bytes) -> None:
             offsets.append(f.tell())
             assert len(offsets) == num
@@ -200,18 +201,28 @@ def make_big_pdf(path: Path, pages: int, size_mb: float) -> None:
         for i in range(pages):
             page, content, image = 4 + 3 * i, 5 + 3 * i, 6 + 3 * i
             data, w, h = images[i % len(images)]
-            obj(page, b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
-                      b"/Resources << /Font << /F1 3 0 R >> /XObject << /Im0 %d 0 R >> >> "
-                      b"/Contents %d 0 R >>" % (image, content))
-            ops = (b"BT /F1 14 Tf 72 780 Td (Contract annex, page %d of %d) Tj ET "
-                   b"q 451 0 0 451 72 250 cm /Im0 Do Q" % (i + 1, pages))
+            obj(
+                page,
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+                b"/Resources << /Font << /F1 3 0 R >> /XObject << /Im0 %d 0 R >> >> "
+                b"/Contents %d 0 R >>" % (image, content),
+            )
+            ops = (
+                b"BT /F1 14 Tf 72 780 Td (Contract annex, page %d of %d) Tj ET "
+                b"q 451 0 0 451 72 250 cm /Im0 Do Q" % (i + 1, pages)
+            )
             obj(content, b"<< /Length %d >>\nstream\n" % len(ops) + ops + b"\nendstream")
-            obj(image, b"<< /Type /XObject /Subtype /Image /Width %d /Height %d "
-                       b"/ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode "
-                       b"/Length %d >>\nstream\n" % (w, h, len(data)) + data + b"\nendstream")
+            obj(
+                image,
+                b"<< /Type /XObject /Subtype /Image /Width %d /Height %d "
+                b"/ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode "
+                b"/Length %d >>\nstream\n" % (w, h, len(data)) + data + b"\nendstream",
+            )
         xref = f.tell()
         f.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
         for off in offsets:
             f.write(b"%010d 00000 n \n" % off)
-        f.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-                % (len(offsets) + 1, xref))
+        f.write(
+            b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+            % (len(offsets) + 1, xref)
+        )

@@ -47,8 +47,12 @@ PG_TOOLS = ("pg_dump", "pg_restore", "createdb", "dropdb")
 
 def _pg_env(url: URL) -> dict[str, str]:
     """libpq's environment for the client tools (no secret on any command line)."""
-    env = {"PGHOST": url.host or "127.0.0.1", "PGPORT": str(url.port or 5432),
-           "PGUSER": url.username or "postgres", "PGCONNECT_TIMEOUT": "5"}
+    env = {
+        "PGHOST": url.host or "127.0.0.1",
+        "PGPORT": str(url.port or 5432),
+        "PGUSER": url.username or "postgres",
+        "PGCONNECT_TIMEOUT": "5",
+    }
     if url.password:
         env["PGPASSWORD"] = str(url.password)
     return env
@@ -66,15 +70,19 @@ class Site:
         self.port = port
         db_url = admin.set(database=database).render_as_string(hide_password=False)
         base = {k: v for k, v in os.environ.items() if not k.startswith(("ESEAL_", "PG"))}
-        self.env = {**base, **_pg_env(admin),
-                    "ESEAL_DATA_DIR": str(self.data_dir),
-                    "ESEAL_ARCHIVE_DIR": str(self.archive_dir),
-                    "ESEAL_DATABASE_URL": db_url,
-                    "ESEAL_PUBLIC_URL": self.url}
+        self.env = {
+            **base,
+            **_pg_env(admin),
+            "ESEAL_DATA_DIR": str(self.data_dir),
+            "ESEAL_ARCHIVE_DIR": str(self.archive_dir),
+            "ESEAL_DATABASE_URL": db_url,
+            "ESEAL_PUBLIC_URL": self.url,
+        }
 
     def run(self, *cmd: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(list(cmd), env=self.env, capture_output=True, text=True,
-                              timeout=300, cwd=ROOT)
+        done = subprocess.run(
+            list(cmd), env=self.env, capture_output=True, text=True, timeout=300, cwd=ROOT
+        )
         if ok:
             assert done.returncode == 0, f"{' '.join(cmd)}: {done.stderr}"
         return done
@@ -89,8 +97,12 @@ class Site:
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port)],
-                env=self.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
 
         def healthy() -> bool:
             try:
@@ -99,8 +111,12 @@ class Site:
                 return False
 
         try:
-            wait_until(healthy, "eseal serve", alive=lambda: proc.poll() is None,
-                       explain=lambda: log.read_text(errors="replace")[-4000:])
+            wait_until(
+                healthy,
+                "eseal serve",
+                alive=lambda: proc.poll() is None,
+                explain=lambda: log.read_text(errors="replace")[-4000:],
+            )
         except BaseException:
             proc.kill()
             proc.wait(timeout=30)
@@ -134,8 +150,9 @@ def databases(admin_url: URL) -> Iterator[tuple[str, str]]:
     yield names
     env = {**os.environ, **_pg_env(admin_url)}
     for name in names:
-        subprocess.run(["dropdb", "--if-exists", "--force", name], env=env,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            ["dropdb", "--if-exists", "--force", name], env=env, capture_output=True, timeout=60
+        )
 
 
 def test_backup_destroy_restore_drill(
@@ -151,15 +168,27 @@ def test_backup_destroy_restore_drill(
 
     # -- 1. a working site with one sealed document -----------------------------------------
     created = site.run("createdb", site.database, ok=False)
-    assert created.returncode == 0, f"cannot create a database on {admin_url.host}: " \
-        f"{created.stderr} (set ESEAL_TEST_PG_URL)"
+    assert created.returncode == 0, (
+        f"cannot create a database on {admin_url.host}: {created.stderr} (set ESEAL_TEST_PG_URL)"
+    )
     init = json.loads(site.eseal("init").stdout)
     admin_token = init["admin_key"]["token"]
     site.eseal("enterprise", "register", str(ROOT / "examples" / "license.json"))
     (work / "contract.pdf").write_bytes(simple_pdf(2, text="Contract before the backup"))
-    sealed = json.loads(site.eseal(
-        "sign", str(work / "contract.pdf"), "-o", str(work / "sealed.pdf"),
-        "--uscc", USCC, "--seal", "contract", "--document-type", "contract").stdout)
+    sealed = json.loads(
+        site.eseal(
+            "sign",
+            str(work / "contract.pdf"),
+            "-o",
+            str(work / "sealed.pdf"),
+            "--uscc",
+            USCC,
+            "--seal",
+            "contract",
+            "--document-type",
+            "contract",
+        ).stdout
+    )
     archive_id, sha256 = sealed["archive_id"], sealed["sha256"]
     assert _sha256(work / "sealed.pdf") == sha256
     assert not (site.data_dir / "eseal.db").exists()  # the metadata is in PostgreSQL
@@ -168,8 +197,9 @@ def test_backup_destroy_restore_drill(
     site.run("pg_dump", "-Fc", "-d", site.database, "-f", str(backup / "eseal.dump"))
     site.run("cp", "-a", str(site.archive_dir), str(backup / "archive"))
     (backup / "data").mkdir()
-    site.run("cp", "-a", str(site.data_dir / "keys"), str(site.data_dir / "pki"),
-             str(backup / "data"))
+    site.run(
+        "cp", "-a", str(site.data_dir / "keys"), str(site.data_dir / "pki"), str(backup / "data")
+    )
     site.run("cp", "-a", str(site.data_dir / "master.key"), str(vault / "master.key"))
     assert not list(backup.rglob("master.key"))  # the backup alone opens no key
 
@@ -180,11 +210,18 @@ def test_backup_destroy_restore_drill(
     # -- 4. restore into a fresh database and fresh directories ------------------------------
     new = Site(tmp_path / "restored", databases[1], admin_url, port)
     new.run("createdb", new.database)
-    new.run("pg_restore", "--no-owner", "--exit-on-error", "-d", new.database,
-            str(backup / "eseal.dump"))
+    new.run(
+        "pg_restore",
+        "--no-owner",
+        "--exit-on-error",
+        "-d",
+        new.database,
+        str(backup / "eseal.dump"),
+    )
     new.data_dir.mkdir(parents=True)
-    new.run("cp", "-a", str(backup / "data" / "keys"), str(backup / "data" / "pki"),
-            str(new.data_dir))
+    new.run(
+        "cp", "-a", str(backup / "data" / "keys"), str(backup / "data" / "pki"), str(new.data_dir)
+    )
     new.run("install", "-m", "600", str(vault / "master.key"), str(new.data_dir / "master.key"))
     new.run("cp", "-a", str(backup / "archive"), str(new.archive_dir))
 
@@ -206,19 +243,30 @@ def test_backup_destroy_restore_drill(
         server.terminate()
         server.wait(timeout=30)
 
-    verified = new.eseal("verify", str(work / "downloaded.pdf"), "--expect-uscc", USCC,
-                         "--json", ok=False)
+    verified = new.eseal(
+        "verify", str(work / "downloaded.pdf"), "--expect-uscc", USCC, "--json", ok=False
+    )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     report = json.loads(verified.stdout)
     assert report["valid"] is True and report["file"]["sha256"] == sha256
 
     (work / "after.pdf").write_bytes(simple_pdf(1, text="Contract after the restore"))
-    after = json.loads(new.eseal(
-        "sign", str(work / "after.pdf"), "-o", str(work / "after-sealed.pdf"),
-        "--uscc", USCC, "--seal", "contract", "--document-type", "contract").stdout)
+    after = json.loads(
+        new.eseal(
+            "sign",
+            str(work / "after.pdf"),
+            "-o",
+            str(work / "after-sealed.pdf"),
+            "--uscc",
+            USCC,
+            "--seal",
+            "contract",
+            "--document-type",
+            "contract",
+        ).stdout
+    )
     assert after["archive_id"] != archive_id
-    again = new.eseal("verify", str(work / "after-sealed.pdf"), "--expect-uscc", USCC,
-                      ok=False)
+    again = new.eseal("verify", str(work / "after-sealed.pdf"), "--expect-uscc", USCC, ok=False)
     assert again.returncode == 0, again.stdout + again.stderr
     check = json.loads(new.eseal("archive", "check").stdout)
     assert check["clean"] is True and check["rows"] == 2, check

@@ -79,9 +79,11 @@ def readme_blocks(text: str) -> list[Block]:
 
 
 def test_marker_parsing() -> None:
-    text = ("intro\n<!-- readme-test: skip (serves) -->\n\n```sh\nserve\n```\n"
-            "<!-- readme-test: provide scan.jpg=examples/seal-scan.jpg -->\n```sh\nup scan.jpg\n"
-            "```\n```python\nnot shell\n```\n```sh\nlast\n```\n")
+    text = (
+        "intro\n<!-- readme-test: skip (serves) -->\n\n```sh\nserve\n```\n"
+        "<!-- readme-test: provide scan.jpg=examples/seal-scan.jpg -->\n```sh\nup scan.jpg\n"
+        "```\n```python\nnot shell\n```\n```sh\nlast\n```\n"
+    )
     blocks = readme_blocks(text)
     assert [(b.text, b.skip, b.provide) for b in blocks] == [
         ("serve\n", True, {}),
@@ -116,11 +118,19 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reader]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
     venv_bin = str(Path(sys.executable).parent)
-    env.update(ESEAL_DATA_DIR=str(tmp / "eseal-data"),
-               ESEAL_PUBLIC_URL=f"http://127.0.0.1:{port}",
-               PATH=venv_bin + os.pathsep + env.get("PATH", ""))
-    init = subprocess.run([sys.executable, "-m", "api.cli", "init"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env.update(
+        ESEAL_DATA_DIR=str(tmp / "eseal-data"),
+        ESEAL_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        PATH=venv_bin + os.pathsep + env.get("PATH", ""),
+    )
+    init = subprocess.run(
+        [sys.executable, "-m", "api.cli", "init"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert init.returncode == 0, init.stderr
     token = json.loads(init.stdout)["admin_key"]["token"]
     assert token.startswith("esk_")
@@ -128,7 +138,11 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reader]:
     with log.open("wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -170,13 +184,18 @@ def test_readme_runs_as_written(reader: Reader, tmp_path: Path) -> None:
             shutil.copyfile(ROOT / source, reader.work / name)
         script = tmp_path / f"block{n}.sh"
         script.write_text(block.text, encoding="utf-8")
-        done = subprocess.run(["bash", str(runner), str(state), str(reader.work), str(script)],
-                              env=reader.env, capture_output=True, text=True,
-                              timeout=BLOCK_TIMEOUT_S)
+        done = subprocess.run(
+            ["bash", str(runner), str(state), str(reader.work), str(script)],
+            env=reader.env,
+            capture_output=True,
+            text=True,
+            timeout=BLOCK_TIMEOUT_S,
+        )
         assert done.returncode == 0, (
             f"README.md block at line {block.line} exited {done.returncode}\n"
             f"--- block\n{block.text}--- stdout\n{done.stdout[-4000:]}\n"
-            f"--- stderr\n{done.stderr[-4000:]}")
+            f"--- stderr\n{done.stderr[-4000:]}"
+        )
         assert "Traceback" not in done.stderr, (block.line, done.stderr[-4000:])
     # what the text says the blocks did
     work = reader.work
@@ -205,8 +224,14 @@ def test_openapi_describes_the_registration_body(reader: Reader) -> None:
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_version() -> None:
@@ -229,9 +254,11 @@ def _actions(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, 
 def test_every_cli_option_has_help() -> None:
     from api.cli import _parser
 
-    missing = [f"{path} {'/'.join(a.option_strings) or a.dest}"
-               for path, a in _actions(_parser(), "eseal")
-               if not a.help and not isinstance(a, argparse._HelpAction)]
+    missing = [
+        f"{path} {'/'.join(a.option_strings) or a.dest}"
+        for path, a in _actions(_parser(), "eseal")
+        if not a.help and not isinstance(a, argparse._HelpAction)
+    ]
     assert missing == []
 
 

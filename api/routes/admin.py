@@ -27,8 +27,10 @@ async def create_key(body: ApiKeyRequest, c: ContainerDep, who: Admin) -> dict[s
         await run_in_threadpool(c.seals.enterprise, body.uscc)  # must be registered
     form = body.access_form.model_dump(mode="json") if body.access_form else None
     key, token = await run_in_threadpool(
-        lambda: c.api_keys.create(role=body.role, uscc=body.uscc, name=body.name,
-                                  actor=who.key_id, access_form=form))
+        lambda: c.api_keys.create(
+            role=body.role, uscc=body.uscc, name=body.name, actor=who.key_id, access_form=form
+        )
+    )
     return {**key.to_json(), "token": token}
 
 
@@ -39,14 +41,15 @@ async def delete_key(key_id: str, c: ContainerDep, who: Admin) -> None:
 
 
 @router.get("/audit", summary="The seal-use log (an enterprise sees its own entries)")
-async def audit(c: ContainerDep, who: AdminOrOwner, after: int = 0,
-                limit: int = 100) -> dict[str, Any]:
+async def audit(
+    c: ContainerDep, who: AdminOrOwner, after: int = 0, limit: int = 100
+) -> dict[str, Any]:
     limit = max(1, min(limit, 1000))
     uscc = who.uscc if who.role is Role.ENTERPRISE else None
     entries = await run_in_threadpool(
-        lambda: c.audit.entries(uscc=uscc, after=max(after, 0), limit=limit))
-    return {"entries": entries,
-            "next_after": entries[-1]["seq"] if len(entries) == limit else None}
+        lambda: c.audit.entries(uscc=uscc, after=max(after, 0), limit=limit)
+    )
+    return {"entries": entries, "next_after": entries[-1]["seq"] if len(entries) == limit else None}
 
 
 @router.get("/audit/verify", summary="Recompute the hash chain")

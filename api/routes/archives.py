@@ -58,13 +58,19 @@ def _query(who: Principal, f: ArchiveFilter) -> ArchiveQuery:
             authorize_enterprise(who, uscc)
         uscc = who.uscc
     if f.role is not None and uscc is None:
-        raise InvalidRequest("a role filter needs the enterprise (uscc) it is of",
-                             code="invalid_query")
+        raise InvalidRequest(
+            "a role filter needs the enterprise (uscc) it is of", code="invalid_query"
+        )
     start, end = day_range(f.from_, f.to)
-    return ArchiveQuery(party=uscc, role=PartyRole(f.role) if f.role else None,
-                        kind=parse_kind(f.kind) if f.kind else None,
-                        document_type=f.type, reference=f.reference,
-                        created_from=start, created_to=end)
+    return ArchiveQuery(
+        party=uscc,
+        role=PartyRole(f.role) if f.role else None,
+        kind=parse_kind(f.kind) if f.kind else None,
+        document_type=f.type,
+        reference=f.reference,
+        created_from=start,
+        created_to=end,
+    )
 
 
 async def _owned(c: Any, who: Principal, archive_id: str) -> ArchiveRecord:
@@ -84,8 +90,10 @@ def _item(record: ArchiveRecord, uscc: str | None) -> dict[str, Any]:
 
 @router.get("", summary="List archived documents (cursor paging, newest first)")
 async def list_archives(
-    c: ContainerDep, who: Reader,
-    uscc: str | None = None, kind: str | None = None,
+    c: ContainerDep,
+    who: Reader,
+    uscc: str | None = None,
+    kind: str | None = None,
     type: Literal["contract", "invoice", "other"] | None = None,
     reference: str | None = None,
     from_: Annotated[date | None, Query(alias="from")] = None,
@@ -94,13 +102,20 @@ async def list_archives(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     role: Literal["sealer", "party"] | None = None,
 ) -> dict[str, Any]:
-    f = ArchiveFilter.model_validate({"uscc": uscc, "kind": kind, "type": type,
-                                      "reference": reference, "from": from_, "to": to,
-                                      "role": role})
+    f = ArchiveFilter.model_validate(
+        {
+            "uscc": uscc,
+            "kind": kind,
+            "type": type,
+            "reference": reference,
+            "from": from_,
+            "to": to,
+            "role": role,
+        }
+    )
     query = _query(who, f)
     page = await run_in_threadpool(lambda: c.archive.list(query, limit=limit, cursor=cursor))
-    return {"items": [_item(r, query.party) for r in page.records],
-            "next_cursor": page.next_cursor}
+    return {"items": [_item(r, query.party) for r in page.records], "next_cursor": page.next_cursor}
 
 
 @router.get("/{archive_id}", summary="Metadata of one archived document")
@@ -108,34 +123,48 @@ async def show(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
     return _item(await _owned(c, who, archive_id), who.uscc)
 
 
-@router.get("/{archive_id}/file", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}}}},
-            summary="The archived file; its SHA-256 is checked before it is sent")
-async def file(archive_id: str, c: ContainerDep, who: Reader,
-               version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> Response:
+@router.get(
+    "/{archive_id}/file",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="The archived file; its SHA-256 is checked before it is sent",
+)
+async def file(
+    archive_id: str,
+    c: ContainerDep,
+    who: Reader,
+    version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
+) -> Response:
     record = await _owned(c, who, archive_id)
     if version is not None and version != record.version:  # default: the latest version
         record = await run_in_threadpool(c.archive.record_version, archive_id, version)
     # the whole file is verified (archive_corrupt on a mismatch) before a byte is sent
     spooled = await run_in_threadpool(c.archive.spool, record)
     done = SealedDocument(spooled, record.size, record.sha256, record.id)
-    return pdf_response(done, {
-        "X-Eseal-Sha256": record.sha256, "X-Eseal-Archive-Id": record.id,
-        "Content-Disposition": f'attachment; filename="{record.filename}"; '
-                               f"filename*=UTF-8''{quote(record.export_name)}"})
+    return pdf_response(
+        done,
+        {
+            "X-Eseal-Sha256": record.sha256,
+            "X-Eseal-Archive-Id": record.id,
+            "Content-Disposition": f'attachment; filename="{record.filename}"; '
+            f"filename*=UTF-8''{quote(record.export_name)}",
+        },
+    )
 
 
 @router.get("/{archive_id}/versions", summary="Every version of an archived document")
 async def versions(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
     record = await _owned(c, who, archive_id)
     found = await run_in_threadpool(c.archive.versions, record.id)
-    return {"id": record.id, "latest": record.version,
-            "versions": [v.to_json() for v in found]}
+    return {"id": record.id, "latest": record.version, "versions": [v.to_json() for v in found]}
 
 
-@router.post("/{archive_id}/renew", status_code=201,
-             summary="Renew a document: a new version with a new document timestamp "
-                     "(B-LTA), or extended to B-LTA")
+@router.post(
+    "/{archive_id}/renew",
+    status_code=201,
+    summary="Renew a document: a new version with a new document timestamp "
+    "(B-LTA), or extended to B-LTA",
+)
 async def renew(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
     from ..renewal import renew_document
 
@@ -146,15 +175,19 @@ async def renew(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]
     return done
 
 
-@router.post("/export", response_class=StreamingResponse,
-             responses={200: {"content": {"application/zip": {}}}},
-             summary="A streamed ZIP: the files, manifest.json and a report per file")
+@router.post(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}}},
+    summary="A streamed ZIP: the files, manifest.json and a report per file",
+)
 async def export(c: ContainerDep, who: Reader, f: ArchiveFilter | None = None) -> Response:
     f = f or ArchiveFilter()
     query = _query(who, f)
     if who.role is Role.ADMIN and query.party is None and not f.reference and not f.from_:
-        raise InvalidRequest("an export names an enterprise, a reference or a date range",
-                             code="export_too_broad")
+        raise InvalidRequest(
+            "an export names an enterprise, a reference or a date range", code="export_too_broad"
+        )
 
     def report_for(record: ArchiveRecord, reader: VerifiedReader) -> dict[str, Any]:
         report: dict[str, Any] = asyncio.run(c.verifier.verify(reader.read(), record.uscc))
@@ -165,9 +198,21 @@ async def export(c: ContainerDep, who: Reader, f: ArchiveFilter | None = None) -
 
         return render_report(report, seal_image_lookup(c.seals, report))
 
-    await run_in_threadpool(c.audit.append, [AuditEvent(
-        "archive.export", who.key_id, uscc=query.party, detail={"filter": query.to_json()})])
-    chunks = c.archive.export(query, report_for=report_for if f.reports else None,
-                              report_html=report_html if f.reports else None)
-    return StreamingResponse(iterate_in_threadpool(chunks), media_type="application/zip",
-                             headers={"Content-Disposition": 'attachment; filename="archive.zip"'})
+    await run_in_threadpool(
+        c.audit.append,
+        [
+            AuditEvent(
+                "archive.export", who.key_id, uscc=query.party, detail={"filter": query.to_json()}
+            )
+        ],
+    )
+    chunks = c.archive.export(
+        query,
+        report_for=report_for if f.reports else None,
+        report_html=report_html if f.reports else None,
+    )
+    return StreamingResponse(
+        iterate_in_threadpool(chunks),
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="archive.zip"'},
+    )

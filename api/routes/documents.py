@@ -31,13 +31,15 @@ PDF = {200: {"content": {"application/pdf": {}}, "description": "the sealed PDF"
 async def _form_upload(request: Request) -> tuple[UploadFile, dict[str, str]]:
     """The uploaded ``file`` (spooled to disk when large) and the other (text) fields."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise InvalidRequest("send multipart/form-data with the PDF in the part 'file'",
-                             code="invalid_upload")
+        raise InvalidRequest(
+            "send multipart/form-data with the PDF in the part 'file'", code="invalid_upload"
+        )
     form = await request.form(max_files=1, max_fields=10)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise InvalidRequest("the multipart part 'file' (the PDF) is missing",
-                             code="invalid_upload")
+        raise InvalidRequest(
+            "the multipart part 'file' (the PDF) is missing", code="invalid_upload"
+        )
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     return upload, fields
 
@@ -51,8 +53,6 @@ async def _form_parts(request: Request) -> tuple[bytes, dict[str, str]]:
         await upload.close()
 
 
-
-
 def _options(fields: dict[str, str]) -> SignOptions:
     try:
         return SignOptions.model_validate(options_json(fields.get("options")))
@@ -63,22 +63,33 @@ def _options(fields: dict[str, str]) -> SignOptions:
         raise InvalidRequest(f"invalid options: {detail}", code="invalid_options") from None
 
 
-@router.post("/sign", response_class=Response, responses=PDF,  # type: ignore[arg-type]
-             summary="Seal a PDF (multipart: file, options)")
-async def sign(request: Request, c: ContainerDep, who: Enterprise,
-               idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> Response:
+@router.post(
+    "/sign",
+    response_class=Response,
+    responses=PDF,  # type: ignore[arg-type]
+    summary="Seal a PDF (multipart: file, options)",
+)
+async def sign(
+    request: Request,
+    c: ContainerDep,
+    who: Enterprise,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
     upload, fields = await _form_upload(request)
     try:
         options = _options(fields)
         to_sealing_options(options)  # unknown kinds and bad placements fail before any work
-        done = await run_in_threadpool(c.sign_flow.sign, who, upload.file, options,
-                                       idempotency_key, upload.filename)
+        done = await run_in_threadpool(
+            c.sign_flow.sign, who, upload.file, options, idempotency_key, upload.filename
+        )
     finally:
         await upload.close()
     for kind in done.kinds:
         c.metrics.seals.labels(kind).inc()
-    headers = {"X-Eseal-Sha256": done.sha256,
-               "Content-Disposition": 'attachment; filename="sealed.pdf"'}
+    headers = {
+        "X-Eseal-Sha256": done.sha256,
+        "Content-Disposition": 'attachment; filename="sealed.pdf"',
+    }
     if done.archive_id:
         headers["X-Eseal-Archive-Id"] = done.archive_id
     if done.replayed:
@@ -88,22 +99,32 @@ async def sign(request: Request, c: ContainerDep, who: Enterprise,
     return pdf_response(done, headers)
 
 
-@router.post("/extend", response_class=Response, responses=PDF,  # type: ignore[arg-type]
-             summary="Add B-LT or B-LTA to a signed PDF (multipart: file, level)")
+@router.post(
+    "/extend",
+    response_class=Response,
+    responses=PDF,  # type: ignore[arg-type]
+    summary="Add B-LT or B-LTA to a signed PDF (multipart: file, level)",
+)
 async def extend(request: Request, c: ContainerDep, who: Enterprise) -> Response:
     pdf, fields = await _form_parts(request)
     level = fields.get("level", "B-LTA")
     if level not in ("B-LT", "B-LTA"):
         raise InvalidRequest("level must be B-LT or B-LTA", code="invalid_level")
-    out = await run_in_threadpool(c.deadline.run, lambda: asyncio.run(
-        c.sealing.document_signer.extend(pdf, PadesLevel(level))))
+    out = await run_in_threadpool(
+        c.deadline.run,
+        lambda: asyncio.run(c.sealing.document_signer.extend(pdf, PadesLevel(level))),
+    )
     return Response(out, media_type="application/pdf")
 
 
-@router.post("/verify", summary="Verify a signed PDF (multipart: file, expect_uscc, format)",
-             responses={200: {"content": {"application/json": {}, "text/html": {}}}})
-async def verify(request: Request, c: ContainerDep, who: OptionalPrincipal,
-                 format: str = "json") -> Any:
+@router.post(
+    "/verify",
+    summary="Verify a signed PDF (multipart: file, expect_uscc, format)",
+    responses={200: {"content": {"application/json": {}, "text/html": {}}}},
+)
+async def verify(
+    request: Request, c: ContainerDep, who: OptionalPrincipal, format: str = "json"
+) -> Any:
     if who is None and not c.settings.verify_public:
         raise Unauthorized("this route needs an API token")
     pdf, fields = await _form_parts(request)
@@ -113,7 +134,8 @@ async def verify(request: Request, c: ContainerDep, who: OptionalPrincipal,
     if not pdf:
         raise InvalidPdf("the uploaded file is empty")
     report: dict[str, Any] = await run_in_threadpool(
-        c.deadline.run, lambda: asyncio.run(c.verifier.verify(pdf, expect)))
+        c.deadline.run, lambda: asyncio.run(c.verifier.verify(pdf, expect))
+    )
     c.metrics.verifications.labels("true" if report["valid"] else "false").inc()
     if fmt == "html":
         from ..report_html import render_report, seal_image_lookup

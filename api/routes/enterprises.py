@@ -42,21 +42,37 @@ class LifecycleRequest(BaseModel):
 #: the request body of POST /v1/enterprises in the OpenAPI description: the body is read by
 #: hand (so that every mistake is one domain error, 422 invalid_uscc or invalid_license), which
 #: leaves FastAPI nothing to derive the schema from
-_LICENSE_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": License.model_json_schema(),
-    "example": {
-        "uscc": "91110108551385082Q", "name": "北京字节跳动网络技术有限公司",
-        "type": "有限责任公司（自然人投资或控股）", "legal_representative": "张利东",
-        "registered_capital": "人民币1000万元", "established": "2012-03-09",
-        "business_term": "2012-03-09 至 2042-03-08",
-        "address": "北京市海淀区知春路甲48号2号楼10A室",
-        "business_scope": "技术开发、技术推广、技术转让、技术咨询、技术服务。",
-        "registration_authority": "北京市海淀区市场监督管理局", "approved": "2024-06-18"},
-}}}}
+_LICENSE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": License.model_json_schema(),
+                "example": {
+                    "uscc": "91110108551385082Q",
+                    "name": "北京字节跳动网络技术有限公司",
+                    "type": "有限责任公司（自然人投资或控股）",
+                    "legal_representative": "张利东",
+                    "registered_capital": "人民币1000万元",
+                    "established": "2012-03-09",
+                    "business_term": "2012-03-09 至 2042-03-08",
+                    "address": "北京市海淀区知春路甲48号2号楼10A室",
+                    "business_scope": "技术开发、技术推广、技术转让、技术咨询、技术服务。",
+                    "registration_authority": "北京市海淀区市场监督管理局",
+                    "approved": "2024-06-18",
+                },
+            }
+        },
+    }
+}
 
 
-@router.post("", status_code=201, summary="Register a license and issue its five seals",
-             openapi_extra=_LICENSE_BODY)
+@router.post(
+    "",
+    status_code=201,
+    summary="Register a license and issue its five seals",
+    openapi_extra=_LICENSE_BODY,
+)
 async def register(request: Request, c: ContainerDep, who: Admin) -> dict[str, Any]:
     body = await request.body()
     try:
@@ -77,12 +93,15 @@ async def show(uscc: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
 
 
 @router.post("/{uscc}/status", summary="Change the license status")
-async def change_status(uscc: str, body: StatusRequest, c: ContainerDep,
-                        who: Admin) -> dict[str, Any]:
+async def change_status(
+    uscc: str, body: StatusRequest, c: ContainerDep, who: Admin
+) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
     enterprise = await run_in_threadpool(
-        lambda: c.seals.change_status(uscc, LicenseStatus(body.status), body.reason,
-                                      actor=who.key_id))
+        lambda: c.seals.change_status(
+            uscc, LicenseStatus(body.status), body.reason, actor=who.key_id
+        )
+    )
     c.revocation.forget_all()
     return enterprise.to_json()
 
@@ -101,34 +120,46 @@ async def seal(uscc: str, kind: str, c: ContainerDep, who: AdminOrOwner) -> dict
     return (await run_in_threadpool(c.seals.seal, uscc, parse_kind(kind))).to_json()
 
 
-@router.get("/{uscc}/seals/{kind}/image", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}}, summary="The seal image (PNG)")
-async def image(uscc: str, kind: str, c: ContainerDep,
-                who: Reader) -> Response:
+@router.get(
+    "/{uscc}/seals/{kind}/image",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+    summary="The seal image (PNG)",
+)
+async def image(uscc: str, kind: str, c: ContainerDep, who: Reader) -> Response:
     uscc = checked_uscc(uscc)
     found = await run_in_threadpool(c.seals.seal, uscc, parse_kind(kind))
-    return Response(found.image_png, media_type="image/png",
-                    headers={"X-Eseal-Image-Sha256": found.image_sha256})
+    return Response(
+        found.image_png,
+        media_type="image/png",
+        headers={"X-Eseal-Image-Sha256": found.image_sha256},
+    )
 
 
-@router.get("/{uscc}/seals/{kind}/certificate", response_class=Response,
-            summary="The seal certificate and its chain (PEM)")
+@router.get(
+    "/{uscc}/seals/{kind}/certificate",
+    response_class=Response,
+    summary="The seal certificate and its chain (PEM)",
+)
 async def certificate(uscc: str, kind: str, c: ContainerDep, who: Reader) -> Response:
     uscc = checked_uscc(uscc)
     found = await run_in_threadpool(c.seals.seal, uscc, parse_kind(kind))
-    return Response(found.certificate_pem + found.chain_pem,
-                    media_type="application/pem-certificate-chain")
+    return Response(
+        found.certificate_pem + found.chain_pem, media_type="application/pem-certificate-chain"
+    )
 
 
 @router.put("/{uscc}/seals/{kind}/image", summary="Replace the image by a scan of the seal")
-async def upload_image(uscc: str, kind: str, request: Request, c: ContainerDep,
-                       who: AdminOrOwner) -> dict[str, Any]:
+async def upload_image(
+    uscc: str, kind: str, request: Request, c: ContainerDep, who: AdminOrOwner
+) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
     authorize_enterprise(who, uscc)
     seal_kind = parse_kind(kind)
     data = await _image_body(request)
     updated = await run_in_threadpool(
-        lambda: c.seals.replace_image(uscc, seal_kind, data, actor=who.key_id))
+        lambda: c.seals.replace_image(uscc, seal_kind, data, actor=who.key_id)
+    )
     return updated.to_json()
 
 
@@ -148,34 +179,56 @@ async def _image_body(request: Request) -> bytes:
 
 
 @router.post("/{uscc}/seals/{kind}/revoke", summary="Revoke a seal")
-async def revoke(uscc: str, kind: str, c: ContainerDep, who: Admin,
-                 body: LifecycleRequest | None = None) -> dict[str, Any]:
+async def revoke(
+    uscc: str, kind: str, c: ContainerDep, who: Admin, body: LifecycleRequest | None = None
+) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
     seal_kind = parse_kind(kind)
     b = body or LifecycleRequest()
     out = await run_in_threadpool(
-        lambda: c.seals.revoke_seal(uscc, seal_kind, b.reason, code=b.reason_code,
-                                    compromised_at=b.compromised_at, actor=who.key_id))
+        lambda: c.seals.revoke_seal(
+            uscc,
+            seal_kind,
+            b.reason,
+            code=b.reason_code,
+            compromised_at=b.compromised_at,
+            actor=who.key_id,
+        )
+    )
     c.revocation.forget(out.serial)
     return out.to_json()
 
 
 @router.post("/{uscc}/seals/{kind}/reissue", summary="New key, certificate and version")
-async def reissue(uscc: str, kind: str, c: ContainerDep, who: Admin,
-                  body: LifecycleRequest | None = None) -> dict[str, Any]:
+async def reissue(
+    uscc: str, kind: str, c: ContainerDep, who: Admin, body: LifecycleRequest | None = None
+) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
     seal_kind = parse_kind(kind)
     b = body or LifecycleRequest()
     out = await run_in_threadpool(
-        lambda: c.seals.reissue_seal(uscc, seal_kind, b.reason, code=b.reason_code,
-                                     compromised_at=b.compromised_at, actor=who.key_id))
+        lambda: c.seals.reissue_seal(
+            uscc,
+            seal_kind,
+            b.reason,
+            code=b.reason_code,
+            compromised_at=b.compromised_at,
+            actor=who.key_id,
+        )
+    )
     c.revocation.forget_all()
     return out.to_json()
 
 
 @router.post("/{uscc}/seals/{kind}/{action}", summary="Suspend or resume a seal")
-async def suspend_resume(uscc: str, kind: str, action: str, c: ContainerDep, who: Admin,
-                         body: LifecycleRequest | None = None) -> dict[str, Any]:
+async def suspend_resume(
+    uscc: str,
+    kind: str,
+    action: str,
+    c: ContainerDep,
+    who: Admin,
+    body: LifecycleRequest | None = None,
+) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
     seal_kind = parse_kind(kind)
     if action not in ("suspend", "resume"):
@@ -184,15 +237,21 @@ async def suspend_resume(uscc: str, kind: str, action: str, c: ContainerDep, who
         raise NotFound(f"no action {action!r}; use revoke, reissue, suspend or resume")
     b = body or LifecycleRequest()
     if b.compromised_at is not None:
-        raise DomainError(f"{action} takes no compromised_at; revoke or re-issue with "
-                          "key_compromise", code="invalid_compromised_at")
+        raise DomainError(
+            f"{action} takes no compromised_at; revoke or re-issue with key_compromise",
+            code="invalid_compromised_at",
+        )
     if action == "suspend":
-        out = await run_in_threadpool(lambda: c.seals.suspend_seal(
-            uscc, seal_kind, b.reason, code=b.reason_code, actor=who.key_id))
+        out = await run_in_threadpool(
+            lambda: c.seals.suspend_seal(
+                uscc, seal_kind, b.reason, code=b.reason_code, actor=who.key_id
+            )
+        )
     else:
         if b.reason_code is not None:
             raise DomainError("resume takes no reason code", code="invalid_reason_code")
         out = await run_in_threadpool(
-            lambda: c.seals.resume_seal(uscc, seal_kind, b.reason, actor=who.key_id))
+            lambda: c.seals.resume_seal(uscc, seal_kind, b.reason, actor=who.key_id)
+        )
     c.revocation.forget(out.serial)
     return out.to_json()

@@ -28,8 +28,11 @@ async def readyz(c: ContainerDep) -> JSONResponse:
             conn.execute(text("SELECT 1"))
 
     checks: dict[str, Any] = {}
-    for name, fn in (("database", check_db), ("keystore", c.seal_keys.check),
-                     ("archive", c.archive_check)):
+    for name, fn in (
+        ("database", check_db),
+        ("keystore", c.seal_keys.check),
+        ("archive", c.archive_check),
+    ):
         try:
             await run_in_threadpool(fn)
             checks[name] = "ok"

@@ -42,8 +42,9 @@ def _is_sm2(algorithm: str | None) -> bool:
         return False
     if algorithm == "sm2":
         return True
-    raise InvalidRequest(f"algorithm must be one of {', '.join(ALGORITHMS)}",
-                         code="invalid_algorithm")
+    raise InvalidRequest(
+        f"algorithm must be one of {', '.join(ALGORITHMS)}", code="invalid_algorithm"
+    )
 
 
 def sm2_seal_status(c: Container) -> StatusLookup:
@@ -103,8 +104,7 @@ async def ocsp(request: Request, c: ContainerDep, algorithm: AlgorithmQuery = No
     _is_sm2(algorithm)  # checked, not obeyed: the request's CertID names the hierarchy
     body = await _small_body(request)
     if is_for_sm2_ca(c.sm2_pki, body):
-        der = await run_in_threadpool(sm2_ocsp_response, c.sm2_pki, body,
-                                     sm2_seal_status(c))
+        der = await run_in_threadpool(sm2_ocsp_response, c.sm2_pki, body, sm2_seal_status(c))
     else:
         der = await run_in_threadpool(c.pki.ocsp_response, body, c.seals.certificate_status)
     return Response(der, media_type="application/ocsp-response")
@@ -115,9 +115,13 @@ async def tsa(request: Request, c: ContainerDep, who: OptionalPrincipal) -> Resp
     if who is None and not c.settings.tsa_public:
         raise Unauthorized("this TSA answers authenticated callers only")
     if request.headers.get("content-type", "").split(";")[0].strip() not in (
-            "application/timestamp-query", ""):
-        raise InvalidRequest("send an RFC 3161 request as application/timestamp-query",
-                             code="invalid_timestamp_query")
+        "application/timestamp-query",
+        "",
+    ):
+        raise InvalidRequest(
+            "send an RFC 3161 request as application/timestamp-query",
+            code="invalid_timestamp_query",
+        )
     body = await _small_body(request)
     reply = await c.tsa.respond(body)
     return Response(reply, media_type="application/timestamp-reply")

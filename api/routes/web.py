@@ -57,19 +57,20 @@ def _report_style_hashes() -> list[str]:
 @cache
 def content_security_policy() -> str:
     """The policy of the page and its assets (see the module docstring for ``style-src``)."""
-    return "; ".join([
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self' " + " ".join(_report_style_hashes()),
-        "img-src data:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-        "require-trusted-types-for 'script'",
-        f"trusted-types {TRUSTED_TYPES_POLICY}",
-    ])
-
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self' " + " ".join(_report_style_hashes()),
+            "img-src data:",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+            "require-trusted-types-for 'script'",
+            f"trusted-types {TRUSTED_TYPES_POLICY}",
+        ]
+    )
 
 
 def security_headers() -> dict[str, str]:
@@ -103,15 +104,20 @@ def render_index(*, verify_public: bool, max_upload_mb: float) -> str:
         .replace("{{verify_public}}", "true" if verify_public else "false")
         .replace("{{max_upload_bytes}}", str(int(max_upload_mb * 1024 * 1024)))
         .replace("{{problem_text}}", _json_for_script(PROBLEM_TEXT))
-        .replace("{{notice_text}}", _json_for_script(
-            {"notices": NOTICE_TEXT, "marks": NOTICE_MARK, "reasons": REASON_TEXT}))
+        .replace(
+            "{{notice_text}}",
+            _json_for_script(
+                {"notices": NOTICE_TEXT, "marks": NOTICE_MARK, "reasons": REASON_TEXT}
+            ),
+        )
     )
 
 
 @router.get("/", response_class=HTMLResponse)
 async def index(c: ContainerDep) -> HTMLResponse:
-    page = render_index(verify_public=c.settings.verify_public,
-                        max_upload_mb=c.settings.max_upload_mb)
+    page = render_index(
+        verify_public=c.settings.verify_public, max_upload_mb=c.settings.max_upload_mb
+    )
     return HTMLResponse(page, headers=security_headers())
 
 

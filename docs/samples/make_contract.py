@@ -70,8 +70,11 @@ async def main() -> None:
 
     run("pdftoppm", "-r", "45", "-png", str(out), str(work / "page"))
     pages = [Image.open(p) for p in sorted(work.glob("page-*.png"))]
-    sheet = Image.new("RGB", (sum(p.width for p in pages) + 10 * (len(pages) + 1),
-                              max(p.height for p in pages) + 20), (120, 120, 120))
+    sheet = Image.new(
+        "RGB",
+        (sum(p.width for p in pages) + 10 * (len(pages) + 1), max(p.height for p in pages) + 20),
+        (120, 120, 120),
+    )
     x = 10
     for p in pages:
         sheet.paste(p, (x, 10))
@@ -80,31 +83,62 @@ async def main() -> None:
 
     pki = settings.pki_dir
     evidence = [f"$ pdfsig contract-signed.pdf\n{run('pdfsig', str(out))}"]
-    evidence.append("$ python tests/endesive_verify.py contract-signed.pdf root.pem issuing.pem\n"
-                    + run(sys.executable, str(ROOT / "tests" / "endesive_verify.py"), str(out),
-                          str(pki / "root.pem"), str(pki / "issuing.pem")))
+    evidence.append(
+        "$ python tests/endesive_verify.py contract-signed.pdf root.pem issuing.pem\n"
+        + run(
+            sys.executable,
+            str(ROOT / "tests" / "endesive_verify.py"),
+            str(out),
+            str(pki / "root.pem"),
+            str(pki / "issuing.pem"),
+        )
+    )
     sig = PdfFileReader(io.BytesIO(signed), strict=False).embedded_signatures[0]
-    token = next(a["values"][0] for a in sig.signer_info["unsigned_attrs"]
-                 if a["type"].native == "signature_time_stamp_token")
+    token = next(
+        a["values"][0]
+        for a in sig.signer_info["unsigned_attrs"]
+        if a["type"].native == "signature_time_stamp_token"
+    )
     (work / "token.der").write_bytes(token.dump())
-    (work / "chain.pem").write_bytes((pki / "tsa.pem").read_bytes()
-                                     + (pki / "issuing.pem").read_bytes())
+    (work / "chain.pem").write_bytes(
+        (pki / "tsa.pem").read_bytes() + (pki / "issuing.pem").read_bytes()
+    )
     imprint = hashlib.sha256(sig.signer_info["signature"].native).hexdigest()
     evidence.append(
         "$ openssl ts -verify -token_in -in token.der -digest <sha256 of signature 1> "
         "-CAfile root.pem -untrusted tsa+issuing.pem\n"
-        + run("openssl", "ts", "-verify", "-token_in", "-in", str(work / "token.der"),
-              "-digest", imprint, "-CAfile", str(pki / "root.pem"),
-              "-untrusted", str(work / "chain.pem")))
+        + run(
+            "openssl",
+            "ts",
+            "-verify",
+            "-token_in",
+            "-in",
+            str(work / "token.der"),
+            "-digest",
+            imprint,
+            "-CAfile",
+            str(pki / "root.pem"),
+            "-untrusted",
+            str(work / "chain.pem"),
+        )
+    )
     evidence.append(f"$ qpdf --check contract-signed.pdf\n{run('qpdf', '--check', str(out))}")
     report = await c.verifier.verify(signed, license.uscc)
-    evidence.append("$ eseal verify contract-signed.pdf --expect-uscc 91110108551385082Q\n"
-                    f"valid: {report['valid']}\n" + "\n".join(
-                        f"- {s['field']}: valid={s['valid']} integrity={s['integrity']} "
-                        f"level={s.get('level')}" for s in report["signatures"]))
+    evidence.append(
+        "$ eseal verify contract-signed.pdf --expect-uscc 91110108551385082Q\n"
+        f"valid: {report['valid']}\n"
+        + "\n".join(
+            f"- {s['field']}: valid={s['valid']} integrity={s['integrity']} level={s.get('level')}"
+            for s in report["signatures"]
+        )
+    )
     text = "\n\n".join(evidence) + "\n"
-    for path, name in ((str(work), "<tmp>"), (str(HERE) + "/", ""), (str(ROOT) + "/", ""),
-                       ("/usr/lib/ssl/openssl.cnf", "the system openssl.cnf")):
+    for path, name in (
+        (str(work), "<tmp>"),
+        (str(HERE) + "/", ""),
+        (str(ROOT) + "/", ""),
+        ("/usr/lib/ssl/openssl.cnf", "the system openssl.cnf"),
+    ):
         text = text.replace(path, name)  # no machine paths in the committed evidence
     (HERE / "evidence.txt").write_text(text, encoding="utf-8")
     c.close()

@@ -103,8 +103,7 @@ class CheckReport:
 
     @property
     def problems(self) -> int:
-        return (self.orphans.count + self.missing.count + self.corrupt.count
-                + self.recovered.count)
+        return self.orphans.count + self.missing.count + self.corrupt.count + self.recovered.count
 
     @property
     def clean(self) -> bool:
@@ -171,7 +170,12 @@ def _grouped(objects: Iterator[ObjectInfo]) -> Iterator[tuple[str, list[ObjectIn
 
 class _Checker:
     def __init__(
-        self, archive: Archive, *, repair: bool, sample: int | None, grace: timedelta,
+        self,
+        archive: Archive,
+        *,
+        repair: bool,
+        sample: int | None,
+        grace: timedelta,
         now: datetime,
     ) -> None:
         self.archive = archive
@@ -219,17 +223,25 @@ class _Checker:
             match = versions[0] if versions else None
         for other in versions:
             if other is not match:
-                report.unrecorded_versions.add(Finding(
-                    other.key, row.id, other.version_id,
-                    "a version of this key that the row does not name",
-                ))
+                report.unrecorded_versions.add(
+                    Finding(
+                        other.key,
+                        row.id,
+                        other.version_id,
+                        "a version of this key that the row does not name",
+                    )
+                )
         if match is None:
             detail = "the object is gone" if not versions else "the recorded version is gone"
             self._bad(row, report.missing, ArchiveStatus.MISSING, detail)
             return
         if match.size != row.size:
-            self._bad(row, report.corrupt, ArchiveStatus.CORRUPT,
-                      f"size {match.size}, recorded {row.size}")
+            self._bad(
+                row,
+                report.corrupt,
+                ArchiveStatus.CORRUPT,
+                f"size {match.size}, recorded {row.size}",
+            )
             return
         if self.sample is None:
             self._verify(row)
@@ -264,14 +276,26 @@ class _Checker:
             raw.close()
         report.verified += 1
         if size != row.size or digest.hexdigest() != row.sha256:
-            self._bad(row, report.corrupt, ArchiveStatus.CORRUPT,
-                      "the content does not match the recorded SHA-256")
+            self._bad(
+                row,
+                report.corrupt,
+                ArchiveStatus.CORRUPT,
+                "the content does not match the recorded SHA-256",
+            )
         elif info.sha256 is not None and info.sha256 != row.sha256:
-            self._bad(row, report.corrupt, ArchiveStatus.CORRUPT,
-                      "the object's SHA-256 metadata differs from the row")
+            self._bad(
+                row,
+                report.corrupt,
+                ArchiveStatus.CORRUPT,
+                "the object's SHA-256 metadata differs from the row",
+            )
         elif row.status is not ArchiveStatus.OK:
-            finding = Finding(row.key, row.id, row.version_id,
-                              f"marked {row.status.value}, but the object is back and intact")
+            finding = Finding(
+                row.key,
+                row.id,
+                row.version_id,
+                f"marked {row.status.value}, but the object is back and intact",
+            )
             if self.repair:
                 self.index.set_status(row.id, ArchiveStatus.OK, row.version)
                 finding.action = "marked ok"
@@ -295,8 +319,9 @@ class _Checker:
             if self.store.is_quarantined(obj.key, obj.version_id):
                 report.quarantined += 1
                 continue
-            finding = Finding(obj.key, parse_object_key(obj.key), obj.version_id,
-                              "no row refers to this object")
+            finding = Finding(
+                obj.key, parse_object_key(obj.key), obj.version_id, "no row refers to this object"
+            )
             # a row may have committed since the listing: never remove a referenced object
             if self.repair and not self.index.key_referenced(obj.key):
                 finding.action = self.store.discard(obj.key, obj.version_id)

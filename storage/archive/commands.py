@@ -54,8 +54,7 @@ def export_command(
         created_from=created_from,
         created_to=created_to,
     )
-    summary = archive.export_to(output, query, report_for=report_for,
-                                report_html=report_html)
+    summary = archive.export_to(output, query, report_for=report_for, report_html=report_html)
     json.dump({"output": str(output), **summary.to_json()}, out, ensure_ascii=False, indent=2)
     out.write("\n")
     return 0

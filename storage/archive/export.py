@@ -48,8 +48,13 @@ if TYPE_CHECKING:
     from .service import Archive
 
 __all__ = [
-    "MANIFEST_FORMAT", "ExportSummary", "ReportFor", "ReportHtml", "export_to_file",
-    "export_zip", "verdict_of",
+    "MANIFEST_FORMAT",
+    "ExportSummary",
+    "ReportFor",
+    "ReportHtml",
+    "export_to_file",
+    "export_zip",
+    "verdict_of",
 ]
 
 #: ``format`` of manifest.json (2: files named by reference or original name, verdicts)
@@ -153,18 +158,23 @@ def export_zip(
             for record in archive.iter_records(query, newest_first=False):
                 entry = record.to_json()
                 if record.status is not ArchiveStatus.OK:
-                    entry.update(path=None, included=False, report=None, report_html=None,
-                                 verdict=None)
+                    entry.update(
+                        path=None, included=False, report=None, report_html=None, verdict=None
+                    )
                     stats.skipped += 1
                 else:
                     yield from _write_document(zf, sink, archive, record)
                     stats.files += 1
                     stats.document_bytes += record.size
-                    entry.update(path=record.export_name, included=True, report=None,
-                                 report_html=None, verdict=None)
+                    entry.update(
+                        path=record.export_name,
+                        included=True,
+                        report=None,
+                        report_html=None,
+                        verdict=None,
+                    )
                     if report_for is not None:
-                        entry.update(_write_report(zf, archive, record, report_for,
-                                                   report_html))
+                        entry.update(_write_report(zf, archive, record, report_for, report_html))
                     yield from sink.take(FLUSH_AT)
                 spool.write(b"" if first else b",\n")
                 spool.write(json.dumps(entry, ensure_ascii=False).encode())
@@ -212,25 +222,34 @@ def verdict_of(report: dict[str, Any]) -> dict[str, Any]:
     """The verdict of a verification report, for the manifest: valid, each seal, notices."""
     if "error" in report:
         error = report["error"]
-        return {"valid": None, "seals": [], "notices": [],
-                "error": error.get("code") if isinstance(error, dict) else str(error)}
+        return {
+            "valid": None,
+            "seals": [],
+            "notices": [],
+            "error": error.get("code") if isinstance(error, dict) else str(error),
+        }
     seals = []
     for sig in report.get("signatures") or []:
         if not isinstance(sig, dict) or sig.get("type", "signature") != "signature":
             continue
         seal = sig.get("seal") or {}
         stamp = sig.get("timestamp") or {}
-        seals.append({
-            "uscc": (sig.get("enterprise") or {}).get("uscc"),
-            "kind": seal.get("kind"),
-            "label": seal.get("label"),
-            "field": sig.get("field"),
-            "valid": sig.get("valid"),
-            "signing_time": sig.get("signing_time"),
-            "timestamp_time": stamp.get("time"),
-        })
-    return {"valid": report.get("valid"), "seals": seals,
-            "notices": list(report.get("notices") or [])}
+        seals.append(
+            {
+                "uscc": (sig.get("enterprise") or {}).get("uscc"),
+                "kind": seal.get("kind"),
+                "label": seal.get("label"),
+                "field": sig.get("field"),
+                "valid": sig.get("valid"),
+                "signing_time": sig.get("signing_time"),
+                "timestamp_time": stamp.get("time"),
+            }
+        )
+    return {
+        "valid": report.get("valid"),
+        "seals": seals,
+        "notices": list(report.get("notices") or []),
+    }
 
 
 def _write_manifest(
@@ -277,8 +296,17 @@ def export_to_file(
     partial = path.with_name(path.name + ".part")
     try:
         with partial.open("wb") as out:
-            _copy(export_zip(archive, query, report_for=report_for, now=now, summary=summary,
-                             report_html=report_html), out)
+            _copy(
+                export_zip(
+                    archive,
+                    query,
+                    report_for=report_for,
+                    now=now,
+                    summary=summary,
+                    report_html=report_html,
+                ),
+                out,
+            )
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, path)

@@ -91,8 +91,11 @@ class ArchiveIndex:
                 if session.get(EnterpriseRow, uscc) is None:
                     raise EnterpriseNotFound(f"no enterprise with USCC {uscc} is registered")
                 return frozenset()
-            found = set(session.scalars(
-                select(EnterpriseRow.uscc).where(EnterpriseRow.uscc.in_([uscc, *others]))))
+            found = set(
+                session.scalars(
+                    select(EnterpriseRow.uscc).where(EnterpriseRow.uscc.in_([uscc, *others]))
+                )
+            )
             if uscc not in found:
                 raise EnterpriseNotFound(f"no enterprise with USCC {uscc} is registered")
             return frozenset(found & set(others))
@@ -118,8 +121,7 @@ class ArchiveIndex:
                     for i, use in enumerate(record.seals)
                 )
                 session.add_all(
-                    ArchivePartyRow(archive_id=record.id, uscc=party.uscc,
-                                    role=party.role.value)
+                    ArchivePartyRow(archive_id=record.id, uscc=party.uscc, role=party.role.value)
                     for party in _parties_of(record)
                 )
                 if also is not None:
@@ -141,9 +143,12 @@ class ArchiveIndex:
             if version > 1:
                 session.execute(
                     update(ArchiveVersionRow)
-                    .where(ArchiveVersionRow.archive_id == archive_id,
-                           ArchiveVersionRow.version == version)
-                    .values(status=status.value))
+                    .where(
+                        ArchiveVersionRow.archive_id == archive_id,
+                        ArchiveVersionRow.version == version,
+                    )
+                    .values(status=status.value)
+                )
                 return
             session.execute(
                 update(ArchiveRow).where(ArchiveRow.id == archive_id).values(status=status.value)
@@ -163,7 +168,8 @@ class ArchiveIndex:
                     also(session, version.archive_id)
         except IntegrityError as err:
             raise ArchiveExists(
-                f"version {version.version} of {version.archive_id} exists already") from err
+                f"version {version.version} of {version.archive_id} exists already"
+            ) from err
 
     @_db
     def versions(self, archive_id: str) -> list[ArchiveVersion]:
@@ -284,13 +290,22 @@ class ArchiveIndex:
     def _key_batch(self, after: str | None, batch: int) -> list[KeyRow]:
         # originals and later versions (migration 0006), merged in key order
         first = select(
-            ArchiveRow.object_key, ArchiveRow.id, ArchiveRow.version_id, ArchiveRow.sha256,
-            ArchiveRow.size, ArchiveRow.status, literal(1).label("version"),
+            ArchiveRow.object_key,
+            ArchiveRow.id,
+            ArchiveRow.version_id,
+            ArchiveRow.sha256,
+            ArchiveRow.size,
+            ArchiveRow.status,
+            literal(1).label("version"),
         )
         later = select(
-            ArchiveVersionRow.object_key, ArchiveVersionRow.archive_id,
-            ArchiveVersionRow.version_id, ArchiveVersionRow.sha256, ArchiveVersionRow.size,
-            ArchiveVersionRow.status, ArchiveVersionRow.version,
+            ArchiveVersionRow.object_key,
+            ArchiveVersionRow.archive_id,
+            ArchiveVersionRow.version_id,
+            ArchiveVersionRow.sha256,
+            ArchiveVersionRow.size,
+            ArchiveVersionRow.status,
+            ArchiveVersionRow.version,
         )
         if after is not None:
             first = first.where(ArchiveRow.object_key > after)
@@ -306,10 +321,11 @@ class ArchiveIndex:
         # both tables' keys sort bytewise ("C" collation on PostgreSQL), so Python's str
         # order is the store's listing order; a batch ends where either table's batch ends
         rows.sort(key=lambda r: r.key.encode())
-        ends = [max(k.key.encode() for k in part)
-                for part in ([r for r in rows if r.version == 1], [r for r in rows
-                                                                   if r.version > 1])
-                if len(part) == batch]
+        ends = [
+            max(k.key.encode() for k in part)
+            for part in ([r for r in rows if r.version == 1], [r for r in rows if r.version > 1])
+            if len(part) == batch
+        ]
         if ends:
             limit = min(ends)
             rows = [r for r in rows if r.key.encode() <= limit]
@@ -334,8 +350,7 @@ class ArchiveIndex:
         )
         for archive_id, uscc, role in session.execute(party_stmt):
             parties[archive_id].append(Party(uscc, PartyRole(role)))
-        return [_record(row, tuple(seals[row.id]), _sealer_first(parties[row.id]))
-                for row in rows]
+        return [_record(row, tuple(seals[row.id]), _sealer_first(parties[row.id])) for row in rows]
 
 
 def _sealer_first(parties: list[Party]) -> tuple[Party, ...]:
@@ -350,9 +365,7 @@ def _parties_of(record: ArchiveRecord) -> list[Party]:
     return list(out.values())
 
 
-def _id_range(
-    column: Any, query: ArchiveQuery, after: str | None, newest_first: bool
-) -> list[Any]:
+def _id_range(column: Any, query: ArchiveQuery, after: str | None, newest_first: bool) -> list[Any]:
     """Conditions on an archive id column: the time range (as ids) and the cursor."""
     low, high = id_bounds(query.created_from, query.created_to)
     conditions = []
@@ -372,8 +385,10 @@ def _select(
         stmt = (
             select(ArchiveRow)
             .join(ArchivePartyRow, ArchivePartyRow.archive_id == ArchiveRow.id)
-            .where(ArchivePartyRow.uscc == query.party,
-                   *_id_range(ArchivePartyRow.archive_id, query, after, newest_first))
+            .where(
+                ArchivePartyRow.uscc == query.party,
+                *_id_range(ArchivePartyRow.archive_id, query, after, newest_first),
+            )
         )
         if query.role is not None:
             stmt = stmt.where(ArchivePartyRow.role == query.role.value)

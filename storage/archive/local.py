@@ -65,7 +65,14 @@ class LocalObjectStore:
     # -- writing ---------------------------------------------------------------------------
 
     def put(
-        self, key: str, data: BinaryIO, size: int, *, sha256: str, md5: str, archive_id: str,
+        self,
+        key: str,
+        data: BinaryIO,
+        size: int,
+        *,
+        sha256: str,
+        md5: str,
+        archive_id: str,
         uscc: str,
     ) -> ObjectInfo:
         final = self._path(key)
@@ -226,7 +233,8 @@ class LocalObjectStore:
         limit = datetime.now(UTC) - older_than
         try:
             return [
-                p for p in (self.root / _TMP).iterdir()
+                p
+                for p in (self.root / _TMP).iterdir()
                 if p.is_file() and _mtime(p.stat().st_mtime) < limit
             ]
         except FileNotFoundError:

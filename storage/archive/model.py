@@ -48,7 +48,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ULID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 _KEY_RE = re.compile(  # a later version of a document is {id}.v{N}.pdf beside it
     r"([0-9A-HJ-NP-RTUWXY]{18})/(\d{4})/(\d{2})/([0-9A-HJKMNP-TV-Z]{26})"
-    r"(?:\.v[1-9]\d{0,5})?\.pdf")
+    r"(?:\.v[1-9]\d{0,5})?\.pdf"
+)
 
 
 class ArchiveStatus(enum.Enum):
@@ -256,9 +257,7 @@ class ArchiveQuery:
         if self.role is not None and self.party is None:
             raise InvalidArchiveQuery("a role filter needs the enterprise (party) it is of")
         if self.document_type is not None and self.document_type not in DOCUMENT_TYPES:
-            raise InvalidArchiveQuery(
-                f"document type must be one of {', '.join(DOCUMENT_TYPES)}"
-            )
+            raise InvalidArchiveQuery(f"document type must be one of {', '.join(DOCUMENT_TYPES)}")
         for name in ("created_from", "created_to"):
             value = getattr(self, name)
             if value is not None and (value.tzinfo is None or value.utcoffset() is None):
@@ -310,9 +309,9 @@ def _ulid_floor(moment: datetime) -> str:
     return str(ULID.from_bytes(ms.to_bytes(6, "big") + bytes(10)))
 
 
-def id_bounds(created_from: datetime | None, created_to: datetime | None) -> tuple[
-    str | None, str | None
-]:
+def id_bounds(
+    created_from: datetime | None, created_to: datetime | None
+) -> tuple[str | None, str | None]:
     """``(low, high)`` with ``low <= id < high`` exactly when ``from <= created_at < to``."""
     low = _ulid_floor(created_from) if created_from is not None else None
     high = _ulid_floor(created_to) if created_to is not None else None

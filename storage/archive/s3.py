@@ -91,7 +91,7 @@ def parse_endpoint(endpoint: str, secure: bool) -> tuple[str, bool]:
     """``(host:port, secure)`` from ``host:port`` or an ``http(s)://`` URL."""
     for scheme, tls in (("https://", True), ("http://", False)):
         if endpoint.lower().startswith(scheme):
-            rest = endpoint[len(scheme):].rstrip("/")
+            rest = endpoint[len(scheme) :].rstrip("/")
             if "/" in rest:
                 raise ValueError("the S3 endpoint must not have a path")
             return rest, tls
@@ -123,9 +123,7 @@ def _s3_errors(action: str) -> Iterator[None]:
     try:
         yield
     except S3Error as err:
-        raise ArchiveUnavailable(
-            f"the archive store refused to {action} ({err.code})"
-        ) from err
+        raise ArchiveUnavailable(f"the archive store refused to {action} ({err.code})") from err
     except (ServerError, InvalidResponseError, MinioException) as err:
         raise ArchiveUnavailable(f"the archive store failed to {action}; try again later") from err
     except (urllib3.exceptions.HTTPError, OSError) as err:
@@ -225,7 +223,14 @@ class S3ObjectStore:
     # -- writing ---------------------------------------------------------------------------
 
     def put(
-        self, key: str, data: BinaryIO, size: int, *, sha256: str, md5: str, archive_id: str,
+        self,
+        key: str,
+        data: BinaryIO,
+        size: int,
+        *,
+        sha256: str,
+        md5: str,
+        archive_id: str,
         uscc: str,
     ) -> ObjectInfo:
         if self.stat(key) is not None:
@@ -331,7 +336,9 @@ class S3ObjectStore:
         """Every version of every object with eseal's key layout (delete markers skipped)."""
         with _s3_errors("list the archive"):
             for obj in self.client.list_objects(
-                self.bucket, prefix=prefix or None, recursive=True,
+                self.bucket,
+                prefix=prefix or None,
+                recursive=True,
                 include_version=self._versioned,
             ):
                 name = obj.object_name or ""
@@ -348,9 +355,7 @@ class S3ObjectStore:
         self, key: str, version_id: str | None, expires: timedelta, filename: str
     ) -> str:
         if not self.config.presign:
-            raise PresignUnsupported(
-                "presigned download URLs are disabled (ESEAL_ARCHIVE_PRESIGN)"
-            )
+            raise PresignUnsupported("presigned download URLs are disabled (ESEAL_ARCHIVE_PRESIGN)")
         with _s3_errors("sign a download URL"):
             return self.client.presigned_get_object(
                 self.bucket,

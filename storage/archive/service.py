@@ -141,8 +141,10 @@ class Archive:
             object_key=key,
             version_id=info.version_id,
             original_name=clean_original_name(original_name),
-            parties=(Party(uscc, PartyRole.SEALER),
-                     *(Party(p, PartyRole.PARTY) for p in others if p in registered)),
+            parties=(
+                Party(uscc, PartyRole.SEALER),
+                *(Party(p, PartyRole.PARTY) for p in others if p in registered),
+            ),
         )
         try:
             self.index.insert(record, also)
@@ -188,29 +190,49 @@ class Archive:
         if original is None:
             raise ArchiveNotFound(f"no archived document {record.id}")
         key = version_key(original.object_key, number)
-        info = self.store.put(key, stream, size, sha256=sha256, md5=md5, archive_id=record.id,
-                              uscc=record.uscc)
-        version = ArchiveVersion(record.id, number, action, level, sha256, size,
-                                 self._clock().astimezone(UTC), key, info.version_id,
-                                 ArchiveStatus.OK,
-                                 renew_by.astimezone(UTC) if renew_by else None)
+        info = self.store.put(
+            key, stream, size, sha256=sha256, md5=md5, archive_id=record.id, uscc=record.uscc
+        )
+        version = ArchiveVersion(
+            record.id,
+            number,
+            action,
+            level,
+            sha256,
+            size,
+            self._clock().astimezone(UTC),
+            key,
+            info.version_id,
+            ArchiveStatus.OK,
+            renew_by.astimezone(UTC) if renew_by else None,
+        )
         try:
             self.index.insert_version(version, also)
         except Exception:
             try:
-                committed = any(v.version == number and v.sha256 == sha256
-                                for v in self.index.versions(record.id))
+                committed = any(
+                    v.version == number and v.sha256 == sha256
+                    for v in self.index.versions(record.id)
+                )
             except Exception:
-                log.warning("archive version %s of %s may or may not have committed; "
-                            "object %s kept for 'archive check'", number, record.id, key)
+                log.warning(
+                    "archive version %s of %s may or may not have committed; "
+                    "object %s kept for 'archive check'",
+                    number,
+                    record.id,
+                    key,
+                )
                 raise
             if committed:
                 return version.applied_to(record)
             try:
                 self.store.discard(key, info.version_id)
             except Exception:
-                log.exception("archive version row failed and object %s could not be removed; "
-                              "'archive check --repair' will", key)
+                log.exception(
+                    "archive version row failed and object %s could not be removed; "
+                    "'archive check --repair' will",
+                    key,
+                )
             raise
         return version.applied_to(record)
 
@@ -230,8 +252,10 @@ class Archive:
         if found is None:
             if self.index.get(archive_id) is None:
                 raise ArchiveNotFound(f"no archived document {archive_id}")
-            raise ArchiveNotFound(f"archived document {archive_id} has no version {version}",
-                                  code="archive_version_not_found")
+            raise ArchiveNotFound(
+                f"archived document {archive_id} has no version {version}",
+                code="archive_version_not_found",
+            )
         return found
 
     def _row_committed(self, record: ArchiveRecord) -> bool:
@@ -240,8 +264,9 @@ class Archive:
             committed = self.index.exists(record.id)
         except Exception:
             log.warning(
-                "archive row %s may or may not have committed; object %s kept for "
-                "'archive check'", record.id, record.object_key,
+                "archive row %s may or may not have committed; object %s kept for 'archive check'",
+                record.id,
+                record.object_key,
             )
             return False
         if committed:
@@ -253,7 +278,9 @@ class Archive:
         except Exception:
             log.exception(
                 "archive row %s failed and its object %s could not be removed; "
-                "'archive check --repair' will", record.id, record.object_key,
+                "'archive check --repair' will",
+                record.id,
+                record.object_key,
             )
         return False
 
@@ -386,8 +413,13 @@ class Archive:
         report_html: ReportHtml | None = None,
     ) -> Iterator[bytes]:
         """A ZIP of the matching documents as a stream of byte chunks, in constant memory."""
-        return export_zip(self, query or ArchiveQuery(), report_for=report_for,
-                          now=self._clock(), report_html=report_html)
+        return export_zip(
+            self,
+            query or ArchiveQuery(),
+            report_for=report_for,
+            now=self._clock(),
+            report_html=report_html,
+        )
 
     def export_to(
         self,
@@ -398,8 +430,14 @@ class Archive:
         report_html: ReportHtml | None = None,
     ) -> ExportSummary:
         """Write the export ZIP to ``path`` (atomically: ``path`` appears only when complete)."""
-        return export_to_file(self, path, query or ArchiveQuery(), report_for=report_for,
-                              now=self._clock(), report_html=report_html)
+        return export_to_file(
+            self,
+            path,
+            query or ArchiveQuery(),
+            report_for=report_for,
+            now=self._clock(),
+            report_html=report_html,
+        )
 
     def ping(self) -> None:
         """Readiness: ``archive_unavailable`` unless the object store answers."""
@@ -424,4 +462,3 @@ def _digest(stream: BinaryIO) -> tuple[str, str, int]:
         size += len(chunk)
     stream.seek(start)
     return sha.hexdigest(), md5.hexdigest(), size
-

@@ -63,7 +63,14 @@ class ObjectStore(Protocol):
         ...
 
     def put(
-        self, key: str, data: BinaryIO, size: int, *, sha256: str, md5: str, archive_id: str,
+        self,
+        key: str,
+        data: BinaryIO,
+        size: int,
+        *,
+        sha256: str,
+        md5: str,
+        archive_id: str,
         uscc: str,
     ) -> ObjectInfo:
         """Store ``size`` bytes from ``data`` under ``key`` and confirm it is there.
@@ -77,8 +84,7 @@ class ObjectStore(Protocol):
         """A raw stream of the object and what the store says about it; ``ArchiveNotFound``."""
         ...
 
-    def stat(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
-        ...
+    def stat(self, key: str, version_id: str | None = None) -> ObjectInfo | None: ...
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every object (every version) under ``prefix``, in bytewise key order."""

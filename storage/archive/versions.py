@@ -66,16 +66,31 @@ class ArchiveVersion:
     def applied_to(self, record: ArchiveRecord) -> ArchiveRecord:
         """``record`` with this version's file fields."""
         return dataclasses.replace(
-            record, version=self.version, level=self.level, sha256=self.sha256,
-            size=self.size, object_key=self.object_key, version_id=self.version_id,
-            status=self.status)
+            record,
+            version=self.version,
+            level=self.level,
+            sha256=self.sha256,
+            size=self.size,
+            object_key=self.object_key,
+            version_id=self.version_id,
+            status=self.status,
+        )
 
 
 def first_version(record: ArchiveRecord) -> ArchiveVersion:
     """Version 1, from the ``archives`` row (a record read with ``version == 1``)."""
-    return ArchiveVersion(record.id, 1, "seal", record.level, record.sha256, record.size,
-                          record.created_at, record.object_key, record.version_id,
-                          record.status)
+    return ArchiveVersion(
+        record.id,
+        1,
+        "seal",
+        record.level,
+        record.sha256,
+        record.size,
+        record.created_at,
+        record.object_key,
+        record.version_id,
+        record.status,
+    )
 
 
 def version_key(original_key: str, version: int) -> str:
@@ -86,15 +101,28 @@ def version_key(original_key: str, version: int) -> str:
 
 
 def _version(row: ArchiveVersionRow) -> ArchiveVersion:
-    return ArchiveVersion(row.archive_id, row.version, row.action, row.level, row.sha256,
-                          row.size, row.created_at, row.object_key, row.version_id,
-                          ArchiveStatus(row.status), row.renew_by)
+    return ArchiveVersion(
+        row.archive_id,
+        row.version,
+        row.action,
+        row.level,
+        row.sha256,
+        row.size,
+        row.created_at,
+        row.object_key,
+        row.version_id,
+        ArchiveStatus(row.status),
+        row.renew_by,
+    )
 
 
 def versions_of(session: Session, archive_id: str) -> list[ArchiveVersion]:
     """The later versions (2, 3, ...) of one document, in order."""
-    stmt = (select(ArchiveVersionRow).where(ArchiveVersionRow.archive_id == archive_id)
-            .order_by(ArchiveVersionRow.version))
+    stmt = (
+        select(ArchiveVersionRow)
+        .where(ArchiveVersionRow.archive_id == archive_id)
+        .order_by(ArchiveVersionRow.version)
+    )
     return [_version(row) for row in session.scalars(stmt)]
 
 
@@ -102,8 +130,11 @@ def latest_versions(session: Session, ids: Sequence[str]) -> dict[str, ArchiveVe
     """The latest later version of each of ``ids`` that has one (one query)."""
     if not ids:
         return {}
-    stmt = (select(ArchiveVersionRow).where(ArchiveVersionRow.archive_id.in_(list(ids)))
-            .order_by(ArchiveVersionRow.archive_id, ArchiveVersionRow.version))
+    stmt = (
+        select(ArchiveVersionRow)
+        .where(ArchiveVersionRow.archive_id.in_(list(ids)))
+        .order_by(ArchiveVersionRow.archive_id, ArchiveVersionRow.version)
+    )
     out: dict[str, ArchiveVersion] = {}
     for row in session.scalars(stmt):
         out[row.archive_id] = _version(row)  # ascending: the last one wins
@@ -116,8 +147,15 @@ def applied(row: ArchiveVersionRow, record: ArchiveRecord) -> ArchiveRecord:
 
 def row_of(version: ArchiveVersion) -> ArchiveVersionRow:
     return ArchiveVersionRow(
-        archive_id=version.archive_id, version=version.version, action=version.action,
-        level=version.level, sha256=version.sha256, size=version.size,
-        created_at=version.created_at, object_key=version.object_key,
-        version_id=version.version_id, status=version.status.value,
-        renew_by=version.renew_by)
+        archive_id=version.archive_id,
+        version=version.version,
+        action=version.action,
+        level=version.level,
+        sha256=version.sha256,
+        size=version.size,
+        created_at=version.created_at,
+        object_key=version.object_key,
+        version_id=version.version_id,
+        status=version.status.value,
+        renew_by=version.renew_by,
+    )

@@ -20,11 +20,17 @@ def api(settings: Settings) -> Iterator[Api]:
     with TestClient(app) as client:
         c: Container = app.state.container
         c.seals.register(parse_license(license_data()))
-        c.seals.register(parse_license(license_data(uscc=OTHER_USCC, name="示例贸易有限公司",
-                                                    legal_representative="李娜")))
+        c.seals.register(
+            parse_license(
+                license_data(uscc=OTHER_USCC, name="示例贸易有限公司", legal_representative="李娜")
+            )
+        )
         tokens = {}
-        for who, role, uscc in (("admin", "admin", None), ("own", "enterprise", USCC),
-                                ("other", "enterprise", OTHER_USCC),
-                                ("verifier", "verifier", None)):
+        for who, role, uscc in (
+            ("admin", "admin", None),
+            ("own", "enterprise", USCC),
+            ("other", "enterprise", OTHER_USCC),
+            ("verifier", "verifier", None),
+        ):
             _, tokens[who] = c.api_keys.create(role=role, uscc=uscc, name=who, actor="test")
         yield Api(client, c, tokens)

@@ -74,7 +74,11 @@ def _seal(status: str, version: int) -> Check:
     def check(api: Api, who: str | None, r: httpx.Response) -> None:
         body = r.json()
         assert (body["uscc"], body["kind"], body["status"], body["version"]) == (
-            USCC, "contract", status, version)
+            USCC,
+            "contract",
+            status,
+            version,
+        )
         assert body["certificate"].startswith("-----BEGIN CERTIFICATE-----")
 
     return check
@@ -88,8 +92,7 @@ def _registered(api: Api, who: str | None, r: httpx.Response) -> None:
 
 def _seals(api: Api, who: str | None, r: httpx.Response) -> None:
     seals = r.json()
-    assert [s["kind"] for s in seals] == ["official", "contract", "finance", "invoice",
-                                          "legal_rep"]
+    assert [s["kind"] for s in seals] == ["official", "contract", "finance", "invoice", "legal_rep"]
     assert {s["uscc"] for s in seals} == {USCC}
 
 
@@ -107,8 +110,9 @@ def _chain(count: int) -> Check:
 def _signed(api: Api, who: str | None, r: httpx.Response) -> None:
     assert r.content.startswith(b"%PDF") and r.content != PDF
     assert r.headers["x-eseal-sha256"] == hashlib.sha256(r.content).hexdigest()
-    record = api.client.get(f"/v1/archives/{r.headers['x-eseal-archive-id']}",
-                            headers=api.headers(who)).json()
+    record = api.client.get(
+        f"/v1/archives/{r.headers['x-eseal-archive-id']}", headers=api.headers(who)
+    ).json()
     assert record["uscc"] == ENTERPRISE_OF[str(who)]  # sealed with the caller's own seals
 
 
@@ -148,8 +152,12 @@ def _chain_ok(api: Api, who: str | None, r: httpx.Response) -> None:
 def _new_key(api: Api, who: str | None, r: httpx.Response) -> None:
     body = r.json()
     assert body["role"] == "admin" and body["name"] == "x" and body["token"].startswith("esk_")
-    assert api.client.get("/v1/audit/verify", headers={
-        "Authorization": f"Bearer {body['token']}"}).status_code == 200  # the token works
+    assert (
+        api.client.get(
+            "/v1/audit/verify", headers={"Authorization": f"Bearer {body['token']}"}
+        ).status_code
+        == 200
+    )  # the token works
 
 
 def _tsa_refusal(api: Api, who: str | None, r: httpx.Response) -> None:
@@ -165,8 +173,7 @@ def _crl(api: Api, who: str | None, r: httpx.Response) -> None:
 
 
 def _ocsp_refusal(api: Api, who: str | None, r: httpx.Response) -> None:
-    assert asn1_ocsp.OCSPResponse.load(r.content)["response_status"].native == \
-        "malformed_request"
+    assert asn1_ocsp.OCSPResponse.load(r.content)["response_status"].native == "malformed_request"
 
 
 def _healthy(api: Api, who: str | None, r: httpx.Response) -> None:
@@ -196,57 +203,130 @@ E = f"/v1/enterprises/{USCC}"
 EVERYONE = ROLES
 SIGNED_IN = ("admin", "own", "other", "verifier")
 ROUTES: list[Route] = [
-    Route("POST", "/v1/enterprises",
-          lambda: {"json": license_data(uscc=NEW_USCC, name="深圳测试科技有限公司")},
-          {"admin": Answer(201, check=_registered)}),
-    Route("GET", E, dict, _same(Answer(200, check=_license("active")), "admin", "own",
-                                "verifier")),
-    Route("POST", f"{E}/status", lambda: {"json": {"status": "suspended"}},
-          {"admin": Answer(200, check=_license("suspended"))}),
+    Route(
+        "POST",
+        "/v1/enterprises",
+        lambda: {"json": license_data(uscc=NEW_USCC, name="深圳测试科技有限公司")},
+        {"admin": Answer(201, check=_registered)},
+    ),
+    Route("GET", E, dict, _same(Answer(200, check=_license("active")), "admin", "own", "verifier")),
+    Route(
+        "POST",
+        f"{E}/status",
+        lambda: {"json": {"status": "suspended"}},
+        {"admin": Answer(200, check=_license("suspended"))},
+    ),
     Route("GET", f"{E}/seals", dict, _same(Answer(200, check=_seals), "admin", "own")),
-    Route("GET", f"{E}/seals/contract", dict,
-          _same(Answer(200, check=_seal("active", 1)), "admin", "own")),
-    Route("GET", f"{E}/seals/contract/image", dict,
-          _same(Answer(200, "image/png", _png), *SIGNED_IN)),
-    Route("GET", f"{E}/seals/contract/certificate", dict,
-          _same(Answer(200, "application/pem-certificate-chain", _chain(3)), *SIGNED_IN)),
-    Route("PUT", f"{E}/seals/contract/image", lambda: {"content": b"not an image"},
-          _same(Answer(422, "application/problem+json", _problem("invalid_image")),
-                "admin", "own")),
-    Route("POST", f"{E}/seals/contract/revoke", lambda: {"json": {}},
-          {"admin": Answer(200, check=_seal("revoked", 1))}),
-    Route("POST", f"{E}/seals/contract/reissue", lambda: {"json": {}},
-          {"admin": Answer(200, check=_seal("active", 2))}),
-    Route("POST", f"{E}/seals/contract/suspend", lambda: {"json": {}},
-          {"admin": Answer(200, check=_seal("suspended", 1))}),
-    Route("POST", "/v1/sign", lambda: _files(options="{}"),
-          _same(Answer(200, "application/pdf", _signed), "own", "other")),
-    Route("POST", "/v1/extend", lambda: _files(),
-          _same(Answer(422, "application/problem+json", _problem("no_signatures")),
-                "own", "other")),
+    Route(
+        "GET",
+        f"{E}/seals/contract",
+        dict,
+        _same(Answer(200, check=_seal("active", 1)), "admin", "own"),
+    ),
+    Route(
+        "GET", f"{E}/seals/contract/image", dict, _same(Answer(200, "image/png", _png), *SIGNED_IN)
+    ),
+    Route(
+        "GET",
+        f"{E}/seals/contract/certificate",
+        dict,
+        _same(Answer(200, "application/pem-certificate-chain", _chain(3)), *SIGNED_IN),
+    ),
+    Route(
+        "PUT",
+        f"{E}/seals/contract/image",
+        lambda: {"content": b"not an image"},
+        _same(Answer(422, "application/problem+json", _problem("invalid_image")), "admin", "own"),
+    ),
+    Route(
+        "POST",
+        f"{E}/seals/contract/revoke",
+        lambda: {"json": {}},
+        {"admin": Answer(200, check=_seal("revoked", 1))},
+    ),
+    Route(
+        "POST",
+        f"{E}/seals/contract/reissue",
+        lambda: {"json": {}},
+        {"admin": Answer(200, check=_seal("active", 2))},
+    ),
+    Route(
+        "POST",
+        f"{E}/seals/contract/suspend",
+        lambda: {"json": {}},
+        {"admin": Answer(200, check=_seal("suspended", 1))},
+    ),
+    Route(
+        "POST",
+        "/v1/sign",
+        lambda: _files(options="{}"),
+        _same(Answer(200, "application/pdf", _signed), "own", "other"),
+    ),
+    Route(
+        "POST",
+        "/v1/extend",
+        lambda: _files(),
+        _same(Answer(422, "application/problem+json", _problem("no_signatures")), "own", "other"),
+    ),
     Route("POST", "/v1/verify", lambda: _files(), _same(Answer(200, check=_report), *SIGNED_IN)),
-    Route("GET", "/v1/archives", dict,
-          _same(Answer(200, check=_archives), "admin", "own", "other"), sealed_first=True),
-    Route("POST", "/v1/archives/export", lambda: {"json": {"from": "2000-01-01"}},
-          _same(Answer(200, "application/zip", _export), "admin", "own", "other"),
-          sealed_first=True),
-    Route("GET", "/v1/audit", dict, _same(Answer(200, check=_audit), "admin", "own", "other"),
-          sealed_first=True),
-    Route("GET", "/v1/audit/verify", dict,
-          _same(Answer(200, check=_chain_ok), "admin", "own", "other")),
-    Route("POST", "/v1/api-keys", lambda: {"json": {"role": "admin", "name": "x"}},
-          {"admin": Answer(201, check=_new_key)}),
-    Route("DELETE", "/v1/api-keys/nosuchkey", dict,
-          {"admin": Answer(404, "application/problem+json", _problem("api_key_not_found"))}),
-    Route("POST", "/v1/tsa", lambda: {"content": b"garbage", "headers": {
-        "Content-Type": "application/timestamp-query"}},
-          _same(Answer(200, "application/timestamp-reply", _tsa_refusal), *SIGNED_IN)),
-    Route("GET", "/v1/pki/ca", dict,
-          _same(Answer(200, "application/pem-certificate-chain", _chain(2)), *EVERYONE)),
-    Route("GET", "/v1/pki/crl", dict, _same(Answer(200, "application/pkix-crl", _crl),
-                                            *EVERYONE)),
-    Route("POST", "/v1/pki/ocsp", lambda: {"content": b"garbage"},
-          _same(Answer(200, "application/ocsp-response", _ocsp_refusal), *EVERYONE)),
+    Route(
+        "GET",
+        "/v1/archives",
+        dict,
+        _same(Answer(200, check=_archives), "admin", "own", "other"),
+        sealed_first=True,
+    ),
+    Route(
+        "POST",
+        "/v1/archives/export",
+        lambda: {"json": {"from": "2000-01-01"}},
+        _same(Answer(200, "application/zip", _export), "admin", "own", "other"),
+        sealed_first=True,
+    ),
+    Route(
+        "GET",
+        "/v1/audit",
+        dict,
+        _same(Answer(200, check=_audit), "admin", "own", "other"),
+        sealed_first=True,
+    ),
+    Route(
+        "GET",
+        "/v1/audit/verify",
+        dict,
+        _same(Answer(200, check=_chain_ok), "admin", "own", "other"),
+    ),
+    Route(
+        "POST",
+        "/v1/api-keys",
+        lambda: {"json": {"role": "admin", "name": "x"}},
+        {"admin": Answer(201, check=_new_key)},
+    ),
+    Route(
+        "DELETE",
+        "/v1/api-keys/nosuchkey",
+        dict,
+        {"admin": Answer(404, "application/problem+json", _problem("api_key_not_found"))},
+    ),
+    Route(
+        "POST",
+        "/v1/tsa",
+        lambda: {"content": b"garbage", "headers": {"Content-Type": "application/timestamp-query"}},
+        _same(Answer(200, "application/timestamp-reply", _tsa_refusal), *SIGNED_IN),
+    ),
+    Route(
+        "GET",
+        "/v1/pki/ca",
+        dict,
+        _same(Answer(200, "application/pem-certificate-chain", _chain(2)), *EVERYONE),
+    ),
+    Route("GET", "/v1/pki/crl", dict, _same(Answer(200, "application/pkix-crl", _crl), *EVERYONE)),
+    Route(
+        "POST",
+        "/v1/pki/ocsp",
+        lambda: {"content": b"garbage"},
+        _same(Answer(200, "application/ocsp-response", _ocsp_refusal), *EVERYONE),
+    ),
     Route("GET", "/healthz", dict, _same(Answer(200, check=_healthy), *EVERYONE)),
     Route("GET", "/metrics", dict, _same(Answer(200, "text/plain", _metrics), *EVERYONE)),
 ]
@@ -255,8 +335,11 @@ ROUTES: list[Route] = [
 def _state(api: Api) -> tuple[Any, ...]:
     with api.container.engine.connect() as conn:
         audit = conn.execute(text("SELECT count(*), max(hash) FROM audit")).one()
-        seals = conn.execute(text("SELECT kind, version, status, image_sha256 FROM seals "
-                                  "ORDER BY uscc, kind, version")).all()
+        seals = conn.execute(
+            text(
+                "SELECT kind, version, status, image_sha256 FROM seals ORDER BY uscc, kind, version"
+            )
+        ).all()
         ent = conn.execute(text("SELECT uscc, status FROM enterprises ORDER BY uscc")).all()
         keys = conn.execute(text("SELECT count(*) FROM api_keys")).scalar_one()
     return tuple(audit), tuple(seals), tuple(ent), keys
@@ -287,14 +370,18 @@ def test_route_by_role(api: Api, route: Route) -> None:
         else:
             assert r.status_code == (401 if who is None else 403), (who, r.status_code, r.text)
             assert r.json()["code"] == ("unauthorized" if who is None else "forbidden")
-            assert _state(api) == before, f"{route.method} {route.path} refused for {who} " \
-                                          "changed state"
+            assert _state(api) == before, (
+                f"{route.method} {route.path} refused for {who} changed state"
+            )
 
 
 def test_an_enterprise_reads_only_its_own_audit(api: Api) -> None:
-    r = api.client.post("/v1/sign", headers=api.headers("other"),
-                        files={"file": ("d.pdf", PDF, "application/pdf")},
-                        data={"options": json.dumps({})})
+    r = api.client.post(
+        "/v1/sign",
+        headers=api.headers("other"),
+        files={"file": ("d.pdf", PDF, "application/pdf")},
+        data={"options": json.dumps({})},
+    )
     assert r.status_code == 200
     entries = api.client.get("/v1/audit", headers=api.headers("own")).json()["entries"]
     assert entries and all(e["uscc"] == USCC for e in entries)

@@ -31,17 +31,24 @@ B_SEAL = {"kind": "contract", "page": 1, "x": 420, "y": 150}
 @pytest.fixture
 def three(api: Api) -> Iterator[Api]:
     """``own`` (A), ``other`` (B), and ``third``, a registered enterprise with no part in it."""
-    api.container.seals.register(parse_license(license_data(
-        uscc=THIRD_USCC, name="示例物流有限公司", legal_representative="王伟")))
+    api.container.seals.register(
+        parse_license(
+            license_data(uscc=THIRD_USCC, name="示例物流有限公司", legal_representative="王伟")
+        )
+    )
     _, api.tokens["third"] = api.container.api_keys.create(
-        role="enterprise", uscc=THIRD_USCC, name="third", actor="test")
+        role="enterprise", uscc=THIRD_USCC, name="third", actor="test"
+    )
     yield api
 
 
 def _sign(api: Api, who: str, pdf: bytes, filename: str, **options: Any) -> httpx.Response:
-    r = api.client.post("/v1/sign", headers=api.headers(who),
-                        files={"file": (filename, pdf, "application/pdf")},
-                        data={"options": json.dumps(options)})
+    r = api.client.post(
+        "/v1/sign",
+        headers=api.headers(who),
+        files={"file": (filename, pdf, "application/pdf")},
+        data={"options": json.dumps(options)},
+    )
     assert r.status_code == 200, r.text
     return r
 
@@ -61,21 +68,35 @@ def _export(api: Api, who: str) -> zipfile.ZipFile:
 
 def test_both_parties_keep_the_final_contract(three: Api, tmp_path: Path) -> None:
     api = three
-    first = _sign(api, "own", simple_pdf(1), "采购合同.pdf", seals=[A_SEAL],
-                  document_type="contract", reference="HT-2026-001")
+    first = _sign(
+        api,
+        "own",
+        simple_pdf(1),
+        "采购合同.pdf",
+        seals=[A_SEAL],
+        document_type="contract",
+        reference="HT-2026-001",
+    )
     first_id = first.headers["x-eseal-archive-id"]
-    final = _sign(api, "other", first.content, "C:\\合同\\采购合同 (甲方已盖章).pdf",
-                  seals=[B_SEAL], document_type="contract")
+    final = _sign(
+        api,
+        "other",
+        first.content,
+        "C:\\合同\\采购合同 (甲方已盖章).pdf",
+        seals=[B_SEAL],
+        document_type="contract",
+    )
     final_id = final.headers["x-eseal-archive-id"]
 
     # each lists it, with its own role; A also has the version it sealed itself
     a_items = _list(api, "own")
-    assert [(i["id"], i["role"]) for i in a_items] == [(final_id, "party"),
-                                                       (first_id, "sealer")]
+    assert [(i["id"], i["role"]) for i in a_items] == [(final_id, "party"), (first_id, "sealer")]
     b_items = _list(api, "other")
     assert [(i["id"], i["role"]) for i in b_items] == [(final_id, "sealer")]
-    assert b_items[0]["parties"] == [{"uscc": OTHER_USCC, "role": "sealer"},
-                                     {"uscc": USCC, "role": "party"}]
+    assert b_items[0]["parties"] == [
+        {"uscc": OTHER_USCC, "role": "sealer"},
+        {"uscc": USCC, "role": "party"},
+    ]
     assert b_items[0]["original_name"] == "采购合同 (甲方已盖章).pdf"
     assert [i["id"] for i in _list(api, "own", "?role=party")] == [final_id]
     assert [i["id"] for i in _list(api, "own", "?role=sealer")] == [first_id]
@@ -90,8 +111,9 @@ def test_both_parties_keep_the_final_contract(three: Api, tmp_path: Path) -> Non
         assert f.status_code == 200 and f.content == final.content
         assert f.headers["x-eseal-sha256"] == final.headers["x-eseal-sha256"]
     # the version A sealed alone stays A's
-    assert api.client.get(f"/v1/archives/{first_id}",
-                          headers=api.headers("other")).status_code == 403
+    assert (
+        api.client.get(f"/v1/archives/{first_id}", headers=api.headers("other")).status_code == 403
+    )
 
     # each one's export holds the final contract, named, with its verdict
     zf = _export(api, "own")
@@ -105,7 +127,9 @@ def test_both_parties_keep_the_final_contract(three: Api, tmp_path: Path) -> Non
     verdict = entry["verdict"]
     assert verdict["valid"] is True and verdict["notices"] == []
     assert [(s["uscc"], s["kind"], s["valid"]) for s in verdict["seals"]] == [
-        (USCC, "contract", True), (OTHER_USCC, "contract", True)]
+        (USCC, "contract", True),
+        (OTHER_USCC, "contract", True),
+    ]
     report = json.loads(zf.read(entry["report"]))
     assert report["valid"] is True and len(report["signatures"]) == 2
     page = zf.read(entry["report_html"]).decode()
@@ -128,8 +152,9 @@ def test_both_parties_keep_the_final_contract(three: Api, tmp_path: Path) -> Non
         assert final.content not in r.content
     third_zip = _export(api, "third")
     assert json.loads(third_zip.read("manifest.json"))["files"] == []
-    assert api.client.get("/v1/archives?uscc=" + USCC,
-                          headers=api.headers("third")).status_code == 403
+    assert (
+        api.client.get("/v1/archives?uscc=" + USCC, headers=api.headers("third")).status_code == 403
+    )
     # the admin sees both parties' documents through either
     admin = _list(api, "admin", f"?uscc={USCC}")
     assert [(i["id"], i["role"]) for i in admin] == [(final_id, "party"), (first_id, "sealer")]
@@ -145,8 +170,10 @@ def test_a_seal_that_no_longer_verifies_makes_no_party(three: Api) -> None:
     meta = api.client.get(f"/v1/archives/{final_id}", headers=api.headers("other")).json()
     assert meta["parties"] == [{"uscc": OTHER_USCC, "role": "sealer"}]
     assert [i["id"] for i in _list(api, "own")] == [first.headers["x-eseal-archive-id"]]
-    assert api.client.get(f"/v1/archives/{final_id}/file",
-                          headers=api.headers("own")).status_code == 403
+    assert (
+        api.client.get(f"/v1/archives/{final_id}/file", headers=api.headers("own")).status_code
+        == 403
+    )
 
 
 @pytest.mark.parametrize("level", ["B-LT", "B-LTA"])
@@ -156,8 +183,7 @@ def test_a_counter_seal_with_validation_data_keeps_the_party(three: Api, level: 
     first = _sign(api, "own", simple_pdf(1), "a.pdf", seals=[A_SEAL])
     final = _sign(api, "other", first.content, "b.pdf", seals=[B_SEAL], level=level)
     final_id = final.headers["x-eseal-archive-id"]
-    assert [(i["id"], i["role"]) for i in _list(api, "own", "?role=party")] == [
-        (final_id, "party")]
+    assert [(i["id"], i["role"]) for i in _list(api, "own", "?role=party")] == [(final_id, "party")]
     f = api.client.get(f"/v1/archives/{final_id}/file", headers=api.headers("own"))
     assert f.status_code == 200 and f.content == final.content
 
@@ -166,8 +192,9 @@ def test_sealing_ones_own_sealed_file_again_adds_no_party(three: Api) -> None:
     api = three
     first = _sign(api, "own", simple_pdf(1), "a.pdf", seals=[A_SEAL])
     again = _sign(api, "own", first.content, "a.pdf", seals=[B_SEAL], level="B-LTA")
-    meta = api.client.get(f"/v1/archives/{again.headers['x-eseal-archive-id']}",
-                          headers=api.headers("own")).json()
+    meta = api.client.get(
+        f"/v1/archives/{again.headers['x-eseal-archive-id']}", headers=api.headers("own")
+    ).json()
     assert meta["parties"] == [{"uscc": USCC, "role": "sealer"}] and meta["role"] == "sealer"
 
 
@@ -177,5 +204,5 @@ def test_signature_marks_are_counted_across_read_chunks(offset: int) -> None:
     boundary = 1024 * 1024
     data = bytearray(b"x" * (3 * boundary))
     for at in (boundary - offset, 2 * boundary - offset, 100):
-        data[at:at + 10] = b"/ByteRange"
+        data[at : at + 10] = b"/ByteRange"
     assert signature_marks(io.BytesIO(bytes(data))) == 3

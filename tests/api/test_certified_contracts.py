@@ -36,10 +36,13 @@ from helpers import OTHER_USCC, ROOT, USCC, Api, license_data
 from pdfs import NOTO_TTC, cjk_contract, extract_cjk_face, simple_pdf
 
 B_FIELD = {"kind": "contract", "keyword": "乙方（盖章）", "label": "乙方"}
-A_CERTIFIES = {"seals": [{"kind": "contract", "keyword": "甲方（盖章）"}], "certify": True,
-               "document_type": "contract", "reserve": [B_FIELD]}
-B_SEALS = {"seals": [{"kind": "contract", "keyword": "乙方（盖章）"}],
-           "document_type": "contract"}
+A_CERTIFIES = {
+    "seals": [{"kind": "contract", "keyword": "甲方（盖章）"}],
+    "certify": True,
+    "document_type": "contract",
+    "reserve": [B_FIELD],
+}
+B_SEALS = {"seals": [{"kind": "contract", "keyword": "乙方（盖章）"}], "document_type": "contract"}
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +54,22 @@ def contract(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 def sign(api: Api, who: str, pdf: bytes, options: dict[str, Any]) -> Any:
-    return api.client.post("/v1/sign", headers=api.headers(who),
-                           files={"file": ("c.pdf", pdf, "application/pdf")},
-                           data={"options": json.dumps(options, ensure_ascii=False)})
+    return api.client.post(
+        "/v1/sign",
+        headers=api.headers(who),
+        files={"file": ("c.pdf", pdf, "application/pdf")},
+        data={"options": json.dumps(options, ensure_ascii=False)},
+    )
 
 
 def verify(api: Api, pdf: bytes, expect: str | None = None) -> dict[str, Any]:
     data = {"expect_uscc": expect} if expect else {}
-    r = api.client.post("/v1/verify", headers=api.headers("verifier"),
-                        files={"file": ("s.pdf", pdf, "application/pdf")}, data=data)
+    r = api.client.post(
+        "/v1/verify",
+        headers=api.headers("verifier"),
+        files={"file": ("s.pdf", pdf, "application/pdf")},
+        data=data,
+    )
     assert r.status_code == 200, r.text
     report: dict[str, Any] = r.json()
     return report
@@ -92,9 +102,17 @@ def pdfsig_blocks(path: Path) -> list[str]:
 
 def endesive(path: Path, pki: Path) -> list[dict[str, object]]:
     out = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "endesive_verify.py"), str(path),
-         str(pki / "root.pem"), str(pki / "issuing.pem")],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            str(ROOT / "tests" / "endesive_verify.py"),
+            str(path),
+            str(pki / "root.pem"),
+            str(pki / "issuing.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     return [json.loads(line) for line in out.stdout.splitlines()]
 
@@ -114,7 +132,8 @@ def widget_rect(pdf: bytes, name: str, revision: int | None = None) -> list[floa
 
 
 async def test_certified_contract_sealed_by_the_counter_party_is_valid_everywhere(
-        api: Api, contract: bytes, tmp_path: Path) -> None:
+    api: Api, contract: bytes, tmp_path: Path
+) -> None:
     r = sign(api, "own", contract, A_CERTIFIES)
     assert r.status_code == 200, r.text
     certified = r.content
@@ -168,7 +187,8 @@ async def test_certified_contract_sealed_by_the_counter_party_is_valid_everywher
 
 
 def test_without_a_reservation_the_counter_party_is_refused_and_nothing_is_kept(
-        api: Api, contract: bytes) -> None:
+    api: Api, contract: bytes
+) -> None:
     r = sign(api, "own", contract, {**A_CERTIFIES, "reserve": []})
     assert r.status_code == 200, r.text
     certified = r.content
@@ -186,14 +206,30 @@ def test_without_a_reservation_the_counter_party_is_refused_and_nothing_is_kept(
 def test_refusals_name_the_free_fields(api: Api, contract: bytes) -> None:
     """A field reserved for another kind, a used field, a missing named field and a
     cross-page seal: each 409 lists what is still free, and none leaves a trace."""
-    r = sign(api, "own", contract, {**A_CERTIFIES, "reserve": [
-        B_FIELD, {"kind": "legal_rep", "page": 2, "x": 450, "y": 180, "label": "乙方法定代表人"}]})
+    r = sign(
+        api,
+        "own",
+        contract,
+        {
+            **A_CERTIFIES,
+            "reserve": [
+                B_FIELD,
+                {"kind": "legal_rep", "page": 2, "x": 450, "y": 180, "label": "乙方法定代表人"},
+            ],
+        },
+    )
     assert r.status_code == 200, r.text
     certified = r.content
     before = traces(api)
-    free = [{"name": "eseal-reserved-contract-1", "kind": "contract", "label": "乙方", "page": 2},
-            {"name": "eseal-reserved-legal_rep-1", "kind": "legal_rep",
-             "label": "乙方法定代表人", "page": 2}]
+    free = [
+        {"name": "eseal-reserved-contract-1", "kind": "contract", "label": "乙方", "page": 2},
+        {
+            "name": "eseal-reserved-legal_rep-1",
+            "kind": "legal_rep",
+            "label": "乙方法定代表人",
+            "page": 2,
+        },
+    ]
     for options in (
         {"seals": [{"kind": "finance"}]},
         {"seals": [{"kind": "contract", "field": "no-such-field"}]},
@@ -204,8 +240,9 @@ def test_refusals_name_the_free_fields(api: Api, contract: bytes) -> None:
         assert r.status_code == 409, (options, r.text)
         assert r.json()["code"] == "document_certified"
         assert r.json()["free_fields"] == free, options
-        assert ("eseal-reserved-legal_rep-1 (legal_rep, 乙方法定代表人, page 2)"
-                in r.json()["detail"])
+        assert (
+            "eseal-reserved-legal_rep-1 (legal_rep, 乙方法定代表人, page 2)" in r.json()["detail"]
+        )
     assert traces(api) == before
     # both reserved seals of B in one request fill both fields
     r = sign(api, "other", certified, {"seals": [{"kind": "contract"}, {"kind": "legal_rep"}]})
@@ -213,7 +250,9 @@ def test_refusals_name_the_free_fields(api: Api, contract: bytes) -> None:
     report = verify(api, r.content)
     assert report["valid"] is True, report
     assert [s["field"] for s in report["signatures"][1:]] == [
-        "eseal-reserved-contract-1", "eseal-reserved-legal_rep-1"]
+        "eseal-reserved-contract-1",
+        "eseal-reserved-legal_rep-1",
+    ]
     # and then nothing is free: a third seal is refused, naming no free field
     r = sign(api, "own", r.content, {"seals": [{"kind": "contract"}]})
     assert r.status_code == 409 and r.json()["free_fields"] == []
@@ -224,12 +263,12 @@ async def _certified_elsewhere(permission: MDPPerm) -> tuple[bytes, Any]:
     ``Signature2`` of its own name made in the certifying revision."""
     signer = _throwaway_signer()
     writer = IncrementalPdfFileWriter(io.BytesIO(simple_pdf(1)))
-    append_signature_field(writer, SigFieldSpec("Signature2", on_page=0,
-                                                 box=(300, 100, 420, 220)))
+    append_signature_field(writer, SigFieldSpec("Signature2", on_page=0, box=(300, 100, 420, 220)))
     out = io.BytesIO()
-    await PdfSigner(PdfSignatureMetadata(field_name="Signature1", certify=True,
-                                   docmdp_permissions=permission),
-              signer=signer).async_sign_pdf(writer, output=out)
+    await PdfSigner(
+        PdfSignatureMetadata(field_name="Signature1", certify=True, docmdp_permissions=permission),
+        signer=signer,
+    ).async_sign_pdf(writer, output=out)
     return out.getvalue(), signer.signing_cert
 
 
@@ -247,18 +286,29 @@ def _throwaway_signer() -> Any:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "another signing tool")])
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
     from asn1crypto import keys as asn1_keys
 
     return SimpleSigner(
         signing_cert=asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
-        signing_key=asn1_keys.PrivateKeyInfo.load(key.private_bytes(
-            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption())),
-        cert_registry=SimpleCertificateStore())
+        signing_key=asn1_keys.PrivateKeyInfo.load(
+            key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        ),
+        cert_registry=SimpleCertificateStore(),
+    )
 
 
 async def test_a_field_of_any_name_is_filled_when_named(api: Api) -> None:
@@ -268,14 +318,16 @@ async def test_a_field_of_any_name_is_filled_when_named(api: Api) -> None:
     r = sign(api, "own", certified, {"seals": [{"kind": "contract"}]})
     assert r.status_code == 409
     assert r.json()["free_fields"] == [
-        {"name": "Signature2", "kind": None, "label": None, "page": 1}]
+        {"name": "Signature2", "kind": None, "label": None, "page": 1}
+    ]
     r = sign(api, "own", certified, {"seals": [{"kind": "contract", "field": "Signature2"}]})
     assert r.status_code == 200, r.text
     reader = PdfFileReader(io.BytesIO(r.content), strict=False)
     first, ours = reader.embedded_signatures
     assert ours.field_name == "Signature2"
     status = await async_validate_pdf_signature(
-        first, ValidationContext(trust_roots=[their_cert], allow_fetching=False))
+        first, ValidationContext(trust_roots=[their_cert], allow_fetching=False)
+    )
     assert status.bottom_line and status.docmdp_ok, status.pretty_print_details()
     assert status.modification_level is ModificationLevel.FORM_FILLING
     report = verify(api, r.content)
@@ -287,8 +339,10 @@ async def test_a_field_of_any_name_is_filled_when_named(api: Api) -> None:
 async def test_no_changes_certification_refuses_every_seal(api: Api) -> None:
     certified, _ = await _certified_elsewhere(MDPPerm.NO_CHANGES)
     before = traces(api)
-    for options in ({"seals": [{"kind": "contract"}]},
-                    {"seals": [{"kind": "contract", "field": "Signature2"}]}):
+    for options in (
+        {"seals": [{"kind": "contract"}]},
+        {"seals": [{"kind": "contract", "field": "Signature2"}]},
+    ):
         r = sign(api, "own", certified, options)
         assert r.status_code == 409, r.text
         assert r.json()["certification_level"] == 1
@@ -300,14 +354,18 @@ def test_reservation_options_are_checked(api: Api, contract: bytes) -> None:
     before = traces(api)
     cases = [
         ({**A_CERTIFIES, "certify": False}, "invalid_options", "reserve needs certify"),
-        ({**A_CERTIFIES, "reserve": [{"kind": "contract"}]}, "invalid_options",
-         "needs a keyword"),
-        ({**A_CERTIFIES, "reserve": [{"kind": "stamp", "page": 1, "x": 9, "y": 9}]},
-         "unknown_seal_kind", "unknown seal kind"),
-        ({**A_CERTIFIES, "reserve": [{"kind": "contract", "keyword": "丙方（盖章）"}]},
-         "keyword_not_found", "丙方"),
-        ({"seals": [{"kind": "contract", "field": "Signature9"}]}, "field_not_found",
-         "Signature9"),
+        ({**A_CERTIFIES, "reserve": [{"kind": "contract"}]}, "invalid_options", "needs a keyword"),
+        (
+            {**A_CERTIFIES, "reserve": [{"kind": "stamp", "page": 1, "x": 9, "y": 9}]},
+            "unknown_seal_kind",
+            "unknown seal kind",
+        ),
+        (
+            {**A_CERTIFIES, "reserve": [{"kind": "contract", "keyword": "丙方（盖章）"}]},
+            "keyword_not_found",
+            "丙方",
+        ),
+        ({"seals": [{"kind": "contract", "field": "Signature9"}]}, "field_not_found", "Signature9"),
     ]
     for options, code, words in cases:
         r = sign(api, "own", contract, options)
@@ -319,14 +377,20 @@ def test_reservation_options_are_checked(api: Api, contract: bytes) -> None:
 # --------------------------------------------------------------------------- the CLI
 
 
-def eseal(data_dir: Path, *args: str, input: str | None = None
-          ) -> subprocess.CompletedProcess[str]:
+def eseal(data_dir: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     import os
 
     env = {**os.environ, "ESEAL_DATA_DIR": str(data_dir)}
     env.pop("ESEAL_MASTER_KEY", None)
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, input=input,
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        env=env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture
@@ -345,17 +409,31 @@ def cli_data(tmp_path: Path, _initialised_template: Path) -> Iterator[Path]:
     yield data
 
 
-def test_cli_takes_the_whole_options_object(cli_data: Path, contract: bytes,
-                                            tmp_path: Path) -> None:
+def test_cli_takes_the_whole_options_object(
+    cli_data: Path, contract: bytes, tmp_path: Path
+) -> None:
     src = tmp_path / "contract.pdf"
     src.write_bytes(contract)
     a_options = tmp_path / "a.json"
     # level B-B in the file, B-T on the command line: the flag wins
-    a_options.write_text(json.dumps({**A_CERTIFIES, "level": "B-B", "reference": "HT-9"},
-                                    ensure_ascii=False), encoding="utf-8")
+    a_options.write_text(
+        json.dumps({**A_CERTIFIES, "level": "B-B", "reference": "HT-9"}, ensure_ascii=False),
+        encoding="utf-8",
+    )
     certified = tmp_path / "certified.pdf"
-    r = eseal(cli_data, "sign", str(src), "-o", str(certified), "--uscc", USCC,
-              "--options", str(a_options), "--level", "B-T")
+    r = eseal(
+        cli_data,
+        "sign",
+        str(src),
+        "-o",
+        str(certified),
+        "--uscc",
+        USCC,
+        "--options",
+        str(a_options),
+        "--level",
+        "B-T",
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["level"] == "B-T" and [s["kind"] for s in out["seals"]] == ["contract"]
@@ -364,8 +442,17 @@ def test_cli_takes_the_whole_options_object(cli_data: Path, contract: bytes,
 
     # B without the reservation's kind: refused, no file written, exit 1 with the problem
     sealed = tmp_path / "sealed.pdf"
-    r = eseal(cli_data, "sign", str(certified), "-o", str(sealed), "--uscc", OTHER_USCC,
-              "--seal", "finance")
+    r = eseal(
+        cli_data,
+        "sign",
+        str(certified),
+        "-o",
+        str(sealed),
+        "--uscc",
+        OTHER_USCC,
+        "--seal",
+        "finance",
+    )
     assert r.returncode == 1
     problem = json.loads(r.stderr)
     assert problem["code"] == "document_certified" and problem["status"] == 409
@@ -373,8 +460,18 @@ def test_cli_takes_the_whole_options_object(cli_data: Path, contract: bytes,
     assert not sealed.exists()
 
     # B with its options on stdin
-    r = eseal(cli_data, "sign", str(certified), "-o", str(sealed), "--uscc", OTHER_USCC,
-              "--options", "-", input=json.dumps(B_SEALS, ensure_ascii=False))
+    r = eseal(
+        cli_data,
+        "sign",
+        str(certified),
+        "-o",
+        str(sealed),
+        "--uscc",
+        OTHER_USCC,
+        "--options",
+        "-",
+        input=json.dumps(B_SEALS, ensure_ascii=False),
+    )
     assert r.returncode == 0, r.stderr
     r = eseal(cli_data, "verify", str(sealed), "--json", "--expect-uscc", OTHER_USCC)
     assert r.returncode == 0, r.stdout
@@ -387,24 +484,52 @@ def test_cli_options_errors(cli_data: Path, tmp_path: Path) -> None:
     src.write_bytes(simple_pdf(1))
     out = tmp_path / "out.pdf"
     bad = tmp_path / "bad.json"
-    for text, words in (("{not json", "not valid JSON"), ("[1]", "must be a JSON object"),
-                        ('{"seals": [{"kind": "contract", "colour": "red"}]}',
-                         "seals.0.colour"),
-                        ('{"reserve": [{"kind": "contract", "page": 1, "x": 1, "y": 1}]}',
-                         "reserve needs certify")):
+    for text, words in (
+        ("{not json", "not valid JSON"),
+        ("[1]", "must be a JSON object"),
+        ('{"seals": [{"kind": "contract", "colour": "red"}]}', "seals.0.colour"),
+        ('{"reserve": [{"kind": "contract", "page": 1, "x": 1, "y": 1}]}', "reserve needs certify"),
+    ):
         bad.write_text(text, encoding="utf-8")
-        r = eseal(cli_data, "sign", str(src), "-o", str(out), "--uscc", USCC,
-                  "--options", str(bad))
+        r = eseal(cli_data, "sign", str(src), "-o", str(out), "--uscc", USCC, "--options", str(bad))
         assert r.returncode == 1, (text, r.stderr)
         problem = json.loads(r.stderr)
         assert problem["code"] == "invalid_options" and words in problem["detail"], problem
-    r = eseal(cli_data, "sign", str(src), "-o", str(out), "--uscc", USCC,
-              "--options", str(tmp_path / "missing.json"))
+    r = eseal(
+        cli_data,
+        "sign",
+        str(src),
+        "-o",
+        str(out),
+        "--uscc",
+        USCC,
+        "--options",
+        str(tmp_path / "missing.json"),
+    )
     assert r.returncode == 1 and json.loads(r.stderr)["code"] == "file_unreadable"
     # a placement flag replaces the file's seals; the file's other options stay
-    bad.write_text(json.dumps({"seals": [{"kind": "finance"}], "document_type": "contract",
-                               "reference": "R-1"}), encoding="utf-8")
-    r = eseal(cli_data, "sign", str(src), "-o", str(out), "--uscc", USCC,
-              "--options", str(bad), "--page", "1", "--x", "300", "--y", "300")
+    bad.write_text(
+        json.dumps(
+            {"seals": [{"kind": "finance"}], "document_type": "contract", "reference": "R-1"}
+        ),
+        encoding="utf-8",
+    )
+    r = eseal(
+        cli_data,
+        "sign",
+        str(src),
+        "-o",
+        str(out),
+        "--uscc",
+        USCC,
+        "--options",
+        str(bad),
+        "--page",
+        "1",
+        "--x",
+        "300",
+        "--y",
+        "300",
+    )
     assert r.returncode == 0, r.stderr
     assert [s["kind"] for s in json.loads(r.stdout)["seals"]] == ["contract"]

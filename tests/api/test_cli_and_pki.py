@@ -24,14 +24,22 @@ from helpers import READY_TIMEOUT_S, ROOT, USCC, license_data, require_tool, wai
 def eseal(data_dir: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ESEAL_DATA_DIR": str(data_dir)}
     env.pop("ESEAL_MASTER_KEY", None)
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, input=input,
-                          capture_output=True, text=True, timeout=READY_TIMEOUT_S, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        env=env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=READY_TIMEOUT_S,
+        cwd=ROOT,
+    )
 
 
 def openssl(*args: str) -> str:
     require_tool("openssl")
-    out = subprocess.run(["openssl", *args], capture_output=True, text=True,
-                         timeout=READY_TIMEOUT_S)
+    out = subprocess.run(
+        ["openssl", *args], capture_output=True, text=True, timeout=READY_TIMEOUT_S
+    )
     return out.stdout + out.stderr
 
 
@@ -62,12 +70,20 @@ def _free_port() -> int:
 @pytest.fixture
 def server(data_dir: Path, registered: dict[str, object]) -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "ESEAL_DATA_DIR": str(data_dir),
-           "ESEAL_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        **os.environ,
+        "ESEAL_DATA_DIR": str(data_dir),
+        "ESEAL_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
     log = data_dir.parent / "server.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-                                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
@@ -77,8 +93,12 @@ def server(data_dir: Path, registered: dict[str, object]) -> Iterator[str]:
             return False
 
     try:
-        wait_until(healthy, "eseal serve answering /healthz", alive=lambda: proc.poll() is None,
-                   explain=lambda: log.read_text(errors="replace")[-3000:])
+        wait_until(
+            healthy,
+            "eseal serve answering /healthz",
+            alive=lambda: proc.poll() is None,
+            explain=lambda: log.read_text(errors="replace")[-3000:],
+        )
         yield url
     finally:
         proc.terminate()
@@ -99,18 +119,27 @@ def test_init_twice_keeps_the_pki(data_dir: Path) -> None:
 def test_register_prints_license_and_five_seals(registered: dict[str, object]) -> None:
     seals = registered["seals"]
     assert isinstance(seals, list)
-    assert [s["kind"] for s in seals] == ["official", "contract", "finance", "invoice",
-                                          "legal_rep"]
+    assert [s["kind"] for s in seals] == ["official", "contract", "finance", "invoice", "legal_rep"]
     for s in seals:
-        assert {"kind", "label", "status", "version", "serial", "certificate", "not_before",
-                "not_after", "image_sha256"} <= set(s)
+        assert {
+            "kind",
+            "label",
+            "status",
+            "version",
+            "serial",
+            "certificate",
+            "not_before",
+            "not_after",
+            "image_sha256",
+        } <= set(s)
     lic = registered["license"]
     assert isinstance(lic, dict)
     assert lic["uscc"] == USCC and lic["status_history"][0]["status"] == "active"
 
 
-def test_openssl_accepts_every_seal_certificate(data_dir: Path, registered: dict[str, object],
-                                                tmp_path: Path) -> None:
+def test_openssl_accepts_every_seal_certificate(
+    data_dir: Path, registered: dict[str, object], tmp_path: Path
+) -> None:
     chain = eseal(data_dir, "pki", "ca").stdout
     assert chain.count("BEGIN CERTIFICATE") == 2
     root, issuing = tmp_path / "root.pem", tmp_path / "issuing.pem"
@@ -123,8 +152,9 @@ def test_openssl_accepts_every_seal_certificate(data_dir: Path, registered: dict
         pem.write_text(seal["certificate"])
         out = openssl("verify", "-CAfile", str(root), "-untrusted", str(issuing), str(pem))
         assert out.strip() == f"{pem}: OK", out
-        text = openssl("x509", "-in", str(pem), "-noout", "-text",
-                       "-nameopt", "utf8,sep_comma_plus")
+        text = openssl(
+            "x509", "-in", str(pem), "-noout", "-text", "-nameopt", "utf8,sep_comma_plus"
+        )
         assert f"OU={USCC}" in text
         ext = text.split("1.2.156.10260.4.1.4:")[1].splitlines()[1]
         assert USCC in ext
@@ -133,8 +163,15 @@ def test_openssl_accepts_every_seal_certificate(data_dir: Path, registered: dict
         assert "URI:http://127.0.0.1:8000/v1/pki/crl" in text
     legal = next(s for s in seals if s["kind"] == "legal_rep")["certificate"]
     (tmp_path / "lr.pem").write_text(legal)
-    subject = openssl("x509", "-in", str(tmp_path / "lr.pem"), "-noout", "-subject",
-                      "-nameopt", "utf8,sep_comma_plus")
+    subject = openssl(
+        "x509",
+        "-in",
+        str(tmp_path / "lr.pem"),
+        "-noout",
+        "-subject",
+        "-nameopt",
+        "utf8,sep_comma_plus",
+    )
     assert "title=法定代表人" in subject and "CN=张利东" in subject
 
 
@@ -146,8 +183,7 @@ def test_openssl_ocsp_against_the_running_responder(
     assert isinstance(seals, list)
     contract = tmp_path / "contract.pem"
     contract.write_text(seals[1]["certificate"])
-    ask = ["ocsp", "-issuer", str(issuing), "-url", f"{server}/v1/pki/ocsp",
-           "-CAfile", str(root)]
+    ask = ["ocsp", "-issuer", str(issuing), "-url", f"{server}/v1/pki/ocsp", "-CAfile", str(root)]
     out = openssl(*ask, "-cert", str(contract))
     assert "Response verify OK" in out and f"{contract}: good" in out, out
     out = openssl(*ask, "-serial", "0x1234")
@@ -188,29 +224,62 @@ def test_cli_errors_are_problems_with_exit_codes(data_dir: Path, tmp_path: Path)
 def test_wrong_master_key_fails_with_one_clear_error(data_dir: Path) -> None:
     import base64
 
-    env = {**os.environ, "ESEAL_DATA_DIR": str(data_dir),
-           "ESEAL_MASTER_KEY": base64.b64encode(b"w" * 32).decode()}
-    r = subprocess.run([sys.executable, "-m", "api.cli", "enterprise", "show", USCC], env=env,
-                       capture_output=True, text=True, cwd=ROOT)
+    env = {
+        **os.environ,
+        "ESEAL_DATA_DIR": str(data_dir),
+        "ESEAL_MASTER_KEY": base64.b64encode(b"w" * 32).decode(),
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "api.cli", "enterprise", "show", USCC],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert r.returncode == 1
     err = json.loads(r.stderr)
     assert err["code"] == "master_key_invalid"
     assert env["ESEAL_MASTER_KEY"] not in r.stderr
 
 
-def test_cli_sign_and_verify_exit_codes(data_dir: Path, registered: dict[str, object],
-                                        tmp_path: Path) -> None:
+def test_cli_sign_and_verify_exit_codes(
+    data_dir: Path, registered: dict[str, object], tmp_path: Path
+) -> None:
     from pdfs import simple_pdf
 
     src = tmp_path / "in.pdf"
     src.write_bytes(simple_pdf(2))
     out = tmp_path / "out.pdf"
-    r = eseal(data_dir, "sign", str(src), "-o", str(out), "--uscc", USCC, "--seal", "contract",
-              "--seal", "legal_rep", "--page", "1", "--x", "300", "--y", "300", "--cross-page",
-              "--level", "B-LT", "--document-type", "contract")
+    r = eseal(
+        data_dir,
+        "sign",
+        str(src),
+        "-o",
+        str(out),
+        "--uscc",
+        USCC,
+        "--seal",
+        "contract",
+        "--seal",
+        "legal_rep",
+        "--page",
+        "1",
+        "--x",
+        "300",
+        "--y",
+        "300",
+        "--cross-page",
+        "--level",
+        "B-LT",
+        "--document-type",
+        "contract",
+    )
     assert r.returncode == 0, r.stderr
-    assert [s["kind"] for s in json.loads(r.stdout)["seals"]] == ["contract", "legal_rep",
-                                                                  "contract"]
+    assert [s["kind"] for s in json.loads(r.stdout)["seals"]] == [
+        "contract",
+        "legal_rep",
+        "contract",
+    ]
     r = eseal(data_dir, "verify", str(out), "--expect-uscc", USCC, "--json")
     assert r.returncode == 0, r.stdout
     assert json.loads(r.stdout)["valid"] is True
@@ -228,8 +297,9 @@ def test_cli_sign_and_verify_exit_codes(data_dir: Path, registered: dict[str, ob
     assert r.returncode == 1 and json.loads(r.stderr)["code"] == "invalid_options"
 
 
-def test_cli_sign_archives_and_export(data_dir: Path, registered: dict[str, object],
-                                      tmp_path: Path) -> None:
+def test_cli_sign_archives_and_export(
+    data_dir: Path, registered: dict[str, object], tmp_path: Path
+) -> None:
     import zipfile
 
     from pdfs import simple_pdf

@@ -65,8 +65,9 @@ LICENSE = json.loads((ROOT / "examples" / "license.json").read_text(encoding="ut
 USCC = LICENSE["uscc"]
 CONCURRENCY = 16
 DOCUMENTS = int(os.environ.get("ESEAL_CONCURRENT_DOCUMENTS", "2000"))
-SIGN_OPTIONS = json.dumps({"seals": [{"kind": "contract"}], "level": "B-T",
-                           "document_type": "contract"})
+SIGN_OPTIONS = json.dumps(
+    {"seals": [{"kind": "contract"}], "level": "B-T", "document_type": "contract"}
+)
 
 
 def _free_port() -> int:
@@ -85,8 +86,9 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(_initialised_template: Path, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[Server]:
+def server(
+    _initialised_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("concurrent")
     data = tmp / "data"
     shutil.copytree(_initialised_template, data)
@@ -95,9 +97,16 @@ def server(_initialised_template: Path, tmp_path_factory: pytest.TempPathFactory
         c.seals.register(parse_license(LICENSE))
         _, sealer = c.api_keys.create(role="enterprise", uscc=USCC, name="erp", actor="test")
         _, verifier = c.api_keys.create(role="verifier", uscc=None, name="bank", actor="test")
-        two_seals, _ = asyncio.run(c.sealing.seal(USCC, simple_pdf(1), SealingOptions(
-            seals=[SealOrder(SealKind.CONTRACT), SealOrder(SealKind.LEGAL_REP)],
-            level=PadesLevel.B_T)))
+        two_seals, _ = asyncio.run(
+            c.sealing.seal(
+                USCC,
+                simple_pdf(1),
+                SealingOptions(
+                    seals=[SealOrder(SealKind.CONTRACT), SealOrder(SealKind.LEGAL_REP)],
+                    level=PadesLevel.B_T,
+                ),
+            )
+        )
     finally:
         c.close()
     site = tmp / "site"
@@ -105,15 +114,32 @@ def server(_initialised_template: Path, tmp_path_factory: pytest.TempPathFactory
     (site / "sitecustomize.py").write_text("import sys\nsys.setswitchinterval(1e-5)\n")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
-    env.update(ESEAL_DATA_DIR=str(data), ESEAL_PUBLIC_URL=f"http://127.0.0.1:{port}",
-               ESEAL_LOG_LEVEL="WARNING",
-               PYTHONPATH=os.pathsep.join([str(site), str(ROOT), env.get("PYTHONPATH", "")]))
+    env.update(
+        ESEAL_DATA_DIR=str(data),
+        ESEAL_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        ESEAL_LOG_LEVEL="WARNING",
+        PYTHONPATH=os.pathsep.join([str(site), str(ROOT), env.get("PYTHONPATH", "")]),
+    )
     log = tmp / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port",
-             str(port), "--workers", "2"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "api.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 240  # returns when ready; the machine may be busy
@@ -142,8 +168,7 @@ def _describe(r: httpx.Response) -> str:
 
 def _check_report(r: httpx.Response, pdf: bytes, kinds: list[str]) -> str | None:
     """None if ``r`` is the report of a valid document with exactly these seals, else why."""
-    if r.status_code != 200 or not r.headers.get("content-type", "").startswith(
-            "application/json"):
+    if r.status_code != 200 or not r.headers.get("content-type", "").startswith("application/json"):
         return _describe(r)
     report: dict[str, Any] = r.json()
     seals = [s for s in report["signatures"] if s["type"] == "signature"]
@@ -163,16 +188,22 @@ def _check_report(r: httpx.Response, pdf: bytes, kinds: list[str]) -> str | None
 
 
 async def _verify(http: httpx.AsyncClient, s: Server, pdf: bytes, kinds: list[str]) -> str | None:
-    r = await http.post("/v1/verify", headers={"Authorization": f"Bearer {s.verifier}"},
-                        files={"file": ("doc.pdf", pdf, "application/pdf")},
-                        data={"expect_uscc": USCC})
+    r = await http.post(
+        "/v1/verify",
+        headers={"Authorization": f"Bearer {s.verifier}"},
+        files={"file": ("doc.pdf", pdf, "application/pdf")},
+        data={"expect_uscc": USCC},
+    )
     return _check_report(r, pdf, kinds)
 
 
 async def _seal_and_verify(http: httpx.AsyncClient, s: Server, n: int) -> list[str]:
-    r = await http.post("/v1/sign", headers={"Authorization": f"Bearer {s.sealer}"},
-                        files={"file": (f"contract-{n}.pdf", simple_pdf(1), "application/pdf")},
-                        data={"options": SIGN_OPTIONS})
+    r = await http.post(
+        "/v1/sign",
+        headers={"Authorization": f"Bearer {s.sealer}"},
+        files={"file": (f"contract-{n}.pdf", simple_pdf(1), "application/pdf")},
+        data={"options": SIGN_OPTIONS},
+    )
     if r.status_code != 200 or r.headers.get("content-type") != "application/pdf":
         return [f"sign {n}: {_describe(r)}"]
     pdf = r.content
@@ -188,12 +219,13 @@ async def _run(s: Server) -> tuple[Counter[str], list[str]]:
     counts: Counter[str] = Counter()
     failures: list[str] = []
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=s.url, limits=limits, timeout=600,
-                                 trust_env=False) as http:
+    async with httpx.AsyncClient(
+        base_url=s.url, limits=limits, timeout=600, trust_env=False
+    ) as http:
         # cold processes: 16 verifications of the 2-seal document at once, then 16 seals
-        cold = await asyncio.gather(*(
-            _verify(http, s, s.two_seals, ["contract", "legal_rep"]) for _ in range(CONCURRENCY)
-        ))
+        cold = await asyncio.gather(
+            *(_verify(http, s, s.two_seals, ["contract", "legal_rep"]) for _ in range(CONCURRENCY))
+        )
         failures += [f"cold verify: {why}" for why in cold if why]
         counts["verified"] += len(cold)
 
@@ -257,7 +289,8 @@ def _unparsed(value: core.Asn1Value) -> list[str]:
 
 def test_shared_certificates_are_parsed_before_use(container: Container) -> None:
     fresh = asn1_x509.Certificate.load(
-        container.pki.issuing.public_bytes(serialization.Encoding.DER))
+        container.pki.issuing.public_bytes(serialization.Encoding.DER)
+    )
     assert _unparsed(fresh)  # asn1crypto leaves it to the first reader
     assert _unparsed(fully_parsed(fresh)) == []
     # what the container hands to threads: the verifier's anchors, the signing chain
@@ -268,9 +301,16 @@ def test_shared_certificates_are_parsed_before_use(container: Container) -> None
 def test_threads_released_together_on_a_fresh_verifier(container: Container) -> None:
     c = container
     c.seals.register(parse_license(LICENSE))
-    pdf, _ = asyncio.run(c.sealing.seal(USCC, simple_pdf(1), SealingOptions(
-        seals=[SealOrder(SealKind.CONTRACT), SealOrder(SealKind.LEGAL_REP)],
-        level=PadesLevel.B_T)))
+    pdf, _ = asyncio.run(
+        c.sealing.seal(
+            USCC,
+            simple_pdf(1),
+            SealingOptions(
+                seals=[SealOrder(SealKind.CONTRACT), SealOrder(SealKind.LEGAL_REP)],
+                level=PadesLevel.B_T,
+            ),
+        )
+    )
     answers: Counter[str] = Counter()
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # a thread switch almost anywhere, inside parsing too
@@ -278,8 +318,9 @@ def test_threads_released_together_on_a_fresh_verifier(container: Container) -> 
         for _ in range(12):
             # anchors loaded a moment ago, as in a worker that has just started
             der = [x.public_bytes(serialization.Encoding.DER) for x in (c.pki.root, c.pki.issuing)]
-            verifier = Verifier(c.seals, asn1_x509.Certificate.load(der[0]),
-                                asn1_x509.Certificate.load(der[1]))
+            verifier = Verifier(
+                c.seals, asn1_x509.Certificate.load(der[0]), asn1_x509.Certificate.load(der[1])
+            )
             start = threading.Barrier(CONCURRENCY)
 
             def verify(v: Verifier = verifier, go: threading.Barrier = start) -> None:

@@ -34,16 +34,22 @@ B_SEAL = {"kind": "contract", "page": 1, "x": 420, "y": 150}
 
 
 def sign(api: Api, who: str, pdf: bytes, level: str, seal: dict[str, Any]) -> bytes:
-    r = api.client.post("/v1/sign", headers=api.headers(who),
-                        files={"file": ("c.pdf", pdf, "application/pdf")},
-                        data={"options": json.dumps({"seals": [seal], "level": level})})
+    r = api.client.post(
+        "/v1/sign",
+        headers=api.headers(who),
+        files={"file": ("c.pdf", pdf, "application/pdf")},
+        data={"options": json.dumps({"seals": [seal], "level": level})},
+    )
     assert r.status_code == 200, r.text
     return r.content
 
 
 def verify(api: Api, pdf: bytes) -> dict[str, Any]:
-    r = api.client.post("/v1/verify", headers=api.headers("verifier"),
-                        files={"file": ("c.pdf", pdf, "application/pdf")})
+    r = api.client.post(
+        "/v1/verify",
+        headers=api.headers("verifier"),
+        files={"file": ("c.pdf", pdf, "application/pdf")},
+    )
     assert r.status_code == 200, r.text
     report: dict[str, Any] = r.json()
     return report
@@ -62,7 +68,8 @@ def pyhanko_trusted(api: Api, pdf: bytes) -> list[bool]:
         out = []
         for sig in reader.embedded_regular_signatures:
             context = DocumentSecurityStore.read_dss(reader).as_validation_context(
-                {"trust_roots": [root_cert(api)], "allow_fetching": False})
+                {"trust_roots": [root_cert(api)], "allow_fetching": False}
+            )
             status = await async_validate_pdf_signature(sig, context, context)
             out.append(bool(status.intact and status.valid and status.trusted))
         return out
@@ -91,7 +98,8 @@ def wait_past_timestamp(api: Api, pdf: bytes) -> None:
 @pytest.mark.parametrize("b_level", ["B-LT", "B-LTA"])
 @pytest.mark.parametrize("a_level", ["B-B", "B-T", "B-LT"])
 def test_counter_seal_at_a_long_term_level_keeps_both_seals_valid(
-        api: Api, a_level: str, b_level: str, tmp_path: Path) -> None:
+    api: Api, a_level: str, b_level: str, tmp_path: Path
+) -> None:
     first = sign(api, "own", simple_pdf(1), a_level, A_SEAL)
     both = sign(api, "other", first, b_level, B_SEAL)
 
@@ -124,8 +132,11 @@ def test_a_seal_revoked_before_the_counter_seal_stays_valid_by_its_timestamp(api
     timestamp predates the revocation) with the revocation as a notice."""
     first = sign(api, "own", simple_pdf(1), "B-T", A_SEAL)
     wait_past_timestamp(api, first)
-    r = api.client.post(f"/v1/enterprises/{USCC}/seals/contract/revoke",
-                        headers=api.headers("admin"), json={"reason": "印章遗失"})
+    r = api.client.post(
+        f"/v1/enterprises/{USCC}/seals/contract/revoke",
+        headers=api.headers("admin"),
+        json={"reason": "印章遗失"},
+    )
     assert r.status_code == 200, r.text
 
     both = sign(api, "other", first, "B-LTA", B_SEAL)
@@ -146,8 +157,12 @@ def dss_for_last_seal_only(api: Api, pdf: bytes) -> bytes:
     revocation = api.container.revocation
     writer = IncrementalPdfFileWriter.from_reader(reader)
     DocumentSecurityStore.supply_dss_in_writer(
-        writer, None, certs=[last.signer_cert, revocation.issuing],
-        ocsps=[revocation.ocsp_for(last.signer_cert)], crls=[revocation.root_crl()])
+        writer,
+        None,
+        certs=[last.signer_cert, revocation.issuing],
+        ocsps=[revocation.ocsp_for(last.signer_cert)],
+        crls=[revocation.root_crl()],
+    )
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -168,9 +183,12 @@ def test_a_dss_without_the_first_seals_data_does_not_make_it_untrusted(api: Api)
     assert b["trusted"] is True and b["level"] == "B-LT", b
 
     # eseal extend gives every signature its data: then pyHanko agrees on the file alone
-    extended = api.client.post("/v1/extend", headers=api.headers("other"),
-                               files={"file": ("c.pdf", partial, "application/pdf")},
-                               data={"level": "B-LTA"})
+    extended = api.client.post(
+        "/v1/extend",
+        headers=api.headers("other"),
+        files={"file": ("c.pdf", partial, "application/pdf")},
+        data={"level": "B-LTA"},
+    )
     assert extended.status_code == 200, extended.text
     assert pyhanko_trusted(api, extended.content) == [True, True]
     assert verify(api, extended.content)["valid"] is True
@@ -183,16 +201,22 @@ def test_a_revoked_seal_in_a_dss_without_its_data_needs_extension(api: Api) -> N
     first = sign(api, "own", simple_pdf(1), "B-T", A_SEAL)
     partial = dss_for_last_seal_only(api, sign(api, "other", first, "B-T", B_SEAL))
     wait_past_timestamp(api, partial)
-    r = api.client.post(f"/v1/enterprises/{USCC}/seals/contract/revoke",
-                        headers=api.headers("admin"), json={"reason": "印章遗失"})
+    r = api.client.post(
+        f"/v1/enterprises/{USCC}/seals/contract/revoke",
+        headers=api.headers("admin"),
+        json={"reason": "印章遗失"},
+    )
     assert r.status_code == 200, r.text
 
     a, _ = seals_of(verify(api, partial))
     assert a["trusted"] is False and a["valid"] is False
 
-    extended = api.client.post("/v1/extend", headers=api.headers("other"),
-                               files={"file": ("c.pdf", partial, "application/pdf")},
-                               data={"level": "B-LTA"})
+    extended = api.client.post(
+        "/v1/extend",
+        headers=api.headers("other"),
+        files={"file": ("c.pdf", partial, "application/pdf")},
+        data={"level": "B-LTA"},
+    )
     assert extended.status_code == 200, extended.text
     report = verify(api, extended.content)
     a, _ = seals_of(report)

@@ -108,7 +108,8 @@ def test_a_job_whose_cut_lands_in_weakref_callbacks_is_still_stopped() -> None:
 
 
 def test_dropped_cuts_print_no_traceback_but_other_unraisables_still_do(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """A dropped cut is expected (it is raised again): no "Exception ignored" traceback on the
     server's stderr.  Any other exception Python cannot raise still reaches the usual hook."""
     import gc
@@ -260,16 +261,19 @@ def _many_pages(pages: int) -> bytes:
     obj(b"<< /Type /Pages /Count %d /Kids [%s] >>" % (pages, kids))
     obj(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     for i in range(pages):
-        obj(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
-            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i))
+        obj(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i)
+        )
         ops = b"BT /F1 20 Tf 72 760 Td (Contract page %d) Tj ET" % (i + 1)
         obj(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(ops), ops))
     xref = len(out)
     out.extend(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
     for off in offsets:
         out.extend(b"%010d 00000 n \n" % off)
-    out.extend(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n"
-               % (len(offsets) + 1, xref))
+    out.extend(
+        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(offsets) + 1, xref)
+    )
     return bytes(out)
 
 
@@ -288,13 +292,18 @@ def _timed_sign(api: Api, pdf: bytes) -> tuple[int, dict[str, str], float]:
     (this process: the app runs in it) spent on the request.  CPU time, not wall time: the
     comparisons below hold on a slow machine and on one busy with other work."""
     started = time.process_time()
-    r = api.client.post("/v1/sign", headers=api.headers("own"), data=SIGN_OPTIONS,
-                        files={"file": ("d.pdf", pdf, "application/pdf")})
+    r = api.client.post(
+        "/v1/sign",
+        headers=api.headers("own"),
+        data=SIGN_OPTIONS,
+        files={"file": ("d.pdf", pdf, "application/pdf")},
+    )
     return r.status_code, r.json() if r.status_code != 200 else {}, time.process_time() - started
 
 
 def test_http_sign_of_a_document_over_the_limit_is_422_quickly_and_changes_nothing(
-        api: Api) -> None:
+    api: Api,
+) -> None:
     """Every cut request is answered after a small part of the work the whole job takes (a
     cut that Python dropped once must not let the job run to its end), nothing is archived
     or audited, and the server seals the next document."""
@@ -324,14 +333,21 @@ def test_http_sign_of_a_document_over_the_limit_is_422_quickly_and_changes_nothi
 
 
 def test_http_verify_over_the_limit_is_422(api: Api) -> None:
-    signed = api.client.post("/v1/sign", headers=api.headers("own"), data=SIGN_OPTIONS,
-                             files={"file": ("d.pdf", _many_pages(2000), "application/pdf")})
+    signed = api.client.post(
+        "/v1/sign",
+        headers=api.headers("own"),
+        data=SIGN_OPTIONS,
+        files={"file": ("d.pdf", _many_pages(2000), "application/pdf")},
+    )
     assert signed.status_code == 200
 
     def verify() -> tuple[int, dict[str, object], float]:
         started = time.process_time()
-        r = api.client.post("/v1/verify", headers=api.headers("verifier"),
-                            files={"file": ("d.pdf", signed.content, "application/pdf")})
+        r = api.client.post(
+            "/v1/verify",
+            headers=api.headers("verifier"),
+            files={"file": ("d.pdf", signed.content, "application/pdf")},
+        )
         return r.status_code, r.json(), time.process_time() - started
 
     status, report, uncut = verify()

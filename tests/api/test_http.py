@@ -14,47 +14,71 @@ PROBLEM = "application/problem+json"
 
 
 def sign(api: Api, who: str, pdf: bytes, options: dict | None = None, **headers: str):  # type: ignore[no-untyped-def]
-    return api.client.post("/v1/sign", headers={**api.headers(who), **headers},
-                           files={"file": ("c.pdf", pdf, "application/pdf")},
-                           data={"options": json.dumps(options or {})})
+    return api.client.post(
+        "/v1/sign",
+        headers={**api.headers(who), **headers},
+        files={"file": ("c.pdf", pdf, "application/pdf")},
+        data={"options": json.dumps(options or {})},
+    )
 
 
 def test_sign_then_verify_round_trip(api: Api) -> None:
-    r = sign(api, "own", simple_pdf(2), {"seals": [{"kind": "contract"},
-                                                   {"kind": "legal_rep", "page": 1,
-                                                    "x": 300, "y": 200}],
-                                         "document_type": "contract", "reference": "HT-1"})
+    r = sign(
+        api,
+        "own",
+        simple_pdf(2),
+        {
+            "seals": [{"kind": "contract"}, {"kind": "legal_rep", "page": 1, "x": 300, "y": 200}],
+            "document_type": "contract",
+            "reference": "HT-1",
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/pdf"
     import hashlib
 
     assert r.headers["x-eseal-sha256"] == hashlib.sha256(r.content).hexdigest()
-    v = api.client.post("/v1/verify", headers=api.headers("verifier"),
-                        files={"file": ("s.pdf", r.content, "application/pdf")},
-                        data={"expect_uscc": USCC})
+    v = api.client.post(
+        "/v1/verify",
+        headers=api.headers("verifier"),
+        files={"file": ("s.pdf", r.content, "application/pdf")},
+        data={"expect_uscc": USCC},
+    )
     assert v.status_code == 200
     report = v.json()
     assert report["valid"] is True
     assert [s["seal"]["kind"] for s in report["signatures"]] == ["contract", "legal_rep"]
-    html = api.client.post("/v1/verify?format=html", headers=api.headers("verifier"),
-                           files={"file": ("s.pdf", r.content, "application/pdf")})
+    html = api.client.post(
+        "/v1/verify?format=html",
+        headers=api.headers("verifier"),
+        files={"file": ("s.pdf", r.content, "application/pdf")},
+    )
     assert html.status_code == 200 and "text/html" in html.headers["content-type"]
     assert USCC in html.text
     # another enterprise's expectation is not met, and the report still comes with 200
-    v = api.client.post("/v1/verify", headers=api.headers("admin"),
-                        files={"file": ("s.pdf", r.content, "application/pdf")},
-                        data={"expect_uscc": OTHER_USCC})
+    v = api.client.post(
+        "/v1/verify",
+        headers=api.headers("admin"),
+        files={"file": ("s.pdf", r.content, "application/pdf")},
+        data={"expect_uscc": OTHER_USCC},
+    )
     assert v.status_code == 200 and v.json()["valid"] is False
 
 
 def test_extend_adds_lta(api: Api) -> None:
     r = sign(api, "own", simple_pdf(1))
-    e = api.client.post("/v1/extend", headers=api.headers("own"),
-                        files={"file": ("s.pdf", r.content, "application/pdf")},
-                        data={"level": "B-LTA"})
+    e = api.client.post(
+        "/v1/extend",
+        headers=api.headers("own"),
+        files={"file": ("s.pdf", r.content, "application/pdf")},
+        data={"level": "B-LTA"},
+    )
     assert e.status_code == 200 and e.content.startswith(r.content)
-    v = api.client.post("/v1/verify", headers=api.headers("own"),
-                        files={"file": ("s.pdf", e.content, "application/pdf")})
+    v = api.client.post(
+        "/v1/verify",
+        headers=api.headers("own"),
+        files={"file": ("s.pdf", e.content, "application/pdf")},
+    )
     assert v.json()["signatures"][0]["level"] == "B-LTA"
 
 
@@ -68,18 +92,31 @@ def _audit_count(api: Api) -> int:
     [
         (b"not a pdf at all", {}, 422, "invalid_pdf"),
         (None, {"seals": [{"kind": "stamp"}]}, 422, "unknown_seal_kind"),
-        (None, {"seals": [{"kind": "contract", "keyword": "不存在的词"}]}, 422,
-         "keyword_not_found"),
-        (None, {"seals": [{"kind": "contract", "page": 9, "x": 10, "y": 10}]}, 422,
-         "page_out_of_range"),
+        (
+            None,
+            {"seals": [{"kind": "contract", "keyword": "不存在的词"}]},
+            422,
+            "keyword_not_found",
+        ),
+        (
+            None,
+            {"seals": [{"kind": "contract", "page": 9, "x": 10, "y": 10}]},
+            422,
+            "page_out_of_range",
+        ),
         (None, {"level": "B-XL"}, 422, "invalid_options"),
         (None, {"seals": [{"kind": "contract", "x": 10}]}, 422, "invalid_options"),
-        (None, {"document_type": "contract", "seals": [{"kind": "invoice"}]}, 422,
-         "invoice_seal_on_contract"),
+        (
+            None,
+            {"document_type": "contract", "seals": [{"kind": "invoice"}]},
+            422,
+            "invoice_seal_on_contract",
+        ),
     ],
 )
-def test_bad_sign_requests_change_nothing(api: Api, data: bytes | None, options: dict,
-                                          status: int, code: str) -> None:
+def test_bad_sign_requests_change_nothing(
+    api: Api, data: bytes | None, options: dict, status: int, code: str
+) -> None:
     before = _audit_count(api)
     r = sign(api, "own", data if data is not None else simple_pdf(1), options)
     assert r.status_code == status, r.text
@@ -94,13 +131,19 @@ def test_oversized_upload_is_413(api: Api) -> None:
 
 
 def test_inactive_license_and_seal_refused(api: Api) -> None:
-    r = api.client.post(f"/v1/enterprises/{USCC}/seals/contract/suspend",
-                        headers=api.headers("admin"), json={"reason": "audit"})
+    r = api.client.post(
+        f"/v1/enterprises/{USCC}/seals/contract/suspend",
+        headers=api.headers("admin"),
+        json={"reason": "audit"},
+    )
     assert r.status_code == 200 and r.json()["status"] == "suspended"
     r = sign(api, "own", simple_pdf(1), {"seals": [{"kind": "contract"}]})
     assert r.status_code == 409 and r.json()["code"] == "seal_suspended"
-    r = api.client.post(f"/v1/enterprises/{USCC}/status", headers=api.headers("admin"),
-                        json={"status": "suspended", "reason": "停业"})
+    r = api.client.post(
+        f"/v1/enterprises/{USCC}/status",
+        headers=api.headers("admin"),
+        json={"status": "suspended", "reason": "停业"},
+    )
     assert r.status_code == 200
     r = sign(api, "own", simple_pdf(1))
     assert r.status_code == 409 and r.json()["code"] == "license_not_active"
@@ -119,14 +162,18 @@ def test_idempotency_key(api: Api) -> None:
 
 
 def test_registration_over_http(api: Api) -> None:
-    new = license_data(uscc="914403001922038216", name="深圳测试科技有限公司",
-                       legal_representative="王伟")
+    new = license_data(
+        uscc="914403001922038216", name="深圳测试科技有限公司", legal_representative="王伟"
+    )
     r = api.client.post("/v1/enterprises", headers=api.headers("admin"), json=new)
     assert r.status_code == 201 and len(r.json()["seals"]) == 5
     r = api.client.post("/v1/enterprises", headers=api.headers("admin"), json=new)
     assert r.status_code == 409 and r.json()["code"] == "enterprise_exists"
-    r = api.client.post("/v1/enterprises", headers=api.headers("admin"),
-                        json=license_data(uscc="91110000600037341N"))
+    r = api.client.post(
+        "/v1/enterprises",
+        headers=api.headers("admin"),
+        json=license_data(uscc="91110000600037341N"),
+    )
     assert r.status_code == 422 and r.json()["code"] == "invalid_uscc"
     r = api.client.post("/v1/enterprises", headers=api.headers("admin"), content=b"{oops")
     assert r.status_code == 422 and r.json()["code"] == "invalid_license"
@@ -145,19 +192,33 @@ def test_framework_errors_are_problems(api: Api) -> None:
 
 
 def test_tokens_are_shown_once_and_never_logged(api: Api, caplog: pytest.LogCaptureFixture) -> None:
-    form = {"organisation_name": "示例银行股份有限公司", "organisation_nature": "金融机构",
-            "uscc": "91110000600037341L", "address": "北京市西城区", "contact_name": "赵敏",
-            "contact_department": "信息科技部", "contact_title": "工程师",
-            "phone": "010-12345678", "email": "ops@example.com",
-            "application_system": "对公开户系统", "endpoint": "bank.example.com:443",
-            "business_field": "银行开户"}
-    r = api.client.post("/v1/api-keys", headers=api.headers("admin"),
-                        json={"role": "verifier", "name": "bank", "access_form": form})
+    form = {
+        "organisation_name": "示例银行股份有限公司",
+        "organisation_nature": "金融机构",
+        "uscc": "91110000600037341L",
+        "address": "北京市西城区",
+        "contact_name": "赵敏",
+        "contact_department": "信息科技部",
+        "contact_title": "工程师",
+        "phone": "010-12345678",
+        "email": "ops@example.com",
+        "application_system": "对公开户系统",
+        "endpoint": "bank.example.com:443",
+        "business_field": "银行开户",
+    }
+    r = api.client.post(
+        "/v1/api-keys",
+        headers=api.headers("admin"),
+        json={"role": "verifier", "name": "bank", "access_form": form},
+    )
     assert r.status_code == 201
     token = r.json()["token"]
     assert r.json()["access_form"]["application_system"] == "对公开户系统"
-    r = api.client.post("/v1/api-keys", headers=api.headers("admin"),
-                        json={"role": "verifier", "name": "bank without form"})
+    r = api.client.post(
+        "/v1/api-keys",
+        headers=api.headers("admin"),
+        json={"role": "verifier", "name": "bank without form"},
+    )
     assert r.status_code == 422
     v = api.client.get(f"/v1/enterprises/{USCC}", headers={"Authorization": f"Bearer {token}"})
     assert v.status_code == 200
@@ -182,8 +243,10 @@ def test_audit_chain_and_tampering(api: Api) -> None:
     assert r.json()["ok"] is True and r.json()["entries"] >= 13
     use = next(e for e in entries if e["action"] == "seal.use")
     with api.container.engine.begin() as conn:
-        conn.execute(text("UPDATE audit SET document_sha256 = :h WHERE seq = :s"),
-                     {"h": "0" * 64, "s": use["seq"]})
+        conn.execute(
+            text("UPDATE audit SET document_sha256 = :h WHERE seq = :s"),
+            {"h": "0" * 64, "s": use["seq"]},
+        )
     r = api.client.get("/v1/audit/verify", headers=api.headers("admin"))
     assert r.json()["ok"] is False and r.json()["first_broken"] == use["seq"]
 
@@ -214,16 +277,31 @@ def test_readiness_says_which_part_is_down(api: Api) -> None:
 
 
 def test_multi_party_contract_keeps_every_seal_valid(api: Api) -> None:
-    first = sign(api, "own", simple_pdf(1), {"document_type": "contract",
-                                             "seals": [{"kind": "contract", "page": 1,
-                                                        "x": 150, "y": 150}]})
-    second = sign(api, "other", first.content, {"document_type": "contract",
-                                                "seals": [{"kind": "contract", "page": 1,
-                                                           "x": 420, "y": 150}]})
+    first = sign(
+        api,
+        "own",
+        simple_pdf(1),
+        {
+            "document_type": "contract",
+            "seals": [{"kind": "contract", "page": 1, "x": 150, "y": 150}],
+        },
+    )
+    second = sign(
+        api,
+        "other",
+        first.content,
+        {
+            "document_type": "contract",
+            "seals": [{"kind": "contract", "page": 1, "x": 420, "y": 150}],
+        },
+    )
     assert second.status_code == 200 and second.content.startswith(first.content)
-    report = api.client.post("/v1/verify", headers=api.headers("verifier"),
-                             files={"file": ("s.pdf", second.content, "application/pdf")},
-                             data={"expect_uscc": OTHER_USCC}).json()
+    report = api.client.post(
+        "/v1/verify",
+        headers=api.headers("verifier"),
+        files={"file": ("s.pdf", second.content, "application/pdf")},
+        data={"expect_uscc": OTHER_USCC},
+    ).json()
     assert report["valid"] is True
     assert [s["enterprise"]["uscc"] for s in report["signatures"]] == [USCC, OTHER_USCC]
 
@@ -233,8 +311,19 @@ def test_encrypted_pdf_is_refused(api: Api, tmp_path) -> None:  # type: ignore[n
 
     require_tool("qpdf")
     (tmp_path / "plain.pdf").write_bytes(simple_pdf(1))
-    subprocess.run(["qpdf", "--encrypt", "user-pw", "owner-pw", "256", "--",
-                    str(tmp_path / "plain.pdf"), str(tmp_path / "locked.pdf")], check=True)
+    subprocess.run(
+        [
+            "qpdf",
+            "--encrypt",
+            "user-pw",
+            "owner-pw",
+            "256",
+            "--",
+            str(tmp_path / "plain.pdf"),
+            str(tmp_path / "locked.pdf"),
+        ],
+        check=True,
+    )
     r = sign(api, "own", (tmp_path / "locked.pdf").read_bytes())
     assert r.status_code == 422 and r.json()["code"] in ("pdf_encrypted", "invalid_pdf")
 
@@ -245,22 +334,53 @@ def test_tsa_over_http_and_public_pki(api: Api, tmp_path) -> None:  # type: igno
     require_tool("openssl")
     data = tmp_path / "doc.txt"
     data.write_bytes(b"hello")
-    subprocess.run(["openssl", "ts", "-query", "-data", str(data), "-sha256", "-cert",
-                    "-out", str(tmp_path / "q.tsq")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "ts",
+            "-query",
+            "-data",
+            str(data),
+            "-sha256",
+            "-cert",
+            "-out",
+            str(tmp_path / "q.tsq"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     q = (tmp_path / "q.tsq").read_bytes()
-    r = api.client.post("/v1/tsa", content=q,
-                        headers={"Content-Type": "application/timestamp-query"})
+    r = api.client.post(
+        "/v1/tsa", content=q, headers={"Content-Type": "application/timestamp-query"}
+    )
     assert r.status_code == 401
-    r = api.client.post("/v1/tsa", content=q, headers={
-        **api.headers("verifier"), "Content-Type": "application/timestamp-query"})
+    r = api.client.post(
+        "/v1/tsa",
+        content=q,
+        headers={**api.headers("verifier"), "Content-Type": "application/timestamp-query"},
+    )
     assert r.status_code == 200 and r.headers["content-type"] == "application/timestamp-reply"
     (tmp_path / "r.tsr").write_bytes(r.content)
     pki = api.container.settings.pki_dir
     chain = tmp_path / "chain.pem"
     chain.write_bytes((pki / "tsa.pem").read_bytes() + (pki / "issuing.pem").read_bytes())
-    out = subprocess.run(["openssl", "ts", "-verify", "-data", str(data), "-in",
-                          str(tmp_path / "r.tsr"), "-CAfile", str(pki / "root.pem"),
-                          "-untrusted", str(chain)], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            "openssl",
+            "ts",
+            "-verify",
+            "-data",
+            str(data),
+            "-in",
+            str(tmp_path / "r.tsr"),
+            "-CAfile",
+            str(pki / "root.pem"),
+            "-untrusted",
+            str(chain),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert "Verification: OK" in out.stdout, out.stdout + out.stderr
     assert api.client.get("/v1/pki/ca").text.count("BEGIN CERTIFICATE") == 2
     assert api.client.get("/v1/pki/crl").headers["content-type"] == "application/pkix-crl"
@@ -285,11 +405,16 @@ def test_signed_documents_are_archived_listed_and_exported(api: Api) -> None:
     # cursor paging, newest first
     page = api.client.get("/v1/archives?limit=2", headers=api.headers("own")).json()
     assert [i["id"] for i in page["items"]] == ids[::-1][:2] and page["next_cursor"]
-    rest = api.client.get(f"/v1/archives?limit=2&cursor={page['next_cursor']}",
-                          headers=api.headers("own")).json()
+    rest = api.client.get(
+        f"/v1/archives?limit=2&cursor={page['next_cursor']}", headers=api.headers("own")
+    ).json()
     assert [i["id"] for i in rest["items"]] == [ids[0]] and rest["next_cursor"] is None
-    assert api.client.get("/v1/archives?reference=HT-2",
-                          headers=api.headers("own")).json()["items"][0]["id"] == ids[1]
+    assert (
+        api.client.get("/v1/archives?reference=HT-2", headers=api.headers("own")).json()["items"][
+            0
+        ]["id"]
+        == ids[1]
+    )
     # another enterprise sees none of it
     other = api.client.get("/v1/archives", headers=api.headers("other")).json()
     assert other["items"] == []
@@ -327,14 +452,23 @@ def test_corrupted_archive_object_is_never_served(api: Api) -> None:
 
 
 def test_extend_refusals_are_clear(api: Api) -> None:
-    unsigned = api.client.post("/v1/extend", headers=api.headers("own"),
-                               files={"file": ("d.pdf", simple_pdf(1), "application/pdf")})
+    unsigned = api.client.post(
+        "/v1/extend",
+        headers=api.headers("own"),
+        files={"file": ("d.pdf", simple_pdf(1), "application/pdf")},
+    )
     assert unsigned.status_code == 422 and unsigned.json()["code"] == "no_signatures"
     signed = sign(api, "own", simple_pdf(1), {"seals": [{"kind": "finance"}]}).content
-    api.client.post(f"/v1/enterprises/{USCC}/seals/finance/revoke",
-                    headers=api.headers("admin"), json={"reason": "lost"})
-    r = api.client.post("/v1/extend", headers=api.headers("own"),
-                        files={"file": ("s.pdf", signed, "application/pdf")})
+    api.client.post(
+        f"/v1/enterprises/{USCC}/seals/finance/revoke",
+        headers=api.headers("admin"),
+        json={"reason": "lost"},
+    )
+    r = api.client.post(
+        "/v1/extend",
+        headers=api.headers("own"),
+        files={"file": ("s.pdf", signed, "application/pdf")},
+    )
     assert r.status_code == 409 and r.json()["code"] == "extend_refused"
 
 
@@ -347,12 +481,19 @@ def test_archive_record_carries_the_signature_timestamp(api: Api, level: str) ->
 
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    r = sign(api, "own", simple_pdf(1), {"seals": [{"kind": "contract"},
-                                                   {"kind": "legal_rep", "page": 1,
-                                                    "x": 300, "y": 200}], "level": level})
+    r = sign(
+        api,
+        "own",
+        simple_pdf(1),
+        {
+            "seals": [{"kind": "contract"}, {"kind": "legal_rep", "page": 1, "x": 300, "y": 200}],
+            "level": level,
+        },
+    )
     assert r.status_code == 200, r.text
-    record = api.client.get(f"/v1/archives/{r.headers['x-eseal-archive-id']}",
-                            headers=api.headers("own")).json()
+    record = api.client.get(
+        f"/v1/archives/{r.headers['x-eseal-archive-id']}", headers=api.headers("own")
+    ).json()
     sigs = PdfFileReader(io.BytesIO(r.content), strict=False).embedded_regular_signatures
     assert len(sigs) == 2
     if level == "B-B":
@@ -360,6 +501,7 @@ def test_archive_record_carries_the_signature_timestamp(api: Api, level: str) ->
         return
     attrs = sigs[-1].signer_info["unsigned_attrs"]
     token = next(a for a in attrs if a["type"].native == "signature_time_stamp_token")
-    gen_time = token["values"][0]["content"]["encap_content_info"]["content"].parsed[
-        "gen_time"].native
+    gen_time = (
+        token["values"][0]["content"]["encap_content_info"]["content"].parsed["gen_time"].native
+    )
     assert datetime.fromisoformat(record["timestamp_time"]) == gen_time

@@ -23,10 +23,12 @@ BEIJING = timezone(timedelta(hours=8))
 
 
 def seal(api: Api) -> bytes:
-    r = api.client.post("/v1/sign", headers=api.headers("own"),
-                        files={"file": ("c.pdf", simple_pdf(1), "application/pdf")},
-                        data={"options": json.dumps({"seals": [{"kind": "contract"}],
-                                                     "level": "B-T"})})
+    r = api.client.post(
+        "/v1/sign",
+        headers=api.headers("own"),
+        files={"file": ("c.pdf", simple_pdf(1), "application/pdf")},
+        data={"options": json.dumps({"seals": [{"kind": "contract"}], "level": "B-T"})},
+    )
     assert r.status_code == 200, r.text
     return r.content
 
@@ -35,8 +37,12 @@ def verify(api: Api, pdf: bytes, expect: str | None = None, fmt: str = "json"): 
     data = {"format": fmt}
     if expect is not None:
         data["expect_uscc"] = expect
-    return api.client.post("/v1/verify", headers=api.headers("verifier"),
-                           files={"file": ("s.pdf", pdf, "application/pdf")}, data=data)
+    return api.client.post(
+        "/v1/verify",
+        headers=api.headers("verifier"),
+        files={"file": ("s.pdf", pdf, "application/pdf")},
+        data=data,
+    )
 
 
 def wait_past_timestamp(report: dict) -> None:
@@ -51,8 +57,11 @@ def test_cancelled_license_is_a_notice_in_json_and_html(api: Api) -> None:
     before = verify(api, pdf, USCC).json()
     assert before["notices"] == []
     wait_past_timestamp(before)
-    r = api.client.post(f"/v1/enterprises/{USCC}/status", headers=api.headers("admin"),
-                        json={"status": "cancelled", "reason": "注销登记"})
+    r = api.client.post(
+        f"/v1/enterprises/{USCC}/status",
+        headers=api.headers("admin"),
+        json={"status": "cancelled", "reason": "注销登记"},
+    )
     assert r.status_code == 200, r.text
     cancelled_at = datetime.fromisoformat(r.json()["status_history"][-1]["at"])
 
@@ -78,14 +87,15 @@ def test_cancelled_license_is_a_notice_in_json_and_html(api: Api) -> None:
 
 def test_expect_uscc_is_normalised(api: Api) -> None:
     pdf = seal(api)
-    spaced = "  " + " ".join(USCC[i:i + 6] for i in range(0, 18, 6)).lower() + "\t"
+    spaced = "  " + " ".join(USCC[i : i + 6] for i in range(0, 18, 6)).lower() + "\t"
     r = verify(api, pdf, spaced)
     assert r.status_code == 200
     assert r.json()["valid"] is True and r.json()["expect_uscc"] == USCC
 
 
-@pytest.mark.parametrize("bad", ["91110000600037341N", "9111000060003IOZSV", "1234",
-                                 "911101085513850820X"])
+@pytest.mark.parametrize(
+    "bad", ["91110000600037341N", "9111000060003IOZSV", "1234", "911101085513850820X"]
+)
 def test_malformed_expect_uscc_is_422(api: Api, bad: str) -> None:
     pdf = seal(api)
     for fmt in ("json", "html"):
@@ -125,8 +135,14 @@ def test_cli_verify_expect_uscc(api: Api, tmp_path) -> None:  # type: ignore[no-
     env = {**os.environ, "ESEAL_DATA_DIR": str(api.container.settings.data_dir)}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "api.cli", "verify", str(pdf), *args],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "api.cli", "verify", str(pdf), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     bad = cli("--expect-uscc", "91110000600037341N")
     assert bad.returncode == 2 and bad.stdout == ""
@@ -146,8 +162,14 @@ def test_cli_prints_notices(api: Api, tmp_path) -> None:  # type: ignore[no-unty
     pdf = tmp_path / "sealed.pdf"
     pdf.write_bytes(sealed)
     env = {**os.environ, "ESEAL_DATA_DIR": str(api.container.settings.data_dir)}
-    out = subprocess.run([sys.executable, "-m", "api.cli", "verify", str(pdf)], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "api.cli", "verify", str(pdf)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("VALID")
     assert "NOTICE license_suspended_now since " in out.stdout

@@ -66,21 +66,29 @@ def test_http_revoke_suspend_reissue_with_reason_codes(api: Api, tmp_path: Path)
     admin = api.headers("admin")
     contract = seal_json(api, "contract")
     since = datetime.fromisoformat(contract["not_before"]) + timedelta(seconds=20)
-    r = api.client.post(f"{E}/seals/contract/revoke", headers=admin, json={
-        "reason_code": "key_compromise", "reason": "U 盾遗失 key compromise",
-        "compromised_at": since.astimezone(BEIJING).isoformat()})
+    r = api.client.post(
+        f"{E}/seals/contract/revoke",
+        headers=admin,
+        json={
+            "reason_code": "key_compromise",
+            "reason": "U 盾遗失 key compromise",
+            "compromised_at": since.astimezone(BEIJING).isoformat(),
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["reason_code"] == "key_compromise" and r.json()["status"] == "revoked"
     assert datetime.fromisoformat(r.json()["compromised_at"]) == since
 
-    finance = api.client.post(f"{E}/seals/finance/suspend", headers=admin,
-                              json={"reason": "保管人休假"})
+    finance = api.client.post(
+        f"{E}/seals/finance/suspend", headers=admin, json={"reason": "保管人休假"}
+    )
     assert finance.status_code == 200 and finance.json()["reason_code"] == "certificate_hold"
     official = seal_json(api, "official")
     r = api.client.post(f"{E}/seals/official/reissue", headers=admin, json={"reason": "新印模"})
     assert r.status_code == 200 and r.json()["version"] == 2
-    invoice = api.client.post(f"{E}/seals/invoice/revoke", headers=admin,
-                              json={"reason_code": "affiliation_changed"})
+    invoice = api.client.post(
+        f"{E}/seals/invoice/revoke", headers=admin, json={"reason_code": "affiliation_changed"}
+    )
     assert invoice.status_code == 200
 
     crl = api.client.get("/v1/pki/crl")
@@ -96,43 +104,65 @@ def test_http_revoke_suspend_reissue_with_reason_codes(api: Api, tmp_path: Path)
 
     # the free text is in the audit log, with the code
     entries = api.client.get("/v1/audit", headers=admin, params={"limit": 500}).json()["entries"]
-    revoke = next(e for e in entries if e["action"] == "seal.revoke"
-                  and e["serial"] == contract["serial"])
+    revoke = next(
+        e for e in entries if e["action"] == "seal.revoke" and e["serial"] == contract["serial"]
+    )
     assert revoke["detail"]["reason"] == "U 盾遗失 key compromise"
     assert revoke["detail"]["reason_code"] == "key_compromise"
 
     # resuming lifts the hold: the serial leaves the CRL
     r = api.client.post(f"{E}/seals/finance/resume", headers=admin, json={})
     assert r.status_code == 200 and r.json()["reason_code"] is None
-    assert finance.json()["serial"] not in crl_text(
-        api.client.get("/v1/pki/crl").content, tmp_path).replace(":", "").lower()
+    assert (
+        finance.json()["serial"]
+        not in crl_text(api.client.get("/v1/pki/crl").content, tmp_path).replace(":", "").lower()
+    )
 
 
 def _later(minutes: int) -> str:
     return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
 
 
-@pytest.mark.parametrize(("action", "body", "code"), [
-    ("revoke", {"reason_code": "lost"}, "invalid_reason_code"),
-    ("revoke", {"reason_code": "certificate_hold"}, "invalid_reason_code"),
-    ("suspend", {"reason_code": "superseded"}, "invalid_reason_code"),
-    ("reissue", {"reason_code": "cessation_of_operation"}, "invalid_reason_code"),
-    ("resume", {"reason_code": "unspecified"}, "invalid_reason_code"),
-    ("revoke", {"reason_code": "key_compromise", "compromised_at": "2025-03-01 08:00"},
-     "invalid_compromised_at"),
-    ("revoke", {"reason_code": "key_compromise", "compromised_at": "soon"},
-     "invalid_compromised_at"),
-    ("revoke", {"reason_code": "key_compromise", "compromised_at": "later"},
-     "invalid_compromised_at"),
-    ("reissue", {"reason_code": "key_compromise", "compromised_at": "2001-01-01T00:00:00Z"},
-     "invalid_compromised_at"),
-    ("revoke", {"reason_code": "unspecified", "compromised_at": "earlier"},
-     "invalid_compromised_at"),
-    ("suspend", {"compromised_at": "earlier"}, "invalid_compromised_at"),
-    ("revoke", {"reason_code": "key_compromise", "why": "x"}, "invalid_request"),
-])
+@pytest.mark.parametrize(
+    ("action", "body", "code"),
+    [
+        ("revoke", {"reason_code": "lost"}, "invalid_reason_code"),
+        ("revoke", {"reason_code": "certificate_hold"}, "invalid_reason_code"),
+        ("suspend", {"reason_code": "superseded"}, "invalid_reason_code"),
+        ("reissue", {"reason_code": "cessation_of_operation"}, "invalid_reason_code"),
+        ("resume", {"reason_code": "unspecified"}, "invalid_reason_code"),
+        (
+            "revoke",
+            {"reason_code": "key_compromise", "compromised_at": "2025-03-01 08:00"},
+            "invalid_compromised_at",
+        ),
+        (
+            "revoke",
+            {"reason_code": "key_compromise", "compromised_at": "soon"},
+            "invalid_compromised_at",
+        ),
+        (
+            "revoke",
+            {"reason_code": "key_compromise", "compromised_at": "later"},
+            "invalid_compromised_at",
+        ),
+        (
+            "reissue",
+            {"reason_code": "key_compromise", "compromised_at": "2001-01-01T00:00:00Z"},
+            "invalid_compromised_at",
+        ),
+        (
+            "revoke",
+            {"reason_code": "unspecified", "compromised_at": "earlier"},
+            "invalid_compromised_at",
+        ),
+        ("suspend", {"compromised_at": "earlier"}, "invalid_compromised_at"),
+        ("revoke", {"reason_code": "key_compromise", "why": "x"}, "invalid_request"),
+    ],
+)
 def test_http_bad_reason_input_is_422_and_changes_nothing(
-        api: Api, tmp_path: Path, action: str, body: dict[str, str], code: str) -> None:
+    api: Api, tmp_path: Path, action: str, body: dict[str, str], code: str
+) -> None:
     body = {k: {"later": _later(10), "earlier": _later(-1)}.get(v, v) for k, v in body.items()}
     before = seal_json(api, "contract")
     crl_before = api.client.get("/v1/pki/crl").content
@@ -146,7 +176,11 @@ def test_http_bad_reason_input_is_422_and_changes_nothing(
     assert r.json()["code"] == code
     after = seal_json(api, "contract")
     assert (after["status"], after["version"], after["serial"], after["reason_code"]) == (
-        before["status"], before["version"], before["serial"], before["reason_code"])
+        before["status"],
+        before["version"],
+        before["serial"],
+        before["reason_code"],
+    )
     # the CRL lists the same serials
     now = crl_text(api.client.get("/v1/pki/crl").content, tmp_path)
     was = crl_text(crl_before, tmp_path)
@@ -157,17 +191,22 @@ def test_http_bad_reason_input_is_422_and_changes_nothing(
 
 
 def _sign(api: Api, kind: str) -> bytes:
-    r = api.client.post("/v1/sign", headers=api.headers("own"),
-                        files={"file": ("c.pdf", simple_pdf(1), "application/pdf")},
-                        data={"options": json.dumps({"seals": [{"kind": kind}],
-                                                     "level": "B-T"})})
+    r = api.client.post(
+        "/v1/sign",
+        headers=api.headers("own"),
+        files={"file": ("c.pdf", simple_pdf(1), "application/pdf")},
+        data={"options": json.dumps({"seals": [{"kind": kind}], "level": "B-T"})},
+    )
     assert r.status_code == 200, r.text
     return r.content
 
 
 def _verify(api: Api, pdf: bytes) -> dict[str, Any]:
-    r = api.client.post("/v1/verify", headers=api.headers("verifier"),
-                        files={"file": ("s.pdf", pdf, "application/pdf")})
+    r = api.client.post(
+        "/v1/verify",
+        headers=api.headers("verifier"),
+        files={"file": ("s.pdf", pdf, "application/pdf")},
+    )
     assert r.status_code == 200, r.text
     out: dict[str, Any] = r.json()
     return out
@@ -181,14 +220,21 @@ def test_verifier_judges_signatures_by_the_compromise_time(api: Api) -> None:
     since = stamped + timedelta(seconds=3)
     while datetime.now(UTC) <= since:
         time.sleep(0.2)
-    r = api.client.post(f"{E}/seals/official/revoke", headers=admin, json={
-        "reason_code": "key_compromise", "compromised_at": since.isoformat()})
+    r = api.client.post(
+        f"{E}/seals/official/revoke",
+        headers=admin,
+        json={"reason_code": "key_compromise", "compromised_at": since.isoformat()},
+    )
     assert r.status_code == 200, r.text
     report = _verify(api, early)
     assert report["valid"] is True, report
     sig = report["signatures"][0]
-    assert sig["revoked"] == {"revoked": True, "at": since.isoformat(),
-                              "reason": "key_compromise", "at_signing": False}
+    assert sig["revoked"] == {
+        "revoked": True,
+        "at": since.isoformat(),
+        "reason": "key_compromise",
+        "at_signing": False,
+    }
 
     # a seal whose key was compromised before it signed: the signature is revoked, even
     # though the seal was revoked only after signing
@@ -196,8 +242,11 @@ def test_verifier_judges_signatures_by_the_compromise_time(api: Api) -> None:
     late = _sign(api, "contract")
     assert _verify(api, late)["valid"] is True
     compromised = datetime.fromisoformat(contract["not_before"])
-    r = api.client.post(f"{E}/seals/contract/revoke", headers=admin, json={
-        "reason_code": "key_compromise", "compromised_at": compromised.isoformat()})
+    r = api.client.post(
+        f"{E}/seals/contract/revoke",
+        headers=admin,
+        json={"reason_code": "key_compromise", "compromised_at": compromised.isoformat()},
+    )
     assert r.status_code == 200, r.text
     report = _verify(api, late)
     assert report["valid"] is False
@@ -213,8 +262,14 @@ def test_verifier_judges_signatures_by_the_compromise_time(api: Api) -> None:
 def eseal(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ESEAL_DATA_DIR": str(data_dir)}
     env.pop("ESEAL_MASTER_KEY", None)
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture
@@ -233,8 +288,13 @@ def live(tmp_path: Path) -> Iterator[tuple[Path, str, dict[str, Any]]]:
     env.pop("ESEAL_MASTER_KEY", None)
     log = data / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-                                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
 
         def healthy() -> bool:
@@ -243,9 +303,12 @@ def live(tmp_path: Path) -> Iterator[tuple[Path, str, dict[str, Any]]]:
             except httpx.HTTPError:
                 return False
 
-        wait_until(healthy, "the server to answer /healthz",
-                   alive=lambda: proc.poll() is None,
-                   explain=lambda: log.read_text(errors="replace")[-3000:])
+        wait_until(
+            healthy,
+            "the server to answer /healthz",
+            alive=lambda: proc.poll() is None,
+            explain=lambda: log.read_text(errors="replace")[-3000:],
+        )
         yield data, url, registered
     finally:
         proc.terminate()
@@ -253,20 +316,39 @@ def live(tmp_path: Path) -> Iterator[tuple[Path, str, dict[str, Any]]]:
 
 
 def test_cli_reason_codes_seen_by_openssl_ocsp_and_crl(
-        live: tuple[Path, str, dict[str, Any]], tmp_path: Path) -> None:
+    live: tuple[Path, str, dict[str, Any]], tmp_path: Path
+) -> None:
     data, url, registered = live
     seals = {s["kind"]: s for s in registered["seals"]}
     pems = {}
     for kind, seal in seals.items():
         pems[kind] = tmp_path / f"{kind}.pem"
         pems[kind].write_text(seal["certificate"])
-    ask = ["ocsp", "-issuer", str(data / "pki" / "issuing.pem"), "-url", f"{url}/v1/pki/ocsp",
-           "-CAfile", str(data / "pki" / "root.pem")]
+    ask = [
+        "ocsp",
+        "-issuer",
+        str(data / "pki" / "issuing.pem"),
+        "-url",
+        f"{url}/v1/pki/ocsp",
+        "-CAfile",
+        str(data / "pki" / "root.pem"),
+    ]
 
     # key compromise from a time in the past: the revocation time is that time
     since = datetime.fromisoformat(seals["contract"]["not_before"]) + timedelta(seconds=30)
-    r = eseal(data, "seal", "revoke", USCC, "contract", "--reason-code", "key_compromise",
-              "--reason", "U 盾遗失", "--compromised-at", since.astimezone(BEIJING).isoformat())
+    r = eseal(
+        data,
+        "seal",
+        "revoke",
+        USCC,
+        "contract",
+        "--reason-code",
+        "key_compromise",
+        "--reason",
+        "U 盾遗失",
+        "--compromised-at",
+        since.astimezone(BEIJING).isoformat(),
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["reason_code"] == "key_compromise"
     out = openssl(*ask, "-cert", str(pems["contract"]))
@@ -299,10 +381,19 @@ def test_cli_reason_codes_seen_by_openssl_ocsp_and_crl(
     # bad input: a problem object, exit 1, nothing changes
     for args, code in (
         (["--reason-code", "lost"], "invalid_reason_code"),
-        (["--reason-code", "key_compromise", "--compromised-at", "2025-03-01T08:00:00"],
-         "invalid_compromised_at"),
-        (["--reason-code", "key_compromise", "--compromised-at",
-          (datetime.now(UTC) + timedelta(hours=1)).isoformat()], "invalid_compromised_at"),
+        (
+            ["--reason-code", "key_compromise", "--compromised-at", "2025-03-01T08:00:00"],
+            "invalid_compromised_at",
+        ),
+        (
+            [
+                "--reason-code",
+                "key_compromise",
+                "--compromised-at",
+                (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+            ],
+            "invalid_compromised_at",
+        ),
     ):
         r = eseal(data, "seal", "revoke", USCC, "invoice", *args)
         assert r.returncode == 1, r.stdout

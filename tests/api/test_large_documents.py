@@ -37,7 +37,8 @@ def _open_fds() -> int:
 
 
 def test_a_document_larger_than_the_memory_spool_seals_streams_and_replays(
-        big_api: Api, tmp_path: Path) -> None:
+    big_api: Api, tmp_path: Path
+) -> None:
     src = tmp_path / "big.pdf"
     pdfs.make_big_pdf(src, pages=60, size_mb=12)
     data = src.read_bytes()
@@ -46,8 +47,12 @@ def test_a_document_larger_than_the_memory_spool_seals_streams_and_replays(
     headers = {**big_api.headers("own"), "Idempotency-Key": "big-1"}
     fds = _open_fds()
 
-    r = big_api.client.post("/v1/sign", headers=headers, data=options,
-                            files={"file": ("big.pdf", data, "application/pdf")})
+    r = big_api.client.post(
+        "/v1/sign",
+        headers=headers,
+        data=options,
+        files={"file": ("big.pdf", data, "application/pdf")},
+    )
     assert r.status_code == 200, r.text
     sealed = r.content
     assert int(r.headers["content-length"]) == len(sealed)
@@ -56,8 +61,11 @@ def test_a_document_larger_than_the_memory_spool_seals_streams_and_replays(
     sigs = PdfFileReader(io.BytesIO(sealed), strict=False).embedded_regular_signatures
     assert len(sigs) == 1
 
-    report = big_api.client.post("/v1/verify", headers=big_api.headers("own"),
-                                 files={"file": ("s.pdf", sealed, "application/pdf")})
+    report = big_api.client.post(
+        "/v1/verify",
+        headers=big_api.headers("own"),
+        files={"file": ("s.pdf", sealed, "application/pdf")},
+    )
     assert report.status_code == 200 and report.json()["valid"] is True
     assert report.json()["file"]["pages"] == 60
 
@@ -66,20 +74,29 @@ def test_a_document_larger_than_the_memory_spool_seals_streams_and_replays(
     assert down.status_code == 200 and down.content == sealed
     assert int(down.headers["content-length"]) == len(sealed)
 
-    again = big_api.client.post("/v1/sign", headers=headers, data=options,
-                                files={"file": ("big.pdf", data, "application/pdf")})
+    again = big_api.client.post(
+        "/v1/sign",
+        headers=headers,
+        data=options,
+        files={"file": ("big.pdf", data, "application/pdf")},
+    )
     assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
     assert again.content == sealed
     assert _open_fds() <= fds  # every temporary file was closed
 
 
-def test_a_damaged_archive_copy_of_a_large_document_is_not_sent(big_api: Api,
-                                                                tmp_path: Path) -> None:
+def test_a_damaged_archive_copy_of_a_large_document_is_not_sent(
+    big_api: Api, tmp_path: Path
+) -> None:
     src = tmp_path / "big.pdf"
     pdfs.make_big_pdf(src, pages=20, size_mb=3)
     options = {"options": json.dumps({"seals": [{"kind": "contract"}], "level": "B-B"})}
-    r = big_api.client.post("/v1/sign", headers=big_api.headers("own"), data=options,
-                            files={"file": ("big.pdf", src.read_bytes(), "application/pdf")})
+    r = big_api.client.post(
+        "/v1/sign",
+        headers=big_api.headers("own"),
+        data=options,
+        files={"file": ("big.pdf", src.read_bytes(), "application/pdf")},
+    )
     assert r.status_code == 200
     record = big_api.container.archive.record(r.headers["x-eseal-archive-id"])
     stored = big_api.container.settings.data_dir / "archive" / record.object_key

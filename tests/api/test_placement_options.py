@@ -32,9 +32,12 @@ def contract(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 def sign(api: Api, pdf: bytes, options: dict[str, Any], who: str = "own") -> Any:
-    return api.client.post("/v1/sign", headers=api.headers(who),
-                           files={"file": ("c.pdf", pdf, "application/pdf")},
-                           data={"options": json.dumps(options, ensure_ascii=False)})
+    return api.client.post(
+        "/v1/sign",
+        headers=api.headers(who),
+        files={"file": ("c.pdf", pdf, "application/pdf")},
+        data={"options": json.dumps(options, ensure_ascii=False)},
+    )
 
 
 def signatures(pdf: bytes) -> int:
@@ -56,8 +59,11 @@ def test_cross_page_auto_is_skipped_on_one_page_and_applied_on_two(api: Api) -> 
     assert one.status_code == 200, one.text
     assert one.headers["X-Eseal-Notice"] == "cross_page_skipped"
     assert signatures(one.content) == 1  # the default seal, no strips
-    two = sign(api, simple_pdf(2), {"seals": [{"kind": "official", "page": 1, "x": 300,
-                                               "y": 400}], "cross_page": "auto"})
+    two = sign(
+        api,
+        simple_pdf(2),
+        {"seals": [{"kind": "official", "page": 1, "x": 300, "y": 400}], "cross_page": "auto"},
+    )
     assert two.status_code == 200, two.text
     assert "X-Eseal-Notice" not in two.headers
     assert signatures(two.content) == 2
@@ -114,36 +120,51 @@ def test_a_seal_after_the_keyword_and_overlap_notices(api: Api, contract: bytes)
     moved = next(r for r in widgets(c.content, 2) if r != seal)
     assert moved[0] - rep[0] == pytest.approx(10 * MM, abs=0.01)
     # 甲方 and 乙方, each placed as asked in one request: they do not touch, no notice
-    both = sign(api, contract, {"seals": [{"kind": "contract", "keyword": "甲方（盖章）"},
-                                          {"kind": "official", "keyword": "乙方（盖章）"}]})
+    both = sign(
+        api,
+        contract,
+        {
+            "seals": [
+                {"kind": "contract", "keyword": "甲方（盖章）"},
+                {"kind": "official", "keyword": "乙方（盖章）"},
+            ]
+        },
+    )
     assert both.status_code == 200 and "X-Eseal-Notice" not in both.headers
 
 
 def test_seal_off_page_names_what_the_caller_sent(api: Api, contract: bytes) -> None:
     before = archived(api)
-    r = sign(api, contract, {"seals": [{"kind": "contract", "keyword": "乙方（盖章）",
-                                        "offset": [150, 0]}]})
+    r = sign(
+        api,
+        contract,
+        {"seals": [{"kind": "contract", "keyword": "乙方（盖章）", "offset": [150, 0]}]},
+    )
     assert r.status_code == 422, r.text
     problem = r.json()
     assert problem["code"] == "seal_off_page"
     assert "乙方（盖章）" in problem["detail"] and "occurrence 1" in problem["detail"]
     assert "offset [150, 0] mm" in problem["detail"]
-    point = sign(api, simple_pdf(1), {"seals": [{"kind": "official", "page": 1, "x": 590,
-                                                 "y": 400}]})
+    point = sign(
+        api, simple_pdf(1), {"seals": [{"kind": "official", "page": 1, "x": 590, "y": 400}]}
+    )
     assert point.status_code == 422 and point.json()["code"] == "seal_off_page"
     assert "(590, 400)" in point.json()["detail"]
     assert archived(api) == before
 
 
-@pytest.mark.parametrize("options", [
-    {"seals": [{"kind": "contract", "page": 1, "x": 100, "y": 100, "align": "after"}]},
-    {"seals": [{"kind": "contract", "offset": [1, 2]}]},
-    {"seals": [{"kind": "contract", "keyword": "甲方", "align": "left"}]},
-    {"seals": [{"kind": "contract", "keyword": "甲方", "offset": [1, 2, 3]}]},
-    {"cross_page": {"y": 100, "position": "top"}},
-    {"cross_page": {"position": "side"}},
-    {"cross_page": "sometimes"},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"seals": [{"kind": "contract", "page": 1, "x": 100, "y": 100, "align": "after"}]},
+        {"seals": [{"kind": "contract", "offset": [1, 2]}]},
+        {"seals": [{"kind": "contract", "keyword": "甲方", "align": "left"}]},
+        {"seals": [{"kind": "contract", "keyword": "甲方", "offset": [1, 2, 3]}]},
+        {"cross_page": {"y": 100, "position": "top"}},
+        {"cross_page": {"position": "side"}},
+        {"cross_page": "sometimes"},
+    ],
+)
 def test_malformed_placement_options_are_invalid_options(api: Api, options: dict) -> None:
     r = sign(api, simple_pdf(2), options)
     assert r.status_code == 422, r.text
@@ -153,9 +174,11 @@ def test_malformed_placement_options_are_invalid_options(api: Api, options: dict
 def test_seal_on_a_rotated_page_over_http_stands_with_the_text(api: Api) -> None:
     """A page drawn upright and turned by /Rotate 90: the seal turns with it (its widget's
     rectangle is the seal's width across user space, not the screen's)."""
-    r = sign(api, simple_pdf(2, rotate=90), {"seals": [{"kind": "legal_rep", "page": 1,
-                                                         "x": 300, "y": 300}],
-                                             "cross_page": True})
+    r = sign(
+        api,
+        simple_pdf(2, rotate=90),
+        {"seals": [{"kind": "legal_rep", "page": 1, "x": 300, "y": 300}], "cross_page": True},
+    )
     assert r.status_code == 200, r.text
     (strip,) = [w for w in widgets(r.content, 2)]
     # strips on the right edge of the paper as its text reads: user space x = 595
@@ -170,8 +193,14 @@ def test_seal_on_a_rotated_page_over_http_stands_with_the_text(api: Api) -> None
 def eseal(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ESEAL_DATA_DIR": str(data_dir)}
     env.pop("ESEAL_MASTER_KEY", None)
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture
@@ -191,8 +220,7 @@ def test_cli_prints_the_notices(cli_data: Path, tmp_path: Path) -> None:
     options = tmp_path / "options.json"
     options.write_text(json.dumps({"cross_page": "auto"}), encoding="utf-8")
     out = tmp_path / "sealed.pdf"
-    r = eseal(cli_data, "sign", str(src), "-o", str(out), "--uscc", USCC,
-              "--options", str(options))
+    r = eseal(cli_data, "sign", str(src), "-o", str(out), "--uscc", USCC, "--options", str(options))
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert [n["code"] for n in result["notices"]] == ["cross_page_skipped"]

@@ -18,10 +18,12 @@ PROBLEM = "application/problem+json"
 
 
 def _sign(api: Api, level: str) -> str:
-    r = api.client.post("/v1/sign", headers=api.headers("own"),
-                        files={"file": ("c.pdf", simple_pdf(), "application/pdf")},
-                        data={"options": json.dumps({"seals": [{"kind": "contract"}],
-                                                     "level": level})})
+    r = api.client.post(
+        "/v1/sign",
+        headers=api.headers("own"),
+        files={"file": ("c.pdf", simple_pdf(), "application/pdf")},
+        data={"options": json.dumps({"seals": [{"kind": "contract"}], "level": level})},
+    )
     assert r.status_code == 200, r.text
     return r.headers["X-Eseal-Archive-Id"]
 
@@ -38,23 +40,29 @@ def test_renew_writes_a_new_version_and_keeps_the_original(api: Api) -> None:
     assert latest.status_code == 200
     assert hashlib.sha256(latest.content).hexdigest() == body["sha256"]
     assert latest.content.startswith(original.content)  # an incremental update of it
-    first = api.client.get(f"/v1/archives/{archive_id}/file?version=1",
-                           headers=api.headers("own"))
+    first = api.client.get(f"/v1/archives/{archive_id}/file?version=1", headers=api.headers("own"))
     assert first.content == original.content
-    missing = api.client.get(f"/v1/archives/{archive_id}/file?version=7",
-                             headers=api.headers("own"))
+    missing = api.client.get(
+        f"/v1/archives/{archive_id}/file?version=7", headers=api.headers("own")
+    )
     assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
 
-    versions = api.client.get(f"/v1/archives/{archive_id}/versions",
-                              headers=api.headers("own")).json()
+    versions = api.client.get(
+        f"/v1/archives/{archive_id}/versions", headers=api.headers("own")
+    ).json()
     assert versions["latest"] == 2
     assert [(v["version"], v["action"]) for v in versions["versions"]] == [
-        (1, "seal"), (2, "renew")]
+        (1, "seal"),
+        (2, "renew"),
+    ]
     meta = api.client.get(f"/v1/archives/{archive_id}", headers=api.headers("own")).json()
     assert meta["version"] == 2 and meta["sha256"] == body["sha256"]
 
-    report = api.client.post("/v1/verify", headers=api.headers("own"),
-                             files={"file": ("r.pdf", latest.content, "application/pdf")}).json()
+    report = api.client.post(
+        "/v1/verify",
+        headers=api.headers("own"),
+        files={"file": ("r.pdf", latest.content, "application/pdf")},
+    ).json()
     assert report["valid"], report["problems"]
     stamps = [s for s in report["signatures"] if s["type"] == "document_timestamp"]
     assert len(stamps) == 2
@@ -80,8 +88,9 @@ def test_b_b_with_a_revoked_seal_is_refused_and_nothing_is_written(api: Api) -> 
     assert api.container.archive.versions(archive_id) == before
     # the stateless route says the same
     pdf = api.client.get(f"/v1/archives/{archive_id}/file", headers=api.headers("own")).content
-    r = api.client.post("/v1/extend", headers=api.headers("own"),
-                        files={"file": ("b.pdf", pdf, "application/pdf")})
+    r = api.client.post(
+        "/v1/extend", headers=api.headers("own"), files={"file": ("b.pdf", pdf, "application/pdf")}
+    )
     assert r.status_code == 409 and r.json()["code"] == "extend_refused"
 
 
@@ -100,8 +109,9 @@ def _extended_report(api: Api) -> dict:  # type: ignore[type-arg]
     assert r.status_code == 201, r.text
     assert r.json()["action"] == "extend" and len(r.json()["revoked_seals"]) == 1
     pdf = api.client.get(f"/v1/archives/{archive_id}/file", headers=api.headers("own")).content
-    report = api.client.post("/v1/verify", headers=api.headers("own"),
-                             files={"file": ("e.pdf", pdf, "application/pdf")}).json()
+    report = api.client.post(
+        "/v1/verify", headers=api.headers("own"), files={"file": ("e.pdf", pdf, "application/pdf")}
+    ).json()
     seal = next(s for s in report["signatures"] if s["type"] == "signature")
     assert seal["integrity"] == "ok" and seal["level"] == "B-LTA"
     assert seal["revoked"]["revoked"] and not seal["revoked"]["at_signing"]
@@ -125,8 +135,9 @@ def test_another_enterprise_cannot_renew(api: Api) -> None:
     assert [v.version for v in api.container.archive.versions(archive_id)] == [1]
 
 
-def test_cli_renews_what_expires_before_the_date(api: Api, capsys: pytest.CaptureFixture[str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_renews_what_expires_before_the_date(
+    api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive_id = _sign(api, "B-LTA")
     _sign(api, "B-T")  # not B-LTA: not the renewal command's business
     settings = api.container.settings

@@ -130,16 +130,31 @@ async def test_valid_report_page(sealed: Sealed) -> None:
     assert "valid: true" in page and "无效" not in page
     assert USCC in page and "北京字节跳动网络技术有限公司" in page
     assert report["file"]["sha256"] in page and f"{report['file']['size']:,} 字节" in page
-    for label, code in [("合同专用章", "contract"), ("法定代表人章", "legal_rep"),
-                        ("存续", "active"), ("完整", "ok"), ("可信", "true"),
-                        ("可信时间戳", "timestamp"), ("文档时间戳", "document_timestamp")]:
+    for label, code in [
+        ("合同专用章", "contract"),
+        ("法定代表人章", "legal_rep"),
+        ("存续", "active"),
+        ("完整", "ok"),
+        ("可信", "true"),
+        ("可信时间戳", "timestamp"),
+        ("文档时间戳", "document_timestamp"),
+    ]:
         assert label in page and f'<code class="m">{code}</code>' in page, (label, code)
     for sig in report["signatures"]:
         assert html.escape(sig["field"]) in page
         if sig["type"] == "signature":
             assert f'<code class="m">{sig["level"]}</code>' in page
-    for label in ["统一社会信用代码", "签章时间", "时间戳", "营业执照状态（签章时）",
-                  "营业执照状态（现在）", "覆盖范围", "签章后的修改", "证书撤销", "页数"]:
+    for label in [
+        "统一社会信用代码",
+        "签章时间",
+        "时间戳",
+        "营业执照状态（签章时）",
+        "营业执照状态（现在）",
+        "覆盖范围",
+        "签章后的修改",
+        "证书撤销",
+        "页数",
+    ]:
         assert label in page
 
     # each seal image embedded as a data: URI, the very PNG registered for that seal
@@ -233,8 +248,11 @@ def test_untrusted_text_is_inert() -> None:
     assert html.escape(EVIL) in page
     parsed = _Page(page)
     assert [a for t, a in parsed.tags if t == "img"] == [
-        {"class": "seal", "alt": f"{EVIL} {URL}",
-         "src": "data:image/png;base64," + base64.b64encode(b"\x89PNG fake").decode()}
+        {
+            "class": "seal",
+            "alt": f"{EVIL} {URL}",
+            "src": "data:image/png;base64," + base64.b64encode(b"\x89PNG fake").decode(),
+        }
     ]
     assert EVIL in "".join(parsed.text)  # shown to the reader as text
     _no_external_resources(page)
@@ -246,10 +264,18 @@ def test_broken_signature_and_unknown_code_render() -> None:
         "expect_uscc": None,
         "file": {"sha256": "ab" * 32, "size": 10, "pages": 1},
         "signatures": [
-            {"field": "Sig1", "type": "signature", "integrity": "broken", "intact": False,
-             "trusted": False, "valid": False,
-             "problems": [{"code": "malformed_signature", "message": "bad /ByteRange"},
-                          {"code": "brand_new_code", "message": "added later"}]},
+            {
+                "field": "Sig1",
+                "type": "signature",
+                "integrity": "broken",
+                "intact": False,
+                "trusted": False,
+                "valid": False,
+                "problems": [
+                    {"code": "malformed_signature", "message": "bad /ByteRange"},
+                    {"code": "brand_new_code", "message": "added later"},
+                ],
+            },
         ],
         "problems": [{"code": "signature_not_valid", "message": "signature 'Sig1' is not valid"}],
     }
@@ -262,8 +288,13 @@ def test_broken_signature_and_unknown_code_render() -> None:
 
 
 def test_no_signatures_and_missing_image() -> None:
-    empty = {"valid": False, "expect_uscc": None, "file": {"sha256": "00", "size": 5, "pages": 1},
-             "signatures": [], "problems": [{"code": "no_signatures", "message": "none"}]}
+    empty = {
+        "valid": False,
+        "expect_uscc": None,
+        "file": {"sha256": "00", "size": 5, "pages": 1},
+        "signatures": [],
+        "problems": [{"code": "no_signatures", "message": "none"}],
+    }
     page = render_report(empty, lambda digest: None)
     assert PROBLEM_TEXT["no_signatures"] in page and "文件中没有签名" in page
 
@@ -282,7 +313,8 @@ def test_every_code_the_verifier_emits_has_chinese_text() -> None:
     emitted |= set(re.findall(r""""code":\s*["']([a-z_]+)["']""", source))
     # and every code the module's docstring documents
     emitted |= set(re.findall(r"``([a-z]+(?:_[a-z]+)+)``", source.split('"""')[1])) - {
-        "expect_uscc"}
+        "expect_uscc"
+    }
     assert emitted, "no problem codes found in signer/verify.py"
     assert emitted <= set(PROBLEM_TEXT), sorted(emitted - set(PROBLEM_TEXT))
 
@@ -311,11 +343,20 @@ class _FakeSeals:
 
 def test_lookup_by_serial_then_enterprise() -> None:
     def sig(digest: str, uscc: str, serial: str) -> dict[str, Any]:
-        return {"seal": {"image_sha256": digest}, "enterprise": {"uscc": uscc},
-                "certificate": {"serial": serial}}
+        return {
+            "seal": {"image_sha256": digest},
+            "enterprise": {"uscc": uscc},
+            "certificate": {"serial": serial},
+        }
 
-    report = {"signatures": [sig("old", "U1", "ab"), sig("new", "U1", "zz-not-hex"),
-                             sig("gone", "U2", "cd"), "not a dict"]}
+    report = {
+        "signatures": [
+            sig("old", "U1", "ab"),
+            sig("new", "U1", "zz-not-hex"),
+            sig("gone", "U2", "cd"),
+            "not a dict",
+        ]
+    }
     service = _FakeSeals()
     lookup = seal_image_lookup(service, report)
     assert lookup("old") == b"old png"  # the signing version, by certificate serial
@@ -330,31 +371,65 @@ def test_lookup_by_serial_then_enterprise() -> None:
 
 def _noticed_report() -> dict[str, Any]:
     """Valid, two enterprises, with notices on the first one's seals (and one unknown code)."""
+
     def sig(field: str, uscc: str, name: str, kind: str, label: str) -> dict[str, Any]:
-        return {"field": field, "type": "signature", "valid": True, "integrity": "ok",
-                "trusted": True, "seal": {"kind": kind, "label": label, "version": 1},
-                "enterprise": {"uscc": uscc, "name": name}, "problems": []}
+        return {
+            "field": field,
+            "type": "signature",
+            "valid": True,
+            "integrity": "ok",
+            "trusted": True,
+            "seal": {"kind": kind, "label": label, "version": 1},
+            "enterprise": {"uscc": uscc, "name": name},
+            "problems": [],
+        }
 
     return {
-        "valid": True, "expect_uscc": None,
+        "valid": True,
+        "expect_uscc": None,
         "file": {"sha256": "cd" * 32, "size": 100, "pages": 1},
-        "signatures": [sig("Seal1", USCC, EVIL, "contract", "合同专用章"),
-                       sig("Seal2", "91110000600037341L", "示例贸易有限公司", "contract",
-                           "合同专用章")],
+        "signatures": [
+            sig("Seal1", USCC, EVIL, "contract", "合同专用章"),
+            sig("Seal2", "91110000600037341L", "示例贸易有限公司", "contract", "合同专用章"),
+        ],
         "problems": [],
         "notices": [
-            {"code": "license_revoked_since_signing", "message": "m1",
-             "since": "2026-11-30T17:00:00+00:00", "uscc": USCC, "enterprise": EVIL,
-             "fields": ["Seal1"]},
-            {"code": "seal_superseded", "message": "m2", "since": "2026-12-02T01:00:00+00:00",
-             "uscc": USCC, "enterprise": EVIL, "fields": ["Seal1"], "current_version": 3,
-             "seal": {"kind": "contract", "label": "合同专用章", "version": 1}},
-            {"code": "seal_revoked_since_signing", "message": "m3",
-             "since": "2026-12-02T01:00:00+00:00", "uscc": USCC, "enterprise": EVIL,
-             "fields": ["Seal1"], "reason": "key_compromise",
-             "seal": {"kind": "contract", "label": "合同专用章", "version": 1}},
-            {"code": "brand_new_notice", "message": f"later {EVIL}", "since": None,
-             "uscc": USCC, "enterprise": EVIL, "fields": ["Seal1"]},
+            {
+                "code": "license_revoked_since_signing",
+                "message": "m1",
+                "since": "2026-11-30T17:00:00+00:00",
+                "uscc": USCC,
+                "enterprise": EVIL,
+                "fields": ["Seal1"],
+            },
+            {
+                "code": "seal_superseded",
+                "message": "m2",
+                "since": "2026-12-02T01:00:00+00:00",
+                "uscc": USCC,
+                "enterprise": EVIL,
+                "fields": ["Seal1"],
+                "current_version": 3,
+                "seal": {"kind": "contract", "label": "合同专用章", "version": 1},
+            },
+            {
+                "code": "seal_revoked_since_signing",
+                "message": "m3",
+                "since": "2026-12-02T01:00:00+00:00",
+                "uscc": USCC,
+                "enterprise": EVIL,
+                "fields": ["Seal1"],
+                "reason": "key_compromise",
+                "seal": {"kind": "contract", "label": "合同专用章", "version": 1},
+            },
+            {
+                "code": "brand_new_notice",
+                "message": f"later {EVIL}",
+                "since": None,
+                "uscc": USCC,
+                "enterprise": EVIL,
+                "fields": ["Seal1"],
+            },
         ],
     }
 
@@ -365,8 +440,14 @@ def test_every_notice_code_has_chinese_text() -> None:
 
     assert set(NOTICE_CODES) <= set(NOTICE_TEXT) & set(NOTICE_MARK)
     # the reason codes seals are revoked with (DESIGN.md 3)
-    assert {"key_compromise", "superseded", "affiliation_changed", "cessation_of_operation",
-            "certificate_hold", "unspecified"} <= set(REASON_TEXT)
+    assert {
+        "key_compromise",
+        "superseded",
+        "affiliation_changed",
+        "cessation_of_operation",
+        "certificate_hold",
+        "unspecified",
+    } <= set(REASON_TEXT)
 
 
 def test_notices_in_the_headline_and_the_summary_table() -> None:
@@ -376,8 +457,12 @@ def test_notices_in_the_headline_and_the_summary_table() -> None:
     page = render_report(report, lambda digest: None)
     # two enterprises: each notice names its enterprise (escaped), dates in Beijing time
     name = html.escape(EVIL)
-    assert html.escape(
-        f"签章有效：签章时营业执照存续；{EVIL}（{USCC}）营业执照已于 2026-12-01 被吊销；") in page
+    assert (
+        html.escape(
+            f"签章有效：签章时营业执照存续；{EVIL}（{USCC}）营业执照已于 2026-12-01 被吊销；"
+        )
+        in page
+    )
     assert "的合同专用章已于 2026-12-02 重新签发，现行为第 3 版（文件中为第 1 版）" in page
     assert "已于 2026-12-02 被撤销（原因：密钥泄露）" in page
     assert name in page and EVIL not in page
@@ -394,15 +479,20 @@ def test_notices_in_the_headline_and_the_summary_table() -> None:
     # one enterprise: "该企业"
     one = {**report, "signatures": report["signatures"][:1]}
     assert headline(one).startswith(
-        "签章有效：签章时营业执照存续；该企业营业执照已于 2026-12-01 被吊销；")
+        "签章有效：签章时营业执照存续；该企业营业执照已于 2026-12-01 被吊销；"
+    )
 
 
 def test_headline_for_an_expected_enterprise_without_a_seal() -> None:
     from api.report_html import headline
 
-    report = {**_noticed_report(), "valid": False, "notices": [],
-              "expect_uscc": "914403001922038216",
-              "problems": [{"code": "expected_enterprise_missing", "message": "none"}]}
+    report = {
+        **_noticed_report(),
+        "valid": False,
+        "notices": [],
+        "expect_uscc": "914403001922038216",
+        "problems": [{"code": "expected_enterprise_missing", "message": "none"}],
+    }
     text = headline(report)
     assert text.startswith("文件中没有 914403001922038216 的签章。文件中的 2 枚印章")
     assert "验证通过" in text and "不能确认" not in text

@@ -8,7 +8,8 @@ from keystore.base import KeyAlgorithm
 
 
 def test_sm2_is_refused_as_the_seal_key_type_until_pdf_signing_supports_it(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("ESEAL_KEY_ALGORITHM", "sm2")
     with pytest.raises(ValidationError, match="sm2 is not yet available"):
         Settings()
@@ -28,15 +29,22 @@ def test_seal_algorithms_default_to_sm2_beside_ecdsa(monkeypatch: pytest.MonkeyP
     assert s.key_algorithm is KeyAlgorithm.EC_P256
 
 
-@pytest.mark.parametrize(("seal", "key", "algorithms", "key_type"), [
-    (" EC-P256 ", None, "ec-p256", KeyAlgorithm.EC_P256),  # no SM2 certificates
-    ("sm2,rsa-2048", None, "sm2,rsa-2048", KeyAlgorithm.RSA_2048),  # the list decides
-    (None, "rsa-3072", "sm2,rsa-3072", KeyAlgorithm.RSA_3072),  # the key type decides
-    ("rsa-2048,sm2,sm2", "rsa-2048", "rsa-2048,sm2", KeyAlgorithm.RSA_2048),
-])
+@pytest.mark.parametrize(
+    ("seal", "key", "algorithms", "key_type"),
+    [
+        (" EC-P256 ", None, "ec-p256", KeyAlgorithm.EC_P256),  # no SM2 certificates
+        ("sm2,rsa-2048", None, "sm2,rsa-2048", KeyAlgorithm.RSA_2048),  # the list decides
+        (None, "rsa-3072", "sm2,rsa-3072", KeyAlgorithm.RSA_3072),  # the key type decides
+        ("rsa-2048,sm2,sm2", "rsa-2048", "rsa-2048,sm2", KeyAlgorithm.RSA_2048),
+    ],
+)
 def test_seal_algorithms_and_the_key_type_agree(
-        monkeypatch: pytest.MonkeyPatch, seal: str | None, key: str | None, algorithms: str,
-        key_type: KeyAlgorithm) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+    seal: str | None,
+    key: str | None,
+    algorithms: str,
+    key_type: KeyAlgorithm,
+) -> None:
     for name, value in (("ESEAL_SEAL_ALGORITHMS", seal), ("ESEAL_KEY_ALGORITHM", key)):
         if value is None:
             monkeypatch.delenv(name, raising=False)
@@ -47,14 +55,18 @@ def test_seal_algorithms_and_the_key_type_agree(
     assert s.sm2_seals is ("sm2" in algorithms)
 
 
-@pytest.mark.parametrize(("seal", "key", "message"), [
-    ("sm2", None, "exactly one international key type"),
-    ("sm2,ec-p256,rsa-2048", None, "exactly one international key type"),
-    ("sm2,ed25519", None, "unknown seal algorithm"),
-    ("sm2,ec-p256", "rsa-2048", "ESEAL_SEAL_ALGORITHMS names ec-p256"),
-])
+@pytest.mark.parametrize(
+    ("seal", "key", "message"),
+    [
+        ("sm2", None, "exactly one international key type"),
+        ("sm2,ec-p256,rsa-2048", None, "exactly one international key type"),
+        ("sm2,ed25519", None, "unknown seal algorithm"),
+        ("sm2,ec-p256", "rsa-2048", "ESEAL_SEAL_ALGORITHMS names ec-p256"),
+    ],
+)
 def test_bad_seal_algorithms_are_refused_at_start_up(
-        monkeypatch: pytest.MonkeyPatch, seal: str, key: str | None, message: str) -> None:
+    monkeypatch: pytest.MonkeyPatch, seal: str, key: str | None, message: str
+) -> None:
     monkeypatch.setenv("ESEAL_SEAL_ALGORITHMS", seal)
     if key is None:
         monkeypatch.delenv("ESEAL_KEY_ALGORITHM", raising=False)

@@ -37,18 +37,24 @@ def _seals(api: Api) -> dict[str, dict[str, Any]]:
 
 def _ocsp(api: Api, serial: int) -> dict[str, Any]:
     issuing = _cert(api.client.get("/v1/pki/ca?algorithm=sm2").text)
-    cert_id = {"hash_algorithm": {"algorithm": "sha1"},
-               "issuer_name_hash": hashlib.sha1(issuing.subject.dump()).digest(),
-               "issuer_key_hash": hashlib.sha1(bytes(issuing.public_key["public_key"])).digest(),
-               "serial_number": serial}
+    cert_id = {
+        "hash_algorithm": {"algorithm": "sha1"},
+        "issuer_name_hash": hashlib.sha1(issuing.subject.dump()).digest(),
+        "issuer_key_hash": hashlib.sha1(bytes(issuing.public_key["public_key"])).digest(),
+        "serial_number": serial,
+    }
     request = asn1_ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}})
-    r = api.client.post("/v1/pki/ocsp?algorithm=sm2", content=request.dump(),
-                        headers={"content-type": "application/ocsp-request"})
+    r = api.client.post(
+        "/v1/pki/ocsp?algorithm=sm2",
+        content=request.dump(),
+        headers={"content-type": "application/ocsp-request"},
+    )
     assert r.status_code == 200
     basic = asn1_ocsp.OCSPResponse.load(r.content)["response_bytes"]["response"].parsed
     responder = basic["certs"][0]
     sm2.Sm2PublicKey.from_spki(responder.public_key).verify(
-        bytes(basic["signature"]), basic["tbs_response_data"].dump())
+        bytes(basic["signature"]), basic["tbs_response_data"].dump()
+    )
     (single,) = basic["tbs_response_data"]["responses"]
     out: dict[str, Any] = single.native
     return out
@@ -58,19 +64,23 @@ async def _sm2_sealed(api: Api, kind: str) -> bytes:
     c = api.container
     seal = next(s for s in c.seals.seals(USCC) if s.kind.value == kind)
     assert seal.sm2_key_ref is not None and seal.sm2_certificate_pem is not None
-    signer = Sm2CmsSigner(c.soft_keys.sm2_signer(seal.sm2_key_ref),
-                          _cert(seal.sm2_certificate_pem), c.sm2_pki.chain())
+    signer = Sm2CmsSigner(
+        c.soft_keys.sm2_signer(seal.sm2_key_ref), _cert(seal.sm2_certificate_pem), c.sm2_pki.chain()
+    )
     writer = IncrementalPdfFileWriter(io.BytesIO(simple_pdf()))
-    out = await PdfSigner(PdfSignatureMetadata(field_name="Seal1",
-                                               subfilter=SigSeedSubFilter.PADES),
-                          signer).async_sign_pdf(writer)
+    out = await PdfSigner(
+        PdfSignatureMetadata(field_name="Seal1", subfilter=SigSeedSubFilter.PADES), signer
+    ).async_sign_pdf(writer)
     return bytes(out.getvalue())
 
 
 def _verify(api: Api, pdf: bytes) -> dict[str, Any]:
-    r = api.client.post("/v1/verify", headers=api.headers("verifier"),
-                        files={"file": ("s.pdf", pdf, "application/pdf")},
-                        data={"expect_uscc": USCC})
+    r = api.client.post(
+        "/v1/verify",
+        headers=api.headers("verifier"),
+        files={"file": ("s.pdf", pdf, "application/pdf")},
+        data={"expect_uscc": USCC},
+    )
     assert r.status_code == 200, r.text
     report: dict[str, Any] = r.json()
     return report
@@ -80,8 +90,15 @@ def test_seal_json_shows_the_sm2_certificate_beside_the_unchanged_fields(api: Ap
     seals = _seals(api)
     assert list(seals) == ["official", "contract", "finance", "invoice", "legal_rep"]
     for kind, shown in seals.items():
-        assert {"serial", "key_algorithm", "certificate", "chain", "status", "version",
-                "image_sha256"} <= set(shown)
+        assert {
+            "serial",
+            "key_algorithm",
+            "certificate",
+            "chain",
+            "status",
+            "version",
+            "image_sha256",
+        } <= set(shown)
         assert shown["key_algorithm"] == "ec-p256"
         assert "BEGIN CERTIFICATE" in shown["certificate"]
         sm2_part = shown["sm2"]
@@ -98,8 +115,11 @@ def test_revocation_over_http_reaches_the_sm2_ocsp_and_crl(api: Api) -> None:
     contract = _seals(api)["contract"]
     serial = int(contract["sm2"]["serial"], 16)
     assert _ocsp(api, serial)["cert_status"] == "good"
-    r = api.client.post(f"{E}/seals/contract/revoke", headers=api.headers("admin"),
-                        json={"reason_code": "key_compromise", "reason": "U 盾遗失"})
+    r = api.client.post(
+        f"{E}/seals/contract/revoke",
+        headers=api.headers("admin"),
+        json={"reason_code": "key_compromise", "reason": "U 盾遗失"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["sm2"] == contract["sm2"] and r.json()["status"] == "revoked"
     status = _ocsp(api, serial)["cert_status"]
@@ -110,15 +130,17 @@ def test_revocation_over_http_reaches_the_sm2_ocsp_and_crl(api: Api) -> None:
     crl = asn1_crl.CertificateList.load(der)
     issuing = _cert(api.client.get("/v1/pki/ca?algorithm=sm2").text)
     verify_crl_signature(crl, issuing)
-    entries = {e["user_certificate"].native: e
-               for e in crl["tbs_cert_list"]["revoked_certificates"]}
+    entries = {
+        e["user_certificate"].native: e for e in crl["tbs_cert_list"]["revoked_certificates"]
+    }
     assert set(entries) == {serial}
     assert entries[serial].crl_reason_value.native == "key_compromise"
     # the ECDSA CRL lists the ECDSA certificate of the same seal
     ecdsa = api.client.get("/v1/pki/crl").content
     assert int(contract["serial"], 16) in {
         e["user_certificate"].native
-        for e in asn1_crl.CertificateList.load(ecdsa)["tbs_cert_list"]["revoked_certificates"]}
+        for e in asn1_crl.CertificateList.load(ecdsa)["tbs_cert_list"]["revoked_certificates"]
+    }
 
 
 async def test_verify_trusts_a_pdf_sealed_with_a_seals_sm2_key(api: Api) -> None:
@@ -131,8 +153,11 @@ async def test_verify_trusts_a_pdf_sealed_with_a_seals_sm2_key(api: Api) -> None
     assert entry["revoked"]["revoked"] is False
 
     # revoked (no timestamp on this B-B signature): the seal's status reaches the verdict
-    r = api.client.post(f"{E}/seals/contract/revoke", headers=api.headers("admin"),
-                        json={"reason_code": "key_compromise"})
+    r = api.client.post(
+        f"{E}/seals/contract/revoke",
+        headers=api.headers("admin"),
+        json={"reason_code": "key_compromise"},
+    )
     assert r.status_code == 200, r.text
     (entry,) = _verify(api, pdf)["signatures"]
     assert entry["revoked"]["revoked"] is True

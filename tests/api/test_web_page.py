@@ -50,9 +50,16 @@ LICENSE = json.loads((ROOT / "examples" / "license.json").read_text(encoding="ut
 USCC = LICENSE["uscc"]
 NAME = LICENSE["name"]
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--window-size=1280,900",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1280,900",
 ]
 
 
@@ -76,14 +83,18 @@ def test_page_is_served_with_a_strict_policy(api: Api) -> None:
     for css in styles:
         digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in directives["style-src"]
-    for header, value in (("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),
-                          ("referrer-policy", "no-referrer")):
+    for header, value in (
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ):
         assert r.headers[header] == value
     page = r.text
     assert 'data-verify-public="false"' in page and "{{" not in page
     assert f'data-max-upload-bytes="{2 * 1024 * 1024}"' in page  # the fixture's 2 MB limit
-    problem_text = re.search(r'<script type="application/json" id="problem-text">(.*?)</script>',
-                             page, re.DOTALL)
+    problem_text = re.search(
+        r'<script type="application/json" id="problem-text">(.*?)</script>', page, re.DOTALL
+    )
     assert problem_text and json.loads(problem_text.group(1))["digest_mismatch"]
     assert "<script>" not in page  # scripts only from /static
     # a server whose verify route is public says so, and the page makes the token optional
@@ -99,8 +110,10 @@ def test_assets_are_local_and_typed(api: Api) -> None:
     page = api.client.get("/").text
     refs = re.findall(r'(?:src|href)="([^"]*)"', page)
     assert sorted(refs) == ["/static/verify.css", "/static/verify.js", "data:,"]
-    for ref, media in (("/static/verify.css", "text/css"),
-                       ("/static/verify.js", "text/javascript")):
+    for ref, media in (
+        ("/static/verify.css", "text/css"),
+        ("/static/verify.js", "text/javascript"),
+    ):
         r = api.client.get(ref)
         assert r.status_code == 200 and r.headers["content-type"].startswith(media)
         assert r.headers["content-security-policy"]
@@ -144,8 +157,9 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(_initialised_template: Path, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[Served]:
+def served(
+    _initialised_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
     """``eseal serve`` on a free port (verify needs a token), the example enterprise registered,
     a contract sealed through the API, a tampered copy and a file that is no PDF."""
     tmp = tmp_path_factory.mktemp("web")
@@ -154,21 +168,30 @@ def served(_initialised_template: Path, tmp_path_factory: pytest.TempPathFactory
     c = build(Settings(data_dir=data))
     try:
         c.seals.register(parse_license(LICENSE))
-        _, enterprise_token = c.api_keys.create(role="enterprise", uscc=USCC, name="sealer",
-                                                actor="test")
-        _, verifier_token = c.api_keys.create(role="verifier", uscc=None, name="clerk",
-                                              actor="test")
+        _, enterprise_token = c.api_keys.create(
+            role="enterprise", uscc=USCC, name="sealer", actor="test"
+        )
+        _, verifier_token = c.api_keys.create(
+            role="verifier", uscc=None, name="clerk", actor="test"
+        )
     finally:
         c.close()
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
-    env.update(ESEAL_DATA_DIR=str(data), ESEAL_VERIFY_PUBLIC="false",
-               ESEAL_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    env.update(
+        ESEAL_DATA_DIR=str(data),
+        ESEAL_VERIFY_PUBLIC="false",
+        ESEAL_PUBLIC_URL=f"http://127.0.0.1:{port}",
+    )
     log = tmp / "server.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, trust_env=False, timeout=READY_TIMEOUT_S) as http:
@@ -179,20 +202,33 @@ def served(_initialised_template: Path, tmp_path_factory: pytest.TempPathFactory
                 except httpx.TransportError:  # not listening yet
                     return False
 
-            wait_until(healthy, "eseal serve answering /healthz",
-                       alive=lambda: server.poll() is None,
-                       explain=lambda: log.read_text(errors="replace")[-3000:])
-            options = {"seals": [{"kind": "contract"},
-                                 {"kind": "legal_rep", "page": 1, "x": 300, "y": 200}],
-                       "document_type": "contract", "level": "B-LTA"}
-            r = http.post("/v1/sign", headers={"Authorization": f"Bearer {enterprise_token}"},
-                          files={"file": ("contract.pdf", simple_pdf(2), "application/pdf")},
-                          data={"options": json.dumps(options)})
+            wait_until(
+                healthy,
+                "eseal serve answering /healthz",
+                alive=lambda: server.poll() is None,
+                explain=lambda: log.read_text(errors="replace")[-3000:],
+            )
+            options = {
+                "seals": [
+                    {"kind": "contract"},
+                    {"kind": "legal_rep", "page": 1, "x": 300, "y": 200},
+                ],
+                "document_type": "contract",
+                "level": "B-LTA",
+            }
+            r = http.post(
+                "/v1/sign",
+                headers={"Authorization": f"Bearer {enterprise_token}"},
+                files={"file": ("contract.pdf", simple_pdf(2), "application/pdf")},
+                data={"options": json.dumps(options)},
+            )
             assert r.status_code == 200, r.text
         s = Served(base, verifier_token, log)
-        for name, content in (("合同-已盖章.pdf", r.content),
-                              ("合同-被改动.pdf", tamper(r.content)),
-                              ("not-a-pdf.pdf", b"hello, this is no PDF\n")):
+        for name, content in (
+            ("合同-已盖章.pdf", r.content),
+            ("合同-被改动.pdf", tamper(r.content)),
+            ("not-a-pdf.pdf", b"hello, this is no PDF\n"),
+        ):
             s.files[name] = tmp / name
             s.files[name].write_bytes(content)
         yield s
@@ -217,8 +253,7 @@ class Cdp:
         self.last_id = 0
         self.events: list[dict[str, Any]] = []
 
-    def send(self, method: str, timeout: float = READY_TIMEOUT_S, **params: Any
-             ) -> dict[str, Any]:
+    def send(self, method: str, timeout: float = READY_TIMEOUT_S, **params: Any) -> dict[str, Any]:
         self.last_id += 1
         self.ws.send(json.dumps({"id": self.last_id, "method": method, "params": params}))
         deadline = time.monotonic() + timeout
@@ -233,8 +268,9 @@ class Cdp:
                 self.events.append(message)
 
     def js(self, expression: str) -> Any:
-        r = self.send("Runtime.evaluate", expression=expression, returnByValue=True,
-                      awaitPromise=True)
+        r = self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in r:
             raise CdpError(f"{expression[:80]}: {r['exceptionDetails']}")
         return r["result"].get("value")
@@ -255,30 +291,45 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cdp]:
         unavailable("the Python package websockets not installed")
     assert chromium is not None
     log = tmp_path_factory.mktemp("chromium") / "chromium.log"
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile, \
-            log.open("wb") as out:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile, log.open("wb") as out:
         proc = subprocess.Popen(
-            [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-             "--remote-debugging-port=0", "about:blank"],
-            stdout=out, stderr=subprocess.STDOUT)
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
             active = Path(profile) / "DevToolsActivePort"
-            wait_until(lambda: active.exists() and active.read_text().count("\n") >= 1,
-                       "chromium's DevToolsActivePort", alive=lambda: proc.poll() is None,
-                       explain=lambda: log.read_text(errors="replace")[-3000:])
+            wait_until(
+                lambda: active.exists() and active.read_text().count("\n") >= 1,
+                "chromium's DevToolsActivePort",
+                alive=lambda: proc.poll() is None,
+                explain=lambda: log.read_text(errors="replace")[-3000:],
+            )
             port = int(active.read_text().split("\n")[0])
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=READY_TIMEOUT_S)
             conn.request("GET", "/json/list")
             targets = json.loads(conn.getresponse().read())
             conn.close()
             page = next(t for t in targets if t["type"] == "page")
-            with connect(page["webSocketDebuggerUrl"], max_size=None,
-                         open_timeout=READY_TIMEOUT_S) as ws:
+            with connect(
+                page["webSocketDebuggerUrl"], max_size=None, open_timeout=READY_TIMEOUT_S
+            ) as ws:
                 cdp = Cdp(ws)
                 for domain in ("Page", "Runtime", "Log", "Network"):
                     cdp.send(f"{domain}.enable")
-                cdp.send("Emulation.setDeviceMetricsOverride", width=1280, height=900,
-                         deviceScaleFactor=1, mobile=False)
+                cdp.send(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=1280,
+                    height=900,
+                    deviceScaleFactor=1,
+                    mobile=False,
+                )
                 yield cdp
         finally:
             proc.terminate()
@@ -295,8 +346,10 @@ def _open_page(cdp: Cdp, served: Served) -> None:
 
 
 def _type_into(cdp: Cdp, selector: str, text: str) -> None:
-    cdp.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-           " e.value = ''; e.focus(); })()")
+    cdp.js(
+        f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+        " e.value = ''; e.focus(); })()"
+    )
     cdp.send("Input.insertText", text=text)
 
 
@@ -336,7 +389,8 @@ def _drop_file(cdp: Cdp, path: Path) -> None:
 
 def _finished(cdp: Cdp) -> str:
     state: str = cdp.wait_for(
-        "['done', 'error'].includes(document.body.dataset.state) && document.body.dataset.state")
+        "['done', 'error'].includes(document.body.dataset.state) && document.body.dataset.state"
+    )
     return state
 
 
@@ -345,16 +399,21 @@ def _text(cdp: Cdp, selector: str) -> str:
 
 
 def _report(cdp: Cdp, expression: str) -> Any:
-    return cdp.js(f"(() => {{ const d = document.getElementById('report').contentDocument;"
-                  f" return {expression}; }})()")
+    return cdp.js(
+        f"(() => {{ const d = document.getElementById('report').contentDocument;"
+        f" return {expression}; }})()"
+    )
 
 
 def _screenshot(cdp: Cdp, name: str) -> None:
     cdp.js("document.activeElement && document.activeElement.blur()")
     metrics = cdp.send("Page.getLayoutMetrics")["cssContentSize"]
-    shot = cdp.send("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                    clip={"x": 0, "y": 0, "width": 1280,
-                          "height": int(metrics["height"]), "scale": 1})
+    shot = cdp.send(
+        "Page.captureScreenshot",
+        format="png",
+        captureBeyondViewport=True,
+        clip={"x": 0, "y": 0, "width": 1280, "height": int(metrics["height"]), "scale": 1},
+    )
     png = base64.b64decode(shot["data"])
     assert png.startswith(b"\x89PNG")
     out_dir = os.environ.get("ESEAL_SCREENSHOT_DIR")
@@ -363,7 +422,8 @@ def _screenshot(cdp: Cdp, name: str) -> None:
 
         with Image.open(io.BytesIO(png)) as image:
             palette = image.convert("RGB").quantize(
-                colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+                colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+            )
             palette.save(Path(out_dir) / name, optimize=True)
 
 
@@ -383,8 +443,11 @@ def _csp_complaints(cdp: Cdp) -> list[str]:
 
 
 def _requests(cdp: Cdp) -> list[str]:
-    return [e["params"]["request"]["url"] for e in cdp.events
-            if e["method"] == "Network.requestWillBeSent"]
+    return [
+        e["params"]["request"]["url"]
+        for e in cdp.events
+        if e["method"] == "Network.requestWillBeSent"
+    ]
 
 
 def _api_calls(cdp: Cdp) -> list[str]:
@@ -413,16 +476,24 @@ def test_sealed_pdf_is_valid_in_the_browser(browser: Cdp, served: Served) -> Non
     body = _report(cdp, "d.body.innerText")
     assert "电子印章验证报告" in body and "有效" in body and NAME in body
     assert "default-src 'none'" in _report(
-        cdp, "d.querySelector('meta[http-equiv=\"Content-Security-Policy\"]').content")
-    assert _report(cdp, "getComputedStyle(d.querySelector('.verdict.big')).backgroundColor") \
-        == "rgb(5, 150, 105)"  # the report's stylesheet applied (allowed by its hash)
-    assert _report(cdp, "[...d.querySelectorAll('img.seal')].map(i => i.naturalWidth > 0)") \
-        == [True, True]  # both seal images (data: URIs) shown
+        cdp, "d.querySelector('meta[http-equiv=\"Content-Security-Policy\"]').content"
+    )
+    assert (
+        _report(cdp, "getComputedStyle(d.querySelector('.verdict.big')).backgroundColor")
+        == "rgb(5, 150, 105)"
+    )  # the report's stylesheet applied (allowed by its hash)
+    assert _report(cdp, "[...d.querySelectorAll('img.seal')].map(i => i.naturalWidth > 0)") == [
+        True,
+        True,
+    ]  # both seal images (data: URIs) shown
     assert _report(cdp, "d.scripts.length") == 0
-    assert cdp.js("document.getElementById('report').getAttribute('sandbox')") \
-        == "allow-same-origin"  # no allow-scripts
-    frame = cdp.js("(() => { const f = document.getElementById('report');"
-                   " return [f.clientHeight, f.contentDocument.documentElement.scrollHeight]; })()")
+    assert (
+        cdp.js("document.getElementById('report').getAttribute('sandbox')") == "allow-same-origin"
+    )  # no allow-scripts
+    frame = cdp.js(
+        "(() => { const f = document.getElementById('report');"
+        " return [f.clientHeight, f.contentDocument.documentElement.scrollHeight]; })()"
+    )
     assert frame[0] == frame[1]  # sized to fit: no scrolling inside, no empty space below
 
     # the token: in this tab's sessionStorage only, never in a URL

@@ -47,7 +47,7 @@ def test_cancelled_license_shows_as_a_notice(browser: Cdp, served: Served) -> No
     day = cancelled.astimezone(BEIJING).strftime("%Y-%m-%d")
     cdp = browser
     _open_page(cdp, served)
-    spaced = " ".join(USCC[i:i + 6] for i in range(0, 18, 6)).lower()
+    spaced = " ".join(USCC[i : i + 6] for i in range(0, 18, 6)).lower()
     _type_into(cdp, "#expect", spaced)  # the page removes the spaces and writes capitals
     assert cdp.js("document.getElementById('expect').value") == USCC
     _type_into(cdp, "#token", served.verifier_token)
@@ -62,11 +62,14 @@ def test_cancelled_license_shows_as_a_notice(browser: Cdp, served: Served) -> No
     assert "license_cancelled_since_signing" in notices and "seal_revoked_since_signing" in notices
     assert "停止经营" in notices
     # amber, not green: the card and the sentence
-    assert cdp.js("getComputedStyle(document.getElementById('verdict')).borderTopColor") \
+    assert (
+        cdp.js("getComputedStyle(document.getElementById('verdict')).borderTopColor")
         == "rgb(245, 158, 11)"
+    )
     # both seals marked in the summary table, the document timestamp not
-    rows = cdp.js("[...document.querySelectorAll('#sig-rows tr')].map(r =>"
-                  " [r.className, r.innerText])")
+    rows = cdp.js(
+        "[...document.querySelectorAll('#sig-rows tr')].map(r => [r.className, r.innerText])"
+    )
     marked = [text for cls, text in rows if cls == "noticed"]
     assert len(marked) == 2 and all("执照已注销" in t and "印章已撤销" in t for t in marked)
     assert [cls for cls, text in rows if "文档时间戳" in text] == [""]

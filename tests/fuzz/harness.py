@@ -84,12 +84,15 @@ class Env:
 
     # ----------------------------------------------------------------- in-process
     def sign_inproc(self, pdf: bytes) -> Outcome:
-        return self._inproc("sign-inproc", lambda: asyncio.run(
-            self.container.sealing.seal(USCC, pdf, SealingOptions())))
+        return self._inproc(
+            "sign-inproc",
+            lambda: asyncio.run(self.container.sealing.seal(USCC, pdf, SealingOptions())),
+        )
 
     def verify_inproc(self, pdf: bytes) -> Outcome:
-        return self._inproc("verify-inproc", lambda: asyncio.run(
-            self.container.verifier.verify(pdf, None)))
+        return self._inproc(
+            "verify-inproc", lambda: asyncio.run(self.container.verifier.verify(pdf, None))
+        )
 
     def _inproc(self, path: str, call) -> Outcome:  # type: ignore[no-untyped-def]
         before = _rss_mb()
@@ -105,31 +108,55 @@ class Env:
         except Exception as exc:  # anything (BaseExceptions such as a time limit pass)
             ok, detail = False, f"{type(exc).__name__}: {str(exc)[:300]}"
             tb = traceback.format_exc()
-        return Outcome(path, ok, time.perf_counter() - start, detail, _rss_mb() - before, tb,
-                       time.process_time() - cpu)
+        return Outcome(
+            path,
+            ok,
+            time.perf_counter() - start,
+            detail,
+            _rss_mb() - before,
+            tb,
+            time.process_time() - cpu,
+        )
 
     # ----------------------------------------------------------------- HTTP
     def sign_http(self, pdf: bytes) -> Outcome:
-        return self._http("sign-http", "/v1/sign", self.token, pdf,
-                          {"options": json.dumps({})}, ok_type="application/pdf")
+        return self._http(
+            "sign-http",
+            "/v1/sign",
+            self.token,
+            pdf,
+            {"options": json.dumps({})},
+            ok_type="application/pdf",
+        )
 
     def verify_http(self, pdf: bytes) -> Outcome:
-        return self._http("verify-http", "/v1/verify", self.verifier_token, pdf, {},
-                          ok_type="application/json")
+        return self._http(
+            "verify-http", "/v1/verify", self.verifier_token, pdf, {}, ok_type="application/json"
+        )
 
-    def _http(self, path: str, route: str, token: str, pdf: bytes, data: dict[str, str],
-              *, ok_type: str) -> Outcome:
+    def _http(
+        self, path: str, route: str, token: str, pdf: bytes, data: dict[str, str], *, ok_type: str
+    ) -> Outcome:
         before = _rss_mb()
         self.errors.trace = ""
         start, cpu = time.perf_counter(), time.process_time()
         try:
-            r = self.client.post(route, headers={"Authorization": f"Bearer {token}"},
-                                 files={"file": ("f.pdf", pdf, "application/pdf")}, data=data)
+            r = self.client.post(
+                route,
+                headers={"Authorization": f"Bearer {token}"},
+                files={"file": ("f.pdf", pdf, "application/pdf")},
+                data=data,
+            )
         except Exception as exc:  # TestClient can re-raise server errors
-            return Outcome(path, False, time.perf_counter() - start,
-                           f"raised {type(exc).__name__}: {str(exc)[:300]}",
-                           _rss_mb() - before, traceback.format_exc(),
-                           time.process_time() - cpu)
+            return Outcome(
+                path,
+                False,
+                time.perf_counter() - start,
+                f"raised {type(exc).__name__}: {str(exc)[:300]}",
+                _rss_mb() - before,
+                traceback.format_exc(),
+                time.process_time() - cpu,
+            )
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         growth = _rss_mb() - before
         ctype = r.headers.get("content-type", "")
@@ -157,8 +184,13 @@ def _rss_mb() -> float:
 
 
 @contextmanager
-def env(data_dir: Path, *, max_upload_mb: float = 8, initialise_dir: bool = False,
-        document_cpu_seconds: float = 60) -> Iterator[Env]:
+def env(
+    data_dir: Path,
+    *,
+    max_upload_mb: float = 8,
+    initialise_dir: bool = False,
+    document_cpu_seconds: float = 60,
+) -> Iterator[Env]:
     """An app on the embedded defaults over ``data_dir`` with an enterprise and a verifier key;
     document work over HTTP is cut off after ``document_cpu_seconds`` of CPU time."""
     settings = Settings(data_dir=data_dir, public_url="http://127.0.0.1:8000")
@@ -166,8 +198,11 @@ def env(data_dir: Path, *, max_upload_mb: float = 8, initialise_dir: bool = Fals
         from api.container import initialise
 
         initialise(settings)
-    app = create_app(settings.model_copy(update={"max_upload_mb": max_upload_mb,
-                                                 "document_cpu_seconds": document_cpu_seconds}))
+    app = create_app(
+        settings.model_copy(
+            update={"max_upload_mb": max_upload_mb, "document_cpu_seconds": document_cpu_seconds}
+        )
+    )
     with TestClient(app, raise_server_exceptions=False) as client:
         c: Container = app.state.container
         c.seals.register(parse_license(license_data()))

@@ -18,8 +18,15 @@ __all__ = ["CRAFTED", "MUTATIONS", "mutate", "raw_pdf"]
 
 # --------------------------------------------------------------------------- raw writer
 
-def raw_pdf(objects: list[bytes], *, root: int = 1, trailer_extra: bytes = b"",
-            xref: bool = True, version: bytes = b"1.7") -> bytes:
+
+def raw_pdf(
+    objects: list[bytes],
+    *,
+    root: int = 1,
+    trailer_extra: bytes = b"",
+    xref: bool = True,
+    version: bytes = b"1.7",
+) -> bytes:
     """A PDF whose object ``i + 1`` has the body ``objects[i]``, with a correct xref table."""
     out = bytearray(b"%PDF-" + version + b"\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
@@ -32,7 +39,11 @@ def raw_pdf(objects: list[bytes], *, root: int = 1, trailer_extra: bytes = b"",
         for off in offsets:
             out += b"%010d 00000 n \n" % off
     out += b"trailer\n<< /Size %d /Root %d 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, root, trailer_extra, start)
+        len(objects) + 1,
+        root,
+        trailer_extra,
+        start,
+    )
     return bytes(out)
 
 
@@ -45,33 +56,49 @@ PAGE = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>
 CONTENT = stream(b"BT /F1 12 Tf 72 720 Td (hello) Tj ET")
 
 
-def _basic(pages: bytes, page: bytes = PAGE, content: bytes = CONTENT,
-           more: list[bytes] | None = None, catalog: bytes = b"") -> bytes:
-    return raw_pdf([b"<< /Type /Catalog /Pages 2 0 R " + catalog + b">>", pages, page, content,
-                    *(more or [])])
+def _basic(
+    pages: bytes,
+    page: bytes = PAGE,
+    content: bytes = CONTENT,
+    more: list[bytes] | None = None,
+    catalog: bytes = b"",
+) -> bytes:
+    return raw_pdf(
+        [b"<< /Type /Catalog /Pages 2 0 R " + catalog + b">>", pages, page, content, *(more or [])]
+    )
 
 
 # --------------------------------------------------------------------------- hand-crafted
 
+
 def deep_arrays(depth: int = 10_000) -> bytes:
     """A page whose /MediaBox is ``depth`` nested arrays."""
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  b"<< /Type /Page /Parent 2 0 R /MediaBox " + b"[" * depth + b"0"
-                  + b"]" * depth + b" /Contents 4 0 R >>")
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox "
+        + b"[" * depth
+        + b"0"
+        + b"]" * depth
+        + b" /Contents 4 0 R >>",
+    )
 
 
 def deep_dicts(depth: int = 10_000) -> bytes:
     """A catalog entry of ``depth`` nested dictionaries."""
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  catalog=b"/X " + b"<< /A " * depth + b"1" + b" >>" * depth + b" ")
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        catalog=b"/X " + b"<< /A " * depth + b"1" + b" >>" * depth + b" ",
+    )
 
 
 def deep_indirect_chain(depth: int = 5_000) -> bytes:
     """/MediaBox an indirect reference to a reference to ... (``depth`` objects)."""
     chain = [b"%d 0 R" % (6 + i) for i in range(depth - 1)] + [b"[0 0 595 842]"]
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  b"<< /Type /Page /Parent 2 0 R /MediaBox 5 0 R /Contents 4 0 R >>",
-                  more=[b"6 0 R", *chain])
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox 5 0 R /Contents 4 0 R >>",
+        more=[b"6 0 R", *chain],
+    )
 
 
 def cyclic_kids() -> bytes:
@@ -81,14 +108,18 @@ def cyclic_kids() -> bytes:
 
 def cyclic_two_nodes() -> bytes:
     """Two /Pages nodes that are each other's kid and parent."""
-    return _basic(b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
-                  more=[b"<< /Type /Pages /Parent 2 0 R /Kids [2 0 R 3 0 R] /Count 1 >>"])
+    return _basic(
+        b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
+        more=[b"<< /Type /Pages /Parent 2 0 R /Kids [2 0 R 3 0 R] /Count 1 >>"],
+    )
 
 
 def cyclic_parent() -> bytes:
     """A page that is its own parent (inherited attributes walk /Parent)."""
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  b"<< /Type /Page /Parent 3 0 R /Contents 4 0 R >>")
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 3 0 R /Contents 4 0 R >>",
+    )
 
 
 def huge_count() -> bytes:
@@ -98,9 +129,12 @@ def huge_count() -> bytes:
 
 def huge_count_bignum() -> bytes:
     """/Count of 400 digits, and a /MediaBox of huge numbers."""
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1" + b"0" * 400 + b" >>",
-                  b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 1e308 9" + b"9" * 400
-                  + b"] /Contents 4 0 R >>")
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1" + b"0" * 400 + b" >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 1e308 9"
+        + b"9" * 400
+        + b"] /Contents 4 0 R >>",
+    )
 
 
 def many_kids(n: int = 200_000) -> bytes:
@@ -114,19 +148,23 @@ def negative_count() -> bytes:
 
 def length_too_long() -> bytes:
     """A content stream whose /Length runs past the end of the file."""
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  content=stream(b"BT ET", length=10**9))
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", content=stream(b"BT ET", length=10**9)
+    )
 
 
 def length_negative() -> bytes:
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  content=stream(b"BT ET", length=-100))
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", content=stream(b"BT ET", length=-100)
+    )
 
 
 def length_indirect_loop() -> bytes:
     """/Length is an indirect reference to the stream itself."""
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  content=b"<< /Length 4 0 R >>\nstream\nBT ET\nendstream")
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        content=b"<< /Length 4 0 R >>\nstream\nBT ET\nendstream",
+    )
 
 
 def flate_bomb(megabytes: int = 1024) -> bytes:
@@ -134,8 +172,9 @@ def flate_bomb(megabytes: int = 1024) -> bytes:
     comp = zlib.compressobj(9)
     chunk = b"\0" * (1 << 20)
     data = b"".join(comp.compress(chunk) for _ in range(megabytes)) + comp.flush()
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  content=stream(data, b"/Filter /FlateDecode "))
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", content=stream(data, b"/Filter /FlateDecode ")
+    )
 
 
 def flate_bomb_nested(megabytes: int = 1024) -> bytes:
@@ -144,8 +183,10 @@ def flate_bomb_nested(megabytes: int = 1024) -> bytes:
     chunk = b"\0" * (1 << 20)
     once = b"".join(comp.compress(chunk) for _ in range(megabytes)) + comp.flush()
     twice = zlib.compress(once, 9)
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  content=stream(twice, b"/Filter [/FlateDecode /FlateDecode] "))
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        content=stream(twice, b"/Filter [/FlateDecode /FlateDecode] "),
+    )
 
 
 def objstm_bomb(megabytes: int = 1024) -> bytes:
@@ -155,9 +196,13 @@ def objstm_bomb(megabytes: int = 1024) -> bytes:
     blank = b" " * (1 << 20)
     comp = z.compress(header + PAGE) + b"".join(z.compress(blank) for _ in range(megabytes))
     comp += z.flush()
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"", CONTENT,
-            stream(comp, b"/Type /ObjStm /N 1 /First %d /Filter /FlateDecode " % len(header))]
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"",
+        CONTENT,
+        stream(comp, b"/Type /ObjStm /N 1 /First %d /Filter /FlateDecode " % len(header)),
+    ]
     return _xref_stream_pdf(objs, compressed={3: (5, 0)})
 
 
@@ -165,9 +210,13 @@ def objstm_huge_n() -> bytes:
     """An object stream claiming /N 10^9 objects."""
     header = b"3 0 "
     body = header + PAGE
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"", CONTENT,
-            stream(body, b"/Type /ObjStm /N 1000000000 /First %d " % len(header))]
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"",
+        CONTENT,
+        stream(body, b"/Type /ObjStm /N 1000000000 /First %d " % len(header)),
+    ]
     return _xref_stream_pdf(objs, compressed={3: (5, 0)})
 
 
@@ -175,15 +224,24 @@ def objstm_self() -> bytes:
     """An object stream that claims to contain itself."""
     header = b"5 0 3 10 "
     body = header + b"<< /A 1 >> " + PAGE
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"", CONTENT,
-            stream(body, b"/Type /ObjStm /N 2 /First %d " % len(header))]
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"",
+        CONTENT,
+        stream(body, b"/Type /ObjStm /N 2 /First %d " % len(header)),
+    ]
     return _xref_stream_pdf(objs, compressed={3: (5, 1), 5: (5, 0)})
 
 
-def _xref_stream_pdf(objects: list[bytes], compressed: dict[int, tuple[int, int]],
-                     *, size: int | None = None, w: bytes = b"[1 4 2]",
-                     prev: int | None = None) -> bytes:
+def _xref_stream_pdf(
+    objects: list[bytes],
+    compressed: dict[int, tuple[int, int]],
+    *,
+    size: int | None = None,
+    w: bytes = b"[1 4 2]",
+    prev: int | None = None,
+) -> bytes:
     """A PDF 1.5 with an xref stream; ``compressed`` maps object numbers to (stream, index)."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets: dict[int, int] = {}
@@ -212,15 +270,23 @@ def _xref_stream_pdf(objects: list[bytes], compressed: dict[int, tuple[int, int]
 
 def xref_stream_huge_size() -> bytes:
     """An xref stream claiming /Size 2^31 and /Index over all of it."""
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            PAGE, CONTENT]
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        PAGE,
+        CONTENT,
+    ]
     return _xref_stream_pdf(objs, {}, size=2**31)
 
 
 def xref_stream_huge_w() -> bytes:
     """An xref stream whose /W asks for 10^6-byte fields."""
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            PAGE, CONTENT]
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        PAGE,
+        CONTENT,
+    ]
     return _xref_stream_pdf(objs, {}, w=b"[1 1000000 2]")
 
 
@@ -239,8 +305,10 @@ def xref_prev_chain(n: int = 2_000) -> bytes:
         off = len(data)
         data += b"4 0 obj\n" + CONTENT + b"\nendobj\n"
         start = len(data)
-        data += (b"xref\n4 1\n%010d 00000 n \ntrailer\n<< /Size 5 /Root 1 0 R /Prev %d >>\n"
-                 b"startxref\n%d\n%%%%EOF\n" % (off, prev, start))
+        data += (
+            b"xref\n4 1\n%010d 00000 n \ntrailer\n<< /Size 5 /Root 1 0 R /Prev %d >>\n"
+            b"startxref\n%d\n%%%%EOF\n" % (off, prev, start)
+        )
     return bytes(data)
 
 
@@ -251,8 +319,15 @@ def xref_prev_negative() -> bytes:
 
 def no_xref() -> bytes:
     """No xref table at all (readers must reconstruct or refuse)."""
-    return raw_pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
-                    b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", PAGE, CONTENT], xref=False)
+    return raw_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            PAGE,
+            CONTENT,
+        ],
+        xref=False,
+    )
 
 
 def huge_xref_subsection() -> bytes:
@@ -262,9 +337,11 @@ def huge_xref_subsection() -> bytes:
 
 
 def huge_object_number() -> bytes:
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents "
-                  b"99999999999999999999 0 R >>")
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents "
+        b"99999999999999999999 0 R >>",
+    )
 
 
 def root_not_dict() -> bytes:
@@ -284,14 +361,17 @@ def empty_kids() -> bytes:
 
 
 def mediabox_garbage() -> bytes:
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  b"<< /Type /Page /Parent 2 0 R /MediaBox [/a (b) null true] "
-                  b"/Rotate 45 /Contents 4 0 R >>")
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [/a (b) null true] /Rotate 45 /Contents 4 0 R >>",
+    )
 
 
 def mediabox_zero() -> bytes:
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 0 0] /Contents 4 0 R >>")
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 0 0] /Contents 4 0 R >>",
+    )
 
 
 def deep_page_tree(depth: int = 5_000) -> bytes:
@@ -304,38 +384,53 @@ def deep_page_tree(depth: int = 5_000) -> bytes:
         kid = number + 1 if i < depth - 1 else 3
         nodes.append(b"<< /Type /Pages /Parent %d 0 R /Kids [%d 0 R] /Count 1 >>" % (parent, kid))
     page = b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>" % (
-        first + depth - 1)
+        first + depth - 1
+    )
     return _basic(b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>", page, more=nodes)
 
 
 def acroform_cycle() -> bytes:
     """An AcroForm whose field is its own kid (field enumeration walks /Kids)."""
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  catalog=b"/AcroForm << /Fields [5 0 R] >> ",
-                  more=[b"<< /FT /Sig /T (s) /Kids [5 0 R] >>"])
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        catalog=b"/AcroForm << /Fields [5 0 R] >> ",
+        more=[b"<< /FT /Sig /T (s) /Kids [5 0 R] >>"],
+    )
 
 
 def fake_signature() -> bytes:
     """A signature field with a /V whose /ByteRange and /Contents are nonsense."""
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  catalog=b"/AcroForm << /Fields [5 0 R] /SigFlags 3 >> ",
-                  more=[b"<< /FT /Sig /T (s) /Type /Annot /Subtype /Widget /Rect [0 0 0 0] "
-                        b"/P 3 0 R /V 6 0 R >>",
-                        b"<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached "
-                        b"/ByteRange [0 99999999999 -5 1" + b"0" * 30 + b"] /Contents <3082ffff"
-                        + b"00" * 64 + b"> >>"])
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        catalog=b"/AcroForm << /Fields [5 0 R] /SigFlags 3 >> ",
+        more=[
+            b"<< /FT /Sig /T (s) /Type /Annot /Subtype /Widget /Rect [0 0 0 0] "
+            b"/P 3 0 R /V 6 0 R >>",
+            b"<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached "
+            b"/ByteRange [0 99999999999 -5 1"
+            + b"0" * 30
+            + b"] /Contents <3082ffff"
+            + b"00" * 64
+            + b"> >>",
+        ],
+    )
 
 
 def fake_signature_zero_range() -> bytes:
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  catalog=b"/AcroForm << /Fields [5 0 R] /SigFlags 3 >> ",
-                  more=[b"<< /FT /Sig /T (s) /V 6 0 R >>",
-                        b"<< /Type /Sig /ByteRange [0 0 0 0] /Contents <> >>"])
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        catalog=b"/AcroForm << /Fields [5 0 R] /SigFlags 3 >> ",
+        more=[
+            b"<< /FT /Sig /T (s) /V 6 0 R >>",
+            b"<< /Type /Sig /ByteRange [0 0 0 0] /Contents <> >>",
+        ],
+    )
 
 
 def encrypted() -> bytes:
     return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>").replace(
-        b"/Root 1 0 R", b"/Root 1 0 R /Encrypt << /Filter /Standard /V 99 /R 99 >>")
+        b"/Root 1 0 R", b"/Root 1 0 R /Encrypt << /Filter /Standard /V 99 /R 99 >>"
+    )
 
 
 def many_objects(n: int = 100_000) -> bytes:
@@ -344,30 +439,66 @@ def many_objects(n: int = 100_000) -> bytes:
 
 
 def long_name() -> bytes:
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  catalog=b"/" + b"A" * 1_000_000 + b" 1 ")
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", catalog=b"/" + b"A" * 1_000_000 + b" 1 "
+    )
 
 
 def long_string_escapes() -> bytes:
-    return _basic(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-                  catalog=b"/S (" + b"\\(" * 500_000 + b") ")
+    return _basic(
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>", catalog=b"/S (" + b"\\(" * 500_000 + b") "
+    )
 
 
 CRAFTED: dict[str, Callable[[], bytes]] = {
-    f.__name__: f for f in (
-        deep_arrays, deep_dicts, deep_indirect_chain, cyclic_kids, cyclic_two_nodes,
-        cyclic_parent, huge_count, huge_count_bignum, many_kids, negative_count,
-        length_too_long, length_negative, length_indirect_loop, flate_bomb, flate_bomb_nested,
-        objstm_bomb, objstm_huge_n, objstm_self, xref_stream_huge_size, xref_stream_huge_w,
-        xref_prev_loop, xref_prev_chain, xref_prev_negative, no_xref, huge_xref_subsection,
-        huge_object_number, root_not_dict, pages_not_dict, kids_not_array, empty_kids,
-        mediabox_garbage, mediabox_zero, deep_page_tree, acroform_cycle, fake_signature,
-        fake_signature_zero_range, encrypted, many_objects, long_name, long_string_escapes,
+    f.__name__: f
+    for f in (
+        deep_arrays,
+        deep_dicts,
+        deep_indirect_chain,
+        cyclic_kids,
+        cyclic_two_nodes,
+        cyclic_parent,
+        huge_count,
+        huge_count_bignum,
+        many_kids,
+        negative_count,
+        length_too_long,
+        length_negative,
+        length_indirect_loop,
+        flate_bomb,
+        flate_bomb_nested,
+        objstm_bomb,
+        objstm_huge_n,
+        objstm_self,
+        xref_stream_huge_size,
+        xref_stream_huge_w,
+        xref_prev_loop,
+        xref_prev_chain,
+        xref_prev_negative,
+        no_xref,
+        huge_xref_subsection,
+        huge_object_number,
+        root_not_dict,
+        pages_not_dict,
+        kids_not_array,
+        empty_kids,
+        mediabox_garbage,
+        mediabox_zero,
+        deep_page_tree,
+        acroform_cycle,
+        fake_signature,
+        fake_signature_zero_range,
+        encrypted,
+        many_objects,
+        long_name,
+        long_string_escapes,
     )
 }
 
 
 # --------------------------------------------------------------------------- mutations
+
 
 def _flip(data: bytes, rnd: random.Random) -> bytes:
     b = bytearray(data)
@@ -381,12 +512,12 @@ def _random_bytes(data: bytes, rnd: random.Random) -> bytes:
     b = bytearray(data)
     i = rnd.randrange(len(b))
     n = rnd.randint(1, 64)
-    b[i:i + n] = bytes(rnd.randrange(256) for _ in range(n))
+    b[i : i + n] = bytes(rnd.randrange(256) for _ in range(n))
     return bytes(b)
 
 
 def _truncate(data: bytes, rnd: random.Random) -> bytes:
-    return data[:rnd.randrange(8, len(data))]
+    return data[: rnd.randrange(8, len(data))]
 
 
 def _duplicate(data: bytes, rnd: random.Random) -> bytes:
@@ -398,12 +529,21 @@ def _duplicate(data: bytes, rnd: random.Random) -> bytes:
 
 def _delete(data: bytes, rnd: random.Random) -> bytes:
     i = rnd.randrange(len(data))
-    return data[:i] + data[i + rnd.randint(1, 2048):]
+    return data[:i] + data[i + rnd.randint(1, 2048) :]
 
 
 _NUMBER = re.compile(rb"(?<![\w.])\d+(?![\w.])")
-_HUGE = [b"9" * 400, b"-1", b"0", b"4294967296", b"18446744073709551617", b"1e400", b"-0",
-         b"2147483648", b"99999999999"]
+_HUGE = [
+    b"9" * 400,
+    b"-1",
+    b"0",
+    b"4294967296",
+    b"18446744073709551617",
+    b"1e400",
+    b"-0",
+    b"2147483648",
+    b"99999999999",
+]
 
 
 def _numbers(data: bytes, rnd: random.Random) -> bytes:
@@ -416,10 +556,34 @@ def _numbers(data: bytes, rnd: random.Random) -> bytes:
     return bytes(out)
 
 
-_KEYWORDS = [b"xref", b"trailer", b"startxref", b"/Root", b"/Size", b"/Prev", b"/Length",
-             b"/Count", b"/Kids", b"/Parent", b"/Type", b"/Pages", b"obj", b"endobj", b"stream",
-             b"endstream", b"/ByteRange", b"/Contents", b"/AcroForm", b"/Filter", b"/W",
-             b"/Index", b"/DSS", b"/Fields", b"/V", b"R"]
+_KEYWORDS = [
+    b"xref",
+    b"trailer",
+    b"startxref",
+    b"/Root",
+    b"/Size",
+    b"/Prev",
+    b"/Length",
+    b"/Count",
+    b"/Kids",
+    b"/Parent",
+    b"/Type",
+    b"/Pages",
+    b"obj",
+    b"endobj",
+    b"stream",
+    b"endstream",
+    b"/ByteRange",
+    b"/Contents",
+    b"/AcroForm",
+    b"/Filter",
+    b"/W",
+    b"/Index",
+    b"/DSS",
+    b"/Fields",
+    b"/V",
+    b"R",
+]
 
 
 def _structure(data: bytes, rnd: random.Random) -> bytes:
@@ -431,16 +595,19 @@ def _structure(data: bytes, rnd: random.Random) -> bytes:
     at = rnd.choice(spots)
     action = rnd.randrange(5)
     if action == 0:  # remove the keyword
-        return data[:at] + data[at + len(key):]
+        return data[:at] + data[at + len(key) :]
     if action == 1:  # replace it by another
-        return data[:at] + rnd.choice(_KEYWORDS) + data[at + len(key):]
+        return data[:at] + rnd.choice(_KEYWORDS) + data[at + len(key) :]
     if action == 2:  # garble what follows
         n = rnd.randint(1, 40)
-        return data[:at + len(key)] + bytes(rnd.randrange(32, 127) for _ in range(n)) + \
-            data[at + len(key) + n:]
+        return (
+            data[: at + len(key)]
+            + bytes(rnd.randrange(32, 127) for _ in range(n))
+            + data[at + len(key) + n :]
+        )
     if action == 3:  # shift everything after it (offsets now lie)
         return data[:at] + b" " * rnd.randint(1, 200) + data[at:]
-    return data[:at] + data[at:][:rnd.randint(0, 64)] * 2 + data[at:]
+    return data[:at] + data[at:][: rnd.randint(0, 64)] * 2 + data[at:]
 
 
 def _splice_nesting(data: bytes, rnd: random.Random) -> bytes:
@@ -451,9 +618,14 @@ def _splice_nesting(data: bytes, rnd: random.Random) -> bytes:
 
 
 MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
-    "flip": _flip, "random_bytes": _random_bytes, "truncate": _truncate,
-    "duplicate": _duplicate, "delete": _delete, "numbers": _numbers,
-    "structure": _structure, "nesting": _splice_nesting,
+    "flip": _flip,
+    "random_bytes": _random_bytes,
+    "truncate": _truncate,
+    "duplicate": _duplicate,
+    "delete": _delete,
+    "numbers": _numbers,
+    "structure": _structure,
+    "nesting": _splice_nesting,
 }
 
 

@@ -49,8 +49,15 @@ def _known(file: str) -> tuple[frozenset[str], str]:
 
 
 #: too slow or too big for the normal suite; bench/fuzz.py --crafted runs them
-HEAVY = {"many_kids", "xref_stream_huge_size", "many_objects", "xref_prev_chain", "flate_bomb",
-         "flate_bomb_nested", "objstm_bomb"}
+HEAVY = {
+    "many_kids",
+    "xref_stream_huge_size",
+    "many_objects",
+    "xref_prev_chain",
+    "flate_bomb",
+    "flate_bomb_nested",
+    "objstm_bomb",
+}
 
 
 @pytest.fixture(scope="module")
@@ -77,20 +84,25 @@ def cpu_budget(fz: Env) -> float:
 @pytest.fixture(scope="module")
 def seeds(fz: Env, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     plain = simple_pdf(1)
-    out = {"plain": plain, "plain3": simple_pdf(3),
-           "cjk": cjk_contract(extract_cjk_face(tmp_path_factory.mktemp("font")), pages=2)}
+    out = {
+        "plain": plain,
+        "plain3": simple_pdf(3),
+        "cjk": cjk_contract(extract_cjk_face(tmp_path_factory.mktemp("font")), pages=2),
+    }
     out.update(sealed_seeds(fz, plain))
     return out
 
 
-def _check(outcomes: list[Outcome], budget: float, known: frozenset[str] = frozenset(),
-           reason: str = "") -> None:
+def _check(
+    outcomes: list[Outcome], budget: float, known: frozenset[str] = frozenset(), reason: str = ""
+) -> None:
     bad = [o for o in outcomes if not o.ok or o.cpu > budget]
     if bad and known and {o.path for o in bad} <= known:
         pytest.xfail(reason)
     assert not bad, "\n".join(
         f"{o.path}: {o.detail} after {o.cpu:.1f} s of CPU (budget {budget:.1f} s)\n{o.trace}"
-        for o in bad)
+        for o in bad
+    )
 
 
 @pytest.mark.parametrize("name", sorted(set(hostile.CRAFTED) - HEAVY))
@@ -107,23 +119,29 @@ def test_small_flate_bomb_is_cut_or_survived(fz: Env, cpu_budget: float) -> None
 
 
 SEED_NAMES = ["plain", "plain3", "cjk", "sealed_bt", "sealed_lta"]
-FUZZ = settings(max_examples=25, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @FUZZ
 @given(seed=st.sampled_from(SEED_NAMES), case=st.integers(0, 2**32 - 1))
-def test_mutated_verify(fz: Env, cpu_budget: float, seeds: dict[str, bytes], seed: str,
-                        case: int) -> None:
+def test_mutated_verify(
+    fz: Env, cpu_budget: float, seeds: dict[str, bytes], seed: str, case: int
+) -> None:
     pdf, _ = hostile.mutate(seeds[seed], random.Random(case))
     _check([fz.verify_inproc(pdf), fz.verify_http(pdf)], cpu_budget)
 
 
 @FUZZ
 @given(seed=st.sampled_from(SEED_NAMES), case=st.integers(0, 2**32 - 1))
-def test_mutated_sign(fz: Env, cpu_budget: float, seeds: dict[str, bytes], seed: str,
-                      case: int) -> None:
+def test_mutated_sign(
+    fz: Env, cpu_budget: float, seeds: dict[str, bytes], seed: str, case: int
+) -> None:
     pdf, _ = hostile.mutate(seeds[seed], random.Random(case))
     _check([fz.sign_inproc(pdf), fz.sign_http(pdf)], cpu_budget)
 
@@ -135,8 +153,15 @@ def _corpus() -> list[object]:
         for route in ("verify-inproc", "sign-inproc", "verify-http", "sign-http"):
             bug = known.get(route, "")
             # a file that hangs the server is not run in the normal suite (bench/fuzz.py does)
-            marks = [pytest.mark.xfail(reason=bug, strict=False,
-                                       run=path.name not in KNOWN_JSON["slow"])] if bug else []
+            marks = (
+                [
+                    pytest.mark.xfail(
+                        reason=bug, strict=False, run=path.name not in KNOWN_JSON["slow"]
+                    )
+                ]
+                if bug
+                else []
+            )
             cases.append(pytest.param(path.name, route, marks=marks, id=f"{path.name}-{route}"))
     return cases
 
@@ -144,6 +169,10 @@ def _corpus() -> list[object]:
 @pytest.mark.parametrize(("name", "route"), _corpus())
 def test_corpus(fz: Env, cpu_budget: float, name: str, route: str) -> None:
     pdf = (CORPUS / name).read_bytes()
-    run = {"verify-inproc": fz.verify_inproc, "sign-inproc": fz.sign_inproc,
-           "verify-http": fz.verify_http, "sign-http": fz.sign_http}[route]
+    run = {
+        "verify-inproc": fz.verify_inproc,
+        "sign-inproc": fz.sign_inproc,
+        "verify-http": fz.verify_http,
+        "sign-http": fz.sign_http,
+    }[route]
     _check([run(pdf)], cpu_budget)

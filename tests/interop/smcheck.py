@@ -30,17 +30,28 @@ SmCheck = Callable[..., subprocess.CompletedProcess[str]]
 def compile_smcheck(classes: Path) -> SmCheck:
     """Compile ``SmCheck.java`` into ``classes``; return a runner for it."""
     require_tool("javac", "java")
-    for jar, package in ((BCPROV, "libbcprov-java"), (BCPKIX, "libbcpkix-java"),
-                         (BCUTIL, "libbcutil-java")):
+    for jar, package in (
+        (BCPROV, "libbcprov-java"),
+        (BCPKIX, "libbcpkix-java"),
+        (BCUTIL, "libbcutil-java"),
+    ):
         if not jar.is_file():
             unavailable(f"Bouncy Castle jar {jar} not found (Debian: {package})")
     jars = os.pathsep.join(map(str, (BCPROV, BCPKIX, BCUTIL)))
-    subprocess.run(["javac", "-cp", jars, "-d", str(classes), str(SOURCE)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["javac", "-cp", jars, "-d", str(classes), str(SOURCE)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     classpath = f"{classes}{os.pathsep}{jars}"
 
     def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["java", "-cp", classpath, "SmCheck", *map(str, args)],
-                              capture_output=True, text=True, check=False)
+        return subprocess.run(
+            ["java", "-cp", classpath, "SmCheck", *map(str, args)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
     return run

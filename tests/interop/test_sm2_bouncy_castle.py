@@ -33,7 +33,8 @@ def _cert(path: Path, cert: asn1_x509.Certificate) -> Path:
 
 
 def test_bouncy_castle_verifies_our_signature_and_rejects_another_user_id(
-        tmp_path: Path, bouncy_castle: SmCheck) -> None:
+    tmp_path: Path, bouncy_castle: SmCheck
+) -> None:
     store = SoftKeyStore(tmp_path / "keys", MasterKey(bytes(range(32))))
     store.initialise()
     signer = store.sm2_signer(store.generate("scope", "seal", KeyAlgorithm.SM2))
@@ -48,7 +49,8 @@ def test_bouncy_castle_verifies_our_signature_and_rejects_another_user_id(
 
 
 def test_bouncy_castle_validates_the_chain_and_the_crl(
-        tmp_path: Path, bouncy_castle: SmCheck) -> None:
+    tmp_path: Path, bouncy_castle: SmCheck
+) -> None:
     store = SoftKeyStore(tmp_path / "keys", MasterKey(bytes(range(32))))
     store.initialise()
     ca = Sm2Pki(store, tmp_path / "pki-sm2", "https://eseal.example.cn")
@@ -58,7 +60,9 @@ def test_bouncy_castle_validates_the_chain_and_the_crl(
     seal = ca.issue_seal_certificate(
         store.public_key(ref),
         SealSubject("北京测试科技有限公司", "91110108551385082Q", "合同专用章"),
-        not_before=now, not_after=now + timedelta(days=365))
+        not_before=now,
+        not_after=now + timedelta(days=365),
+    )
     root = _cert(tmp_path / "root.pem", ca.certificate("root"))
     issuing = _cert(tmp_path / "issuing.pem", ca.certificate("issuing"))
     for leaf in (seal, ca.certificate("tsa"), ca.certificate("ocsp")):
@@ -69,8 +73,10 @@ def test_bouncy_castle_validates_the_chain_and_the_crl(
     done = bouncy_castle("chain", root, root, _cert(tmp_path / "leaf.pem", seal))
     assert done.returncode == 1
 
-    crl = _write(tmp_path / "crl.der", ca.crl(
-        [RevokedCert(seal.serial_number, now, x509.ReasonFlags.superseded)]))
+    crl = _write(
+        tmp_path / "crl.der",
+        ca.crl([RevokedCert(seal.serial_number, now, x509.ReasonFlags.superseded)]),
+    )
     done = bouncy_castle("crl", issuing, crl)
     assert done.returncode == 0 and done.stdout.strip() == "crl OK: 1 revoked", done.stdout
     assert bouncy_castle("crl", root, crl).returncode == 1

@@ -67,8 +67,13 @@ def _key_forms(key: bytes) -> list[str]:
     """Ways a key could leak into text: base64 (both alphabets, with and without padding),
     hex, and Python's bytes repr."""
     b64 = _b64(key)
-    return [b64, b64.rstrip("="), base64.urlsafe_b64encode(key).decode().rstrip("="),
-            key.hex(), repr(key)[2:-1]]
+    return [
+        b64,
+        b64.rstrip("="),
+        base64.urlsafe_b64encode(key).decode().rstrip("="),
+        key.hex(),
+        repr(key)[2:-1],
+    ]
 
 
 def assert_no_key(text: str, *keys: bytes) -> None:
@@ -80,8 +85,9 @@ def assert_no_key(text: str, *keys: bytes) -> None:
 class Cli:
     """``eseal`` in-process, with the environment of one data dir."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                 data_dir: Path) -> None:
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data_dir: Path
+    ) -> None:
         self._mp = monkeypatch
         self._capsys = capsys
         monkeypatch.setenv("ESEAL_DATA_DIR", str(data_dir))
@@ -101,8 +107,9 @@ class Cli:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        registered: Settings) -> Cli:
+def cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], registered: Settings
+) -> Cli:
     return Cli(monkeypatch, capsys, registered.data_dir)
 
 
@@ -112,8 +119,9 @@ def old_key(registered: Settings) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def _registered_template(_initialised_template: Path,
-                         tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _registered_template(
+    _initialised_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     """Two enterprises with their seals: three scopes (pki and two USCCs) in the store.
     Made once (registration renders ten seal images) and copied for each test."""
     path = tmp_path_factory.mktemp("registered") / "data"
@@ -121,8 +129,11 @@ def _registered_template(_initialised_template: Path,
     c = build(Settings(data_dir=path))
     try:
         c.seals.register(parse_license(license_data()))
-        c.seals.register(parse_license(license_data(uscc=OTHER_USCC, name="示例贸易有限公司",
-                                                    legal_representative="李娜")))
+        c.seals.register(
+            parse_license(
+                license_data(uscc=OTHER_USCC, name="示例贸易有限公司", legal_representative="李娜")
+            )
+        )
     finally:
         c.close()
     return path
@@ -176,8 +187,9 @@ async def test_seal_keys_sign_after_rotation_with_the_key_file(
     keys_before = _snapshot(settings.keys_dir)
     new_key = _new_key()
 
-    rc, out, err = cli("--new-key-file", str(_write_key_file(tmp_path / "new.key", new_key)),
-                       "--install")
+    rc, out, err = cli(
+        "--new-key-file", str(_write_key_file(tmp_path / "new.key", new_key)), "--install"
+    )
 
     assert rc == 0, err
     assert_no_key(out + err, old_key, new_key)
@@ -248,13 +260,22 @@ def test_cli_in_a_subprocess_prints_no_key(
 ) -> None:
     """The real command line, as an operator runs it; the new key only in the environment."""
     new_key = _new_key()
-    env = {**os.environ, "ESEAL_DATA_DIR": str(registered.data_dir),
-           "ESEAL_NEW_MASTER_KEY": _b64(new_key)}
+    env = {
+        **os.environ,
+        "ESEAL_DATA_DIR": str(registered.data_dir),
+        "ESEAL_NEW_MASTER_KEY": _b64(new_key),
+    }
     env.pop("ESEAL_MASTER_KEY", None)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "api.cli", "keys", "rotate-master", *args],
-                              env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+        return subprocess.run(
+            [sys.executable, "-m", "api.cli", "keys", "rotate-master", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
 
     done = run("--new-key-env", "ESEAL_NEW_MASTER_KEY", "--install")
     assert done.returncode == 0, done.stderr
@@ -309,23 +330,36 @@ def _everything_renamed(settings: Settings, old: bytes, new: bytes) -> int:
     return WRAPPED
 
 
-@pytest.mark.parametrize("crash", [_nothing_renamed, _half_renamed,
-                                   _all_but_the_check_file_renamed, _torn_new_file,
-                                   _everything_renamed])
+@pytest.mark.parametrize(
+    "crash",
+    [
+        _nothing_renamed,
+        _half_renamed,
+        _all_but_the_check_file_renamed,
+        _torn_new_file,
+        _everything_renamed,
+    ],
+)
 async def test_a_rerun_finishes_an_interrupted_rotation(
-    registered: Settings, cli: Cli, old_key: bytes, tmp_path: Path,
+    registered: Settings,
+    cli: Cli,
+    old_key: bytes,
+    tmp_path: Path,
     crash: Callable[[Settings, bytes, bytes], int],
 ) -> None:
     new_key = _new_key()
     keys_before = {k: v for k, v in _snapshot(registered.keys_dir).items() if k.endswith(".key")}
     renamed = crash(registered, old_key, new_key)
     # the store is now mixed: neither key alone opens every file
-    opened_by_new = sum(MasterKey(new_key).try_unwrap(p.read_bytes(), c) is not None
-                        for p, c in master_wrapped_files(registered.keys_dir))
+    opened_by_new = sum(
+        MasterKey(new_key).try_unwrap(p.read_bytes(), c) is not None
+        for p, c in master_wrapped_files(registered.keys_dir)
+    )
     assert opened_by_new == renamed
 
-    rc, out, err = cli("--new-key-file", str(_write_key_file(tmp_path / "new.key", new_key)),
-                       "--install")
+    rc, out, err = cli(
+        "--new-key-file", str(_write_key_file(tmp_path / "new.key", new_key)), "--install"
+    )
 
     assert rc == 0, err
     report = json.loads(out)
@@ -372,8 +406,9 @@ def test_refuses_when_a_file_opens_with_neither_key(
     """A data key wrapped by some third key (a mixed-up restore) stops the rotation early."""
     dek = registered.keys_dir / OTHER_USCC / "dek.bin"
     saved = dek.read_bytes()
-    dek.write_bytes(MasterKey(_new_key()).wrap(secrets.token_bytes(32),
-                                               b"eseal-dek:" + OTHER_USCC.encode()))
+    dek.write_bytes(
+        MasterKey(_new_key()).wrap(secrets.token_bytes(32), b"eseal-dek:" + OTHER_USCC.encode())
+    )
     try:
         rc, _, err = cli("--new-key-file", str(_write_key_file(tmp_path / "n.key", _new_key())))
         assert rc == 1
@@ -396,14 +431,18 @@ def test_refuses_the_current_key_as_the_new_one(
     assert_no_key(err, old_key)
 
 
-@pytest.mark.parametrize("content", [
-    None,  # missing
-    b"",
-    b"not base64 at all!\n",
-    base64.b64encode(secrets.token_bytes(16)) + b"\n",  # 16 bytes: too short
-    base64.b64encode(secrets.token_bytes(48)),  # too long
-    secrets.token_bytes(32),  # raw bytes instead of base64
-], ids=["missing", "empty", "not-base64", "short", "long", "raw-bytes"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        None,  # missing
+        b"",
+        b"not base64 at all!\n",
+        base64.b64encode(secrets.token_bytes(16)) + b"\n",  # 16 bytes: too short
+        base64.b64encode(secrets.token_bytes(48)),  # too long
+        secrets.token_bytes(32),  # raw bytes instead of base64
+    ],
+    ids=["missing", "empty", "not-base64", "short", "long", "raw-bytes"],
+)
 @pytest.mark.usefixtures("unchanged")
 def test_refuses_a_missing_or_invalid_new_key_file(
     registered: Settings, cli: Cli, old_key: bytes, tmp_path: Path, content: bytes | None
@@ -438,16 +477,20 @@ def test_install_refused_when_the_key_comes_from_the_environment(
     registered: Settings, cli: Cli, old_key: bytes, tmp_path: Path
 ) -> None:
     cli.env("ESEAL_MASTER_KEY", _b64(old_key))
-    rc, _, err = cli("--new-key-file", str(_write_key_file(tmp_path / "new.key", _new_key())),
-                     "--install")
+    rc, _, err = cli(
+        "--new-key-file", str(_write_key_file(tmp_path / "new.key", _new_key())), "--install"
+    )
     assert rc == 1
     assert json.loads(err)["code"] == "install_needs_key_file"
 
 
 def test_the_new_key_is_never_an_argument(registered: Settings, cli: Cli) -> None:
     """There is no option that takes the key itself, and one key source is required."""
-    for argv in (["--new-key", _b64(_new_key())], [],
-                 ["--new-key-file", "a", "--new-key-env", "B"]):
+    for argv in (
+        ["--new-key", _b64(_new_key())],
+        [],
+        ["--new-key-file", "a", "--new-key-env", "B"],
+    ):
         with pytest.raises(SystemExit) as exc:
             cli(*argv)
         assert exc.value.code == 2

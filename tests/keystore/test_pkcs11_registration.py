@@ -18,14 +18,16 @@ from seals.license import parse_license
 
 
 def _settings(settings: Settings, softhsm, pin: str) -> Settings:  # type: ignore[no-untyped-def]
-    return settings.model_copy(update={
-        "keystore": "pkcs11",
-        "pkcs11_module": softhsm.module,
-        "pkcs11_token_label": softhsm.token_label,
-        "pkcs11_pin": pin,
-        # a token holds no SM2 keys: the international certificate alone (see test below)
-        "seal_algorithms": "ec-p256",
-    })
+    return settings.model_copy(
+        update={
+            "keystore": "pkcs11",
+            "pkcs11_module": softhsm.module,
+            "pkcs11_token_label": softhsm.token_label,
+            "pkcs11_pin": pin,
+            # a token holds no SM2 keys: the international certificate alone (see test below)
+            "seal_algorithms": "ec-p256",
+        }
+    )
 
 
 async def test_register_and_sign_on_the_token(settings: Settings, softhsm) -> None:  # type: ignore[no-untyped-def]

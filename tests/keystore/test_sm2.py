@@ -48,8 +48,7 @@ MESSAGE = "合同第一页的签名数据 / signed attributes".encode()
 
 def _openssl(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     require_tool("openssl")
-    return subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True,
-                          check=check)
+    return subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True, check=check)
 
 
 def _store(tmp_path: Path, key: bytes = MASTER) -> SoftKeyStore:
@@ -67,19 +66,35 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-def _openssl_verifies(tmp_path: Path, spki_der: bytes, message: bytes, signature: bytes,
-                      distid: str = DISTID) -> subprocess.CompletedProcess[str]:
+def _openssl_verifies(
+    tmp_path: Path, spki_der: bytes, message: bytes, signature: bytes, distid: str = DISTID
+) -> subprocess.CompletedProcess[str]:
     pub = _write(tmp_path / "pub.pem", _pem("PUBLIC KEY", spki_der))
     msg = _write(tmp_path / "msg.bin", message)
     sig = _write(tmp_path / "sig.bin", signature)
-    return _openssl("pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", msg,
-                    "-sigfile", sig, "-digest", "sm3", "-pkeyopt", distid, check=False)
+    return _openssl(
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        pub,
+        "-rawin",
+        "-in",
+        msg,
+        "-sigfile",
+        sig,
+        "-digest",
+        "sm3",
+        "-pkeyopt",
+        distid,
+        check=False,
+    )
 
 
 # -- keys and signatures -------------------------------------------------------------------
 
-def test_soft_store_key_signs_and_openssl_verifies_with_the_default_user_id(
-        tmp_path: Path) -> None:
+
+def test_soft_store_key_signs_and_openssl_verifies_with_the_default_user_id(tmp_path: Path) -> None:
     store = _store(tmp_path)
     ref = store.generate("91110108551385082Q", "contract-sm2", KeyAlgorithm.SM2)
     signer = store.sm2_signer(ref)
@@ -92,8 +107,7 @@ def test_soft_store_key_signs_and_openssl_verifies_with_the_default_user_id(
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "Signature Verified Successfully" in ok.stdout
     # the id is part of what is signed: another id does not verify
-    other = _openssl_verifies(tmp_path, spki.dump(), MESSAGE, signature,
-                              "distid:1234567812345679")
+    other = _openssl_verifies(tmp_path, spki.dump(), MESSAGE, signature, "distid:1234567812345679")
     assert other.returncode != 0
     # two signatures of the same message differ: the nonce is fresh each time
     assert signer.sign(MESSAGE) != signature
@@ -133,19 +147,32 @@ def test_sm2_key_is_not_handed_to_other_algorithms(tmp_path: Path) -> None:
 
 
 def test_signatures_made_by_openssl_verify_here_only_with_the_default_user_id(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     key = tmp_path / "key.pem"
     _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:SM2", "-out", key)
-    spki = _openssl("pkey", "-in", key, "-pubout", "-outform", "DER", "-out",
-                    tmp_path / "pub.der")
+    spki = _openssl("pkey", "-in", key, "-pubout", "-outform", "DER", "-out", tmp_path / "pub.der")
     assert spki.returncode == 0
     public = sm2.Sm2PublicKey.from_spki((tmp_path / "pub.der").read_bytes())
     msg = _write(tmp_path / "m.bin", MESSAGE)
 
     def openssl_sign(distid: str) -> bytes:
         out = tmp_path / "s.bin"
-        _openssl("pkeyutl", "-sign", "-inkey", key, "-rawin", "-in", msg, "-digest", "sm3",
-                 "-pkeyopt", distid, "-out", out)
+        _openssl(
+            "pkeyutl",
+            "-sign",
+            "-inkey",
+            key,
+            "-rawin",
+            "-in",
+            msg,
+            "-digest",
+            "sm3",
+            "-pkeyopt",
+            distid,
+            "-out",
+            out,
+        )
         return out.read_bytes()
 
     public.verify(openssl_sign(DISTID), MESSAGE)
@@ -153,13 +180,16 @@ def test_signatures_made_by_openssl_verify_here_only_with_the_default_user_id(
         public.verify(openssl_sign("distid:ALICE123@YAHOO.COM"), MESSAGE)
     assert raised.value.code == "sm2_signature_invalid"
     # and the same key's PKCS#8 (as OpenSSL writes it) loads and signs for OpenSSL
-    der = _openssl("pkcs8", "-topk8", "-nocrypt", "-in", key, "-outform", "DER", "-out",
-                   tmp_path / "k.der")
+    der = _openssl(
+        "pkcs8", "-topk8", "-nocrypt", "-in", key, "-outform", "DER", "-out", tmp_path / "k.der"
+    )
     assert der.returncode == 0
     loaded = sm2.Sm2PrivateKey.from_pkcs8((tmp_path / "k.der").read_bytes())
     assert loaded.public == public
-    assert _openssl_verifies(tmp_path, public.spki_der(), MESSAGE,
-                             loaded.sign(MESSAGE)).returncode == 0
+    assert (
+        _openssl_verifies(tmp_path, public.spki_der(), MESSAGE, loaded.sign(MESSAGE)).returncode
+        == 0
+    )
 
 
 def test_bad_input_each_gets_its_own_code() -> None:
@@ -175,22 +205,31 @@ def test_bad_input_each_gets_its_own_code() -> None:
     # point not on the curve, in a SubjectPublicKeyInfo as a peer would send it
     off_curve = bytearray(public.point)
     off_curve[-1] ^= 1
-    spki = asn1_keys.PublicKeyInfo({
-        "algorithm": {"algorithm": "ec",
-                      "parameters": asn1_keys.ECDomainParameters("named", sm2.NAME_CURVE)},
-        "public_key": bytes(off_curve)})
+    spki = asn1_keys.PublicKeyInfo(
+        {
+            "algorithm": {
+                "algorithm": "ec",
+                "parameters": asn1_keys.ECDomainParameters("named", sm2.NAME_CURVE),
+            },
+            "public_key": bytes(off_curve),
+        }
+    )
     assert code(lambda: sm2.Sm2PublicKey.from_spki(spki.dump())) == "sm2_point_not_on_curve"
     # an SM2 key asked to work with SHA-256
     assert code(lambda: key.sign(MESSAGE, digest_algorithm="sha256")) == "sm2_digest_not_sm3"
-    assert code(lambda: public.verify(signature, MESSAGE, digest_algorithm="sha256")) == \
-        "sm2_digest_not_sm3"
+    assert (
+        code(lambda: public.verify(signature, MESSAGE, digest_algorithm="sha256"))
+        == "sm2_digest_not_sm3"
+    )
     # another message, another key
     assert code(lambda: public.verify(signature, MESSAGE + b"!")) == "sm2_signature_invalid"
     other = sm2.Sm2PrivateKey.generate().public
     assert code(lambda: other.verify(signature, MESSAGE)) == "sm2_signature_invalid"
     # a signature made with another user id
-    assert code(lambda: public.verify(key.sign(MESSAGE, user_id=b"ALICE123@YAHOO.COM"),
-                                      MESSAGE)) == "sm2_signature_invalid"
+    assert (
+        code(lambda: public.verify(key.sign(MESSAGE, user_id=b"ALICE123@YAHOO.COM"), MESSAGE))
+        == "sm2_signature_invalid"
+    )
     # not DER, trailing bytes, BER long-form length, r = 0
     _, s = sm2.parse_signature(signature)
     ber = b"\x30\x81" + bytes([len(signature) - 2]) + signature[2:]
@@ -198,10 +237,15 @@ def test_bad_input_each_gets_its_own_code() -> None:
     for bad in (b"", signature + b"\x00", ber, zero, signature[:-1]):
         assert code(lambda bad=bad: public.verify(bad, MESSAGE)) == "sm2_signature_malformed"
     # a P-256 key is not an SM2 key
-    p256 = asn1_keys.PublicKeyInfo({
-        "algorithm": {"algorithm": "ec",
-                      "parameters": asn1_keys.ECDomainParameters("named", "secp256r1")},
-        "public_key": public.point})
+    p256 = asn1_keys.PublicKeyInfo(
+        {
+            "algorithm": {
+                "algorithm": "ec",
+                "parameters": asn1_keys.ECDomainParameters("named", "secp256r1"),
+            },
+            "public_key": public.point,
+        }
+    )
     assert code(lambda: sm2.Sm2PublicKey.from_spki(p256)) == "sm2_key_invalid"
 
 
@@ -212,8 +256,9 @@ def test_z_and_signature_agree_with_gmssl_own_z() -> None:
     key = sm2.Sm2PrivateKey.generate()
     theirs = gmssl_pyx.sm2_sign(key._d, key.public.point[1:], MESSAGE, sm2.DEFAULT_USER_ID)
     key.public.verify(theirs, MESSAGE)
-    assert gmssl_pyx.sm2_verify(key.public.point[1:], MESSAGE, key.sign(MESSAGE),
-                                sm2.DEFAULT_USER_ID)
+    assert gmssl_pyx.sm2_verify(
+        key.public.point[1:], MESSAGE, key.sign(MESSAGE), sm2.DEFAULT_USER_ID
+    )
 
 
 def test_oids_are_registered_with_asn1crypto() -> None:
@@ -226,6 +271,7 @@ def test_oids_are_registered_with_asn1crypto() -> None:
 
 # -- the SM2 PKI ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def pki(tmp_path: Path) -> tuple[SoftKeyStore, Sm2Pki]:
     store = _store(tmp_path)
@@ -234,13 +280,17 @@ def pki(tmp_path: Path) -> tuple[SoftKeyStore, Sm2Pki]:
     return store, pki
 
 
-def _seal(store: SoftKeyStore, pki: Sm2Pki, *, label: str = "合同专用章",
-          person: str | None = None) -> tuple[str, asn1_x509.Certificate]:
+def _seal(
+    store: SoftKeyStore, pki: Sm2Pki, *, label: str = "合同专用章", person: str | None = None
+) -> tuple[str, asn1_x509.Certificate]:
     ref = store.generate(USCC, f"k{secrets.token_hex(3)}", KeyAlgorithm.SM2)
     now = datetime.now(UTC)
     cert = pki.issue_seal_certificate(
-        store.public_key(ref), SealSubject("北京测试科技有限公司", USCC, label, person),
-        not_before=now, not_after=now + timedelta(days=365))
+        store.public_key(ref),
+        SealSubject("北京测试科技有限公司", USCC, label, person),
+        not_before=now,
+        not_after=now + timedelta(days=365),
+    )
     return ref, cert
 
 
@@ -249,7 +299,8 @@ def _cert_file(tmp_path: Path, name: str, cert: asn1_x509.Certificate) -> Path:
 
 
 def test_openssl_verifies_every_link_of_the_sm2_chain(
-        tmp_path: Path, pki: tuple[SoftKeyStore, Sm2Pki]) -> None:
+    tmp_path: Path, pki: tuple[SoftKeyStore, Sm2Pki]
+) -> None:
     store, ca = pki
     _, seal = _seal(store, ca)
     root = _cert_file(tmp_path, "root.pem", ca.certificate("root"))
@@ -257,20 +308,34 @@ def test_openssl_verifies_every_link_of_the_sm2_chain(
     links = [
         ("-CAfile", root, issuing),
         ("-partial_chain", "-CAfile", issuing, _cert_file(tmp_path, "seal.pem", seal)),
-        ("-partial_chain", "-CAfile", issuing, "-purpose", "timestampsign",
-         _cert_file(tmp_path, "tsa.pem", ca.certificate("tsa"))),
-        ("-partial_chain", "-CAfile", issuing, _cert_file(tmp_path, "ocsp.pem",
-                                                           ca.certificate("ocsp"))),
+        (
+            "-partial_chain",
+            "-CAfile",
+            issuing,
+            "-purpose",
+            "timestampsign",
+            _cert_file(tmp_path, "tsa.pem", ca.certificate("tsa")),
+        ),
+        (
+            "-partial_chain",
+            "-CAfile",
+            issuing,
+            _cert_file(tmp_path, "ocsp.pem", ca.certificate("ocsp")),
+        ),
     ]
     for *options, target in links:
         done = _openssl("verify", *options, "-vfyopt", DISTID, target, check=False)
-        assert done.returncode == 0 and done.stdout.strip().endswith("OK"), \
+        assert done.returncode == 0 and done.stdout.strip().endswith("OK"), (
             done.stdout + done.stderr
+        )
     # the root's self-signature (OpenSSL's -check_ss_sig would use the empty id)
     root_cert = ca.certificate("root")
-    done = _openssl_verifies(tmp_path, root_cert.public_key.dump(),
-                             root_cert["tbs_certificate"].dump(),
-                             bytes(root_cert["signature_value"]))
+    done = _openssl_verifies(
+        tmp_path,
+        root_cert.public_key.dump(),
+        root_cert["tbs_certificate"].dump(),
+        bytes(root_cert["signature_value"]),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     # our own verifier agrees, link by link
     verify_certificate_signature(ca.certificate("root"), ca.certificate("root"))
@@ -283,26 +348,38 @@ def test_openssl_verifies_every_link_of_the_sm2_chain(
 
 
 def test_seal_certificate_profile_as_openssl_reads_it(
-        tmp_path: Path, pki: tuple[SoftKeyStore, Sm2Pki]) -> None:
+    tmp_path: Path, pki: tuple[SoftKeyStore, Sm2Pki]
+) -> None:
     store, ca = pki
     _, seal = _seal(store, ca)
-    text = _openssl("x509", "-in", _cert_file(tmp_path, "seal.pem", seal), "-noout", "-text",
-                    "-nameopt", "utf8,sep_comma_plus_space").stdout
+    text = _openssl(
+        "x509",
+        "-in",
+        _cert_file(tmp_path, "seal.pem", seal),
+        "-noout",
+        "-text",
+        "-nameopt",
+        "utf8,sep_comma_plus_space",
+    ).stdout
     assert "Signature Algorithm: SM2-with-SM3" in text
     assert "ASN1 OID: SM2" in text and "id-ecPublicKey" in text
-    assert ("Subject: C=CN, O=北京测试科技有限公司, OU=91110108551385082Q, "
-            "title=合同专用章, CN=北京测试科技有限公司·合同专用章, "
-            "organizationIdentifier=NTRCN-91110108551385082Q") in text
-    assert "X509v3 Key Usage: critical\n                Digital Signature, Non Repudiation" \
-        in text
+    assert (
+        "Subject: C=CN, O=北京测试科技有限公司, OU=91110108551385082Q, "
+        "title=合同专用章, CN=北京测试科技有限公司·合同专用章, "
+        "organizationIdentifier=NTRCN-91110108551385082Q"
+    ) in text
+    assert "X509v3 Key Usage: critical\n                Digital Signature, Non Repudiation" in text
     assert "CA:FALSE" in text
     assert "1.2.156.10197.1.301" not in text  # OpenSSL knows the curve by name
     assert "1.2.156.10260.4.1.4" in text and USCC in text
     assert "URI:https://eseal.example.cn/v1/pki/crl?algorithm=sm2" in text
     assert "OCSP - URI:https://eseal.example.cn/v1/pki/ocsp?algorithm=sm2" in text
     assert "X509v3 Authority Key Identifier" in text and "X509v3 Subject Key Identifier" in text
-    uscc_ext = next(e for e in seal["tbs_certificate"]["extensions"]
-                    if e["extn_id"].dotted == "1.2.156.10260.4.1.4")
+    uscc_ext = next(
+        e
+        for e in seal["tbs_certificate"]["extensions"]
+        if e["extn_id"].dotted == "1.2.156.10260.4.1.4"
+    )
     assert uscc_ext["critical"].native is False
     assert uscc_ext["extn_value"].contents == b"\x0c\x12" + USCC.encode()  # UTF8String
 
@@ -311,8 +388,7 @@ def test_seal_certificate_profile_as_openssl_reads_it(
     assert legal.subject.native["title"] == "法定代表人"
 
 
-def test_ca_and_service_certificates(tmp_path: Path,
-                                     pki: tuple[SoftKeyStore, Sm2Pki]) -> None:
+def test_ca_and_service_certificates(tmp_path: Path, pki: tuple[SoftKeyStore, Sm2Pki]) -> None:
     _, ca = pki
     root = ca.certificate("root")
     issuing = ca.certificate("issuing")
@@ -327,11 +403,16 @@ def test_ca_and_service_certificates(tmp_path: Path,
     assert ocsp.ocsp_no_check_value is not None
     for cert in (root, issuing, tsa, ocsp):
         assert cert["signature_algorithm"]["algorithm"].dotted == sm2.OID_SM2_WITH_SM3
-        assert "parameters" not in cert["signature_algorithm"] or \
-            cert["signature_algorithm"]["parameters"].native is None
+        assert (
+            "parameters" not in cert["signature_algorithm"]
+            or cert["signature_algorithm"]["parameters"].native is None
+        )
     # loaded again from disk by a second process, the same certificates and keys answer
-    again = Sm2Pki(SoftKeyStore(tmp_path / "keys", MasterKey(MASTER)), tmp_path / "pki-sm2",
-                   "https://eseal.example.cn")
+    again = Sm2Pki(
+        SoftKeyStore(tmp_path / "keys", MasterKey(MASTER)),
+        tmp_path / "pki-sm2",
+        "https://eseal.example.cn",
+    )
     again.load()
     assert again.certificate("tsa").dump() == tsa.dump()
     signature = again.service_signer("tsa").sign(MESSAGE)
@@ -343,7 +424,8 @@ def test_ca_and_service_certificates(tmp_path: Path,
 
 
 def test_certificate_whose_key_does_not_match_and_refused_keys(
-        pki: tuple[SoftKeyStore, Sm2Pki]) -> None:
+    pki: tuple[SoftKeyStore, Sm2Pki],
+) -> None:
     store, ca = pki
     ref, seal = _seal(store, ca)
     check_certificate_key(seal, store.sm2_signer(ref).public_key)
@@ -368,26 +450,35 @@ def test_certificate_whose_key_does_not_match_and_refused_keys(
 
 
 def test_certificate_signed_with_another_digest_is_refused(
-        pki: tuple[SoftKeyStore, Sm2Pki]) -> None:
+    pki: tuple[SoftKeyStore, Sm2Pki],
+) -> None:
     store, ca = pki
     _, seal = _seal(store, ca)
-    relabelled = asn1_x509.Certificate({
-        "tbs_certificate": seal["tbs_certificate"],
-        "signature_algorithm": {"algorithm": "sha256_ecdsa"},
-        "signature_value": seal["signature_value"].native,
-    })
+    relabelled = asn1_x509.Certificate(
+        {
+            "tbs_certificate": seal["tbs_certificate"],
+            "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+            "signature_value": seal["signature_value"].native,
+        }
+    )
     with pytest.raises(sm2.Sm2Error) as raised:
         verify_certificate_signature(relabelled, ca.certificate("issuing"))
     assert raised.value.code == "sm2_digest_not_sm3"
 
 
 def test_crl_is_signed_with_sm2_and_openssl_reads_and_verifies_it(
-        tmp_path: Path, pki: tuple[SoftKeyStore, Sm2Pki]) -> None:
+    tmp_path: Path, pki: tuple[SoftKeyStore, Sm2Pki]
+) -> None:
     store, ca = pki
     _, seal = _seal(store, ca)
     now = datetime.now(UTC)
-    der = ca.crl([RevokedCert(seal.serial_number, now, x509.ReasonFlags.key_compromise,
-                              now - timedelta(hours=2))])
+    der = ca.crl(
+        [
+            RevokedCert(
+                seal.serial_number, now, x509.ReasonFlags.key_compromise, now - timedelta(hours=2)
+            )
+        ]
+    )
     crl_file = _write(tmp_path / "crl.der", der)
     text = _openssl("crl", "-inform", "DER", "-in", crl_file, "-noout", "-text").stdout
     assert "Signature Algorithm: SM2-with-SM3" in text
@@ -398,27 +489,43 @@ def test_crl_is_signed_with_sm2_and_openssl_reads_and_verifies_it(
     verify_crl_signature(crl, ca.certificate("issuing"))
     # OpenSSL checks the signature over the exact TBS bytes with the default user id
     issuing_spki = ca.certificate("issuing")["tbs_certificate"]["subject_public_key_info"]
-    done = _openssl_verifies(tmp_path, issuing_spki.dump(), crl["tbs_cert_list"].dump(),
-                             bytes(crl["signature"]))
+    done = _openssl_verifies(
+        tmp_path, issuing_spki.dump(), crl["tbs_cert_list"].dump(), bytes(crl["signature"])
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     # a CRL with an entry removed no longer verifies
-    tampered = asn1_crl.CertificateList({
-        "tbs_cert_list": asn1_crl.TbsCertList({
-            **{k: crl["tbs_cert_list"][k] for k in ("version", "signature", "issuer",
-                                                     "this_update", "next_update",
-                                                     "crl_extensions")}}),
-        "signature_algorithm": crl["signature_algorithm"],
-        "signature": bytes(crl["signature"]),
-    })
+    tampered = asn1_crl.CertificateList(
+        {
+            "tbs_cert_list": asn1_crl.TbsCertList(
+                {
+                    **{
+                        k: crl["tbs_cert_list"][k]
+                        for k in (
+                            "version",
+                            "signature",
+                            "issuer",
+                            "this_update",
+                            "next_update",
+                            "crl_extensions",
+                        )
+                    }
+                }
+            ),
+            "signature_algorithm": crl["signature_algorithm"],
+            "signature": bytes(crl["signature"]),
+        }
+    )
     with pytest.raises(sm2.Sm2Error) as raised:
         verify_crl_signature(tampered, ca.certificate("issuing"))
     assert raised.value.code == "sm2_signature_invalid"
     # the root CRL (for the seal CA) is signed by the root key
-    verify_crl_signature(asn1_crl.CertificateList.load(ca.crl([], ca="root")),
-                         ca.certificate("root"))
+    verify_crl_signature(
+        asn1_crl.CertificateList.load(ca.crl([], ca="root")), ca.certificate("root")
+    )
 
 
 # -- PKCS#11 -------------------------------------------------------------------------------
+
 
 @pytest.mark.softhsm
 def test_pkcs11_store_refuses_sm2_clearly_and_makes_no_key(softhsm) -> None:  # type: ignore[no-untyped-def]

@@ -33,9 +33,13 @@ def _cert_for(store: SoftKeyStore, ref: str):  # type: ignore[no-untyped-def]
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
         .public_key(serialization.load_der_public_key(store.public_key(ref).dump()))  # type: ignore[arg-type]
-        .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
         .sign(ca_key, hashes.SHA256())
     )
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))

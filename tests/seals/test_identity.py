@@ -60,7 +60,8 @@ def make_cert(
     )
     for oid, value in (extensions or {}).items():
         builder = builder.add_extension(
-            x509.UnrecognizedExtension(ObjectIdentifier(oid), value), critical=False)
+            x509.UnrecognizedExtension(ObjectIdentifier(oid), value), critical=False
+        )
     cert = builder.sign(_KEY, hashes.SHA256())
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
@@ -143,8 +144,14 @@ def test_no_source_at_all_gives_none() -> None:
     ["9111000060003IOZSV", "91110000600037341", "", "not a code", "NTRCN-"],
 )
 def test_malformed_values_are_not_codes(value: str) -> None:
-    cert = make_cert([(NameOID.COMMON_NAME, "x"), (NameOID.ORGANIZATIONAL_UNIT_NAME, value or " "),
-                      (ORG_ID, value or " ")], {OID_USCC: utf8(value)})
+    cert = make_cert(
+        [
+            (NameOID.COMMON_NAME, "x"),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, value or " "),
+            (ORG_ID, value or " "),
+        ],
+        {OID_USCC: utf8(value)},
+    )
     assert uscc_of(cert) is None
 
 
@@ -157,8 +164,13 @@ def test_extension_forms_utf8_printable_and_raw_bytes() -> None:
 def test_organization_identifier_without_prefix_and_one_of_several_ous() -> None:
     cert = make_cert([(NameOID.COMMON_NAME, "x"), (ORG_ID, ORGID)])
     assert uscc_of(cert) == (ORGID, "organization_identifier")
-    cert = make_cert([(NameOID.ORGANIZATIONAL_UNIT_NAME, "财务部"),
-                      (NameOID.ORGANIZATIONAL_UNIT_NAME, OU), (NameOID.COMMON_NAME, "x")])
+    cert = make_cert(
+        [
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, "财务部"),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, OU),
+            (NameOID.COMMON_NAME, "x"),
+        ]
+    )
     assert uscc_of(cert) == (OU, "ou")
 
 
@@ -180,10 +192,17 @@ def test_seal_kind_from_the_title(kind: SealKind) -> None:
     person = kind is SealKind.LEGAL_REP
     title = "法定代表人" if person else kind.label
     cn = "张三" if person else f"某某科技有限公司·{kind.label}"
-    identity = identity_of(make_cert([
-        (NameOID.COUNTRY_NAME, "CN"), (NameOID.ORGANIZATION_NAME, "某某科技有限公司"),
-        (NameOID.ORGANIZATIONAL_UNIT_NAME, OU), (TITLE, title), (NameOID.COMMON_NAME, cn),
-    ]))
+    identity = identity_of(
+        make_cert(
+            [
+                (NameOID.COUNTRY_NAME, "CN"),
+                (NameOID.ORGANIZATION_NAME, "某某科技有限公司"),
+                (NameOID.ORGANIZATIONAL_UNIT_NAME, OU),
+                (TITLE, title),
+                (NameOID.COMMON_NAME, cn),
+            ]
+        )
+    )
     assert identity.kind is kind
     assert identity.title == title
     assert identity.organisation == "某某科技有限公司"
@@ -192,8 +211,9 @@ def test_seal_kind_from_the_title(kind: SealKind) -> None:
 
 
 def test_legal_rep_label_as_title_and_kind_from_the_cn_without_title() -> None:
-    identity = identity_of(make_cert([(TITLE, SealKind.LEGAL_REP.label),
-                                      (NameOID.COMMON_NAME, "李四")]))
+    identity = identity_of(
+        make_cert([(TITLE, SealKind.LEGAL_REP.label), (NameOID.COMMON_NAME, "李四")])
+    )
     assert identity.kind is SealKind.LEGAL_REP and identity.person == "李四"
     identity = identity_of(make_cert([(NameOID.COMMON_NAME, "某某科技有限公司·财务专用章")]))
     assert identity.kind is SealKind.FINANCE and identity.title is None
@@ -209,7 +229,8 @@ def test_eseal_seal_certificates(container: Container) -> None:
     _, seals = container.seals.register(parse_license(license_data()))
     for seal in seals:
         der = x509.load_pem_x509_certificate(seal.certificate_pem.encode()).public_bytes(
-            serialization.Encoding.DER)
+            serialization.Encoding.DER
+        )
         identity = identity_of(asn1_x509.Certificate.load(der))
         assert (identity.uscc, identity.uscc_source) == (USCC, "extension")
         assert identity.kind is seal.kind

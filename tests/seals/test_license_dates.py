@@ -18,17 +18,20 @@ from seals.errors import InvalidLicense
 from seals.license import License, parse_license
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("established", "2008-13-45"),
-    ("established", "2023-02-29"),  # not a leap year
-    ("approved", "2024-06-31"),
-    ("approved", "2024/06/18"),
-    ("approved", "20240618"),
-    ("established", "二〇一二年三月九日"),
-    ("business_term", "2012-03-09 至 2042-02-30"),
-    ("business_term", "2012-13-09至长期"),
-    ("business_term", "2042-03-08 至 2012-03-09"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("established", "2008-13-45"),
+        ("established", "2023-02-29"),  # not a leap year
+        ("approved", "2024-06-31"),
+        ("approved", "2024/06/18"),
+        ("approved", "20240618"),
+        ("established", "二〇一二年三月九日"),
+        ("business_term", "2012-03-09 至 2042-02-30"),
+        ("business_term", "2012-13-09至长期"),
+        ("business_term", "2042-03-08 至 2012-03-09"),
+    ],
+)
 def test_a_field_that_holds_a_date_must_hold_a_real_one(field: str, value: str) -> None:
     with pytest.raises(InvalidLicense) as caught:
         parse_license(license_data(**{field: value}))
@@ -36,13 +39,16 @@ def test_a_field_that_holds_a_date_must_hold_a_real_one(field: str, value: str) 
     assert field in str(caught.value)
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("established", "2012-03-09"),
-    ("approved", "2024-02-29"),  # a leap day
-    ("business_term", "2012-03-09 至 2042-03-08"),
-    ("business_term", "2010-05-20至长期"),
-    ("business_term", "长期"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("established", "2012-03-09"),
+        ("approved", "2024-02-29"),  # a leap day
+        ("business_term", "2012-03-09 至 2042-03-08"),
+        ("business_term", "2010-05-20至长期"),
+        ("business_term", "长期"),
+    ],
+)
 def test_real_dates_are_kept_as_written(field: str, value: str) -> None:
     assert getattr(parse_license(license_data(**{field: value})), field) == value
 
@@ -56,11 +62,13 @@ def test_faces_stored_before_the_check_still_load() -> None:
 def test_http_registration_refuses_an_impossible_date(settings: Settings) -> None:
     app = create_app(settings)
     with TestClient(app) as client:
-        _, token = app.state.container.api_keys.create(role="admin", uscc=None, name="admin",
-                                                       actor="test")
+        _, token = app.state.container.api_keys.create(
+            role="admin", uscc=None, name="admin", actor="test"
+        )
         auth = {"Authorization": f"Bearer {token}"}
-        r = client.post("/v1/enterprises", headers=auth,
-                        json=license_data(established="2008-13-45"))
+        r = client.post(
+            "/v1/enterprises", headers=auth, json=license_data(established="2008-13-45")
+        )
         assert r.status_code == 422
         assert r.headers["content-type"].startswith("application/problem+json")
         problem = r.json()
@@ -72,19 +80,31 @@ def test_http_registration_refuses_an_impossible_date(settings: Settings) -> Non
         assert ok.status_code == 201, ok.text
 
 
-def test_cli_registration_refuses_an_impossible_date(tmp_path: Path,
-                                                     settings: Settings) -> None:
+def test_cli_registration_refuses_an_impossible_date(tmp_path: Path, settings: Settings) -> None:
     path = tmp_path / "license.json"
-    path.write_text(json.dumps(license_data(approved="2024-02-30"), ensure_ascii=False),
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps(license_data(approved="2024-02-30"), ensure_ascii=False), encoding="utf-8"
+    )
     env = {**os.environ, "ESEAL_DATA_DIR": str(settings.data_dir)}
     env.pop("ESEAL_MASTER_KEY", None)
-    r = subprocess.run([sys.executable, "-m", "api.cli", "enterprise", "register", str(path)],
-                       env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "api.cli", "enterprise", "register", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     problem = json.loads(r.stderr)
     assert problem["code"] == "invalid_license" and problem["status"] == 422
     assert "approved" in problem["detail"]
-    shown = subprocess.run([sys.executable, "-m", "api.cli", "enterprise", "show", USCC],
-                           env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    shown = subprocess.run(
+        [sys.executable, "-m", "api.cli", "enterprise", "show", USCC],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert shown.returncode == 1 and json.loads(shown.stderr)["code"] == "enterprise_not_found"

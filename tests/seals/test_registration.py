@@ -39,8 +39,9 @@ def _ocsp(c: Container, serial_pem: str) -> ocsp.OCSPResponse:
     cert = x509.load_pem_x509_certificate(serial_pem.encode())
     req = ocsp.OCSPRequestBuilder().add_certificate(cert, c.pki.issuing, hashes.SHA256()).build()
     return ocsp.load_der_ocsp_response(
-        c.pki.ocsp_response(req.public_bytes(serialization.Encoding.DER),
-                            c.seals.certificate_status)
+        c.pki.ocsp_response(
+            req.public_bytes(serialization.Encoding.DER), c.seals.certificate_status
+        )
     )
 
 
@@ -121,8 +122,9 @@ def test_name_too_long_leaves_nothing(container: Container) -> None:
     assert _key_files(container, USCC) == []
 
 
-def test_failure_while_storing_leaves_nothing(container: Container,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_while_storing_leaves_nothing(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = container.seals._repo
     real_register = repo.register
 
@@ -143,8 +145,7 @@ def test_failure_while_storing_leaves_nothing(container: Container,
 def test_cancelling_the_license_revokes_all_five(container: Container) -> None:
     _, seals = container.seals.register(parse_license(license_data()))
     enterprise = container.seals.change_status(USCC, LicenseStatus.CANCELLED, "注销登记")
-    assert [c.status for c in enterprise.history] == [LicenseStatus.ACTIVE,
-                                                      LicenseStatus.CANCELLED]
+    assert [c.status for c in enterprise.history] == [LicenseStatus.ACTIVE, LicenseStatus.CANCELLED]
     assert enterprise.history[-1].reason == "注销登记"
     assert {s.status for s in container.seals.seals(USCC)} == {SealStatus.REVOKED}
     crl = _crl_serials(container)
@@ -152,7 +153,8 @@ def test_cancelling_the_license_revokes_all_five(container: Container) -> None:
     assert {crl[s.serial] for s in seals} == {x509.ReasonFlags.cessation_of_operation}
     for seal in seals:
         assert _ocsp(container, seal.certificate_pem).certificate_status is (
-            ocsp.OCSPCertStatus.REVOKED)
+            ocsp.OCSPCertStatus.REVOKED
+        )
     with pytest.raises(Exception) as info:
         container.seals.change_status(USCC, LicenseStatus.ACTIVE, None)
     assert getattr(info.value, "code", None) == "license_status_final"
@@ -204,7 +206,8 @@ def test_revoke_one_seal(container: Container) -> None:
     resp = _ocsp(container, seals[3].certificate_pem)
     assert resp.certificate_status is ocsp.OCSPCertStatus.REVOKED
     assert _ocsp(container, seals[0].certificate_pem).certificate_status is (
-        ocsp.OCSPCertStatus.GOOD)
+        ocsp.OCSPCertStatus.GOOD
+    )
     with pytest.raises(Exception) as info:
         container.seals.signer_for(USCC, SealKind.INVOICE)
     assert getattr(info.value, "code", None) == "seal_revoked"

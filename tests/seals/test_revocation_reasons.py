@@ -55,13 +55,18 @@ def ask_ocsp(c: Container, seal: Seal) -> ocsp.OCSPResponse:
     cert = x509.load_pem_x509_certificate(seal.certificate_pem.encode())
     req = ocsp.OCSPRequestBuilder().add_certificate(cert, c.pki.issuing, hashes.SHA256()).build()
     return ocsp.load_der_ocsp_response(
-        c.pki.ocsp_response(req.public_bytes(serialization.Encoding.DER),
-                            c.seals.certificate_status))
+        c.pki.ocsp_response(
+            req.public_bytes(serialization.Encoding.DER), c.seals.certificate_status
+        )
+    )
 
 
 def seal_events(c: Container) -> list[dict[str, Any]]:
-    return [e for e in c.audit.entries(uscc=USCC, limit=1000)
-            if e["action"].startswith("seal.") and e["action"] != "seal.issue"]
+    return [
+        e
+        for e in c.audit.entries(uscc=USCC, limit=1000)
+        if e["action"].startswith("seal.") and e["action"] != "seal.issue"
+    ]
 
 
 def test_each_revocation_code_is_published_in_crl_and_ocsp(c: Container) -> None:
@@ -72,8 +77,10 @@ def test_each_revocation_code_is_published_in_crl_and_ocsp(c: Container) -> None
         SealKind.INVOICE: ("cessation_of_operation", F.cessation_of_operation),
         SealKind.LEGAL_REP: ("superseded", F.superseded),
     }
-    revoked = {kind: c.seals.revoke_seal(USCC, kind, "why", code=code)
-               for kind, (code, _) in wanted.items()}
+    revoked = {
+        kind: c.seals.revoke_seal(USCC, kind, "why", code=code)
+        for kind, (code, _) in wanted.items()
+    }
     entries = crl_entries(c)
     for kind, (code, flag) in wanted.items():
         seal = revoked[kind]
@@ -119,8 +126,13 @@ def test_key_compromise_counts_from_the_given_time(c: Container) -> None:
     since = seal.not_before + timedelta(seconds=30)
     text_in = since.astimezone(timezone(timedelta(hours=8))).isoformat()  # Beijing time
     assert text_in.endswith("+08:00")
-    done = c.seals.revoke_seal(USCC, SealKind.CONTRACT, "保管人遗失 U 盾 key lost",
-                               code="key_compromise", compromised_at=text_in)
+    done = c.seals.revoke_seal(
+        USCC,
+        SealKind.CONTRACT,
+        "保管人遗失 U 盾 key lost",
+        code="key_compromise",
+        compromised_at=text_in,
+    )
     assert done.compromised_at == since and done.revoked_since == since
     assert done.status_changed_at is not None and done.status_changed_at > since
 
@@ -140,7 +152,8 @@ def test_key_compromise_counts_from_the_given_time(c: Container) -> None:
     assert event["detail"]["reason_code"] == "key_compromise"
     assert event["detail"]["compromised_at"] == since.isoformat()
     published = c.pki.crl(c.seals.revoked_certificates()) + ask_ocsp(c, done).public_bytes(
-        serialization.Encoding.DER)
+        serialization.Encoding.DER
+    )
     assert "遗失".encode() not in published and b"key lost" not in published
 
 
@@ -155,8 +168,9 @@ def test_key_compromise_without_a_time_counts_from_now(c: Container) -> None:
 def test_reissue_after_a_key_compromise(c: Container) -> None:
     old = c.seals.seal(USCC, SealKind.OFFICIAL)
     since = old.not_before + timedelta(seconds=5)
-    new = c.seals.reissue_seal(USCC, SealKind.OFFICIAL, "密钥泄露", code="key_compromise",
-                               compromised_at=since)
+    new = c.seals.reissue_seal(
+        USCC, SealKind.OFFICIAL, "密钥泄露", code="key_compromise", compromised_at=since
+    )
     assert new.version == 2 and new.status is SealStatus.ACTIVE and new.serial != old.serial
     entry = crl_entries(c)[old.serial]
     assert crl_reason(entry) == F.key_compromise
@@ -168,7 +182,8 @@ def test_reissue_after_a_key_compromise(c: Container) -> None:
 
 @pytest.mark.parametrize("status", [LicenseStatus.CANCELLED, LicenseStatus.REVOKED])
 def test_ending_the_license_revokes_its_seals_as_cessation_of_operation(
-        c: Container, status: LicenseStatus) -> None:
+    c: Container, status: LicenseStatus
+) -> None:
     c.seals.suspend_seal(USCC, SealKind.FINANCE)  # a held seal is revoked too
     c.seals.change_status(USCC, status, "市场监管局决定")
     entries = crl_entries(c)
@@ -183,38 +198,75 @@ def _in(minutes: int) -> str:
 
 
 BAD: list[tuple[str, Callable[[Container], Any], str]] = [
-    ("unknown code", lambda c: c.seals.revoke_seal(USCC, SealKind.CONTRACT, code="lost"),
-     "invalid_reason_code"),
-    ("hold is a suspension", lambda c: c.seals.revoke_seal(
-        USCC, SealKind.CONTRACT, code="certificate_hold"), "invalid_reason_code"),
-    ("suspend as compromise", lambda c: c.seals.suspend_seal(
-        USCC, SealKind.CONTRACT, code="key_compromise"), "invalid_reason_code"),
-    ("reissue as affiliation", lambda c: c.seals.reissue_seal(
-        USCC, SealKind.CONTRACT, code="affiliation_changed"), "invalid_reason_code"),
-    ("time without zone", lambda c: c.seals.revoke_seal(
-        USCC, SealKind.CONTRACT, code="key_compromise", compromised_at="2025-03-01T08:00:00"),
-     "invalid_compromised_at"),
-    ("not a time", lambda c: c.seals.revoke_seal(
-        USCC, SealKind.CONTRACT, code="key_compromise", compromised_at="yesterday"),
-     "invalid_compromised_at"),
-    ("future", lambda c: c.seals.revoke_seal(
-        USCC, SealKind.CONTRACT, code="key_compromise", compromised_at=_in(10)),
-     "invalid_compromised_at"),
-    ("before the certificate", lambda c: c.seals.revoke_seal(
-        USCC, SealKind.CONTRACT, code="key_compromise", compromised_at="2020-01-01T00:00:00Z"),
-     "invalid_compromised_at"),
-    ("time with another code", lambda c: c.seals.revoke_seal(
-        USCC, SealKind.CONTRACT, code="superseded", compromised_at=_in(-1)),
-     "invalid_compromised_at"),
-    ("reissue in the future", lambda c: c.seals.reissue_seal(
-        USCC, SealKind.CONTRACT, code="key_compromise", compromised_at=_in(10)),
-     "invalid_compromised_at"),
+    (
+        "unknown code",
+        lambda c: c.seals.revoke_seal(USCC, SealKind.CONTRACT, code="lost"),
+        "invalid_reason_code",
+    ),
+    (
+        "hold is a suspension",
+        lambda c: c.seals.revoke_seal(USCC, SealKind.CONTRACT, code="certificate_hold"),
+        "invalid_reason_code",
+    ),
+    (
+        "suspend as compromise",
+        lambda c: c.seals.suspend_seal(USCC, SealKind.CONTRACT, code="key_compromise"),
+        "invalid_reason_code",
+    ),
+    (
+        "reissue as affiliation",
+        lambda c: c.seals.reissue_seal(USCC, SealKind.CONTRACT, code="affiliation_changed"),
+        "invalid_reason_code",
+    ),
+    (
+        "time without zone",
+        lambda c: c.seals.revoke_seal(
+            USCC, SealKind.CONTRACT, code="key_compromise", compromised_at="2025-03-01T08:00:00"
+        ),
+        "invalid_compromised_at",
+    ),
+    (
+        "not a time",
+        lambda c: c.seals.revoke_seal(
+            USCC, SealKind.CONTRACT, code="key_compromise", compromised_at="yesterday"
+        ),
+        "invalid_compromised_at",
+    ),
+    (
+        "future",
+        lambda c: c.seals.revoke_seal(
+            USCC, SealKind.CONTRACT, code="key_compromise", compromised_at=_in(10)
+        ),
+        "invalid_compromised_at",
+    ),
+    (
+        "before the certificate",
+        lambda c: c.seals.revoke_seal(
+            USCC, SealKind.CONTRACT, code="key_compromise", compromised_at="2020-01-01T00:00:00Z"
+        ),
+        "invalid_compromised_at",
+    ),
+    (
+        "time with another code",
+        lambda c: c.seals.revoke_seal(
+            USCC, SealKind.CONTRACT, code="superseded", compromised_at=_in(-1)
+        ),
+        "invalid_compromised_at",
+    ),
+    (
+        "reissue in the future",
+        lambda c: c.seals.reissue_seal(
+            USCC, SealKind.CONTRACT, code="key_compromise", compromised_at=_in(10)
+        ),
+        "invalid_compromised_at",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "call", "code"), BAD, ids=[b[0] for b in BAD])
 def test_bad_codes_and_times_are_refused_and_change_nothing(
-        c: Container, name: str, call: Callable[[Container], Any], code: str) -> None:
+    c: Container, name: str, call: Callable[[Container], Any], code: str
+) -> None:
     before = c.seals.seals(USCC)
     crl_before = set(crl_entries(c))
     events = len(c.audit.entries(limit=1000))
@@ -229,7 +281,8 @@ def test_bad_codes_and_times_are_refused_and_change_nothing(
 # -- migration 0004 ----------------------------------------------------------------------------
 
 PG_ADMIN_URL = os.environ.get(
-    "ESEAL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    "ESEAL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -237,8 +290,9 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'eseal.db'}"
         return
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT",
-                          connect_args={"connect_timeout": 5})
+    admin = create_engine(
+        PG_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
     name = f"eseal_rr_{secrets.token_hex(6)}"
     try:
         with admin.connect() as conn:
@@ -258,7 +312,8 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
 
 
 def test_migration_gives_earlier_revocations_the_codes_they_were_published_with(
-        empty_db: str) -> None:
+    empty_db: str,
+) -> None:
     migrate(empty_db, "0002")
     engine = make_engine(empty_db)
     t = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -271,19 +326,32 @@ def test_migration_gives_earlier_revocations_the_codes_they_were_published_with(
     ]
     try:
         with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO enterprises (uscc, name, type, legal_representative, face, status,"
-                " registered_at) VALUES (:u, 'n', 't', 'l', '{}', 'active', :t)"), {"u": USCC,
-                                                                                   "t": t})
+            conn.execute(
+                text(
+                    "INSERT INTO enterprises (uscc, name, type, legal_representative, face, status,"
+                    " registered_at) VALUES (:u, 'n', 't', 'l', '{}', 'active', :t)"
+                ),
+                {"u": USCC, "t": t},
+            )
             for i, (kind, status, reason) in enumerate(rows, start=1):
-                conn.execute(text(
-                    "INSERT INTO seals (uscc, kind, version, status, key_ref, key_algorithm,"
-                    " serial, certificate_pem, chain_pem, not_before, not_after, image_png,"
-                    " image_sha256, image_source, created_at, status_changed_at, status_reason)"
-                    " VALUES (:u, :k, 1, :s, 'ref', 'ec-p256', :serial, '', '', :t, :t, :png,"
-                    " 'x', 'rendered', :t, :t, :r)"),
-                    {"u": USCC, "k": kind, "s": status, "serial": format(i, "x"), "t": t,
-                     "png": b"png", "r": reason})
+                conn.execute(
+                    text(
+                        "INSERT INTO seals (uscc, kind, version, status, key_ref, key_algorithm,"
+                        " serial, certificate_pem, chain_pem, not_before, not_after, image_png,"
+                        " image_sha256, image_source, created_at, status_changed_at, status_reason)"
+                        " VALUES (:u, :k, 1, :s, 'ref', 'ec-p256', :serial, '', '', :t, :t, :png,"
+                        " 'x', 'rendered', :t, :t, :r)"
+                    ),
+                    {
+                        "u": USCC,
+                        "k": kind,
+                        "s": status,
+                        "serial": format(i, "x"),
+                        "t": t,
+                        "png": b"png",
+                        "r": reason,
+                    },
+                )
         migrate(engine)
         repo = SqlEnterpriseRepository(engine)
         got = {s.kind.value: s for s in (repo.seal_by_serial(i) for i in range(1, 6)) if s}

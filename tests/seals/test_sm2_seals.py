@@ -39,9 +39,14 @@ from seals.model import Seal, SealStatus
 DISTID = "distid:1234567812345678"
 OID_USCC = "1.2.156.10260.4.1.4"
 TSPCHECK = Path(__file__).parents[1] / "interop" / "TspCheck.java"
-JARS = [Path(os.environ.get(variable, f"/usr/share/java/{name}.jar"))
-        for variable, name in (("BCPROV_JAR", "bcprov"), ("BCPKIX_JAR", "bcpkix"),
-                               ("BCUTIL_JAR", "bcutil"))]
+JARS = [
+    Path(os.environ.get(variable, f"/usr/share/java/{name}.jar"))
+    for variable, name in (
+        ("BCPROV_JAR", "bcprov"),
+        ("BCPKIX_JAR", "bcpkix"),
+        ("BCUTIL_JAR", "bcutil"),
+    )
+]
 
 
 def _cert(pem: str | None) -> asn1_x509.Certificate:
@@ -57,8 +62,9 @@ def _pem_file(path: Path, cert: asn1_x509.Certificate) -> Path:
 
 def _openssl(*args: str | Path) -> subprocess.CompletedProcess[str]:
     require_tool("openssl")
-    return subprocess.run(["openssl", *map(str, args)], capture_output=True, text=True,
-                          check=False, timeout=60)
+    return subprocess.run(
+        ["openssl", *map(str, args)], capture_output=True, text=True, check=False, timeout=60
+    )
 
 
 @pytest.fixture
@@ -71,7 +77,8 @@ def registered(container: Container) -> tuple[Container, list[Seal]]:
 
 
 def test_registration_issues_five_sm2_certificates_with_the_profile(
-        registered: tuple[Container, list[Seal]], tmp_path: Path) -> None:
+    registered: tuple[Container, list[Seal]], tmp_path: Path
+) -> None:
     c, seals = registered
     assert c.settings.seal_algorithms == "sm2,ec-p256" and c.settings.sm2_seals
     assert len({s.sm2_serial for s in seals}) == 5 and None not in {s.sm2_serial for s in seals}
@@ -100,8 +107,9 @@ def test_registration_issues_five_sm2_certificates_with_the_profile(
         else:
             assert subject["title"] == seal.kind.label
             assert subject["common_name"] == f"北京字节跳动网络技术有限公司·{seal.kind.label}"
-        uscc_ext = next(e for e in cert["tbs_certificate"]["extensions"]
-                        if e["extn_id"].dotted == OID_USCC)
+        uscc_ext = next(
+            e for e in cert["tbs_certificate"]["extensions"] if e["extn_id"].dotted == OID_USCC
+        )
         assert uscc_ext["critical"].native is False
         assert uscc_ext["extn_value"].contents == b"\x0c\x12" + USCC.encode()
         assert cert.key_usage_value.native == {"digital_signature", "non_repudiation"}
@@ -110,33 +118,42 @@ def test_registration_issues_five_sm2_certificates_with_the_profile(
         assert validity["not_before"].native == seal.not_before
         assert validity["not_after"].native == seal.not_after
         target = _pem_file(tmp_path / f"{seal.kind.value}.pem", cert)
-        done = _openssl("verify", "-partial_chain", "-CAfile", issuing, "-vfyopt", DISTID,
-                        target)
-        assert done.returncode == 0 and done.stdout.strip().endswith("OK"), \
+        done = _openssl("verify", "-partial_chain", "-CAfile", issuing, "-vfyopt", DISTID, target)
+        assert done.returncode == 0 and done.stdout.strip().endswith("OK"), (
             done.stdout + done.stderr
+        )
         # and with the ECDSA seal CA it does not verify
         ecdsa_ca = tmp_path / "ecdsa-ca.pem"
         ecdsa_ca.write_text(c.pki.chain_pem())
-        assert _openssl("verify", "-partial_chain", "-CAfile", ecdsa_ca, "-vfyopt", DISTID,
-                        target).returncode != 0
+        assert (
+            _openssl(
+                "verify", "-partial_chain", "-CAfile", ecdsa_ca, "-vfyopt", DISTID, target
+            ).returncode
+            != 0
+        )
     # the seal JSON shows the SM2 certificate beside the unchanged ECDSA fields
     shown = seals[1].to_json()
     assert shown["certificate"] == seals[1].certificate_pem
-    assert shown["sm2"] == {"key_algorithm": "sm2", "serial": format(seals[1].sm2_serial, "x"),
-                            "certificate": seals[1].sm2_certificate_pem}
+    assert shown["sm2"] == {
+        "key_algorithm": "sm2",
+        "serial": format(seals[1].sm2_serial, "x"),
+        "certificate": seals[1].sm2_certificate_pem,
+    }
     # stored as issued
     again = c.seals.seals(USCC)
-    assert [(s.sm2_serial, s.sm2_key_ref, s.sm2_certificate_pem) for s in again] == \
-        [(s.sm2_serial, s.sm2_key_ref, s.sm2_certificate_pem) for s in seals]
+    assert [(s.sm2_serial, s.sm2_key_ref, s.sm2_certificate_pem) for s in again] == [
+        (s.sm2_serial, s.sm2_key_ref, s.sm2_certificate_pem) for s in seals
+    ]
 
 
-def test_without_sm2_in_the_algorithms_no_sm2_certificate_is_issued(
-        settings: Settings) -> None:
+def test_without_sm2_in_the_algorithms_no_sm2_certificate_is_issued(settings: Settings) -> None:
     c = build(settings.model_copy(update={"seal_algorithms": "ec-p256"}))
     try:
         _, seals = c.seals.register(parse_license(license_data()))
-        assert all(s.sm2_serial is None and s.sm2_key_ref is None
-                   and s.sm2_certificate_pem is None for s in seals)
+        assert all(
+            s.sm2_serial is None and s.sm2_key_ref is None and s.sm2_certificate_pem is None
+            for s in seals
+        )
         assert all(s.to_json()["sm2"] is None for s in seals)
         assert len(list((c.settings.keys_dir / USCC).glob("*.key"))) == 5
         c.seals.revoke_seal(USCC, SealKind.CONTRACT, code="key_compromise")
@@ -151,12 +168,15 @@ def test_without_sm2_in_the_algorithms_no_sm2_certificate_is_issued(
 
 def _request(c: Container, serial: int) -> bytes:
     issuing = c.sm2_pki.certificate("issuing")
-    cert_id = {"hash_algorithm": {"algorithm": "sha256"},
-               "issuer_name_hash": hashlib.sha256(issuing.subject.dump()).digest(),
-               "issuer_key_hash": hashlib.sha256(bytes(issuing.public_key["public_key"])).digest(),
-               "serial_number": serial}
-    return bytes(asn1_ocsp.OCSPRequest(
-        {"tbs_request": {"request_list": [{"req_cert": cert_id}]}}).dump())
+    cert_id = {
+        "hash_algorithm": {"algorithm": "sha256"},
+        "issuer_name_hash": hashlib.sha256(issuing.subject.dump()).digest(),
+        "issuer_key_hash": hashlib.sha256(bytes(issuing.public_key["public_key"])).digest(),
+        "serial_number": serial,
+    }
+    return bytes(
+        asn1_ocsp.OCSPRequest({"tbs_request": {"request_list": [{"req_cert": cert_id}]}}).dump()
+    )
 
 
 def _sm2_ocsp(c: Container, serial: int) -> tuple[bytes, dict[str, Any]]:
@@ -169,7 +189,8 @@ def _sm2_ocsp(c: Container, serial: int) -> tuple[bytes, dict[str, Any]]:
     assert responder.dump() == c.sm2_pki.certificate("ocsp").dump()
     assert basic["signature_algorithm"]["algorithm"].dotted == sm2.OID_SM2_WITH_SM3
     sm2.Sm2PublicKey.from_spki(responder.public_key).verify(
-        bytes(basic["signature"]), basic["tbs_response_data"].dump())
+        bytes(basic["signature"]), basic["tbs_response_data"].dump()
+    )
     (single,) = basic["tbs_response_data"]["responses"]
     assert single["cert_id"]["serial_number"].native == serial
     return der, single.native
@@ -181,10 +202,13 @@ def _sm2_crl(c: Container) -> dict[int, dict[str, Any]]:
     verify_crl_signature(crl, c.sm2_pki.certificate("issuing"))
     out: dict[int, dict[str, Any]] = {}
     for entry in crl["tbs_cert_list"]["revoked_certificates"]:
-        extensions = {e["extn_id"].native: e["extn_value"].native
-                      for e in entry["crl_entry_extensions"]}
+        extensions = {
+            e["extn_id"].native: e["extn_value"].native for e in entry["crl_entry_extensions"]
+        }
         out[entry["user_certificate"].native] = {
-            "at": entry["revocation_date"].native, **extensions}
+            "at": entry["revocation_date"].native,
+            **extensions,
+        }
     return out
 
 
@@ -194,23 +218,35 @@ def tsp_check(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
     require_tool("javac", "java")
     for jar in JARS:
         if not jar.is_file():
-            unavailable(f"Bouncy Castle jar {jar} not found (Debian: libbcprov-java, "
-                        "libbcpkix-java, libbcutil-java)")
+            unavailable(
+                f"Bouncy Castle jar {jar} not found (Debian: libbcprov-java, "
+                "libbcpkix-java, libbcutil-java)"
+            )
     classes = tmp_path_factory.mktemp("tspcheck")
     jars = os.pathsep.join(map(str, JARS))
-    subprocess.run(["javac", "-cp", jars, "-d", str(classes), str(TSPCHECK)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["javac", "-cp", jars, "-d", str(classes), str(TSPCHECK)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
 
     def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["java", "-cp", f"{classes}{os.pathsep}{jars}", "TspCheck",
-                               *map(str, args)], capture_output=True, text=True, check=False)
+        return subprocess.run(
+            ["java", "-cp", f"{classes}{os.pathsep}{jars}", "TspCheck", *map(str, args)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
 
     return run
 
 
 def test_key_compromise_revokes_both_certificates_in_sm2_ocsp_and_crl(
-        registered: tuple[Container, list[Seal]], tmp_path: Path,
-        tsp_check: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    registered: tuple[Container, list[Seal]],
+    tmp_path: Path,
+    tsp_check: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
     c, seals = registered
     contract = next(s for s in seals if s.kind is SealKind.CONTRACT)
     assert contract.sm2_serial is not None
@@ -218,19 +254,25 @@ def test_key_compromise_revokes_both_certificates_in_sm2_ocsp_and_crl(
     assert single["cert_status"] == "good"
     since = (contract.not_before + timedelta(seconds=30)).replace(microsecond=0)
 
-    revoked = c.seals.revoke_seal(USCC, SealKind.CONTRACT, "U 盾遗失", code="key_compromise",
-                                  compromised_at=since)
+    revoked = c.seals.revoke_seal(
+        USCC, SealKind.CONTRACT, "U 盾遗失", code="key_compromise", compromised_at=since
+    )
 
     assert revoked.sm2_serial == contract.sm2_serial
     der, single = _sm2_ocsp(c, contract.sm2_serial)
-    assert single["cert_status"] == {"revocation_time": since,
-                                     "revocation_reason": "key_compromise"}
+    assert single["cert_status"] == {
+        "revocation_time": since,
+        "revocation_reason": "key_compromise",
+    }
     # Bouncy Castle: the response's SM2 signature, the responder's path, and "revoked"
     response = tmp_path / "resp.der"
     response.write_bytes(der)
-    done = tsp_check("ocsp", response,
-                     _pem_file(tmp_path / "issuing.pem", c.sm2_pki.certificate("issuing")),
-                     _pem_file(tmp_path / "root.pem", c.sm2_pki.certificate("root")))
+    done = tsp_check(
+        "ocsp",
+        response,
+        _pem_file(tmp_path / "issuing.pem", c.sm2_pki.certificate("issuing")),
+        _pem_file(tmp_path / "root.pem", c.sm2_pki.certificate("root")),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[0] == f"status {contract.sm2_serial:x} revoked"
     assert "ocsp signature OK: 1.2.156.10197.1.501" in done.stdout
@@ -252,7 +294,8 @@ def test_key_compromise_revokes_both_certificates_in_sm2_ocsp_and_crl(
 
 
 def test_suspension_holds_both_and_resume_releases_both(
-        registered: tuple[Container, list[Seal]]) -> None:
+    registered: tuple[Container, list[Seal]],
+) -> None:
     c, seals = registered
     finance = next(s for s in seals if s.kind is SealKind.FINANCE)
     assert finance.sm2_serial is not None
@@ -271,7 +314,8 @@ def test_suspension_holds_both_and_resume_releases_both(
 
 
 def test_reissue_makes_new_sm2_and_ecdsa_certificates_and_supersedes_the_old(
-        registered: tuple[Container, list[Seal]], tmp_path: Path) -> None:
+    registered: tuple[Container, list[Seal]], tmp_path: Path
+) -> None:
     c, seals = registered
     old = next(s for s in seals if s.kind is SealKind.OFFICIAL)
     new = c.seals.reissue_seal(USCC, SealKind.OFFICIAL, "新印模")
@@ -289,14 +333,22 @@ def test_reissue_makes_new_sm2_and_ecdsa_certificates_and_supersedes_the_old(
     # the new pair is good and the new SM2 certificate chains to the SM2 seal CA
     assert _sm2_ocsp(c, new.sm2_serial)[1]["cert_status"] == "good"
     issuing = _pem_file(tmp_path / "issuing.pem", c.sm2_pki.certificate("issuing"))
-    done = _openssl("verify", "-partial_chain", "-CAfile", issuing, "-vfyopt", DISTID,
-                    _pem_file(tmp_path / "new.pem", _cert(new.sm2_certificate_pem)))
+    done = _openssl(
+        "verify",
+        "-partial_chain",
+        "-CAfile",
+        issuing,
+        "-vfyopt",
+        DISTID,
+        _pem_file(tmp_path / "new.pem", _cert(new.sm2_certificate_pem)),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert c.seals.seal(USCC, SealKind.OFFICIAL).sm2_serial == new.sm2_serial
 
 
 def test_cancelling_the_license_revokes_every_sm2_certificate(
-        registered: tuple[Container, list[Seal]]) -> None:
+    registered: tuple[Container, list[Seal]],
+) -> None:
     c, seals = registered
     c.seals.change_status(USCC, LicenseStatus.CANCELLED, "注销")
     crl = _sm2_crl(c)
@@ -305,7 +357,8 @@ def test_cancelling_the_license_revokes_every_sm2_certificate(
 
 
 def test_a_failed_registration_leaves_no_sm2_key(
-        container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[int] = []
     real = container.sm2_pki.issue_seal_certificate
 
@@ -320,4 +373,3 @@ def test_a_failed_registration_leaves_no_sm2_key(
         container.seals.register(parse_license(license_data()))
     assert list((container.settings.keys_dir / USCC).glob("*.key")) == []
     assert container.seals.find_enterprise(USCC) is None
-

@@ -46,4 +46,4 @@ def test_every_single_character_change_is_caught() -> None:
         for c in CHARSET:
             if c == base[i] or (2 <= i < 8 and not c.isdigit()):
                 continue
-            assert not is_valid_uscc(base[:i] + c + base[i + 1:]), (i, c)
+            assert not is_valid_uscc(base[:i] + c + base[i + 1 :]), (i, c)

@@ -71,9 +71,15 @@ def make_pdf(pages: list[dict], *, blue_square: tuple[float, float] | None = Non
     ``blue_square``.  ``text``: a line of text turned that far counter-clockwise in user
     space (a page with ``/Rotate`` and text turned to match reads upright on screen)."""
     writer = PdfFileWriter()
-    font = writer.add_object(generic.DictionaryObject({
-        pdf_name("/Type"): pdf_name("/Font"), pdf_name("/Subtype"): pdf_name("/Type1"),
-        pdf_name("/BaseFont"): pdf_name("/Helvetica")}))
+    font = writer.add_object(
+        generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Font"),
+                pdf_name("/Subtype"): pdf_name("/Type1"),
+                pdf_name("/BaseFont"): pdf_name("/Helvetica"),
+            }
+        )
+    )
     for spec in pages:
         content = b"% blank\n"
         if blue_square is not None:
@@ -83,11 +89,16 @@ def make_pdf(pages: list[dict], *, blue_square: tuple[float, float] | None = Non
             cos = round(math.cos(math.radians(spec["text"])))
             sin = round(math.sin(math.radians(spec["text"])))
             content += b" BT /F1 12 Tf %d %d %d %d 300 400 Tm (Contract text) Tj ET" % (
-                cos, sin, -sin, cos)
+                cos,
+                sin,
+                -sin,
+                cos,
+            )
         stream = writer.add_object(generic.StreamObject(stream_data=content))
         page = PageObject(contents=stream, media_box=spec.get("media", (0, 0, 595, 842)))
         page[pdf_name("/Resources")] = generic.DictionaryObject(
-            {pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): font})})
+            {pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): font})}
+        )
         if spec.get("rotate"):
             page[pdf_name("/Rotate")] = generic.NumberObject(spec["rotate"])
         writer.insert_page(page)

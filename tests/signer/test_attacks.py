@@ -69,8 +69,9 @@ TWO_SEALS = (SealKind.CONTRACT, SealKind.LEGAL_REP)
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path
-        ) -> Iterator[Container]:
+def lab(
+    tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path
+) -> Iterator[Container]:
     """An eseal instance shared by the attacks that do not change seal state."""
     data = tmp_path_factory.mktemp("attacks") / "data"
     shutil.copytree(_initialised_template, data)
@@ -80,10 +81,15 @@ def lab(tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path
     c.close()
 
 
-async def seal(c: Container, pdf: bytes, level: PadesLevel = PadesLevel.B_T,
-               kinds: tuple[SealKind, ...] = TWO_SEALS) -> bytes:
+async def seal(
+    c: Container,
+    pdf: bytes,
+    level: PadesLevel = PadesLevel.B_T,
+    kinds: tuple[SealKind, ...] = TWO_SEALS,
+) -> bytes:
     out, _ = await c.sealing.seal(
-        USCC, pdf, SealingOptions(seals=[SealOrder(k) for k in kinds], level=level))
+        USCC, pdf, SealingOptions(seals=[SealOrder(k) for k in kinds], level=level)
+    )
     return out
 
 
@@ -110,11 +116,15 @@ async def docs(lab: Container) -> Docs:
 
 
 def _font(w: PdfFileWriter) -> generic.IndirectObject:
-    return w.add_object(generic.DictionaryObject({
-        pdf_name("/Type"): pdf_name("/Font"),
-        pdf_name("/Subtype"): pdf_name("/Type1"),
-        pdf_name("/BaseFont"): pdf_name("/Helvetica"),
-    }))
+    return w.add_object(
+        generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Font"),
+                pdf_name("/Subtype"): pdf_name("/Type1"),
+                pdf_name("/BaseFont"): pdf_name("/Helvetica"),
+            }
+        )
+    )
 
 
 def _text(text: str, y: int = 700) -> bytes:
@@ -138,84 +148,130 @@ def shadow_pdf() -> bytes:
     fonts = generic.DictionaryObject({pdf_name("/F1"): _font(w)})
 
     def form(ops: bytes) -> generic.IndirectObject:
-        return w.add_object(generic.StreamObject({
-            pdf_name("/Type"): pdf_name("/XObject"),
-            pdf_name("/Subtype"): pdf_name("/Form"),
-            pdf_name("/BBox"): _box(0, 0, 595, 842),
-            pdf_name("/Resources"): generic.DictionaryObject({pdf_name("/Font"): fonts}),
-        }, stream_data=ops))
+        return w.add_object(
+            generic.StreamObject(
+                {
+                    pdf_name("/Type"): pdf_name("/XObject"),
+                    pdf_name("/Subtype"): pdf_name("/Form"),
+                    pdf_name("/BBox"): _box(0, 0, 595, 842),
+                    pdf_name("/Resources"): generic.DictionaryObject({pdf_name("/Font"): fonts}),
+                },
+                stream_data=ops,
+            )
+        )
 
     cover = form(b"1 1 1 rg 60 690 400 40 re f 0 0 0 rg " + _text("Amount: 100 yuan"))
     body = form(_text("Clause 2: delivery within 30 days", 600))
     evil = form(_text("Clause 2: the buyer waives all claims", 600))
-    ocg = w.add_object(generic.DictionaryObject({
-        pdf_name("/Type"): pdf_name("/OCG"),
-        pdf_name("/Name"): generic.TextStringObject("Annex"),
-    }))
-    ops = (_text("Amount: 1000000 yuan") + b" q /Cover Do Q q /Body Do Q "
-           + b"/OC /Annex BDC " + _text("Clause 3: penalty 500000 yuan per day", 500) + b" EMC")
-    page = generic.DictionaryObject({
-        pdf_name("/Type"): pdf_name("/Page"),
-        pdf_name("/MediaBox"): _box(0, 0, 595, 842),
-        pdf_name("/Contents"): w.add_object(generic.StreamObject(stream_data=ops)),
-        pdf_name("/Resources"): generic.DictionaryObject({
-            pdf_name("/Font"): fonts,
-            pdf_name("/XObject"): generic.DictionaryObject(
-                {pdf_name("/Cover"): cover, pdf_name("/Body"): body}),
-            pdf_name("/Properties"): generic.DictionaryObject({pdf_name("/Annex"): ocg}),
-        }),
-    })
+    ocg = w.add_object(
+        generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/OCG"),
+                pdf_name("/Name"): generic.TextStringObject("Annex"),
+            }
+        )
+    )
+    ops = (
+        _text("Amount: 1000000 yuan")
+        + b" q /Cover Do Q q /Body Do Q "
+        + b"/OC /Annex BDC "
+        + _text("Clause 3: penalty 500000 yuan per day", 500)
+        + b" EMC"
+    )
+    page = generic.DictionaryObject(
+        {
+            pdf_name("/Type"): pdf_name("/Page"),
+            pdf_name("/MediaBox"): _box(0, 0, 595, 842),
+            pdf_name("/Contents"): w.add_object(generic.StreamObject(stream_data=ops)),
+            pdf_name("/Resources"): generic.DictionaryObject(
+                {
+                    pdf_name("/Font"): fonts,
+                    pdf_name("/XObject"): generic.DictionaryObject(
+                        {pdf_name("/Cover"): cover, pdf_name("/Body"): body}
+                    ),
+                    pdf_name("/Properties"): generic.DictionaryObject({pdf_name("/Annex"): ocg}),
+                }
+            ),
+        }
+    )
     w.insert_page(page)
     page_ref = w.root["/Pages"]["/Kids"][0]
     # a text field "amount" showing 100
-    field_ap = w.add_object(generic.StreamObject({
-        pdf_name("/Type"): pdf_name("/XObject"),
-        pdf_name("/Subtype"): pdf_name("/Form"),
-        pdf_name("/BBox"): _box(0, 0, 200, 30),
-        pdf_name("/Resources"): generic.DictionaryObject({pdf_name("/Font"): fonts}),
-    }, stream_data=b"/Tx BMC BT /F1 14 Tf 4 8 Td (100) Tj ET EMC"))
-    text_field = w.add_object(generic.DictionaryObject({
-        pdf_name("/Type"): pdf_name("/Annot"),
-        pdf_name("/Subtype"): pdf_name("/Widget"),
-        pdf_name("/FT"): pdf_name("/Tx"),
-        pdf_name("/T"): generic.TextStringObject("amount"),
-        pdf_name("/V"): generic.TextStringObject("100"),
-        pdf_name("/DA"): generic.TextStringObject("/F1 14 Tf 0 g"),
-        pdf_name("/Rect"): _box(300, 400, 500, 430),
-        pdf_name("/F"): generic.NumberObject(4),
-        pdf_name("/P"): page_ref,
-        pdf_name("/AP"): generic.DictionaryObject({pdf_name("/N"): field_ap}),
-    }))
+    field_ap = w.add_object(
+        generic.StreamObject(
+            {
+                pdf_name("/Type"): pdf_name("/XObject"),
+                pdf_name("/Subtype"): pdf_name("/Form"),
+                pdf_name("/BBox"): _box(0, 0, 200, 30),
+                pdf_name("/Resources"): generic.DictionaryObject({pdf_name("/Font"): fonts}),
+            },
+            stream_data=b"/Tx BMC BT /F1 14 Tf 4 8 Td (100) Tj ET EMC",
+        )
+    )
+    text_field = w.add_object(
+        generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Annot"),
+                pdf_name("/Subtype"): pdf_name("/Widget"),
+                pdf_name("/FT"): pdf_name("/Tx"),
+                pdf_name("/T"): generic.TextStringObject("amount"),
+                pdf_name("/V"): generic.TextStringObject("100"),
+                pdf_name("/DA"): generic.TextStringObject("/F1 14 Tf 0 g"),
+                pdf_name("/Rect"): _box(300, 400, 500, 430),
+                pdf_name("/F"): generic.NumberObject(4),
+                pdf_name("/P"): page_ref,
+                pdf_name("/AP"): generic.DictionaryObject({pdf_name("/N"): field_ap}),
+            }
+        )
+    )
     page_ref.get_object()[pdf_name("/Annots")] = generic.ArrayObject([text_field])
-    w.root[pdf_name("/AcroForm")] = generic.DictionaryObject({
-        pdf_name("/Fields"): generic.ArrayObject([text_field]),
-        pdf_name("/DR"): generic.DictionaryObject({pdf_name("/Font"): fonts}),
-        pdf_name("/DA"): generic.TextStringObject("/F1 12 Tf 0 g"),
-    })
-    w.root[pdf_name("/OCProperties")] = generic.DictionaryObject({
-        pdf_name("/OCGs"): generic.ArrayObject([ocg]),
-        pdf_name("/D"): generic.DictionaryObject({
-            pdf_name("/OFF"): generic.ArrayObject([ocg]),
-        }),
-    })
+    w.root[pdf_name("/AcroForm")] = generic.DictionaryObject(
+        {
+            pdf_name("/Fields"): generic.ArrayObject([text_field]),
+            pdf_name("/DR"): generic.DictionaryObject({pdf_name("/Font"): fonts}),
+            pdf_name("/DA"): generic.TextStringObject("/F1 12 Tf 0 g"),
+        }
+    )
+    w.root[pdf_name("/OCProperties")] = generic.DictionaryObject(
+        {
+            pdf_name("/OCGs"): generic.ArrayObject([ocg]),
+            pdf_name("/D"): generic.DictionaryObject(
+                {
+                    pdf_name("/OFF"): generic.ArrayObject([ocg]),
+                }
+            ),
+        }
+    )
     # a second page tree nobody points at
-    page2 = w.add_object(generic.DictionaryObject({
-        pdf_name("/Type"): pdf_name("/Page"),
-        pdf_name("/MediaBox"): _box(0, 0, 595, 842),
-        pdf_name("/Contents"): w.add_object(generic.StreamObject(
-            stream_data=_text("Amount: 1000000 yuan, no delivery"))),
-        pdf_name("/Resources"): generic.DictionaryObject({pdf_name("/Font"): fonts}),
-    }))
-    pages2 = w.add_object(generic.DictionaryObject({
-        pdf_name("/Type"): pdf_name("/Pages"),
-        pdf_name("/Kids"): generic.ArrayObject([page2]),
-        pdf_name("/Count"): generic.NumberObject(1),
-    }))
+    page2 = w.add_object(
+        generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Page"),
+                pdf_name("/MediaBox"): _box(0, 0, 595, 842),
+                pdf_name("/Contents"): w.add_object(
+                    generic.StreamObject(stream_data=_text("Amount: 1000000 yuan, no delivery"))
+                ),
+                pdf_name("/Resources"): generic.DictionaryObject({pdf_name("/Font"): fonts}),
+            }
+        )
+    )
+    pages2 = w.add_object(
+        generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Pages"),
+                pdf_name("/Kids"): generic.ArrayObject([page2]),
+                pdf_name("/Count"): generic.NumberObject(1),
+            }
+        )
+    )
     page2.get_object()[pdf_name("/Parent")] = pages2
-    w.root[pdf_name("/PieceInfo")] = generic.DictionaryObject({
-        pdf_name("/Prepared"): generic.DictionaryObject({
-            pdf_name("/Evil"): evil, pdf_name("/Pages"): pages2}),
-    })
+    w.root[pdf_name("/PieceInfo")] = generic.DictionaryObject(
+        {
+            pdf_name("/Prepared"): generic.DictionaryObject(
+                {pdf_name("/Evil"): evil, pdf_name("/Pages"): pages2}
+            ),
+        }
+    )
     out = io.BytesIO()
     w.write(out)
     return out.getvalue()
@@ -276,8 +332,9 @@ def _signature_hex(data: bytes, sig: SigBytes) -> bytes:
     return digits[: len(info.dump()) * 2]
 
 
-def _xref_table(entries: dict[int, int], size: int, prev: int, root: int, info: int | None
-                ) -> bytes:
+def _xref_table(
+    entries: dict[int, int], size: int, prev: int, root: int, info: int | None
+) -> bytes:
     """A classic xref section and trailer for ``{object number: offset}``."""
     lines = [b"xref", b"0 1", b"0000000000 65535 f "]
     for num in sorted(entries):
@@ -295,8 +352,12 @@ def _trailer_numbers(data: bytes) -> tuple[int, int, int, int | None]:
     trailer = reader.trailer
     root = trailer.raw_get("/Root")
     info = trailer.raw_get("/Info") if "/Info" in trailer else None
-    return (startxref, int(trailer["/Size"]), int(root.idnum),
-            int(info.idnum) if info is not None else None)
+    return (
+        startxref,
+        int(trailer["/Size"]),
+        int(root.idnum),
+        int(info.idnum) if info is not None else None,
+    )
 
 
 def _page_contents_ref(data: bytes) -> int:
@@ -343,7 +404,8 @@ async def _isa_page_content(c: Container, d: Docs) -> bytes:
     def change(w: IncrementalPdfFileWriter) -> None:
         page = _first_page(w)
         page[pdf_name("/Contents")] = w.add_object(
-            generic.StreamObject(stream_data=_text("Amount: 1000000 yuan", 760)))
+            generic.StreamObject(stream_data=_text("Amount: 1000000 yuan", 760))
+        )
         w.update_container(page)
 
     return incremental(d.plain, change)
@@ -358,8 +420,13 @@ async def _isa_content_redefined(c: Container, d: Docs) -> bytes:
     offset = len(d.plain) + 1
     obj = b"%d 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n" % (num, len(body), body)
     xref_at = offset + len(obj)
-    return (d.plain + b"\n" + obj + _xref_table({num: offset}, size, start, root, info)
-            + b"startxref\n%d\n%%%%EOF\n" % xref_at)
+    return (
+        d.plain
+        + b"\n"
+        + obj
+        + _xref_table({num: offset}, size, start, root, info)
+        + b"startxref\n%d\n%%%%EOF\n" % xref_at
+    )
 
 
 @attack("isa_unlisted_object", "incremental saving", "modified_after_signing")
@@ -373,8 +440,7 @@ async def _isa_unlisted_object(c: Container, d: Docs) -> bytes:
     body = _text("Amount: 1000000 yuan", 760)
     obj = b"%d 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n" % (num, len(body), body)
     data = d.plain + b"\n" + obj
-    return (data + _xref_table({}, size, start, root, info)
-            + b"startxref\n%d\n%%%%EOF\n" % len(data))
+    return data + _xref_table({}, size, start, root, info) + b"startxref\n%d\n%%%%EOF\n" % len(data)
 
 
 @attack("isa_page_replaced", "incremental saving", "modified_after_signing")
@@ -384,14 +450,17 @@ async def _isa_page_replaced(c: Container, d: Docs) -> bytes:
     def change(w: IncrementalPdfFileWriter) -> None:
         old = _first_page(w)
         pages = w.root["/Pages"]
-        new = generic.DictionaryObject({
-            pdf_name("/Type"): pdf_name("/Page"),
-            pdf_name("/Parent"): w.root.raw_get("/Pages"),
-            pdf_name("/MediaBox"): old["/MediaBox"],
-            pdf_name("/Resources"): old.raw_get("/Resources"),
-            pdf_name("/Contents"): w.add_object(
-                generic.StreamObject(stream_data=_text("Amount: 1000000 yuan", 760))),
-        })
+        new = generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Page"),
+                pdf_name("/Parent"): w.root.raw_get("/Pages"),
+                pdf_name("/MediaBox"): old["/MediaBox"],
+                pdf_name("/Resources"): old.raw_get("/Resources"),
+                pdf_name("/Contents"): w.add_object(
+                    generic.StreamObject(stream_data=_text("Amount: 1000000 yuan", 760))
+                ),
+            }
+        )
         if "/Annots" in old:
             new[pdf_name("/Annots")] = old.raw_get("/Annots")
         kids = pages["/Kids"]
@@ -418,7 +487,7 @@ async def _wrapping_byterange_moved(c: Container, d: Docs) -> bytes:
             sig_ref = ref
     assert sig_ref is not None
     sig_obj = sig_ref.get_object()
-    contents = d.plain[len1 : start2]
+    contents = d.plain[len1:start2]
     start, size, root, info = _trailer_numbers(d.plain)
     content_num = _page_contents_ref(d.plain)
     out = bytearray(d.plain + b"\n")
@@ -426,7 +495,10 @@ async def _wrapping_byterange_moved(c: Container, d: Docs) -> bytes:
     body = _text("Amount: 1000000 yuan", 760)
     offsets[content_num] = len(out)
     out += b"%d 0 obj\n<< /Length %d >>\nstream\n%s\nendstream\nendobj\n" % (
-        content_num, len(body), body)
+        content_num,
+        len(body),
+        body,
+    )
     # the copy of the second signed part, hidden in a stream nobody uses
     copy_num = size
     head = b"%d 0 obj\n<< /Length %d >>\nstream\n" % (copy_num, len2)
@@ -436,9 +508,11 @@ async def _wrapping_byterange_moved(c: Container, d: Docs) -> bytes:
     offsets[sig_ref.idnum] = len(out)
     m = re.search(rb"/M\s*(\([^)]*\))", d.plain[sig.br_span[1] : start2 + len2])
     claimed = m.group(1) if m else b"()"
-    out += (b"%d 0 obj\n<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached "
-            b"/M %s /Contents %s /ByteRange [0 %d %d %d] >>\nendobj\n"
-            % (sig_ref.idnum, claimed, contents, len1, copy_at, len2))
+    out += (
+        b"%d 0 obj\n<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached "
+        b"/M %s /Contents %s /ByteRange [0 %d %d %d] >>\nendobj\n"
+        % (sig_ref.idnum, claimed, contents, len1, copy_at, len2)
+    )
     assert sig_obj["/Type"] == "/Sig"
     xref_at = len(out)
     out += _xref_table(offsets, size + 1, start, root, info)
@@ -505,8 +579,9 @@ async def _usf_byterange_last_update_only(c: Container, d: Docs) -> bytes:
     s, e = sig.br_span
     _, len1, start2, len2 = sig.byte_range
     rev_start = d.plain.rindex(b"%%EOF", 0, len1) + len(b"%%EOF")
-    return splice(d.plain, s, e,
-                  b"/ByteRange [%d %d %d %d]" % (rev_start, len1 - rev_start, start2, len2))
+    return splice(
+        d.plain, s, e, b"/ByteRange [%d %d %d %d]" % (rev_start, len1 - rev_start, start2, len2)
+    )
 
 
 @attack("usf_byterange_short", "universal signature forgery", "partial_coverage")
@@ -532,8 +607,8 @@ async def _shadow_hide(c: Container, d: Docs) -> bytes:
         old = cover.get_object()
         # the same object number, now an empty form
         w.objects[(cover.generation, cover.idnum)] = generic.StreamObject(
-            {k: old.raw_get(k) for k in old if k not in ("/Length", "/Filter")},
-            stream_data=b"")
+            {k: old.raw_get(k) for k in old if k not in ("/Length", "/Filter")}, stream_data=b""
+        )
 
     return incremental(d.shadow, change)
 
@@ -545,9 +620,11 @@ async def _shadow_hide_oc(c: Container, d: Docs) -> bytes:
 
     def change(w: IncrementalPdfFileWriter) -> None:
         props = w.root["/OCProperties"]
-        props["/D"] = generic.DictionaryObject({
-            pdf_name("/ON"): props["/OCGs"],
-        })
+        props["/D"] = generic.DictionaryObject(
+            {
+                pdf_name("/ON"): props["/OCGs"],
+            }
+        )
         w.update_root()
 
     return incremental(d.shadow, change)
@@ -575,11 +652,14 @@ async def _shadow_replace_field(c: Container, d: Docs) -> bytes:
         field = w.root["/AcroForm"]["/Fields"].raw_get(0)
         obj = field.get_object()
         obj[pdf_name("/V")] = generic.TextStringObject("1000000")
-        ap = generic.StreamObject({
-            pdf_name("/Type"): pdf_name("/XObject"),
-            pdf_name("/Subtype"): pdf_name("/Form"),
-            pdf_name("/BBox"): _box(0, 0, 200, 30),
-        }, stream_data=b"/Tx BMC BT /F1 14 Tf 4 8 Td (1000000) Tj ET EMC")
+        ap = generic.StreamObject(
+            {
+                pdf_name("/Type"): pdf_name("/XObject"),
+                pdf_name("/Subtype"): pdf_name("/Form"),
+                pdf_name("/BBox"): _box(0, 0, 200, 30),
+            },
+            stream_data=b"/Tx BMC BT /F1 14 Tf 4 8 Td (1000000) Tj ET EMC",
+        )
         obj[pdf_name("/AP")] = generic.DictionaryObject({pdf_name("/N"): w.add_object(ap)})
         w.mark_update(field)
 
@@ -600,8 +680,9 @@ async def _shadow_hide_and_replace(c: Container, d: Docs) -> bytes:
 # identity attacks
 
 
-def _self_made(subject_of: x509.Certificate, *, copy_issuer: x509.Certificate | None = None
-               ) -> SimpleSigner:
+def _self_made(
+    subject_of: x509.Certificate, *, copy_issuer: x509.Certificate | None = None
+) -> SimpleSigner:
     """A key and certificate made by the attacker with the seal's subject (and extension)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
@@ -614,28 +695,41 @@ def _self_made(subject_of: x509.Certificate, *, copy_issuer: x509.Certificate | 
         .serial_number(subject_of.serial_number if copy_issuer else x509.random_serial_number())
         .not_valid_before(now - timedelta(days=1))
         .not_valid_after(now + timedelta(days=365))
-        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False,
-                                     False), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+            critical=True,
+        )
     )
     for ext in subject_of.extensions:
         if ext.oid.dotted_string == "1.2.156.10260.4.1.4":
             builder = builder.add_extension(ext.value, critical=False)
     cert = builder.sign(key, hashes.SHA256())
     asn1_cert = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-    asn1_key = asn1_keys.PrivateKeyInfo.load(key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    asn1_key = asn1_keys.PrivateKeyInfo.load(
+        key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return SimpleSigner(asn1_cert, asn1_key, SimpleCertificateStore())
 
 
-async def _sign_with(data: bytes, signer: Signer, name: str, *, when: datetime | None = None,
-                     timestamper: TimeStamper | None = None) -> bytes:
+async def _sign_with(
+    data: bytes,
+    signer: Signer,
+    name: str,
+    *,
+    when: datetime | None = None,
+    timestamper: TimeStamper | None = None,
+) -> bytes:
     """Sign with pyHanko directly, as an attacker holding ``signer`` would: a new visible
     field, PAdES, no validation data; ``when`` is the claimed signing time."""
     w = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
     pdf_signer = PdfSigner(
-        PdfSignatureMetadata(field_name=name, md_algorithm="sha256",
-                             subfilter=SigSeedSubFilter.PADES),
+        PdfSignatureMetadata(
+            field_name=name, md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES
+        ),
         signer=signer,
         timestamper=timestamper,
         new_field_spec=SigFieldSpec(name, box=(400, 100, 500, 200)),
@@ -651,7 +745,8 @@ async def _sign_with(data: bytes, signer: Signer, name: str, *, when: datetime |
     prepared, output = tbs.digest_tbs_document(output=io.BytesIO())
     post = await tbs.perform_signature(
         document_digest=prepared.document_digest,
-        pdf_cms_signed_attrs=PdfCMSSignedAttributes(signing_time=session.system_time))
+        pdf_cms_signed_attrs=PdfCMSSignedAttributes(signing_time=session.system_time),
+    )
     await post.post_signature_processing(output)
     return bytes(output.getvalue())
 
@@ -671,9 +766,10 @@ async def _self_made_certificate(c: Container, d: Docs) -> bytes:
 @attack("self_made_certificate_copying_issuer", "identity", "untrusted_certificate")
 async def _self_made_copying_issuer(c: Container, d: Docs) -> bytes:
     """As above, the certificate also copying eseal's issuer name and the seal's serial."""
-    signer = _self_made(_seal_cert(c, SealKind.CONTRACT),
-                        copy_issuer=x509.load_der_x509_certificate(
-                            c.pki.chain()[0].dump()))
+    signer = _self_made(
+        _seal_cert(c, SealKind.CONTRACT),
+        copy_issuer=x509.load_der_x509_certificate(c.pki.chain()[0].dump()),
+    )
     return await _sign_with(d.plain, signer, "eseal-contract-forged")
 
 
@@ -700,8 +796,9 @@ def pdfsig_verdict(data: bytes) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "attacked.pdf"
         path.write_bytes(data)
-        out = subprocess.run(["pdfsig", "-no-ocsp", str(path)], capture_output=True, text=True,
-                             timeout=60)
+        out = subprocess.run(
+            ["pdfsig", "-no-ocsp", str(path)], capture_output=True, text=True, timeout=60
+        )
     blocks = re.split(r"^Signature #\d+:$", out.stdout, flags=re.M)[1:]
     if not blocks:
         text = (out.stdout + out.stderr).strip().splitlines()
@@ -709,8 +806,11 @@ def pdfsig_verdict(data: bytes) -> str:
     parts = []
     for i, block in enumerate(blocks, 1):
         sig = re.search(r"Signature Validation: (.*)", block)
-        total = "total" if "Total document signed" in block else (
-            "not total" if "Not total document signed" in block else "")
+        total = (
+            "total"
+            if "Total document signed" in block
+            else ("not total" if "Not total document signed" in block else "")
+        )
         verdict = sig.group(1).strip().rstrip(".") if sig else "no verdict"
         parts.append(f"#{i} {verdict}" + (f" ({total})" if total else ""))
     return "; ".join(parts)
@@ -723,8 +823,9 @@ def codes_of(report: dict[str, Any]) -> list[str]:
     return out
 
 
-async def check(c: Container, data: bytes, name: str, family: str, description: str,
-                code: str) -> dict[str, Any]:
+async def check(
+    c: Container, data: bytes, name: str, family: str, description: str, code: str
+) -> dict[str, Any]:
     """Verify the attacked file, require ``valid: false`` with ``code``, record the row."""
     report = await c.verifier.verify(data, USCC)
     codes = codes_of(report)
@@ -741,8 +842,11 @@ async def test_the_documents_attacked_are_valid(lab: Container, docs: Docs) -> N
     """The baseline: both documents as eseal sealed them."""
     for name, data, what in (
         ("genuine_plain", docs.plain, "The two-page contract as sealed (no attack)."),
-        ("genuine_shadow", docs.shadow,
-         "The shadow-attack contract as sealed: its prepared content is hidden (no attack)."),
+        (
+            "genuine_shadow",
+            docs.shadow,
+            "The shadow-attack contract as sealed: its prepared content is hidden (no attack).",
+        ),
     ):
         report = await lab.verifier.verify(data, USCC)
         assert report["valid"] is True, report
@@ -751,8 +855,7 @@ async def test_the_documents_attacked_are_valid(lab: Container, docs: Docs) -> N
 
 
 @pytest.mark.parametrize("case", ATTACKS, ids=lambda a: a.name)
-async def test_attack_is_not_valid_with_its_code(lab: Container, docs: Docs, case: Attack
-                                                 ) -> None:
+async def test_attack_is_not_valid_with_its_code(lab: Container, docs: Docs, case: Attack) -> None:
     data = await case.build(lab, docs)
     report = await check(lab, data, case.name, case.family, case.description, case.code)
     if case.family in ("incremental saving", "shadow attack"):
@@ -779,27 +882,44 @@ async def test_revoked_seal_backdated_by_a_claimed_time(container: Container) ->
     assert claimed < revoked_at
 
     data = await _sign_with(simple_pdf(1), stolen, "eseal-contract-backdated", when=claimed)
-    report = await check(c, data, "revoked_seal_backdated", "identity",
-                         "A seal key used after the seal's revocation, the signature claiming "
-                         "a time before it (no timestamp).", "revoked_without_trusted_time")
+    report = await check(
+        c,
+        data,
+        "revoked_seal_backdated",
+        "identity",
+        "A seal key used after the seal's revocation, the signature claiming "
+        "a time before it (no timestamp).",
+        "revoked_without_trusted_time",
+    )
     sig = report["signatures"][0]
     assert sig["intact"] and sig["trusted"] and sig["integrity"] == "ok"
     assert sig["time_source"] == "claimed" and sig["level"] == "B-B"
     assert sig["revoked"]["revoked"] and sig["revoked"]["at_signing"]
     assert sig["enterprise"]["license_status_at_signing"] == "active"
 
-    data = await _sign_with(simple_pdf(1), stolen, "eseal-contract-after-revocation",
-                            timestamper=c.tsa.timestamper())
-    report = await check(c, data, "revoked_seal_timestamped", "identity",
-                         "The same key used after the revocation with a trusted timestamp.",
-                         "certificate_revoked")
+    data = await _sign_with(
+        simple_pdf(1), stolen, "eseal-contract-after-revocation", timestamper=c.tsa.timestamper()
+    )
+    report = await check(
+        c,
+        data,
+        "revoked_seal_timestamped",
+        "identity",
+        "The same key used after the revocation with a trusted timestamp.",
+        "certificate_revoked",
+    )
     assert report["signatures"][0]["time_source"] == "timestamp"
 
 
 # -- docs/attacks.md --------------------------------------------------------------------------
 
-_ORDER = ["genuine_plain", "genuine_shadow", *(a.name for a in ATTACKS),
-          "revoked_seal_backdated", "revoked_seal_timestamped"]
+_ORDER = [
+    "genuine_plain",
+    "genuine_shadow",
+    *(a.name for a in ATTACKS),
+    "revoked_seal_backdated",
+    "revoked_seal_timestamped",
+]
 
 
 def render_table(rows: dict[str, Row]) -> str:
@@ -821,11 +941,11 @@ def render_table(rows: dict[str, Row]) -> str:
         "(poppler " + _poppler_version() + ") on the same file, one clause per signature in",
         "document order: its *Signature Validation* line and whether it says the signature",
         "covers the total document.  pdfsig here has no trust store, so its certificate line",
-        "(\"issuer isn't Trusted\" for every signature, genuine or not) is left out.",
+        '("issuer isn\'t Trusted" for every signature, genuine or not) is left out.',
         "",
         "Where pdfsig says *Signature is Valid* for every signature, a reader relying on it",
         "would accept the attacked document: compare with the genuine rows, where the attacked",
-        "file differs only by \"not total\" on the last signature, which legitimate later",
+        'file differs only by "not total" on the last signature, which legitimate later',
         "updates (validation data, document timestamps, further seals) also cause.",
         "",
         "| family | case | what the attacker did | eseal: required code | codes reported "
@@ -838,8 +958,10 @@ def render_table(rows: dict[str, Row]) -> str:
             continue
         lines.append(
             f"| {row.family} | `{row.name}` | {row.description} | "
-            + (f"`{row.code}`" if row.code else "none: `valid: true`") + " | "
-            + (", ".join(f"`{c}`" for c in row.codes) or "none") + f" | {row.pdfsig} |"
+            + (f"`{row.code}`" if row.code else "none: `valid: true`")
+            + " | "
+            + (", ".join(f"`{c}`" for c in row.codes) or "none")
+            + f" | {row.pdfsig} |"
         )
     return "\n".join(lines) + "\n"
 

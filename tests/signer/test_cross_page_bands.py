@@ -132,8 +132,23 @@ def test_rendered_two_parties_strips_are_apart(tmp_path: Path) -> None:
     sealed = add_seal(add_seal(simple_pdf(2), CrossPage(), "A"), CrossPage(), "B")
     src = tmp_path / "s.pdf"
     src.write_bytes(sealed)
-    subprocess.run(["pdftoppm", "-r", str(DPI), "-png", "-singlefile", "-f", "2", "-l", "2",
-                    str(src), str(tmp_path / "p")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            str(DPI),
+            "-png",
+            "-singlefile",
+            "-f",
+            "2",
+            "-l",
+            "2",
+            str(src),
+            str(tmp_path / "p"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     with Image.open(tmp_path / "p.png") as img:
         rgb = img.convert("RGB")
     w, h = rgb.size
@@ -142,8 +157,7 @@ def test_rendered_two_parties_strips_are_apart(tmp_path: Path) -> None:
     def is_red(p: tuple[int, int, int]) -> bool:
         return p[0] > 150 and p[1] < 110 and p[2] < 110
 
-    rows = [y for y in range(h) if any(is_red(rgb.getpixel((x, y)))
-                                       for x in range(w - strip, w))]
+    rows = [y for y in range(h) if any(is_red(rgb.getpixel((x, y))) for x in range(w - strip, w))]
     runs = 1 + sum(1 for a, b in itertools.pairwise(rows) if b - a > 1)
     assert runs == 2, "the two seals' strips run into each other"
     assert max(rows) - min(rows) == pytest.approx((2 * SEAL + BAND_GAP) * PX, abs=4)

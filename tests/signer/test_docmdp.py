@@ -34,8 +34,9 @@ from signer.service import SealingOptions, SealOrder
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path
-        ) -> Iterator[Container]:
+def lab(
+    tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path
+) -> Iterator[Container]:
     data = tmp_path_factory.mktemp("docmdp") / "data"
     shutil.copytree(_initialised_template, data)
     c = build(Settings(data_dir=data, public_url="http://127.0.0.1:8000"))
@@ -67,8 +68,9 @@ def certifying_signature_in_catalog(data: bytes) -> bool:
     if perms is None or "/DocMDP" not in perms:
         return False
     first = reader.embedded_signatures[0].sig_object
-    return perms.raw_get("/DocMDP").get_object() is first or \
-        perms["/DocMDP"].get("/Contents") == first.get("/Contents")
+    return perms.raw_get("/DocMDP").get_object() is first or perms["/DocMDP"].get(
+        "/Contents"
+    ) == first.get("/Contents")
 
 
 def codes_of(entry: dict[str, Any]) -> list[str]:
@@ -76,8 +78,11 @@ def codes_of(entry: dict[str, Any]) -> list[str]:
 
 
 async def test_a_certified_seal_has_docmdp_level_2_in_the_file(lab: Container) -> None:
-    out, _ = await lab.sealing.seal(USCC, simple_pdf(1), SealingOptions(
-        seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_T, certify=True))
+    out, _ = await lab.sealing.seal(
+        USCC,
+        simple_pdf(1),
+        SealingOptions(seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_T, certify=True),
+    )
     assert docmdp_in_file(out) == [2]  # form filling and further signatures allowed
     assert certifying_signature_in_catalog(out)
     report = await lab.verifier.verify(out, USCC)
@@ -85,9 +90,15 @@ async def test_a_certified_seal_has_docmdp_level_2_in_the_file(lab: Container) -
 
 
 async def test_a_second_seal_on_a_certified_document_is_an_approval(lab: Container) -> None:
-    out, _ = await lab.sealing.seal(USCC, simple_pdf(1), SealingOptions(
-        seals=[SealOrder(SealKind.CONTRACT), SealOrder(SealKind.LEGAL_REP)],
-        level=PadesLevel.B_T, certify=True))
+    out, _ = await lab.sealing.seal(
+        USCC,
+        simple_pdf(1),
+        SealingOptions(
+            seals=[SealOrder(SealKind.CONTRACT), SealOrder(SealKind.LEGAL_REP)],
+            level=PadesLevel.B_T,
+            certify=True,
+        ),
+    )
     assert docmdp_in_file(out) == [2, None]
     assert certifying_signature_in_catalog(out)
     report = await lab.verifier.verify(out, USCC)
@@ -96,8 +107,11 @@ async def test_a_second_seal_on_a_certified_document_is_an_approval(lab: Contain
 
 
 async def test_an_uncertified_seal_has_no_docmdp(lab: Container) -> None:
-    out, _ = await lab.sealing.seal(USCC, simple_pdf(1), SealingOptions(
-        seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_B))
+    out, _ = await lab.sealing.seal(
+        USCC,
+        simple_pdf(1),
+        SealingOptions(seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_B),
+    )
     assert docmdp_in_file(out) == [None]
     assert not certifying_signature_in_catalog(out)
 
@@ -105,14 +119,18 @@ async def test_an_uncertified_seal_has_no_docmdp(lab: Container) -> None:
 async def _certify(c: Container, level: MDPPerm) -> bytes:
     """simple_pdf(1) certified at ``level`` with the enterprise's contract seal (pyHanko)."""
     _, signer = c.seals.signer_for(USCC, SealKind.CONTRACT)
-    meta = PdfSignatureMetadata(field_name="certifier", md_algorithm="sha256",
-                                subfilter=SigSeedSubFilter.PADES, certify=True,
-                                docmdp_permissions=level)
+    meta = PdfSignatureMetadata(
+        field_name="certifier",
+        md_algorithm="sha256",
+        subfilter=SigSeedSubFilter.PADES,
+        certify=True,
+        docmdp_permissions=level,
+    )
     w = IncrementalPdfFileWriter(io.BytesIO(simple_pdf(1)), strict=False)
     out = io.BytesIO()
-    await PdfSigner(meta, signer=signer,
-                    new_field_spec=SigFieldSpec("certifier", box=(50, 50, 150, 150))
-                    ).async_sign_pdf(w, output=out)
+    await PdfSigner(
+        meta, signer=signer, new_field_spec=SigFieldSpec("certifier", box=(50, 50, 150, 150))
+    ).async_sign_pdf(w, output=out)
     data = out.getvalue()
     assert docmdp_in_file(data) == [level.value]
     return data
@@ -124,9 +142,11 @@ async def _second_seal(c: Container, data: bytes) -> bytes:
     w = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
     out = io.BytesIO()
     await PdfSigner(
-        PdfSignatureMetadata(field_name="approval", md_algorithm="sha256",
-                             subfilter=SigSeedSubFilter.PADES),
-        signer=signer, new_field_spec=SigFieldSpec("approval", box=(300, 50, 400, 150)),
+        PdfSignatureMetadata(
+            field_name="approval", md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES
+        ),
+        signer=signer,
+        new_field_spec=SigFieldSpec("approval", box=(300, 50, 400, 150)),
     ).async_sign_pdf(w, output=out)
     return out.getvalue()
 
@@ -135,13 +155,18 @@ def _annotation(data: bytes) -> bytes:
     """A text annotation (a sticky note) added to page 1 in a new revision."""
     w = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
     page = w.root["/Pages"]["/Kids"][0]
-    note = w.add_object(generic.DictionaryObject({
-        pdf_name("/Type"): pdf_name("/Annot"),
-        pdf_name("/Subtype"): pdf_name("/Text"),
-        pdf_name("/Rect"): generic.ArrayObject([generic.FloatObject(v)
-                                                for v in (300, 700, 320, 720)]),
-        pdf_name("/Contents"): generic.TextStringObject("Amount is 1000000 now"),
-    }))
+    note = w.add_object(
+        generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Annot"),
+                pdf_name("/Subtype"): pdf_name("/Text"),
+                pdf_name("/Rect"): generic.ArrayObject(
+                    [generic.FloatObject(v) for v in (300, 700, 320, 720)]
+                ),
+                pdf_name("/Contents"): generic.TextStringObject("Amount is 1000000 now"),
+            }
+        )
+    )
     annots = page.get("/Annots")
     page[pdf_name("/Annots")] = generic.ArrayObject([*(annots or []), note])
     w.update_container(page)
@@ -150,8 +175,7 @@ def _annotation(data: bytes) -> bytes:
     return out.getvalue()
 
 
-async def _report_of_certifier(c: Container, data: bytes) -> tuple[dict[str, Any],
-                                                                     dict[str, Any]]:
+async def _report_of_certifier(c: Container, data: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     report = await c.verifier.verify(data, USCC)
     certifier = report["signatures"][0]
     return report, certifier
@@ -165,8 +189,7 @@ async def test_untouched_certifications_are_valid(lab: Container) -> None:
         assert certifier["integrity"] == "ok" and codes_of(certifier) == []
 
 
-async def test_any_change_after_a_no_changes_certification_is_a_violation(
-        lab: Container) -> None:
+async def test_any_change_after_a_no_changes_certification_is_a_violation(lab: Container) -> None:
     """P=1: no change at all (pyHanko will not even sign such a document; a note is enough)."""
     data = _annotation(await _certify(lab, MDPPerm.NO_CHANGES))
     report, certifier = await _report_of_certifier(lab, data)
@@ -176,7 +199,8 @@ async def test_any_change_after_a_no_changes_certification_is_a_violation(
 
 
 async def test_a_new_seal_field_after_a_form_filling_certification_is_a_violation(
-        lab: Container) -> None:
+    lab: Container,
+) -> None:
     """P=2 allows filling the fields that exist, signatures included, not adding new ones
     (which is why eseal makes every seal's field in the certifying revision)."""
     data = await _second_seal(lab, await _certify(lab, MDPPerm.FILL_FORMS))
@@ -190,7 +214,8 @@ async def test_a_new_seal_field_after_a_form_filling_certification_is_a_violatio
 
 
 async def test_an_annotation_after_a_form_filling_certification_is_a_violation(
-        lab: Container) -> None:
+    lab: Container,
+) -> None:
     """P=2 allows filling forms and signing, not annotations (those need P=3)."""
     data = _annotation(await _certify(lab, MDPPerm.FILL_FORMS))
     report, certifier = await _report_of_certifier(lab, data)

@@ -66,8 +66,11 @@ from storage.archive import SealUse
 from storage.db import migrate
 
 #: pyHanko's own CLI (the test extra installs it beside the interpreter running the tests)
-PYHANKO = shutil.which("pyhanko", path=str(Path(sys.executable).parent)) or \
-    shutil.which("pyhanko") or "pyhanko"
+PYHANKO = (
+    shutil.which("pyhanko", path=str(Path(sys.executable).parent))
+    or shutil.which("pyhanko")
+    or "pyhanko"
+)
 
 YEAR = timedelta(days=365)
 DAY = timedelta(days=1)
@@ -127,15 +130,22 @@ def ades(pdf: bytes, root: asn1_x509.Certificate, at: datetime | None = None) ->
         trust_manager=SimpleTrustManager.build(trust_roots=[root]),
         # revocation data is required; it may postdate the time it is used for (the CA's
         # CRL of the extension's day speaks for the day of the seal's revocation)
-        revinfo_policy=CertRevTrustPolicy(REQUIRE_REVINFO, retroactive_revinfo=True))
-    spec = PdfSignatureValidationSpec(SignatureValidationSpec(
-        cert_validation_policy=policy,
-        revinfo_gathering_policy=RevocationInfoGatheringSpec(
-            online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY)))
+        revinfo_policy=CertRevTrustPolicy(REQUIRE_REVINFO, retroactive_revinfo=True),
+    )
+    spec = PdfSignatureValidationSpec(
+        SignatureValidationSpec(
+            cert_validation_policy=policy,
+            revinfo_gathering_policy=RevocationInfoGatheringSpec(
+                online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY
+            ),
+        )
+    )
     timing = ValidationTimingInfo(at, at, True) if at else None
     reader = PdfFileReader(io.BytesIO(pdf))
-    return [asyncio.run(ades_lta_validation(sig, spec, timing_info=timing))
-            for sig in reader.embedded_regular_signatures]
+    return [
+        asyncio.run(ades_lta_validation(sig, spec, timing_info=timing))
+        for sig in reader.embedded_regular_signatures
+    ]
 
 
 def _revoked_but_proven(result: Any, sealed_at: datetime) -> None:
@@ -154,10 +164,14 @@ def _revoked_but_proven(result: Any, sealed_at: datetime) -> None:
 
 
 def _seal(w: World, level: PadesLevel) -> str:
-    signed, used = asyncio.run(w.c.sealing.seal(USCC, simple_pdf(), SealingOptions(
-        seals=[SealOrder(SealKind.CONTRACT)], level=level)))
-    record = w.c.archive.put(signed, uscc=USCC, seals=SealUse.of_all(used), level=level.value,
-                             document_type="contract")
+    signed, used = asyncio.run(
+        w.c.sealing.seal(
+            USCC, simple_pdf(), SealingOptions(seals=[SealOrder(SealKind.CONTRACT)], level=level)
+        )
+    )
+    record = w.c.archive.put(
+        signed, uscc=USCC, seals=SealUse.of_all(used), level=level.value, document_type="contract"
+    )
     return record.id
 
 
@@ -174,8 +188,9 @@ def test_ten_year_files_are_valid_to_both_validators(world: World) -> None:
         seal = next(s for s in report["signatures"] if s["type"] == "signature")
         assert seal["trusted"] and seal["validated_at"] is not None, seal
         assert seal["revoked"]["revoked"] and not seal["revoked"]["at_signing"]
-        assert datetime.fromisoformat(seal["validated_at"]) \
-            < datetime.fromisoformat(seal["revoked"]["at"])
+        assert datetime.fromisoformat(seal["validated_at"]) < datetime.fromisoformat(
+            seal["revoked"]["at"]
+        )
         codes = {n["code"] for n in report["notices"]}
         assert {"seal_revoked_since_signing", "license_cancelled_since_signing"} <= codes, codes
         stamps = [s for s in report["signatures"] if s["type"] == "document_timestamp"]
@@ -223,8 +238,9 @@ def _ten_years(world: World) -> tuple[dict[str, bytes], asn1_x509.Certificate]:
     assert refused.value.code == "extend_refused"
     assert "no timestamp" in refused.value.detail and "revoked" in refused.value.detail
     assert [v.version for v in w.c.archive.versions(bb)] == [1]
-    assert sorted(p.name for p in (w.settings.data_dir / "archive").rglob("*.pdf")) \
-        == objects_before
+    assert (
+        sorted(p.name for p in (w.settings.data_dir / "archive").rglob("*.pdf")) == objects_before
+    )
 
     # B-T with a seal revoked after its timestamp: extended to B-LTA, revocation embedded
     done = renew_document(w.c, w.c.archive.record(bt), "test")
@@ -247,7 +263,8 @@ def _ten_years(world: World) -> tuple[dict[str, bytes], asn1_x509.Certificate]:
     due = first_tsa.not_valid_after_utc + DAY
     report = renew_due(w.c, due, "cli")
     assert sorted((r["id"], r["version"]) for r in report["renewed"]) == sorted(
-        [(lta, 3), (bt, 3)]), report
+        [(lta, 3), (bt, 3)]
+    ), report
     assert not report["failed"]
     assert renew_due(w.c, due, "cli")["renewed"] == []  # nothing left before that date
 
@@ -260,7 +277,8 @@ def _ten_years(world: World) -> tuple[dict[str, bytes], asn1_x509.Certificate]:
     w.clock.advance(YEAR / 2)
     report = renew_due(w.c, second_tsa.not_valid_after_utc + DAY, "cli")
     assert sorted((r["id"], r["version"]) for r in report["renewed"]) == sorted(
-        [(lta, 4), (bt, 4)]), report
+        [(lta, 4), (bt, 4)]
+    ), report
 
     # ten years after sealing (now, for real): one more renewal of each, then validate
     w.clock.now = datetime.now(UTC) - timedelta(minutes=10)
@@ -330,9 +348,22 @@ def test_pyhanko_cli_on_a_renewed_file(world: World, tmp_path: Path) -> None:
     path.write_bytes(w.c.archive.read(w.c.archive.record(lta)))
     at = (w.clock.now + timedelta(hours=1)).isoformat()
     out = subprocess.run(
-        [PYHANKO, "sign", "adesverify", "--trust", str(w.settings.pki_dir / "root.pem"),
-         "--trust-replace", "--validation-time", at, "--pretty-print", str(path)],
-        capture_output=True, text=True, timeout=300)
+        [
+            PYHANKO,
+            "sign",
+            "adesverify",
+            "--trust",
+            str(w.settings.pki_dir / "root.pem"),
+            "--trust-replace",
+            "--validation-time",
+            at,
+            "--pretty-print",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "The signature is judged VALID" in out.stdout
     assert "The signer's certificate is trusted" in out.stdout

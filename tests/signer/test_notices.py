@@ -34,15 +34,19 @@ def c(container: Container) -> Container:
     return container
 
 
-async def sealed(c: Container, level: PadesLevel = PadesLevel.B_T,
-                 kinds: tuple[SealKind, ...] = TWO_SEALS) -> tuple[bytes, dict[str, Any]]:
+async def sealed(
+    c: Container, level: PadesLevel = PadesLevel.B_T, kinds: tuple[SealKind, ...] = TWO_SEALS
+) -> tuple[bytes, dict[str, Any]]:
     """A sealed document and its report, once the timestamp's second and accuracy are over."""
     pdf, _ = await c.sealing.seal(
-        USCC, simple_pdf(1), SealingOptions(seals=[SealOrder(k) for k in kinds], level=level))
+        USCC, simple_pdf(1), SealingOptions(seals=[SealOrder(k) for k in kinds], level=level)
+    )
     report = await c.verifier.verify(pdf, USCC)
     assert report["valid"] is True and report["notices"] == [], report
-    times = [e["timestamp"]["time"] if e.get("timestamp") else e["signing_time"]
-             for e in report["signatures"]]
+    times = [
+        e["timestamp"]["time"] if e.get("timestamp") else e["signing_time"]
+        for e in report["signatures"]
+    ]
     latest = max(datetime.fromisoformat(t) for t in times)
     wait = (latest + timedelta(seconds=1.05) - datetime.now(UTC)).total_seconds()
     if wait > 0:
@@ -51,8 +55,11 @@ async def sealed(c: Container, level: PadesLevel = PadesLevel.B_T,
 
 
 def fields(report: dict[str, Any]) -> dict[SealKind, str]:
-    return {SealKind(e["seal"]["kind"]): e["field"] for e in report["signatures"]
-            if e["type"] == "signature"}
+    return {
+        SealKind(e["seal"]["kind"]): e["field"]
+        for e in report["signatures"]
+        if e["type"] == "signature"
+    }
 
 
 def by_code(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -95,7 +102,8 @@ async def test_suspended_and_revoked_licenses(c: Container) -> None:
     assert report["valid"] is True
     # a suspension leaves the seals as they are: the license is the only news
     assert [(n["code"], n["since"]) for n in report["notices"]] == [
-        ("license_suspended_now", suspended.isoformat())]
+        ("license_suspended_now", suspended.isoformat())
+    ]
     revoked = c.seals.change_status(USCC, LicenseStatus.REVOKED, "吊销").history[-1].at
     report = await c.verifier.verify(pdf)
     assert report["valid"] is True
@@ -144,7 +152,7 @@ async def test_without_timestamp_the_revocation_is_a_problem(c: Container) -> No
 
 async def test_expect_uscc_is_normalised_and_validated(c: Container) -> None:
     pdf, _ = await sealed(c, kinds=(SealKind.CONTRACT,))
-    spaced = " " + " ".join(USCC[i:i + 4] for i in range(0, 18, 4)).lower() + "\n"
+    spaced = " " + " ".join(USCC[i : i + 4] for i in range(0, 18, 4)).lower() + "\n"
     report = await c.verifier.verify(pdf, spaced)
     assert report["valid"] is True and report["expect_uscc"] == USCC
     assert (await c.verifier.verify(pdf, "  "))["expect_uscc"] is None

@@ -77,9 +77,15 @@ def make_pdf(pages: list[dict]) -> bytes:
     its text in user space; by default the page's /Rotate, so the text reads upright on
     screen; None: blank)."""
     writer = PdfFileWriter()
-    font = writer.add_object(generic.DictionaryObject({
-        pdf_name("/Type"): pdf_name("/Font"), pdf_name("/Subtype"): pdf_name("/Type1"),
-        pdf_name("/BaseFont"): pdf_name("/Helvetica")}))
+    font = writer.add_object(
+        generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Font"),
+                pdf_name("/Subtype"): pdf_name("/Type1"),
+                pdf_name("/BaseFont"): pdf_name("/Helvetica"),
+            }
+        )
+    )
     for spec in pages:
         media = spec.get("media", (0, 0, 595, 842))
         turn = spec.get("text", spec.get("rotate", 0))
@@ -87,7 +93,8 @@ def make_pdf(pages: list[dict]) -> bytes:
         content = writer.add_object(generic.StreamObject(stream_data=data))
         page = PageObject(contents=content, media_box=media)
         page[pdf_name("/Resources")] = generic.DictionaryObject(
-            {pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): font})})
+            {pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): font})}
+        )
         if "crop" in spec:
             page[pdf_name("/CropBox")] = generic.ArrayObject(
                 generic.FloatObject(v) for v in spec["crop"]
@@ -355,8 +362,7 @@ def test_cross_page_strips_are_flush_right_at_one_height() -> None:
         PageGeometry((0, 0, 595, 842)),
         PageGeometry(ODD_BOX, rotate=90, text_rotate=90),
         PageGeometry(ODD_BOX, rotate=180, text_rotate=180),
-        PageGeometry((0, 0, 842, 595), crop_box=(20, 20, 800, 580), rotate=270,
-                     text_rotate=270),
+        PageGeometry((0, 0, 842, 595), crop_box=(20, 20, 800, 580), rotate=270, text_rotate=270),
     ]
     boxes = resolve(CrossPage(y=300), pages, 120, 100)
     assert [b.page_index for b in boxes] == [0, 1, 2, 3]
@@ -428,8 +434,9 @@ def test_resolve_in_a_document_reads_its_pages() -> None:
     pdf = make_pdf([{"media": ODD_BOX, "rotate": 90}, {"media": ODD_BOX}])
     (box,) = resolve_in(pdf, AtPoint(1, 396, 306), 50, 50)
     assert box.rotation == 90  # the text is turned with /Rotate: the seal follows it
-    (blank,) = resolve_in(make_pdf([{"media": ODD_BOX, "rotate": 90, "text": None}]),
-                          AtPoint(1, 396, 306), 50, 50)
+    (blank,) = resolve_in(
+        make_pdf([{"media": ODD_BOX, "rotate": 90, "text": None}]), AtPoint(1, 396, 306), 50, 50
+    )
     assert blank.rotation == 0  # no text: upright in user space
     assert blank.rect == box.rect
     assert box.rect == pytest.approx((381, 471, 431, 521))

@@ -45,14 +45,18 @@ CONTRACT_MM = 40 * MM
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path
-        ) -> Iterator[Container]:
+def lab(
+    tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path
+) -> Iterator[Container]:
     data = tmp_path_factory.mktemp("reservations") / "data"
     shutil.copytree(_initialised_template, data)
     c = build(Settings(data_dir=data, public_url="http://127.0.0.1:8000"))
     c.seals.register(parse_license(license_data()))
-    c.seals.register(parse_license(license_data(uscc=OTHER_USCC, name="示例贸易有限公司",
-                                                legal_representative="李娜")))
+    c.seals.register(
+        parse_license(
+            license_data(uscc=OTHER_USCC, name="示例贸易有限公司", legal_representative="李娜")
+        )
+    )
     yield c
     c.close()
 
@@ -61,12 +65,23 @@ def reader(pdf: bytes) -> PdfFileReader:
     return PdfFileReader(io.BytesIO(pdf), strict=False)
 
 
-async def certify(lab: Container, pdf: bytes, *reserve: ReserveOrder,
-                  seals: tuple[SealKind, ...] = (SealKind.CONTRACT,),
-                  level: PadesLevel = PadesLevel.B_B) -> bytes:
-    out, _ = await lab.sealing.seal(USCC, pdf, SealingOptions(
-        seals=[SealOrder(k, AtPoint(1, 150, 150)) for k in seals], certify=True,
-        reserve=reserve, level=level))
+async def certify(
+    lab: Container,
+    pdf: bytes,
+    *reserve: ReserveOrder,
+    seals: tuple[SealKind, ...] = (SealKind.CONTRACT,),
+    level: PadesLevel = PadesLevel.B_B,
+) -> bytes:
+    out, _ = await lab.sealing.seal(
+        USCC,
+        pdf,
+        SealingOptions(
+            seals=[SealOrder(k, AtPoint(1, 150, 150)) for k in seals],
+            certify=True,
+            reserve=reserve,
+            level=level,
+        ),
+    )
     return out
 
 
@@ -79,9 +94,11 @@ def problem_codes(report: dict[str, object]) -> set[str]:
 
 async def test_reserved_fields_are_read_back_from_the_document(lab: Container) -> None:
     certified = await certify(
-        lab, simple_pdf(1),
+        lab,
+        simple_pdf(1),
         ReserveOrder(SealKind.CONTRACT, AtPoint(1, 400, 150), label="乙方"),
-        ReserveOrder(SealKind.LEGAL_REP, AtPoint(-1, 480, 150)))
+        ReserveOrder(SealKind.LEGAL_REP, AtPoint(-1, 480, 150)),
+    )
     assert read_certification(reader(simple_pdf(1))) is None
     certification = read_certification(reader(certified))
     assert certification is not None and certification.level == 2
@@ -104,8 +121,9 @@ async def test_reserved_fields_are_read_back_from_the_document(lab: Container) -
 
 async def test_kind_from_the_name_when_the_record_is_missing(lab: Container) -> None:
     """A reserved field whose record another tool dropped is still known by its name."""
-    certified = await certify(lab, simple_pdf(1),
-                              ReserveOrder(SealKind.FINANCE, AtPoint(1, 400, 150)))
+    certified = await certify(
+        lab, simple_pdf(1), ReserveOrder(SealKind.FINANCE, AtPoint(1, 400, 150))
+    )
     writer = IncrementalPdfFileWriter(io.BytesIO(certified), strict=False)
     field = writer.root["/AcroForm"]["/Fields"][1].get_object()
     del field[RESERVATION_KEY]
@@ -114,25 +132,34 @@ async def test_kind_from_the_name_when_the_record_is_missing(lab: Container) -> 
     writer.write(out)
     (_, reserved) = signature_fields(reader(out.getvalue()))
     assert (reserved.name, reserved.kind, reserved.label) == (
-        "eseal-reserved-finance-1", "finance", None)
+        "eseal-reserved-finance-1",
+        "finance",
+        None,
+    )
 
 
 def test_reserved_names_skip_names_in_use() -> None:
     assert reserved_name("contract", set()) == "eseal-reserved-contract-1"
-    assert reserved_name("contract", {"eseal-reserved-contract-1",
-                                      "eseal-reserved-contract-2"}) == "eseal-reserved-contract-3"
+    assert (
+        reserved_name("contract", {"eseal-reserved-contract-1", "eseal-reserved-contract-2"})
+        == "eseal-reserved-contract-3"
+    )
 
 
 @pytest.mark.parametrize("rotate", [0, 90, 180, 270])
 async def test_a_filled_field_shows_the_seal_as_a_new_seal_at_that_spot(
-        lab: Container, rotate: int) -> None:
+    lab: Container, rotate: int
+) -> None:
     """Same size: the seal fills the reserved rectangle exactly and is drawn with the same
     matrix as a seal placed there afresh, so it is upright on a rotated page."""
     pdf = simple_pdf(1, rotate=rotate)
     certified = await certify(lab, pdf, ReserveOrder(SealKind.CONTRACT, AtPoint(1, 300, 200)))
     field = signature_fields(reader(certified))[1]
-    seal = SealAppearance(lab.seals.seal(OTHER_USCC, SealKind.CONTRACT).image_png,
-                          width=CONTRACT_MM, height=CONTRACT_MM)
+    seal = SealAppearance(
+        lab.seals.seal(OTHER_USCC, SealKind.CONTRACT).image_png,
+        width=CONTRACT_MM,
+        height=CONTRACT_MM,
+    )
     box = fill_box(reader(certified), field, seal)
     (fresh,) = resolve(AtPoint(1, 300, 200), page_geometries(pdf), seal.width, seal.height)
     assert box.rect == pytest.approx(fresh.rect, abs=0.01)
@@ -142,24 +169,27 @@ async def test_a_filled_field_shows_the_seal_as_a_new_seal_at_that_spot(
 
 
 async def test_a_smaller_seal_is_centred_in_a_larger_field(lab: Container) -> None:
-    certified = await certify(lab, simple_pdf(1), ReserveOrder(SealKind.CONTRACT,
-                                                               AtPoint(1, 300, 200)))
+    certified = await certify(
+        lab, simple_pdf(1), ReserveOrder(SealKind.CONTRACT, AtPoint(1, 300, 200))
+    )
     field = signature_fields(reader(certified))[1]
-    small = SealAppearance(lab.seals.seal(OTHER_USCC, SealKind.LEGAL_REP).image_png,
-                           width=20 * MM, height=20 * MM)
+    small = SealAppearance(
+        lab.seals.seal(OTHER_USCC, SealKind.LEGAL_REP).image_png, width=20 * MM, height=20 * MM
+    )
     box = fill_box(reader(certified), field, small)
     margin = (CONTRACT_MM - 20 * MM) / 2
-    assert box.crop == pytest.approx((-margin, -margin, 20 * MM + margin, 20 * MM + margin),
-                                     abs=0.01)
+    assert box.crop == pytest.approx(
+        (-margin, -margin, 20 * MM + margin, 20 * MM + margin), abs=0.01
+    )
     # seal point (10 mm, 10 mm), its centre, lands on the field's centre
     a, b, c, d, e, f = box.appearance_matrix()
     centre = 10 * MM
     assert (a * centre + c * centre + e, b * centre + d * centre + f) == pytest.approx(
-        (CONTRACT_MM / 2, CONTRACT_MM / 2), abs=0.01)
+        (CONTRACT_MM / 2, CONTRACT_MM / 2), abs=0.01
+    )
 
 
-async def test_b_lta_counter_seal_on_a_document_certified_with_two_seals(
-        lab: Container) -> None:
+async def test_b_lta_counter_seal_on_a_document_certified_with_two_seals(lab: Container) -> None:
     """A certifies with two seals of its own and reserves two for B; B seals both at B-LTA
     (validation data and a document timestamp after A's certification are allowed).
 
@@ -167,19 +197,29 @@ async def test_b_lta_counter_seal_on_a_document_certified_with_two_seals(
     untrusted once B's B-LTA has added revocation data for B's certificates only (the same
     happens without certification; a verifier matter, outside what is tested here)."""
     certified = await certify(
-        lab, simple_pdf(2),
+        lab,
+        simple_pdf(2),
         ReserveOrder(SealKind.CONTRACT, AtPoint(-1, 400, 150), label="乙方"),
         ReserveOrder(SealKind.LEGAL_REP, AtPoint(-1, 480, 260), label="乙方"),
-        seals=(SealKind.CONTRACT, SealKind.LEGAL_REP), level=PadesLevel.B_LT)
-    both, used = await lab.sealing.seal(OTHER_USCC, certified, SealingOptions(
-        seals=[SealOrder(SealKind.LEGAL_REP), SealOrder(SealKind.CONTRACT)],
-        level=PadesLevel.B_LTA))
+        seals=(SealKind.CONTRACT, SealKind.LEGAL_REP),
+        level=PadesLevel.B_LT,
+    )
+    both, used = await lab.sealing.seal(
+        OTHER_USCC,
+        certified,
+        SealingOptions(
+            seals=[SealOrder(SealKind.LEGAL_REP), SealOrder(SealKind.CONTRACT)],
+            level=PadesLevel.B_LTA,
+        ),
+    )
     assert [s.kind for s in used] == [SealKind.LEGAL_REP, SealKind.CONTRACT]
     report = await lab.verifier.verify(both)
     assert report["valid"] is True, [(s["field"], s["problems"]) for s in report["signatures"]]
     assert "docmdp_violation" not in problem_codes(report)
     assert [s["field"] for s in report["signatures"][2:4]] == [
-        "eseal-reserved-legal_rep-1", "eseal-reserved-contract-1"]
+        "eseal-reserved-legal_rep-1",
+        "eseal-reserved-contract-1",
+    ]
     assert report["signatures"][3]["level"] == "B-LTA"
     assert reader(both).embedded_signatures[0].docmdp_level is MDPPerm.FILL_FORMS
 
@@ -204,11 +244,17 @@ async def test_refusal_comes_before_any_signing(lab: Container) -> None:
     counting = CountingTimestamper(ours._timestamper)  # type: ignore[arg-type]
     sealing = SealingService(lab.seals, DocumentSigner(ours._revocation, counting))
     with pytest.raises(EsealError) as caught:
-        await sealing.seal(OTHER_USCC, certified, SealingOptions(
-            seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_T))
+        await sealing.seal(
+            OTHER_USCC,
+            certified,
+            SealingOptions(seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_T),
+        )
     assert caught.value.code == "document_certified"
     assert counting.calls == 0
     # the same signer, on a document it may seal, does ask for a timestamp
-    await sealing.seal(OTHER_USCC, simple_pdf(1), SealingOptions(
-        seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_T))
+    await sealing.seal(
+        OTHER_USCC,
+        simple_pdf(1),
+        SealingOptions(seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_T),
+    )
     assert counting.calls == 1

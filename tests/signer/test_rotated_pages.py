@@ -54,20 +54,30 @@ SCREEN_RIGHT = {0: "right", 90: "bottom", 180: "left", 270: "top"}
 def text_page_pdf(pages: list[tuple[int, int]], media: tuple[float, ...] = ODD_BOX) -> bytes:
     """Pages given as (``/Rotate``, turn of the text in user space, counter-clockwise)."""
     writer = PdfFileWriter()
-    font = writer.add_object(generic.DictionaryObject({
-        pdf_name("/Type"): pdf_name("/Font"), pdf_name("/Subtype"): pdf_name("/Type1"),
-        pdf_name("/BaseFont"): pdf_name("/Helvetica")}))
+    font = writer.add_object(
+        generic.DictionaryObject(
+            {
+                pdf_name("/Type"): pdf_name("/Font"),
+                pdf_name("/Subtype"): pdf_name("/Type1"),
+                pdf_name("/BaseFont"): pdf_name("/Helvetica"),
+            }
+        )
+    )
     for rotate, turn in pages:
         cos, sin = round(math.cos(math.radians(turn))), round(math.sin(math.radians(turn)))
         mx, my = (media[0] + media[2]) / 2, (media[1] + media[3]) / 2
         lines = " ".join(
             f"{cos} {sin} {-sin} {cos} {mx + 20 * i * sin:g} {my - 20 * i * cos:g} Tm "
-            "(Party A seal here) Tj" for i in range(5))
-        content = writer.add_object(generic.StreamObject(
-            stream_data=f"BT /F1 12 Tf {lines} ET".encode()))
+            "(Party A seal here) Tj"
+            for i in range(5)
+        )
+        content = writer.add_object(
+            generic.StreamObject(stream_data=f"BT /F1 12 Tf {lines} ET".encode())
+        )
         page = PageObject(contents=content, media_box=media)
         page[pdf_name("/Resources")] = generic.DictionaryObject(
-            {pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): font})})
+            {pdf_name("/Font"): generic.DictionaryObject({pdf_name("/F1"): font})}
+        )
         if rotate:
             page[pdf_name("/Rotate")] = generic.NumberObject(rotate)
         writer.insert_page(page)
@@ -88,8 +98,9 @@ def seal_png(px: int = 120) -> bytes:
     return out.getvalue()
 
 
-def seal_pdf(pdf: bytes, placement: Placement, size: float = SEAL
-             ) -> tuple[bytes, tuple[WidgetBox, ...]]:
+def seal_pdf(
+    pdf: bytes, placement: Placement, size: float = SEAL
+) -> tuple[bytes, tuple[WidgetBox, ...]]:
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     seal = SealAppearance(seal_png(), width=size, height=size)
     boxes = resolve_in(writer, placement, seal.width, seal.height)
@@ -103,8 +114,23 @@ def render(pdf: bytes, page: int, tmp_path: Path) -> Image.Image:
     src = tmp_path / "in.pdf"
     src.write_bytes(pdf)
     root = tmp_path / f"page{page}"
-    subprocess.run(["pdftoppm", "-r", str(DPI), "-png", "-singlefile", "-f", str(page),
-                    "-l", str(page), str(src), str(root)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            str(DPI),
+            "-png",
+            "-singlefile",
+            "-f",
+            str(page),
+            "-l",
+            str(page),
+            str(src),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+    )
     with Image.open(f"{root}.png") as img:
         return img.convert("RGB")
 
@@ -113,15 +139,23 @@ def red(img: Image.Image) -> list[tuple[int, int]]:
     w, h = img.size
     data = img.load()
     assert data is not None
-    return [(x, y) for y in range(h) for x in range(w)
-            if (p := data[x, y])[0] > 150 and p[1] < 110 and p[2] < 110]
+    return [
+        (x, y)
+        for y in range(h)
+        for x in range(w)
+        if (p := data[x, y])[0] > 150 and p[1] < 110 and p[2] < 110
+    ]
 
 
 def red_box(img: Image.Image) -> tuple[int, int, int, int]:
     pts = red(img)
     assert pts, "no red pixels: the seal was not drawn"
-    return (min(x for x, _ in pts), min(y for _, y in pts),
-            max(x for x, _ in pts), max(y for _, y in pts))
+    return (
+        min(x for x, _ in pts),
+        min(y for _, y in pts),
+        max(x for x, _ in pts),
+        max(y for _, y in pts),
+    )
 
 
 def bar_side(img: Image.Image) -> str:
@@ -148,8 +182,14 @@ def test_text_direction_is_read_from_the_text_matrices() -> None:
     pages = list(iter_pages(open_pdf(pdf)))
     assert [text_rotation(p) for p in pages] == [0, 0, 90, 270, 180]
     blank = PdfFileWriter()
-    blank.insert_page(PageObject(contents=blank.add_object(generic.StreamObject(
-        stream_data=b"0 0 1 rg 10 10 50 50 re f")), media_box=(0, 0, 595, 842)))
+    blank.insert_page(
+        PageObject(
+            contents=blank.add_object(
+                generic.StreamObject(stream_data=b"0 0 1 rg 10 10 50 50 re f")
+            ),
+            media_box=(0, 0, 595, 842),
+        )
+    )
     out = io.BytesIO()
     blank.write(out)
     assert text_rotation(next(iter(iter_pages(open_pdf(out.getvalue()))))) is None
@@ -171,7 +211,8 @@ def test_seal_turns_with_text_drawn_upright_in_user_space(rotate: int, tmp_path:
 
 @pytest.mark.parametrize("rotate", [90, 180, 270])
 def test_seal_is_upright_on_screen_when_the_text_matrix_compensates(
-        rotate: int, tmp_path: Path) -> None:
+    rotate: int, tmp_path: Path
+) -> None:
     """The text is drawn turned in user space and /Rotate turns it back: it reads upright on
     screen, and so does the seal."""
     pdf, (box,) = seal_pdf(text_page_pdf([(rotate, rotate)]), AtPoint(1, 200, 250))
@@ -187,10 +228,8 @@ def test_text_turned_on_an_unrotated_page(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("rotate", [0, 90, 180, 270])
-def test_cross_page_strips_lie_on_the_right_edge_of_the_paper(
-        rotate: int, tmp_path: Path) -> None:
-    pdf, boxes = seal_pdf(text_page_pdf([(0, 0), (rotate, 0), (rotate, 0)]), CrossPage(),
-                          size=120)
+def test_cross_page_strips_lie_on_the_right_edge_of_the_paper(rotate: int, tmp_path: Path) -> None:
+    pdf, boxes = seal_pdf(text_page_pdf([(0, 0), (rotate, 0), (rotate, 0)]), CrossPage(), size=120)
     assert len(boxes) == 3
     img = render(pdf, 2, tmp_path)
     w, h = img.size
@@ -209,8 +248,7 @@ def test_cross_page_strips_lie_on_the_right_edge_of_the_paper(
     assert bar_side(img) == SCREEN_UP[rotate]
 
 
-def test_cross_page_strips_on_a_page_whose_text_is_turned_to_compensate(
-        tmp_path: Path) -> None:
+def test_cross_page_strips_on_a_page_whose_text_is_turned_to_compensate(tmp_path: Path) -> None:
     pdf, _ = seal_pdf(text_page_pdf([(0, 0), (90, 90)]), CrossPage(), size=120)
     img = render(pdf, 2, tmp_path)
     w, _h = img.size
@@ -228,8 +266,7 @@ def test_keyword_seal_is_centred_on_the_keyword(rotate: int, tmp_path: Path) -> 
     img = render(sealed, 1, tmp_path)
     rx0, ry0, rx1, ry1 = red_box(img)
     vh = img.size[1] / PX
-    assert ((rx0 + rx1) / 2 / PX, vh - (ry0 + ry1) / 2 / PX) == pytest.approx(hit.center,
-                                                                               abs=3)
+    assert ((rx0 + rx1) / 2 / PX, vh - (ry0 + ry1) / 2 / PX) == pytest.approx(hit.center, abs=3)
     assert bar_side(img) == SCREEN_UP[rotate]
 
 

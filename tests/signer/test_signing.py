@@ -51,9 +51,17 @@ def sealing_any_key(request: pytest.FixtureRequest, settings: Settings) -> Itera
 def endesive(path: Path, pki: Path) -> list[dict[str, object]]:
     """endesive's verifier, in a subprocess (see tests/endesive_verify.py)."""
     out = subprocess.run(
-        [sys.executable, str(Path(__file__).parent.parent / "endesive_verify.py"), str(path),
-         str(pki / "root.pem"), str(pki / "issuing.pem")],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            str(Path(__file__).parent.parent / "endesive_verify.py"),
+            str(path),
+            str(pki / "root.pem"),
+            str(pki / "issuing.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     return [json.loads(line) for line in out.stdout.splitlines()]
 
@@ -66,7 +74,8 @@ def _root(c: Container) -> asn1_x509.Certificate:
 def offline_context(reader: PdfFileReader, root: asn1_x509.Certificate) -> ValidationContext:
     """Only what the file carries: DSS data, no fetching, hard-fail revocation checking."""
     return DocumentSecurityStore.read_dss(reader).as_validation_context(
-        {"trust_roots": [root], "allow_fetching": False, "revocation_mode": "hard-fail"})
+        {"trust_roots": [root], "allow_fetching": False, "revocation_mode": "hard-fail"}
+    )
 
 
 def pdfsig(path: Path) -> list[str]:
@@ -76,10 +85,15 @@ def pdfsig(path: Path) -> list[str]:
     return blocks
 
 
-async def _seal(c: Container, pdf: bytes, level: PadesLevel,
-                kinds: tuple[SealKind, ...] = (SealKind.CONTRACT, SealKind.LEGAL_REP)) -> bytes:
+async def _seal(
+    c: Container,
+    pdf: bytes,
+    level: PadesLevel,
+    kinds: tuple[SealKind, ...] = (SealKind.CONTRACT, SealKind.LEGAL_REP),
+) -> bytes:
     out, used = await c.sealing.seal(
-        USCC, pdf, SealingOptions(seals=[SealOrder(k) for k in kinds], level=level))
+        USCC, pdf, SealingOptions(seals=[SealOrder(k) for k in kinds], level=level)
+    )
     assert [s.kind for s in used] == list(kinds)
     return out
 
@@ -105,8 +119,7 @@ async def test_every_level_validates_in_pyhanko_poppler_and_endesive(
             # offline, hard-fail revocation checking: the file carries what it needs
             status = await async_validate_pdf_signature(sig, offline_context(reader, root))
         else:
-            status = await async_validate_pdf_signature(
-                sig, ValidationContext(trust_roots=[root]))
+            status = await async_validate_pdf_signature(sig, ValidationContext(trust_roots=[root]))
         assert status.intact and status.valid and status.trusted, status.pretty_print_details()
         assert (status.timestamp_validity is not None) == (level >= PadesLevel.B_T)
         if status.timestamp_validity is not None:
@@ -136,13 +149,27 @@ async def test_timestamp_token_verifies_with_openssl(sealing: Container, tmp_pat
     (tmp_path / "token.der").write_bytes(token.dump())
     imprint = hashlib.sha256(sig.signer_info["signature"].native).hexdigest()
     pki = sealing.settings.pki_dir
-    (tmp_path / "chain.pem").write_bytes((pki / "tsa.pem").read_bytes()
-                                         + (pki / "issuing.pem").read_bytes())
+    (tmp_path / "chain.pem").write_bytes(
+        (pki / "tsa.pem").read_bytes() + (pki / "issuing.pem").read_bytes()
+    )
     out = subprocess.run(
-        ["openssl", "ts", "-verify", "-token_in", "-in", str(tmp_path / "token.der"),
-         "-digest", imprint, "-CAfile", str(pki / "root.pem"),
-         "-untrusted", str(tmp_path / "chain.pem")],
-        capture_output=True, text=True)
+        [
+            "openssl",
+            "ts",
+            "-verify",
+            "-token_in",
+            "-in",
+            str(tmp_path / "token.der"),
+            "-digest",
+            imprint,
+            "-CAfile",
+            str(pki / "root.pem"),
+            "-untrusted",
+            str(tmp_path / "chain.pem"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert "Verification: OK" in out.stdout, out.stdout + out.stderr
 
 
@@ -156,7 +183,8 @@ async def test_extend_b_t_to_lt_and_lta(sealing: Container) -> None:
     assert "/DSS" in reader.root
     assert [s.sig_object["/Type"] for s in reader.embedded_signatures] == ["/Sig", "/DocTimeStamp"]
     status = await async_validate_pdf_signature(
-        reader.embedded_signatures[0], offline_context(reader, _root(sealing)))
+        reader.embedded_signatures[0], offline_context(reader, _root(sealing))
+    )
     assert status.intact and status.valid and status.trusted
 
 
@@ -182,8 +210,9 @@ async def test_unreachable_tsa_fails_and_never_downgrades(sealing: Container) ->
         (None, "invalid_pdf"),  # truncated
     ],
 )
-async def test_bad_input_is_refused_with_a_code(sealing: Container, data: bytes | None,
-                                                code: str) -> None:
+async def test_bad_input_is_refused_with_a_code(
+    sealing: Container, data: bytes | None, code: str
+) -> None:
     if data is None:
         data = simple_pdf(1)[:200]
     with pytest.raises(Exception) as info:
@@ -193,27 +222,43 @@ async def test_bad_input_is_refused_with_a_code(sealing: Container, data: bytes 
 
 async def test_page_out_of_range_and_inactive_seal(sealing: Container) -> None:
     with pytest.raises(Exception) as info:
-        await sealing.sealing.seal(USCC, simple_pdf(1), SealingOptions(
-            seals=[SealOrder(SealKind.CONTRACT, AtPoint(page=3, x=100, y=100))]))
+        await sealing.sealing.seal(
+            USCC,
+            simple_pdf(1),
+            SealingOptions(seals=[SealOrder(SealKind.CONTRACT, AtPoint(page=3, x=100, y=100))]),
+        )
     assert getattr(info.value, "code", None) == "page_out_of_range"
     sealing.seals.suspend_seal(USCC, SealKind.CONTRACT, "audit")
     with pytest.raises(Exception) as info:
-        await sealing.sealing.seal(USCC, simple_pdf(1), SealingOptions(
-            seals=[SealOrder(SealKind.CONTRACT)]))
+        await sealing.sealing.seal(
+            USCC, simple_pdf(1), SealingOptions(seals=[SealOrder(SealKind.CONTRACT)])
+        )
     assert getattr(info.value, "code", None) == "seal_suspended"
 
 
 async def test_invoice_rules(sealing: Container) -> None:
     _, used = await sealing.sealing.seal(
-        USCC, simple_pdf(1), SealingOptions(document_type=DocumentType.INVOICE))
+        USCC, simple_pdf(1), SealingOptions(document_type=DocumentType.INVOICE)
+    )
     assert [s.kind for s in used] == [SealKind.INVOICE]
     with pytest.raises(Exception) as info:
-        await sealing.sealing.seal(USCC, simple_pdf(1), SealingOptions(
-            document_type=DocumentType.CONTRACT, seals=[SealOrder(SealKind.INVOICE)]))
+        await sealing.sealing.seal(
+            USCC,
+            simple_pdf(1),
+            SealingOptions(
+                document_type=DocumentType.CONTRACT, seals=[SealOrder(SealKind.INVOICE)]
+            ),
+        )
     assert getattr(info.value, "code", None) == "invoice_seal_on_contract"
-    _, used = await sealing.sealing.seal(USCC, simple_pdf(1), SealingOptions(
-        document_type=DocumentType.CONTRACT, seals=[SealOrder(SealKind.INVOICE)],
-        allow_invoice_seal_on_contract=True))
+    _, used = await sealing.sealing.seal(
+        USCC,
+        simple_pdf(1),
+        SealingOptions(
+            document_type=DocumentType.CONTRACT,
+            seals=[SealOrder(SealKind.INVOICE)],
+            allow_invoice_seal_on_contract=True,
+        ),
+    )
     assert [s.kind for s in used] == [SealKind.INVOICE]
 
 

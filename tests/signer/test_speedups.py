@@ -19,8 +19,13 @@ def _both(data: bytes) -> tuple[object, object]:
         stream = io.BytesIO(data)
         try:
             value = reader(stream)
-            out.append(("ok", bytes(value.original_bytes if hasattr(value, "original_bytes")
-                                    else value), stream.read()))
+            out.append(
+                (
+                    "ok",
+                    bytes(value.original_bytes if hasattr(value, "original_bytes") else value),
+                    stream.read(),
+                )
+            )
         except Exception as exc:
             out.append(("error", type(exc).__name__, None))
     return out[0], out[1]
@@ -29,7 +34,7 @@ def _both(data: bytes) -> tuple[object, object]:
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.binary(max_size=64), st.sampled_from([b"", b" ", b"\n", b"\r\n\t"]))
 def test_same_as_pyhanko_on_hex(raw: bytes, space: bytes) -> None:
-    body = space.join(raw.hex().encode()[i:i + 2] for i in range(0, len(raw) * 2, 2))
+    body = space.join(raw.hex().encode()[i : i + 2] for i in range(0, len(raw) * 2, 2))
     a, b = _both(b"<" + body + b">" + TAIL)
     assert a == b
 

@@ -58,14 +58,28 @@ TWO_SEALS = (SealKind.CONTRACT, SealKind.LEGAL_REP)
 OTHER_USCC = "91110000600037341L"  # valid, not registered
 
 SIGNATURE_KEYS = {
-    "field", "type", "integrity", "intact", "trusted", "revoked", "signing_time", "timestamp",
-    "level", "coverage", "modifications", "seal", "enterprise", "problems", "valid",
+    "field",
+    "type",
+    "integrity",
+    "intact",
+    "trusted",
+    "revoked",
+    "signing_time",
+    "timestamp",
+    "level",
+    "coverage",
+    "modifications",
+    "seal",
+    "enterprise",
+    "problems",
+    "valid",
 }
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path
-        ) -> Iterator[Container]:
+def lab(
+    tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path
+) -> Iterator[Container]:
     """One eseal instance for the tests that change no seal or license state."""
     data = tmp_path_factory.mktemp("verify") / "data"
     shutil.copytree(_initialised_template, data)
@@ -81,10 +95,12 @@ def sealing(container: Container) -> Container:
     return container
 
 
-async def seal(c: Container, pdf: bytes, level: PadesLevel,
-               kinds: tuple[SealKind, ...] = TWO_SEALS) -> bytes:
+async def seal(
+    c: Container, pdf: bytes, level: PadesLevel, kinds: tuple[SealKind, ...] = TWO_SEALS
+) -> bytes:
     out, used = await c.sealing.seal(
-        USCC, pdf, SealingOptions(seals=[SealOrder(k) for k in kinds], level=level))
+        USCC, pdf, SealingOptions(seals=[SealOrder(k) for k in kinds], level=level)
+    )
     assert [s.kind for s in used] == list(kinds)
     return out
 
@@ -131,8 +147,11 @@ async def test_report_of_a_document_with_two_seals(
     assert report["valid"] is True, report
     assert report["expect_uscc"] == USCC
     assert report["problems"] == []
-    assert report["file"] == {"sha256": hashlib.sha256(pdf).hexdigest(), "size": len(pdf),
-                              "pages": 2}
+    assert report["file"] == {
+        "sha256": hashlib.sha256(pdf).hexdigest(),
+        "size": len(pdf),
+        "pages": 2,
+    }
     seals = seal_entries(report)
     assert len(seals) == 2
     records = {s.kind.value: s for s in lab.seals.seals(USCC)}
@@ -149,15 +168,28 @@ async def test_report_of_a_document_with_two_seals(
         assert entry["coverage"] == ("entire_file" if whole else "earlier_revision")
         assert entry["modifications"] == ("none" if last else "later_signatures")
         record = records[kind.value]
-        assert entry["seal"] == {"kind": kind.value, "label": record.label,
-                                 "image_sha256": record.image_sha256, "version": 1}
+        assert entry["seal"] == {
+            "kind": kind.value,
+            "label": record.label,
+            "image_sha256": record.image_sha256,
+            "version": 1,
+        }
         assert entry["certificate"]["serial"] == format(record.serial, "x")
-        assert entry["revoked"] == {"revoked": False, "at": None, "reason": None,
-                                    "at_signing": False}
+        assert entry["revoked"] == {
+            "revoked": False,
+            "at": None,
+            "reason": None,
+            "at_signing": False,
+        }
         assert entry["enterprise"] | {"uscc_source": None, "certificate_name": None} == {
-            "uscc": USCC, "uscc_source": None, "certificate_name": None,
-            "name": enterprise.license.name, "license_status_now": "active",
-            "license_status_at_signing": "active", "matches_registry": True}
+            "uscc": USCC,
+            "uscc_source": None,
+            "certificate_name": None,
+            "name": enterprise.license.name,
+            "license_status_now": "active",
+            "license_status_at_signing": "active",
+            "matches_registry": True,
+        }
         assert entry["enterprise"]["uscc_source"] == "extension"
         assert entry["signing_time"] is not None
         if level is PadesLevel.B_B:
@@ -176,8 +208,7 @@ async def test_report_of_a_document_with_two_seals(
     assert report["signatures"][: len(seals)] == seals
 
 
-async def test_extension_raises_the_level(lab: Container, sealed: dict[PadesLevel, bytes]
-                                          ) -> None:
+async def test_extension_raises_the_level(lab: Container, sealed: dict[PadesLevel, bytes]) -> None:
     signer = lab.sealing.document_signer
     for target in (PadesLevel.B_LT, PadesLevel.B_LTA):
         extended = await signer.extend(sealed[PadesLevel.B_T], target)
@@ -190,8 +221,7 @@ async def test_a_document_timestamp_alone_is_no_seal(lab: Container) -> None:
     """B-LTA's document timestamp on an unsealed file: a timestamp, but nobody sealed it."""
     w = IncrementalPdfFileWriter(io.BytesIO(simple_pdf(1)), strict=False)
     out = io.BytesIO()
-    await PdfTimeStamper(lab.tsa.timestamper()).async_timestamp_pdf(
-        w, "sha256", output=out)
+    await PdfTimeStamper(lab.tsa.timestamper()).async_timestamp_pdf(w, "sha256", output=out)
     report = await lab.verifier.verify(out.getvalue())
     assert report["valid"] is False
     assert [e["type"] for e in report["signatures"]] == ["document_timestamp"]
@@ -217,8 +247,10 @@ async def test_unsigned_pdf_is_not_valid(lab: Container) -> None:
     assert report["file"]["pages"] == 3
 
 
-@pytest.mark.parametrize("data", [b"", b"hello", b"%PDF-1.7\n", b"%PDF-1.7\ngarbage\n%%EOF",
-                                  b"\x89PNG\r\n\x1a\n" + bytes(100)])
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"hello", b"%PDF-1.7\n", b"%PDF-1.7\ngarbage\n%%EOF", b"\x89PNG\r\n\x1a\n" + bytes(100)],
+)
 async def test_not_a_pdf_raises_invalid_pdf(lab: Container, data: bytes) -> None:
     with pytest.raises(InvalidPdf) as caught:
         await lab.verifier.verify(data)
@@ -230,12 +262,19 @@ async def test_not_a_pdf_raises_invalid_pdf(lab: Container, data: bytes) -> None
 
 def cli(lab: Container, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ESEAL_DATA_DIR": str(lab.settings.data_dir)}
-    return subprocess.run([sys.executable, "-m", "api.cli", "verify", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", "verify", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-async def test_cli_exit_codes_and_json(lab: Container, sealed: dict[PadesLevel, bytes],
-                                       tmp_path: Path) -> None:
+async def test_cli_exit_codes_and_json(
+    lab: Container, sealed: dict[PadesLevel, bytes], tmp_path: Path
+) -> None:
     good = tmp_path / "good.pdf"
     good.write_bytes(sealed[PadesLevel.B_T])
     out = cli(lab, str(good), "--json", "--expect-uscc", USCC)
@@ -264,8 +303,7 @@ async def test_cli_exit_codes_and_json(lab: Container, sealed: dict[PadesLevel, 
 # -- revocation and license status over time --------------------------------------------------
 
 
-async def test_seal_revoked_after_a_timestamped_signature_stays_valid(sealing: Container
-                                                                     ) -> None:
+async def test_seal_revoked_after_a_timestamped_signature_stays_valid(sealing: Container) -> None:
     c = sealing
     pdf = await seal(c, simple_pdf(1), PadesLevel.B_T)
     before = await c.verifier.verify(pdf, USCC)
@@ -337,8 +375,10 @@ class Target:
 def mutation_target(lab: Container, sealed: dict[PadesLevel, bytes]) -> Target:
     """The B-T document with two seals."""
     pdf = sealed[PadesLevel.B_T]
-    ranges = [tuple(int(v) for v in m.group(1).split())
-              for m in re.finditer(rb"/ByteRange\s*\[([0-9 ]+)\]", pdf)]
+    ranges = [
+        tuple(int(v) for v in m.group(1).split())
+        for m in re.finditer(rb"/ByteRange\s*\[([0-9 ]+)\]", pdf)
+    ]
     _, len1, start2, len2 = max(ranges, key=lambda r: r[2] + r[3])
     assert start2 + len2 == len(pdf)
     return Target(pdf, [(0, len1), (start2, start2 + len2)])
@@ -352,8 +392,12 @@ def _run(coro: Any) -> Any:
         loop.close()
 
 
-@settings(max_examples=60, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_mutated_sealed_pdf_never_crashes_and_never_passes(
     lab: Container, mutation_target: Target, data: st.DataObject
@@ -366,11 +410,11 @@ def test_mutated_sealed_pdf_never_crashes_and_never_passes(
     in_signed = any(lo <= at < hi for lo, hi in signed)
     if which == "flip":
         value = data.draw(st.integers(0, 255).filter(lambda b: b != pdf[at]))
-        mutated = pdf[:at] + bytes([value]) + pdf[at + 1:]
+        mutated = pdf[:at] + bytes([value]) + pdf[at + 1 :]
     elif which == "insert":
         mutated = pdf[:at] + data.draw(st.binary(min_size=1, max_size=8)) + pdf[at:]
     elif which == "delete":
-        mutated = pdf[:at] + pdf[at + data.draw(st.integers(1, 8)):]
+        mutated = pdf[:at] + pdf[at + data.draw(st.integers(1, 8)) :]
     else:
         mutated = pdf[:at]
     assert mutated != pdf
@@ -391,17 +435,29 @@ def test_mutated_sealed_pdf_never_crashes_and_never_passes(
 def _foreign_ca() -> tuple[Any, Any]:
     """Another Chinese CA's root: what a relying party adds to ESEAL_TRUST_BUNDLE."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "某省数字证书认证中心"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, "Other CA Root")])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "某省数字证书认证中心"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Other CA Root"),
+        ]
+    )
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
-                                         False), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
     return cert, key
 
 
@@ -409,31 +465,43 @@ def _foreign_signer(ca: tuple[Any, Any], subject: list[tuple[Any, str]]) -> Simp
     ca_cert, ca_key = ca
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(o, v) for o, v in subject]))
-            .issuer_name(ca_cert.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
-            .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False,
-                                         False), critical=True)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(o, v) for o, v in subject]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
 
     def asn1(c: x509.Certificate) -> asn1_x509.Certificate:
         return asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
 
-    pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption())
-    return SimpleSigner(asn1(cert), asn1_keys.PrivateKeyInfo.load(pkcs8),
-                        SimpleCertificateStore.from_certs([asn1(ca_cert)]))
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return SimpleSigner(
+        asn1(cert),
+        asn1_keys.PrivateKeyInfo.load(pkcs8),
+        SimpleCertificateStore.from_certs([asn1(ca_cert)]),
+    )
 
 
 async def _sign_foreign(signer: SimpleSigner) -> bytes:
     w = IncrementalPdfFileWriter(io.BytesIO(simple_pdf(1)), strict=False)
     out = io.BytesIO()
     await PdfSigner(
-        PdfSignatureMetadata(field_name="other-ca", md_algorithm="sha256",
-                             subfilter=SigSeedSubFilter.PADES),
-        signer=signer, new_field_spec=SigFieldSpec("other-ca", box=(50, 50, 150, 150)),
+        PdfSignatureMetadata(
+            field_name="other-ca", md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES
+        ),
+        signer=signer,
+        new_field_spec=SigFieldSpec("other-ca", box=(50, 50, 150, 150)),
     ).async_sign_pdf(w, output=out)
     return out.getvalue()
 
@@ -455,12 +523,21 @@ async def test_certificates_of_another_ca_in_the_trust_bundle(
     title = x509.ObjectIdentifier("2.5.4.12")
     org_id = x509.ObjectIdentifier("2.5.4.97")
     subjects = {
-        "registered": [(NameOID.ORGANIZATION_NAME, name), (org_id, "NTRCN-" + USCC),
-                       (title, "合同专用章"), (NameOID.COMMON_NAME, name)],
-        "renamed": [(NameOID.ORGANIZATION_NAME, name + "（旧）"), (org_id, "NTRCN-" + USCC),
-                    (NameOID.COMMON_NAME, name)],
-        "unregistered": [(NameOID.ORGANIZATION_NAME, "某某公司"),
-                         (NameOID.COMMON_NAME, "某某公司@" + OTHER_USCC)],
+        "registered": [
+            (NameOID.ORGANIZATION_NAME, name),
+            (org_id, "NTRCN-" + USCC),
+            (title, "合同专用章"),
+            (NameOID.COMMON_NAME, name),
+        ],
+        "renamed": [
+            (NameOID.ORGANIZATION_NAME, name + "（旧）"),
+            (org_id, "NTRCN-" + USCC),
+            (NameOID.COMMON_NAME, name),
+        ],
+        "unregistered": [
+            (NameOID.ORGANIZATION_NAME, "某某公司"),
+            (NameOID.COMMON_NAME, "某某公司@" + OTHER_USCC),
+        ],
         "no_uscc": [(NameOID.ORGANIZATION_NAME, name), (NameOID.COMMON_NAME, name)],
     }
     ca = _foreign_ca()
@@ -487,8 +564,11 @@ async def test_certificates_of_another_ca_in_the_trust_bundle(
 
 
 async def test_certified_document(lab: Container) -> None:
-    out, _ = await lab.sealing.seal(USCC, simple_pdf(1), SealingOptions(
-        seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_T, certify=True))
+    out, _ = await lab.sealing.seal(
+        USCC,
+        simple_pdf(1),
+        SealingOptions(seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_T, certify=True),
+    )
     report = await lab.verifier.verify(out, USCC)
     assert report["valid"] is True, report
 
@@ -496,8 +576,11 @@ async def test_certified_document(lab: Container) -> None:
 async def test_certified_document_with_a_second_seal(lab: Container) -> None:
     """The first seal certifies (DocMDP: form filling and signatures allowed); the second
     seal's field is made, empty, in the certifying revision and signed afterwards."""
-    out, _ = await lab.sealing.seal(USCC, simple_pdf(1), SealingOptions(
-        seals=[SealOrder(k) for k in TWO_SEALS], level=PadesLevel.B_T, certify=True))
+    out, _ = await lab.sealing.seal(
+        USCC,
+        simple_pdf(1),
+        SealingOptions(seals=[SealOrder(k) for k in TWO_SEALS], level=PadesLevel.B_T, certify=True),
+    )
     report = await lab.verifier.verify(out, USCC)
     assert "docmdp_violation" not in codes(report)
     assert report["valid"] is True, report
@@ -507,7 +590,12 @@ async def test_certify_then_cross_page_is_refused_clearly(lab: Container) -> Non
     from signer.placement import CrossPage
 
     with pytest.raises(EsealError) as caught:
-        await lab.sealing.seal(USCC, simple_pdf(2), SealingOptions(
-            seals=[SealOrder(SealKind.CONTRACT), SealOrder(SealKind.CONTRACT, CrossPage())],
-            certify=True))
+        await lab.sealing.seal(
+            USCC,
+            simple_pdf(2),
+            SealingOptions(
+                seals=[SealOrder(SealKind.CONTRACT), SealOrder(SealKind.CONTRACT, CrossPage())],
+                certify=True,
+            ),
+        )
     assert caught.value.code == "certify_cross_page"

@@ -34,11 +34,17 @@ class Clock:
 
 def add_enterprise(engine: Engine, uscc: str = USCC_A) -> None:
     with Session(engine) as session, session.begin():
-        session.add(EnterpriseRow(
-            uscc=uscc, name=f"示例企业{uscc[-4:]}", type="有限责任公司",
-            legal_representative="张三", face={"uscc": uscc}, status="active",
-            registered_at=T0 - timedelta(days=30),
-        ))
+        session.add(
+            EnterpriseRow(
+                uscc=uscc,
+                name=f"示例企业{uscc[-4:]}",
+                type="有限责任公司",
+                legal_representative="张三",
+                face={"uscc": uscc},
+                status="active",
+                registered_at=T0 - timedelta(days=30),
+            )
+        )
 
 
 def pdf(size: int = 4000, seed: int = 0) -> bytes:
@@ -62,8 +68,13 @@ def put(
     body = pdf(seed=seed) if data is None else data
     seals = [SealUse(kind, 0x4000 + i + seed * 16) for i, kind in enumerate(kinds)]
     return archive.put(
-        body, uscc=uscc, seals=seals, level=level, document_type=document_type,
-        reference=reference, timestamp_time=T0 if level != "B-B" else None,
+        body,
+        uscc=uscc,
+        seals=seals,
+        level=level,
+        document_type=document_type,
+        reference=reference,
+        timestamp_time=T0 if level != "B-B" else None,
     )
 
 
@@ -76,4 +87,3 @@ def count_rows(engine: Engine) -> tuple[int, int]:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-

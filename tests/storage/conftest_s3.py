@@ -75,13 +75,19 @@ class WeedServer:
         self.data = base / "data"
         self.data.mkdir(parents=True, exist_ok=True)
         self.config = base / "s3.json"
-        self.config.write_text(json.dumps({
-            "identities": [{
-                "name": "eseal-test",
-                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-            }]
-        }))
+        self.config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "eseal-test",
+                            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                        }
+                    ]
+                }
+            )
+        )
         self.ports = dict(zip(_PORT_NAMES, _free_ports(len(_PORT_NAMES)), strict=True))
         self.log = base / "weed.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -91,12 +97,18 @@ class WeedServer:
         return f"127.0.0.1:{self.ports['s3.port']}"
 
     def client(self) -> Minio:
-        return Minio(self.endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, secure=False,
-                     region="us-east-1")
+        return Minio(
+            self.endpoint,
+            access_key=ACCESS_KEY,
+            secret_key=SECRET_KEY,
+            secure=False,
+            region="us-east-1",
+        )
 
     def start(self) -> None:
         args = [
-            self.binary, "mini",
+            self.binary,
+            "mini",
             f"-dir={self.data}",
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
@@ -113,8 +125,12 @@ class WeedServer:
         ]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.base, start_new_session=True,
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.base,
+                start_new_session=True,
             )
         self._wait_ready()
 
@@ -123,8 +139,14 @@ class WeedServer:
         # no retries inside the client: wait_until polls; the probe's timeouts are generous,
         # since a busy machine may answer slowly (a refused connection fails at once anyway)
         quick = urllib3.PoolManager(timeout=urllib3.Timeout(connect=5, read=15), retries=False)
-        client = Minio(self.endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                       secure=False, region="us-east-1", http_client=quick)
+        client = Minio(
+            self.endpoint,
+            access_key=ACCESS_KEY,
+            secret_key=SECRET_KEY,
+            secure=False,
+            region="us-east-1",
+            http_client=quick,
+        )
         process = self.process
         assert process is not None
         last: list[Exception] = []
@@ -144,8 +166,12 @@ class WeedServer:
             return f"weed mini ({state}); {probe}; its log ends:\n{self.tail()}"
 
         try:
-            wait_until(ready, f"weed mini on {self.endpoint}",
-                       alive=lambda: process.poll() is None, explain=explain)
+            wait_until(
+                ready,
+                f"weed mini on {self.endpoint}",
+                alive=lambda: process.poll() is None,
+                explain=explain,
+            )
         except BaseException:
             self.stop(kill=True)
             raise

@@ -23,8 +23,13 @@ pytest_plugins = ["archive_fixtures"]
 
 def settings(**kw: object) -> SimpleNamespace:
     base: dict[str, object] = dict(
-        data_dir=Path("data"), s3_endpoint=None, s3_access_key=None, s3_secret_key=None,
-        s3_bucket="eseal-archive", s3_secure=True, archive_retention_days=None,
+        data_dir=Path("data"),
+        s3_endpoint=None,
+        s3_access_key=None,
+        s3_secret_key=None,
+        s3_bucket="eseal-archive",
+        s3_secure=True,
+        archive_retention_days=None,
         archive_retention_mode="GOVERNANCE",
     )
     base.update(kw)
@@ -42,14 +47,26 @@ def test_local_directory_by_default(sqlite_engine: Engine, tmp_path: Path) -> No
 
 
 def test_s3_settings() -> None:
-    config = s3_config_from_settings(settings(
-        s3_endpoint="minio:9000", s3_access_key=SecretStr("ak"),
-        s3_secret_key=SecretStr("very-secret"), s3_bucket="legal", s3_secure=False,
-        archive_retention_days=3650, archive_retention_mode="compliance",
-    ))
-    assert config == S3Config(endpoint="minio:9000", access_key="ak", secret_key="very-secret",
-                              bucket="legal", secure=False, retention_days=3650,
-                              retention_mode="COMPLIANCE")
+    config = s3_config_from_settings(
+        settings(
+            s3_endpoint="minio:9000",
+            s3_access_key=SecretStr("ak"),
+            s3_secret_key=SecretStr("very-secret"),
+            s3_bucket="legal",
+            s3_secure=False,
+            archive_retention_days=3650,
+            archive_retention_mode="compliance",
+        )
+    )
+    assert config == S3Config(
+        endpoint="minio:9000",
+        access_key="ak",
+        secret_key="very-secret",
+        bucket="legal",
+        secure=False,
+        retention_days=3650,
+        retention_mode="COMPLIANCE",
+    )
     assert "very-secret" not in repr(config)
 
 
@@ -58,8 +75,15 @@ def test_s3_settings() -> None:
     [
         (dict(archive_retention_days=30), "needs the S3 archive"),
         (dict(s3_endpoint="minio:9000"), "ACCESS_KEY"),
-        (dict(s3_endpoint="minio:9000", s3_access_key="a", s3_secret_key="b",
-              archive_retention_mode="FOREVER"), "GOVERNANCE or COMPLIANCE"),
+        (
+            dict(
+                s3_endpoint="minio:9000",
+                s3_access_key="a",
+                s3_secret_key="b",
+                archive_retention_mode="FOREVER",
+            ),
+            "GOVERNANCE or COMPLIANCE",
+        ),
     ],
 )
 def test_bad_settings_are_refused(kw: dict[str, object], message: str) -> None:

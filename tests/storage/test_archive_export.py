@@ -64,8 +64,16 @@ def _unzip(chunks: Any) -> zipfile.ZipFile:
 
 
 def test_zip_holds_files_manifest_and_reports(archive: Archive, tmp_path: Path) -> None:
-    records = [put(archive, pdf(3000 + i, seed=i), kinds=[SealKind.CONTRACT, SealKind.LEGAL_REP],
-                   reference=f"HT-{i}", seed=i) for i in range(3)]
+    records = [
+        put(
+            archive,
+            pdf(3000 + i, seed=i),
+            kinds=[SealKind.CONTRACT, SealKind.LEGAL_REP],
+            reference=f"HT-{i}",
+            seed=i,
+        )
+        for i in range(3)
+    ]
     put(archive, uscc=USCC_B, seed=9)
     calls: list[str] = []
 
@@ -197,8 +205,10 @@ def test_export_command_with_days(local: Archive, tmp_path: Path) -> None:
     records = [put(local, seed=i) for i in range(6)]
     out = tmp_path / "a.zip"
     text = io.StringIO()
-    assert export_command(local, text, out, uscc=USCC_A, first=date(2024, 3, 2),
-                          last=date(2024, 3, 2)) == 0
+    assert (
+        export_command(local, text, out, uscc=USCC_A, first=date(2024, 3, 2), last=date(2024, 3, 2))
+        == 0
+    )
     summary = json.loads(text.getvalue())
     manifest = json.loads(zipfile.ZipFile(out).read("manifest.json"))
     day = date(2024, 3, 2)

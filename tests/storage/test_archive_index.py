@@ -36,11 +36,17 @@ def record(i: int, *, uscc: str = USCC_A, at: datetime | None = None) -> Archive
     ulid = ULID.from_datetime(created)
     kinds = [KINDS[i % 5]] + ([SealKind.LEGAL_REP] if i % 3 == 0 else [])
     return ArchiveRecord(
-        id=str(ulid), uscc=uscc,
+        id=str(ulid),
+        uscc=uscc,
         seals=tuple(SealUse(k, 0x1000 + i * 8 + n) for n, k in enumerate(kinds)),
-        level="B-LT", timestamp_time=created, document_type=TYPES[i % 3],
-        reference=f"REF-{i % 4}", sha256=f"{i:064x}", size=1000 + i,
-        created_at=ulid.datetime, object_key=object_key(uscc, str(ulid), ulid.datetime),
+        level="B-LT",
+        timestamp_time=created,
+        document_type=TYPES[i % 3],
+        reference=f"REF-{i % 4}",
+        sha256=f"{i:064x}",
+        size=1000 + i,
+        created_at=ulid.datetime,
+        object_key=object_key(uscc, str(ulid), ulid.datetime),
         version_id=None,
     )
 
@@ -64,8 +70,11 @@ def filled(index: ArchiveIndex) -> list[ArchiveRecord]:
 def test_schema(db: Engine) -> None:
     inspector = inspect(db)
     indexes = {ix["name"] for ix in inspector.get_indexes("archives")}
-    assert {"ix_archives_uscc_id", "ix_archives_uscc_document_type_id",
-            "ix_archives_uscc_reference_id"} <= indexes
+    assert {
+        "ix_archives_uscc_id",
+        "ix_archives_uscc_document_type_id",
+        "ix_archives_uscc_reference_id",
+    } <= indexes
     assert "ix_archive_seals_uscc_kind_archive_id" in {
         ix["name"] for ix in inspector.get_indexes("archive_seals")
     }
@@ -103,10 +112,15 @@ QUERIES = [
     ArchiveQuery(kind=SealKind.FINANCE),
     ArchiveQuery(uscc=USCC_A, document_type="invoice"),
     ArchiveQuery(uscc=USCC_A, reference="REF-2"),
-    ArchiveQuery(uscc=USCC_A, created_from=T0 + timedelta(hours=5),
-                 created_to=T0 + timedelta(hours=30)),
-    ArchiveQuery(uscc=USCC_A, kind=SealKind.LEGAL_REP, document_type="contract",
-                 created_to=T0 + timedelta(hours=33)),
+    ArchiveQuery(
+        uscc=USCC_A, created_from=T0 + timedelta(hours=5), created_to=T0 + timedelta(hours=30)
+    ),
+    ArchiveQuery(
+        uscc=USCC_A,
+        kind=SealKind.LEGAL_REP,
+        document_type="contract",
+        created_to=T0 + timedelta(hours=33),
+    ),
 ]
 
 
@@ -192,14 +206,32 @@ def _bulk(engine: Engine, n: int) -> None:
     usccs = itertools.cycle([USCC_A, USCC_B])
     for i in range(n):
         r = record(i, uscc=next(usccs), at=T0 + timedelta(seconds=i))
-        rows.append({
-            "id": r.id, "uscc": r.uscc, "level": r.level, "timestamp_time": r.timestamp_time,
-            "document_type": r.document_type, "reference": r.reference, "sha256": r.sha256,
-            "size": r.size, "created_at": r.created_at, "object_key": r.object_key,
-            "version_id": None, "status": "ok",
-        })
-        seals += [{"archive_id": r.id, "position": p, "uscc": r.uscc, "kind": s.kind.value,
-                   "serial": format(s.serial, "x")} for p, s in enumerate(r.seals)]
+        rows.append(
+            {
+                "id": r.id,
+                "uscc": r.uscc,
+                "level": r.level,
+                "timestamp_time": r.timestamp_time,
+                "document_type": r.document_type,
+                "reference": r.reference,
+                "sha256": r.sha256,
+                "size": r.size,
+                "created_at": r.created_at,
+                "object_key": r.object_key,
+                "version_id": None,
+                "status": "ok",
+            }
+        )
+        seals += [
+            {
+                "archive_id": r.id,
+                "position": p,
+                "uscc": r.uscc,
+                "kind": s.kind.value,
+                "serial": format(s.serial, "x"),
+            }
+            for p, s in enumerate(r.seals)
+        ]
     with engine.begin() as conn:
         conn.execute(insert(ArchiveRow), rows)
         conn.execute(insert(ArchiveSealRow), seals)
@@ -219,8 +251,10 @@ PLANS = [
     (ArchiveQuery(uscc=USCC_A), "ix_archives_uscc_id"),
     (ArchiveQuery(uscc=USCC_A, document_type="invoice"), "ix_archives_uscc_document_type_id"),
     (ArchiveQuery(uscc=USCC_A, reference="REF-2"), "ix_archives_uscc_reference_id"),
-    (ArchiveQuery(uscc=USCC_A, created_from=T0, created_to=T0 + timedelta(hours=1)),
-     "ix_archives_uscc_id"),
+    (
+        ArchiveQuery(uscc=USCC_A, created_from=T0, created_to=T0 + timedelta(hours=1)),
+        "ix_archives_uscc_id",
+    ),
     (ArchiveQuery(uscc=USCC_A, kind=SealKind.FINANCE), None),
     (ArchiveQuery(), "pk_archives"),
 ]

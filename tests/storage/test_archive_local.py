@@ -79,8 +79,13 @@ def _writable(path: Path) -> None:
 
 def test_put_stores_file_and_row(archive: Archive, root: Path, db: Engine) -> None:
     data = pdf(5000, seed=1)
-    record = put(archive, data, kinds=[SealKind.CONTRACT, SealKind.LEGAL_REP, SealKind.CONTRACT],
-                 reference="HT-2024-001", seed=1)
+    record = put(
+        archive,
+        data,
+        kinds=[SealKind.CONTRACT, SealKind.LEGAL_REP, SealKind.CONTRACT],
+        reference="HT-2024-001",
+        seed=1,
+    )
     assert len(record.id) == 26 and record.id.isalnum()
     assert record.created_at == T0  # the ULID carries the archive time
     assert record.object_key == f"{USCC_A}/2024/03/{record.id}.pdf"
@@ -111,16 +116,28 @@ def test_put_accepts_a_seekable_file(local: Archive) -> None:
     data = pdf(300_000, seed=2)
     stream = io.BytesIO(b"junk" + data)
     stream.seek(4)  # archived from where the stream stands
-    record = local.put(stream, uscc=USCC_A, seals=[SealUse(SealKind.OFFICIAL, 7)],
-                         level="B-LTA", document_type="other")
+    record = local.put(
+        stream,
+        uscc=USCC_A,
+        seals=[SealUse(SealKind.OFFICIAL, 7)],
+        level="B-LTA",
+        document_type="other",
+    )
     assert local.read(record.id) == data
 
 
 def test_local_store_refuses_overwrite(local: Archive, root: Path) -> None:
     record = put(local)
     with pytest.raises(ArchiveExists) as info:
-        local.store.put(record.object_key, io.BytesIO(b"other"), 5, sha256="0" * 64,
-                          md5="0" * 32, archive_id=record.id, uscc=USCC_A)
+        local.store.put(
+            record.object_key,
+            io.BytesIO(b"other"),
+            5,
+            sha256="0" * 64,
+            md5="0" * 32,
+            archive_id=record.id,
+            uscc=USCC_A,
+        )
     assert info.value.code == "archive_exists"
     assert info.value.kind is ErrorKind.CONFLICT
     assert local.read(record.id) == pdf()
@@ -339,5 +356,10 @@ def test_put_needs_bytes_or_a_seekable_file(local: Archive) -> None:
 
     pipe: Any = Pipe()
     with pytest.raises(TypeError):
-        local.put(pipe, uscc=USCC_A, seals=[SealUse(SealKind.OFFICIAL, 1)], level="B-T",
-                  document_type="other")
+        local.put(
+            pipe,
+            uscc=USCC_A,
+            seals=[SealUse(SealKind.OFFICIAL, 1)],
+            level="B-T",
+            document_type="other",
+        )

@@ -62,8 +62,14 @@ Factory = Callable[..., Archive]
 
 def _config(server: WeedServer, bucket: str, **kw: Any) -> S3Config:
     values: dict[str, Any] = dict(
-        endpoint=server.endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY, bucket=bucket,
-        secure=False, connect_timeout=2.0, read_timeout=10.0, retries=1,
+        endpoint=server.endpoint,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        bucket=bucket,
+        secure=False,
+        connect_timeout=2.0,
+        read_timeout=10.0,
+        retries=1,
     )
     values.update(kw)
     return S3Config(**values)
@@ -112,8 +118,12 @@ def test_start_creates_versioned_bucket(s3: Archive, s3_server: WeedServer) -> N
     client, bucket = _raw(s3)
     assert client.bucket_exists(bucket)
     assert client.get_bucket_versioning(bucket).status == "Enabled"
-    assert s3.describe() == {"backend": "s3", "bucket": bucket, "versioning": True,
-                             "object_lock": None}
+    assert s3.describe() == {
+        "backend": "s3",
+        "bucket": bucket,
+        "versioning": True,
+        "object_lock": None,
+    }
     again = S3ObjectStore(_config(s3_server, bucket))
     again.start()  # an existing bucket is fine
     assert again.versioned
@@ -163,11 +173,23 @@ def test_retention_refused_by_the_store_stops_start_up(make: Factory) -> None:
 
     class NoLateLock(Minio):
         def set_object_lock_config(self, *args: Any, **kwargs: Any) -> None:
-            raise S3Error("InvalidBucketState", "Object Lock configuration cannot be enabled "
-                          "on existing buckets", bucket, None, None, None, bucket_name=bucket)
+            raise S3Error(
+                "InvalidBucketState",
+                "Object Lock configuration cannot be enabled on existing buckets",
+                bucket,
+                None,
+                None,
+                None,
+                bucket_name=bucket,
+            )
 
-    refusing = NoLateLock(client._base_url.host, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                          secure=False, region="us-east-1")
+    refusing = NoLateLock(
+        client._base_url.host,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        secure=False,
+        region="us-east-1",
+    )
     config = _config_of(plain, retention_days=30)
     with pytest.raises(ArchiveMisconfigured, match="object lock") as info:
         S3ObjectStore(config, client=refusing).start()
@@ -190,7 +212,8 @@ def test_put_records_version_and_object_metadata(s3: Archive, sqlite_engine: Eng
     record = put(s3, data, seed=5, reference="FP-2024-0007", document_type="invoice")
     assert record.version_id
     assert record.object_key.startswith(f"{USCC_A}/") and record.object_key.endswith(
-        f"/{record.id}.pdf")
+        f"/{record.id}.pdf"
+    )
     client, bucket = _raw(s3)
     head = client.stat_object(bucket, record.object_key, version_id=record.version_id)
     meta = {k.lower(): v for k, v in (head.metadata or {}).items()}
@@ -207,8 +230,15 @@ def test_put_records_version_and_object_metadata(s3: Archive, sqlite_engine: Eng
 def test_overwrite_is_refused_and_history_kept(s3: Archive) -> None:
     record = put(s3, seed=1)
     with pytest.raises(ArchiveExists):
-        s3.store.put(record.object_key, io.BytesIO(b"x"), 1, sha256="0" * 64, md5="0" * 32,
-                     archive_id=record.id, uscc=USCC_A)
+        s3.store.put(
+            record.object_key,
+            io.BytesIO(b"x"),
+            1,
+            sha256="0" * 64,
+            md5="0" * 32,
+            archive_id=record.id,
+            uscc=USCC_A,
+        )
     client, bucket = _raw(s3)
     client.put_object(bucket, record.object_key, io.BytesIO(b"written by hand"), 15)
     client.remove_object(bucket, record.object_key)  # and a delete marker on top
@@ -236,8 +266,9 @@ def test_damaged_object_is_never_served_whole(s3: Archive, sqlite_engine: Engine
 
     # and a row whose SHA-256 disagrees with the object's metadata fails at once
     with sqlite_engine.begin() as conn:
-        conn.execute(ArchiveRow.__table__.update().values(version_id=record.version_id,
-                                                           sha256="0" * 64))
+        conn.execute(
+            ArchiveRow.__table__.update().values(version_id=record.version_id, sha256="0" * 64)
+        )
     with pytest.raises(ArchiveCorrupt):
         s3.open(record.id)
 
@@ -260,8 +291,10 @@ def test_export_from_s3(s3: Archive) -> None:
     """Each archived document is in the ZIP byte for byte, with its reports, found through
     the manifest; the reports are made from the bytes read back from S3."""
     documents = [pdf(5000 + i, seed=i) for i in range(4)]
-    records = [put(s3, data, seed=i, reference=f"HT-{i}" if i < 3 else None)
-               for i, data in enumerate(documents)]  # the last without a reference
+    records = [
+        put(s3, data, seed=i, reference=f"HT-{i}" if i < 3 else None)
+        for i, data in enumerate(documents)
+    ]  # the last without a reference
 
     def report_for(record: ArchiveRecord, stream: VerifiedReader) -> dict[str, Any]:
         return {"valid": True, "file": {"sha256": hashlib.sha256(stream.read()).hexdigest()}}
@@ -269,20 +302,26 @@ def test_export_from_s3(s3: Archive) -> None:
     def report_html(report: dict[str, Any]) -> str:
         return f"<p>{report['file']['sha256']}</p>"
 
-    zf = zipfile.ZipFile(io.BytesIO(b"".join(
-        s3.export(ArchiveQuery(uscc=USCC_A), report_for=report_for, report_html=report_html))))
+    zf = zipfile.ZipFile(
+        io.BytesIO(
+            b"".join(
+                s3.export(ArchiveQuery(uscc=USCC_A), report_for=report_for, report_html=report_html)
+            )
+        )
+    )
     assert zf.testzip() is None
     manifest = json.loads(zf.read("manifest.json"))
     assert manifest["format"] == MANIFEST_FORMAT
     assert manifest["included"] == 4 and manifest["skipped"] == 0
     assert [f["id"] for f in manifest["files"]] == [r.id for r in records]
     stems = ["HT-0", "HT-1", "HT-2", "document"]
-    for entry, record, stem, data in zip(manifest["files"], records, stems, documents,
-                                         strict=True):
+    for entry, record, stem, data in zip(manifest["files"], records, stems, documents, strict=True):
         assert entry["path"] == f"{stem}-{record.id}.pdf"
         assert zf.read(entry["path"]) == data
         assert json.loads(zf.read(entry["report"])) == {
-            "valid": True, "file": {"sha256": hashlib.sha256(data).hexdigest()}}
+            "valid": True,
+            "file": {"sha256": hashlib.sha256(data).hexdigest()},
+        }
         assert zf.read(entry["report_html"]).decode() == f"<p>{record.sha256}</p>"
         assert entry["verdict"]["valid"] is True
     assert len(zf.namelist()) == 4 * 3 + 1  # documents, reports, pages, the manifest
@@ -416,8 +455,11 @@ def test_server_stopped_mid_run(
     # waited for, and the store tries no more often than its configured retries allow
     causes = _causes(info.value)
     assert any(isinstance(c, ConnectionRefusedError) for c in causes), causes
-    timeouts = [c for c in causes if isinstance(c, TimeoutError | ReadTimeoutError)
-                or type(c) is ConnectTimeoutError]  # (NewConnectionError derives from it)
+    timeouts = [
+        c
+        for c in causes
+        if isinstance(c, TimeoutError | ReadTimeoutError) or type(c) is ConnectTimeoutError
+    ]  # (NewConnectionError derives from it)
     assert not timeouts, timeouts
     assert 1 <= len(connects) <= _config_of(archive).retries + 1, connects
     monkeypatch.undo()
@@ -465,8 +507,7 @@ def test_server_crashes_during_upload(own_s3_server: WeedServer, sqlite_engine: 
     data = pdf(11 * 1024 * 1024, seed=2)  # three parts of a multipart upload
     stream = _CrashingUpload(data, own_s3_server)
     with pytest.raises(ArchiveUnavailable):
-        archive.put(stream, uscc=USCC_A, seals=before.seals, level="B-T",
-                    document_type="contract")
+        archive.put(stream, uscc=USCC_A, seals=before.seals, level="B-T", document_type="contract")
     assert stream.reads >= 2
     assert count_rows(sqlite_engine) == (1, 1)
 

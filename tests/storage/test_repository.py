@@ -264,8 +264,7 @@ def test_change_status_appends_history_and_updates_seals(repo: SqlEnterpriseRepo
     ]
 
     revoked = [
-        s.with_status(SealStatus.REVOKED, t2, "license revoked")
-        for s in repo.current_seals(USCC_A)
+        s.with_status(SealStatus.REVOKED, t2, "license revoked") for s in repo.current_seals(USCC_A)
     ]
     result = repo.change_status(
         USCC_A, StatusChange(LicenseStatus.REVOKED, t2, "吊销营业执照"), revoked
@@ -378,15 +377,17 @@ def test_revoked_seals_across_enterprises(repo: SqlEnterpriseRepository) -> None
     repo.register(make_enterprise(USCC_A), a)
     repo.register(make_enterprise(USCC_B, name="深圳示例股份有限公司"), b)
     t = T0 + timedelta(days=5)
-    gone = [a[2].with_status(SealStatus.REVOKED, t, "lost"), b[4].with_status(
-        SealStatus.REVOKED, t, "lost"
-    )]
+    gone = [
+        a[2].with_status(SealStatus.REVOKED, t, "lost"),
+        b[4].with_status(SealStatus.REVOKED, t, "lost"),
+    ]
     repo.save_seals(gone)
     held = a[0].with_status(SealStatus.SUSPENDED, t, "audit")
     repo.save_seals([held])
     # suspended seals are on hold: the CRL lists them too
     assert sorted(repo.revoked_seals(), key=lambda s: (s.uscc, s.kind.value)) == sorted(
-        [*gone, held], key=lambda s: (s.uscc, s.kind.value))
+        [*gone, held], key=lambda s: (s.uscc, s.kind.value)
+    )
 
 
 def test_seals_must_belong_to_the_enterprise(repo: SqlEnterpriseRepository) -> None:
@@ -424,14 +425,14 @@ def test_unreachable_database_raises_storage_unavailable(
         engine.dispose()
 
 
-
 def test_license_status_alone_follows_changes(repo: SqlEnterpriseRepository) -> None:
     """The light status read the sealing path uses agrees with the full enterprise."""
     assert repo.license_status(USCC_A) is None
     repo.register(make_enterprise(), five_seals())
     assert repo.license_status(USCC_A) is LicenseStatus.ACTIVE
-    repo.change_status(USCC_A, StatusChange(LicenseStatus.SUSPENDED, T0 + timedelta(days=1),
-                                            "停业整顿"), [])
+    repo.change_status(
+        USCC_A, StatusChange(LicenseStatus.SUSPENDED, T0 + timedelta(days=1), "停业整顿"), []
+    )
     assert repo.license_status(USCC_A) is LicenseStatus.SUSPENDED
     enterprise = repo.get_enterprise(USCC_A)
     assert enterprise is not None and enterprise.status is LicenseStatus.SUSPENDED

@@ -43,7 +43,10 @@ class Holder:
     def __init__(self, lock: Path, db: Path | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", HOLD, str(db or ""), str(lock)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self._line() == "held"
 
     def _line(self) -> str:
@@ -138,8 +141,10 @@ def test_a_writer_of_another_process_is_waited_for(tmp_path: Path) -> None:
         writer = threading.Thread(target=write)
         writer.start()
         try:
-            wait_until(lambda: _asking_for_its_turn(writer) or not writer.is_alive(),
-                       "the writer asking for its turn")
+            wait_until(
+                lambda: _asking_for_its_turn(writer) or not writer.is_alive(),
+                "the writer asking for its turn",
+            )
             # while it queues, SQLite's own lock is free: the other process writes and commits
             other.sql("INSERT INTO t VALUES (99)")
             assert writer.is_alive() and _rows(engine) == [99], errors
@@ -197,7 +202,8 @@ def test_reads_never_wait_for_a_writer_of_this_process(tmp_path: Path) -> None:
 
 
 def test_a_turn_that_never_comes_is_database_unavailable_and_frees_the_thread_lock(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     writers = SqliteWriters(tmp_path / "x.writers", timeout_s=0.3)
     with Holder(tmp_path / "x.writers") as other:
         with pytest.raises(sqlite3.OperationalError, match="database is locked"):
@@ -207,9 +213,9 @@ def test_a_turn_that_never_comes_is_database_unavailable_and_frees_the_thread_lo
     writers.release()
 
 
-def test_the_timeout_reaches_callers_as_storage_unavailable(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch
-                                                             ) -> None:
+def test_the_timeout_reaches_callers_as_storage_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import storage.db as db
 
     monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 300)
