@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import io
 import threading
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from seals.errors import DomainError
 from seals.kinds import SealKind
 from seals.model import Seal
 from seals.service import SealService
+from seals.vocab import DocumentType
 
 from .appearance import SealAppearance
 from .certification import Reservation
@@ -31,12 +31,6 @@ __all__ = [
     "SealingService",
     "default_kind",
 ]
-
-
-class DocumentType(enum.Enum):
-    CONTRACT = "contract"
-    INVOICE = "invoice"
-    OTHER = "other"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,207 @@
+"""The one registry of the verification report's problem and notice codes.
+
+A code is stable: relying parties branch on it.  Each has an English title (the ``message``
+of a report item says more, with the details of that document) and the Chinese text the HTML
+report and the verification page show.  The verifier emits only codes of these enums, the HTML
+report and the page's script read their texts from here, so adding a code is one edit here.
+
+A *problem* makes a signature (or the report) not valid; a *notice* is a fact a relying party
+must see that does not change ``valid`` (see :mod:`seals.verdict`).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+__all__ = ["Notice", "Problem", "notice_texts", "problem_texts"]
+
+
+class Problem(enum.Enum):
+    """A problem code of the verification report: ``value`` is the code."""
+
+    en: str
+    zh: str
+
+    def __new__(cls, code: str, en: str, zh: str) -> Problem:
+        member = object.__new__(cls)
+        member._value_ = code
+        member.en = en
+        member.zh = zh
+        return member
+
+    # the report as a whole
+    NO_SIGNATURES = ("no_signatures", "the document carries no signature", "文件中没有任何签章。")
+    NO_SEALS = (
+        "no_seals",
+        "the document carries only timestamps, no seal",
+        "文件只有文档时间戳，没有电子印章。",
+    )
+    EXPECTED_ENTERPRISE_MISSING = (
+        "expected_enterprise_missing",
+        "no valid seal of the expected enterprise",
+        "没有找到期望企业的有效印章。",
+    )
+    SIGNATURE_NOT_VALID = (
+        "signature_not_valid",
+        "a signature is not valid",
+        "有签章未通过验证，原因见该签章下列出的问题。",
+    )
+    # the structure of one signature
+    MALFORMED_SIGNATURE = (
+        "malformed_signature",
+        "the signature data cannot be read",
+        "签名数据格式错误，无法读取。",
+    )
+    BYTE_RANGE_INVALID = (
+        "byte_range_invalid",
+        "the /ByteRange is missing, malformed or covers more than the signature leaves out",
+        "签名的字节范围（/ByteRange）缺失、格式错误或指向了签名以外的内容。",
+    )
+    SIGNATURE_CONTENTS_INVALID = (
+        "signature_contents_invalid",
+        "the /Contents is empty, all zeros or not signature data",
+        "签名值（/Contents）为空、全为零或不是有效的签名数据。",
+    )
+    # integrity, coverage and changes
+    DIGEST_MISMATCH = (
+        "digest_mismatch",
+        "the signed bytes do not match the signature",
+        "签名所保护的内容与签名不符：文件在签章后被改动。",
+    )
+    SIGNATURE_INVALID = (
+        "signature_invalid",
+        "the signature value does not verify",
+        "签名值验证失败。",
+    )
+    PARTIAL_COVERAGE = (
+        "partial_coverage",
+        "the signature does not cover a whole revision of the file",
+        "签名没有覆盖文件的一个完整版本，有字节不受签名保护。",
+    )
+    MODIFIED_AFTER_SIGNING = (
+        "modified_after_signing",
+        "the document was changed after signing in a way that can alter what a reader sees",
+        "签章后文件被修改，这些修改可能改变读者看到的内容。",
+    )
+    DOCMDP_VIOLATION = (
+        "docmdp_violation",
+        "changes after a certification signature that it does not allow",
+        "签章后的修改超出了签名允许的范围。",
+    )
+    # trust and time
+    UNTRUSTED_CERTIFICATE = (
+        "untrusted_certificate",
+        "the certificate does not chain to a trusted anchor",
+        "印章证书不能链接到受信任的根证书。",
+    )
+    TIMESTAMP_INVALID = (
+        "timestamp_invalid",
+        "the signature timestamp does not validate",
+        "签名时间戳验证失败。",
+    )
+    REVOKED_WITHOUT_TRUSTED_TIME = (
+        "revoked_without_trusted_time",
+        "the seal is revoked and the signature has no trusted timestamp",
+        "印章证书已被撤销，且签名没有可信时间戳，无法证明签章早于撤销。",
+    )
+    CERTIFICATE_REVOKED = (
+        "certificate_revoked",
+        "the seal was revoked before it signed",
+        "签章时印章证书已被撤销。",
+    )
+    # the license identity
+    NO_USCC = (
+        "no_uscc",
+        "the certificate names no valid unified social credit code",
+        "证书中没有有效的统一社会信用代码。",
+    )
+    ENTERPRISE_NOT_REGISTERED = (
+        "enterprise_not_registered",
+        "no enterprise with this USCC is in the registry",
+        "登记系统中没有该统一社会信用代码的企业。",
+    )
+    REGISTRY_MISMATCH = (
+        "registry_mismatch",
+        "the certificate's name or USCC does not match the registry",
+        "证书中的企业名称或统一社会信用代码与登记信息不一致。",
+    )
+    LICENSE_NOT_ACTIVE_AT_SIGNING = (
+        "license_not_active_at_signing",
+        "the license was not active when the seal signed",
+        "签章时企业营业执照不处于存续状态。",
+    )
+
+
+class Notice(enum.Enum):
+    """A notice code of the verification report: ``value`` is the code.
+
+    ``zh`` is a template: ``{enterprise}`` is 该企业 when the document carries the seals of one
+    enterprise only (else the enterprise's name), ``{date}`` the Beijing day of ``since``,
+    ``{seal}`` the seal's label, ``{reason}`` the Chinese revocation reason, ``{version}`` and
+    ``{signed_version}`` the current and the signing version of a re-issued seal.  ``variants``
+    holds templates for particular ``reason`` codes.  ``mark`` is the short text shown beside
+    the seal a notice concerns.
+    """
+
+    en: str
+    zh: str
+    mark: str
+    variants: dict[str, str]
+
+    def __new__(
+        cls, code: str, en: str, zh: str, mark: str, variants: dict[str, str] | None = None
+    ) -> Notice:
+        member = object.__new__(cls)
+        member._value_ = code
+        member.en = en
+        member.zh = zh
+        member.mark = mark
+        member.variants = dict(variants or {})
+        return member
+
+    LICENSE_SUSPENDED_NOW = (
+        "license_suspended_now",
+        "the license was active at signing and is suspended now",
+        "{enterprise}营业执照已于 {date} 停业",
+        "执照已停业",
+    )
+    LICENSE_CANCELLED_SINCE_SIGNING = (
+        "license_cancelled_since_signing",
+        "the license has been cancelled since the seal signed",
+        "{enterprise}营业执照已于 {date} 注销",
+        "执照已注销",
+    )
+    LICENSE_REVOKED_SINCE_SIGNING = (
+        "license_revoked_since_signing",
+        "the license has been revoked since the seal signed",
+        "{enterprise}营业执照已于 {date} 被吊销",
+        "执照已吊销",
+    )
+    SEAL_REVOKED_SINCE_SIGNING = (
+        "seal_revoked_since_signing",
+        "the seal was revoked or suspended after it signed",
+        "{enterprise}的{seal}已于 {date} 被撤销（原因：{reason}）",
+        "印章已撤销",
+        {"certificate_hold": "{enterprise}的{seal}已于 {date} 被暂停使用"},
+    )
+    SEAL_SUPERSEDED = (
+        "seal_superseded",
+        "the seal that signed has been re-issued",
+        "{enterprise}的{seal}已于 {date} 重新签发，现行为第 {version} 版"
+        "（文件中为第 {signed_version} 版）",
+        "印章已重新签发",
+    )
+
+
+def problem_texts() -> dict[str, dict[str, str]]:
+    """``{code: {"en", "zh"}}`` of every problem, for the HTML report and the page's script."""
+    return {p.value: {"en": p.en, "zh": p.zh} for p in Problem}
+
+
+def notice_texts() -> dict[str, dict[str, Any]]:
+    """``{code: {"en", "zh", "mark", "variants"}}`` of every notice."""
+    return {
+        n.value: {"en": n.en, "zh": n.zh, "mark": n.mark, "variants": dict(n.variants)}
+        for n in Notice
+    }
