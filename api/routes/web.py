@@ -11,6 +11,10 @@ A frame given by ``srcdoc`` inherits this page's policy on top of its own, so th
 and nothing else inline may style or run.  The hash is computed from
 :func:`api.report_html.render_report` itself, so a change of the report's CSS cannot leave
 the page with a stale hash.
+
+The page's script gets its Chinese texts (problem and notice codes, revocation reasons, seal
+kinds) as JSON in ``index.html``, made from :mod:`seals.codes` and :mod:`seals.vocab`: the
+registry the report page reads, so the two never say different things.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 
+from seals.codes import notice_texts, problem_texts
+from seals.vocab import REASON_LABELS, SealKind, labels
+
 from ..deps import ContainerDep
 from ..errors import NotFound
-from ..report_html import NOTICE_MARK, NOTICE_TEXT, PROBLEM_TEXT, REASON_TEXT, render_report
+from ..report_html import render_report
 
-__all__ = ["content_security_policy", "render_index", "router"]
+__all__ = ["content_security_policy", "page_texts", "render_index", "router"]
 
 router = APIRouter(tags=["verification page"], include_in_schema=False)
 
@@ -97,19 +104,40 @@ def _json_for_script(value: object) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
+@cache
+def page_texts() -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The Chinese texts the page's script needs, from the registry the report page reads.
+
+    The problem texts are ``{code: text}``.  The notice tables are ``notices`` (``{code:
+    template}``, and ``{code.reason: template}`` for a notice's variants, the way
+    :func:`api.report_html.notice_sentence` picks them), ``marks`` (``{code: mark}``),
+    ``reasons`` (the revocation reasons) and ``seal_kinds`` (the seal kinds' labels).
+    """
+    problems = {code: text["zh"] for code, text in problem_texts().items()}
+    notices: dict[str, str] = {}
+    marks: dict[str, str] = {}
+    for code, text in notice_texts().items():
+        notices[code] = text["zh"]
+        notices.update({f"{code}.{reason}": zh for reason, zh in text["variants"].items()})
+        marks[code] = text["mark"]
+    tables = {
+        "notices": notices,
+        "marks": marks,
+        "reasons": dict(REASON_LABELS),
+        "seal_kinds": labels(SealKind),
+    }
+    return problems, tables
+
+
 def render_index(*, verify_public: bool, max_upload_mb: float) -> str:
-    """index.html with the server's settings the page needs filled in."""
+    """index.html with the server's settings and the page's Chinese texts filled in."""
+    problems, notices = page_texts()
     return (
         _read("index.html")
         .replace("{{verify_public}}", "true" if verify_public else "false")
         .replace("{{max_upload_bytes}}", str(int(max_upload_mb * 1024 * 1024)))
-        .replace("{{problem_text}}", _json_for_script(PROBLEM_TEXT))
-        .replace(
-            "{{notice_text}}",
-            _json_for_script(
-                {"notices": NOTICE_TEXT, "marks": NOTICE_MARK, "reasons": REASON_TEXT}
-            ),
-        )
+        .replace("{{problem_text}}", _json_for_script(problems))
+        .replace("{{notice_text}}", _json_for_script(notices))
     )
 
 

@@ -8,7 +8,6 @@ markup, quotes and URLs in every text field, to show the page renders them inert
 from __future__ import annotations
 
 import base64
-import html
 import io
 import re
 from dataclasses import dataclass
@@ -16,14 +15,16 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from api.container import Container
-from api.report_html import PROBLEM_TEXT, render_report, seal_image_lookup
-from helpers import ROOT, USCC, license_data
+from api.report_html import render_report, seal_image_lookup
+from helpers import USCC, license_data
 from pdfs import simple_pdf
+from seals.codes import Notice, Problem
 from seals.kinds import SealKind
 from seals.license import parse_license
 from signer.levels import PadesLevel
@@ -76,6 +77,11 @@ def _no_external_resources(page: str) -> None:
         assert not any(name.startswith("on") for name in attrs)
     csp = [a.get("content") for t, a in parsed.tags if a.get("http-equiv")]
     assert csp and "default-src 'none'" in (csp[0] or "")
+
+
+def _esc(text: str) -> str:
+    """``text`` as the page writes it (autoescaped: ``&lt;``, ``&#34;``, ``&#39;``)."""
+    return str(escape(text))
 
 
 def _codes(report: dict[str, Any]) -> set[str]:
@@ -141,7 +147,7 @@ async def test_valid_report_page(sealed: Sealed) -> None:
     ]:
         assert label in page and f'<code class="m">{code}</code>' in page, (label, code)
     for sig in report["signatures"]:
-        assert html.escape(sig["field"]) in page
+        assert _esc(sig["field"]) in page
         if sig["type"] == "signature":
             assert f'<code class="m">{sig["level"]}</code>' in page
     for label in [
@@ -181,9 +187,9 @@ async def test_tampered_report_page(sealed: Sealed) -> None:
     assert "modified_after_signing" in codes
     for code in codes:
         assert f'<code class="m">{code}</code>' in page
-        assert html.escape(PROBLEM_TEXT[code]) in page
+        assert _esc(Problem(code).zh) in page
     for problem in report["problems"]:  # the document-level problems, with their details
-        assert html.escape(problem["message"]) in page
+        assert _esc(problem["message"]) in page
     assert len(_Page(page).attrs("src")) == 2
     _no_external_resources(page)
 
@@ -245,7 +251,7 @@ def _hostile_report() -> dict[str, Any]:
 def test_untrusted_text_is_inert() -> None:
     page = render_report(_hostile_report(), lambda digest: b"\x89PNG fake")
     assert "<script" not in page.lower()
-    assert html.escape(EVIL) in page
+    assert _esc(EVIL) in page
     parsed = _Page(page)
     assert [a for t, a in parsed.tags if t == "img"] == [
         {
@@ -281,7 +287,7 @@ def test_broken_signature_and_unknown_code_render() -> None:
     }
     page = render_report(report, lambda digest: None)
     assert "已破坏" in page and '<code class="m">broken</code>' in page
-    assert PROBLEM_TEXT["malformed_signature"] in page
+    assert Problem.MALFORMED_SIGNATURE.zh in page
     assert '<code class="m">brand_new_code</code>' in page and "未收录的问题代码" in page
     assert "不可信" in page and "无登记的印章图像" in page
     _no_external_resources(page)
@@ -296,7 +302,7 @@ def test_no_signatures_and_missing_image() -> None:
         "problems": [{"code": "no_signatures", "message": "none"}],
     }
     page = render_report(empty, lambda digest: None)
-    assert PROBLEM_TEXT["no_signatures"] in page and "文件中没有签名" in page
+    assert Problem.NO_SIGNATURES.zh in page and "文件中没有签名" in page
 
     def failing(digest: str) -> bytes | None:
         raise RuntimeError("registry down")
@@ -307,16 +313,102 @@ def test_no_signatures_and_missing_image() -> None:
     assert "未找到登记的印章图像" in page and "data:image" not in page
 
 
-def test_every_code_the_verifier_emits_has_chinese_text() -> None:
-    source = (ROOT / "signer" / "verify.py").read_text(encoding="utf-8")
-    emitted = set(re.findall(r"""\.add\(\s*["']([a-z_]+)["']""", source))
-    emitted |= set(re.findall(r""""code":\s*["']([a-z_]+)["']""", source))
-    # and every code the module's docstring documents
-    emitted |= set(re.findall(r"``([a-z]+(?:_[a-z]+)+)``", source.split('"""')[1])) - {
-        "expect_uscc"
+def _one_seal_report(
+    problems: list[dict[str, Any]], notices: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A document with one seal (field Sig1) carrying ``problems``, which the document carries
+    too, and ``notices`` on that seal."""
+    return {
+        "valid": not problems,
+        "expect_uscc": None,
+        "file": {"sha256": "ef" * 32, "size": 100, "pages": 1},
+        "signatures": [
+            {
+                "field": "Sig1",
+                "type": "signature",
+                "valid": not problems,
+                "seal": {"kind": "contract", "label": "合同专用章", "version": 1},
+                "enterprise": {"uscc": USCC, "name": "北京示例科技有限公司"},
+                "problems": problems,
+            }
+        ],
+        "problems": problems,
+        "notices": notices,
     }
-    assert emitted, "no problem codes found in signer/verify.py"
-    assert emitted <= set(PROBLEM_TEXT), sorted(emitted - set(PROBLEM_TEXT))
+
+
+def test_every_problem_code_renders_its_chinese_text() -> None:
+    problems = [{"code": p.value, "message": f"{p.en} <{p.value}>"} for p in Problem]
+    page = render_report(_one_seal_report(problems, []), lambda digest: None)
+    for p in Problem:
+        # the document's problems, the seal's, and the list of reasons under the verdict
+        assert page.count(_esc(p.zh)) == 3, p
+        assert page.count(f'<code class="m">{p.value}</code>') == 3, p
+        assert page.count(_esc(f"{p.en} <{p.value}>")) == 2, p  # each with its message
+    assert "未收录的问题代码" not in page
+    _no_external_resources(page)
+
+
+def test_every_notice_code_renders_its_chinese_text() -> None:
+    from seals.model import RevocationReason
+    from seals.verdict import NOTICE_CODES
+    from seals.vocab import REASON_LABELS
+
+    assert set(NOTICE_CODES) <= {n.value for n in Notice}  # what the verdict makes is registered
+    # every notice, each of its variants, and a revoked seal for every reason eseal revokes with
+    cases = [(n, "key_compromise") for n in Notice]
+    cases += [(n, reason) for n in Notice for reason in n.variants]
+    cases += [(Notice.SEAL_REVOKED_SINCE_SIGNING, r.value) for r in RevocationReason]
+    notices = [
+        {
+            "code": n.value,
+            "message": n.en,
+            "since": "2026-11-30T17:00:00+00:00",
+            "uscc": USCC,
+            "enterprise": "北京示例科技有限公司",
+            "fields": ["Sig1"],
+            "reason": reason,
+            "current_version": 3,
+            "seal": {"kind": "contract", "version": 1},
+        }
+        for n, reason in cases
+    ]
+    page = render_report(_one_seal_report([], notices), lambda digest: None)
+    for n, reason in cases:
+        # the variant for its reason, else the notice's sentence, filled in
+        sentence = n.variants.get(reason, n.zh).format(
+            enterprise="该企业",
+            date="2026-12-01",
+            seal="合同专用章",
+            reason=REASON_LABELS[reason],
+            version="3",
+            signed_version="1",
+        )
+        assert "{" not in sentence and _esc(sentence) in page, (n, reason)
+        assert f'<code class="m">{n.value}</code>' in page
+    # the seal's line in the summary table carries each notice's mark once
+    row = re.search(r'<tr class="noticed"><td class="num">1</td>(.*?)</tr>', page)
+    assert row
+    for n in Notice:
+        assert row.group(1).count(f'<span class="nmark">{_esc(n.mark)}</span>') == 1, n
+    _no_external_resources(page)
+
+
+def test_unknown_codes_render_with_their_message() -> None:
+    """A code added to the verifier later than this page still shows, with its message."""
+    problems = [{"code": "brand_new_code", "message": f"added later {EVIL}"}]
+    notices = [
+        {"code": "brand_new_notice", "message": f"said later {EVIL}", "fields": ["Sig1"]},
+    ]
+    page = render_report(_one_seal_report(problems, notices), lambda digest: None)
+    assert page.count("（未收录的问题代码）") == 3
+    assert page.count('<code class="m">brand_new_code</code>') == 3
+    assert page.count(_esc(f"added later {EVIL}")) == 2
+    # the notice: its message as the sentence, its code as the mark beside the seal
+    assert _esc(f"said later {EVIL}") in page
+    assert '<code class="m">brand_new_notice</code>' in page
+    assert '<span class="nmark">brand_new_notice</span>' in page
+    _no_external_resources(page)
 
 
 @dataclass
@@ -434,40 +526,22 @@ def _noticed_report() -> dict[str, Any]:
     }
 
 
-def test_every_notice_code_has_chinese_text() -> None:
-    from api.report_html import NOTICE_MARK, NOTICE_TEXT, REASON_TEXT
-    from seals.verdict import NOTICE_CODES
-
-    assert set(NOTICE_CODES) <= set(NOTICE_TEXT) & set(NOTICE_MARK)
-    # the reason codes seals are revoked with (DESIGN.md 3)
-    assert {
-        "key_compromise",
-        "superseded",
-        "affiliation_changed",
-        "cessation_of_operation",
-        "certificate_hold",
-        "unspecified",
-    } <= set(REASON_TEXT)
-
-
 def test_notices_in_the_headline_and_the_summary_table() -> None:
     from api.report_html import headline
 
     report = _noticed_report()
     page = render_report(report, lambda digest: None)
     # two enterprises: each notice names its enterprise (escaped), dates in Beijing time
-    name = html.escape(EVIL)
+    name = _esc(EVIL)
     assert (
-        html.escape(
-            f"签章有效：签章时营业执照存续；{EVIL}（{USCC}）营业执照已于 2026-12-01 被吊销；"
-        )
+        _esc(f"签章有效：签章时营业执照存续；{EVIL}（{USCC}）营业执照已于 2026-12-01 被吊销；")
         in page
     )
     assert "的合同专用章已于 2026-12-02 重新签发，现行为第 3 版（文件中为第 1 版）" in page
     assert "已于 2026-12-02 被撤销（原因：密钥泄露）" in page
     assert name in page and EVIL not in page
     # an unknown notice code still shows, with the server's own message
-    assert html.escape(f"later {EVIL}") in page
+    assert _esc(f"later {EVIL}") in page
     assert '<code class="m">brand_new_notice</code>' in page
     assert 'class="overall good noticed"' in page and '<div class="notices">' in page
     # the summary table marks the first seal only, with each notice's mark once
