@@ -15,23 +15,21 @@
   const TOKEN_KEY = "eseal.verify.token";
   const USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY";
 
+  // the Chinese text of each problem code, filled in by the server from seals/codes.py
   let PROBLEM_TEXT = {};
   try {
     PROBLEM_TEXT = JSON.parse($("problem-text").textContent || "{}");
   } catch (_) {
     PROBLEM_TEXT = {};
   }
-  // notice sentences, short marks and revocation reasons: the same tables as the report page
-  let NOTICE = { notices: {}, marks: {}, reasons: {} };
+  // notice sentences, short marks, revocation reasons and seal kinds: the server fills them in
+  // from the registry the report page reads (seals/codes.py, seals/vocab.py)
+  let NOTICE = { notices: {}, marks: {}, reasons: {}, seal_kinds: {} };
   try {
     NOTICE = { ...NOTICE, ...JSON.parse($("notice-text").textContent || "{}") };
   } catch (_) {
     // the page still shows each notice's own message
   }
-  const SEAL_KIND = {
-    official: "企业法定名称章", contract: "合同专用章", finance: "财务专用章",
-    invoice: "发票专用章", legal_rep: "法定代表人章",
-  };
 
   // Chinese explanations of the errors (problem+json codes) the page can meet
   const ERROR_TEXT = {
@@ -248,7 +246,7 @@
     const values = {
       enterprise: oneEnterprise ? "该企业" : `${name}（${n.uscc}）`,
       date: day,
-      seal: seal.label || SEAL_KIND[seal.kind] || "印章",
+      seal: seal.label || NOTICE.seal_kinds[seal.kind] || "印章",
       reason: NOTICE.reasons[n.reason] || String(n.reason),
       version: String(n.current_version),
       signed_version: String(seal.version),
