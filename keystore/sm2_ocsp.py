@@ -9,8 +9,16 @@ may notice:
   and key hashes with SHA-1, SHA-256/384/512 or SM3 (:func:`is_for_sm2_ca`); the HTTP layer
   sends every other request to the ECDSA responder.  A request that mixes CertIDs of the SM2
   seal CA with others is ``unauthorized`` (this responder speaks for one CA only);
-* the certificates the SM2 seal CA made for the PKI itself (TSA, OCSP responder) are ``good``;
-  any other serial is asked of a :data:`keystore.pki.StatusLookup` (``None``: ``unknown``);
+* the certificates the SM2 seal CA made for the PKI itself (TSA, OCSP responder, seal maker,
+  and the ones they had before a rotation: :meth:`keystore.sm2_pki.Sm2Pki.internal_serials`)
+  are ``good``, so what a retired certificate signed stays verifiable; any other serial is
+  asked of a :data:`keystore.pki.StatusLookup` (``None``: ``unknown``);
+* the answer is signed by the current responder certificate (after a rotation, the new one),
+  or with ``by_ca`` by the SM2 seal CA itself (RFC 6960 4.2.2.2), as
+  :meth:`keystore.pki.InternalPki.ocsp_response` does for validation data embedded long after a
+  responder rotation.  pyHanko (0.x, certvalidator) checks a delegated responder's certificate
+  in a validation context of its own, without the SM2 signature validator a caller registered,
+  so it accepts SM2 answers only when the CA signs them: ``by_ca`` is the form to embed for it;
 * ``responderID`` is ``byKey`` (SHA-1 of the responder key, RFC 6960 4.2.1), ``thisUpdate`` and
   ``producedAt`` now in whole seconds, ``nextUpdate`` one day later, a request nonce echoed;
 * an unreadable request gets ``malformedRequest``; nothing raises on bad input.
@@ -100,11 +108,17 @@ def _status(serial: int, internal: set[int], lookup: StatusLookup) -> asn1_ocsp.
 
 
 def ocsp_response(
-    pki: Sm2Pki, request_der: bytes, lookup: StatusLookup, *, now: datetime | None = None
+    pki: Sm2Pki,
+    request_der: bytes,
+    lookup: StatusLookup,
+    *,
+    now: datetime | None = None,
+    by_ca: bool = False,
 ) -> bytes:
     """Answer a DER OCSP request about certificates of the SM2 seal CA (see the module doc).
 
-    ``lookup`` gives the status of a seal certificate's serial (``None``: never issued).
+    ``lookup`` gives the status of a seal certificate's serial (``None``: never issued);
+    ``by_ca``: signed by the seal CA instead of the responder certificate.
     """
     request = _parse(request_der)
     if request is None:
@@ -114,7 +128,7 @@ def ocsp_response(
     if not all(_names_ca(entry["req_cert"], issuing) for entry in entries):
         return _unsuccessful("unauthorized")
     now = (now or pki.now()).astimezone(UTC).replace(microsecond=0)
-    internal = {pki.certificate(role).serial_number for role in ("tsa", "ocsp")}
+    internal = pki.internal_serials()
     responses = [
         asn1_ocsp.SingleResponse(
             {
@@ -126,8 +140,7 @@ def ocsp_response(
         )
         for entry in entries
     ]
-    responder = pki.certificate("ocsp")
-    signer = pki.service_signer("ocsp")
+    responder, signer = pki.ocsp_responder(by_ca=by_ca)
     key_id = hashlib.sha1(
         bytes(responder["tbs_certificate"]["subject_public_key_info"]["public_key"]),
         usedforsecurity=False,

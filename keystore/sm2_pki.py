@@ -8,9 +8,16 @@ asn1crypto and signed by the store's :class:`keystore.sm2.Sm2Signer`.
 
 Keys live in the soft store, scope ``pki-sm2`` (encrypted at rest like the others); the
 certificates are PEM files in the directory given (``root.pem``, ``issuing.pem``, ``tsa.pem``,
-``ocsp.pem``) with ``sm2-pki.json`` naming the keys; in a data dir that directory is
-``pki/sm2`` (:data:`SUBDIR`), made by ``eseal init`` or, for older data dirs, at start-up
+``ocsp.pem``, ``maker.pem``) with ``sm2-pki.json`` naming the keys; in a data dir that directory
+is ``pki/sm2`` (:data:`SUBDIR`), made by ``eseal init`` or, for older data dirs, at start-up
 (:meth:`Sm2Pki.ensure`).
+
+Besides the TSA and the OCSP responder, the seal CA certifies the platform's **seal maker**
+(制章者, GB/T 38540 / GM/T 0031): the key that signs every ``SESeal`` the platform makes
+(:meth:`Sm2Pki.seal_maker`).  The three service certificates are rotated
+(:meth:`Sm2Pki.rotate`) as the international ones are (:meth:`keystore.pki.InternalPki.rotate`);
+a rotated certificate stays on disk and in :meth:`Sm2Pki.retired`, and the OCSP responder keeps
+calling it good, so what it signed stays verifiable.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,8 +50,10 @@ from .soft import SoftKeyStore
 
 __all__ = [
     "REASON_NAMES",
+    "ROTATED_ROLES",
     "SCOPE",
     "SUBDIR",
+    "SealMaker",
     "Sm2Pki",
     "check_certificate_key",
     "seal_subject_name",
@@ -54,7 +64,11 @@ __all__ = [
 SCOPE = "pki-sm2"
 #: where the SM2 PKI lives inside the PKI directory of a data dir
 SUBDIR = "sm2"
-ROLES = ("root", "issuing", "tsa", "ocsp")
+ROLES = ("root", "issuing", "tsa", "ocsp", "maker")
+#: the service certificates the seal CA issues to the PKI itself; each may be rotated
+ROTATED_ROLES = ("tsa", "ocsp", "maker")
+#: what a data dir made before the seal maker existed holds (:meth:`Sm2Pki.ensure` adds it)
+_REQUIRED_ROLES = ("root", "issuing", "tsa", "ocsp")
 Clock = Callable[[], datetime]
 
 _SM2_WITH_SM3 = {"algorithm": sm2.NAME_SM2_WITH_SM3}
@@ -235,6 +249,20 @@ REASON_NAMES = {
 }
 
 
+@dataclass(frozen=True)
+class SealMaker:
+    """The platform's seal maker (制章者): who signs the GB/T 38540 ``SESeal`` of every seal.
+
+    ``signer`` signs SM2-with-SM3 with the default user id (``SESeal.signedValue`` over
+    DER(``SES_SealInfo``)); the key stays in the store.  ``certificate`` is what goes into
+    ``SESeal.cert``; ``chain`` (seal CA, then root) is what a verifier needs to trust it.
+    """
+
+    signer: sm2.Sm2Signer
+    certificate: asn1_x509.Certificate
+    chain: list[asn1_x509.Certificate]
+
+
 class Sm2Pki:
     """Creates (once) and operates the SM2 CA hierarchy; see the module docstring."""
 
@@ -259,6 +287,7 @@ class Sm2Pki:
         self._clock = clock
         self._certs: dict[str, asn1_x509.Certificate] = {}
         self._refs: dict[str, str] = {}
+        self._retired: dict[str, list[asn1_x509.Certificate]] = {}
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -267,7 +296,8 @@ class Sm2Pki:
         return (self._dir / "sm2-pki.json").exists()
 
     def create(self) -> None:
-        """Generate the four SM2 keys and certificates. Refuses if the SM2 PKI exists."""
+        """Generate the SM2 keys and certificates of :data:`ROLES`. Refuses if the SM2 PKI
+        exists."""
         if self.exists:
             raise KeystoreError("the SM2 PKI exists already", code="pki_exists")
         now = self._clock() - timedelta(minutes=5)
@@ -304,36 +334,8 @@ class Sm2Pki:
             ],
         )
         self._certs = {"root": root, "issuing": issuing}
-        service_end = now + timedelta(days=365 * self.SERVICE_YEARS)
-        self._certs["tsa"] = self._issue(
-            role_key="tsa",
-            subject=name(f"{org} SM2 TSA"),
-            issuer=issuing,
-            signer_role="issuing",
-            not_before=now,
-            not_after=service_end,
-            extensions=[
-                _ext("basic_constraints", {"ca": False}, critical=True),
-                _ext("key_usage", _key_usage("digital_signature"), critical=True),
-                _ext("extended_key_usage", ["time_stamping"], critical=True),
-                self._aia(),
-                self._crl_dp("issuing"),
-            ],
-        )
-        self._certs["ocsp"] = self._issue(
-            role_key="ocsp",
-            subject=name(f"{org} SM2 OCSP Responder"),
-            issuer=issuing,
-            signer_role="issuing",
-            not_before=now,
-            not_after=service_end,
-            extensions=[
-                _ext("basic_constraints", {"ca": False}, critical=True),
-                _ext("key_usage", _key_usage("digital_signature"), critical=True),
-                _ext("extended_key_usage", ["ocsp_signing"], critical=False),
-                _ext("ocsp_no_check", None, critical=False),
-            ],
-        )
+        for role in ROTATED_ROLES:
+            self._certs[role] = self._service_certificate(role, self._service_name(role), now)
         self._dir.mkdir(parents=True, exist_ok=True)
         for role in ROLES:
             _write_atomic(self._dir / f"{role}.pem", _pem(self._certs[role]))
@@ -351,21 +353,38 @@ class Sm2Pki:
         one's PKI) and after a crash at any point: ``sm2-pki.json`` is written last and
         atomically, so without it nothing was published, and the keys of the interrupted run
         (scope ``pki-sm2``, certified by nothing anyone holds) are removed and made anew.
+
+        A PKI made before the seal maker existed gets its seal maker here too (see
+        :meth:`_add_seal_maker`), and the ``{role}.pem`` copies are brought up to date after a
+        rotation that was interrupted once its manifest was written (:meth:`rotate`).
         """
         self._dir.mkdir(parents=True, exist_ok=True)
-        with _exclusive_lock(self._dir / "sm2-pki.lock"):
+        with self._locked():
             if self.exists:
                 self.load()
+                if "maker" not in self._refs:
+                    self._add_seal_maker()
+                self._refresh_role_files()
                 return False
             self._store.delete_scope(SCOPE)
             self.create()
             return True
 
     def load(self) -> None:
+        """Read the manifest and the certificates; a data dir from before the seal maker loads
+        without it (:meth:`ensure` adds it)."""
         try:
-            self._refs = json.loads((self._dir / "sm2-pki.json").read_text())["keys"]
+            manifest = self._manifest()
+            self._refs = dict(manifest["keys"])
+            files: dict[str, str] = manifest.get("certs", {})
             self._certs = {
-                role: _load_pem((self._dir / f"{role}.pem").read_bytes()) for role in ROLES
+                role: _load_pem((self._dir / files.get(role, f"{role}.pem")).read_bytes())
+                for role in ROLES
+                if role in _REQUIRED_ROLES or role in self._refs
+            }
+            self._retired = {
+                role: [_load_pem((self._dir / name).read_bytes()) for name in names]
+                for role, names in manifest.get("retired", {}).items()
             }
         except FileNotFoundError:
             raise KeystoreError(
@@ -391,10 +410,17 @@ class Sm2Pki:
         return "".join(_pem(c).decode() for c in self.chain())
 
     def service_signer(self, role: str) -> sm2.Sm2Signer:
-        """The SM2 signer of the TSA or the OCSP responder (``role`` "tsa"/"ocsp")."""
-        if role not in ("tsa", "ocsp"):
+        """The SM2 signer of the TSA, the OCSP responder or the seal maker (``role`` "tsa",
+        "ocsp", "maker"); the key stays in the store."""
+        if role not in ROTATED_ROLES:
             raise KeystoreError(
-                "only the TSA and the OCSP responder sign as a service", code="pki_role_invalid"
+                "only the TSA, the OCSP responder and the seal maker sign as a service",
+                code="pki_role_invalid",
+            )
+        if role not in self._refs:
+            raise KeystoreError(
+                "this SM2 PKI has no seal maker yet: start eseal once to add it",
+                code="seal_maker_missing",
             )
         return self._store.sm2_signer(self._refs[role])
 
@@ -470,6 +496,202 @@ class Sm2Pki:
             }
         )
         return _signed_certificate(tbs, self._store.sm2_signer(self._refs[signer_role]))
+
+    # -- service certificates: the seal maker and rotation --------------------------------
+    #
+    # The seal CA certifies three services of the PKI itself: the TSA, the OCSP responder and
+    # the seal maker (制章者).  The seal maker's certificate is issued by the SM2 seal CA, not
+    # by the root: it is then covered by the seal CA's CRL and OCSP responder like every seal
+    # certificate, and a relying party trusts it through the chain it imports anyway
+    # (``eseal pki ca --algorithm sm2``).  Its key usage is digitalSignature and
+    # nonRepudiation (critical), as for the seals: a SESeal is the platform's commitment that
+    # this picture and these certificates make this seal; no extended key usage (GM/T 0031
+    # defines none for a seal maker, and an EKU would only narrow what verifiers accept).
+
+    def _locked(self) -> AbstractContextManager[None]:
+        """One writer at a time over this directory, across processes."""
+        return _exclusive_lock(self._dir / "sm2-pki.lock")
+
+    def _manifest(self) -> dict[str, Any]:
+        manifest: dict[str, Any] = json.loads((self._dir / "sm2-pki.json").read_text())
+        return manifest
+
+    def _service_name(self, role: str) -> asn1_x509.Name:
+        org = self._organisation
+        what = {"tsa": "SM2 TSA", "ocsp": "SM2 OCSP Responder", "maker": "SM2 Seal Maker"}[role]
+        return _name(
+            ("country_name", "CN"), ("organization_name", org), ("common_name", f"{org} {what}")
+        )
+
+    def _service_extensions(self, role: str) -> list[asn1_x509.Extension]:
+        not_ca = _ext("basic_constraints", {"ca": False}, critical=True)
+        if role == "tsa":
+            return [
+                not_ca,
+                _ext("key_usage", _key_usage("digital_signature"), critical=True),
+                _ext("extended_key_usage", ["time_stamping"], critical=True),
+                self._aia(),
+                self._crl_dp("issuing"),
+            ]
+        if role == "ocsp":
+            return [
+                not_ca,
+                _ext("key_usage", _key_usage("digital_signature"), critical=True),
+                _ext("extended_key_usage", ["ocsp_signing"], critical=False),
+                _ext("ocsp_no_check", None, critical=False),
+            ]
+        return [  # the seal maker (see above)
+            not_ca,
+            _ext("key_usage", _key_usage("digital_signature", "non_repudiation"), critical=True),
+            self._aia(),
+            self._crl_dp("issuing"),
+        ]
+
+    def _service_certificate(
+        self,
+        role: str,
+        subject: asn1_x509.Name,
+        not_before: datetime,
+        *,
+        spki: asn1_keys.PublicKeyInfo | None = None,
+    ) -> asn1_x509.Certificate:
+        """A certificate of the seal CA for a service key (``spki``, else ``role``'s key)."""
+        issuing = self._certs["issuing"]
+        return self._issue(
+            role_key=role if spki is None else None,
+            spki=spki,
+            subject=subject,
+            issuer=issuing,
+            signer_role="issuing",
+            not_before=not_before,
+            not_after=min(
+                not_before + timedelta(days=365 * self.SERVICE_YEARS),
+                issuing["tbs_certificate"]["validity"]["not_after"].native,
+            ),
+            extensions=self._service_extensions(role),
+        )
+
+    def seal_maker(self) -> SealMaker:
+        """The seal maker's signer, certificate and chain (see :class:`SealMaker`)."""
+        if "maker" not in self._certs:
+            raise KeystoreError(
+                "this SM2 PKI has no seal maker yet: start eseal once to add it",
+                code="seal_maker_missing",
+            )
+        return SealMaker(self.service_signer("maker"), self._certs["maker"], self.chain())
+
+    def retired(self, role: str) -> list[asn1_x509.Certificate]:
+        """Earlier certificates of a service ("tsa", "ocsp", "maker"), oldest first."""
+        return list(self._retired.get(role, []))
+
+    def internal_serials(self) -> set[int]:
+        """Serials of the certificates the seal CA made for the PKI itself, current and
+        retired: the OCSP responder answers "good" for them (nothing revokes them)."""
+        return {
+            *(self._certs[role].serial_number for role in ROTATED_ROLES if role in self._certs),
+            *(cert.serial_number for certs in self._retired.values() for cert in certs),
+        }
+
+    def ocsp_responder(self, *, by_ca: bool = False) -> tuple[asn1_x509.Certificate, sm2.Sm2Signer]:
+        """Who signs OCSP answers (for :mod:`keystore.sm2_ocsp`): the responder certificate and
+        its signer, or with ``by_ca`` the seal CA's (RFC 6960 4.2.2.2)."""
+        role = "issuing" if by_ca else "ocsp"
+        return self._certs[role], self._store.sm2_signer(self._refs[role])
+
+    def rotate(self, role: str) -> asn1_x509.Certificate:
+        """A new key and certificate for the TSA, the OCSP responder or the seal maker.
+
+        As :meth:`keystore.pki.InternalPki.rotate`: done before the current certificate
+        expires (it lives :attr:`SERVICE_YEARS`); the new one has the same subject.  The old
+        certificate stays as ``{role}-{serial}.pem``, listed under ``retired`` in
+        ``sm2-pki.json`` and in :meth:`retired`; the OCSP responder keeps answering "good" for
+        it, so the tokens, OCSP answers and SESeals it signed stay verifiable; its key is no
+        longer used.  Processes that serve must be restarted to pick up the new key.
+
+        Crash-safe and one at a time across processes (the lock of :meth:`ensure`): the new
+        key has a label of its own (``{role}-{n}``), its certificate goes to a file of its own,
+        and the manifest, which names both, is written last and atomically; a run interrupted
+        before it leaves the old state in force and its unreferenced key is replaced by the
+        next run.  ``{role}.pem`` is rewritten after the manifest, as a copy (:meth:`ensure`
+        repairs it if that step was interrupted).
+        """
+        if role not in ROTATED_ROLES:
+            raise KeystoreError(
+                "only the TSA, the OCSP responder and the seal maker are rotated",
+                code="pki_role_invalid",
+            )
+        with self._locked():
+            self.load()  # another process may have rotated since this one loaded
+            if role not in self._refs:  # the seal maker of a PKI not yet upgraded
+                return self._add_seal_maker()
+            old = self._certs[role]
+            generation = len(self._retired.get(role, [])) + 2
+            ref = self._fresh_key(f"{role}-{generation}")
+            cert = self._service_certificate(
+                role,
+                old.subject,
+                self._clock() - timedelta(minutes=5),
+                spki=self._store.public_key(ref),
+            )
+            self._commit_service(role, ref, cert, retiring=old)
+        return cert
+
+    def _add_seal_maker(self) -> asn1_x509.Certificate:
+        """Make the seal maker of a PKI created before it existed (under the lock)."""
+        ref = self._fresh_key("maker")
+        cert = self._service_certificate(
+            "maker",
+            self._service_name("maker"),
+            self._clock() - timedelta(minutes=5),
+            spki=self._store.public_key(ref),
+        )
+        self._commit_service("maker", ref, cert, retiring=None)
+        return cert
+
+    def _fresh_key(self, label: str) -> str:
+        """A new SM2 key labelled ``label``, replacing an unreferenced one of that label (what
+        an interrupted run leaves: no certificate anyone holds names it)."""
+        leftover = f"soft:{SCOPE}/{label}"
+        if leftover in self._refs.values():
+            raise KeystoreError(f"key {label!r} is in use", code="key_exists")
+        self._store.delete(leftover)
+        return self._store.generate(SCOPE, label, KeyAlgorithm.SM2)
+
+    def _commit_service(
+        self,
+        role: str,
+        ref: str,
+        cert: asn1_x509.Certificate,
+        *,
+        retiring: asn1_x509.Certificate | None,
+    ) -> None:
+        """Publish ``cert`` (for the key ``ref``) as ``role``'s certificate; see :meth:`rotate`."""
+        manifest = self._manifest()
+        files: dict[str, str] = manifest.setdefault("certs", {})
+        current = f"{role}-{cert.serial_number:x}.pem"
+        _write_atomic(self._dir / current, _pem(cert))
+        if retiring is not None:
+            kept = f"{role}-{retiring.serial_number:x}.pem"
+            if not (self._dir / kept).exists():  # the first rotation: the old one was {role}.pem
+                _write_atomic(self._dir / kept, _pem(retiring))
+            manifest.setdefault("retired", {}).setdefault(role, []).append(kept)
+        manifest["keys"][role] = ref
+        files[role] = current
+        # the commit point: before it the old state is in force, after it the new one
+        _write_atomic(self._dir / "sm2-pki.json", json.dumps(manifest, indent=2).encode())
+        self._refs[role] = ref
+        self._certs[role] = cert
+        if retiring is not None:
+            self._retired.setdefault(role, []).append(retiring)
+        _write_atomic(self._dir / f"{role}.pem", _pem(cert))
+
+    def _refresh_role_files(self) -> None:
+        """Make each ``{role}.pem`` the certificate the manifest names (see :meth:`rotate`)."""
+        for role in self._manifest().get("certs", {}):
+            copy = self._dir / f"{role}.pem"
+            data = _pem(self._certs[role])
+            if not copy.exists() or copy.read_bytes() != data:
+                _write_atomic(copy, data)
 
     # -- revocation -----------------------------------------------------------------------
 
