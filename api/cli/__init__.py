@@ -1,0 +1,21 @@
+"""The ``eseal`` command. JSON on stdout; errors as problem objects on stderr.
+
+Exit codes: 0 done, 1 refused (a problem object says why), 2 usage error; ``eseal verify``
+answers 0 valid, 1 not valid, 2 could not process (:mod:`api.cli.output`).
+
+One module per command group, each with its ``cmd_*`` functions and a ``register`` that adds
+them to the parser (:mod:`api.cli.parser`): ``server`` (init, serve), ``apikey``,
+``enterprise``, ``seal``, ``documents`` (sign, verify, extend), ``archive``, ``keys``, ``pki``;
+what they share is in ``common`` and ``output``; ``run`` holds :func:`main`.
+
+Start-up is kept cheap (``bench/cli_startup.py``): the modules import only the standard
+library and the small vocabulary modules at the top; pyHanko, SQLAlchemy, FastAPI and the
+settings are imported inside the commands that use them, so ``eseal --help`` does not load
+them.
+"""
+
+from __future__ import annotations
+
+from .run import main
+
+__all__ = ["main"]

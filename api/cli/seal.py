@@ -1,0 +1,96 @@
+"""``eseal seal suspend|resume|revoke|reissue|image``: a seal's lifecycle and its image."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from seals.kinds import SealKind, parse_kind
+
+from .common import USCC_HELP, container, unreadable
+from .output import EXIT_OK, print_json
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+    from .common import Subparsers
+
+__all__ = ["cmd_seal", "cmd_seal_image", "register"]
+
+
+def cmd_seal(args: argparse.Namespace, settings: Settings) -> int:
+    c = container(settings)
+    kind = parse_kind(args.kind)
+    # the parser offers --reason-code to all but resume, --compromised-at to revoke and reissue
+    options: dict[str, Any] = {}
+    if args.reason_code is not None:
+        options["code"] = args.reason_code
+    if args.compromised_at is not None:
+        options["compromised_at"] = args.compromised_at
+    action: Callable[..., Any] = {
+        "suspend": c.seals.suspend_seal,
+        "resume": c.seals.resume_seal,
+        "revoke": c.seals.revoke_seal,
+        "reissue": c.seals.reissue_seal,
+    }[args.action]
+    print_json(action(args.uscc, kind, args.reason, **options).to_json())
+    return EXIT_OK
+
+
+def cmd_seal_image(args: argparse.Namespace, settings: Settings) -> int:
+    c = container(settings)
+    kind = parse_kind(args.kind)
+    if args.upload:
+        try:
+            data = Path(args.upload).read_bytes()
+        except OSError as exc:
+            raise unreadable(args.upload, exc.strerror or "unreadable") from None
+        print_json(c.seals.replace_image(args.uscc, kind, data).to_json())
+        return EXIT_OK
+    seal = c.seals.seal(args.uscc, kind)
+    Path(args.output).write_bytes(seal.image_png)
+    print_json({"kind": kind.value, "image_sha256": seal.image_sha256, "output": args.output})
+    return EXIT_OK
+
+
+def register(sub: Subparsers) -> None:
+    seal = sub.add_parser("seal", help="seal lifecycle and images").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    kinds = [k.value for k in SealKind]
+    kind_help = "seal kind: " + ", ".join(kinds)
+    defaults = {"revoke": "unspecified", "suspend": "certificate_hold", "reissue": "superseded"}
+    for action in ("suspend", "resume", "revoke", "reissue"):
+        s = seal.add_parser(action, help=f"{action} a seal")
+        s.add_argument("uscc", help=USCC_HELP)
+        s.add_argument("kind", choices=kinds, help=kind_help)
+        s.add_argument("--reason", help="free text, kept in the audit log (never published)")
+        if action != "resume":
+            s.add_argument(
+                "--reason-code",
+                metavar="CODE",
+                help="RFC 5280 reason published in the CRL and OCSP: key_compromise, "
+                "superseded, affiliation_changed, cessation_of_operation, certificate_hold, "
+                f"unspecified (default {defaults[action]})",
+            )
+        if action in ("revoke", "reissue"):
+            s.add_argument(
+                "--compromised-at",
+                metavar="TIME",
+                help="with key_compromise: ISO 8601 time with zone the key is compromised "
+                "from (default now); signatures after it are revoked",
+            )
+        s.set_defaults(func=cmd_seal, reason_code=None, compromised_at=None)
+    s = seal.add_parser("image", help="save the seal image (-o) or upload a scan (--upload)")
+    s.add_argument("uscc", help=USCC_HELP)
+    s.add_argument("kind", choices=kinds, help=kind_help)
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("-o", "--output", metavar="OUT.png", help="write the current image (PNG)")
+    g.add_argument(
+        "--upload",
+        metavar="SCAN",
+        help="replace the image by this scan (PNG or JPEG); the background is "
+        "removed and the red kept",
+    )
+    s.set_defaults(func=cmd_seal_image)
