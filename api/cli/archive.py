@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seals.kinds import SealKind
+from seals.vocab import DocumentType, SealKind, values
 
 from ..errors import InvalidRequest
 from .common import container, lazy
@@ -82,7 +82,6 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def register(sub: Subparsers) -> None:
-    kinds = [k.value for k in SealKind]
     arc = sub.add_parser("archive", help="the archive of sealed documents").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -100,10 +99,8 @@ def register(sub: Subparsers) -> None:
     )
     s.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (China time)")
     s.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (China time)")
-    s.add_argument("--kind", choices=kinds, help="only documents with this seal kind")
-    s.add_argument(
-        "--type", choices=["contract", "invoice", "other"], help="only documents of this type"
-    )
+    s.add_argument("--kind", choices=values(SealKind), help="only documents with this seal kind")
+    s.add_argument("--type", choices=values(DocumentType), help="only documents of this type")
     s.add_argument("--reference", help="only documents with this reference")
     s.add_argument(
         "--no-reports", action="store_true", help="leave out the verification reports (faster)"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keystore.errors import EsealError
-from seals.kinds import SealKind
+from seals.vocab import EXTENSION_LEVELS, DocumentType, PadesLevel, SealKind, values
 
 from ..errors import InvalidRequest
 from .common import USCC_HELP, container, read_bytes, unreadable
@@ -80,12 +80,11 @@ def sign_options(args: argparse.Namespace) -> SignOptions:
     elif args.x is not None or args.y is not None or args.page is not None:
         placement = {"page": args.page, "x": args.x, "y": args.y}
     if args.seal or placement:
-        from signer.service import DocumentType, default_kind
+        from signer.service import default_kind
 
+        document_type = data.get("document_type", DocumentType.OTHER.value)
         try:
-            kinds = args.seal or [
-                default_kind(DocumentType(data.get("document_type", "other"))).value
-            ]
+            kinds = args.seal or [default_kind(DocumentType(document_type)).value]
         except ValueError:
             kinds = []  # an unknown document type: the model says so below
         data["seals"] = [{"kind": k, **placement} for k in kinds]
@@ -137,8 +136,6 @@ def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_extend(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
-
-    from signer.levels import PadesLevel
 
     pdf = read_bytes(args.input)
     c = container(settings)
@@ -204,7 +201,6 @@ def register(sub: Subparsers) -> None:
 
 
 def _register_sign(sub: Subparsers) -> None:
-    kinds = [k.value for k in SealKind]
     s = sub.add_parser(
         "sign",
         help="seal a PDF",
@@ -230,7 +226,7 @@ def _register_sign(sub: Subparsers) -> None:
     s.add_argument(
         "--seal",
         action="append",
-        choices=kinds,
+        choices=values(SealKind),
         help="seal kind; repeat to apply several in order (default: by document type)",
     )
     s.add_argument("--page", type=int, help="page, from 1; -1 is the last")
@@ -243,12 +239,10 @@ def _register_sign(sub: Subparsers) -> None:
         default=None,
         help="also apply the first seal across all pages (骑缝章)",
     )
-    s.add_argument(
-        "--level", choices=["B-B", "B-T", "B-LT", "B-LTA"], help="PAdES level (default B-T)"
-    )
+    s.add_argument("--level", choices=values(PadesLevel), help="PAdES level (default B-T)")
     s.add_argument(
         "--document-type",
-        choices=["contract", "invoice", "other"],
+        choices=values(DocumentType),
         help="what the document is; chooses the default seal (default other)",
     )
     s.add_argument(
@@ -296,8 +290,8 @@ def _register_extend(sub: Subparsers) -> None:
     )
     s.add_argument(
         "--level",
-        default="B-LTA",
-        choices=["B-LT", "B-LTA"],
+        default=PadesLevel.B_LTA.value,
+        choices=[level.value for level in EXTENSION_LEVELS],
         help="B-LT: validation data; B-LTA: plus a document timestamp (default %(default)s)",
     )
     s.set_defaults(func=cmd_extend)

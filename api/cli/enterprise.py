@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from seals.vocab import LicenseStatus, values
+
 from .common import USCC_HELP, container, read_json
 from .output import EXIT_OK, print_json
 
@@ -14,8 +16,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LICENSE_STATUSES", "cmd_register", "cmd_show", "cmd_status", "register"]
 
-#: license statuses (seals.license.LicenseStatus, which imports pydantic; a test keeps them equal)
-LICENSE_STATUSES = ("active", "suspended", "cancelled", "revoked")
+#: the words ``eseal enterprise status`` takes
+LICENSE_STATUSES = values(LicenseStatus)
 
 
 def cmd_register(args: argparse.Namespace, settings: Settings) -> int:
@@ -39,8 +41,6 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """Change a license's status; cancelling or revoking it revokes its seals."""
-    from seals.license import LicenseStatus
-
     c = container(settings)
     enterprise = c.seals.change_status(args.uscc, LicenseStatus(args.status), args.reason)
     print_json(

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seals.kinds import SealKind, parse_kind
+from seals.kinds import parse_kind
+from seals.vocab import RevocationReason, SealKind, values
 
 from .common import USCC_HELP, container, unreadable
 from .output import EXIT_OK, print_json
@@ -58,9 +59,15 @@ def register(sub: Subparsers) -> None:
     seal = sub.add_parser("seal", help="seal lifecycle and images").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
-    kinds = [k.value for k in SealKind]
+    kinds = values(SealKind)
     kind_help = "seal kind: " + ", ".join(kinds)
-    defaults = {"revoke": "unspecified", "suspend": "certificate_hold", "reissue": "superseded"}
+    #: the reason code an action publishes when --reason-code is not given (the service's
+    #: defaults; the help text says them)
+    defaults = {
+        "revoke": RevocationReason.UNSPECIFIED,
+        "suspend": RevocationReason.CERTIFICATE_HOLD,
+        "reissue": RevocationReason.SUPERSEDED,
+    }
     for action in ("suspend", "resume", "revoke", "reissue"):
         s = seal.add_parser(action, help=f"{action} a seal")
         s.add_argument("uscc", help=USCC_HELP)
@@ -70,9 +77,8 @@ def register(sub: Subparsers) -> None:
             s.add_argument(
                 "--reason-code",
                 metavar="CODE",
-                help="RFC 5280 reason published in the CRL and OCSP: key_compromise, "
-                "superseded, affiliation_changed, cessation_of_operation, certificate_hold, "
-                f"unspecified (default {defaults[action]})",
+                help="RFC 5280 reason published in the CRL and OCSP: "
+                f"{', '.join(values(RevocationReason))} (default {defaults[action].value})",
             )
         if action in ("revoke", "reissue"):
             s.add_argument(
