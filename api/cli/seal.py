@@ -3,40 +3,81 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from seals.kinds import parse_kind
 from seals.vocab import RevocationReason, SealKind, values
 
-from .common import USCC_HELP, container, unreadable
+from .common import USCC_HELP, Command, container, unreadable
 from .output import EXIT_OK, print_json
 
 if TYPE_CHECKING:
     from ..settings import Settings
     from .common import Subparsers
 
-__all__ = ["cmd_seal", "cmd_seal_image", "register"]
+__all__ = [
+    "cmd_seal_image",
+    "cmd_seal_reissue",
+    "cmd_seal_resume",
+    "cmd_seal_revoke",
+    "cmd_seal_suspend",
+    "register",
+]
 
 
-def cmd_seal(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_seal_suspend(args: argparse.Namespace, settings: Settings) -> int:
+    """Put a seal on hold (its certificate on the CRL as ``certificate_hold``)."""
     c = container(settings)
-    kind = parse_kind(args.kind)
-    # the parser offers --reason-code to all but resume, --compromised-at to revoke and reissue
-    options: dict[str, Any] = {}
-    if args.reason_code is not None:
-        options["code"] = args.reason_code
-    if args.compromised_at is not None:
-        options["compromised_at"] = args.compromised_at
-    action: Callable[..., Any] = {
-        "suspend": c.seals.suspend_seal,
-        "resume": c.seals.resume_seal,
-        "revoke": c.seals.revoke_seal,
-        "reissue": c.seals.reissue_seal,
-    }[args.action]
-    print_json(action(args.uscc, kind, args.reason, **options).to_json())
+    seal = c.seals.suspend_seal(
+        args.uscc, parse_kind(args.kind), args.reason, code=args.reason_code
+    )
+    print_json(seal.to_json())
     return EXIT_OK
+
+
+def cmd_seal_resume(args: argparse.Namespace, settings: Settings) -> int:
+    c = container(settings)
+    seal = c.seals.resume_seal(args.uscc, parse_kind(args.kind), args.reason)
+    print_json(seal.to_json())
+    return EXIT_OK
+
+
+def cmd_seal_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    """Revoke a seal for good; ``key_compromise`` counts from ``--compromised-at``."""
+    c = container(settings)
+    seal = c.seals.revoke_seal(
+        args.uscc,
+        parse_kind(args.kind),
+        args.reason,
+        code=args.reason_code,
+        compromised_at=args.compromised_at,
+    )
+    print_json(seal.to_json())
+    return EXIT_OK
+
+
+def cmd_seal_reissue(args: argparse.Namespace, settings: Settings) -> int:
+    """A new key, certificate and version; the old certificate is revoked."""
+    c = container(settings)
+    seal = c.seals.reissue_seal(
+        args.uscc,
+        parse_kind(args.kind),
+        args.reason,
+        code=args.reason_code,
+        compromised_at=args.compromised_at,
+    )
+    print_json(seal.to_json())
+    return EXIT_OK
+
+
+#: the lifecycle commands, in the order ``eseal seal --help`` lists them
+_LIFECYCLE: dict[str, Command] = {
+    "suspend": cmd_seal_suspend,
+    "resume": cmd_seal_resume,
+    "revoke": cmd_seal_revoke,
+    "reissue": cmd_seal_reissue,
+}
 
 
 def cmd_seal_image(args: argparse.Namespace, settings: Settings) -> int:
@@ -68,7 +109,7 @@ def register(sub: Subparsers) -> None:
         "suspend": RevocationReason.CERTIFICATE_HOLD,
         "reissue": RevocationReason.SUPERSEDED,
     }
-    for action in ("suspend", "resume", "revoke", "reissue"):
+    for action, command in _LIFECYCLE.items():
         s = seal.add_parser(action, help=f"{action} a seal")
         s.add_argument("uscc", help=USCC_HELP)
         s.add_argument("kind", choices=kinds, help=kind_help)
@@ -87,7 +128,8 @@ def register(sub: Subparsers) -> None:
                 help="with key_compromise: ISO 8601 time with zone the key is compromised "
                 "from (default now); signatures after it are revoked",
             )
-        s.set_defaults(func=cmd_seal, reason_code=None, compromised_at=None)
+        # resume takes neither option, suspend no --compromised-at: None is the service's default
+        s.set_defaults(func=command, reason_code=None, compromised_at=None)
     s = seal.add_parser("image", help="save the seal image (-o) or upload a scan (--upload)")
     s.add_argument("uscc", help=USCC_HELP)
     s.add_argument("kind", choices=kinds, help=kind_help)
