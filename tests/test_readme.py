@@ -252,7 +252,7 @@ def _actions(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, 
 
 
 def test_every_cli_option_has_help() -> None:
-    from api.cli import _parser
+    from api.cli.parser import build_parser as _parser
 
     missing = [
         f"{path} {'/'.join(a.option_strings) or a.dest}"
@@ -263,7 +263,7 @@ def test_every_cli_option_has_help() -> None:
 
 
 def test_cli_license_statuses_are_the_domains() -> None:
-    from api.cli import LICENSE_STATUSES
+    from api.cli.enterprise import LICENSE_STATUSES
     from seals.license import LicenseStatus
 
     assert list(LICENSE_STATUSES) == [s.value for s in LicenseStatus]

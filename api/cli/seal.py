@@ -1,0 +1,144 @@
+"""``eseal seal suspend|resume|revoke|reissue|image``: a seal's lifecycle and its image."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from seals.kinds import parse_kind
+from seals.vocab import RevocationReason, SealKind, values
+
+from .common import USCC_HELP, Command, container, unreadable
+from .output import EXIT_OK, print_json
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+    from .common import Subparsers
+
+__all__ = [
+    "cmd_seal_image",
+    "cmd_seal_reissue",
+    "cmd_seal_resume",
+    "cmd_seal_revoke",
+    "cmd_seal_suspend",
+    "register",
+]
+
+
+def cmd_seal_suspend(args: argparse.Namespace, settings: Settings) -> int:
+    """Put a seal on hold (its certificate on the CRL as ``certificate_hold``)."""
+    c = container(settings)
+    seal = c.seals.suspend_seal(
+        args.uscc, parse_kind(args.kind), args.reason, code=args.reason_code
+    )
+    print_json(seal.to_json())
+    return EXIT_OK
+
+
+def cmd_seal_resume(args: argparse.Namespace, settings: Settings) -> int:
+    c = container(settings)
+    seal = c.seals.resume_seal(args.uscc, parse_kind(args.kind), args.reason)
+    print_json(seal.to_json())
+    return EXIT_OK
+
+
+def cmd_seal_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    """Revoke a seal for good; ``key_compromise`` counts from ``--compromised-at``."""
+    c = container(settings)
+    seal = c.seals.revoke_seal(
+        args.uscc,
+        parse_kind(args.kind),
+        args.reason,
+        code=args.reason_code,
+        compromised_at=args.compromised_at,
+    )
+    print_json(seal.to_json())
+    return EXIT_OK
+
+
+def cmd_seal_reissue(args: argparse.Namespace, settings: Settings) -> int:
+    """A new key, certificate and version; the old certificate is revoked."""
+    c = container(settings)
+    seal = c.seals.reissue_seal(
+        args.uscc,
+        parse_kind(args.kind),
+        args.reason,
+        code=args.reason_code,
+        compromised_at=args.compromised_at,
+    )
+    print_json(seal.to_json())
+    return EXIT_OK
+
+
+#: the lifecycle commands, in the order ``eseal seal --help`` lists them
+_LIFECYCLE: dict[str, Command] = {
+    "suspend": cmd_seal_suspend,
+    "resume": cmd_seal_resume,
+    "revoke": cmd_seal_revoke,
+    "reissue": cmd_seal_reissue,
+}
+
+
+def cmd_seal_image(args: argparse.Namespace, settings: Settings) -> int:
+    c = container(settings)
+    kind = parse_kind(args.kind)
+    if args.upload:
+        try:
+            data = Path(args.upload).read_bytes()
+        except OSError as exc:
+            raise unreadable(args.upload, exc.strerror or "unreadable") from None
+        print_json(c.seals.replace_image(args.uscc, kind, data).to_json())
+        return EXIT_OK
+    seal = c.seals.seal(args.uscc, kind)
+    Path(args.output).write_bytes(seal.image_png)
+    print_json({"kind": kind.value, "image_sha256": seal.image_sha256, "output": args.output})
+    return EXIT_OK
+
+
+def register(sub: Subparsers) -> None:
+    seal = sub.add_parser("seal", help="seal lifecycle and images").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    kinds = values(SealKind)
+    kind_help = "seal kind: " + ", ".join(kinds)
+    #: the reason code an action publishes when --reason-code is not given (the service's
+    #: defaults; the help text says them)
+    defaults = {
+        "revoke": RevocationReason.UNSPECIFIED,
+        "suspend": RevocationReason.CERTIFICATE_HOLD,
+        "reissue": RevocationReason.SUPERSEDED,
+    }
+    for action, command in _LIFECYCLE.items():
+        s = seal.add_parser(action, help=f"{action} a seal")
+        s.add_argument("uscc", help=USCC_HELP)
+        s.add_argument("kind", choices=kinds, help=kind_help)
+        s.add_argument("--reason", help="free text, kept in the audit log (never published)")
+        if action != "resume":
+            s.add_argument(
+                "--reason-code",
+                metavar="CODE",
+                help="RFC 5280 reason published in the CRL and OCSP: "
+                f"{', '.join(values(RevocationReason))} (default {defaults[action].value})",
+            )
+        if action in ("revoke", "reissue"):
+            s.add_argument(
+                "--compromised-at",
+                metavar="TIME",
+                help="with key_compromise: ISO 8601 time with zone the key is compromised "
+                "from (default now); signatures after it are revoked",
+            )
+        # resume takes neither option, suspend no --compromised-at: None is the service's default
+        s.set_defaults(func=command, reason_code=None, compromised_at=None)
+    s = seal.add_parser("image", help="save the seal image (-o) or upload a scan (--upload)")
+    s.add_argument("uscc", help=USCC_HELP)
+    s.add_argument("kind", choices=kinds, help=kind_help)
+    g = s.add_mutually_exclusive_group(required=True)
+    g.add_argument("-o", "--output", metavar="OUT.png", help="write the current image (PNG)")
+    g.add_argument(
+        "--upload",
+        metavar="SCAN",
+        help="replace the image by this scan (PNG or JPEG); the background is "
+        "removed and the red kept",
+    )
+    s.set_defaults(func=cmd_seal_image)
