@@ -262,13 +262,6 @@ def test_every_cli_option_has_help() -> None:
     assert missing == []
 
 
-def test_cli_license_statuses_are_the_domains() -> None:
-    from api.cli.enterprise import LICENSE_STATUSES
-    from seals.license import LicenseStatus
-
-    assert list(LICENSE_STATUSES) == [s.value for s in LicenseStatus]
-
-
 def test_verifying_an_invalid_document_prints_no_traceback(tmp_path: Path) -> None:
     """The shipped sample was sealed by another CA: not valid here, and stderr stays clean."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}

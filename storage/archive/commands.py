@@ -1,4 +1,4 @@
-"""The bodies of ``eseal archive check`` and ``eseal archive export``, for ``api/cli.py``.
+"""The bodies of ``eseal archive check`` and ``eseal archive export``, for ``api/cli/``.
 
 Each prints JSON to ``out`` and returns the exit code, so the CLI only parses arguments.
 """
