@@ -40,6 +40,7 @@ from .errors import InvalidPdf, SignerError
 from .levels import PadesLevel
 from .placement import CrossPage, Placement, resolve_in
 from .revocation import InternalRevocation
+from .sm2_cms import is_sm2_signer
 
 __all__ = [
     "DocumentSigner",
@@ -259,7 +260,13 @@ def _check_document(
 
 
 class DocumentSigner:
-    """Signs documents; holds what is reused across documents (timestamper, revocation)."""
+    """Signs documents; holds what is reused across documents (timestamper, revocation).
+
+    A seal whose signer holds an SM2 key (:class:`signer.sm2_cms.Sm2CmsSigner`) is signed
+    with SM3 as its digest, timestamped by the SM2 timestamper
+    (:class:`signer.sm2_timestamp.Sm2TimeStamper`) and given the SM2 hierarchy's validation
+    data at B-LT; every other seal as before.
+    """
 
     def __init__(
         self,
@@ -267,16 +274,24 @@ class DocumentSigner:
         timestamper: TimeStamper | None,
         *,
         tsa_certificates: Sequence[Any] = (),
+        sm2_timestamper: TimeStamper | None = None,
+        sm2_tsa_certificates: Sequence[Any] = (),
     ) -> None:
-        """``tsa_certificates``: the TSA's certificates, whose revocation data B-LT embeds."""
+        """``tsa_certificates``: the TSA's certificates, whose revocation data B-LT embeds;
+        ``sm2_timestamper`` and ``sm2_tsa_certificates``: the same for SM2 seals (without an
+        SM2 timestamper an SM2 seal is sealed at B-B only: ``tsa_unavailable`` above it)."""
         self._revocation = revocation
         self._timestamper = timestamper
         self._tsa_certs = list(tsa_certificates)
+        self._sm2_timestamper = sm2_timestamper
+        self._sm2_tsa_certs = list(sm2_tsa_certificates)
 
-    def _require_timestamper(self) -> TimeStamper:
-        if self._timestamper is None:
-            raise TsaUnavailable("no time-stamping authority is configured")
-        return self._timestamper
+    def _require_timestamper(self, *, sm2: bool = False) -> TimeStamper:
+        timestamper = self._sm2_timestamper if sm2 else self._timestamper
+        if timestamper is None:
+            what = "SM2 time-stamping authority" if sm2 else "time-stamping authority"
+            raise TsaUnavailable(f"no {what} is configured")
+        return timestamper
 
     async def sign(
         self, pdf: bytes, seals: Sequence[SealApplication], request: SignRequest
@@ -403,18 +418,21 @@ class DocumentSigner:
             raise
         except Exception as exc:  # page tree, fields or boxes that cannot be read
             raise InvalidPdf(f"the PDF's structure cannot be used: {_short(exc)}") from None
+        sm2 = is_sm2_signer(seal.signer)
         timestamper = (
-            _TimeRecorder(self._require_timestamper()) if level >= PadesLevel.B_T else None
+            _TimeRecorder(self._require_timestamper(sm2=sm2)) if level >= PadesLevel.B_T else None
         )
         context = None
         if level >= PadesLevel.B_LT:
             await self._embed_earlier(writer)
             certs = [seal.signer.signing_cert, *seal.signer.cert_registry]
-            certs += list(self._tsa_certificates())
+            certs += list(self._tsa_certificates(sm2=sm2))
             context = self._revocation.context([c for c in certs if c is not None])
         meta = PdfSignatureMetadata(
             field_name=name,
-            md_algorithm="sha256",
+            # SM2 signs SM3 (GB/T 35275, GM/T 0009): the document digest, the signing
+            # certificate's hash and the timestamp imprints are SM3 too
+            md_algorithm="sm3" if sm2 else "sha256",
             subfilter=SigSeedSubFilter.PADES,
             reason=request.reason,
             location=request.location,
@@ -466,8 +484,8 @@ class DocumentSigner:
             except Exception as exc:  # not ours, revoked without proof, unreadable
                 log.info("no validation data for signature %r: %s", sig.field_name, _short(exc))
 
-    def _tsa_certificates(self) -> list[Any]:
-        return list(self._tsa_certs)
+    def _tsa_certificates(self, *, sm2: bool = False) -> list[Any]:
+        return list(self._sm2_tsa_certs if sm2 else self._tsa_certs)
 
     @property
     def extender(self) -> Any:
@@ -475,7 +493,11 @@ class DocumentSigner:
         from .extension import Extender
 
         return Extender(
-            self._revocation, self._timestamper, tsa_certificates=self._tsa_certificates()
+            self._revocation,
+            self._timestamper,
+            tsa_certificates=self._tsa_certificates(),
+            sm2_timestamper=self._sm2_timestamper,
+            sm2_tsa_certificates=self._tsa_certificates(sm2=True),
         )
 
     async def extend(self, pdf: bytes, level: PadesLevel) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from keystore.errors import ErrorKind, EsealError
 
 __all__ = [
+    "AlgorithmNotAvailable",
     "CrossPageNeedsTwoPages",
     "ErrorKind",
     "EsealError",
@@ -36,6 +37,16 @@ class InvalidPdf(SignerError):
     code = "invalid_pdf"
     kind = ErrorKind.INVALID
     title = "Invalid PDF"
+
+
+class AlgorithmNotAvailable(SignerError):
+    """The seal has no key of the requested algorithm (an SM2 request for a seal issued before
+    SM2 seals, ``ec-p256`` for a seal with an RSA key): refused before any work, never
+    served with the seal's other key."""
+
+    code = "algorithm_not_available"
+    kind = ErrorKind.CONFLICT
+    title = "Algorithm not available for this seal"
 
 
 class PlacementError(SignerError):

@@ -19,6 +19,10 @@ the signature valid with the revocation shown.
 
 Everything runs at the time of the revocation source's clock (a simulated one in tests), with
 no fetching: the revocation data comes from our own PKI in-process.
+
+SM2-sealed files get the same, from the SM2 hierarchy: the SM2 responder's answers (signed by
+the SM2 seal CA), the SM2 CRLs, and SM2 document timestamps (SM3 imprint, the SM2 TSA; see
+:meth:`Extender._stamps_with_sm2` for why).
 """
 
 from __future__ import annotations
@@ -44,12 +48,14 @@ from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.path import ValidationPath
 
+from keystore import sm2 as sm2_keys
 from keystore.errors import EsealError
 from keystore.tsa import TsaUnavailable
 
 from .core import ExtendRefused, RequestRefused, _open, _short
 from .levels import PadesLevel
 from .revocation import InternalRevocation
+from .sm2_cms import SIGNATURE_VALIDATOR, is_sm2_mechanism
 
 __all__ = ["Extender", "LastTimestamp", "RevokedSeal", "last_timestamp"]
 
@@ -115,6 +121,11 @@ def _signer_cert(signed_data: cms.SignedData) -> asn1_x509.Certificate | None:
     return None
 
 
+def _signed_with_sm2(signed_data: cms.SignedData) -> bool:
+    infos = signed_data["signer_infos"]
+    return len(infos) > 0 and is_sm2_mechanism(infos[0]["signature_algorithm"])
+
+
 def _certs_of(signed_data: cms.SignedData) -> list[asn1_x509.Certificate]:
     return [
         c.chosen
@@ -169,12 +180,17 @@ class Extender:
         timestamper: TimeStamper | None,
         *,
         tsa_certificates: Sequence[asn1_x509.Certificate] = (),
+        sm2_timestamper: TimeStamper | None = None,
+        sm2_tsa_certificates: Sequence[asn1_x509.Certificate] = (),
     ) -> None:
         """``tsa_certificates``: the current TSA's certificate(s), whose validation data the
-        new document timestamp carries."""
+        new document timestamp carries; ``sm2_timestamper`` and ``sm2_tsa_certificates``: the
+        same for SM2 document timestamps (see :meth:`_stamps_with_sm2`)."""
         self._revocation = revocation
         self._timestamper = timestamper
         self._tsa_certs = list(tsa_certificates)
+        self._sm2_timestamper = sm2_timestamper
+        self._sm2_tsa_certs = list(sm2_tsa_certificates)
 
     # -- validation contexts ----------------------------------------------------------------
 
@@ -184,8 +200,9 @@ class Extender:
         moment: datetime | None,
         *,
         revoked_seal: asn1_x509.Certificate | None = None,
+        sm2_stamp: bool = False,
     ) -> ValidationContext:
-        """Hard-fail, no fetching, our trust anchor, current revocation data for ``certs``.
+        """Hard-fail, no fetching, our trust anchors, current revocation data for ``certs``.
 
         ``moment``: validate as of that time (a proof of existence); the revocation data is
         made now, so it is taken as valid retroactively (it is newer than the moment).
@@ -205,38 +222,53 @@ class Extender:
           the seal count as revoked at the very instant the proof is measured against.  The
           CRL also passes pyHanko's point-in-time check at ``moment`` (hard-fail), which a
           "revoked" OCSP response does not.
+
+        The data comes from the hierarchy the certificates belong to (ECDSA/RSA, SM2, or
+        both): an ECDSA-sealed file gets exactly what it got before SM2, an SM2-sealed one the
+        SM2 responder's answers (signed by the SM2 seal CA) and the SM2 CRLs.  ``sm2_stamp``:
+        a new SM2 document timestamp follows, so the SM2 TSA's certificates are covered.
         """
-        issuing = self._revocation.issuing
+        revocation = self._revocation
+        ecdsa, sm2 = revocation.hierarchies(certs, sm2=sm2_stamp)
+        tsa = [*(self._tsa_certs if ecdsa else []), *(self._sm2_tsa_certs if sm2 else [])]
         seen: set[bytes] = set()
         ocsps = []
-        for cert in [*certs, *self._tsa_certs]:
+        for cert in [*certs, *tsa]:
             key = cert.issuer_serial
-            if cert.issuer != issuing.subject or key in seen:
+            if not revocation.issued_by_us(cert) or key in seen:
                 continue
             seen.add(key)
             if revoked_seal is not None and key == revoked_seal.issuer_serial:
                 continue
-            ocsps.append(self._revocation.ocsp_for(cert, by_ca=True))
-        crls = [self._revocation.root_crl()]
+            ocsps.append(revocation.ocsp_for(cert, by_ca=True))
+        crls = [revocation.root_crl()] if ecdsa else []
+        if sm2 and revocation.sm2 is not None:
+            crls.append(revocation.sm2.root_crl())
         if revoked_seal is not None:
-            crls.append(self._revocation.issuing_crl())
+            if revocation.sm2 is not None and revocation.is_sm2(revoked_seal):
+                crls.append(revocation.sm2.issuing_crl())
+            else:
+                crls.append(revocation.issuing_crl())
         kwargs: dict[str, Any] = {
-            "trust_roots": [self._revocation.root],
-            "other_certs": [issuing, *certs],
+            "trust_roots": revocation.roots(),
+            "other_certs": [*revocation.intermediates(), *certs],
             "ocsps": ocsps,
             "crls": crls,
             "allow_fetching": False,
             "revocation_mode": "hard-fail",
+            # SM2 certificates, CRLs, OCSP answers and tokens (signer/sm2_cms.py)
+            "signature_validator": SIGNATURE_VALIDATOR,
         }
         if moment is None:
-            kwargs["moment"] = self._revocation.now()
+            kwargs["moment"] = revocation.now()
         else:
             kwargs.update(moment=moment, best_signature_time=moment, retroactive_revinfo=True)
         return ValidationContext(**kwargs)
 
     def _revoked(self, cert: asn1_x509.Certificate) -> tuple[datetime, str | None] | None:
-        """(revocation time, reason) if our responder says ``cert`` is revoked now."""
-        if cert.issuer != self._revocation.issuing.subject:
+        """(revocation time, reason) if our responder (ECDSA/RSA or SM2) says ``cert`` is
+        revoked now."""
+        if not self._revocation.issued_by_us(cert):
             return None
         response = self._revocation.ocsp_for(cert)
         if response["response_status"].native != "successful":
@@ -252,10 +284,31 @@ class Extender:
                 return info["revocation_time"].native, reason
         return None
 
-    def _require_timestamper(self) -> TimeStamper:
-        if self._timestamper is None:
-            raise TsaUnavailable("no time-stamping authority is configured")
-        return self._timestamper
+    def _require_timestamper(self, *, sm2: bool = False) -> TimeStamper:
+        timestamper = self._sm2_timestamper if sm2 else self._timestamper
+        if timestamper is None:
+            what = "SM2 time-stamping authority" if sm2 else "time-stamping authority"
+            raise TsaUnavailable(f"no {what} is configured")
+        return timestamper
+
+    @staticmethod
+    def _stamps_with_sm2(reader: PdfFileReader) -> bool:
+        """Whether the next document timestamp of a file is SM2 (an SM3 imprint, signed by
+        the SM2 TSA).
+
+        A renewal continues the archive chain in the algorithm of its last document
+        timestamp; the first document timestamp follows the newest seal signature.  So an
+        SM2-sealed file is protected, and validated, within the SM2 hierarchy alone: a
+        relying party that checks the seal with the national algorithms (as Chinese rules
+        ask) needs no ECDSA anchor or revocation data for its proofs of existence, and
+        nothing is lost for the other readers, which cannot check the SM2 seal anyway.
+        An ECDSA-sealed file keeps ECDSA document timestamps, as before.
+        """
+        stamps = reader.embedded_timestamp_signatures
+        if stamps:
+            return _signed_with_sm2(stamps[-1].signed_data)
+        seals = sorted(reader.embedded_regular_signatures, key=lambda s: s.signed_revision)
+        return bool(seals) and _signed_with_sm2(seals[-1].signed_data)
 
     # -- extension --------------------------------------------------------------------------
 
@@ -406,11 +459,18 @@ class Extender:
         certs: list[asn1_x509.Certificate] = []
         if stamps:
             certs = _certs_of(stamps[-1].signed_data)
-        context = self._context(certs, None)
+        sm2 = self._stamps_with_sm2(reader)
+        context = self._context(certs, None, sm2_stamp=sm2)
         out = io.BytesIO()
-        stamper = PdfTimeStamper(self._require_timestamper())
+        stamper = PdfTimeStamper(self._require_timestamper(sm2=sm2))
+        # a renewal keeps the digest of the last document timestamp (pyHanko); the first one
+        # over an SM2-sealed file is SM3
         await stamper.async_update_archival_timestamp_chain(
-            reader, context, in_place=False, output=out
+            reader,
+            context,
+            in_place=False,
+            output=out,
+            default_md_algorithm=sm2_keys.NAME_SM3 if sm2 else "sha256",
         )
         # the new timestamp's own validation data, so that the file validates offline now
         # (an LTA update after it; the next renewal would add it anyway)

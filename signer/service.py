@@ -9,7 +9,9 @@ from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.signers.pdf_cms import Signer
 
+from keystore.base import KeyAlgorithm
 from seals.errors import DomainError
 from seals.kinds import SealKind
 from seals.model import Seal
@@ -19,8 +21,10 @@ from seals.vocab import DocumentType
 from .appearance import SealAppearance
 from .certification import Reservation
 from .core import DocumentSigner, SealApplication, SignedFile, SignRequest
+from .errors import AlgorithmNotAvailable
 from .levels import PadesLevel
 from .placement import MM, CrossPage, Notice, Placement, collect_notices, iter_pages
+from .sm2_signers import Sm2SealSigners
 
 __all__ = [
     "DocumentType",
@@ -82,6 +86,10 @@ class SealingOptions:
     reference: str | None = None
     #: empty signature fields made in the certifying revision (``certify`` only)
     reserve: Sequence[ReserveOrder] = ()
+    #: which of the seal's keys signs: ``sm2`` its SM2 key (SM3 digest, SM2 TSA, SM2
+    #: validation data), or the international key's algorithm (``ec-p256``, ``rsa-2048``,
+    #: ``rsa-3072``), which must be the seal's; None: the international key, whatever it is
+    algorithm: KeyAlgorithm | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -93,6 +101,9 @@ class Sealed:
     signed: SignedFile
     seals: list[Seal]
     notices: tuple[Notice, ...] = ()
+    #: the serial of the certificate each seal signed with (its SM2 certificate's when sealed
+    #: with SM2), in the order of ``seals``
+    serials: tuple[int, ...] = ()
 
 
 _DEFAULT_KIND = {
@@ -110,9 +121,18 @@ def default_kind(document_type: DocumentType) -> SealKind:
 class SealingService:
     """Checks that the seals may be used, prepares their appearances once, and signs."""
 
-    def __init__(self, seals: SealService, signer: DocumentSigner) -> None:
+    def __init__(
+        self,
+        seals: SealService,
+        signer: DocumentSigner,
+        *,
+        sm2_signers: Sm2SealSigners | None = None,
+    ) -> None:
+        """``sm2_signers``: the signers of the seals' SM2 keys (None: ``algorithm`` ``sm2`` is
+        refused with ``algorithm_not_available``)."""
         self._seals = seals
         self._signer = signer
+        self._sm2 = sm2_signers
         self._appearances: dict[str, SealAppearance] = {}
         self._lock = threading.Lock()
         self._preparing = threading.Lock()
@@ -137,7 +157,8 @@ class SealingService:
             )
         planned = []
         for order in orders:
-            seal, pdf_signer = self._seals.signer_for(uscc, order.kind)
+            seal, international = self._seals.signer_for(uscc, order.kind)
+            pdf_signer = self._key_of(seal, international, options.algorithm)
             planned.append(
                 (
                     seal,
@@ -152,6 +173,21 @@ class SealingService:
                 )
             )
         return planned
+
+    def _key_of(self, seal: Seal, international: Signer, algorithm: KeyAlgorithm | None) -> Signer:
+        """The signer of the seal's key of ``algorithm`` (checked usable by ``signer_for``)."""
+        if algorithm is None or algorithm.value == seal.key_algorithm:
+            return international
+        if algorithm is KeyAlgorithm.SM2:
+            if self._sm2 is None:
+                raise AlgorithmNotAvailable(
+                    "this server does not seal with SM2 (no SM2 key store or TSA is configured)"
+                )
+            return self._sm2.signer_for(seal)
+        raise AlgorithmNotAvailable(
+            f"the {seal.kind.value} seal of {seal.uscc} has a {seal.key_algorithm} key, "
+            f"not {algorithm.value}"
+        )
 
     async def seal(
         self, uscc: str, pdf: bytes, options: SealingOptions
@@ -197,7 +233,11 @@ class SealingService:
         )
         with collect_notices() as placed:
             signed = await self._signer.sign_file(src, [app for _, app in planned], request)
-        return Sealed(signed, [seal for seal, _ in planned], (*notices, *placed))
+        serials = tuple(
+            app.signer.signing_cert.serial_number if app.signer.signing_cert else seal.serial
+            for seal, app in planned
+        )
+        return Sealed(signed, [seal for seal, _ in planned], (*notices, *placed), serials)
 
     def _appearance(self, seal: Seal) -> SealAppearance:
         with self._lock:

@@ -50,6 +50,7 @@ __all__ = [
     "Sm2CmsSigner",
     "Sm2SignatureValidator",
     "is_sm2_mechanism",
+    "is_sm2_signer",
     "key_algorithm",
 ]
 
@@ -64,6 +65,12 @@ _SM2_MECHANISMS = frozenset({sm2.OID_SM2_WITH_SM3, sm2.OID_SM2_SIGN})
 def is_sm2_mechanism(algorithm: algos.SignedDigestAlgorithm) -> bool:
     """Whether a signature algorithm identifier names SM2 (with SM3, or SM2-1)."""
     return algorithm["algorithm"].dotted in _SM2_MECHANISMS
+
+
+def is_sm2_signer(signer: Signer) -> bool:
+    """Whether a pyHanko signer signs with an SM2 key (its certificate certifies one)."""
+    cert = signer.signing_cert
+    return cert is not None and sm2.is_sm2_spki(cert.public_key)
 
 
 def key_algorithm(public_key: asn1_keys.PublicKeyInfo) -> str:
