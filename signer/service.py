@@ -180,9 +180,7 @@ class SealingService:
             return international
         if algorithm is KeyAlgorithm.SM2:
             if self._sm2 is None:
-                raise AlgorithmNotAvailable(
-                    "this server does not seal with SM2 (no SM2 key store or TSA is configured)"
-                )
+                raise AlgorithmNotAvailable("this server is not set up to seal with SM2 keys")
             return self._sm2.signer_for(seal)
         raise AlgorithmNotAvailable(
             f"the {seal.kind.value} seal of {seal.uscc} has a {seal.key_algorithm} key, "
