@@ -47,6 +47,8 @@ __all__ = [
     "SealApplication",
     "SignRequest",
     "SignedFile",
+    "open_reader",
+    "short_text",
     "spooled",
 ]
 
@@ -162,7 +164,7 @@ def _claims(stream: BinaryIO) -> Iterator[int]:
         tail = window[-_SCAN_OVERLAP:]
 
 
-def _open(pdf: bytes | BinaryIO) -> IncrementalPdfFileWriter:
+def open_reader(pdf: bytes | BinaryIO) -> IncrementalPdfFileWriter:
     """Open a PDF (bytes or a seekable binary file) for an incremental update.
 
     Any failure to read it is ``invalid_pdf``.
@@ -189,7 +191,7 @@ def _open(pdf: bytes | BinaryIO) -> IncrementalPdfFileWriter:
     except EsealError:
         raise
     except Exception as exc:  # pyHanko's reader raises many kinds on hostile input
-        raise InvalidPdf(f"the PDF cannot be read: {_short(exc)}") from None
+        raise InvalidPdf(f"the PDF cannot be read: {short_text(exc)}") from None
     return writer
 
 
@@ -229,9 +231,16 @@ class SignedFile:
     timestamp_time: datetime | None
 
 
-def _short(exc: BaseException) -> str:
+def short_text(exc: BaseException) -> str:
+    """An exception's text for an error message: its type when it has none, cut at 200."""
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "…"
+
+
+# the former private names, still imported by signer/extension.py (to be switched to the
+# public ones, then these go)
+_open = open_reader
+_short = short_text
 
 
 def _check_document(
@@ -254,7 +263,7 @@ def _check_document(
     except EsealError:
         raise
     except Exception as exc:  # form fields or pages that cannot be read
-        raise InvalidPdf(f"the PDF's signature fields cannot be read: {_short(exc)}") from None
+        raise InvalidPdf(f"the PDF's signature fields cannot be read: {short_text(exc)}") from None
     return [f.name if f is not None else None for f in chosen]
 
 
@@ -300,7 +309,7 @@ class DocumentSigner:
             raise RequestRefused(
                 "fields are reserved by a certifying request only", code="reserve_needs_certify"
             )
-        first = _open(src)
+        first = open_reader(src)
         # before any work: a certified document takes seals only in fields reserved for them
         fills = _check_document(first, seals, request)
         names = [
@@ -360,7 +369,7 @@ class DocumentSigner:
         writer: IncrementalPdfFileWriter | None = None,
     ) -> tuple[BinaryIO, datetime | None]:
         if writer is None:
-            writer = _open(pdf)
+            writer = open_reader(pdf)
         try:
             if exists:
                 stamp_style: Any = SealFieldStyle(field=None)  # the widget has its seal already
@@ -402,7 +411,7 @@ class DocumentSigner:
         except EsealError:
             raise
         except Exception as exc:  # page tree, fields or boxes that cannot be read
-            raise InvalidPdf(f"the PDF's structure cannot be used: {_short(exc)}") from None
+            raise InvalidPdf(f"the PDF's structure cannot be used: {short_text(exc)}") from None
         timestamper = (
             _TimeRecorder(self._require_timestamper()) if level >= PadesLevel.B_T else None
         )
@@ -464,7 +473,7 @@ class DocumentSigner:
                     writer, None, paths=paths, validation_context=context
                 )
             except Exception as exc:  # not ours, revoked without proof, unreadable
-                log.info("no validation data for signature %r: %s", sig.field_name, _short(exc))
+                log.info("no validation data for signature %r: %s", sig.field_name, short_text(exc))
 
     def _tsa_certificates(self) -> list[Any]:
         return list(self._tsa_certs)
@@ -494,11 +503,13 @@ async def _write_signed(
             writer, existing_fields_only=True, bytes_reserved=SIGNATURE_BYTES, output=out
         )
     except TimestampRequestError as exc:
-        raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") from None
+        raise TsaUnavailable(
+            f"the time-stamping authority did not answer: {short_text(exc)}"
+        ) from None
     except SigningError as exc:
         if isinstance(exc.__cause__, TimestampRequestError):
             raise TsaUnavailable("the time-stamping authority did not answer") from None
-        raise SignerError(f"signing failed: {_short(exc)}", code="signing_failed") from exc
+        raise SignerError(f"signing failed: {short_text(exc)}", code="signing_failed") from exc
     except EsealError:
         raise
     except (
@@ -514,7 +525,7 @@ async def _write_signed(
         zlib.error,
     ) as exc:
         # pyHanko reads more of the document while it writes the update
-        raise InvalidPdf(f"the PDF cannot be sealed: {_short(exc)}") from None
+        raise InvalidPdf(f"the PDF cannot be sealed: {short_text(exc)}") from None
 
 
 def reader_of(pdf: bytes) -> PdfFileReader:
