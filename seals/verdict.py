@@ -1,10 +1,11 @@
-"""What a verdict says about a license and a seal beyond "valid": the notices, and the
-expected enterprise a relying party names.
+"""What a verdict says about a license and a seal beyond "valid": its problem and notice items,
+the report's ``revoked`` and ``enterprise`` parts, and the expected enterprise a relying party
+names.  Which of them a signature gets is decided in :mod:`seals.policy`.
 
 A notice (DESIGN.md section 3) is a fact a relying party must see that does not change
 ``valid``: the signature was made while the license and the seal were active (a timestamp
-proves it), and something changed since.  Codes (stable; the HTTP API, the CLI and the HTML
-report show them):
+proves it), and something changed since.  The codes and their texts are
+:class:`seals.codes.Notice`:
 
 ``license_suspended_now``
     the license was active at signing and is suspended (停业) now; ``since`` is when the
@@ -13,32 +14,45 @@ report show them):
     the license was active at signing and has been cancelled (注销) · revoked (吊销) since.
 ``seal_revoked_since_signing``
     the seal was revoked or suspended after it signed; ``reason`` is the RFC 5280 reason code
-    (``key_compromise``, ``superseded``, ``affiliation_changed``, ``cessation_of_operation``,
-    ``certificate_hold``, ``unspecified``).
+    (:class:`seals.vocab.CrlReason`; eseal sets ``key_compromise``, ``superseded``,
+    ``affiliation_changed``, ``cessation_of_operation``, ``certificate_hold``, ``unspecified``).
 ``seal_superseded``
     the seal in the document has been re-issued: ``current_version`` is newer than the version
     that signed; ``since`` is when the current version was issued.
 
 Notices are made only for a signature whose license was active at its signing time: when it
 was not, the signature is not valid and a problem says why.
+
+The items are pydantic models, part of the report's schema.  Times are written as Python's
+``isoformat()`` (``+00:00``, not pydantic's ``Z``), as the report always wrote them.  The
+optional keys of a notice (``seal``, ``reason``, ``current_version``) are set only where they
+apply, so ``model_dump(exclude_unset=True)`` leaves them out as the report always did.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
+
+from .codes import Notice, Problem
 from .license import LicenseStatus
 from .model import Enterprise, Seal
 from .uscc import validate_uscc
+from .vocab import CrlReason, SealKind, UsccSource, values
 
 __all__ = [
     "LICENSE_NOTICES",
     "NOTICE_CODES",
     "REASON_CODES",
-    "Notice",
+    "EnterpriseInfo",
+    "IsoTime",
+    "NoticeItem",
+    "NoticeSeal",
+    "ProblemItem",
+    "RevocationInfo",
     "expected_uscc",
     "license_notice",
     "merge_notices",
@@ -46,25 +60,22 @@ __all__ = [
 ]
 
 #: the notice for each status a license can have left "active" for
-LICENSE_NOTICES: dict[LicenseStatus, str] = {
-    LicenseStatus.SUSPENDED: "license_suspended_now",
-    LicenseStatus.CANCELLED: "license_cancelled_since_signing",
-    LicenseStatus.REVOKED: "license_revoked_since_signing",
+LICENSE_NOTICES: dict[LicenseStatus, Notice] = {
+    LicenseStatus.SUSPENDED: Notice.LICENSE_SUSPENDED_NOW,
+    LicenseStatus.CANCELLED: Notice.LICENSE_CANCELLED_SINCE_SIGNING,
+    LicenseStatus.REVOKED: Notice.LICENSE_REVOKED_SINCE_SIGNING,
 }
-NOTICE_CODES = (*LICENSE_NOTICES.values(), "seal_revoked_since_signing", "seal_superseded")
+#: every notice code, as the report spells it
+NOTICE_CODES: tuple[str, ...] = values(Notice)
 #: RFC 5280 CRLReason names as the report spells them (asn1crypto's native names)
-REASON_CODES = (
-    "unspecified",
-    "key_compromise",
-    "ca_compromise",
-    "affiliation_changed",
-    "superseded",
-    "cessation_of_operation",
-    "certificate_hold",
-    "remove_from_crl",
-    "privilege_withdrawn",
-    "aa_compromise",
-)
+REASON_CODES: tuple[str, ...] = values(CrlReason)
+
+#: a time of the report: ``isoformat()`` in JSON, a date-time in the schema
+IsoTime = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -83,40 +94,68 @@ def expected_uscc(value: object) -> str | None:
     return validate_uscc(text)
 
 
-@dataclass
-class Notice:
+class ProblemItem(BaseModel):
+    """Why a signature (or the document) is not valid: a registry code and the details."""
+
+    code: Problem
+    message: str = Field(description="what exactly is wrong, in English")
+
+
+class NoticeSeal(BaseModel):
+    """The seal version a notice concerns."""
+
+    kind: SealKind
+    label: str
+    version: int
+    serial: str = Field(description="certificate serial number, hexadecimal")
+
+
+class NoticeItem(BaseModel):
     """One notice of a report; ``fields`` names the signatures it concerns."""
 
-    code: str
+    code: Notice
     message: str
-    since: datetime | None
+    since: IsoTime | None
     uscc: str
     enterprise: str
-    seal: dict[str, Any] | None = None
-    reason: str | None = None
+    fields: list[str]
+    seal: NoticeSeal | None = None
+    reason: CrlReason | None = None
     current_version: int | None = None
-    fields: list[str] = field(default_factory=list)
 
     def key(self) -> tuple[Any, ...]:
-        seal = self.seal or {}
-        return (self.code, self.uscc, seal.get("kind"), seal.get("version"), self.since)
+        """The fact a notice states: one per report, whichever signatures it concerns."""
+        seal = self.seal
+        return (
+            self.code,
+            self.uscc,
+            seal.kind if seal else None,
+            seal.version if seal else None,
+            self.since,
+        )
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "code": self.code,
-            "message": self.message,
-            "since": self.since.isoformat() if self.since else None,
-            "uscc": self.uscc,
-            "enterprise": self.enterprise,
-            "fields": list(self.fields),
-        }
-        if self.seal is not None:
-            out["seal"] = self.seal
-        if self.reason is not None:
-            out["reason"] = self.reason
-        if self.current_version is not None:
-            out["current_version"] = self.current_version
-        return out
+
+class RevocationInfo(BaseModel):
+    """The report's ``revoked`` of a seal: whether and when its certificate was revoked or
+    suspended, and whether that was at or before the time it signed."""
+
+    revoked: bool
+    at: IsoTime | None
+    reason: CrlReason | None
+    at_signing: bool
+
+
+class EnterpriseInfo(BaseModel):
+    """The report's ``enterprise`` of a seal: who the certificate names and what the license
+    registry says of it."""
+
+    uscc: str | None
+    uscc_source: UsccSource | None
+    name: str | None = Field(description="the registered name, else the certificate's")
+    certificate_name: str | None
+    license_status_now: LicenseStatus | None
+    license_status_at_signing: LicenseStatus | None
+    matches_registry: bool
 
 
 #: dates in notices are Beijing dates (UTC+8), as on the HTML report and the license itself
@@ -133,7 +172,7 @@ def _day(value: datetime | None) -> str:
 
 def license_notice(
     enterprise: Enterprise, at_signing: LicenseStatus | None, field_name: str
-) -> Notice | None:
+) -> NoticeItem | None:
     """The notice for a license that was active at signing and is not now, else None."""
     now = enterprise.status
     code = LICENSE_NOTICES.get(now)
@@ -148,7 +187,7 @@ def license_notice(
         LicenseStatus.REVOKED: "was revoked on",
     }[now]
     tail = "" if now is LicenseStatus.SUSPENDED else ", after the seal signed"
-    return Notice(
+    return NoticeItem(
         code=code,
         message=f"the license of {name} ({uscc}) {verb} {_day(since)}{tail}",
         since=since,
@@ -158,13 +197,10 @@ def license_notice(
     )
 
 
-def _seal_json(seal: Seal) -> dict[str, Any]:
-    return {
-        "kind": seal.kind.value,
-        "label": seal.label,
-        "version": seal.version,
-        "serial": format(seal.serial, "x"),
-    }
+def _notice_seal(seal: Seal) -> NoticeSeal:
+    return NoticeSeal(
+        kind=seal.kind, label=seal.label, version=seal.version, serial=format(seal.serial, "x")
+    )
 
 
 def seal_notices(
@@ -172,55 +208,55 @@ def seal_notices(
     newest: Seal | None,
     *,
     revoked_at: datetime | None,
-    reason: str | None,
+    reason: CrlReason | None,
     revoked_at_signing: bool,
     enterprise_name: str,
     field_name: str,
-) -> list[Notice]:
+) -> list[NoticeItem]:
     """Notices about the seal that signed: revoked or suspended after signing
     (``revoked_at`` and ``reason`` as the verdict established them), and re-issued."""
-    out: list[Notice] = []
+    out: list[NoticeItem] = []
     label = f"{seal.label} ({seal.kind.value}, version {seal.version}) of {seal.uscc}"
     if revoked_at is not None and not revoked_at_signing:
-        verb = "suspended" if reason == "certificate_hold" else "revoked"
+        verb = "suspended" if reason is CrlReason.CERTIFICATE_HOLD else "revoked"
         out.append(
-            Notice(
-                code="seal_revoked_since_signing",
-                message=f"the {label} was {verb} on {_day(revoked_at)} (reason {reason}), "
-                "after it signed",
+            NoticeItem(
+                code=Notice.SEAL_REVOKED_SINCE_SIGNING,
+                message=f"the {label} was {verb} on {_day(revoked_at)} "
+                f"(reason {reason.value if reason else None}), after it signed",
                 since=revoked_at,
                 uscc=seal.uscc,
                 enterprise=enterprise_name,
-                seal=_seal_json(seal),
-                reason=reason or "unspecified",
                 fields=[field_name],
+                seal=_notice_seal(seal),
+                reason=reason or CrlReason.UNSPECIFIED,
             )
         )
     if newest is not None and newest.version > seal.version:
         out.append(
-            Notice(
-                code="seal_superseded",
+            NoticeItem(
+                code=Notice.SEAL_SUPERSEDED,
                 message=f"the {label} was re-issued: version {newest.version} is current since "
                 f"{_day(newest.created_at)}",
                 since=newest.created_at,
                 uscc=seal.uscc,
                 enterprise=enterprise_name,
-                seal=_seal_json(seal),
-                current_version=newest.version,
                 fields=[field_name],
+                seal=_notice_seal(seal),
+                current_version=newest.version,
             )
         )
     return out
 
 
-def merge_notices(notices: list[Notice]) -> list[dict[str, Any]]:
+def merge_notices(notices: list[NoticeItem]) -> list[NoticeItem]:
     """One notice per fact (several signatures of one enterprise share its license notice),
-    in the order first seen, as JSON."""
-    merged: dict[tuple[Any, ...], Notice] = {}
+    in the order first seen."""
+    merged: dict[tuple[Any, ...], NoticeItem] = {}
     for notice in notices:
         found = merged.get(notice.key())
         if found is None:
             merged[notice.key()] = notice
         else:
             found.fields.extend(f for f in notice.fields if f not in found.fields)
-    return [n.to_json() for n in merged.values()]
+    return list(merged.values())

@@ -19,6 +19,7 @@ from .model import ImageSource, RevocationReason, SealStatus
 
 __all__ = [
     "Coverage",
+    "CrlReason",
     "DocumentType",
     "ImageSource",
     "Integrity",
@@ -30,6 +31,7 @@ __all__ = [
     "SealStatus",
     "SignatureType",
     "TimeSource",
+    "UsccSource",
     "labels",
     "values",
 ]
@@ -175,6 +177,53 @@ REASON_LABELS: dict[str, str] = {
     "privilege_withdrawn": "权限撤回",
     "aa_compromise": "属性机构密钥泄露",
 }
+
+
+class CrlReason(enum.Enum):
+    """An RFC 5280 CRLReason as the report spells it (asn1crypto's names): the ``reason`` of a
+    revocation and of a ``seal_revoked_since_signing`` notice.
+
+    All ten, not only the six eseal revokes with (:class:`RevocationReason`), since the report
+    shows what another CA's CRL or OCSP response says too.
+    """
+
+    UNSPECIFIED = "unspecified"
+    KEY_COMPROMISE = "key_compromise"
+    CA_COMPROMISE = "ca_compromise"
+    AFFILIATION_CHANGED = "affiliation_changed"
+    SUPERSEDED = "superseded"
+    CESSATION_OF_OPERATION = "cessation_of_operation"
+    CERTIFICATE_HOLD = "certificate_hold"
+    REMOVE_FROM_CRL = "remove_from_crl"
+    PRIVILEGE_WITHDRAWN = "privilege_withdrawn"
+    AA_COMPROMISE = "aa_compromise"
+
+    @property
+    def label(self) -> str:
+        return REASON_LABELS[self.value]
+
+
+class UsccSource(enum.Enum):
+    """Where in a certificate the verifier found the USCC (:func:`seals.identity.uscc_of`
+    tries them in this order)."""
+
+    EXTENSION = "extension"
+    LEGACY_EXTENSION = "legacy_extension"
+    OU = "ou"
+    ORGANIZATION_IDENTIFIER = "organization_identifier"
+    SERIAL_NUMBER = "serial_number"
+    COMMON_NAME = "common_name"
+
+    @property
+    def label(self) -> str:
+        return {
+            "extension": "证书扩展项",
+            "legacy_extension": "证书扩展项（旧版）",
+            "ou": "组织单位（OU）",
+            "organization_identifier": "组织标识符",
+            "serial_number": "主题序列号",
+            "common_name": "通用名称（CN）",
+        }[self.value]
 
 
 def values(vocabulary: type[enum.Enum]) -> tuple[str, ...]:

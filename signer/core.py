@@ -48,6 +48,8 @@ __all__ = [
     "SealApplication",
     "SignRequest",
     "SignedFile",
+    "open_reader",
+    "short_text",
     "spooled",
 ]
 
@@ -163,7 +165,7 @@ def _claims(stream: BinaryIO) -> Iterator[int]:
         tail = window[-_SCAN_OVERLAP:]
 
 
-def _open(pdf: bytes | BinaryIO) -> IncrementalPdfFileWriter:
+def open_reader(pdf: bytes | BinaryIO) -> IncrementalPdfFileWriter:
     """Open a PDF (bytes or a seekable binary file) for an incremental update.
 
     Any failure to read it is ``invalid_pdf``.
@@ -190,7 +192,7 @@ def _open(pdf: bytes | BinaryIO) -> IncrementalPdfFileWriter:
     except EsealError:
         raise
     except Exception as exc:  # pyHanko's reader raises many kinds on hostile input
-        raise InvalidPdf(f"the PDF cannot be read: {_short(exc)}") from None
+        raise InvalidPdf(f"the PDF cannot be read: {short_text(exc)}") from None
     return writer
 
 
@@ -230,7 +232,8 @@ class SignedFile:
     timestamp_time: datetime | None
 
 
-def _short(exc: BaseException) -> str:
+def short_text(exc: BaseException) -> str:
+    """An exception's text for an error message: its type when it has none, cut at 200."""
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 200 else text[:200] + "…"
 
@@ -255,7 +258,7 @@ def _check_document(
     except EsealError:
         raise
     except Exception as exc:  # form fields or pages that cannot be read
-        raise InvalidPdf(f"the PDF's signature fields cannot be read: {_short(exc)}") from None
+        raise InvalidPdf(f"the PDF's signature fields cannot be read: {short_text(exc)}") from None
     return [f.name if f is not None else None for f in chosen]
 
 
@@ -315,7 +318,7 @@ class DocumentSigner:
             raise RequestRefused(
                 "fields are reserved by a certifying request only", code="reserve_needs_certify"
             )
-        first = _open(src)
+        first = open_reader(src)
         # before any work: a certified document takes seals only in fields reserved for them
         fills = _check_document(first, seals, request)
         names = [
@@ -375,7 +378,7 @@ class DocumentSigner:
         writer: IncrementalPdfFileWriter | None = None,
     ) -> tuple[BinaryIO, datetime | None]:
         if writer is None:
-            writer = _open(pdf)
+            writer = open_reader(pdf)
         try:
             if exists:
                 stamp_style: Any = SealFieldStyle(field=None)  # the widget has its seal already
@@ -417,7 +420,7 @@ class DocumentSigner:
         except EsealError:
             raise
         except Exception as exc:  # page tree, fields or boxes that cannot be read
-            raise InvalidPdf(f"the PDF's structure cannot be used: {_short(exc)}") from None
+            raise InvalidPdf(f"the PDF's structure cannot be used: {short_text(exc)}") from None
         sm2 = is_sm2_signer(seal.signer)
         timestamper = (
             _TimeRecorder(self._require_timestamper(sm2=sm2)) if level >= PadesLevel.B_T else None
@@ -482,7 +485,7 @@ class DocumentSigner:
                     writer, None, paths=paths, validation_context=context
                 )
             except Exception as exc:  # not ours, revoked without proof, unreadable
-                log.info("no validation data for signature %r: %s", sig.field_name, _short(exc))
+                log.info("no validation data for signature %r: %s", sig.field_name, short_text(exc))
 
     def _tsa_certificates(self, *, sm2: bool = False) -> list[Any]:
         return list(self._sm2_tsa_certs if sm2 else self._tsa_certs)
@@ -516,11 +519,13 @@ async def _write_signed(
             writer, existing_fields_only=True, bytes_reserved=SIGNATURE_BYTES, output=out
         )
     except TimestampRequestError as exc:
-        raise TsaUnavailable(f"the time-stamping authority did not answer: {_short(exc)}") from None
+        raise TsaUnavailable(
+            f"the time-stamping authority did not answer: {short_text(exc)}"
+        ) from None
     except SigningError as exc:
         if isinstance(exc.__cause__, TimestampRequestError):
             raise TsaUnavailable("the time-stamping authority did not answer") from None
-        raise SignerError(f"signing failed: {_short(exc)}", code="signing_failed") from exc
+        raise SignerError(f"signing failed: {short_text(exc)}", code="signing_failed") from exc
     except EsealError:
         raise
     except (
@@ -536,7 +541,7 @@ async def _write_signed(
         zlib.error,
     ) as exc:
         # pyHanko reads more of the document while it writes the update
-        raise InvalidPdf(f"the PDF cannot be sealed: {_short(exc)}") from None
+        raise InvalidPdf(f"the PDF cannot be sealed: {short_text(exc)}") from None
 
 
 def reader_of(pdf: bytes) -> PdfFileReader:

@@ -52,7 +52,7 @@ from keystore import sm2 as sm2_keys
 from keystore.errors import EsealError
 from keystore.tsa import TsaUnavailable
 
-from .core import ExtendRefused, RequestRefused, _open, _short
+from .core import ExtendRefused, RequestRefused, open_reader, short_text
 from .levels import PadesLevel
 from .revocation import InternalRevocation
 from .sm2_cms import SIGNATURE_VALIDATOR, is_sm2_mechanism
@@ -139,7 +139,7 @@ def last_timestamp(pdf: bytes) -> LastTimestamp | None:
 
     ``invalid_pdf`` if the file cannot be read; None if it carries no timestamp at all.
     """
-    reader = _open(pdf).prev
+    reader = open_reader(pdf).prev
     return _last_timestamp(reader)
 
 
@@ -325,7 +325,7 @@ class Extender:
             raise RequestRefused(
                 "a signed document can be extended to B-LT or B-LTA only", code="invalid_level"
             )
-        reader = _open(pdf).prev
+        reader = open_reader(pdf).prev
         sigs = reader.embedded_signatures
         if not sigs:
             raise RequestRefused("the document has no signature to extend", code="no_signatures")
@@ -336,7 +336,7 @@ class Extender:
         try:
             data = pdf
             for name, context in plans:
-                current = _open(data).prev
+                current = open_reader(data).prev
                 sig = next(s for s in current.embedded_signatures if s.field_name == name)
                 paths = [await _path(sig.signed_data, context)]
                 for signed in (False, True):
@@ -361,14 +361,14 @@ class Extender:
             raise
         except TimestampRequestError as exc:
             raise TsaUnavailable(
-                f"the time-stamping authority did not answer: {_short(exc)}"
+                f"the time-stamping authority did not answer: {short_text(exc)}"
             ) from None
         except (PdfError, ValueError, KeyError) as exc:
-            raise ExtendRefused(f"the document cannot be extended: {_short(exc)}") from None
+            raise ExtendRefused(f"the document cannot be extended: {short_text(exc)}") from None
         except Exception as exc:  # pyHanko's validation errors (e.g. a path that fails)
             if type(exc).__module__.startswith(("pyhanko", "pyhanko_certvalidator")):
                 raise ExtendRefused(
-                    f"the signatures cannot be extended: {type(exc).__name__}: {_short(exc)}"
+                    f"the signatures cannot be extended: {type(exc).__name__}: {short_text(exc)}"
                 ) from None
             raise
 
@@ -418,7 +418,7 @@ class Extender:
         ``extend_refused`` if the last timestamp no longer validates (its certificate expired
         or was revoked: renewal came too late).
         """
-        reader = _open(pdf).prev
+        reader = open_reader(pdf).prev
         stamps = reader.embedded_timestamp_signatures
         if not stamps:
             raise RequestRefused(
@@ -441,20 +441,20 @@ class Extender:
             raise
         except TimestampRequestError as exc:
             raise TsaUnavailable(
-                f"the time-stamping authority did not answer: {_short(exc)}"
+                f"the time-stamping authority did not answer: {short_text(exc)}"
             ) from None
         except (PdfError, ValueError, KeyError) as exc:
-            raise ExtendRefused(f"the document cannot be renewed: {_short(exc)}") from None
+            raise ExtendRefused(f"the document cannot be renewed: {short_text(exc)}") from None
         except Exception as exc:
             if type(exc).__module__.startswith(("pyhanko", "pyhanko_certvalidator")):
                 raise ExtendRefused(
-                    f"the document cannot be renewed: {type(exc).__name__}: {_short(exc)}"
+                    f"the document cannot be renewed: {type(exc).__name__}: {short_text(exc)}"
                 ) from None
             raise
 
     async def _archive_timestamp(self, pdf: bytes) -> bytes:
         """Validation data for the last document timestamp (validated now), then a new one."""
-        reader = _open(pdf).prev
+        reader = open_reader(pdf).prev
         stamps = reader.embedded_timestamp_signatures
         certs: list[asn1_x509.Certificate] = []
         if stamps:
@@ -474,7 +474,7 @@ class Extender:
         )
         # the new timestamp's own validation data, so that the file validates offline now
         # (an LTA update after it; the next renewal would add it anyway)
-        stamped = _open(out.getvalue()).prev
+        stamped = open_reader(out.getvalue()).prev
         newest = stamped.embedded_timestamp_signatures[-1]
         fresh = self._context(_certs_of(newest.signed_data), None)
         path = await _path(newest.signed_data, fresh)

@@ -45,11 +45,14 @@ from api.settings import Settings
 from helpers import USCC, license_data
 from keystore.errors import EsealError
 from pdfs import simple_pdf
+from seals.codes import Problem
 from seals.errors import LicenseNotActive, SealNotActive
 from seals.kinds import SealKind
 from seals.license import LicenseStatus, parse_license
+from seals.vocab import SignatureType
 from signer.core import InvalidPdf
 from signer.levels import PadesLevel
+from signer.report import SignatureReport, VerificationReport
 from signer.service import SealingOptions, SealOrder
 from signer.verify import Verifier
 
@@ -237,6 +240,25 @@ async def test_expect_uscc(lab: Container, sealed: dict[PadesLevel, bytes]) -> N
     assert report["valid"] is False and report["expect_uscc"] == OTHER_USCC
     assert [p["code"] for p in report["problems"]] == ["expected_enterprise_missing"]
     assert all(e["valid"] for e in report["signatures"])  # the seals themselves are fine
+
+
+async def test_the_typed_report(lab: Container, sealed: dict[PadesLevel, bytes]) -> None:
+    """``report`` gives the model; its JSON is the dict ``verify`` gives, and the full dump has
+    every key on every entry (null where it does not apply)."""
+    pdf = sealed[PadesLevel.B_LTA]
+    report = await lab.verifier.report(pdf, OTHER_USCC)
+    assert isinstance(report, VerificationReport)
+    assert report.to_json() == await lab.verifier.verify(pdf, OTHER_USCC)
+    assert [p.code for p in report.problems] == [Problem.EXPECTED_ENTERPRISE_MISSING]
+    contract, legal_rep, stamp = report.signatures
+    assert contract.type is SignatureType.SIGNATURE and contract.level is PadesLevel.B_LTA
+    assert contract.seal is not None and contract.seal.kind is SealKind.CONTRACT
+    assert legal_rep.seal is not None and legal_rep.seal.kind is SealKind.LEGAL_REP
+    assert contract.enterprise is not None and contract.enterprise.uscc == USCC
+    assert stamp.type is SignatureType.DOCUMENT_TIMESTAMP and stamp.enterprise is None
+    assert "enterprise" not in report.to_json()["signatures"][2]
+    for entry in report.model_dump(mode="json")["signatures"]:
+        assert entry.keys() == SignatureReport.model_fields.keys()
 
 
 async def test_unsigned_pdf_is_not_valid(lab: Container) -> None:
