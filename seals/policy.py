@@ -203,13 +203,15 @@ def judge(
     reported: Revocation | None,
     signed: SigningTime,
     field_name: str,
+    serial: int | None = None,
 ) -> SealVerdict:
     """The policy's verdict on one seal's signature.
 
     ``seal``: our record of the certificate that signed (None for another CA's);
     ``enterprise``: the registry's record of the certificate's USCC; ``newest``: the current
     version of ``seal``'s kind; ``reported``: the revocation pyHanko's validation found, used
-    for another CA's certificate only."""
+    for another CA's certificate only; ``serial``: the certificate that signed, as notices
+    name it."""
     revocation = registry_revocation(seal) if seal is not None else reported
     revoked, problems = judge_revocation(revocation, signed)
     info, license_problems, notice, licensed = judge_license(
@@ -227,5 +229,6 @@ def judge(
             revoked_at_signing=revoked.at_signing,
             enterprise_name=info.name or seal.uscc,
             field_name=field_name,
+            serial=serial,
         )
     return verdict

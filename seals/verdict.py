@@ -197,9 +197,12 @@ def license_notice(
     )
 
 
-def _notice_seal(seal: Seal) -> NoticeSeal:
+def _notice_seal(seal: Seal, serial: int | None) -> NoticeSeal:
     return NoticeSeal(
-        kind=seal.kind, label=seal.label, version=seal.version, serial=format(seal.serial, "x")
+        kind=seal.kind,
+        label=seal.label,
+        version=seal.version,
+        serial=format(seal.serial if serial is None else serial, "x"),
     )
 
 
@@ -212,9 +215,12 @@ def seal_notices(
     revoked_at_signing: bool,
     enterprise_name: str,
     field_name: str,
+    serial: int | None = None,
 ) -> list[NoticeItem]:
     """Notices about the seal that signed: revoked or suspended after signing
-    (``revoked_at`` and ``reason`` as the verdict established them), and re-issued."""
+    (``revoked_at`` and ``reason`` as the verdict established them), and re-issued.
+    ``serial``: the certificate that signed (the seal's SM2 one, or by default its
+    international one), which the notice names."""
     out: list[NoticeItem] = []
     label = f"{seal.label} ({seal.kind.value}, version {seal.version}) of {seal.uscc}"
     if revoked_at is not None and not revoked_at_signing:
@@ -228,7 +234,7 @@ def seal_notices(
                 uscc=seal.uscc,
                 enterprise=enterprise_name,
                 fields=[field_name],
-                seal=_notice_seal(seal),
+                seal=_notice_seal(seal, serial),
                 reason=reason or CrlReason.UNSPECIFIED,
             )
         )
@@ -242,7 +248,7 @@ def seal_notices(
                 uscc=seal.uscc,
                 enterprise=enterprise_name,
                 fields=[field_name],
-                seal=_notice_seal(seal),
+                seal=_notice_seal(seal, serial),
                 current_version=newest.version,
             )
         )

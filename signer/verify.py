@@ -370,6 +370,7 @@ class Verifier:
             reported=reported,
             signed=signed,
             field_name=field_name,
+            serial=cert.serial_number,
         )
         return info, verdict
 

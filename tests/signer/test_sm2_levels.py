@@ -690,11 +690,6 @@ async def test_a_revoked_sm2_seal_is_shown_revoked_since_signing_and_extends_wit
     assert report["signatures"][0]["validated_at"] is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="signer/verify.py passes the seal record, and seals/verdict.py names its ECDSA "
-    "serial; the lead changes both at merge (see the report of the sm2seal branch)",
-)
 async def test_the_notice_names_the_serial_of_the_certificate_that_signed(
     world: Sm2World,
 ) -> None:
