@@ -43,7 +43,9 @@ def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
     c = container(settings)
 
     def report_for(record: Any, reader: Any) -> dict[str, Any]:
-        report: dict[str, Any] = asyncio.run(c.verifier.verify(reader.read(), record.uscc))
+        report: dict[str, Any] = asyncio.run(
+            c.verifier.report(reader.read(), record.uscc)
+        ).to_json()
         return report
 
     def report_html(report: dict[str, Any]) -> str:

@@ -159,15 +159,16 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         expect = expected_uscc(args.expect_uscc)  # a malformed code: exit 2, invalid_uscc
         pdf = read_bytes(args.input)
         c = container(settings)
-        report = asyncio.run(c.verifier.verify(pdf, expect))
+        report = asyncio.run(c.verifier.report(pdf, expect))
     except EsealError as exc:
         print_problem(exc)
         return VERIFY_UNPROCESSABLE
+    # the JSON of the same model /v1/verify answers with
     if args.json:
-        print_json(report)
+        print_json(report.to_json())
     else:
-        print_verdict(report)
-    return VERIFY_VALID if report["valid"] else VERIFY_NOT_VALID
+        print_verdict(report.to_json())
+    return VERIFY_VALID if report.valid else VERIFY_NOT_VALID
 
 
 def print_verdict(report: dict[str, Any]) -> None:
