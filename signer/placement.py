@@ -28,7 +28,7 @@ A seal stands **upright relative to the text of its page**, the way a clerk stam
     screen).  A producer may instead draw the text turned in user space and set ``/Rotate``
     to compensate, so the text reads upright on screen: the text frame is then the visible
     page, and the seal is counter-rotated with the text.  Which way the text stands is the
-    majority direction of the page's glyphs (:func:`signer.keyword.text_rotation`, recorded
+    majority direction of the page's glyphs (:func:`signer.pages.text_rotation`, recorded
     as :attr:`PageGeometry.text_rotate`); a page without text is taken as upright in user
     space.
 
@@ -46,13 +46,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.rw_common import PdfHandler
 
 from .errors import (
@@ -64,9 +61,9 @@ from .errors import (
     PlacementError,
     PositionOffPage,
 )
-
-if TYPE_CHECKING:
-    from .keyword import Hit
+from .geometry import MM, Matrix, Rect, finite, intersection_area, rect_area
+from .keyword import Hit, find_keyword
+from .pages import PageGeometry, iter_pages, open_pdf, page_geometries, seal_widget_rects
 
 __all__ = [
     "MM",
@@ -91,16 +88,6 @@ __all__ = [
     "seal_widget_rects",
 ]
 
-#: One millimetre in PDF points.
-MM = 72.0 / 25.4
-
-#: ``(x0, y0, x1, y1)`` with ``x0 <= x1`` and ``y0 <= y1``.
-Rect = tuple[float, float, float, float]
-#: A PDF matrix ``[a b c d e f]``: ``x' = a*x + c*y + e``, ``y' = b*x + d*y + f``.
-Matrix = tuple[float, float, float, float, float, float]
-
-#: US Letter: what viewers assume when a page has no usable ``/MediaBox``.
-_DEFAULT_MEDIA_BOX: Rect = (0.0, 0.0, 612.0, 792.0)
 _MAX_KEYWORD_IN_MESSAGE = 40
 #: A seal with more than this share of its area outside the visible page is refused.
 OFF_PAGE_LIMIT = 0.10
@@ -244,251 +231,6 @@ class DefaultPlacement:
 Placement = AtPoint | AtKeyword | CrossPage | DefaultPlacement
 
 
-# --------------------------------------------------------------------------- geometry
-
-
-def _normalise_rect(x0: float, y0: float, x1: float, y1: float) -> Rect:
-    return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-
-
-def _normalise_rotation(value: Any) -> int:
-    """``/Rotate`` as 0, 90, 180 or 270; anything that is not a multiple of 90 counts as 0."""
-    try:
-        rotate = int(value)
-    except (TypeError, ValueError):
-        return 0
-    if rotate % 90:
-        return 0
-    return rotate % 360
-
-
-@dataclass(frozen=True)
-class PageGeometry:
-    """The boxes of one page that decide where things appear to a reader.
-
-    ``media_box`` and ``crop_box`` are in user space, as in the file.  The visible area is the
-    crop box clipped to the media box (ISO 32000-1, 14.11.2); ``rotate`` is how far the page
-    is turned clockwise for display.  ``text_rotate`` is how far the page's text is turned
-    counter-clockwise in user space (see the module documentation); ``None`` when unknown or
-    when the page has no text, which counts as upright in user space.
-    """
-
-    media_box: Rect
-    crop_box: Rect | None = None
-    rotate: int = 0
-    user_unit: float = 1.0
-    text_rotate: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "media_box", _normalise_rect(*self.media_box))
-        if self.crop_box is not None:
-            object.__setattr__(self, "crop_box", _normalise_rect(*self.crop_box))
-        object.__setattr__(self, "rotate", _normalise_rotation(self.rotate))
-        if self.text_rotate is not None:
-            object.__setattr__(self, "text_rotate", _normalise_rotation(self.text_rotate))
-        if not (self.user_unit > 0 and math.isfinite(self.user_unit)):
-            object.__setattr__(self, "user_unit", 1.0)
-
-    @classmethod
-    def from_page(
-        cls, page: generic.DictionaryObject, *, text: bool = False, fonts: Any = None
-    ) -> PageGeometry:
-        """Read the (possibly inherited) boxes and rotation of a page dictionary; with
-        ``text``, also which way its text stands (``fonts``: a cache shared across pages)."""
-        media = _box_entry(page, "/MediaBox") or _DEFAULT_MEDIA_BOX
-        crop = _box_entry(page, "/CropBox")
-        rotate = _inherited(page, "/Rotate")
-        user_unit = _deref(page.get("/UserUnit", 1.0))
-        try:
-            unit = float(user_unit)
-        except (TypeError, ValueError):
-            unit = 1.0
-        text_rotate = None
-        if text:
-            from .keyword import text_rotation
-
-            text_rotate = text_rotation(page, fonts)
-        return cls(
-            media_box=media,
-            crop_box=crop,
-            rotate=_normalise_rotation(rotate),
-            user_unit=unit,
-            text_rotate=text_rotate,
-        )
-
-    @property
-    def seal_rotation(self) -> int:
-        """How far a seal is turned counter-clockwise in user space to stand upright with
-        the text (0 for a page without text)."""
-        return self.text_rotate or 0
-
-    @property
-    def text_frame(self) -> PageGeometry:
-        """The page turned so that its text reads upright: its "visible" coordinates are
-        the text frame's (the same page when the text reads upright on screen)."""
-        return replace(self, rotate=self.seal_rotation, text_rotate=None)
-
-    def visible_to_text(self, rect: Rect) -> Rect:
-        """Visible rectangle → the same rectangle in the text frame."""
-        return self.text_frame.rect_to_visible(self.rect_to_user(rect))
-
-    @property
-    def visible_box(self) -> Rect:
-        """The crop box clipped to the media box, in user space."""
-        mx0, my0, mx1, my1 = self.media_box
-        if self.crop_box is None:
-            return self.media_box
-        cx0, cy0, cx1, cy1 = self.crop_box
-        x0, y0, x1, y1 = max(mx0, cx0), max(my0, cy0), min(mx1, cx1), min(my1, cy1)
-        if x1 <= x0 or y1 <= y0:
-            # a crop box outside the media box: viewers fall back to the media box
-            return self.media_box
-        return (x0, y0, x1, y1)
-
-    @property
-    def visible_width(self) -> float:
-        """Width of the page as the reader sees it, in points."""
-        x0, y0, x1, y1 = self.visible_box
-        w, h = (x1 - x0), (y1 - y0)
-        return (h if self.rotate in (90, 270) else w) * self.user_unit
-
-    @property
-    def visible_height(self) -> float:
-        """Height of the page as the reader sees it, in points."""
-        x0, y0, x1, y1 = self.visible_box
-        w, h = (x1 - x0), (y1 - y0)
-        return (w if self.rotate in (90, 270) else h) * self.user_unit
-
-    @property
-    def visible_matrix(self) -> Matrix:
-        """The matrix from user space (user units) to visible points: :meth:`to_visible`."""
-        bx0, by0, bx1, by1 = self.visible_box
-        u = self.user_unit
-        if self.rotate == 90:
-            return (0.0, -u, u, 0.0, -by0 * u, bx1 * u)
-        if self.rotate == 180:
-            return (-u, 0.0, 0.0, -u, bx1 * u, by1 * u)
-        if self.rotate == 270:
-            return (0.0, u, -u, 0.0, by1 * u, -bx0 * u)
-        return (u, 0.0, 0.0, u, -bx0 * u, -by0 * u)
-
-    def to_user(self, x: float, y: float) -> tuple[float, float]:
-        """Visible point (points) → user-space point (user units)."""
-        bx0, by0, bx1, by1 = self.visible_box
-        u = self.user_unit
-        x, y = x / u, y / u
-        if self.rotate == 90:
-            return bx1 - y, by0 + x
-        if self.rotate == 180:
-            return bx1 - x, by1 - y
-        if self.rotate == 270:
-            return bx0 + y, by1 - x
-        return bx0 + x, by0 + y
-
-    def to_visible(self, x: float, y: float) -> tuple[float, float]:
-        """User-space point (user units) → visible point (points)."""
-        bx0, by0, bx1, by1 = self.visible_box
-        u = self.user_unit
-        if self.rotate == 90:
-            vx, vy = y - by0, bx1 - x
-        elif self.rotate == 180:
-            vx, vy = bx1 - x, by1 - y
-        elif self.rotate == 270:
-            vx, vy = by1 - y, x - bx0
-        else:
-            vx, vy = x - bx0, y - by0
-        return vx * u, vy * u
-
-    def rect_to_user(self, rect: Rect) -> Rect:
-        """Visible rectangle → user-space rectangle (normalised)."""
-        ax, ay = self.to_user(rect[0], rect[1])
-        bx, by = self.to_user(rect[2], rect[3])
-        return _normalise_rect(ax, ay, bx, by)
-
-    def rect_to_visible(self, rect: Rect) -> Rect:
-        """User-space rectangle → visible rectangle (normalised)."""
-        ax, ay = self.to_visible(rect[0], rect[1])
-        bx, by = self.to_visible(rect[2], rect[3])
-        return _normalise_rect(ax, ay, bx, by)
-
-    def contains_visible(self, x: float, y: float) -> bool:
-        return 0 <= x <= self.visible_width and 0 <= y <= self.visible_height
-
-
-def _deref(value: Any) -> Any:
-    return value.get_object() if isinstance(value, generic.IndirectObject) else value
-
-
-def _inherited(page: generic.DictionaryObject, key: str) -> Any:
-    """An inheritable page attribute (ISO 32000-1, 7.7.3.4), or ``None``."""
-    node: Any = page
-    seen: set[int] = set()
-    while isinstance(node, generic.DictionaryObject) and id(node) not in seen:
-        seen.add(id(node))
-        if key in node:
-            return node[key]
-        node = _deref(node.get("/Parent"))
-    return None
-
-
-def _box_entry(page: generic.DictionaryObject, key: str) -> Rect | None:
-    value = _deref(_inherited(page, key))
-    if not isinstance(value, generic.ArrayObject):
-        return None
-    try:
-        numbers = [float(value[i]) for i in range(len(value))]
-    except (TypeError, ValueError):
-        return None
-    if len(numbers) != 4 or not all(math.isfinite(v) for v in numbers):
-        return None
-    rect = _normalise_rect(*numbers)
-    if rect[2] - rect[0] <= 0 or rect[3] - rect[1] <= 0:
-        return None
-    return rect
-
-
-# --------------------------------------------------------------------------- documents
-
-
-def open_pdf(pdf: bytes | PdfHandler) -> PdfHandler:
-    """A pyHanko handler for ``pdf``: readers and writers pass through, bytes are parsed."""
-    if isinstance(pdf, PdfHandler):
-        return pdf
-    import io
-
-    return PdfFileReader(io.BytesIO(pdf), strict=False)
-
-
-def iter_pages(pdf: PdfHandler) -> Iterator[generic.DictionaryObject]:
-    """The page dictionaries in document order (a walk of the page tree, cycles skipped)."""
-    root = pdf.root["/Pages"]
-    stack: list[Iterator[Any]] = [iter([root])]
-    seen: set[Any] = set()
-    while stack:
-        try:
-            node = next(stack[-1])
-        except StopIteration:
-            stack.pop()
-            continue
-        key: Any = node.reference if isinstance(node, generic.IndirectObject) else id(node)
-        node = _deref(node)
-        if not isinstance(node, generic.DictionaryObject) or key in seen:
-            continue
-        seen.add(key)
-        kids = _deref(node.get("/Kids"))
-        kind = _deref(node.get("/Type"))
-        if kind == "/Pages" or (kids is not None and kind != "/Page"):
-            if isinstance(kids, generic.ArrayObject):
-                stack.append(iter(list(kids)))
-            continue
-        yield node
-
-
-def page_geometries(pdf: bytes | PdfHandler) -> list[PageGeometry]:
-    """The :class:`PageGeometry` of every page, in order."""
-    return [PageGeometry.from_page(page) for page in iter_pages(open_pdf(pdf))]
-
-
 # --------------------------------------------------------------------------- result
 
 
@@ -565,26 +307,11 @@ def _page_index(page: int, count: int) -> int:
     return page - 1 if page > 0 else count + page
 
 
-def _finite(*values: float) -> bool:
-    try:
-        return all(math.isfinite(float(v)) for v in values)
-    except (TypeError, ValueError):
-        return False
-
-
-def _area(rect: Rect) -> float:
-    return max(rect[2] - rect[0], 0.0) * max(rect[3] - rect[1], 0.0)
-
-
-def _intersection(a: Rect, b: Rect) -> float:
-    return _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
-
-
 def _outside(geometry: PageGeometry, visible: Rect) -> float:
     """The share of ``visible``'s area that lies outside the visible page."""
     page = (0.0, 0.0, geometry.visible_width, geometry.visible_height)
-    area = _area(visible)
-    return 1.0 - _intersection(visible, page) / area if area > 0 else 1.0
+    area = rect_area(visible)
+    return 1.0 - intersection_area(visible, page) / area if area > 0 else 1.0
 
 
 def _widget(
@@ -695,7 +422,7 @@ def _keyword_centre(
         dx, dy = (float(v) for v in placement.offset)
     except (TypeError, ValueError):
         raise InvalidPlacement("the offset is two numbers of millimetres, [dx, dy]") from None
-    if not _finite(dx, dy):
+    if not finite(dx, dy):
         raise InvalidPlacement("the offset must be finite numbers of millimetres")
     x0, y0, x1, y1 = geometry.visible_to_text((hit.x0, hit.y0, hit.x1, hit.y1))
     cx = {"center": (x0 + x1) / 2, "after": x1 + width / 2, "before": x0 - width / 2}[
@@ -746,7 +473,7 @@ def _overlaps(boxes: Sequence[WidgetBox], existing: Sequence[Sequence[Rect]]) ->
     out = []
     for box in boxes:
         rects = existing[box.page_index] if box.page_index < len(existing) else ()
-        if any(_intersection(box.rect, r) * box.user_unit**2 > _OVERLAP_AREA for r in rects):
+        if any(intersection_area(box.rect, r) * box.user_unit**2 > _OVERLAP_AREA for r in rects):
             out.append(box.page)
     return out
 
@@ -793,7 +520,7 @@ def _resolve(
     hits: Sequence[Hit] | None,
     existing: Sequence[Sequence[Rect]],
 ) -> tuple[WidgetBox, ...]:
-    if not (_finite(width, height) and width > 0 and height > 0):
+    if not (finite(width, height) and width > 0 and height > 0):
         raise InvalidPlacement("the seal must have a positive width and height")
     count = len(pages)
     if count == 0:
@@ -805,7 +532,7 @@ def _resolve(
 
     if isinstance(placement, AtPoint):
         index = _page_index(placement.page, count)
-        if not _finite(placement.x, placement.y):
+        if not finite(placement.x, placement.y):
             raise InvalidPlacement("x and y must be finite numbers of points")
         what = f"the point ({placement.x:g}, {placement.y:g}) of page {placement.page}"
         return (_centred(index, pages[index], placement.x, placement.y, width, height, what),)
@@ -823,7 +550,7 @@ def _resolve(
         )
 
     if isinstance(placement, DefaultPlacement):
-        if not (_finite(placement.margin) and placement.margin >= 0):
+        if not (finite(placement.margin) and placement.margin >= 0):
             raise InvalidPlacement("the margin must be a non-negative number of points")
         geometry = pages[-1]
         frame = geometry.text_frame
@@ -856,7 +583,7 @@ def _cross_page(
     if placement.y is not None and placement.position is not None:
         raise InvalidPlacement("give the cross-page band's y or its position, not both")
     if placement.y is not None:
-        if not _finite(placement.y):
+        if not finite(placement.y):
             raise InvalidPlacement("y must be a finite number of points")
         y = float(placement.y)
         what = f"the height y={y:g}"
@@ -895,39 +622,6 @@ def _cross_page(
     return tuple(boxes)
 
 
-def seal_widget_rects(page: generic.DictionaryObject) -> list[Rect]:
-    """The ``/Rect`` (user space) of every signature widget on a page: the seals there."""
-    out: list[Rect] = []
-    annots = _deref(page.get("/Annots"))
-    if not isinstance(annots, generic.ArrayObject):
-        return out
-    for item in annots:
-        try:
-            annot = _deref(item)
-            if not isinstance(annot, generic.DictionaryObject):
-                continue
-            if annot.get("/Subtype") != "/Widget" or not _is_signature(annot):
-                continue
-            rect = _deref(annot.get("/Rect"))
-            numbers = [float(_deref(v)) for v in rect]
-            if len(numbers) == 4 and _finite(*numbers):
-                out.append(_normalise_rect(*numbers))
-        except (TypeError, ValueError, AttributeError, KeyError):
-            continue
-    return out
-
-
-def _is_signature(annot: generic.DictionaryObject) -> bool:
-    node: Any = annot
-    for _ in range(16):
-        if not isinstance(node, generic.DictionaryObject):
-            return False
-        if "/FT" in node:
-            return bool(_deref(node["/FT"]) == "/Sig")
-        node = _deref(node.get("/Parent"))
-    return False
-
-
 def resolve_in(
     pdf: bytes | PdfHandler,
     placement: Placement | None,
@@ -941,8 +635,6 @@ def resolve_in(
     pages = [PageGeometry.from_page(p) for p in page_dicts]
     hits: list[Hit] | None = None
     if isinstance(placement, AtKeyword):
-        from .keyword import find_keyword
-
         only = None
         if placement.page is not None and pages:
             only = [_page_index(placement.page, len(pages)) + 1]
