@@ -7,7 +7,7 @@ beneath the seal shows through it.  Three layers of objects:
 1. the **image XObject** (RGB, 8 bits, Flate) with its **soft mask** (the alpha channel);
 2. the **seal form**: ``/BBox [0 0 W H]`` in points, drawing the image at W x H, upright;
 3. one **widget form** per widget: ``/BBox`` the size of the widget's ``/Rect``, drawing the
-   seal form through :meth:`signer.placement.WidgetBox.appearance_matrix`, which picks the
+   seal form through :meth:`signer.widgets.WidgetBox.appearance_matrix`, which picks the
    slice of the seal the widget shows (all of it, or one strip of a cross-page seal) and
    counter-rotates it for the page's ``/Rotate`` so that the reader sees it upright.
 
@@ -60,7 +60,7 @@ from pyhanko.stamp import BaseStampStyle
 from seals.errors import InvalidImage
 
 from .errors import InvalidPlacement
-from .placement import WidgetBox
+from .widgets import WidgetBox
 
 __all__ = ["SealAppearance", "SealField", "SealFieldStyle", "add_seal_field", "widget_form"]
 

@@ -37,7 +37,11 @@ from seals.kinds import SealKind
 
 from .appearance import SealAppearance, widget_form
 from .errors import InvalidPlacement, SignerError
-from .placement import PageGeometry, Placement, Rect, WidgetBox, iter_pages, resolve_in
+from .geometry import Rect
+from .pages import PageGeometry, iter_pages
+from .placement_kinds import Placement
+from .resolution import resolve_in
+from .widgets import WidgetBox
 
 __all__ = [
     "RESERVATION_KEY",
