@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 import secrets
-import tempfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
@@ -30,14 +28,16 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation import DocumentSecurityStore
 from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 
-from keystore.errors import ErrorKind, EsealError
+from keystore.errors import EsealError
 from keystore.tsa import TsaUnavailable
 
 from .appearance import SealAppearance, SealFieldStyle, add_seal_field
 from .certification import Reservation, choose_fields, fill_box, reserve_field, show_seal
 from .certification import signature_fields as _signature_fields
-from .errors import InvalidPdf, SignerError
+from .errors import InvalidPdf, RequestRefused, SignerError
+from .extension import Extender, RevokedSeal, validation_path
 from .levels import PadesLevel
+from .pdf_io import open_reader, short_text, spooled
 from .placement import CrossPage, Placement, resolve_in
 from .revocation import InternalRevocation
 from .sm2_cms import is_sm2_signer
@@ -48,9 +48,6 @@ __all__ = [
     "SealApplication",
     "SignRequest",
     "SignedFile",
-    "open_reader",
-    "short_text",
-    "spooled",
 ]
 
 
@@ -70,22 +67,6 @@ log = logging.getLogger(__name__)
 #: chain measure 4.6-5.2 KB.  Reserving it up front spares pyHanko the trial signature it
 #: otherwise makes to size the container.
 SIGNATURE_BYTES = 16_384
-
-
-class RequestRefused(SignerError):
-    """The request does not fit the document (no signature to extend, certify twice, ...)."""
-
-    code = "request_refused"
-    kind = ErrorKind.INVALID
-    title = "Request does not fit the document"
-
-
-class ExtendRefused(SignerError):
-    """The document's signatures cannot be given validation data (e.g. a revoked seal)."""
-
-    code = "extend_refused"
-    kind = ErrorKind.CONFLICT
-    title = "Document cannot be extended"
 
 
 @dataclass(frozen=True)
@@ -124,78 +105,6 @@ class SignRequest:
     reserve: Sequence[Reservation] = ()
 
 
-_SIZE_CLAIM = re.compile(rb"/Size\s+(\d{1,20})")
-_INDEX_CLAIM = re.compile(rb"/Index\s*\[([\d\s]{0,2000})\]")
-_SUBSECTION_CLAIM = re.compile(rb"xref\s+\d{1,20}\s+(\d{1,20})")
-#: documents up to this size stay in memory while they are sealed; larger ones go to a
-#: temporary file, so sealing a 100 MB document does not hold several copies of it in memory
-SPOOL_BYTES = 8 * 1024 * 1024
-_SCAN_CHUNK = 1024 * 1024
-_SCAN_OVERLAP = 4096  # longer than any match of the claim patterns
-
-
-def spooled() -> BinaryIO:
-    """A temporary binary file: in memory while small, on disk when it grows."""
-    return cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
-
-
-def _size_of(stream: BinaryIO) -> int:
-    stream.seek(0, io.SEEK_END)
-    size = stream.tell()
-    stream.seek(0)
-    return size
-
-
-def _claims(stream: BinaryIO) -> Iterator[int]:
-    """Object counts the cross-reference sections claim, scanned in overlapping chunks."""
-    stream.seek(0)
-    tail = b""
-    while True:
-        chunk = stream.read(_SCAN_CHUNK)
-        window = tail + chunk
-        for match in _SIZE_CLAIM.finditer(window):
-            yield int(match.group(1))
-        for match in _SUBSECTION_CLAIM.finditer(window):
-            yield int(match.group(1))
-        for match in _INDEX_CLAIM.finditer(window):
-            numbers = [int(n) for n in match.group(1).split()]
-            yield sum(numbers[1::2])
-        if not chunk:
-            return
-        tail = window[-_SCAN_OVERLAP:]
-
-
-def open_reader(pdf: bytes | BinaryIO) -> IncrementalPdfFileWriter:
-    """Open a PDF (bytes or a seekable binary file) for an incremental update.
-
-    Any failure to read it is ``invalid_pdf``.
-    """
-    stream: BinaryIO = io.BytesIO(pdf) if isinstance(pdf, bytes | bytearray) else pdf
-    size = _size_of(stream)
-    if not stream.read(1024).lstrip()[:5].startswith(b"%PDF-"):
-        raise InvalidPdf("the file is not a PDF (it does not start with %PDF-)")
-    # A cross-reference section cannot list more objects than the file has bytes; pyHanko
-    # would walk every claimed entry (minutes for /Size 2147483648 in a 458-byte file).
-    for claim in _claims(stream):
-        if claim > size:
-            raise InvalidPdf(
-                f"a cross-reference section claims {claim} objects in a file of {size} bytes"
-            )
-    stream.seek(0)
-    try:
-        writer = IncrementalPdfFileWriter(stream, strict=False)
-        if writer.prev.encrypted:
-            raise InvalidPdf(
-                "the PDF is encrypted; decrypt it before sealing", code="pdf_encrypted"
-            )
-        writer.root["/Pages"]
-    except EsealError:
-        raise
-    except Exception as exc:  # pyHanko's reader raises many kinds on hostile input
-        raise InvalidPdf(f"the PDF cannot be read: {short_text(exc)}") from None
-    return writer
-
-
 class _TimeRecorder(TimeStamper):
     """Passes every request to the real timestamper and keeps the genTime of the first token
     it returns: the signature's (a B-LTA document timestamp comes after it)."""
@@ -230,12 +139,6 @@ class SignedFile:
     file: BinaryIO
     #: genTime of the last seal's signature timestamp (None below B-T)
     timestamp_time: datetime | None
-
-
-def short_text(exc: BaseException) -> str:
-    """An exception's text for an error message: its type when it has none, cut at 200."""
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 200 else text[:200] + "…"
 
 
 def _check_document(
@@ -464,8 +367,6 @@ class DocumentSigner:
         gets the seal CA's CRL).  A signature that cannot be given them (a foreign chain, a
         seal revoked without a timestamp that predates it) is left as it is: the new seal
         is not refused for it."""
-        from .extension import RevokedSeal, _path
-
         try:
             earlier = list(writer.prev.embedded_signatures)
         except Exception:  # unreadable signatures: the verifier reports them
@@ -474,11 +375,11 @@ class DocumentSigner:
         extender = self.extender
         for sig in earlier:
             try:
-                context = extender._plan(sig, list[RevokedSeal]())
-                paths = [await _path(sig.signed_data, context)]
+                context = extender.plan(sig, list[RevokedSeal]())
+                paths = [await validation_path(sig.signed_data, context)]
                 for signed in (False, True):
                     for token in extract_tst_data_iter(sig.signer_info, signed=signed):
-                        paths.append(await _path(token, context))
+                        paths.append(await validation_path(token, context))
                 # no VRI entry: a signature sealed at B-LT has one already, and a changed
                 # VRI entry is a suspicious modification to pyHanko's difference analysis
                 DocumentSecurityStore.supply_dss_in_writer(
@@ -493,8 +394,6 @@ class DocumentSigner:
     @property
     def extender(self) -> Any:
         """Extension and B-LTA renewal (:class:`signer.extension.Extender`)."""
-        from .extension import Extender
-
         return Extender(
             self._revocation,
             self._timestamper,

@@ -97,3 +97,19 @@ class CrossPageNeedsTwoPages(PlacementError):
 
     code = "cross_page_needs_two_pages"
     title = "Cross-page seal needs at least two pages"
+
+
+class RequestRefused(SignerError):
+    """The request does not fit the document (no signature to extend, certify twice, ...)."""
+
+    code = "request_refused"
+    kind = ErrorKind.INVALID
+    title = "Request does not fit the document"
+
+
+class ExtendRefused(SignerError):
+    """The document's signatures cannot be given validation data (e.g. a revoked seal)."""
+
+    code = "extend_refused"
+    kind = ErrorKind.CONFLICT
+    title = "Document cannot be extended"

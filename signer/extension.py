@@ -52,8 +52,9 @@ from keystore import sm2 as sm2_keys
 from keystore.errors import EsealError
 from keystore.tsa import TsaUnavailable
 
-from .core import ExtendRefused, RequestRefused, open_reader, short_text
+from .errors import ExtendRefused, RequestRefused
 from .levels import PadesLevel
+from .pdf_io import open_reader, short_text
 from .revocation import InternalRevocation
 from .sm2_cms import SIGNATURE_VALIDATOR, is_sm2_mechanism
 
@@ -162,7 +163,9 @@ def _last_timestamp(reader: PdfFileReader) -> LastTimestamp | None:
     )
 
 
-async def _path(signed_data: cms.SignedData, context: ValidationContext) -> ValidationPath:
+async def validation_path(
+    signed_data: cms.SignedData, context: ValidationContext
+) -> ValidationPath:
     info = extract_certificate_info(signed_data)
     validator = CertificateValidator(
         info.signer_cert, intermediate_certs=info.other_certs, validation_context=context
@@ -332,16 +335,16 @@ class Extender:
         plans: list[tuple[str, ValidationContext]] = []
         revoked: list[RevokedSeal] = []
         for sig in sigs:
-            plans.append((sig.field_name, self._plan(sig, revoked)))
+            plans.append((sig.field_name, self.plan(sig, revoked)))
         try:
             data = pdf
             for name, context in plans:
                 current = open_reader(data).prev
                 sig = next(s for s in current.embedded_signatures if s.field_name == name)
-                paths = [await _path(sig.signed_data, context)]
+                paths = [await validation_path(sig.signed_data, context)]
                 for signed in (False, True):
                     for token in extract_tst_data_iter(sig.signer_info, signed=signed):
-                        paths.append(await _path(token, context))
+                        paths.append(await validation_path(token, context))
                 writer = IncrementalPdfFileWriter.from_reader(current)
                 # everything the context holds is embedded: the responses and CRLs for
                 # these paths (see _context)
@@ -372,7 +375,7 @@ class Extender:
                 ) from None
             raise
 
-    def _plan(self, sig: EmbeddedPdfSignature, revoked: list[RevokedSeal]) -> ValidationContext:
+    def plan(self, sig: EmbeddedPdfSignature, revoked: list[RevokedSeal]) -> ValidationContext:
         """The context one signature and its timestamps are validated with (what it holds is
         embedded); refuses revoked seals without a timestamp that predates the revocation."""
         if sig.sig_object_type == "/DocTimeStamp":
@@ -477,7 +480,7 @@ class Extender:
         stamped = open_reader(out.getvalue()).prev
         newest = stamped.embedded_timestamp_signatures[-1]
         fresh = self._context(_certs_of(newest.signed_data), None)
-        path = await _path(newest.signed_data, fresh)
+        path = await validation_path(newest.signed_data, fresh)
         writer = IncrementalPdfFileWriter.from_reader(stamped)
         DocumentSecurityStore.supply_dss_in_writer(
             writer,

@@ -23,7 +23,7 @@ from pyhanko.sign.validation import EmbeddedPdfSignature
 from seals.codes import Problem
 from seals.vocab import Integrity, SignatureType
 
-from .core import short_text
+from .pdf_io import short_text
 from .report import ProblemItem, SignatureReport
 
 __all__ = ["BrokenField", "broken_entry", "check_signature_dict", "collect"]

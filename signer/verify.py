@@ -79,7 +79,8 @@ from seals.verdict import NoticeItem, expected_uscc, merge_notices
 from seals.vocab import CrlReason, Integrity, PadesLevel, SignatureType
 
 from .changes import assess, unlisted_objects
-from .core import InvalidPdf, open_reader, short_text
+from .errors import InvalidPdf
+from .pdf_io import open_reader, short_text
 from .report import (
     CertificateInfo,
     FileInfo,

@@ -19,7 +19,7 @@ from api.container import Container
 from api.settings import Settings
 from helpers import USCC, Api, license_data
 from seals.license import parse_license
-from signer.core import SPOOL_BYTES
+from signer.pdf_io import SPOOL_BYTES
 
 
 @pytest.fixture
