@@ -18,7 +18,7 @@ from storage.archive import ArchiveQuery, ArchiveRecord, day_range
 from storage.archive.model import PartyRole
 from storage.archive.store import VerifiedReader
 
-from ..auth import Principal, Role, authorize_enterprise, require
+from ..auth import Action, Principal, Role, allowed, authorize, scope
 from ..deps import ContainerDep
 from ..errors import InvalidRequest
 from ..flows import SealedDocument
@@ -26,7 +26,9 @@ from ..responses import pdf_response
 
 router = APIRouter(prefix="/v1/archives", tags=["archives"])
 
-Reader = Annotated[Principal, require(Role.ADMIN, Role.ENTERPRISE)]
+Reader = Annotated[Principal, allowed(Action.READ_ARCHIVE)]
+Renewer = Annotated[Principal, allowed(Action.RENEW_ARCHIVE)]
+Exporter = Annotated[Principal, allowed(Action.EXPORT_ARCHIVE)]
 
 
 class ArchiveFilter(BaseModel):
@@ -51,12 +53,9 @@ class ArchiveFilter(BaseModel):
     reports: bool = True
 
 
-def _query(who: Principal, f: ArchiveFilter) -> ArchiveQuery:
-    uscc = f.uscc
-    if who.role is Role.ENTERPRISE:
-        if uscc is not None and uscc != who.uscc:
-            authorize_enterprise(who, uscc)
-        uscc = who.uscc
+def _query(who: Principal, f: ArchiveFilter, action: Action) -> ArchiveQuery:
+    authorize(who, f.uscc, action)
+    uscc = scope(who, f.uscc)
     if f.role is not None and uscc is None:
         raise InvalidRequest(
             "a role filter needs the enterprise (uscc) it is of", code="invalid_query"
@@ -76,9 +75,13 @@ def _query(who: Principal, f: ArchiveFilter) -> ArchiveQuery:
 async def _owned(c: Any, who: Principal, archive_id: str) -> ArchiveRecord:
     """The record, if ``who`` may read it: an admin, or an enterprise it belongs to."""
     record: ArchiveRecord = await run_in_threadpool(c.archive.record, archive_id)
-    if who.role is not Role.ENTERPRISE or record.role_of(who.uscc) is None:
-        authorize_enterprise(who, record.uscc)
+    authorize(who, _members(record), Action.READ_ARCHIVE)
     return record
+
+
+def _members(record: ArchiveRecord) -> set[str]:
+    """The enterprises a document belongs to: its sealer and its parties."""
+    return {record.uscc, *(p.uscc for p in record.parties)}
 
 
 def _item(record: ArchiveRecord, uscc: str | None) -> dict[str, Any]:
@@ -113,7 +116,7 @@ async def list_archives(
             "role": role,
         }
     )
-    query = _query(who, f)
+    query = _query(who, f, Action.READ_ARCHIVE)
     page = await run_in_threadpool(lambda: c.archive.list(query, limit=limit, cursor=cursor))
     return {"items": [_item(r, query.party) for r in page.records], "next_cursor": page.next_cursor}
 
@@ -165,12 +168,11 @@ async def versions(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, A
     summary="Renew a document: a new version with a new document timestamp "
     "(B-LTA), or extended to B-LTA",
 )
-async def renew(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
+async def renew(archive_id: str, c: ContainerDep, who: Renewer) -> dict[str, Any]:
     from ..renewal import renew_document
 
     record = await _owned(c, who, archive_id)
-    if who.role is Role.ENTERPRISE:
-        authorize_enterprise(who, record.uscc)  # the sealer renews, not every party
+    authorize(who, record.uscc, Action.RENEW_ARCHIVE)  # the sealer renews, not every party
     done: dict[str, Any] = await run_in_threadpool(renew_document, c, record, who.key_id)
     return done
 
@@ -181,9 +183,9 @@ async def renew(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]
     responses={200: {"content": {"application/zip": {}}}},
     summary="A streamed ZIP: the files, manifest.json and a report per file",
 )
-async def export(c: ContainerDep, who: Reader, f: ArchiveFilter | None = None) -> Response:
+async def export(c: ContainerDep, who: Exporter, f: ArchiveFilter | None = None) -> Response:
     f = f or ArchiveFilter()
-    query = _query(who, f)
+    query = _query(who, f, Action.EXPORT_ARCHIVE)
     if who.role is Role.ADMIN and query.party is None and not f.reference and not f.from_:
         raise InvalidRequest(
             "an export names an enterprise, a reference or a date range", code="export_too_broad"

@@ -15,7 +15,7 @@ from seals.verdict import expected_uscc
 from signer.core import InvalidPdf
 from signer.levels import PadesLevel
 
-from ..auth import OptionalPrincipal, Principal, Role, require
+from ..auth import Action, OptionalPrincipal, Principal, allowed
 from ..deps import ContainerDep
 from ..errors import InvalidRequest, Unauthorized
 from ..flows import options_json, to_sealing_options
@@ -24,7 +24,7 @@ from ..responses import pdf_response
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
-Enterprise = Annotated[Principal, require(Role.ENTERPRISE)]
+Sealer = Annotated[Principal, allowed(Action.SEAL_DOCUMENTS)]
 PDF = {200: {"content": {"application/pdf": {}}, "description": "the sealed PDF"}}
 
 
@@ -72,7 +72,7 @@ def _options(fields: dict[str, str]) -> SignOptions:
 async def sign(
     request: Request,
     c: ContainerDep,
-    who: Enterprise,
+    who: Sealer,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     upload, fields = await _form_upload(request)
@@ -105,7 +105,7 @@ async def sign(
     responses=PDF,  # type: ignore[arg-type]
     summary="Add B-LT or B-LTA to a signed PDF (multipart: file, level)",
 )
-async def extend(request: Request, c: ContainerDep, who: Enterprise) -> Response:
+async def extend(request: Request, c: ContainerDep, who: Sealer) -> Response:
     pdf, fields = await _form_parts(request)
     level = fields.get("level", "B-LTA")
     if level not in ("B-LT", "B-LTA"):

@@ -14,15 +14,19 @@ from seals.errors import DomainError, InvalidImage, InvalidLicense
 from seals.kinds import parse_kind
 from seals.license import License, LicenseStatus, parse_license
 
-from ..auth import Principal, Role, authorize_enterprise, require
+from ..auth import Action, Principal, allowed, authorize
 from ..deps import ContainerDep, checked_uscc
 from ..models import StatusRequest
 
 router = APIRouter(prefix="/v1/enterprises", tags=["enterprises"])
 
-Admin = Annotated[Principal, require(Role.ADMIN)]
-AdminOrOwner = Annotated[Principal, require(Role.ADMIN, Role.ENTERPRISE)]
-Reader = Annotated[Principal, require(Role.ADMIN, Role.ENTERPRISE, Role.VERIFIER)]
+Registrar = Annotated[Principal, allowed(Action.REGISTER_ENTERPRISE)]
+LicenseReader = Annotated[Principal, allowed(Action.READ_LICENSE)]
+StatusChanger = Annotated[Principal, allowed(Action.CHANGE_LICENSE_STATUS)]
+SealReader = Annotated[Principal, allowed(Action.READ_SEALS)]
+MaterialReader = Annotated[Principal, allowed(Action.READ_SEAL_MATERIAL)]
+ImageOwner = Annotated[Principal, allowed(Action.REPLACE_SEAL_IMAGE)]
+SealManager = Annotated[Principal, allowed(Action.MANAGE_SEALS)]
 
 MAX_SCAN = 20 * 1024 * 1024
 
@@ -73,7 +77,7 @@ _LICENSE_BODY: dict[str, Any] = {
     summary="Register a license and issue its five seals",
     openapi_extra=_LICENSE_BODY,
 )
-async def register(request: Request, c: ContainerDep, who: Admin) -> dict[str, Any]:
+async def register(request: Request, c: ContainerDep, who: Registrar) -> dict[str, Any]:
     body = await request.body()
     try:
         data = json.loads(body)
@@ -85,18 +89,19 @@ async def register(request: Request, c: ContainerDep, who: Admin) -> dict[str, A
 
 
 @router.get("/{uscc}", summary="License face and status history")
-async def show(uscc: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
+async def show(uscc: str, c: ContainerDep, who: LicenseReader) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
-    authorize_enterprise(who, uscc, verifier_may_read=True)
+    authorize(who, uscc, Action.READ_LICENSE)
     enterprise = await run_in_threadpool(c.seals.enterprise, uscc)
     return enterprise.to_json()
 
 
 @router.post("/{uscc}/status", summary="Change the license status")
 async def change_status(
-    uscc: str, body: StatusRequest, c: ContainerDep, who: Admin
+    uscc: str, body: StatusRequest, c: ContainerDep, who: StatusChanger
 ) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.CHANGE_LICENSE_STATUS)
     enterprise = await run_in_threadpool(
         lambda: c.seals.change_status(
             uscc, LicenseStatus(body.status), body.reason, actor=who.key_id
@@ -107,16 +112,16 @@ async def change_status(
 
 
 @router.get("/{uscc}/seals", summary="The five seals (newest versions)")
-async def seals(uscc: str, c: ContainerDep, who: AdminOrOwner) -> list[dict[str, Any]]:
+async def seals(uscc: str, c: ContainerDep, who: SealReader) -> list[dict[str, Any]]:
     uscc = checked_uscc(uscc)
-    authorize_enterprise(who, uscc)
+    authorize(who, uscc, Action.READ_SEALS)
     return [s.to_json() for s in await run_in_threadpool(c.seals.seals, uscc)]
 
 
 @router.get("/{uscc}/seals/{kind}", summary="One seal")
-async def seal(uscc: str, kind: str, c: ContainerDep, who: AdminOrOwner) -> dict[str, Any]:
+async def seal(uscc: str, kind: str, c: ContainerDep, who: SealReader) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
-    authorize_enterprise(who, uscc)
+    authorize(who, uscc, Action.READ_SEALS)
     return (await run_in_threadpool(c.seals.seal, uscc, parse_kind(kind))).to_json()
 
 
@@ -126,8 +131,9 @@ async def seal(uscc: str, kind: str, c: ContainerDep, who: AdminOrOwner) -> dict
     responses={200: {"content": {"image/png": {}}}},
     summary="The seal image (PNG)",
 )
-async def image(uscc: str, kind: str, c: ContainerDep, who: Reader) -> Response:
+async def image(uscc: str, kind: str, c: ContainerDep, who: MaterialReader) -> Response:
     uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.READ_SEAL_MATERIAL)
     found = await run_in_threadpool(c.seals.seal, uscc, parse_kind(kind))
     return Response(
         found.image_png,
@@ -141,8 +147,9 @@ async def image(uscc: str, kind: str, c: ContainerDep, who: Reader) -> Response:
     response_class=Response,
     summary="The seal certificate and its chain (PEM)",
 )
-async def certificate(uscc: str, kind: str, c: ContainerDep, who: Reader) -> Response:
+async def certificate(uscc: str, kind: str, c: ContainerDep, who: MaterialReader) -> Response:
     uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.READ_SEAL_MATERIAL)
     found = await run_in_threadpool(c.seals.seal, uscc, parse_kind(kind))
     return Response(
         found.certificate_pem + found.chain_pem, media_type="application/pem-certificate-chain"
@@ -151,10 +158,10 @@ async def certificate(uscc: str, kind: str, c: ContainerDep, who: Reader) -> Res
 
 @router.put("/{uscc}/seals/{kind}/image", summary="Replace the image by a scan of the seal")
 async def upload_image(
-    uscc: str, kind: str, request: Request, c: ContainerDep, who: AdminOrOwner
+    uscc: str, kind: str, request: Request, c: ContainerDep, who: ImageOwner
 ) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
-    authorize_enterprise(who, uscc)
+    authorize(who, uscc, Action.REPLACE_SEAL_IMAGE)
     seal_kind = parse_kind(kind)
     data = await _image_body(request)
     updated = await run_in_threadpool(
@@ -180,9 +187,10 @@ async def _image_body(request: Request) -> bytes:
 
 @router.post("/{uscc}/seals/{kind}/revoke", summary="Revoke a seal")
 async def revoke(
-    uscc: str, kind: str, c: ContainerDep, who: Admin, body: LifecycleRequest | None = None
+    uscc: str, kind: str, c: ContainerDep, who: SealManager, body: LifecycleRequest | None = None
 ) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.MANAGE_SEALS)
     seal_kind = parse_kind(kind)
     b = body or LifecycleRequest()
     out = await run_in_threadpool(
@@ -201,9 +209,10 @@ async def revoke(
 
 @router.post("/{uscc}/seals/{kind}/reissue", summary="New key, certificate and version")
 async def reissue(
-    uscc: str, kind: str, c: ContainerDep, who: Admin, body: LifecycleRequest | None = None
+    uscc: str, kind: str, c: ContainerDep, who: SealManager, body: LifecycleRequest | None = None
 ) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.MANAGE_SEALS)
     seal_kind = parse_kind(kind)
     b = body or LifecycleRequest()
     out = await run_in_threadpool(
@@ -226,10 +235,11 @@ async def suspend_resume(
     kind: str,
     action: str,
     c: ContainerDep,
-    who: Admin,
+    who: SealManager,
     body: LifecycleRequest | None = None,
 ) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.MANAGE_SEALS)
     seal_kind = parse_kind(kind)
     if action not in ("suspend", "resume"):
         from ..errors import NotFound
