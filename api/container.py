@@ -20,7 +20,6 @@ from keystore.soft import SoftKeyStore
 from keystore.tsa import Sm2TsaKey, TimeStampAuthority
 from seals.service import IssuanceSettings, SealService
 from signer.core import DocumentSigner
-from signer.revocation import InternalRevocation
 from signer.service import SealingService
 from signer.verify import Verifier
 from storage.apikeys import ApiKeyStore
@@ -32,6 +31,7 @@ from storage.repository import SqlEnterpriseRepository
 from .deadline import Deadline
 from .flows import SignFlow
 from .observability import Metrics
+from .revocation import RegistryRevocation
 from .settings import Settings
 
 __all__ = ["Container", "build", "initialise"]
@@ -46,7 +46,7 @@ class Container:
     pki: InternalPki
     seals: SealService
     tsa: TimeStampAuthority
-    revocation: InternalRevocation
+    revocation: RegistryRevocation
     sealing: SealingService
     verifier: Verifier
     api_keys: ApiKeyStore
@@ -146,9 +146,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         clock=now,
         sm2=Sm2TsaKey(sm2_pki.service_signer("tsa"), sm2_pki.certificate("tsa"), sm2_pki.chain()),
     )
-    revocation = InternalRevocation(
-        pki, service.certificate_status, clock=now, revoked=service.revoked_certificates
-    )
+    # OCSP responses cached for a minute, dropped as soon as any process changes a status
+    revocation = RegistryRevocation(pki, service, clock=now)
     timestamper: TimeStamper = tsa.timestamper()
     if settings.tsa_url:
         from pyhanko.sign.timestamps import HTTPTimeStamper

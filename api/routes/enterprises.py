@@ -10,12 +10,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from seals.errors import DomainError, InvalidImage, InvalidLicense
+from seals.errors import InvalidImage, InvalidLicense
 from seals.kinds import parse_kind
 from seals.license import License, LicenseStatus, parse_license
+from seals.service import SealAction
 
 from ..auth import Action, Principal, allowed, authorize
 from ..deps import ContainerDep, checked_uscc
+from ..errors import NotFound
 from ..models import StatusRequest
 
 router = APIRouter(prefix="/v1/enterprises", tags=["enterprises"])
@@ -107,7 +109,6 @@ async def change_status(
             uscc, LicenseStatus(body.status), body.reason, actor=who.key_id
         )
     )
-    c.revocation.forget_all()
     return enterprise.to_json()
 
 
@@ -185,48 +186,51 @@ async def _image_body(request: Request) -> bytes:
     return data
 
 
-@router.post("/{uscc}/seals/{kind}/revoke", summary="Revoke a seal")
-async def revoke(
-    uscc: str, kind: str, c: ContainerDep, who: SealManager, body: LifecycleRequest | None = None
+async def _lifecycle(
+    uscc: str,
+    kind: str,
+    action: str,
+    c: ContainerDep,
+    who: Principal,
+    body: LifecycleRequest | None,
+    *,
+    allowed_here: tuple[SealAction, ...] = tuple(SealAction),
 ) -> dict[str, Any]:
+    """One step of a seal's lifecycle through the seal service, which checks the reason code
+    and compromise time and tells the OCSP cache (of this and every other process)."""
     uscc = checked_uscc(uscc)
     authorize(who, uscc, Action.MANAGE_SEALS)
     seal_kind = parse_kind(kind)
+    step = next((a for a in allowed_here if a.value == action), None)
+    if step is None:
+        raise NotFound(f"no action {action!r}; use revoke, reissue, suspend or resume")
     b = body or LifecycleRequest()
     out = await run_in_threadpool(
-        lambda: c.seals.revoke_seal(
+        lambda: c.seals.change_seal(
             uscc,
             seal_kind,
+            step,
             b.reason,
             code=b.reason_code,
             compromised_at=b.compromised_at,
             actor=who.key_id,
         )
     )
-    c.revocation.forget(out.serial)
     return out.to_json()
+
+
+@router.post("/{uscc}/seals/{kind}/revoke", summary="Revoke a seal")
+async def revoke(
+    uscc: str, kind: str, c: ContainerDep, who: SealManager, body: LifecycleRequest | None = None
+) -> dict[str, Any]:
+    return await _lifecycle(uscc, kind, "revoke", c, who, body)
 
 
 @router.post("/{uscc}/seals/{kind}/reissue", summary="New key, certificate and version")
 async def reissue(
     uscc: str, kind: str, c: ContainerDep, who: SealManager, body: LifecycleRequest | None = None
 ) -> dict[str, Any]:
-    uscc = checked_uscc(uscc)
-    authorize(who, uscc, Action.MANAGE_SEALS)
-    seal_kind = parse_kind(kind)
-    b = body or LifecycleRequest()
-    out = await run_in_threadpool(
-        lambda: c.seals.reissue_seal(
-            uscc,
-            seal_kind,
-            b.reason,
-            code=b.reason_code,
-            compromised_at=b.compromised_at,
-            actor=who.key_id,
-        )
-    )
-    c.revocation.forget_all()
-    return out.to_json()
+    return await _lifecycle(uscc, kind, "reissue", c, who, body)
 
 
 @router.post("/{uscc}/seals/{kind}/{action}", summary="Suspend or resume a seal")
@@ -238,30 +242,6 @@ async def suspend_resume(
     who: SealManager,
     body: LifecycleRequest | None = None,
 ) -> dict[str, Any]:
-    uscc = checked_uscc(uscc)
-    authorize(who, uscc, Action.MANAGE_SEALS)
-    seal_kind = parse_kind(kind)
-    if action not in ("suspend", "resume"):
-        from ..errors import NotFound
-
-        raise NotFound(f"no action {action!r}; use revoke, reissue, suspend or resume")
-    b = body or LifecycleRequest()
-    if b.compromised_at is not None:
-        raise DomainError(
-            f"{action} takes no compromised_at; revoke or re-issue with key_compromise",
-            code="invalid_compromised_at",
-        )
-    if action == "suspend":
-        out = await run_in_threadpool(
-            lambda: c.seals.suspend_seal(
-                uscc, seal_kind, b.reason, code=b.reason_code, actor=who.key_id
-            )
-        )
-    else:
-        if b.reason_code is not None:
-            raise DomainError("resume takes no reason code", code="invalid_reason_code")
-        out = await run_in_threadpool(
-            lambda: c.seals.resume_seal(uscc, seal_kind, b.reason, actor=who.key_id)
-        )
-    c.revocation.forget(out.serial)
-    return out.to_json()
+    return await _lifecycle(
+        uscc, kind, action, c, who, body, allowed_here=(SealAction.SUSPEND, SealAction.RESUME)
+    )
