@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query
@@ -12,14 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from seals.kinds import parse_kind
+from seals.vocab import DocumentType
 from storage.archive import ArchiveQuery, ArchiveRecord, day_range
 from storage.archive.model import PartyRole
 
+from ..answers import ArchiveItem, ArchivePageAnswer, ArchiveVersionsAnswer, RenewalAnswer
 from ..auth import Action, Principal, allowed, authorize, scope
 from ..deps import ContainerDep
 from ..errors import InvalidRequest
 from ..flows import SealedDocument
-from ..responses import pdf_response
+from ..responses import PROBLEM_RESPONSES, file_answer, pdf_response
 
 router = APIRouter(prefix="/v1/archives", tags=["archives"])
 
@@ -38,9 +40,9 @@ class ArchiveFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     uscc: str | None = Field(None, min_length=18, max_length=18)
-    role: Literal["sealer", "party"] | None = None
+    role: PartyRole | None = None
     kind: str | None = None
-    type: Literal["contract", "invoice", "other"] | None = None
+    type: DocumentType | None = None
     reference: str | None = Field(None, max_length=200)
     #: first day (China Standard Time), inclusive
     from_: date | None = Field(None, alias="from")
@@ -60,9 +62,9 @@ def _query(who: Principal, f: ArchiveFilter, action: Action) -> ArchiveQuery:
     start, end = day_range(f.from_, f.to)
     return ArchiveQuery(
         party=uscc,
-        role=PartyRole(f.role) if f.role else None,
+        role=f.role,
         kind=parse_kind(f.kind) if f.kind else None,
-        document_type=f.type,
+        document_type=f.type.value if f.type else None,
         reference=f.reference,
         created_from=start,
         created_to=end,
@@ -88,19 +90,24 @@ def _item(record: ArchiveRecord, uscc: str | None) -> dict[str, Any]:
     return {**record.to_json(), "role": role.value if role else None}
 
 
-@router.get("", summary="List archived documents (cursor paging, newest first)")
+@router.get(
+    "",
+    summary="List archived documents (cursor paging, newest first)",
+    response_model=ArchivePageAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def list_archives(
     c: ContainerDep,
     who: Reader,
     uscc: str | None = None,
     kind: str | None = None,
-    type: Literal["contract", "invoice", "other"] | None = None,
+    type: DocumentType | None = None,
     reference: str | None = None,
     from_: Annotated[date | None, Query(alias="from")] = None,
     to: date | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    role: Literal["sealer", "party"] | None = None,
+    role: PartyRole | None = None,
 ) -> dict[str, Any]:
     f = ArchiveFilter.model_validate(
         {
@@ -118,7 +125,12 @@ async def list_archives(
     return {"items": [_item(r, query.party) for r in page.records], "next_cursor": page.next_cursor}
 
 
-@router.get("/{archive_id}", summary="Metadata of one archived document")
+@router.get(
+    "/{archive_id}",
+    summary="Metadata of one archived document",
+    response_model=ArchiveItem,
+    responses=PROBLEM_RESPONSES,
+)
 async def show(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
     return _item(await _owned(c, who, archive_id), who.uscc)
 
@@ -126,7 +138,14 @@ async def show(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
 @router.get(
     "/{archive_id}/file",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}},
+    responses=file_answer(
+        "application/pdf",
+        "the archived file (the latest version, or ?version=N)",
+        headers={
+            "X-Eseal-Sha256": "SHA-256 of the file, checked before it was sent",
+            "X-Eseal-Archive-Id": "the archive id",
+        },
+    ),
     summary="The archived file; its SHA-256 is checked before it is sent",
 )
 async def file(
@@ -152,7 +171,12 @@ async def file(
     )
 
 
-@router.get("/{archive_id}/versions", summary="Every version of an archived document")
+@router.get(
+    "/{archive_id}/versions",
+    summary="Every version of an archived document",
+    response_model=ArchiveVersionsAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def versions(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
     record = await _owned(c, who, archive_id)
     found = await run_in_threadpool(c.archive.versions, record.id)
@@ -164,6 +188,8 @@ async def versions(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, A
     status_code=201,
     summary="Renew a document: a new version with a new document timestamp "
     "(B-LTA), or extended to B-LTA",
+    response_model=RenewalAnswer,
+    responses=PROBLEM_RESPONSES,
 )
 async def renew(archive_id: str, c: ContainerDep, who: Renewer) -> dict[str, Any]:
     from ..renewal import renew_document
@@ -177,7 +203,10 @@ async def renew(archive_id: str, c: ContainerDep, who: Renewer) -> dict[str, Any
 @router.post(
     "/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}}},
+    responses=file_answer(
+        "application/zip",
+        "the documents, a verification report (JSON and HTML) per document, manifest.json",
+    ),
     summary="A streamed ZIP: the files, manifest.json and a report per file",
 )
 async def export(c: ContainerDep, who: Exporter, f: ArchiveFilter | None = None) -> Response:

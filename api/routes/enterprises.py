@@ -12,13 +12,15 @@ from starlette.concurrency import run_in_threadpool
 
 from seals.errors import InvalidImage, InvalidLicense
 from seals.kinds import parse_kind
-from seals.license import License, LicenseStatus, parse_license
+from seals.license import License, parse_license
 from seals.service import SealAction
 
+from ..answers import LicenseAnswer, RegistrationAnswer, SealAnswer
 from ..auth import Action, Principal, allowed, authorize
 from ..deps import ContainerDep, checked_uscc
 from ..errors import NotFound
 from ..models import StatusRequest
+from ..responses import PROBLEM_RESPONSES, file_answer
 
 router = APIRouter(prefix="/v1/enterprises", tags=["enterprises"])
 
@@ -78,6 +80,8 @@ _LICENSE_BODY: dict[str, Any] = {
     status_code=201,
     summary="Register a license and issue its five seals",
     openapi_extra=_LICENSE_BODY,
+    response_model=RegistrationAnswer,
+    responses=PROBLEM_RESPONSES,
 )
 async def register(request: Request, c: ContainerDep, who: Registrar) -> dict[str, Any]:
     body = await request.body()
@@ -90,7 +94,12 @@ async def register(request: Request, c: ContainerDep, who: Registrar) -> dict[st
     return {"license": enterprise.to_json(), "seals": [s.to_json() for s in seals]}
 
 
-@router.get("/{uscc}", summary="License face and status history")
+@router.get(
+    "/{uscc}",
+    summary="License face and status history",
+    response_model=LicenseAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def show(uscc: str, c: ContainerDep, who: LicenseReader) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
     authorize(who, uscc, Action.READ_LICENSE)
@@ -98,28 +107,41 @@ async def show(uscc: str, c: ContainerDep, who: LicenseReader) -> dict[str, Any]
     return enterprise.to_json()
 
 
-@router.post("/{uscc}/status", summary="Change the license status")
+@router.post(
+    "/{uscc}/status",
+    summary="Change the license status",
+    response_model=LicenseAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def change_status(
     uscc: str, body: StatusRequest, c: ContainerDep, who: StatusChanger
 ) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
     authorize(who, uscc, Action.CHANGE_LICENSE_STATUS)
     enterprise = await run_in_threadpool(
-        lambda: c.seals.change_status(
-            uscc, LicenseStatus(body.status), body.reason, actor=who.key_id
-        )
+        lambda: c.seals.change_status(uscc, body.status, body.reason, actor=who.key_id)
     )
     return enterprise.to_json()
 
 
-@router.get("/{uscc}/seals", summary="The five seals (newest versions)")
+@router.get(
+    "/{uscc}/seals",
+    summary="The five seals (newest versions)",
+    response_model=list[SealAnswer],
+    responses=PROBLEM_RESPONSES,
+)
 async def seals(uscc: str, c: ContainerDep, who: SealReader) -> list[dict[str, Any]]:
     uscc = checked_uscc(uscc)
     authorize(who, uscc, Action.READ_SEALS)
     return [s.to_json() for s in await run_in_threadpool(c.seals.seals, uscc)]
 
 
-@router.get("/{uscc}/seals/{kind}", summary="One seal")
+@router.get(
+    "/{uscc}/seals/{kind}",
+    summary="One seal",
+    response_model=SealAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def seal(uscc: str, kind: str, c: ContainerDep, who: SealReader) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
     authorize(who, uscc, Action.READ_SEALS)
@@ -129,7 +151,11 @@ async def seal(uscc: str, kind: str, c: ContainerDep, who: SealReader) -> dict[s
 @router.get(
     "/{uscc}/seals/{kind}/image",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    responses=file_answer(
+        "image/png",
+        "the seal image: red on a transparent background, real size",
+        headers={"X-Eseal-Image-Sha256": "SHA-256 of the image"},
+    ),
     summary="The seal image (PNG)",
 )
 async def image(uscc: str, kind: str, c: ContainerDep, who: MaterialReader) -> Response:
@@ -146,6 +172,11 @@ async def image(uscc: str, kind: str, c: ContainerDep, who: MaterialReader) -> R
 @router.get(
     "/{uscc}/seals/{kind}/certificate",
     response_class=Response,
+    responses=file_answer(
+        "application/pem-certificate-chain",
+        "the seal certificate, then the issuing CA and the root",
+        text=True,
+    ),
     summary="The seal certificate and its chain (PEM)",
 )
 async def certificate(uscc: str, kind: str, c: ContainerDep, who: MaterialReader) -> Response:
@@ -157,7 +188,12 @@ async def certificate(uscc: str, kind: str, c: ContainerDep, who: MaterialReader
     )
 
 
-@router.put("/{uscc}/seals/{kind}/image", summary="Replace the image by a scan of the seal")
+@router.put(
+    "/{uscc}/seals/{kind}/image",
+    summary="Replace the image by a scan of the seal",
+    response_model=SealAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def upload_image(
     uscc: str, kind: str, request: Request, c: ContainerDep, who: ImageOwner
 ) -> dict[str, Any]:
@@ -219,21 +255,36 @@ async def _lifecycle(
     return out.to_json()
 
 
-@router.post("/{uscc}/seals/{kind}/revoke", summary="Revoke a seal")
+@router.post(
+    "/{uscc}/seals/{kind}/revoke",
+    summary="Revoke a seal",
+    response_model=SealAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def revoke(
     uscc: str, kind: str, c: ContainerDep, who: SealManager, body: LifecycleRequest | None = None
 ) -> dict[str, Any]:
     return await _lifecycle(uscc, kind, "revoke", c, who, body)
 
 
-@router.post("/{uscc}/seals/{kind}/reissue", summary="New key, certificate and version")
+@router.post(
+    "/{uscc}/seals/{kind}/reissue",
+    summary="New key, certificate and version",
+    response_model=SealAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def reissue(
     uscc: str, kind: str, c: ContainerDep, who: SealManager, body: LifecycleRequest | None = None
 ) -> dict[str, Any]:
     return await _lifecycle(uscc, kind, "reissue", c, who, body)
 
 
-@router.post("/{uscc}/seals/{kind}/{action}", summary="Suspend or resume a seal")
+@router.post(
+    "/{uscc}/seals/{kind}/{action}",
+    summary="Suspend or resume a seal",
+    response_model=SealAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def suspend_resume(
     uscc: str,
     kind: str,
