@@ -35,11 +35,14 @@ def _words(vocabulary: type[enum.Enum]) -> Any:
 if TYPE_CHECKING:
     LevelWord = str
     DocumentTypeWord = str
+    RoleWord = str
 else:
     #: a PAdES level's word: B-B, B-T, B-LT, B-LTA (:class:`seals.vocab.PadesLevel`)
     LevelWord = _words(PadesLevel)
     #: a document type's word: contract, invoice, other (:class:`seals.vocab.DocumentType`)
     DocumentTypeWord = _words(DocumentType)
+    #: an API key's role: admin, enterprise, verifier (:class:`api.auth.Role`)
+    RoleWord = _words(Role)
 
 
 class _Strict(BaseModel):
@@ -73,18 +76,18 @@ class AccessForm(_Strict):
 
 
 class ApiKeyRequest(_Strict):
-    role: Role
+    role: RoleWord
     name: str = Field(min_length=1, max_length=200)
     uscc: str | None = Field(None, min_length=18, max_length=18)
     access_form: AccessForm | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ApiKeyRequest:
-        if self.role is Role.ENTERPRISE and not self.uscc:
+        if self.role == Role.ENTERPRISE.value and not self.uscc:
             raise ValueError("an enterprise key needs the enterprise's uscc")
-        if self.role is not Role.ENTERPRISE and self.uscc:
+        if self.role != Role.ENTERPRISE.value and self.uscc:
             raise ValueError("only enterprise keys are bound to a uscc")
-        if self.role is Role.VERIFIER and self.access_form is None:
+        if self.role == Role.VERIFIER.value and self.access_form is None:
             raise ValueError("a relying party registers with its access form (access_form)")
         return self
 

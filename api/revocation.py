@@ -26,7 +26,7 @@ from asn1crypto import x509 as asn1_x509
 from keystore.pki import InternalPki
 from seals.ports import StatusChanged
 from seals.service import SealService
-from signer.revocation import InternalRevocation
+from signer.revocation import InternalRevocation, Sm2Revocation
 
 __all__ = ["RegistryRevocation"]
 
@@ -42,13 +42,17 @@ class RegistryRevocation(InternalRevocation):
         *,
         clock: Callable[[], datetime] | None = None,
         max_age: float = 60.0,
+        sm2: Sm2Revocation | None = None,
     ) -> None:
+        """``sm2``: the SM2 hierarchy's revocation data; its cache is dropped with the rest
+        (a status change acts on both certificates of a seal)."""
         super().__init__(
             pki,
             seals.certificate_status,
             clock=clock,
             revoked=seals.revoked_certificates,
             max_age=max_age,
+            sm2=sm2,
         )
         self._seals = seals
         self._seen_lock = threading.Lock()
@@ -56,7 +60,8 @@ class RegistryRevocation(InternalRevocation):
         seals.subscribe(self._changed)
 
     def _changed(self, change: StatusChanged) -> None:
-        """A change made in this process: its certificates' responses go at once."""
+        """A change made in this process: its certificates' responses go at once (and the
+        SM2 responder's, see :meth:`InternalRevocation.forget`)."""
         for serial in change.serials:
             self.forget(serial)
 

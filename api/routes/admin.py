@@ -37,7 +37,7 @@ async def create_key(body: ApiKeyRequest, c: ContainerDep, who: KeyManager) -> d
     form = body.access_form.model_dump(mode="json") if body.access_form else None
     key, token = await run_in_threadpool(
         lambda: c.api_keys.create(
-            role=body.role.value, uscc=body.uscc, name=body.name, actor=who.key_id, access_form=form
+            role=body.role, uscc=body.uscc, name=body.name, actor=who.key_id, access_form=form
         )
     )
     return {**key.to_json(), "token": token}
