@@ -1,22 +1,40 @@
-"""Bearer API keys, roles and tenants.
+"""Bearer API keys, roles, tenants, and the one rule of who may do what for which enterprise.
 
 Roles: ``admin`` (everything), ``enterprise`` (bound to one USCC: its own seals, archive and
 audit), ``verifier`` (verify documents and read license faces).  Business rules stay in the
-services; this module only answers "who is asking, and may they touch this enterprise".
+services; this module only answers "who is asking, and may they do this for that enterprise".
+
+Every route names its :class:`Action`.  The route's dependency (:func:`allowed`) admits the
+roles that may take the action at all (401 without a token, 403 for another role) before
+anything of the request is read; :func:`authorize` then checks the enterprise the request
+turns out to be about (403 ``forbidden`` for an enterprise key of another enterprise).  The
+table :data:`RULES` is the whole policy; ``tests/api/test_access_matrix.py`` is its contract.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from .errors import Forbidden, Unauthorized
 
-__all__ = ["Principal", "Role", "authorize_enterprise", "current_principal", "require"]
+__all__ = [
+    "RULES",
+    "Action",
+    "OptionalPrincipal",
+    "Principal",
+    "Role",
+    "Rule",
+    "allowed",
+    "authorize",
+    "current_principal",
+    "scope",
+]
 
 
 class Role(enum.Enum):
@@ -31,6 +49,109 @@ class Principal:
     role: Role
     uscc: str | None
     name: str
+
+
+class Action(enum.Enum):
+    """What a caller can do through the API (the routes in brackets)."""
+
+    #: register a license and issue its seals (``POST /v1/enterprises``)
+    REGISTER_ENTERPRISE = "register_enterprise"
+    #: read a license face and its status history (``GET /v1/enterprises/{uscc}``)
+    READ_LICENSE = "read_license"
+    #: change a license's status (``POST .../status``)
+    CHANGE_LICENSE_STATUS = "change_license_status"
+    #: read the seal records (``GET .../seals[/{kind}]``)
+    READ_SEALS = "read_seals"
+    #: fetch a seal's image or certificate chain: public material, every sealed document
+    #: carries both (``GET .../seals/{kind}/image``, ``/certificate``)
+    READ_SEAL_MATERIAL = "read_seal_material"
+    #: replace a seal's image by a scan (``PUT .../seals/{kind}/image``)
+    REPLACE_SEAL_IMAGE = "replace_seal_image"
+    #: revoke, re-issue, suspend, resume a seal (``POST .../seals/{kind}/{action}``)
+    MANAGE_SEALS = "manage_seals"
+    #: seal or extend documents with one's own seals (``POST /v1/sign``, ``/v1/extend``)
+    SEAL_DOCUMENTS = "seal_documents"
+    #: list and read archived documents one belongs to (``GET /v1/archives...``)
+    READ_ARCHIVE = "read_archive"
+    #: renew an archived document one sealed (``POST /v1/archives/{id}/renew``)
+    RENEW_ARCHIVE = "renew_archive"
+    #: export archived documents (``POST /v1/archives/export``)
+    EXPORT_ARCHIVE = "export_archive"
+    #: read the audit log: an enterprise its own entries (``GET /v1/audit``)
+    READ_AUDIT = "read_audit"
+    #: recompute the audit log's hash chain (``GET /v1/audit/verify``)
+    VERIFY_AUDIT = "verify_audit"
+    #: create and revoke API keys (``/v1/api-keys``)
+    MANAGE_API_KEYS = "manage_api_keys"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may take an action: ``roles`` at all; ``any_enterprise`` for every enterprise,
+    the other roles (enterprise keys) for their own enterprise only."""
+
+    roles: frozenset[Role]
+    any_enterprise: frozenset[Role] = frozenset({Role.ADMIN})
+
+
+def _rule(*roles: Role, any_enterprise: tuple[Role, ...] = (Role.ADMIN,)) -> Rule:
+    return Rule(frozenset(roles), frozenset(any_enterprise))
+
+
+_ADMIN = (Role.ADMIN,)
+_ADMIN_OWNER = (Role.ADMIN, Role.ENTERPRISE)
+_SIGNED_IN = (Role.ADMIN, Role.ENTERPRISE, Role.VERIFIER)
+
+#: the whole access policy: see ``tests/api/test_access_matrix.py``
+RULES: dict[Action, Rule] = {
+    Action.REGISTER_ENTERPRISE: _rule(*_ADMIN),
+    Action.READ_LICENSE: _rule(*_SIGNED_IN, any_enterprise=(Role.ADMIN, Role.VERIFIER)),
+    Action.CHANGE_LICENSE_STATUS: _rule(*_ADMIN),
+    Action.READ_SEALS: _rule(*_ADMIN_OWNER),
+    Action.READ_SEAL_MATERIAL: _rule(*_SIGNED_IN, any_enterprise=_SIGNED_IN),
+    Action.REPLACE_SEAL_IMAGE: _rule(*_ADMIN_OWNER),
+    Action.MANAGE_SEALS: _rule(*_ADMIN),
+    Action.SEAL_DOCUMENTS: _rule(Role.ENTERPRISE),
+    Action.READ_ARCHIVE: _rule(*_ADMIN_OWNER),
+    Action.RENEW_ARCHIVE: _rule(*_ADMIN_OWNER),
+    Action.EXPORT_ARCHIVE: _rule(*_ADMIN_OWNER),
+    Action.READ_AUDIT: _rule(*_ADMIN_OWNER),
+    Action.VERIFY_AUDIT: _rule(*_ADMIN_OWNER),
+    Action.MANAGE_API_KEYS: _rule(*_ADMIN),
+}
+
+
+def authorize(
+    principal: Principal | None, uscc: str | Collection[str] | None, action: Action
+) -> Principal:
+    """``principal``, if it may take ``action`` for the enterprise ``uscc``; else 401 or 403.
+
+    ``uscc``: the enterprise the request is about, or every enterprise the thing acted on
+    belongs to (an archived document's sealer and parties: a key of any one of them may
+    act); None when the request names no enterprise (a listing, which :func:`scope` then
+    narrows).  Admins may act for any enterprise, enterprise keys for their own, verifiers
+    where :data:`RULES` says so.
+    """
+    if principal is None:
+        raise Unauthorized("this route needs an API token")
+    rule = RULES[action]
+    if principal.role not in rule.roles:
+        raise Forbidden(f"the {principal.role.value} role may not use this route")
+    if uscc is None or principal.role in rule.any_enterprise:
+        return principal
+    usccs = {uscc} if isinstance(uscc, str) else set(uscc)
+    if principal.uscc is not None and principal.uscc in usccs:
+        return principal
+    raise Forbidden("this key may not act for that enterprise")
+
+
+def scope(principal: Principal, uscc: str | None = None) -> str | None:
+    """The enterprise a listing (archive, audit) is narrowed to: an enterprise key's own,
+    whatever was asked (:func:`authorize` refused another one first); for the other roles
+    the one asked for, None for all."""
+    if principal.role is Role.ENTERPRISE:
+        return principal.uscc
+    return uscc
 
 
 async def current_principal(request: Request) -> Principal | None:
@@ -53,27 +174,12 @@ async def current_principal(request: Request) -> Principal | None:
 OptionalPrincipal = Annotated[Principal | None, Depends(current_principal)]
 
 
-def require(*roles: Role):  # type: ignore[no-untyped-def]
-    """A dependency that admits only the given roles."""
+def allowed(action: Action) -> Any:
+    """A dependency that admits the roles that may take ``action`` (for some enterprise):
+    checked before the request is read, so that a caller who may not use the route learns
+    nothing about its input.  The route then calls :func:`authorize` with the enterprise."""
 
     async def dependency(principal: OptionalPrincipal) -> Principal:
-        if principal is None:
-            raise Unauthorized("this route needs an API token")
-        if principal.role not in roles:
-            raise Forbidden(f"the {principal.role.value} role may not use this route")
-        return principal
+        return authorize(principal, None, action)
 
     return Depends(dependency)
-
-
-def authorize_enterprise(
-    principal: Principal, uscc: str, *, verifier_may_read: bool = False
-) -> None:
-    """Admins may touch any enterprise; an enterprise key only its own."""
-    if principal.role is Role.ADMIN:
-        return
-    if principal.role is Role.VERIFIER and verifier_may_read:
-        return
-    if principal.role is Role.ENTERPRISE and principal.uscc == uscc:
-        return
-    raise Forbidden("this key may not act for that enterprise")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,18 +21,19 @@ from keystore.soft import SoftKeyStore
 from keystore.tsa import Sm2TsaKey, TimeStampAuthority
 from seals.service import IssuanceSettings, SealService
 from signer.core import DocumentSigner
-from signer.revocation import InternalRevocation
 from signer.service import SealingService
 from signer.verify import Verifier
 from storage.apikeys import ApiKeyStore
 from storage.archive import Archive, archive_from_settings
 from storage.audit import AuditLog
 from storage.db import make_engine, migrate
+from storage.exports import ArchiveExports, ExportReports
 from storage.repository import SqlEnterpriseRepository
 
 from .deadline import Deadline
 from .flows import SignFlow
 from .observability import Metrics
+from .revocation import RegistryRevocation
 from .settings import Settings
 
 __all__ = ["Container", "build", "initialise"]
@@ -46,7 +48,7 @@ class Container:
     pki: InternalPki
     seals: SealService
     tsa: TimeStampAuthority
-    revocation: InternalRevocation
+    revocation: RegistryRevocation
     sealing: SealingService
     verifier: Verifier
     api_keys: ApiKeyStore
@@ -55,6 +57,8 @@ class Container:
     archive: Archive
     deadline: Deadline
     sm2_pki: Sm2Pki
+    #: the archive export with its audit entry (the route and the CLI)
+    exports: ArchiveExports
     metrics: Metrics = field(default_factory=Metrics)
 
     def archive_check(self) -> None:
@@ -146,9 +150,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         clock=now,
         sm2=Sm2TsaKey(sm2_pki.service_signer("tsa"), sm2_pki.certificate("tsa"), sm2_pki.chain()),
     )
-    revocation = InternalRevocation(
-        pki, service.certificate_status, clock=now, revoked=service.revoked_certificates
-    )
+    # OCSP responses cached for a minute, dropped as soon as any process changes a status
+    revocation = RegistryRevocation(pki, service, clock=now)
     timestamper: TimeStamper = tsa.timestamper()
     if settings.tsa_url:
         from pyhanko.sign.timestamps import HTTPTimeStamper
@@ -170,6 +173,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         sm2_issuing=sm2_pki.certificate("issuing"),
     )
     deadline = Deadline(settings.document_cpu_seconds, settings.document_wall_seconds)
+    audit = AuditLog(engine)
     return Container(
         settings,
         engine,
@@ -182,12 +186,28 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         sealing,
         verifier,
         ApiKeyStore(engine),
-        AuditLog(engine),
+        audit,
         SignFlow(engine, sealing, archive, deadline),
         archive,
         deadline,
         sm2_pki=sm2_pki,
+        exports=ArchiveExports(archive, audit, _export_reports(verifier, service)),
     )
+
+
+def _export_reports(verifier: Verifier, seals: SealService) -> ExportReports:
+    """Each exported document's verification report (against its sealer), and its page."""
+
+    def report_for(record: Any, reader: Any) -> dict[str, Any]:
+        report: dict[str, Any] = asyncio.run(verifier.verify(reader.read(), record.uscc))
+        return report
+
+    def report_html(report: dict[str, Any]) -> str:
+        from .report_html import render_report, seal_image_lookup
+
+        return render_report(report, seal_image_lookup(seals, report))
+
+    return ExportReports(report_for, report_html)
 
 
 def _sm2_pki(

@@ -14,11 +14,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from keystore.errors import ErrorKind, EsealError
 from seals.audit import AuditEvent
 from seals.kinds import parse_kind
 from seals.model import Seal
@@ -35,22 +34,15 @@ from signer.service import (
     SealOrder,
     default_kind,
 )
-from storage.access_tables import IdempotencyRow
 from storage.archive import Archive, SealUse
 from storage.audit import append_events
-from storage.db import WRITE, translate_errors
+from storage.idempotency import IdempotencyConflict, IdempotencyStore
 
 from .auth import Principal
 from .deadline import Deadline
 from .models import CrossPageSpec, ReserveSpec, SealSpec, SignOptions
 
 __all__ = ["IdempotencyConflict", "SealedDocument", "SignFlow", "to_sealing_options"]
-
-
-class IdempotencyConflict(EsealError):
-    code = "idempotency_conflict"
-    kind = ErrorKind.CONFLICT
-    title = "Idempotency key reused with a different request"
 
 
 @dataclass(frozen=True)
@@ -166,22 +158,13 @@ class SignFlow:
         self._sealing = sealing
         self._deadline = deadline
         self._archive = archive
-        self._read = sessionmaker(engine, expire_on_commit=False)
-        self._write = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
+        self._idempotency = IdempotencyStore(engine)
 
     def _replay(self, key: str, principal: Principal, request_sha: str) -> SealedDocument | None:
-        with translate_errors(), self._read.begin() as session:
-            row = session.scalar(
-                select(IdempotencyRow).where(
-                    IdempotencyRow.key == key, IdempotencyRow.principal == principal.key_id
-                )
-            )
-            if row is None:
-                return None
-            if row.request_sha256 != request_sha:
-                raise IdempotencyConflict("this Idempotency-Key was used for a different request")
-            archive_id = row.archive_id
-        assert archive_id is not None
+        """The archived answer to the same request under ``key``, if there is one."""
+        archive_id = self._idempotency.answered(key, principal.key_id, request_sha)
+        if archive_id is None:
+            return None
         body = self._archive.spool(archive_id)  # SHA-256 checked before it is returned
         sha, size = _digest(body)
         return SealedDocument(body, size, sha, archive_id, True)
@@ -295,17 +278,14 @@ class SignFlow:
             """Audit entries (and the idempotency record) commit with the archive row."""
             append_events(session, [replace(e, archive_id=archive_id) for e in events], now)
             if idempotency_key:
-                session.add(
-                    IdempotencyRow(
-                        key=idempotency_key,
-                        principal=principal.key_id,
-                        request_sha256=request_sha,
-                        archive_id=archive_id,
-                        response_headers={"sha256": sha},
-                        body=None,
-                        note=None,
-                        created_at=now,
-                    )
+                self._idempotency.add(
+                    session,
+                    key=idempotency_key,
+                    principal=principal.key_id,
+                    request_sha256=request_sha,
+                    archive_id=archive_id,
+                    sha256=sha,
+                    at=now,
                 )
 
         try:

@@ -1,10 +1,18 @@
-"""Request models of the HTTP API (responses are the domain's JSON shapes, DESIGN.md 3)."""
+"""Request models of the HTTP API (responses: :mod:`api.answers`).
+
+Word lists are the domain's enums (:mod:`seals.vocab`) and the roles of :mod:`api.auth`.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import enum
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from seals.vocab import DocumentType, LicenseStatus, PadesLevel, values
+
+from .auth import Role
 
 __all__ = [
     "AccessForm",
@@ -17,12 +25,32 @@ __all__ = [
 ]
 
 
+def _words(vocabulary: type[enum.Enum]) -> Any:
+    """``Literal[...]`` of a vocabulary's words: checked, described and worded in errors as a
+    written-out ``Literal`` would be, and kept as the word (what the archive, the audit log,
+    the request's hash and the CLI's JSON take)."""
+    return Literal[values(vocabulary)]
+
+
+if TYPE_CHECKING:
+    LevelWord = str
+    DocumentTypeWord = str
+    RoleWord = str
+else:
+    #: a PAdES level's word: B-B, B-T, B-LT, B-LTA (:class:`seals.vocab.PadesLevel`)
+    LevelWord = _words(PadesLevel)
+    #: a document type's word: contract, invoice, other (:class:`seals.vocab.DocumentType`)
+    DocumentTypeWord = _words(DocumentType)
+    #: an API key's role: admin, enterprise, verifier (:class:`api.auth.Role`)
+    RoleWord = _words(Role)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class StatusRequest(_Strict):
-    status: Literal["active", "suspended", "cancelled", "revoked"]
+    status: LicenseStatus
     reason: str | None = Field(None, max_length=500)
 
 
@@ -48,18 +76,18 @@ class AccessForm(_Strict):
 
 
 class ApiKeyRequest(_Strict):
-    role: Literal["admin", "enterprise", "verifier"]
+    role: RoleWord
     name: str = Field(min_length=1, max_length=200)
     uscc: str | None = Field(None, min_length=18, max_length=18)
     access_form: AccessForm | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ApiKeyRequest:
-        if self.role == "enterprise" and not self.uscc:
+        if self.role == Role.ENTERPRISE.value and not self.uscc:
             raise ValueError("an enterprise key needs the enterprise's uscc")
-        if self.role != "enterprise" and self.uscc:
+        if self.role != Role.ENTERPRISE.value and self.uscc:
             raise ValueError("only enterprise keys are bound to a uscc")
-        if self.role == "verifier" and self.access_form is None:
+        if self.role == Role.VERIFIER.value and self.access_form is None:
             raise ValueError("a relying party registers with its access form (access_form)")
         return self
 
@@ -164,11 +192,11 @@ class SignOptions(_Strict):
         "document), or an object choosing its band; without y or position "
         "it takes the free band nearest the middle",
     )
-    level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = "B-T"
+    level: LevelWord = "B-T"
     reason: str | None = Field(None, max_length=200)
     location: str | None = Field(None, max_length=200)
     certify: bool = False
-    document_type: Literal["contract", "invoice", "other"] = "other"
+    document_type: DocumentTypeWord = "other"
     allow_invoice_seal_on_contract: bool = False
     reference: str | None = Field(None, max_length=200)
     reserve: list[ReserveSpec] = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from .audit import AuditEvent
@@ -10,7 +11,7 @@ from .kinds import SealKind
 from .license import LicenseStatus, StatusChange
 from .model import Enterprise, Seal
 
-__all__ = ["EnterpriseRepository"]
+__all__ = ["EnterpriseRepository", "StatusChanged", "StatusListener"]
 
 
 class EnterpriseRepository(Protocol):
@@ -55,3 +56,34 @@ class EnterpriseRepository(Protocol):
 
     def revoked_seals(self) -> list[Seal]:
         """Every seal version that is revoked or suspended (on hold): what the CRL lists."""
+
+    def revision(self) -> int:
+        """A number that every writing method above raises in its own transaction, whichever
+        process calls it: a cache of what the registry says (a server's OCSP responses)
+        compares it with the one it saw to learn that another process (the CLI) changed a
+        status.  One cheap read."""
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    """What :class:`seals.service.SealService` tells its listeners after a status change is
+    committed: the license's new status (a license status change) and the seal certificates
+    whose status changed (revoked, suspended, resumed, superseded by a re-issue)."""
+
+    uscc: str
+    #: serials of the seal certificates (ECDSA or RSA) whose status changed
+    serials: tuple[int, ...] = ()
+    #: serials of their SM2 certificates, which share their status
+    sm2_serials: tuple[int, ...] = ()
+    #: the license's new status, when the change was one of the license
+    license_status: LicenseStatus | None = None
+    #: the registry's revision after the change (:meth:`EnterpriseRepository.revision`)
+    revision: int = 0
+
+
+class StatusListener(Protocol):
+    """Called in the process that made the change, after it is committed; other processes
+    learn of it through :meth:`EnterpriseRepository.revision`.  A listener's exception is
+    logged and does not undo or fail the change."""
+
+    def __call__(self, change: StatusChanged, /) -> None: ...

@@ -1,10 +1,18 @@
-"""Seal issuance and lifecycle: the rules of the domain, with storage and keys injected."""
+"""Seal issuance and lifecycle: the rules of the domain, with storage and keys injected.
+
+Every status change (a license's, a seal's) goes through :class:`SealService`, whoever asks
+(a route, the CLI).  The repository raises the registry's revision in the change's
+transaction, which tells every other process; the service then tells the listeners of its
+own process (:meth:`SealService.subscribe`), e.g. the server's cache of OCSP responses.
+"""
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,14 +41,17 @@ from .images import clean_scan, render_seal
 from .kinds import SealKind
 from .license import License, LicenseStatus, StatusChange
 from .model import Enterprise, ImageSource, RevocationReason, Seal, SealStatus
-from .ports import EnterpriseRepository
+from .ports import EnterpriseRepository, StatusChanged, StatusListener
 
 __all__ = [
     "IssuanceSettings",
+    "SealAction",
     "SealService",
     "parse_compromise_time",
     "parse_reason_code",
 ]
+
+log = logging.getLogger("eseal.seals")
 
 Clock = Callable[[], datetime]
 
@@ -68,6 +79,15 @@ _RFC5280 = {
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class SealAction(enum.Enum):
+    """The steps of a seal's lifecycle (``POST .../seals/{kind}/{action}``, ``eseal seal``)."""
+
+    SUSPEND = "suspend"  #: on hold (``certificate_hold``) until resumed
+    RESUME = "resume"  #: back from hold
+    REVOKE = "revoke"  #: for good
+    REISSUE = "reissue"  #: a new key, certificate and version; the old one revoked
 
 
 @dataclass(frozen=True)
@@ -107,6 +127,37 @@ class SealService:
         self._sm2_pki = sm2_pki
         self._clock = clock
         self._signers: dict[tuple[str, int], Signer] = {}
+        self._listeners: list[StatusListener] = []
+
+    # -- status notifications -------------------------------------------------------------
+
+    def subscribe(self, listener: StatusListener) -> None:
+        """Call ``listener`` after each status change this service commits (in this process;
+        other processes see :meth:`revision` grow)."""
+        self._listeners.append(listener)
+
+    def revision(self) -> int:
+        """The registry's revision: it grows with every change, made by any process."""
+        return self._repo.revision()
+
+    def _notify(
+        self, uscc: str, seals: Iterable[Seal], license_status: LicenseStatus | None = None
+    ) -> None:
+        if not self._listeners:
+            return
+        changed = list(seals)
+        change = StatusChanged(
+            uscc,
+            serials=tuple(s.serial for s in changed),
+            sm2_serials=tuple(s.sm2_serial for s in changed if s.sm2_serial is not None),
+            license_status=license_status,
+            revision=self._repo.revision(),
+        )
+        for listener in self._listeners:
+            try:
+                listener(change)
+            except Exception:  # the change is committed: a listener cannot undo it
+                log.exception("a status listener failed")
 
     # -- registration ---------------------------------------------------------------------
 
@@ -277,9 +328,45 @@ class SealService:
             )
         ]
         events += [_seal_event("seal.revoke", actor, s) for s in revoked]
-        return self._repo.change_status(uscc, StatusChange(status, now, reason), revoked, events)
+        changed = self._repo.change_status(uscc, StatusChange(status, now, reason), revoked, events)
+        self._notify(uscc, revoked, license_status=status)
+        return changed
 
     # -- seal lifecycle -------------------------------------------------------------------
+
+    def change_seal(
+        self,
+        uscc: str,
+        kind: SealKind,
+        action: SealAction,
+        reason: str | None = None,
+        *,
+        code: RevocationReason | str | None = None,
+        compromised_at: datetime | str | None = None,
+        actor: str = "cli",
+    ) -> Seal:
+        """One step of the lifecycle, as the HTTP route and the CLI ask for it: the seal as it
+        is after (for a re-issue, the new version).  A suspension or resumption takes no
+        ``compromised_at`` (422 ``invalid_compromised_at``), a resumption no reason code
+        (422 ``invalid_reason_code``)."""
+        if action in (SealAction.SUSPEND, SealAction.RESUME) and compromised_at is not None:
+            raise DomainError(
+                f"{action.value} takes no compromised_at; revoke or re-issue with key_compromise",
+                code="invalid_compromised_at",
+            )
+        if action is SealAction.SUSPEND:
+            return self.suspend_seal(uscc, kind, reason, code=code, actor=actor)
+        if action is SealAction.RESUME:
+            if code is not None:
+                raise DomainError("resume takes no reason code", code="invalid_reason_code")
+            return self.resume_seal(uscc, kind, reason, actor=actor)
+        if action is SealAction.REVOKE:
+            return self.revoke_seal(
+                uscc, kind, reason, code=code, compromised_at=compromised_at, actor=actor
+            )
+        return self.reissue_seal(
+            uscc, kind, reason, code=code, compromised_at=compromised_at, actor=actor
+        )
 
     def suspend_seal(
         self,
@@ -295,7 +382,7 @@ class SealService:
             code, _SUSPEND_CODES, RevocationReason.CERTIFICATE_HOLD, "a suspension"
         )
         seal = self._require_status(uscc, kind, SealStatus.ACTIVE, "suspend")
-        return self._save(
+        return self._change(
             seal.with_status(SealStatus.SUSPENDED, self._clock(), reason, code=checked),
             "seal.suspend",
             actor,
@@ -307,7 +394,7 @@ class SealService:
         if self.enterprise(uscc).status is not LicenseStatus.ACTIVE:
             raise LicenseNotActive("a seal of a license that is not active cannot be resumed")
         seal = self._require_status(uscc, kind, SealStatus.SUSPENDED, "resume")
-        return self._save(
+        return self._change(
             seal.with_status(SealStatus.ACTIVE, self._clock(), reason), "seal.resume", actor
         )
 
@@ -329,7 +416,7 @@ class SealService:
         since = _compromise_time(checked, compromised_at, seal, now)
         if seal.status is SealStatus.REVOKED:
             raise DomainError(f"the {kind.value} seal is revoked already", code="seal_revoked")
-        return self._save(
+        return self._change(
             seal.with_status(SealStatus.REVOKED, now, reason, code=checked, compromised_at=since),
             "seal.revoke",
             actor,
@@ -382,6 +469,7 @@ class SealService:
             for key_ref in made:
                 self._keys.delete(key_ref)
             raise
+        self._notify(uscc, [retired] if retired is not old else [])
         return new
 
     def replace_image(self, uscc: str, kind: SealKind, scan: bytes, *, actor: str = "cli") -> Seal:
@@ -414,6 +502,12 @@ class SealService:
 
     def _save(self, seal: Seal, action: str, actor: str) -> Seal:
         self._repo.save_seals([seal], [_seal_event(action, actor, seal)])
+        return seal
+
+    def _change(self, seal: Seal, action: str, actor: str) -> Seal:
+        """Save a status change and tell the listeners."""
+        self._save(seal, action, actor)
+        self._notify(seal.uscc, [seal])
         return seal
 
     # -- use ------------------------------------------------------------------------------

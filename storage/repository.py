@@ -1,4 +1,9 @@
-"""The SQL implementation of :class:`seals.ports.EnterpriseRepository`."""
+"""The SQL implementation of :class:`seals.ports.EnterpriseRepository`.
+
+Every writing method raises the registry's revision (``registry_revision``, migration 0008)
+as the last statement of its transaction: after the audit log's lock, so writers take their
+locks in one order.  :meth:`SqlEnterpriseRepository.revision` reads it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,7 +24,7 @@ from seals.model import Enterprise, ImageSource, RevocationReason, Seal, SealSta
 
 from .audit import append_events
 from .db import WRITE, translate_errors
-from .tables import EnterpriseRow, SealRow, StatusChangeRow
+from .tables import EnterpriseRow, RegistryRevisionRow, SealRow, StatusChangeRow
 
 if TYPE_CHECKING:
     from seals.ports import EnterpriseRepository
@@ -82,6 +87,7 @@ class SqlEnterpriseRepository:
                 session.add_all(_new_seal_row(seal) for seal in seals)
                 session.flush()
                 append_events(session, audit)
+                _bump_revision(session)
         except IntegrityError as err:
             # a concurrent registration of the same USCC won the race after our check
             if self._exists(uscc):
@@ -123,6 +129,7 @@ class SqlEnterpriseRepository:
             _upsert_seals(session, seals)
             session.flush()
             append_events(session, audit)
+            _bump_revision(session)
             return _to_enterprise(row, _history(session, uscc))
 
     # -- seals ---------------------------------------------------------------------------
@@ -182,6 +189,16 @@ class SqlEnterpriseRepository:
             _upsert_seals(session, seals)
             session.flush()
             append_events(session, audit)
+            _bump_revision(session)
+
+    @_storage_errors
+    def revision(self) -> int:
+        """The registry's revision: one primary-key read."""
+        with self._reading() as session:
+            found = session.scalar(
+                select(RegistryRevisionRow.revision).where(RegistryRevisionRow.id == 1)
+            )
+        return int(found or 0)
 
     @_storage_errors
     def revoked_seals(self) -> list[Seal]:
@@ -192,6 +209,18 @@ class SqlEnterpriseRepository:
         )
         with self._reading() as session:
             return [_to_seal(row) for row in session.scalars(stmt)]
+
+
+def _bump_revision(session: Session) -> None:
+    """Raise the registry's revision in the caller's transaction (the row is made by the
+    migration; a database missing it is one that was never migrated, and fails here)."""
+    done = session.execute(
+        update(RegistryRevisionRow)
+        .where(RegistryRevisionRow.id == 1)
+        .values(revision=RegistryRevisionRow.revision + 1)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise RuntimeError("the registry_revision row is missing: migrate the database")
 
 
 # -- mapping ---------------------------------------------------------------------------

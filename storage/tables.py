@@ -38,6 +38,7 @@ from seals.model import ImageSource, RevocationReason, SealStatus
 __all__ = [
     "Base",
     "EnterpriseRow",
+    "RegistryRevisionRow",
     "SealRow",
     "StatusChangeRow",
     "UTCDateTime",
@@ -179,6 +180,20 @@ class SealRow(Base):
         CheckConstraint(_one_of("image_source", IMAGE_SOURCES), name="image_source"),
         Index(None, "status"),
     )
+
+
+class RegistryRevisionRow(Base):
+    """One row: a number every write of enterprises or seals raises in its own transaction
+    (migration 0008).  A process that caches what the registry says (the OCSP responses of
+    a running server) reads it, one indexed row, to learn that another process (the CLI)
+    changed a status since."""
+
+    __tablename__ = "registry_revision"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    revision: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
 
 
 # -- the archive of sealed documents (storage/archive) --------------------------------------

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query
@@ -12,21 +11,23 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from seals.audit import AuditEvent
 from seals.kinds import parse_kind
+from seals.vocab import DocumentType
 from storage.archive import ArchiveQuery, ArchiveRecord, day_range
 from storage.archive.model import PartyRole
-from storage.archive.store import VerifiedReader
 
-from ..auth import Principal, Role, authorize_enterprise, require
+from ..answers import ArchiveItem, ArchivePageAnswer, ArchiveVersionsAnswer, RenewalAnswer
+from ..auth import Action, Principal, allowed, authorize, scope
 from ..deps import ContainerDep
 from ..errors import InvalidRequest
 from ..flows import SealedDocument
-from ..responses import pdf_response
+from ..responses import PROBLEM_RESPONSES, file_answer, pdf_response
 
 router = APIRouter(prefix="/v1/archives", tags=["archives"])
 
-Reader = Annotated[Principal, require(Role.ADMIN, Role.ENTERPRISE)]
+Reader = Annotated[Principal, allowed(Action.READ_ARCHIVE)]
+Renewer = Annotated[Principal, allowed(Action.RENEW_ARCHIVE)]
+Exporter = Annotated[Principal, allowed(Action.EXPORT_ARCHIVE)]
 
 
 class ArchiveFilter(BaseModel):
@@ -39,9 +40,9 @@ class ArchiveFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     uscc: str | None = Field(None, min_length=18, max_length=18)
-    role: Literal["sealer", "party"] | None = None
+    role: PartyRole | None = None
     kind: str | None = None
-    type: Literal["contract", "invoice", "other"] | None = None
+    type: DocumentType | None = None
     reference: str | None = Field(None, max_length=200)
     #: first day (China Standard Time), inclusive
     from_: date | None = Field(None, alias="from")
@@ -51,12 +52,9 @@ class ArchiveFilter(BaseModel):
     reports: bool = True
 
 
-def _query(who: Principal, f: ArchiveFilter) -> ArchiveQuery:
-    uscc = f.uscc
-    if who.role is Role.ENTERPRISE:
-        if uscc is not None and uscc != who.uscc:
-            authorize_enterprise(who, uscc)
-        uscc = who.uscc
+def _query(who: Principal, f: ArchiveFilter, action: Action) -> ArchiveQuery:
+    authorize(who, f.uscc, action)
+    uscc = scope(who, f.uscc)
     if f.role is not None and uscc is None:
         raise InvalidRequest(
             "a role filter needs the enterprise (uscc) it is of", code="invalid_query"
@@ -64,9 +62,9 @@ def _query(who: Principal, f: ArchiveFilter) -> ArchiveQuery:
     start, end = day_range(f.from_, f.to)
     return ArchiveQuery(
         party=uscc,
-        role=PartyRole(f.role) if f.role else None,
+        role=f.role,
         kind=parse_kind(f.kind) if f.kind else None,
-        document_type=f.type,
+        document_type=f.type.value if f.type else None,
         reference=f.reference,
         created_from=start,
         created_to=end,
@@ -76,9 +74,13 @@ def _query(who: Principal, f: ArchiveFilter) -> ArchiveQuery:
 async def _owned(c: Any, who: Principal, archive_id: str) -> ArchiveRecord:
     """The record, if ``who`` may read it: an admin, or an enterprise it belongs to."""
     record: ArchiveRecord = await run_in_threadpool(c.archive.record, archive_id)
-    if who.role is not Role.ENTERPRISE or record.role_of(who.uscc) is None:
-        authorize_enterprise(who, record.uscc)
+    authorize(who, _members(record), Action.READ_ARCHIVE)
     return record
+
+
+def _members(record: ArchiveRecord) -> set[str]:
+    """The enterprises a document belongs to: its sealer and its parties."""
+    return {record.uscc, *(p.uscc for p in record.parties)}
 
 
 def _item(record: ArchiveRecord, uscc: str | None) -> dict[str, Any]:
@@ -88,19 +90,24 @@ def _item(record: ArchiveRecord, uscc: str | None) -> dict[str, Any]:
     return {**record.to_json(), "role": role.value if role else None}
 
 
-@router.get("", summary="List archived documents (cursor paging, newest first)")
+@router.get(
+    "",
+    summary="List archived documents (cursor paging, newest first)",
+    response_model=ArchivePageAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def list_archives(
     c: ContainerDep,
     who: Reader,
     uscc: str | None = None,
     kind: str | None = None,
-    type: Literal["contract", "invoice", "other"] | None = None,
+    type: DocumentType | None = None,
     reference: str | None = None,
     from_: Annotated[date | None, Query(alias="from")] = None,
     to: date | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    role: Literal["sealer", "party"] | None = None,
+    role: PartyRole | None = None,
 ) -> dict[str, Any]:
     f = ArchiveFilter.model_validate(
         {
@@ -113,12 +120,17 @@ async def list_archives(
             "role": role,
         }
     )
-    query = _query(who, f)
+    query = _query(who, f, Action.READ_ARCHIVE)
     page = await run_in_threadpool(lambda: c.archive.list(query, limit=limit, cursor=cursor))
     return {"items": [_item(r, query.party) for r in page.records], "next_cursor": page.next_cursor}
 
 
-@router.get("/{archive_id}", summary="Metadata of one archived document")
+@router.get(
+    "/{archive_id}",
+    summary="Metadata of one archived document",
+    response_model=ArchiveItem,
+    responses=PROBLEM_RESPONSES,
+)
 async def show(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
     return _item(await _owned(c, who, archive_id), who.uscc)
 
@@ -126,7 +138,14 @@ async def show(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
 @router.get(
     "/{archive_id}/file",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}},
+    responses=file_answer(
+        "application/pdf",
+        "the archived file (the latest version, or ?version=N)",
+        headers={
+            "X-Eseal-Sha256": "SHA-256 of the file, checked before it was sent",
+            "X-Eseal-Archive-Id": "the archive id",
+        },
+    ),
     summary="The archived file; its SHA-256 is checked before it is sent",
 )
 async def file(
@@ -152,7 +171,12 @@ async def file(
     )
 
 
-@router.get("/{archive_id}/versions", summary="Every version of an archived document")
+@router.get(
+    "/{archive_id}/versions",
+    summary="Every version of an archived document",
+    response_model=ArchiveVersionsAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def versions(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
     record = await _owned(c, who, archive_id)
     found = await run_in_threadpool(c.archive.versions, record.id)
@@ -164,13 +188,14 @@ async def versions(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, A
     status_code=201,
     summary="Renew a document: a new version with a new document timestamp "
     "(B-LTA), or extended to B-LTA",
+    response_model=RenewalAnswer,
+    responses=PROBLEM_RESPONSES,
 )
-async def renew(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
+async def renew(archive_id: str, c: ContainerDep, who: Renewer) -> dict[str, Any]:
     from ..renewal import renew_document
 
     record = await _owned(c, who, archive_id)
-    if who.role is Role.ENTERPRISE:
-        authorize_enterprise(who, record.uscc)  # the sealer renews, not every party
+    authorize(who, record.uscc, Action.RENEW_ARCHIVE)  # the sealer renews, not every party
     done: dict[str, Any] = await run_in_threadpool(renew_document, c, record, who.key_id)
     return done
 
@@ -178,38 +203,18 @@ async def renew(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]
 @router.post(
     "/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}}},
+    responses=file_answer(
+        "application/zip",
+        "the documents, a verification report (JSON and HTML) per document, manifest.json",
+    ),
     summary="A streamed ZIP: the files, manifest.json and a report per file",
 )
-async def export(c: ContainerDep, who: Reader, f: ArchiveFilter | None = None) -> Response:
+async def export(c: ContainerDep, who: Exporter, f: ArchiveFilter | None = None) -> Response:
     f = f or ArchiveFilter()
-    query = _query(who, f)
-    if who.role is Role.ADMIN and query.party is None and not f.reference and not f.from_:
-        raise InvalidRequest(
-            "an export names an enterprise, a reference or a date range", code="export_too_broad"
-        )
-
-    def report_for(record: ArchiveRecord, reader: VerifiedReader) -> dict[str, Any]:
-        report: dict[str, Any] = asyncio.run(c.verifier.verify(reader.read(), record.uscc))
-        return report
-
-    def report_html(report: dict[str, Any]) -> str:
-        from ..report_html import render_report, seal_image_lookup
-
-        return render_report(report, seal_image_lookup(c.seals, report))
-
-    await run_in_threadpool(
-        c.audit.append,
-        [
-            AuditEvent(
-                "archive.export", who.key_id, uscc=query.party, detail={"filter": query.to_json()}
-            )
-        ],
-    )
-    chunks = c.archive.export(
-        query,
-        report_for=report_for if f.reports else None,
-        report_html=report_html if f.reports else None,
+    query = _query(who, f, Action.EXPORT_ARCHIVE)
+    # checked and audited before the answer starts; the ZIP is made as it is sent
+    chunks = await run_in_threadpool(
+        lambda: c.exports.stream(query, actor=who.key_id, reports=f.reports)
     )
     return StreamingResponse(
         iterate_in_threadpool(chunks),

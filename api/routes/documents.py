@@ -15,17 +15,16 @@ from seals.verdict import expected_uscc
 from signer.core import InvalidPdf
 from signer.levels import PadesLevel
 
-from ..auth import OptionalPrincipal, Principal, Role, require
+from ..auth import Action, OptionalPrincipal, Principal, allowed
 from ..deps import ContainerDep
 from ..errors import InvalidRequest, Unauthorized
 from ..flows import options_json, to_sealing_options
 from ..models import SignOptions
-from ..responses import pdf_response
+from ..responses import PROBLEM_RESPONSES, file_answer, pdf_response
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
-Enterprise = Annotated[Principal, require(Role.ENTERPRISE)]
-PDF = {200: {"content": {"application/pdf": {}}, "description": "the sealed PDF"}}
+Sealer = Annotated[Principal, allowed(Action.SEAL_DOCUMENTS)]
 
 
 async def _form_upload(request: Request) -> tuple[UploadFile, dict[str, str]]:
@@ -66,13 +65,23 @@ def _options(fields: dict[str, str]) -> SignOptions:
 @router.post(
     "/sign",
     response_class=Response,
-    responses=PDF,  # type: ignore[arg-type]
+    responses=file_answer(
+        "application/pdf",
+        "the sealed PDF, archived and audited",
+        headers={
+            "X-Eseal-Sha256": "SHA-256 of the sealed PDF",
+            "X-Eseal-Archive-Id": "its archive id",
+            "Idempotent-Replayed": "true when the answer is a replay of an Idempotency-Key",
+            "X-Eseal-Notice": "codes of what the caller should know about the placements, "
+            "comma-separated (e.g. overlaps_seal, cross_page_skipped)",
+        },
+    ),
     summary="Seal a PDF (multipart: file, options)",
 )
 async def sign(
     request: Request,
     c: ContainerDep,
-    who: Enterprise,
+    who: Sealer,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     upload, fields = await _form_upload(request)
@@ -102,10 +111,10 @@ async def sign(
 @router.post(
     "/extend",
     response_class=Response,
-    responses=PDF,  # type: ignore[arg-type]
+    responses=file_answer("application/pdf", "the PDF with validation data (and a timestamp)"),
     summary="Add B-LT or B-LTA to a signed PDF (multipart: file, level)",
 )
-async def extend(request: Request, c: ContainerDep, who: Enterprise) -> Response:
+async def extend(request: Request, c: ContainerDep, who: Sealer) -> Response:
     pdf, fields = await _form_parts(request)
     level = fields.get("level", "B-LTA")
     if level not in ("B-LT", "B-LTA"):
@@ -120,7 +129,14 @@ async def extend(request: Request, c: ContainerDep, who: Enterprise) -> Response
 @router.post(
     "/verify",
     summary="Verify a signed PDF (multipart: file, expect_uscc, format)",
-    responses={200: {"content": {"application/json": {}, "text/html": {}}}},
+    # the report's model (response_model) is the lead's to add with signer/report.py
+    responses={
+        200: {
+            "description": "the verification report (JSON), or the page (format=html)",
+            "content": {"application/json": {}, "text/html": {"schema": {"type": "string"}}},
+        },
+        **PROBLEM_RESPONSES,
+    },
 )
 async def verify(
     request: Request, c: ContainerDep, who: OptionalPrincipal, format: str = "json"

@@ -10,19 +10,27 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from seals.errors import DomainError, InvalidImage, InvalidLicense
+from seals.errors import InvalidImage, InvalidLicense
 from seals.kinds import parse_kind
-from seals.license import License, LicenseStatus, parse_license
+from seals.license import License, parse_license
+from seals.service import SealAction
 
-from ..auth import Principal, Role, authorize_enterprise, require
+from ..answers import LicenseAnswer, RegistrationAnswer, SealAnswer
+from ..auth import Action, Principal, allowed, authorize
 from ..deps import ContainerDep, checked_uscc
+from ..errors import NotFound
 from ..models import StatusRequest
+from ..responses import PROBLEM_RESPONSES, file_answer
 
 router = APIRouter(prefix="/v1/enterprises", tags=["enterprises"])
 
-Admin = Annotated[Principal, require(Role.ADMIN)]
-AdminOrOwner = Annotated[Principal, require(Role.ADMIN, Role.ENTERPRISE)]
-Reader = Annotated[Principal, require(Role.ADMIN, Role.ENTERPRISE, Role.VERIFIER)]
+Registrar = Annotated[Principal, allowed(Action.REGISTER_ENTERPRISE)]
+LicenseReader = Annotated[Principal, allowed(Action.READ_LICENSE)]
+StatusChanger = Annotated[Principal, allowed(Action.CHANGE_LICENSE_STATUS)]
+SealReader = Annotated[Principal, allowed(Action.READ_SEALS)]
+MaterialReader = Annotated[Principal, allowed(Action.READ_SEAL_MATERIAL)]
+ImageOwner = Annotated[Principal, allowed(Action.REPLACE_SEAL_IMAGE)]
+SealManager = Annotated[Principal, allowed(Action.MANAGE_SEALS)]
 
 MAX_SCAN = 20 * 1024 * 1024
 
@@ -72,8 +80,10 @@ _LICENSE_BODY: dict[str, Any] = {
     status_code=201,
     summary="Register a license and issue its five seals",
     openapi_extra=_LICENSE_BODY,
+    response_model=RegistrationAnswer,
+    responses=PROBLEM_RESPONSES,
 )
-async def register(request: Request, c: ContainerDep, who: Admin) -> dict[str, Any]:
+async def register(request: Request, c: ContainerDep, who: Registrar) -> dict[str, Any]:
     body = await request.body()
     try:
         data = json.loads(body)
@@ -84,50 +94,73 @@ async def register(request: Request, c: ContainerDep, who: Admin) -> dict[str, A
     return {"license": enterprise.to_json(), "seals": [s.to_json() for s in seals]}
 
 
-@router.get("/{uscc}", summary="License face and status history")
-async def show(uscc: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
+@router.get(
+    "/{uscc}",
+    summary="License face and status history",
+    response_model=LicenseAnswer,
+    responses=PROBLEM_RESPONSES,
+)
+async def show(uscc: str, c: ContainerDep, who: LicenseReader) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
-    authorize_enterprise(who, uscc, verifier_may_read=True)
+    authorize(who, uscc, Action.READ_LICENSE)
     enterprise = await run_in_threadpool(c.seals.enterprise, uscc)
     return enterprise.to_json()
 
 
-@router.post("/{uscc}/status", summary="Change the license status")
+@router.post(
+    "/{uscc}/status",
+    summary="Change the license status",
+    response_model=LicenseAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def change_status(
-    uscc: str, body: StatusRequest, c: ContainerDep, who: Admin
+    uscc: str, body: StatusRequest, c: ContainerDep, who: StatusChanger
 ) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.CHANGE_LICENSE_STATUS)
     enterprise = await run_in_threadpool(
-        lambda: c.seals.change_status(
-            uscc, LicenseStatus(body.status), body.reason, actor=who.key_id
-        )
+        lambda: c.seals.change_status(uscc, body.status, body.reason, actor=who.key_id)
     )
-    c.revocation.forget_all()
     return enterprise.to_json()
 
 
-@router.get("/{uscc}/seals", summary="The five seals (newest versions)")
-async def seals(uscc: str, c: ContainerDep, who: AdminOrOwner) -> list[dict[str, Any]]:
+@router.get(
+    "/{uscc}/seals",
+    summary="The five seals (newest versions)",
+    response_model=list[SealAnswer],
+    responses=PROBLEM_RESPONSES,
+)
+async def seals(uscc: str, c: ContainerDep, who: SealReader) -> list[dict[str, Any]]:
     uscc = checked_uscc(uscc)
-    authorize_enterprise(who, uscc)
+    authorize(who, uscc, Action.READ_SEALS)
     return [s.to_json() for s in await run_in_threadpool(c.seals.seals, uscc)]
 
 
-@router.get("/{uscc}/seals/{kind}", summary="One seal")
-async def seal(uscc: str, kind: str, c: ContainerDep, who: AdminOrOwner) -> dict[str, Any]:
+@router.get(
+    "/{uscc}/seals/{kind}",
+    summary="One seal",
+    response_model=SealAnswer,
+    responses=PROBLEM_RESPONSES,
+)
+async def seal(uscc: str, kind: str, c: ContainerDep, who: SealReader) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
-    authorize_enterprise(who, uscc)
+    authorize(who, uscc, Action.READ_SEALS)
     return (await run_in_threadpool(c.seals.seal, uscc, parse_kind(kind))).to_json()
 
 
 @router.get(
     "/{uscc}/seals/{kind}/image",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    responses=file_answer(
+        "image/png",
+        "the seal image: red on a transparent background, real size",
+        headers={"X-Eseal-Image-Sha256": "SHA-256 of the image"},
+    ),
     summary="The seal image (PNG)",
 )
-async def image(uscc: str, kind: str, c: ContainerDep, who: Reader) -> Response:
+async def image(uscc: str, kind: str, c: ContainerDep, who: MaterialReader) -> Response:
     uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.READ_SEAL_MATERIAL)
     found = await run_in_threadpool(c.seals.seal, uscc, parse_kind(kind))
     return Response(
         found.image_png,
@@ -139,22 +172,33 @@ async def image(uscc: str, kind: str, c: ContainerDep, who: Reader) -> Response:
 @router.get(
     "/{uscc}/seals/{kind}/certificate",
     response_class=Response,
+    responses=file_answer(
+        "application/pem-certificate-chain",
+        "the seal certificate, then the issuing CA and the root",
+        text=True,
+    ),
     summary="The seal certificate and its chain (PEM)",
 )
-async def certificate(uscc: str, kind: str, c: ContainerDep, who: Reader) -> Response:
+async def certificate(uscc: str, kind: str, c: ContainerDep, who: MaterialReader) -> Response:
     uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.READ_SEAL_MATERIAL)
     found = await run_in_threadpool(c.seals.seal, uscc, parse_kind(kind))
     return Response(
         found.certificate_pem + found.chain_pem, media_type="application/pem-certificate-chain"
     )
 
 
-@router.put("/{uscc}/seals/{kind}/image", summary="Replace the image by a scan of the seal")
+@router.put(
+    "/{uscc}/seals/{kind}/image",
+    summary="Replace the image by a scan of the seal",
+    response_model=SealAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def upload_image(
-    uscc: str, kind: str, request: Request, c: ContainerDep, who: AdminOrOwner
+    uscc: str, kind: str, request: Request, c: ContainerDep, who: ImageOwner
 ) -> dict[str, Any]:
     uscc = checked_uscc(uscc)
-    authorize_enterprise(who, uscc)
+    authorize(who, uscc, Action.REPLACE_SEAL_IMAGE)
     seal_kind = parse_kind(kind)
     data = await _image_body(request)
     updated = await run_in_threadpool(
@@ -178,80 +222,77 @@ async def _image_body(request: Request) -> bytes:
     return data
 
 
-@router.post("/{uscc}/seals/{kind}/revoke", summary="Revoke a seal")
+async def _lifecycle(
+    uscc: str,
+    kind: str,
+    action: str,
+    c: ContainerDep,
+    who: Principal,
+    body: LifecycleRequest | None,
+    *,
+    allowed_here: tuple[SealAction, ...] = tuple(SealAction),
+) -> dict[str, Any]:
+    """One step of a seal's lifecycle through the seal service, which checks the reason code
+    and compromise time and tells the OCSP cache (of this and every other process)."""
+    uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.MANAGE_SEALS)
+    seal_kind = parse_kind(kind)
+    step = next((a for a in allowed_here if a.value == action), None)
+    if step is None:
+        raise NotFound(f"no action {action!r}; use revoke, reissue, suspend or resume")
+    b = body or LifecycleRequest()
+    out = await run_in_threadpool(
+        lambda: c.seals.change_seal(
+            uscc,
+            seal_kind,
+            step,
+            b.reason,
+            code=b.reason_code,
+            compromised_at=b.compromised_at,
+            actor=who.key_id,
+        )
+    )
+    return out.to_json()
+
+
+@router.post(
+    "/{uscc}/seals/{kind}/revoke",
+    summary="Revoke a seal",
+    response_model=SealAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def revoke(
-    uscc: str, kind: str, c: ContainerDep, who: Admin, body: LifecycleRequest | None = None
+    uscc: str, kind: str, c: ContainerDep, who: SealManager, body: LifecycleRequest | None = None
 ) -> dict[str, Any]:
-    uscc = checked_uscc(uscc)
-    seal_kind = parse_kind(kind)
-    b = body or LifecycleRequest()
-    out = await run_in_threadpool(
-        lambda: c.seals.revoke_seal(
-            uscc,
-            seal_kind,
-            b.reason,
-            code=b.reason_code,
-            compromised_at=b.compromised_at,
-            actor=who.key_id,
-        )
-    )
-    c.revocation.forget(out.serial)
-    return out.to_json()
+    return await _lifecycle(uscc, kind, "revoke", c, who, body)
 
 
-@router.post("/{uscc}/seals/{kind}/reissue", summary="New key, certificate and version")
+@router.post(
+    "/{uscc}/seals/{kind}/reissue",
+    summary="New key, certificate and version",
+    response_model=SealAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def reissue(
-    uscc: str, kind: str, c: ContainerDep, who: Admin, body: LifecycleRequest | None = None
+    uscc: str, kind: str, c: ContainerDep, who: SealManager, body: LifecycleRequest | None = None
 ) -> dict[str, Any]:
-    uscc = checked_uscc(uscc)
-    seal_kind = parse_kind(kind)
-    b = body or LifecycleRequest()
-    out = await run_in_threadpool(
-        lambda: c.seals.reissue_seal(
-            uscc,
-            seal_kind,
-            b.reason,
-            code=b.reason_code,
-            compromised_at=b.compromised_at,
-            actor=who.key_id,
-        )
-    )
-    c.revocation.forget_all()
-    return out.to_json()
+    return await _lifecycle(uscc, kind, "reissue", c, who, body)
 
 
-@router.post("/{uscc}/seals/{kind}/{action}", summary="Suspend or resume a seal")
+@router.post(
+    "/{uscc}/seals/{kind}/{action}",
+    summary="Suspend or resume a seal",
+    response_model=SealAnswer,
+    responses=PROBLEM_RESPONSES,
+)
 async def suspend_resume(
     uscc: str,
     kind: str,
     action: str,
     c: ContainerDep,
-    who: Admin,
+    who: SealManager,
     body: LifecycleRequest | None = None,
 ) -> dict[str, Any]:
-    uscc = checked_uscc(uscc)
-    seal_kind = parse_kind(kind)
-    if action not in ("suspend", "resume"):
-        from ..errors import NotFound
-
-        raise NotFound(f"no action {action!r}; use revoke, reissue, suspend or resume")
-    b = body or LifecycleRequest()
-    if b.compromised_at is not None:
-        raise DomainError(
-            f"{action} takes no compromised_at; revoke or re-issue with key_compromise",
-            code="invalid_compromised_at",
-        )
-    if action == "suspend":
-        out = await run_in_threadpool(
-            lambda: c.seals.suspend_seal(
-                uscc, seal_kind, b.reason, code=b.reason_code, actor=who.key_id
-            )
-        )
-    else:
-        if b.reason_code is not None:
-            raise DomainError("resume takes no reason code", code="invalid_reason_code")
-        out = await run_in_threadpool(
-            lambda: c.seals.resume_seal(uscc, seal_kind, b.reason, actor=who.key_id)
-        )
-    c.revocation.forget(out.serial)
-    return out.to_json()
+    return await _lifecycle(
+        uscc, kind, action, c, who, body, allowed_here=(SealAction.SUSPEND, SealAction.RESUME)
+    )

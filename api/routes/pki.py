@@ -23,6 +23,7 @@ from ..auth import OptionalPrincipal
 from ..container import Container
 from ..deps import ContainerDep
 from ..errors import InvalidRequest, Unauthorized
+from ..responses import file_answer
 
 router = APIRouter(tags=["pki"])
 
@@ -68,13 +69,25 @@ async def _small_body(request: Request) -> bytes:
     return body
 
 
-@router.get("/v1/pki/ca", response_class=Response, summary="CA chain (PEM): the trust anchor")
+@router.get(
+    "/v1/pki/ca",
+    response_class=Response,
+    responses=file_answer(
+        "application/pem-certificate-chain", "the seal CA, then the root", text=True
+    ),
+    summary="CA chain (PEM): the trust anchor",
+)
 async def ca(c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response:
     chain = c.sm2_pki.chain_pem() if _is_sm2(algorithm) else c.pki.chain_pem()
     return Response(chain, media_type="application/pem-certificate-chain")
 
 
-@router.get("/v1/pki/issuing-ca.cer", response_class=Response, summary="Seal CA (DER)")
+@router.get(
+    "/v1/pki/issuing-ca.cer",
+    response_class=Response,
+    responses=file_answer("application/pkix-cert", "the seal CA's certificate (DER)"),
+    summary="Seal CA (DER)",
+)
 async def issuing(c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response:
     if _is_sm2(algorithm):
         der = bytes(c.sm2_pki.certificate("issuing").dump())
@@ -83,7 +96,12 @@ async def issuing(c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response
     return Response(der, media_type="application/pkix-cert")
 
 
-@router.get("/v1/pki/crl", response_class=Response, summary="CRL of the seal CA (DER)")
+@router.get(
+    "/v1/pki/crl",
+    response_class=Response,
+    responses=file_answer("application/pkix-crl", "the seal CA's complete CRL (DER)"),
+    summary="CRL of the seal CA (DER)",
+)
 async def crl(c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response:
     if _is_sm2(algorithm):
         der = await run_in_threadpool(lambda: c.sm2_pki.crl(sm2_revoked(c)))
@@ -92,14 +110,27 @@ async def crl(c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response:
     return Response(der, media_type="application/pkix-crl")
 
 
-@router.get("/v1/pki/root-crl", response_class=Response, summary="CRL of the root CA (DER)")
+@router.get(
+    "/v1/pki/root-crl",
+    response_class=Response,
+    responses=file_answer("application/pkix-crl", "the root CA's CRL (DER)"),
+    summary="CRL of the root CA (DER)",
+)
 async def root_crl(c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response:
     if _is_sm2(algorithm):
         return Response(c.sm2_pki.crl([], ca="root"), media_type="application/pkix-crl")
     return Response(c.pki.crl([], ca="root"), media_type="application/pkix-crl")
 
 
-@router.post("/v1/pki/ocsp", response_class=Response, summary="RFC 6960 OCSP responder")
+@router.post(
+    "/v1/pki/ocsp",
+    response_class=Response,
+    responses=file_answer(
+        "application/ocsp-response",
+        "an RFC 6960 response (also for a malformed request: malformedRequest)",
+    ),
+    summary="RFC 6960 OCSP responder",
+)
 async def ocsp(request: Request, c: ContainerDep, algorithm: AlgorithmQuery = None) -> Response:
     _is_sm2(algorithm)  # checked, not obeyed: the request's CertID names the hierarchy
     body = await _small_body(request)
@@ -110,7 +141,14 @@ async def ocsp(request: Request, c: ContainerDep, algorithm: AlgorithmQuery = No
     return Response(der, media_type="application/ocsp-response")
 
 
-@router.post("/v1/tsa", response_class=Response, summary="RFC 3161 time-stamping authority")
+@router.post(
+    "/v1/tsa",
+    response_class=Response,
+    responses=file_answer(
+        "application/timestamp-reply", "an RFC 3161 reply (a refusal is a reply too)"
+    ),
+    summary="RFC 3161 time-stamping authority",
+)
 async def tsa(request: Request, c: ContainerDep, who: OptionalPrincipal) -> Response:
     if who is None and not c.settings.tsa_public:
         raise Unauthorized("this TSA answers authenticated callers only")
