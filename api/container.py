@@ -21,7 +21,10 @@ from keystore.soft import SoftKeyStore
 from keystore.tsa import Sm2TsaKey, TimeStampAuthority
 from seals.service import IssuanceSettings, SealService
 from signer.core import DocumentSigner
+from signer.revocation import Sm2Revocation
 from signer.service import SealingService
+from signer.sm2_signers import Sm2SealSigners
+from signer.sm2_timestamp import Sm2TimeStamper, sm2_timestamper
 from signer.verify import Verifier
 from storage.apikeys import ApiKeyStore
 from storage.archive import Archive, archive_from_settings
@@ -151,16 +154,37 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         sm2=Sm2TsaKey(sm2_pki.service_signer("tsa"), sm2_pki.certificate("tsa"), sm2_pki.chain()),
     )
     # OCSP responses cached for a minute, dropped as soon as any process changes a status
-    revocation = RegistryRevocation(pki, service, clock=now)
+    revocation = RegistryRevocation(
+        pki,
+        service,
+        clock=now,
+        sm2=Sm2Revocation(
+            sm2_pki,
+            service.sm2_certificate_status,
+            clock=now,
+            revoked=service.sm2_revoked_certificates,
+        ),
+    )
     timestamper: TimeStamper = tsa.timestamper()
+    sm2_stamper: TimeStamper | None = sm2_timestamper(tsa)
     if settings.tsa_url:
         from pyhanko.sign.timestamps import HTTPTimeStamper
 
         timestamper = HTTPTimeStamper(settings.tsa_url, timeout=10)
+        # an outside TSA is asked for SM2 tokens by the SM3 imprint alone
+        sm2_stamper = Sm2TimeStamper(HTTPTimeStamper(settings.tsa_url, timeout=10), policy=None)
     document_signer = DocumentSigner(
-        revocation, timestamper, tsa_certificates=[tsa_signer.signing_cert]
+        revocation,
+        timestamper,
+        tsa_certificates=[tsa_signer.signing_cert],
+        sm2_timestamper=sm2_stamper,
+        sm2_tsa_certificates=[sm2_pki.certificate("tsa")],
     )
-    sealing = SealingService(service, document_signer)
+    sealing = SealingService(
+        service,
+        document_signer,
+        sm2_signers=Sm2SealSigners(soft, sm2_pki.chain()) if settings.keystore == "soft" else None,
+    )
     archive = archive_from_settings(settings, engine)
     archive.clock = now
     verifier = Verifier(
@@ -199,8 +223,8 @@ def _export_reports(verifier: Verifier, seals: SealService) -> ExportReports:
     """Each exported document's verification report (against its sealer), and its page."""
 
     def report_for(record: Any, reader: Any) -> dict[str, Any]:
-        report: dict[str, Any] = asyncio.run(verifier.verify(reader.read(), record.uscc))
-        return report
+        # storage keeps reports as the JSON the API sends (it does not import signer)
+        return asyncio.run(verifier.report(reader.read(), record.uscc)).to_json()
 
     def report_html(report: dict[str, Any]) -> str:
         from .report_html import render_report, seal_image_lookup

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from keystore.base import KeyAlgorithm
 from seals.audit import AuditEvent
 from seals.kinds import parse_kind
 from seals.model import Seal
@@ -142,6 +143,7 @@ def to_sealing_options(options: SignOptions) -> SealingOptions:
         seals=orders,
         document_type=doc_type,
         level=PadesLevel(options.level),
+        algorithm=KeyAlgorithm(options.algorithm) if options.algorithm else None,
         reason=options.reason,
         location=options.location,
         certify=options.certify,
@@ -206,7 +208,8 @@ class SignFlow:
                     await earlier_sealers(
                         done.signed.file,
                         chain_certificates(used[0].chain_pem),
-                        skip_serials=[s.serial for s in used],
+                        # the certificates that signed (the SM2 ones when SM2 signed)
+                        skip_serials=list(done.serials),
                         own_signatures=own,
                     )
                     if used

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from keystore.base import KeyAlgorithm
 from seals.vocab import DocumentType, LicenseStatus, PadesLevel, values
 
 from .auth import Role
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     LevelWord = str
     DocumentTypeWord = str
     RoleWord = str
+    AlgorithmWord = str
 else:
     #: a PAdES level's word: B-B, B-T, B-LT, B-LTA (:class:`seals.vocab.PadesLevel`)
     LevelWord = _words(PadesLevel)
@@ -43,6 +45,8 @@ else:
     DocumentTypeWord = _words(DocumentType)
     #: an API key's role: admin, enterprise, verifier (:class:`api.auth.Role`)
     RoleWord = _words(Role)
+    #: a key type: ec-p256, rsa-2048, rsa-3072, sm2 (:class:`keystore.base.KeyAlgorithm`)
+    AlgorithmWord = _words(KeyAlgorithm)
 
 
 class _Strict(BaseModel):
@@ -193,6 +197,11 @@ class SignOptions(_Strict):
         "it takes the free band nearest the middle",
     )
     level: LevelWord = "B-T"
+    algorithm: AlgorithmWord | None = Field(
+        None,
+        description="the seal key that signs: sm2 (国密 SM2/SM3, the seal's SM2 certificate, the "
+        "SM2 TSA and OCSP) or the seal's international key type; default the international key",
+    )
     reason: str | None = Field(None, max_length=200)
     location: str | None = Field(None, max_length=200)
     certify: bool = False

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import jinja2
 
-from seals.codes import Notice, Problem
+from seals.codes import NoticeCode, ProblemCode
 from seals.vocab import (
     REASON_LABELS,
     Coverage,
@@ -67,7 +67,7 @@ _LABELS: dict[str, dict[str, str]] = {
     "level": labels(PadesLevel),
     "license": labels(LicenseStatus),
     "modifications": labels(Modifications),
-    "problem": {p.value: p.zh for p in Problem},
+    "problem": {p.value: p.zh for p in ProblemCode},
     "seal_kind": labels(SealKind),
     "time_source": labels(TimeSource),
     "type": labels(SignatureType),
@@ -203,10 +203,10 @@ def _size(value: Any) -> str | None:
 # -- sentences: the notices and the headline (plain text; the templates escape them) ----------
 
 
-_NOTICES = {n.value: n for n in Notice}
+_NOTICES = {n.value: n for n in NoticeCode}
 
 
-def _notice(code: Any) -> Notice | None:
+def _notice(code: Any) -> NoticeCode | None:
     """The registered notice of a code, or None for a code added later than this page."""
     return _NOTICES.get(code) if isinstance(code, str) else None
 

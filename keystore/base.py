@@ -9,11 +9,12 @@ Two backends implement it: :mod:`keystore.soft` (files encrypted under a master 
 from __future__ import annotations
 
 import enum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from asn1crypto import keys as asn1_keys
-from asn1crypto import x509 as asn1_x509
-from pyhanko.sign.signers.pdf_cms import Signer
+if TYPE_CHECKING:  # the CLI reads KeyAlgorithm at start-up: no pyHanko import for it
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.sign.signers.pdf_cms import Signer
 
 __all__ = ["KeyAlgorithm", "KeyStore"]
 

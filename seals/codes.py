@@ -14,16 +14,16 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-__all__ = ["Notice", "Problem", "notice_texts", "problem_texts"]
+__all__ = ["NoticeCode", "ProblemCode", "notice_texts", "problem_texts"]
 
 
-class Problem(enum.Enum):
+class ProblemCode(enum.Enum):
     """A problem code of the verification report: ``value`` is the code."""
 
     en: str
     zh: str
 
-    def __new__(cls, code: str, en: str, zh: str) -> Problem:
+    def __new__(cls, code: str, en: str, zh: str) -> ProblemCode:
         member = object.__new__(cls)
         member._value_ = code
         member.en = en
@@ -133,7 +133,7 @@ class Problem(enum.Enum):
     )
 
 
-class Notice(enum.Enum):
+class NoticeCode(enum.Enum):
     """A notice code of the verification report: ``value`` is the code.
 
     ``zh`` is a template: ``{enterprise}`` is 该企业 when the document carries the seals of one
@@ -151,7 +151,7 @@ class Notice(enum.Enum):
 
     def __new__(
         cls, code: str, en: str, zh: str, mark: str, variants: dict[str, str] | None = None
-    ) -> Notice:
+    ) -> NoticeCode:
         member = object.__new__(cls)
         member._value_ = code
         member.en = en
@@ -196,12 +196,12 @@ class Notice(enum.Enum):
 
 def problem_texts() -> dict[str, dict[str, str]]:
     """``{code: {"en", "zh"}}`` of every problem, for the HTML report and the page's script."""
-    return {p.value: {"en": p.en, "zh": p.zh} for p in Problem}
+    return {p.value: {"en": p.en, "zh": p.zh} for p in ProblemCode}
 
 
 def notice_texts() -> dict[str, dict[str, Any]]:
     """``{code: {"en", "zh", "mark", "variants"}}`` of every notice."""
     return {
         n.value: {"en": n.en, "zh": n.zh, "mark": n.mark, "variants": dict(n.variants)}
-        for n in Notice
+        for n in NoticeCode
     }

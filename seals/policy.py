@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .codes import Problem
+from .codes import ProblemCode
 from .identity import CertificateIdentity
 from .license import LicenseStatus, status_at
 from .model import Enterprise, Seal, SealStatus
@@ -106,7 +106,7 @@ def judge_revocation(
             at_signing = True
             problems.append(
                 ProblemItem(
-                    code=Problem.REVOKED_WITHOUT_TRUSTED_TIME,
+                    code=ProblemCode.REVOKED_WITHOUT_TRUSTED_TIME,
                     message="the seal is revoked and the signature has no trusted timestamp, "
                     "so it cannot be shown to predate the revocation",
                 )
@@ -116,7 +116,7 @@ def judge_revocation(
             reason = revocation.reason.value if revocation.reason else None
             problems.append(
                 ProblemItem(
-                    code=Problem.CERTIFICATE_REVOKED,
+                    code=ProblemCode.CERTIFICATE_REVOKED,
                     message=f"the seal was revoked ({reason}) before it signed",
                 )
             )
@@ -152,13 +152,13 @@ def judge_license(
     )
     if uscc is None:
         problem = ProblemItem(
-            code=Problem.NO_USCC,
+            code=ProblemCode.NO_USCC,
             message="the certificate names no valid unified social credit code",
         )
         return info, [problem], None, False
     if enterprise is None:
         problem = ProblemItem(
-            code=Problem.ENTERPRISE_NOT_REGISTERED,
+            code=ProblemCode.ENTERPRISE_NOT_REGISTERED,
             message=f"no enterprise with USCC {uscc} is in the registry",
         )
         return info, [problem], None, False
@@ -178,14 +178,14 @@ def judge_license(
     if not matches:
         problems.append(
             ProblemItem(
-                code=Problem.REGISTRY_MISMATCH,
+                code=ProblemCode.REGISTRY_MISMATCH,
                 message="the certificate's name or USCC does not match the registry",
             )
         )
     if at is not LicenseStatus.ACTIVE:
         problems.append(
             ProblemItem(
-                code=Problem.LICENSE_NOT_ACTIVE_AT_SIGNING,
+                code=ProblemCode.LICENSE_NOT_ACTIVE_AT_SIGNING,
                 message=f"the license was {at.value if at else 'not registered'} when the "
                 f"seal signed (time from the {signed.source.value} signing time)",
             )

@@ -8,7 +8,6 @@ own process (:meth:`SealService.subscribe`), e.g. the server's cache of OCSP res
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import logging
 import secrets
@@ -42,6 +41,7 @@ from .kinds import SealKind
 from .license import License, LicenseStatus, StatusChange
 from .model import Enterprise, ImageSource, RevocationReason, Seal, SealStatus
 from .ports import EnterpriseRepository, StatusChanged, StatusListener
+from .vocab import SealAction
 
 __all__ = [
     "IssuanceSettings",
@@ -79,15 +79,6 @@ _RFC5280 = {
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class SealAction(enum.Enum):
-    """The steps of a seal's lifecycle (``POST .../seals/{kind}/{action}``, ``eseal seal``)."""
-
-    SUSPEND = "suspend"  #: on hold (``certificate_hold``) until resumed
-    RESUME = "resume"  #: back from hold
-    REVOKE = "revoke"  #: for good
-    REISSUE = "reissue"  #: a new key, certificate and version; the old one revoked
 
 
 @dataclass(frozen=True)

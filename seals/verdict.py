@@ -5,7 +5,7 @@ names.  Which of them a signature gets is decided in :mod:`seals.policy`.
 A notice (DESIGN.md section 3) is a fact a relying party must see that does not change
 ``valid``: the signature was made while the license and the seal were active (a timestamp
 proves it), and something changed since.  The codes and their texts are
-:class:`seals.codes.Notice`:
+:class:`seals.codes.NoticeCode`:
 
 ``license_suspended_now``
     the license was active at signing and is suspended (停业) now; ``since`` is when the
@@ -37,7 +37,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
 
-from .codes import Notice, Problem
+from .codes import NoticeCode, ProblemCode
 from .license import LicenseStatus
 from .model import Enterprise, Seal
 from .uscc import validate_uscc
@@ -60,13 +60,13 @@ __all__ = [
 ]
 
 #: the notice for each status a license can have left "active" for
-LICENSE_NOTICES: dict[LicenseStatus, Notice] = {
-    LicenseStatus.SUSPENDED: Notice.LICENSE_SUSPENDED_NOW,
-    LicenseStatus.CANCELLED: Notice.LICENSE_CANCELLED_SINCE_SIGNING,
-    LicenseStatus.REVOKED: Notice.LICENSE_REVOKED_SINCE_SIGNING,
+LICENSE_NOTICES: dict[LicenseStatus, NoticeCode] = {
+    LicenseStatus.SUSPENDED: NoticeCode.LICENSE_SUSPENDED_NOW,
+    LicenseStatus.CANCELLED: NoticeCode.LICENSE_CANCELLED_SINCE_SIGNING,
+    LicenseStatus.REVOKED: NoticeCode.LICENSE_REVOKED_SINCE_SIGNING,
 }
 #: every notice code, as the report spells it
-NOTICE_CODES: tuple[str, ...] = values(Notice)
+NOTICE_CODES: tuple[str, ...] = values(NoticeCode)
 #: RFC 5280 CRLReason names as the report spells them (asn1crypto's native names)
 REASON_CODES: tuple[str, ...] = values(CrlReason)
 
@@ -97,7 +97,7 @@ def expected_uscc(value: object) -> str | None:
 class ProblemItem(BaseModel):
     """Why a signature (or the document) is not valid: a registry code and the details."""
 
-    code: Problem
+    code: ProblemCode
     message: str = Field(description="what exactly is wrong, in English")
 
 
@@ -113,7 +113,7 @@ class NoticeSeal(BaseModel):
 class NoticeItem(BaseModel):
     """One notice of a report; ``fields`` names the signatures it concerns."""
 
-    code: Notice
+    code: NoticeCode
     message: str
     since: IsoTime | None
     uscc: str
@@ -227,7 +227,7 @@ def seal_notices(
         verb = "suspended" if reason is CrlReason.CERTIFICATE_HOLD else "revoked"
         out.append(
             NoticeItem(
-                code=Notice.SEAL_REVOKED_SINCE_SIGNING,
+                code=NoticeCode.SEAL_REVOKED_SINCE_SIGNING,
                 message=f"the {label} was {verb} on {_day(revoked_at)} "
                 f"(reason {reason.value if reason else None}), after it signed",
                 since=revoked_at,
@@ -241,7 +241,7 @@ def seal_notices(
     if newest is not None and newest.version > seal.version:
         out.append(
             NoticeItem(
-                code=Notice.SEAL_SUPERSEDED,
+                code=NoticeCode.SEAL_SUPERSEDED,
                 message=f"the {label} was re-issued: version {newest.version} is current since "
                 f"{_day(newest.created_at)}",
                 since=newest.created_at,

@@ -27,6 +27,7 @@ __all__ = [
     "Modifications",
     "PadesLevel",
     "RevocationReason",
+    "SealAction",
     "SealKind",
     "SealStatus",
     "SignatureType",
@@ -74,6 +75,15 @@ _LEVEL_LABELS = {
 
 #: the levels a signed document can be extended to (``POST /v1/extend``, ``eseal extend``)
 EXTENSION_LEVELS = (PadesLevel.B_LT, PadesLevel.B_LTA)
+
+
+class SealAction(enum.Enum):
+    """The steps of a seal's lifecycle (``POST .../seals/{kind}/{action}``, ``eseal seal``)."""
+
+    SUSPEND = "suspend"  #: on hold (``certificate_hold``) until resumed
+    RESUME = "resume"  #: back from hold
+    REVOKE = "revoke"  #: for good
+    REISSUE = "reissue"  #: a new key, certificate and version; the old one revoked
 
 
 class DocumentType(enum.Enum):

@@ -22,7 +22,7 @@ from pyhanko.sign.diff_analysis import ModificationLevel
 from pyhanko.sign.validation import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
-from seals.codes import Problem
+from seals.codes import ProblemCode
 from seals.verdict import ProblemItem
 from seals.vocab import Coverage, Integrity, Modifications
 
@@ -44,7 +44,7 @@ class IntegrityFindings:
     modifications: Modifications
     problems: list[ProblemItem] = field(default_factory=list)
 
-    def add(self, code: Problem, message: str) -> None:
+    def add(self, code: ProblemCode, message: str) -> None:
         self.problems.append(ProblemItem(code=code, message=message))
 
 
@@ -69,21 +69,22 @@ def assess(
     )
     if not status.intact:
         found.integrity = Integrity.BROKEN
-        found.add(Problem.DIGEST_MISMATCH, "the signed bytes do not match the signature")
+        found.add(ProblemCode.DIGEST_MISMATCH, "the signed bytes do not match the signature")
     elif not status.valid:
         found.integrity = Integrity.BROKEN
-        found.add(Problem.SIGNATURE_INVALID, "the signature value does not verify")
+        found.add(ProblemCode.SIGNATURE_INVALID, "the signature value does not verify")
     if coverage not in _COVERAGE:
         found.integrity = Integrity.BROKEN
         found.add(
-            Problem.PARTIAL_COVERAGE, "the signature does not cover a whole revision of the file"
+            ProblemCode.PARTIAL_COVERAGE,
+            "the signature does not cover a whole revision of the file",
         )
     if coverage is SignatureCoverageLevel.ENTIRE_REVISION and found.integrity is Integrity.OK:
         found.modifications, why = _modifications(reader, status, sig.signed_revision)
         if why is not None:
             found.integrity = Integrity.SUSPICIOUS
             found.add(
-                Problem.MODIFIED_AFTER_SIGNING,
+                ProblemCode.MODIFIED_AFTER_SIGNING,
                 f"the document was changed after signing ({found.modifications.value}) in a "
                 f"way that can alter what a reader sees: {why}",
             )
@@ -91,7 +92,7 @@ def assess(
     if found.integrity is Integrity.OK and any(offset >= signed_end for offset in unlisted):
         found.integrity, found.modifications = Integrity.SUSPICIOUS, Modifications.OTHER
         found.add(
-            Problem.MODIFIED_AFTER_SIGNING,
+            ProblemCode.MODIFIED_AFTER_SIGNING,
             "objects were written after signing that no cross-reference section lists: "
             "a reader that rebuilds the cross-reference table would show them",
         )
@@ -99,7 +100,7 @@ def assess(
         if found.integrity is Integrity.OK:
             found.integrity = Integrity.SUSPICIOUS
         found.add(
-            Problem.DOCMDP_VIOLATION,
+            ProblemCode.DOCMDP_VIOLATION,
             "changes after a certification signature that it does not allow",
         )
     return found

@@ -20,7 +20,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation import EmbeddedPdfSignature
 
-from seals.codes import Problem
+from seals.codes import ProblemCode
 from seals.vocab import Integrity, SignatureType
 
 from .pdf_io import short_text
@@ -31,39 +31,39 @@ __all__ = ["BrokenField", "broken_entry", "check_signature_dict", "collect"]
 _HEX = re.compile(rb"<([0-9A-Fa-f]*)>")
 
 #: (field name, problem code, message) of a signature that cannot be read
-BrokenField = tuple[str, Problem, str]
+BrokenField = tuple[str, ProblemCode, str]
 
 
-def check_signature_dict(sig_object: Any, pdf: bytes) -> tuple[Problem, str] | None:
+def check_signature_dict(sig_object: Any, pdf: bytes) -> tuple[ProblemCode, str] | None:
     """(code, message) if the dictionary's /ByteRange or /Contents is unusable."""
     if not isinstance(sig_object, generic.DictionaryObject):
-        return Problem.MALFORMED_SIGNATURE, "the signature value is not a dictionary"
+        return ProblemCode.MALFORMED_SIGNATURE, "the signature value is not a dictionary"
     try:
         byte_range = sig_object.raw_get("/ByteRange")
     except KeyError:
-        return Problem.BYTE_RANGE_INVALID, "the signature has no /ByteRange"
+        return ProblemCode.BYTE_RANGE_INVALID, "the signature has no /ByteRange"
     if isinstance(byte_range, generic.IndirectObject):
         byte_range = byte_range.get_object()
     numbers = list(byte_range) if isinstance(byte_range, generic.ArrayObject) else []
     if len(numbers) != 4 or not all(
         isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers
     ):
-        return Problem.BYTE_RANGE_INVALID, "/ByteRange is not four non-negative integers"
+        return ProblemCode.BYTE_RANGE_INVALID, "/ByteRange is not four non-negative integers"
     start1, len1, start2, len2 = (int(v) for v in numbers)
     if start1 != 0 or start2 < len1 or start2 + len2 > len(pdf):
         return (
-            Problem.BYTE_RANGE_INVALID,
+            ProblemCode.BYTE_RANGE_INVALID,
             "/ByteRange does not start at the beginning of the file or runs past its end",
         )
     try:
         contents = sig_object.raw_get("/Contents", decrypt=generic.EncryptedObjAccess.RAW)
     except KeyError:
-        return Problem.SIGNATURE_CONTENTS_INVALID, "the signature has no /Contents"
+        return ProblemCode.SIGNATURE_CONTENTS_INVALID, "the signature has no /Contents"
     if not isinstance(contents, generic.TextStringObject | generic.ByteStringObject):
-        return Problem.SIGNATURE_CONTENTS_INVALID, "/Contents is not a string"
+        return ProblemCode.SIGNATURE_CONTENTS_INVALID, "/Contents is not a string"
     raw = contents.original_bytes
     if not raw.strip(b"\x00"):
-        return Problem.SIGNATURE_CONTENTS_INVALID, "/Contents is empty or all zeros"
+        return ProblemCode.SIGNATURE_CONTENTS_INVALID, "/Contents is empty or all zeros"
     try:
         info = cms.ContentInfo.load(raw)
         if info["content_type"].native not in ("signed_data",):
@@ -72,13 +72,13 @@ def check_signature_dict(sig_object: Any, pdf: bytes) -> tuple[Problem, str] | N
             raise ValueError("no signer")
     except Exception as exc:
         return (
-            Problem.SIGNATURE_CONTENTS_INVALID,
+            ProblemCode.SIGNATURE_CONTENTS_INVALID,
             f"/Contents is not a CMS signature: {short_text(exc)}",
         )
     gap = _HEX.fullmatch(pdf[len1:start2])
     if gap is None or bytes.fromhex(gap.group(1).decode()) != raw:
         return (
-            Problem.BYTE_RANGE_INVALID,
+            ProblemCode.BYTE_RANGE_INVALID,
             "the bytes the /ByteRange leaves out are not this signature's /Contents",
         )
     return None
@@ -105,7 +105,7 @@ def collect(
             broken.append(
                 (
                     name,
-                    Problem.MALFORMED_SIGNATURE,
+                    ProblemCode.MALFORMED_SIGNATURE,
                     f"the signature cannot be read: {type(exc).__name__}: {exc}"[:300],
                 )
             )
@@ -113,7 +113,7 @@ def collect(
     return sigs, broken
 
 
-def broken_entry(name: str, code: Problem, message: str) -> SignatureReport:
+def broken_entry(name: str, code: ProblemCode, message: str) -> SignatureReport:
     """The report of a signature that cannot be read or validated: only the keys that say
     so (see :mod:`signer.report`)."""
     return SignatureReport(

@@ -8,7 +8,7 @@ seal was revoked at that time, and whether it belongs to the registered enterpri
 license was active then (:mod:`seals.policy`).  This module reads the document and the
 registry and puts the report together.
 
-Problem codes (:class:`seals.codes.Problem`, stable; the HTTP API, the CLI and the HTML report
+Problem codes (:class:`seals.codes.ProblemCode`, stable; the HTTP API, the CLI and the HTML report
 show them).  Per signature:
 
 ``byte_range_invalid``
@@ -70,7 +70,7 @@ from pyhanko.sign.validation import EmbeddedPdfSignature, async_validate_pdf_tim
 
 from keystore.asn1_shared import fully_parsed
 from keystore.errors import EsealError
-from seals.codes import Problem
+from seals.codes import ProblemCode
 from seals.identity import identity_of
 from seals.model import Seal
 from seals.policy import Revocation, SealVerdict, SigningTime, judge
@@ -197,12 +197,14 @@ class Verifier:
 
         problems: list[ProblemItem] = []
         if not signatures:
-            problems.append(_problem(Problem.NO_SIGNATURES, "the document carries no signature"))
+            problems.append(
+                _problem(ProblemCode.NO_SIGNATURES, "the document carries no signature")
+            )
         seals = [e for e in signatures if e.type is SignatureType.SIGNATURE]
         valid = bool(signatures) and all(e.valid for e in signatures) and bool(seals)
         if signatures and not seals:
             problems.append(
-                _problem(Problem.NO_SEALS, "the document carries only timestamps, no seal")
+                _problem(ProblemCode.NO_SEALS, "the document carries only timestamps, no seal")
             )
         if expect_uscc is not None and not any(
             e.valid and _uscc_of(e) == expect_uscc for e in seals
@@ -211,7 +213,7 @@ class Verifier:
             carried = any(_uscc_of(e) == expect_uscc for e in seals)
             problems.append(
                 _problem(
-                    Problem.EXPECTED_ENTERPRISE_MISSING,
+                    ProblemCode.EXPECTED_ENTERPRISE_MISSING,
                     f"the seals of the enterprise {expect_uscc} in the document are not valid"
                     if carried
                     else f"the document carries no seal of the enterprise {expect_uscc}",
@@ -220,7 +222,7 @@ class Verifier:
         for e in signatures:
             if not e.valid:
                 problems.append(
-                    _problem(Problem.SIGNATURE_NOT_VALID, f"signature {e.field!r} is not valid")
+                    _problem(ProblemCode.SIGNATURE_NOT_VALID, f"signature {e.field!r} is not valid")
                 )
         return VerificationReport(
             valid=valid,
@@ -250,7 +252,7 @@ class Verifier:
         except Exception as exc:
             return broken_entry(
                 sig.field_name,
-                Problem.MALFORMED_SIGNATURE,
+                ProblemCode.MALFORMED_SIGNATURE,
                 f"the signature cannot be validated: {type(exc).__name__}: {exc}"[:300],
             )
 
@@ -260,7 +262,7 @@ class Verifier:
         if not trusted and found.intact:
             problems.append(
                 _problem(
-                    Problem.UNTRUSTED_CERTIFICATE,
+                    ProblemCode.UNTRUSTED_CERTIFICATE,
                     "the certificate does not chain to a trusted anchor",
                 )
             )
@@ -299,7 +301,7 @@ class Verifier:
         ts = status.timestamp_validity
         if ts is not None and not timestamp_ok(ts):
             problems.append(
-                _problem(Problem.TIMESTAMP_INVALID, "the signature timestamp does not validate")
+                _problem(ProblemCode.TIMESTAMP_INVALID, "the signature timestamp does not validate")
             )
         timestamp = (
             TimestampInfo(
@@ -396,7 +398,7 @@ class Verifier:
         return seal
 
 
-def _problem(code: Problem, message: str) -> ProblemItem:
+def _problem(code: ProblemCode, message: str) -> ProblemItem:
     return ProblemItem(code=code, message=message)
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from seals.vocab import DocumentType, SealKind, values
 
 from ..errors import InvalidRequest
 from .common import container, lazy
+from .output import EXIT_OK, print_json
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -31,56 +32,32 @@ def cmd_archive_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_archive_export(args: argparse.Namespace, settings: Settings) -> int:
-    """A ZIP of an enterprise's documents (as sealer or party), audited as ``archive.export``."""
-    import asyncio
+    """A ZIP of an enterprise's documents (as sealer or party), audited as ``archive.export``
+    by the one export flow (:mod:`storage.exports`, also behind ``POST /v1/archives/export``)."""
     from datetime import date
 
-    from seals.audit import AuditEvent
     from seals.uscc import validate_uscc
-    from storage.archive.commands import export_command
+    from storage.exports import export_query
 
     validate_uscc(args.uscc)
     c = container(settings)
-
-    def report_for(record: Any, reader: Any) -> dict[str, Any]:
-        report: dict[str, Any] = asyncio.run(
-            c.verifier.report(reader.read(), record.uscc)
-        ).to_json()
-        return report
-
-    def report_html(report: dict[str, Any]) -> str:
-        from ..report_html import render_report, seal_image_lookup
-
-        return render_report(report, seal_image_lookup(c.seals, report))
-
     try:
         first = date.fromisoformat(args.date_from) if args.date_from else None
         last = date.fromisoformat(args.date_to) if args.date_to else None
     except ValueError as exc:
         raise InvalidRequest(f"dates are YYYY-MM-DD: {exc}", code="invalid_date") from None
-    c.audit.append(
-        [
-            AuditEvent(
-                "archive.export",
-                "cli",
-                uscc=args.uscc,
-                detail={"from": args.date_from, "to": args.date_to},
-            )
-        ]
-    )
-    return export_command(
-        c.archive,
-        sys.stdout,
-        Path(args.output),
+    query = export_query(
         uscc=args.uscc,
         first=first,
         last=last,
         kind=args.kind,
         document_type=args.type,
         reference=args.reference,
-        report_for=None if args.no_reports else report_for,
-        report_html=None if args.no_reports else report_html,
     )
+    output = Path(args.output)
+    summary = c.exports.to_file(output, query, actor="cli", reports=not args.no_reports)
+    print_json({"output": str(output), **summary.to_json()})
+    return EXIT_OK
 
 
 def register(sub: Subparsers) -> None:

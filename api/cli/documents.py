@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keystore.base import KeyAlgorithm
 from keystore.errors import EsealError
 from seals.vocab import EXTENSION_LEVELS, DocumentType, PadesLevel, SealKind, values
 
@@ -32,6 +33,7 @@ __all__ = ["cmd_extend", "cmd_sign", "cmd_verify", "register", "sign_options"]
 _SIGN_FLAGS = (
     "cross_page",
     "level",
+    "algorithm",
     "document_type",
     "reason",
     "location",
@@ -241,6 +243,12 @@ def _register_sign(sub: Subparsers) -> None:
         help="also apply the first seal across all pages (骑缝章)",
     )
     s.add_argument("--level", choices=values(PadesLevel), help="PAdES level (default B-T)")
+    s.add_argument(
+        "--algorithm",
+        choices=values(KeyAlgorithm),
+        help="the seal key that signs: sm2 (SM2/SM3) or the seal's international key type "
+        "(default: the international key)",
+    )
     s.add_argument(
         "--document-type",
         choices=values(DocumentType),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from seals.kinds import parse_kind
-from seals.vocab import RevocationReason, SealKind, values
+from seals.vocab import RevocationReason, SealAction, SealKind, values
 
 from .common import USCC_HELP, Command, container, unreadable
 from .output import EXIT_OK, print_json
@@ -26,49 +26,39 @@ __all__ = [
 ]
 
 
-def cmd_seal_suspend(args: argparse.Namespace, settings: Settings) -> int:
-    """Put a seal on hold (its certificate on the CRL as ``certificate_hold``)."""
+def _lifecycle(args: argparse.Namespace, settings: Settings, action: SealAction) -> int:
+    """One step through the seal service (the same rules as the HTTP route; the registry's
+    revision tells a running server's OCSP cache)."""
     c = container(settings)
-    seal = c.seals.suspend_seal(
-        args.uscc, parse_kind(args.kind), args.reason, code=args.reason_code
+    seal = c.seals.change_seal(
+        args.uscc,
+        parse_kind(args.kind),
+        action,
+        args.reason,
+        code=args.reason_code,
+        compromised_at=args.compromised_at,
     )
     print_json(seal.to_json())
     return EXIT_OK
 
 
+def cmd_seal_suspend(args: argparse.Namespace, settings: Settings) -> int:
+    """Put a seal on hold (its certificate on the CRL as ``certificate_hold``)."""
+    return _lifecycle(args, settings, SealAction.SUSPEND)
+
+
 def cmd_seal_resume(args: argparse.Namespace, settings: Settings) -> int:
-    c = container(settings)
-    seal = c.seals.resume_seal(args.uscc, parse_kind(args.kind), args.reason)
-    print_json(seal.to_json())
-    return EXIT_OK
+    return _lifecycle(args, settings, SealAction.RESUME)
 
 
 def cmd_seal_revoke(args: argparse.Namespace, settings: Settings) -> int:
     """Revoke a seal for good; ``key_compromise`` counts from ``--compromised-at``."""
-    c = container(settings)
-    seal = c.seals.revoke_seal(
-        args.uscc,
-        parse_kind(args.kind),
-        args.reason,
-        code=args.reason_code,
-        compromised_at=args.compromised_at,
-    )
-    print_json(seal.to_json())
-    return EXIT_OK
+    return _lifecycle(args, settings, SealAction.REVOKE)
 
 
 def cmd_seal_reissue(args: argparse.Namespace, settings: Settings) -> int:
     """A new key, certificate and version; the old certificate is revoked."""
-    c = container(settings)
-    seal = c.seals.reissue_seal(
-        args.uscc,
-        parse_kind(args.kind),
-        args.reason,
-        code=args.reason_code,
-        compromised_at=args.compromised_at,
-    )
-    print_json(seal.to_json())
-    return EXIT_OK
+    return _lifecycle(args, settings, SealAction.REISSUE)
 
 
 #: the lifecycle commands, in the order ``eseal seal --help`` lists them

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from seals.errors import InvalidImage, InvalidLicense
 from seals.kinds import parse_kind
 from seals.license import License, parse_license
-from seals.service import SealAction
+from seals.vocab import SealAction
 
 from ..answers import LicenseAnswer, RegistrationAnswer, SealAnswer
 from ..auth import Action, Principal, allowed, authorize

@@ -20,7 +20,7 @@ SUCCESS = ("200", "201", "202", "204")
 PROBLEM = "application/problem+json"
 #: operations whose JSON answer has no schema yet: the verification report's model is the
 #: lead's to add (signer/report.py); remove it from here then
-UNTYPED_JSON = {("post", "/v1/verify")}
+UNTYPED_JSON: set[tuple[str, str]] = set()
 
 
 def _is_json(media: str) -> bool:

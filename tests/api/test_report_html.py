@@ -24,7 +24,7 @@ from api.container import Container
 from api.report_html import render_report, seal_image_lookup
 from helpers import USCC, license_data
 from pdfs import simple_pdf
-from seals.codes import Notice, Problem
+from seals.codes import NoticeCode, ProblemCode
 from seals.kinds import SealKind
 from seals.license import parse_license
 from signer.levels import PadesLevel
@@ -187,7 +187,7 @@ async def test_tampered_report_page(sealed: Sealed) -> None:
     assert "modified_after_signing" in codes
     for code in codes:
         assert f'<code class="m">{code}</code>' in page
-        assert _esc(Problem(code).zh) in page
+        assert _esc(ProblemCode(code).zh) in page
     for problem in report["problems"]:  # the document-level problems, with their details
         assert _esc(problem["message"]) in page
     assert len(_Page(page).attrs("src")) == 2
@@ -287,7 +287,7 @@ def test_broken_signature_and_unknown_code_render() -> None:
     }
     page = render_report(report, lambda digest: None)
     assert "已破坏" in page and '<code class="m">broken</code>' in page
-    assert Problem.MALFORMED_SIGNATURE.zh in page
+    assert ProblemCode.MALFORMED_SIGNATURE.zh in page
     assert '<code class="m">brand_new_code</code>' in page and "未收录的问题代码" in page
     assert "不可信" in page and "无登记的印章图像" in page
     _no_external_resources(page)
@@ -302,7 +302,7 @@ def test_no_signatures_and_missing_image() -> None:
         "problems": [{"code": "no_signatures", "message": "none"}],
     }
     page = render_report(empty, lambda digest: None)
-    assert Problem.NO_SIGNATURES.zh in page and "文件中没有签名" in page
+    assert ProblemCode.NO_SIGNATURES.zh in page and "文件中没有签名" in page
 
     def failing(digest: str) -> bytes | None:
         raise RuntimeError("registry down")
@@ -338,9 +338,9 @@ def _one_seal_report(
 
 
 def test_every_problem_code_renders_its_chinese_text() -> None:
-    problems = [{"code": p.value, "message": f"{p.en} <{p.value}>"} for p in Problem]
+    problems = [{"code": p.value, "message": f"{p.en} <{p.value}>"} for p in ProblemCode]
     page = render_report(_one_seal_report(problems, []), lambda digest: None)
-    for p in Problem:
+    for p in ProblemCode:
         # the document's problems, the seal's, and the list of reasons under the verdict
         assert page.count(_esc(p.zh)) == 3, p
         assert page.count(f'<code class="m">{p.value}</code>') == 3, p
@@ -354,11 +354,13 @@ def test_every_notice_code_renders_its_chinese_text() -> None:
     from seals.verdict import NOTICE_CODES
     from seals.vocab import REASON_LABELS
 
-    assert set(NOTICE_CODES) <= {n.value for n in Notice}  # what the verdict makes is registered
+    assert set(NOTICE_CODES) <= {
+        n.value for n in NoticeCode
+    }  # what the verdict makes is registered
     # every notice, each of its variants, and a revoked seal for every reason eseal revokes with
-    cases = [(n, "key_compromise") for n in Notice]
-    cases += [(n, reason) for n in Notice for reason in n.variants]
-    cases += [(Notice.SEAL_REVOKED_SINCE_SIGNING, r.value) for r in RevocationReason]
+    cases = [(n, "key_compromise") for n in NoticeCode]
+    cases += [(n, reason) for n in NoticeCode for reason in n.variants]
+    cases += [(NoticeCode.SEAL_REVOKED_SINCE_SIGNING, r.value) for r in RevocationReason]
     notices = [
         {
             "code": n.value,
@@ -389,7 +391,7 @@ def test_every_notice_code_renders_its_chinese_text() -> None:
     # the seal's line in the summary table carries each notice's mark once
     row = re.search(r'<tr class="noticed"><td class="num">1</td>(.*?)</tr>', page)
     assert row
-    for n in Notice:
+    for n in NoticeCode:
         assert row.group(1).count(f'<span class="nmark">{_esc(n.mark)}</span>') == 1, n
     _no_external_resources(page)
 

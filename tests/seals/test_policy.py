@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from helpers import USCC, license_data
-from seals.codes import Notice, Problem
+from seals.codes import NoticeCode, ProblemCode
 from seals.identity import CertificateIdentity
 from seals.kinds import SealKind
 from seals.license import LicenseStatus, StatusChange, parse_license
@@ -91,7 +91,7 @@ def verdict(
     )
 
 
-def codes(v: SealVerdict) -> list[Problem]:
+def codes(v: SealVerdict) -> list[ProblemCode]:
     return [p.code for p in v.problems]
 
 
@@ -125,7 +125,7 @@ def test_revoked_after_the_timestamp_is_a_notice(
     assert v.revoked.at_signing is False
     (notice,) = v.notices
     assert (notice.code, notice.since, notice.reason) == (
-        Notice.SEAL_REVOKED_SINCE_SIGNING,
+        NoticeCode.SEAL_REVOKED_SINCE_SIGNING,
         AFTER,
         reason,
     )
@@ -137,7 +137,7 @@ def test_revoked_after_the_timestamp_is_a_notice(
 def test_revoked_at_or_before_the_timestamp_is_not_valid(at: datetime) -> None:
     v = verdict(seal(status=SealStatus.REVOKED, at=at, reason=None))
     assert not v.ok and v.revoked.at_signing is True
-    assert codes(v) == [Problem.CERTIFICATE_REVOKED]
+    assert codes(v) == [ProblemCode.CERTIFICATE_REVOKED]
     assert v.notices == []
 
 
@@ -150,7 +150,7 @@ def test_a_key_compromise_counts_from_the_compromise() -> None:
         compromised_at=BEFORE,
     )
     v = verdict(revoked)
-    assert codes(v) == [Problem.CERTIFICATE_REVOKED]
+    assert codes(v) == [ProblemCode.CERTIFICATE_REVOKED]
     assert v.revoked.at == BEFORE and v.revoked.reason is CrlReason.KEY_COMPROMISE
     assert "(key_compromise)" in v.problems[0].message
 
@@ -161,13 +161,13 @@ def test_revoked_without_a_trusted_time_is_not_valid(when: datetime | None) -> N
         seal(status=SealStatus.REVOKED, at=AFTER, reason=None),
         signed=SigningTime(when, TimeSource.CLAIMED),
     )
-    assert codes(v)[0] is Problem.REVOKED_WITHOUT_TRUSTED_TIME
+    assert codes(v)[0] is ProblemCode.REVOKED_WITHOUT_TRUSTED_TIME
     assert v.revoked.at_signing is True and not v.ok
 
 
 def test_another_cas_revocation_is_the_one_validation_found() -> None:
     found = Revocation(BEFORE, CrlReason.CA_COMPROMISE)
-    assert codes(verdict(None, reported=found)) == [Problem.CERTIFICATE_REVOKED]
+    assert codes(verdict(None, reported=found)) == [ProblemCode.CERTIFICATE_REVOKED]
     later = verdict(None, reported=Revocation(AFTER, CrlReason.CA_COMPROMISE))
     assert later.ok and later.revoked.reason is CrlReason.CA_COMPROMISE
     assert later.notices == []  # seal notices are for our own seals
@@ -178,13 +178,13 @@ def test_another_cas_revocation_is_the_one_validation_found() -> None:
 @pytest.mark.parametrize(
     ("status", "notice"),
     [
-        (LicenseStatus.SUSPENDED, Notice.LICENSE_SUSPENDED_NOW),
-        (LicenseStatus.CANCELLED, Notice.LICENSE_CANCELLED_SINCE_SIGNING),
-        (LicenseStatus.REVOKED, Notice.LICENSE_REVOKED_SINCE_SIGNING),
+        (LicenseStatus.SUSPENDED, NoticeCode.LICENSE_SUSPENDED_NOW),
+        (LicenseStatus.CANCELLED, NoticeCode.LICENSE_CANCELLED_SINCE_SIGNING),
+        (LicenseStatus.REVOKED, NoticeCode.LICENSE_REVOKED_SINCE_SIGNING),
     ],
 )
 def test_a_license_that_left_active_after_signing_is_a_notice(
-    status: LicenseStatus, notice: Notice
+    status: LicenseStatus, notice: NoticeCode
 ) -> None:
     v = verdict(seal(), registry=enterprise((status, AFTER)))
     assert v.ok and v.problems == []
@@ -196,7 +196,7 @@ def test_a_license_that_left_active_after_signing_is_a_notice(
 @pytest.mark.parametrize("signed", [STAMPED, CLAIMED], ids=lambda s: s.source.value)
 def test_a_license_not_active_at_signing_is_not_valid(signed: SigningTime) -> None:
     v = verdict(seal(), registry=enterprise((LicenseStatus.CANCELLED, BEFORE)), signed=signed)
-    assert not v.ok and codes(v) == [Problem.LICENSE_NOT_ACTIVE_AT_SIGNING]
+    assert not v.ok and codes(v) == [ProblemCode.LICENSE_NOT_ACTIVE_AT_SIGNING]
     assert f"from the {signed.source.value} signing time" in v.problems[0].message
     assert v.enterprise.license_status_at_signing is LicenseStatus.CANCELLED
     assert v.notices == []  # the problem says it; no notice repeats it
@@ -205,14 +205,14 @@ def test_a_license_not_active_at_signing_is_not_valid(signed: SigningTime) -> No
 def test_signed_before_registration() -> None:
     early = SigningTime(REGISTERED - timedelta(seconds=2), TimeSource.TIMESTAMP)
     v = verdict(seal(), signed=early)
-    assert codes(v) == [Problem.LICENSE_NOT_ACTIVE_AT_SIGNING]
+    assert codes(v) == [ProblemCode.LICENSE_NOT_ACTIVE_AT_SIGNING]
     assert "the license was not registered when" in v.problems[0].message
     assert v.enterprise.license_status_at_signing is None
 
 
 def test_the_certificate_must_name_a_registered_enterprise() -> None:
     v = verdict(None, who=identity(uscc=None))
-    assert codes(v) == [Problem.NO_USCC] and not v.ok
+    assert codes(v) == [ProblemCode.NO_USCC] and not v.ok
     assert v.enterprise.uscc is None and v.enterprise.uscc_source is None
     v = judge(
         identity(),
@@ -223,14 +223,14 @@ def test_the_certificate_must_name_a_registered_enterprise() -> None:
         signed=STAMPED,
         field_name="Seal1",
     )
-    assert codes(v) == [Problem.ENTERPRISE_NOT_REGISTERED]
+    assert codes(v) == [ProblemCode.ENTERPRISE_NOT_REGISTERED]
     assert v.enterprise.name == LICENSE.name  # the certificate's name, nothing registered
 
 
 def test_another_cas_certificate_matches_by_name() -> None:
     assert verdict(None).ok
     v = verdict(None, who=identity(organisation="某某伪造有限公司"))
-    assert codes(v) == [Problem.REGISTRY_MISMATCH] and not v.ok
+    assert codes(v) == [ProblemCode.REGISTRY_MISMATCH] and not v.ok
     assert v.enterprise.name == LICENSE.name
     assert v.enterprise.certificate_name == "某某伪造有限公司"
 
@@ -239,6 +239,6 @@ def test_a_re_issued_seal_is_a_notice() -> None:
     v = verdict(seal(1), newest=seal(2))
     assert v.ok
     (notice,) = v.notices
-    assert notice.code is Notice.SEAL_SUPERSEDED and notice.current_version == 2
+    assert notice.code is NoticeCode.SEAL_SUPERSEDED and notice.current_version == 2
     assert notice.seal is not None and notice.seal.version == 1
     assert verdict(seal(2), newest=seal(2)).notices == []

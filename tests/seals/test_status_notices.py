@@ -14,7 +14,7 @@ from seals.kinds import SealKind
 from seals.license import LicenseStatus, parse_license
 from seals.model import SealStatus
 from seals.ports import StatusChanged
-from seals.service import SealAction
+from seals.vocab import SealAction
 
 
 @pytest.fixture

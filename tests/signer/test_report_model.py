@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from seals.codes import Notice, Problem
+from seals.codes import NoticeCode, ProblemCode
 from seals.verdict import NOTICE_CODES, REASON_CODES
 from seals.vocab import (
     Coverage,
@@ -119,11 +119,13 @@ def _report() -> VerificationReport:
         trusted=False,
         valid=False,
         problems=[
-            ProblemItem(code=Problem.BYTE_RANGE_INVALID, message="the signature has no /ByteRange")
+            ProblemItem(
+                code=ProblemCode.BYTE_RANGE_INVALID, message="the signature has no /ByteRange"
+            )
         ],
     )
     notice = NoticeItem(
-        code=Notice.SEAL_SUPERSEDED,
+        code=NoticeCode.SEAL_SUPERSEDED,
         message="re-issued",
         since=SIGNED,
         uscc="914403001922038216",
@@ -138,7 +140,9 @@ def _report() -> VerificationReport:
         file=FileInfo(sha256="00", size=10, pages=1),
         signatures=[seal, stamp, broken],
         problems=[
-            ProblemItem(code=Problem.SIGNATURE_NOT_VALID, message="signature 'Evil' is not valid")
+            ProblemItem(
+                code=ProblemCode.SIGNATURE_NOT_VALID, message="signature 'Evil' is not valid"
+            )
         ],
         notices=[notice],
     )
@@ -150,8 +154,8 @@ def _enum(schema: dict[str, Any], name: str) -> set[str]:
 
 def test_the_schema_lists_every_code_and_word() -> None:
     schema = VerificationReport.model_json_schema(mode="serialization")
-    assert _enum(schema, "Problem") == {p.value for p in Problem}
-    assert _enum(schema, "Notice") == {n.value for n in Notice} == set(NOTICE_CODES)
+    assert _enum(schema, "ProblemCode") == {p.value for p in ProblemCode}
+    assert _enum(schema, "NoticeCode") == {n.value for n in NoticeCode} == set(NOTICE_CODES)
     assert set(REASON_CODES) == set(values(CrlReason))
     for vocabulary in VOCABULARIES:
         assert _enum(schema, vocabulary.__name__) == set(values(vocabulary)), vocabulary
@@ -200,7 +204,9 @@ def test_times_and_codes_are_written_as_the_report_always_wrote_them() -> None:
     # and the JSON reads back to the same report
     again = VerificationReport.model_validate(json.loads(json.dumps(_report().to_json())))
     assert again.to_json() == _report().to_json()
-    assert again.signatures[0].problems == [] and again.notices[0].code is Notice.SEAL_SUPERSEDED
+    assert (
+        again.signatures[0].problems == [] and again.notices[0].code is NoticeCode.SEAL_SUPERSEDED
+    )
 
 
 def test_fastapi_serves_the_model_and_documents_it() -> None:
@@ -218,5 +224,5 @@ def test_fastapi_serves_the_model_and_documents_it() -> None:
     assert client.get("/compact").json() == _report().to_json()
     assert client.get("/full").json() == _report().model_dump(mode="json")
     schemas = app.openapi()["components"]["schemas"]
-    assert set(schemas["Problem"]["enum"]) == {p.value for p in Problem}
-    assert set(schemas["Notice"]["enum"]) == {n.value for n in Notice}
+    assert set(schemas["ProblemCode"]["enum"]) == {p.value for p in ProblemCode}
+    assert set(schemas["NoticeCode"]["enum"]) == {n.value for n in NoticeCode}

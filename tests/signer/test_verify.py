@@ -45,7 +45,7 @@ from api.settings import Settings
 from helpers import USCC, license_data
 from keystore.errors import EsealError
 from pdfs import simple_pdf
-from seals.codes import Problem
+from seals.codes import ProblemCode
 from seals.errors import LicenseNotActive, SealNotActive
 from seals.kinds import SealKind
 from seals.license import LicenseStatus, parse_license
@@ -249,7 +249,7 @@ async def test_the_typed_report(lab: Container, sealed: dict[PadesLevel, bytes])
     report = await lab.verifier.report(pdf, OTHER_USCC)
     assert isinstance(report, VerificationReport)
     assert report.to_json() == await lab.verifier.verify(pdf, OTHER_USCC)
-    assert [p.code for p in report.problems] == [Problem.EXPECTED_ENTERPRISE_MISSING]
+    assert [p.code for p in report.problems] == [ProblemCode.EXPECTED_ENTERPRISE_MISSING]
     contract, legal_rep, stamp = report.signatures
     assert contract.type is SignatureType.SIGNATURE and contract.level is PadesLevel.B_LTA
     assert contract.seal is not None and contract.seal.kind is SealKind.CONTRACT
