@@ -287,6 +287,14 @@ def test_cli_sign_and_verify_exit_codes(
     assert r.returncode == 1 and r.stdout.startswith("NOT VALID")
     r = eseal(data_dir, "verify", str(src))
     assert r.returncode == 1  # unsigned
+    # the same seal's SM2 key, with an SM2 timestamp
+    sm2_out = tmp_path / "sm2.pdf"
+    r = eseal(data_dir, "sign", str(src), "-o", str(sm2_out), "--uscc", USCC, "--algorithm", "sm2")
+    assert r.returncode == 0, r.stderr
+    r = eseal(data_dir, "verify", str(sm2_out), "--expect-uscc", USCC, "--json")
+    assert r.returncode == 0, r.stdout
+    (sealed,) = json.loads(r.stdout)["signatures"]
+    assert sealed["algorithm"] == "sm2" and sealed["timestamp"]["valid"] is True
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"hello")
     r = eseal(data_dir, "verify", str(bad))

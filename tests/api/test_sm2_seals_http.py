@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from typing import Any
 
 from asn1crypto import crl as asn1_crl
@@ -163,3 +164,48 @@ async def test_verify_trusts_a_pdf_sealed_with_a_seals_sm2_key(api: Api) -> None
     assert entry["revoked"]["revoked"] is True
     assert entry["revoked"]["reason"] == "key_compromise"
     assert entry["valid"] is False
+
+
+def _sign(api: Api, **options: Any) -> Any:
+    return api.client.post(
+        "/v1/sign",
+        headers=api.headers("own"),
+        files={"file": ("c.pdf", simple_pdf(), "application/pdf")},
+        data={"options": json.dumps({"seals": [{"kind": "contract"}], **options})},
+    )
+
+
+def test_sealing_with_sm2_over_http_gives_a_valid_sm2_signature_with_an_sm2_timestamp(
+    api: Api,
+) -> None:
+    contract = _seals(api)["contract"]
+    for level in ("B-T", "B-LTA"):
+        r = _sign(api, algorithm="sm2", level=level)
+        assert r.status_code == 200, r.text
+        report = _verify(api, r.content)
+        assert report["valid"] is True, report
+        seal = report["signatures"][0]
+        assert seal["algorithm"] == "sm2" and seal["level"] == level
+        # the SM2 certificate signed, not the international one of the same seal
+        assert seal["certificate"]["serial"] == contract["sm2"]["serial"]
+        assert seal["timestamp"]["valid"] is True
+        if level == "B-LTA":
+            assert report["signatures"][-1]["type"] == "document_timestamp"
+            assert report["signatures"][-1]["algorithm"] == "sm2"
+        archived = api.client.get(
+            f"/v1/archives/{r.headers['x-eseal-archive-id']}/file", headers=api.headers("own")
+        )
+        assert archived.content == r.content
+
+
+def test_an_algorithm_the_seal_has_no_key_for_is_refused_before_anything_is_archived(
+    api: Api,
+) -> None:
+    before = api.client.get("/v1/archives", headers=api.headers("own")).json()
+    r = _sign(api, algorithm="rsa-2048")
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "algorithm_not_available"
+    r = _sign(api, algorithm="sm9")
+    assert r.status_code == 422 and r.json()["code"] == "invalid_options"
+    assert api.client.get("/v1/archives", headers=api.headers("own")).json() == before
