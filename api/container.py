@@ -184,6 +184,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         service,
         document_signer,
         sm2_signers=Sm2SealSigners(soft, sm2_pki.chain()) if settings.keystore == "soft" else None,
+        default_algorithm=settings.pdf_sign_algorithm,
     )
     archive = archive_from_settings(settings, engine)
     archive.clock = now

@@ -37,13 +37,21 @@ class Settings(BaseSettings):
     @field_validator("key_algorithm")
     @classmethod
     def _pdf_key_algorithm(cls, value: KeyAlgorithm) -> KeyAlgorithm:
-        # SM2 keys exist in the key store, but seal certificates and PDF signatures with them
-        # are not wired yet (issue 14): refuse at start-up rather than fail at registration
+        # the international key type; SM2 keys come beside it (ESEAL_SEAL_ALGORITHMS), and
+        # PDFs are signed with them by ESEAL_PDF_SIGN_ALGORITHM=sm2 or the request's algorithm
         if value is KeyAlgorithm.SM2:
             raise ValueError(
-                "sm2 is not yet available as the seal key type; use ec-p256, rsa-2048 or rsa-3072"
+                "ESEAL_KEY_ALGORITHM is the international key type (ec-p256, rsa-2048 or "
+                "rsa-3072); SM2 keys come with ESEAL_SEAL_ALGORITHMS=sm2,... and sign PDFs "
+                "with ESEAL_PDF_SIGN_ALGORITHM=sm2"
             )
         return value
+
+    pdf_sign_algorithm: KeyAlgorithm | None = Field(
+        None,
+        description="the seal key that signs PDFs when a request names none: sm2, or the "
+        "international key type (the default, which Adobe-family readers validate)",
+    )
 
     seal_algorithms: str = Field(
         "sm2,ec-p256",
@@ -89,6 +97,16 @@ class Settings(BaseSettings):
             self.seal_algorithms = ",".join(
                 self.key_algorithm.value if n == named else n
                 for n in self.seal_algorithms.split(",")
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _pdf_sign_algorithm_is_a_seal_key(self) -> Settings:
+        chosen = self.pdf_sign_algorithm
+        if chosen is not None and chosen.value not in self.seal_algorithms.split(","):
+            raise ValueError(
+                f"ESEAL_PDF_SIGN_ALGORITHM is {chosen.value}, which is not among the seals' "
+                f"keys (ESEAL_SEAL_ALGORITHMS={self.seal_algorithms})"
             )
         return self
 

@@ -127,12 +127,16 @@ class SealingService:
         signer: DocumentSigner,
         *,
         sm2_signers: Sm2SealSigners | None = None,
+        default_algorithm: KeyAlgorithm | None = None,
     ) -> None:
         """``sm2_signers``: the signers of the seals' SM2 keys (None: ``algorithm`` ``sm2`` is
-        refused with ``algorithm_not_available``)."""
+        refused with ``algorithm_not_available``); ``default_algorithm``: the key that signs
+        when a request names none (``ESEAL_PDF_SIGN_ALGORITHM``; None: the seal's
+        international key, which Adobe-family readers validate)."""
         self._seals = seals
         self._signer = signer
         self._sm2 = sm2_signers
+        self._default_algorithm = default_algorithm
         self._appearances: dict[str, SealAppearance] = {}
         self._lock = threading.Lock()
         self._preparing = threading.Lock()
@@ -158,7 +162,9 @@ class SealingService:
         planned = []
         for order in orders:
             seal, international = self._seals.signer_for(uscc, order.kind)
-            pdf_signer = self._key_of(seal, international, options.algorithm)
+            pdf_signer = self._key_of(
+                seal, international, options.algorithm or self._default_algorithm
+            )
             planned.append(
                 (
                     seal,

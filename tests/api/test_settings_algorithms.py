@@ -7,11 +7,29 @@ from api.settings import Settings
 from keystore.base import KeyAlgorithm
 
 
-def test_sm2_is_refused_as_the_seal_key_type_until_pdf_signing_supports_it(
+def test_sm2_is_not_an_international_key_type_and_says_where_sm2_goes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ESEAL_KEY_ALGORITHM", "sm2")
-    with pytest.raises(ValidationError, match="sm2 is not yet available"):
+    with pytest.raises(ValidationError, match="ESEAL_PDF_SIGN_ALGORITHM=sm2"):
+        Settings()
+
+
+def test_the_pdf_signing_key_defaults_to_the_international_one_and_may_be_sm2(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("ESEAL_SEAL_ALGORITHMS", "ESEAL_KEY_ALGORITHM", "ESEAL_PDF_SIGN_ALGORITHM"):
+        monkeypatch.delenv(name, raising=False)
+    assert Settings().pdf_sign_algorithm is None
+    monkeypatch.setenv("ESEAL_PDF_SIGN_ALGORITHM", "sm2")
+    assert Settings().pdf_sign_algorithm is KeyAlgorithm.SM2
+    # a key the seals do not have is refused at start-up, not at the first sealing
+    monkeypatch.setenv("ESEAL_SEAL_ALGORITHMS", "ec-p256")
+    with pytest.raises(ValidationError, match="not among the seals' keys"):
+        Settings()
+    monkeypatch.setenv("ESEAL_SEAL_ALGORITHMS", "sm2,ec-p256")
+    monkeypatch.setenv("ESEAL_PDF_SIGN_ALGORITHM", "rsa-2048")
+    with pytest.raises(ValidationError, match="not among the seals' keys"):
         Settings()
 
 

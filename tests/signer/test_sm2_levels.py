@@ -800,3 +800,29 @@ async def test_the_sm2_timestamper_refuses_an_ecdsa_token(shared: Sm2World) -> N
     assert token["content"]["signer_infos"][0]["signature_algorithm"]["algorithm"].dotted == (
         sm2.OID_SM2_WITH_SM3
     )
+
+
+async def test_the_default_signing_key_is_the_international_one_unless_configured_sm2(
+    shared: Sm2World,
+) -> None:
+    """``ESEAL_PDF_SIGN_ALGORITHM`` (the service's default): a request that names no
+    algorithm signs with the international key, or with SM2 where SM2 is the default; a
+    request that names one gets it either way."""
+    signers = Sm2SealSigners(shared.c.soft_keys, shared.c.sm2_pki.chain())
+    plain = SealingService(shared.c.seals, shared.signer, sm2_signers=signers)
+    national = SealingService(
+        shared.c.seals, shared.signer, sm2_signers=signers, default_algorithm=SM2
+    )
+    unnamed = SealingOptions(seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_B)
+    named = SealingOptions(
+        seals=[SealOrder(SealKind.CONTRACT)], level=PadesLevel.B_B, algorithm=KeyAlgorithm.EC_P256
+    )
+    for sealing, options, algorithm in (
+        (plain, unnamed, "ec-p256"),
+        (national, unnamed, "sm2"),
+        (national, named, "ec-p256"),
+    ):
+        out, _ = await sealing.seal(USCC, simple_pdf(), options)
+        report = await shared.c.verifier.verify(out)
+        assert report["valid"] is True
+        assert report["signatures"][0]["algorithm"] == algorithm
