@@ -34,6 +34,7 @@ from sqlalchemy.types import TypeDecorator
 from seals.kinds import SealKind
 from seals.license import LicenseStatus
 from seals.model import ImageSource, RevocationReason, SealStatus
+from seals.vocab import DocumentType, PadesLevel, values
 
 __all__ = [
     "Base",
@@ -198,9 +199,10 @@ class RegistryRevisionRow(Base):
 
 # -- the archive of sealed documents (storage/archive) --------------------------------------
 
+#: storage.archive.model.ArchiveStatus (not imported: the archive package imports this module)
 ARCHIVE_STATUSES = ["ok", "missing", "corrupt"]
-ARCHIVE_LEVELS = ["B-B", "B-T", "B-LT", "B-LTA"]
-ARCHIVE_DOCUMENT_TYPES = ["contract", "invoice", "other"]
+ARCHIVE_LEVELS = list(values(PadesLevel))
+ARCHIVE_DOCUMENT_TYPES = list(values(DocumentType))
 
 #: object keys sort bytewise on both databases (``check`` merges them with the store's listing)
 ObjectKey = String(255).with_variant(String(255, collation="C"), "postgresql")
@@ -268,6 +270,7 @@ class ArchiveSealRow(Base):
     )
 
 
+#: storage.archive.model.PartyRole
 ARCHIVE_ROLES = ["sealer", "party"]
 
 

@@ -14,6 +14,7 @@ from ulid import ULID
 
 from seals.kinds import SealKind
 from seals.model import Seal
+from seals.vocab import DocumentType, PadesLevel, values
 
 from .errors import InvalidArchiveQuery
 
@@ -38,9 +39,9 @@ __all__ = [
 ]
 
 #: the PAdES levels eseal produces (the values of ``signer.levels.PadesLevel``)
-LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+LEVELS = values(PadesLevel)
 #: document types of a sealing request (the values of ``signer.service.DocumentType``)
-DOCUMENT_TYPES = ("contract", "invoice", "other")
+DOCUMENT_TYPES = values(DocumentType)
 #: object keys are laid out by the month in China Standard Time (no DST since 1991)
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 
