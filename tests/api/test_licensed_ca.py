@@ -439,3 +439,49 @@ def _kind(value: str) -> Any:
     from seals.kinds import SealKind
 
     return SealKind(value)
+
+
+# -- the CLI -------------------------------------------------------------------------------
+
+
+def test_cli_requests_and_imports_and_refuses_with_the_problem_code(
+    licensed: Licensed,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from api.cli import main
+
+    api, ca = licensed.api, licensed.ca
+    settings = api.container.settings
+    monkeypatch.setenv("ESEAL_DATA_DIR", str(Path(settings.data_dir)))
+    monkeypatch.setenv("ESEAL_PUBLIC_URL", settings.public_url)
+    monkeypatch.setenv("ESEAL_TRUST_BUNDLE", str(settings.trust_bundle))
+    req = tmp_path / "req.pem"
+    assert main(["seal", "csr", USCC, "official", "--algorithm", "ec-p256", "-o", str(req)]) == 0
+    capsys.readouterr()
+    request = x509.load_pem_x509_csr(req.read_bytes())
+    cert, chain = tmp_path / "cert.pem", tmp_path / "chain.pem"
+    cert.write_text(ca.issue(request.subject, request.public_key()))
+    chain.write_text(ca.chain_pem)
+
+    before = _seal(api, "official")
+    wrong = tmp_path / "wrong.pem"
+    wrong.write_text(
+        ca.issue(request.subject, ec.generate_private_key(ec.SECP256R1()).public_key())
+    )
+    assert main(["seal", "import-cert", USCC, "official", str(wrong), "--chain", str(chain)]) != 0
+    assert "certificate_key_mismatch" in capsys.readouterr().err
+    assert _seal(api, "official") == before
+
+    assert main(["seal", "import-cert", USCC, "official", str(cert), "--chain", str(chain)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["certificate"] == cert.read_text() and shown["chain"] == ca.chain_pem
+    assert _seal(api, "official") == shown
+
+    assert main(["seal", "suspend", USCC, "official"]) == 0
+    capsys.readouterr()
+    late = tmp_path / "late.pem"
+    assert main(["seal", "csr", USCC, "official", "--algorithm", "sm2", "-o", str(late)]) != 0
+    assert "seal_not_active" in capsys.readouterr().err
+    assert not late.exists()
