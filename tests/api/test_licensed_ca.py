@@ -335,6 +335,16 @@ def test_imported_ecdsa_certificate_replaces_the_seal_certificate_and_seals_veri
     revoked = api.client.post(f"{E}/seals/contract/revoke", headers=api.headers("admin"))
     assert revoked.status_code == 200, revoked.text
     assert cert.serial_number not in {r.serial for r in seals.revoked_certificates()}
+    later = api.client.post(
+        "/v1/verify",
+        headers=api.headers("admin"),
+        files={"file": ("s.pdf", signed.content, "application/pdf")},
+    ).json()
+    # the registry's revocation reaches the verifier (before or after signing: timestamps
+    # count whole seconds, and this test revokes within the second it sealed)
+    (seen,) = later["signatures"]
+    assert seen["revoked"]["revoked"] is True and seen["revoked"]["reason"] == "unspecified"
+    assert seen["seal"]["kind"] == "contract"
 
 
 def test_imported_sm2_certificate_replaces_the_sm2_certificate(licensed: Licensed) -> None:
