@@ -133,8 +133,12 @@ def licensed(settings: Settings, tmp_path: Path) -> Iterator[Licensed]:
     )
     sm2_ca.ensure()
     bundle = tmp_path / "trust.pem"
+    # the SM2 CA's issuing certificate too: an SM2 seal carries eseal's SM2 chain, not the
+    # imported one's (README, "Certificates from a licensed CA", limits)
     bundle.write_bytes(
-        ca.root.public_bytes(serialization.Encoding.PEM) + _pem(sm2_ca.certificate("root"))
+        ca.root.public_bytes(serialization.Encoding.PEM)
+        + _pem(sm2_ca.certificate("root"))
+        + _pem(sm2_ca.certificate("issuing"))
     )
     app = create_app(settings.model_copy(update={"trust_bundle": bundle}))
     with TestClient(app) as client:
@@ -495,3 +499,37 @@ def test_cli_requests_and_imports_and_refuses_with_the_problem_code(
     assert main(["seal", "csr", USCC, "official", "--algorithm", "sm2", "-o", str(late)]) != 0
     assert "seal_not_active" in capsys.readouterr().err
     assert not late.exists()
+
+
+def test_pdf_sealed_with_an_imported_sm2_certificate_verifies_with_its_ca_as_anchor(
+    licensed: Licensed,
+) -> None:
+    api, sm2_ca = licensed.api, licensed.sm2_ca
+    _, _, der = asn1_pem.unarmor(_csr(api, "contract", "sm2"))
+    spki = asn1_csr.CertificationRequest.load(der)["certification_request_info"]["subject_pk_info"]
+    now = datetime.now(UTC)
+    issued = sm2_ca.issue_seal_certificate(
+        spki,
+        SealSubject(NAME, USCC, "合同专用章"),
+        not_before=now - timedelta(minutes=5),
+        not_after=now + timedelta(days=365),
+    )
+    chain = _pem(sm2_ca.certificate("issuing")).decode()
+    assert _import(api, "contract", _pem(issued).decode(), chain).status_code == 200
+    signed = api.client.post(
+        "/v1/sign",
+        headers=api.headers("own"),
+        files={"file": ("c.pdf", simple_pdf(), "application/pdf")},
+        data={"options": json.dumps({"seals": [{"kind": "contract"}], "algorithm": "sm2"})},
+    )
+    assert signed.status_code == 200, signed.text
+    report = api.client.post(
+        "/v1/verify",
+        headers=api.headers("admin"),
+        files={"file": ("s.pdf", signed.content, "application/pdf")},
+    ).json()
+    assert report["valid"] is True, report
+    (sig,) = report["signatures"]
+    assert sig["algorithm"] == "sm2" and sig["trusted"] is True
+    assert sig["certificate"]["serial"] == format(issued.serial_number, "x")
+    assert sig["seal"]["kind"] == "contract" and sig["enterprise"]["uscc"] == USCC
