@@ -298,6 +298,12 @@ def test_imported_ecdsa_certificate_replaces_the_seal_certificate_and_seals_veri
     request = x509.load_pem_x509_csr(_csr(api, "contract", "ec-p256"))
     issued = ca.issue(request.subject, request.public_key())
     before = _seal(api, "contract")
+    r = api.client.post(
+        f"{E}/seals/contract/certificate",
+        headers=api.headers("own"),
+        json={"certificate": issued, "chain": ca.chain_pem},
+    )
+    assert r.status_code == 403 and _seal(api, "contract") == before  # admins only
     r = _import(api, "contract", issued, ca.chain_pem)
     assert r.status_code == 200, r.text
     after = r.json()
@@ -309,7 +315,9 @@ def test_imported_ecdsa_certificate_replaces_the_seal_certificate_and_seals_veri
     assert _seal(api, "contract") == after
     entries = api.client.get("/v1/audit", headers=api.headers("admin")).json()
     items = entries["entries"] if isinstance(entries, dict) else entries
-    assert any(e["action"] == "seal.certificate_imported" for e in items)
+    (entry,) = [e for e in items if e["action"] == "seal.certificate_imported"]
+    assert entry["detail"]["replaced_serial"] == before["serial"]
+    assert entry["detail"]["certificate_serial"] == after["serial"]
 
     # eseal's OCSP and CRL leave the imported certificate to its CA
     seals = api.container.seals
