@@ -5,6 +5,8 @@ from __future__ import annotations
 from keystore.errors import ErrorKind, EsealError
 
 __all__ = [
+    "CertificateRefused",
+    "CertificateSerialInUse",
     "DomainError",
     "EnterpriseExists",
     "EnterpriseNotFound",
@@ -89,3 +91,18 @@ class SealNotActive(DomainError):
     code = "seal_not_active"
     kind = ErrorKind.CONFLICT
     title = "Seal not active"
+
+
+class CertificateRefused(DomainError):
+    """A certificate from another CA does not fit the seal (``eseal seal import-cert``):
+    ``certificate_wrong_enterprise`` (another USCC) or ``certificate_name_mismatch``.  The
+    key store's checks (key, validity, chain) refuse with :class:`keystore.csr.ImportRefused`."""
+
+    code = "certificate_wrong_enterprise"
+    title = "Certificate refused"
+
+
+class CertificateSerialInUse(DomainError):
+    code = "certificate_serial_in_use"
+    kind = ErrorKind.CONFLICT
+    title = "Certificate serial in use"

@@ -8,13 +8,15 @@ own process (:meth:`SealService.subscribe`), e.g. the server's cache of OCSP res
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
@@ -22,13 +24,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.sign.signers.pdf_cms import Signer
 
+from keystore import csr
 from keystore.asn1_shared import fully_parsed
 from keystore.base import KeyAlgorithm, KeyStore
 from keystore.pki import CertStatus, InternalPki, RevokedCert, SealSubject
+from keystore.sm2 import is_sm2_spki
 from keystore.sm2_pki import Sm2Pki
 
 from .audit import AuditEvent
 from .errors import (
+    CertificateRefused,
+    CertificateSerialInUse,
     DomainError,
     EnterpriseExists,
     EnterpriseNotFound,
@@ -36,6 +42,7 @@ from .errors import (
     SealNotActive,
     SealNotFound,
 )
+from .identity import identity_of
 from .images import clean_scan, render_seal
 from .kinds import SealKind
 from .license import License, LicenseStatus, StatusChange
@@ -211,12 +218,7 @@ class SealService:
         label = f"{kind.value}-v{version}-{secrets.token_hex(4)}"
         key_ref = self._keys.generate(license.uscc, label, algorithm)
         made.append(key_ref)
-        if kind is SealKind.LEGAL_REP:
-            subject = SealSubject(
-                license.name, license.uscc, "法定代表人", person=license.legal_representative
-            )
-        else:
-            subject = SealSubject(license.name, license.uscc, kind.label)
+        subject = _seal_subject(license, kind)
         not_before, not_after = now - timedelta(minutes=1), now + self._settings.validity
         cert = self._pki.issue_seal_certificate(
             self._keys.public_key(key_ref), subject, not_before=not_before, not_after=not_after
@@ -469,8 +471,6 @@ class SealService:
         if seal.status is SealStatus.REVOKED:
             raise SealNotActive(f"the {kind.value} seal is revoked")
         image = clean_scan(scan)
-        from dataclasses import replace
-
         return self._save(
             replace(
                 seal,
@@ -500,6 +500,176 @@ class SealService:
         self._save(seal, action, actor)
         self._notify(seal.uscc, [seal])
         return seal
+
+    # -- certificates from another CA (DESIGN.md 3: eseal seal csr | import-cert) ---------
+
+    def certificate_request(self, uscc: str, kind: SealKind, algorithm: str) -> bytes:
+        """A PEM PKCS#10 request for the seal's key of ``algorithm`` (``sm2`` or the seal's
+        international key type), with the seal certificate's subject, signed by that key in
+        the store.  Only an active seal of an active license gets one (409 otherwise)."""
+        enterprise = self.enterprise(uscc)
+        if enterprise.status is not LicenseStatus.ACTIVE:
+            raise LicenseNotActive(
+                f"the license is {enterprise.status.value}; requests are made for active "
+                "licenses only"
+            )
+        seal = self.seal(uscc, kind)
+        if seal.status is not SealStatus.ACTIVE:
+            raise SealNotActive(
+                f"the {kind.value} seal is {seal.status.value}; a certificate request needs an "
+                "active seal"
+            )
+        key_ref = self._key_for(seal, _parse_algorithm(algorithm))
+        spki = self._keys.public_key(key_ref)
+        subject = _seal_subject(enterprise.license, kind).name()
+        if key_ref == seal.sm2_key_ref:
+            sm2_signer = self._sm2_signer(key_ref)
+            return csr.certification_request(subject, spki, sm2_signer.sign)
+        cert = asn1_x509.Certificate.load(_pem_der(seal.certificate_pem))
+        pdf_signer = self._keys.signer(key_ref, cert, [])
+
+        def sign(data: bytes) -> bytes:
+            # the request is made in a worker thread or the CLI: no event loop runs here
+            return asyncio.run(pdf_signer.async_sign_raw(data, "sha256"))
+
+        return csr.certification_request(subject, spki, sign)
+
+    def import_certificate(
+        self,
+        uscc: str,
+        kind: SealKind,
+        certificate: bytes | str,
+        chain: bytes | str | None,
+        *,
+        anchors: Sequence[asn1_x509.Certificate],
+        actor: str = "cli",
+    ) -> Seal:
+        """Replace the seal's certificate of the key the certificate certifies (SM2 or the
+        international one) by one from another CA.
+
+        Checked, in this order, each with its own code and nothing changed on a refusal:
+        readable (422 ``certificate_invalid``), certifies the seal's key (422
+        ``certificate_key_mismatch``), names this enterprise's USCC (422
+        ``certificate_wrong_enterprise``) and name (422 ``certificate_name_mismatch``), valid
+        now (422 ``certificate_not_valid_now``), chains to one of ``anchors`` (422
+        ``certificate_untrusted``), its serial not another seal's (409
+        ``certificate_serial_in_use``).  A revoked seal takes none (409 ``seal_not_active``).
+        """
+        enterprise = self.enterprise(uscc)
+        seal = self.seal(uscc, kind)
+        if seal.status is SealStatus.REVOKED:
+            raise SealNotActive(f"the {kind.value} seal is revoked; re-issue it first")
+        certs = csr.load_certificates(certificate, "certificate")
+        if not certs:
+            raise csr.ImportRefused("no certificate was given")
+        leaf, intermediates = certs[0], certs[1:]
+        if chain:
+            intermediates += csr.load_certificates(chain, "chain")
+        spki = leaf["tbs_certificate"]["subject_public_key_info"]
+        is_sm2 = is_sm2_spki(spki)
+        key_ref = seal.sm2_key_ref if is_sm2 else seal.key_ref
+        if key_ref is None:
+            raise csr.ImportRefused(
+                "the certificate holds an SM2 key and the seal has none",
+                code="certificate_key_mismatch",
+            )
+        csr.check_certificate_key(leaf, self._keys.public_key(key_ref))
+        identity = identity_of(leaf)
+        if identity.uscc != uscc:
+            raise CertificateRefused(
+                f"the certificate names the USCC {identity.uscc or '(none)'}, not {uscc}",
+                code="certificate_wrong_enterprise",
+            )
+        if identity.organisation != enterprise.license.name:
+            raise CertificateRefused(
+                f"the certificate names the organisation {identity.organisation or '(none)'!r}, "
+                f"not the license's {enterprise.license.name!r}",
+                code="certificate_name_mismatch",
+            )
+        now = self._clock()
+        csr.check_valid_at(leaf, now, "certificate")
+        path = csr.check_chain(leaf, intermediates, anchors, now)
+        serial = leaf.serial_number
+        holder = (self._repo.seal_by_sm2_serial if is_sm2 else self._repo.seal_by_serial)(serial)
+        if holder is not None and (holder.uscc, holder.kind, holder.version) != (
+            seal.uscc,
+            seal.kind,
+            seal.version,
+        ):
+            raise CertificateSerialInUse(f"another seal holds a certificate with serial {serial:x}")
+        cert_pem = _armor(leaf)
+        replaced = seal.sm2_serial if is_sm2 else seal.serial
+        if is_sm2:
+            updated = replace(seal, sm2_serial=serial, sm2_certificate_pem=cert_pem)
+        else:
+            updated = replace(
+                seal,
+                serial=serial,
+                certificate_pem=cert_pem,
+                chain_pem="".join(_armor(c) for c in path[1:]),
+                not_before=leaf.not_valid_before,
+                not_after=leaf.not_valid_after,
+            )
+        event = AuditEvent(
+            "seal.certificate_imported",
+            actor,
+            uscc=uscc,
+            seal_kind=kind.value,
+            serial=format(updated.serial, "x"),
+            detail={
+                "version": seal.version,
+                "algorithm": "sm2" if is_sm2 else seal.key_algorithm,
+                "certificate_serial": format(serial, "x"),
+                "issuer": leaf.issuer.human_friendly,
+                "replaced_serial": format(replaced, "x") if replaced is not None else None,
+                "not_after": leaf.not_valid_after.isoformat(),
+            },
+        )
+        self._repo.save_seals([updated], [event])
+        return updated
+
+    def _key_for(self, seal: Seal, algorithm: KeyAlgorithm) -> str:
+        if algorithm is KeyAlgorithm.SM2:
+            if seal.sm2_key_ref is None:
+                raise DomainError(
+                    f"the {seal.kind.value} seal has no SM2 key", code="algorithm_not_held"
+                )
+            return seal.sm2_key_ref
+        if algorithm.value != seal.key_algorithm:
+            raise DomainError(
+                f"the {seal.kind.value} seal's keys are sm2 and {seal.key_algorithm}, "
+                f"not {algorithm.value}",
+                code="algorithm_not_held",
+            )
+        return seal.key_ref
+
+    def _sm2_signer(self, key_ref: str) -> Any:
+        """The store's SM2 signer (the soft store has one; a PKCS#11 store holds no SM2 key)."""
+        make = getattr(self._keys, "sm2_signer", None)
+        if make is None:
+            raise DomainError(
+                "this key store holds no SM2 keys", code="algorithm_not_supported_by_keystore"
+            )
+        return make(key_ref)
+
+    def _issued_here(self, certificate_pem: str | None, *, sm2: bool = False) -> bool:
+        """Whether our seal CA (international or SM2) issued this certificate; an imported one
+        is its CA's business, our OCSP and CRL do not speak for it."""
+        if not certificate_pem:
+            return False
+        if sm2:
+            if self._sm2_pki is None:
+                return False
+            issuing = self._sm2_pki.certificate("issuing")
+        else:
+            issuing = self._pki.chain()[0]
+        return bool(asn1_x509.Certificate.load(_pem_der(certificate_pem)).issuer == issuing.subject)
+
+    def _chain_for_signing(self, seal: Seal) -> list[asn1_x509.Certificate]:
+        """The chain carried in a signature: our CA's, or the imported certificate's."""
+        if self._issued_here(seal.certificate_pem):
+            return self._pki.chain()
+        return [fully_parsed(c) for c in csr.load_certificates(seal.chain_pem, "chain")]
 
     # -- use ------------------------------------------------------------------------------
 
@@ -531,7 +701,7 @@ class SealService:
                     )
                 )
             )
-            signer = self._keys.signer(seal.key_ref, cert, self._pki.chain())
+            signer = self._keys.signer(seal.key_ref, cert, self._chain_for_signing(seal))
             self._signers[cache_key] = signer
         return seal, signer
 
@@ -540,13 +710,15 @@ class SealService:
     def certificate_status(self, serial: int) -> CertStatus | None:
         """Status of a seal certificate for OCSP: None if the CA never issued it."""
         seal = self._repo.seal_by_serial(serial)
-        if seal is None:
+        if seal is None or not self._issued_here(seal.certificate_pem):
             return None
         return _cert_status(seal)
 
     def revoked_certificates(self) -> list[RevokedCert]:
         out = []
         for seal in self._repo.revoked_seals():
+            if not self._issued_here(seal.certificate_pem):
+                continue  # an imported certificate: its CA publishes its status
             status = _cert_status(seal)
             assert status.revoked_at is not None
             out.append(
@@ -565,7 +737,7 @@ class SealService:
     def sm2_certificate_status(self, serial: int) -> CertStatus | None:
         """Status of a seal's SM2 certificate for the SM2 OCSP responder: None if unknown."""
         seal = self._repo.seal_by_sm2_serial(serial)
-        if seal is None:
+        if seal is None or not self._issued_here(seal.sm2_certificate_pem, sm2=True):
             return None
         return _cert_status(seal)
 
@@ -573,7 +745,7 @@ class SealService:
         """What the SM2 seal CA's CRL lists: the SM2 serials of revoked and held seals."""
         out = []
         for seal in self._repo.revoked_seals():
-            if seal.sm2_serial is None:
+            if seal.sm2_serial is None or not self._issued_here(seal.sm2_certificate_pem, sm2=True):
                 continue
             status = _cert_status(seal)
             assert status.revoked_at is not None
@@ -586,6 +758,33 @@ class SealService:
                 )
             )
         return out
+
+
+def _parse_algorithm(value: str) -> KeyAlgorithm:
+    try:
+        return KeyAlgorithm(value.strip().lower())
+    except ValueError:
+        known = ", ".join(a.value for a in KeyAlgorithm)
+        raise DomainError(
+            f"unknown algorithm {value[:40]!r}; one of: {known}", code="invalid_algorithm"
+        ) from None
+
+
+def _pem_der(text: str) -> bytes:
+    return bytes(asn1_pem.unarmor(text.encode())[2])
+
+
+def _armor(cert: asn1_x509.Certificate) -> str:
+    return bytes(asn1_pem.armor("CERTIFICATE", cert.dump())).decode()
+
+
+def _seal_subject(license: License, kind: SealKind) -> SealSubject:
+    """The subject of a seal certificate (DESIGN.md 1), for our CA and for a request."""
+    if kind is SealKind.LEGAL_REP:
+        return SealSubject(
+            license.name, license.uscc, "法定代表人", person=license.legal_representative
+        )
+    return SealSubject(license.name, license.uscc, kind.label)
 
 
 def _seal_event(action: str, actor: str, seal: Seal) -> AuditEvent:

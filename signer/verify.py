@@ -389,13 +389,34 @@ class Verifier:
                 return None
             return sm2_seal
         if cert.issuer != self._issuing.subject:
-            return None
+            return self._imported_seal(cert)
         seal = self._seals.seal_by_serial(cert.serial_number)
         if seal is None:
             return None
         if seal.certificate_pem.strip() and cert.dump() != _pem_to_der(seal.certificate_pem):
             return None  # same serial, different certificate: not ours
         return seal
+
+    def _imported_seal(self, cert: asn1_x509.Certificate) -> Seal | None:
+        """A seal whose certificate came from another CA (``eseal seal import-cert``): ours
+        only if a seal record holds exactly this certificate (the serial alone is that CA's
+        numbering, which may meet ours)."""
+        der = cert.dump()
+        seal = self._seals.seal_by_serial(cert.serial_number)
+        if (
+            seal is not None
+            and seal.certificate_pem.strip()
+            and der == _pem_to_der(seal.certificate_pem)
+        ):
+            return seal
+        sm2_seal = self._seals.seal_by_sm2_serial(cert.serial_number)
+        if (
+            sm2_seal is not None
+            and sm2_seal.sm2_certificate_pem
+            and der == _pem_to_der(sm2_seal.sm2_certificate_pem)
+        ):
+            return sm2_seal
+        return None
 
 
 def _problem(code: ProblemCode, message: str) -> ProblemItem:

@@ -1,4 +1,5 @@
-"""``eseal seal suspend|resume|revoke|reissue|image``: a seal's lifecycle and its image."""
+"""``eseal seal suspend|resume|revoke|reissue|image|csr|import-cert``: a seal's lifecycle, its
+image, and certificates from a licensed CA."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
     from .common import Subparsers
 
 __all__ = [
+    "cmd_seal_csr",
     "cmd_seal_image",
+    "cmd_seal_import_cert",
     "cmd_seal_reissue",
     "cmd_seal_resume",
     "cmd_seal_revoke",
@@ -86,6 +89,37 @@ def cmd_seal_image(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_seal_csr(args: argparse.Namespace, settings: Settings) -> int:
+    """A PKCS#10 request for a licensed CA, signed by the seal's key in the store."""
+    c = container(settings)
+    request = c.seals.certificate_request(args.uscc, parse_kind(args.kind), args.algorithm)
+    Path(args.output).write_bytes(request)
+    print_json({"kind": args.kind, "algorithm": args.algorithm, "output": args.output})
+    return EXIT_OK
+
+
+def cmd_seal_import_cert(args: argparse.Namespace, settings: Settings) -> int:
+    """Replace the seal's certificate by one a licensed CA issued for its key."""
+    from ..container import _trust_bundle
+
+    c = container(settings)
+    files = []
+    for name in (args.certificate, args.chain):
+        try:
+            files.append(Path(name).read_bytes() if name else None)
+        except OSError as exc:
+            raise unreadable(name, exc.strerror or "unreadable") from None
+    seal = c.seals.import_certificate(
+        args.uscc,
+        parse_kind(args.kind),
+        files[0] or b"",
+        files[1],
+        anchors=_trust_bundle(settings),
+    )
+    print_json(seal.to_json())
+    return EXIT_OK
+
+
 def register(sub: Subparsers) -> None:
     seal = sub.add_parser("seal", help="seal lifecycle and images").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -132,3 +166,21 @@ def register(sub: Subparsers) -> None:
         "removed and the red kept",
     )
     s.set_defaults(func=cmd_seal_image)
+    s = seal.add_parser("csr", help="write a PKCS#10 request for a licensed CA")
+    s.add_argument("uscc", help=USCC_HELP)
+    s.add_argument("kind", choices=kinds, help=kind_help)
+    s.add_argument(
+        "--algorithm", required=True, metavar="ALG", help="sm2, or the seal's key type (ec-p256)"
+    )
+    s.add_argument("-o", "--output", required=True, metavar="REQ.pem", help="the request (PEM)")
+    s.set_defaults(func=cmd_seal_csr)
+    s = seal.add_parser(
+        "import-cert",
+        help="replace the seal's certificate by one from a licensed CA (checked against "
+        "ESEAL_TRUST_BUNDLE)",
+    )
+    s.add_argument("uscc", help=USCC_HELP)
+    s.add_argument("kind", choices=kinds, help=kind_help)
+    s.add_argument("certificate", metavar="CERT.pem", help="the certificate the CA issued")
+    s.add_argument("--chain", metavar="CHAIN.pem", help="the CA's intermediate certificates")
+    s.set_defaults(func=cmd_seal_import_cert)

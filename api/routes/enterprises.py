@@ -33,6 +33,8 @@ ImageOwner = Annotated[Principal, allowed(Action.REPLACE_SEAL_IMAGE)]
 SealManager = Annotated[Principal, allowed(Action.MANAGE_SEALS)]
 
 MAX_SCAN = 20 * 1024 * 1024
+#: a certificate and its CA chain, PEM: a few kilobytes; more is not a certificate
+MAX_PEM = 256 * 1024
 
 
 class LifecycleRequest(BaseModel):
@@ -45,6 +47,26 @@ class LifecycleRequest(BaseModel):
     reason_code: str | None = Field(None, max_length=64)
     reason: str | None = Field(None, max_length=500)
     compromised_at: str | None = Field(None, max_length=64)
+
+
+class CsrRequest(BaseModel):
+    """Body of ``POST .../csr``: which of the seal's keys the request is for."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    algorithm: str = Field(
+        max_length=32, description="sm2, or the seal's international key type (ec-p256)"
+    )
+
+
+class CertificateImport(BaseModel):
+    """Body of ``POST .../certificate``: the certificate a licensed CA issued for one of the
+    seal's keys, and that CA's intermediate certificates (PEM)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    certificate: str = Field(max_length=MAX_PEM, description="the seal certificate, PEM")
+    chain: str | None = Field(None, max_length=MAX_PEM, description="the CA chain, PEM")
 
 
 #: the request body of POST /v1/enterprises in the OpenAPI description: the body is read by
@@ -277,6 +299,55 @@ async def reissue(
     uscc: str, kind: str, c: ContainerDep, who: SealManager, body: LifecycleRequest | None = None
 ) -> dict[str, Any]:
     return await _lifecycle(uscc, kind, "reissue", c, who, body)
+
+
+@router.post(
+    "/{uscc}/seals/{kind}/csr",
+    response_class=Response,
+    responses=file_answer(
+        "application/pkcs10",
+        "a PKCS#10 request (PEM) with the seal certificate's subject, signed by the seal's key",
+        text=True,
+    ),
+    summary="A certificate request for a licensed CA",
+)
+async def certificate_request(
+    uscc: str, kind: str, body: CsrRequest, c: ContainerDep, who: SealManager
+) -> Response:
+    uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.MANAGE_SEALS)
+    seal_kind = parse_kind(kind)
+    pem = await run_in_threadpool(c.seals.certificate_request, uscc, seal_kind, body.algorithm)
+    return Response(pem, media_type="application/pkcs10")
+
+
+@router.post(
+    "/{uscc}/seals/{kind}/certificate",
+    summary="Import a certificate from a licensed CA",
+    response_model=SealAnswer,
+    responses=PROBLEM_RESPONSES,
+)
+async def import_certificate(
+    uscc: str, kind: str, body: CertificateImport, c: ContainerDep, who: SealManager
+) -> dict[str, Any]:
+    """Checked against the seal's key, the license and ``ESEAL_TRUST_BUNDLE``; refusals
+    change nothing (README, "Certificates from a licensed CA")."""
+    from ..container import _trust_bundle
+
+    uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.MANAGE_SEALS)
+    seal_kind = parse_kind(kind)
+    updated = await run_in_threadpool(
+        lambda: c.seals.import_certificate(
+            uscc,
+            seal_kind,
+            body.certificate,
+            body.chain,
+            anchors=_trust_bundle(c.settings),
+            actor=who.key_id,
+        )
+    )
+    return updated.to_json()
 
 
 @router.post(
