@@ -39,7 +39,7 @@ from .observability import Metrics
 from .revocation import RegistryRevocation
 from .settings import Settings
 
-__all__ = ["Container", "build", "initialise"]
+__all__ = ["Container", "build", "initialise", "trust_bundle"]
 
 
 @dataclass
@@ -192,7 +192,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         service,
         revocation.root,
         pki.chain()[0],
-        extra_roots=[*_trust_bundle(settings), sm2_pki.certificate("root")],
+        extra_roots=[*trust_bundle(settings), sm2_pki.certificate("root")],
         allow_fetching=settings.verify_fetch,
         revocation=revocation,
         sm2_issuing=sm2_pki.certificate("issuing"),
@@ -247,7 +247,7 @@ def _sm2_pki(
     )
 
 
-def _trust_bundle(settings: Settings) -> list[Any]:
+def trust_bundle(settings: Settings) -> list[Any]:
     """Extra trust anchors for verification (``ESEAL_TRUST_BUNDLE``, a PEM file)."""
     if settings.trust_bundle is None:
         return []

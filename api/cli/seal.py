@@ -100,7 +100,7 @@ def cmd_seal_csr(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_seal_import_cert(args: argparse.Namespace, settings: Settings) -> int:
     """Replace the seal's certificate by one a licensed CA issued for its key."""
-    from ..container import _trust_bundle
+    from ..container import trust_bundle
 
     c = container(settings)
     files = []
@@ -114,7 +114,7 @@ def cmd_seal_import_cert(args: argparse.Namespace, settings: Settings) -> int:
         parse_kind(args.kind),
         files[0] or b"",
         files[1],
-        anchors=_trust_bundle(settings),
+        anchors=trust_bundle(settings),
     )
     print_json(seal.to_json())
     return EXIT_OK

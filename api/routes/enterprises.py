@@ -332,7 +332,7 @@ async def import_certificate(
 ) -> dict[str, Any]:
     """Checked against the seal's key, the license and ``ESEAL_TRUST_BUNDLE``; refusals
     change nothing (README, "Certificates from a licensed CA")."""
-    from ..container import _trust_bundle
+    from ..container import trust_bundle
 
     uscc = checked_uscc(uscc)
     authorize(who, uscc, Action.MANAGE_SEALS)
@@ -343,7 +343,7 @@ async def import_certificate(
             seal_kind,
             body.certificate,
             body.chain,
-            anchors=_trust_bundle(c.settings),
+            anchors=trust_bundle(c.settings),
             actor=who.key_id,
         )
     )
