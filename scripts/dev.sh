@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # eseal's set-up, server and test runner for a fresh Debian machine with Python and pip.
 #   bash scripts/dev.sh serve   set up, initialise ./eseal-data once, serve on 127.0.0.1:8000
-#   bash scripts/dev.sh test    set up (plus the test services), lint, type-check, run the tests
+#   bash scripts/dev.sh test    set up (plus the test services), lint, format check, type-check,
+#                               check the layering (lint-imports), run the tests
 #   bash scripts/dev.sh setup   only install
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -120,7 +121,9 @@ case "$cmd" in
     install_hash >"$VENV/.eseal-install"  # what serve needs is installed too: it need not reinstall
     postgres_up
     "$VENV/bin/ruff" check .
+    "$VENV/bin/ruff" format --check .
     "$VENV/bin/mypy"
+    "$VENV/bin/lint-imports"  # DESIGN's layering, as contracts in pyproject.toml
     shift
     set +e
     "$VENV/bin/pytest" -q -ra "$@"

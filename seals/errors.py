@@ -1,4 +1,9 @@
-"""Domain errors of eseal, all under the one root :class:`keystore.errors.EsealError`."""
+"""Domain errors of eseal, all under the one root :class:`keystore.errors.EsealError`.
+
+The root (``EsealError``, ``ErrorKind``) is re-exported here so that ``storage`` derives its
+errors from the domain: DESIGN section 2 lets ``storage`` import ``seals`` but not ``keystore``
+(the import-linter contracts in ``pyproject.toml`` check it).
+"""
 
 from __future__ import annotations
 

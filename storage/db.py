@@ -20,7 +20,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, exc, pool
 from sqlalchemy.engine import URL, Connection, make_url
 
-from keystore.errors import ErrorKind, EsealError
+from seals.errors import ErrorKind, EsealError
 
 from .sqlite_writers import SqliteWriters
 

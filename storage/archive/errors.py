@@ -6,7 +6,7 @@ as ``__cause__`` for the logs.
 
 from __future__ import annotations
 
-from keystore.errors import ErrorKind, EsealError
+from seals.errors import ErrorKind, EsealError
 
 __all__ = [
     "ArchiveCorrupt",

@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from keystore.errors import EsealError
+from seals.errors import EsealError
 
 from .model import CHINA_TIME, ArchiveQuery, ArchiveRecord, ArchiveStatus
 from .store import CHUNK_SIZE, VerifiedReader
