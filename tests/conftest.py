@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from api.container import Container, build, initialise
 from api.settings import Settings
+from helpers import settings_on_copy
 
 
 @pytest.fixture(scope="session")
@@ -22,9 +22,7 @@ def _initialised_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, _initialised_template: Path) -> Settings:
-    data = tmp_path / "data"
-    shutil.copytree(_initialised_template, data)
-    return Settings(data_dir=data, public_url="http://127.0.0.1:8000")
+    return settings_on_copy(_initialised_template, tmp_path)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
     from api.container import Container
+    from api.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_LICENSE: dict[str, object] = json.loads(
@@ -31,6 +32,8 @@ EXAMPLE_LICENSE: dict[str, object] = json.loads(
 USCC = str(EXAMPLE_LICENSE["uscc"])
 #: the second enterprise of the HTTP tests (``tests/api/conftest.py``)
 OTHER_USCC = "91110000600037341L"
+#: the public URL of the tests' settings (seal certificates carry OCSP and CRL addresses under it)
+TEST_PUBLIC_URL = "http://127.0.0.1:8000"
 #: how long a readiness check waits before it gives up: long, since it returns when ready
 READY_TIMEOUT_S = 120.0
 
@@ -41,6 +44,19 @@ def license_data(**changes: object) -> dict[str, object]:
     """The example license with some fields changed (None removes a field)."""
     data = {**EXAMPLE_LICENSE, **changes}
     return {k: v for k, v in data.items() if v is not None}
+
+
+def settings_on_copy(template: Path, tmp_path: Path) -> Settings:
+    """Settings on a fresh copy of the data dir ``template``, at ``tmp_path / "data"``.
+
+    The session's templates (``tests/conftest.py``, ``tests/api/conftest.py``) hold what is slow
+    to make (PKI, registered enterprises); each test copies one, so none sees another's writes.
+    """
+    from api.settings import Settings
+
+    data = tmp_path / "data"
+    shutil.copytree(template, data)
+    return Settings(data_dir=data, public_url=TEST_PUBLIC_URL)
 
 
 @dataclass

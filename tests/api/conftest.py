@@ -1,24 +1,50 @@
-"""An eseal HTTP app on the embedded defaults, with keys of every role and two enterprises."""
+"""An eseal HTTP app on the embedded defaults, with keys of every role and two enterprises.
+
+Registering an enterprise issues five seals (keys, certificates, images): about two seconds for
+the two of them, which every HTTP test needs.  So the registration happens once a session, in a
+template data dir (SQLite database, key store, PKI, archive all live in it); a test that uses
+``api`` gets its own copy of that dir, so tests stay independent: what one writes, no other
+sees.  Copying the files takes milliseconds.
+"""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.container import Container
+from api.container import Container, build
 from api.settings import Settings
-from helpers import OTHER_USCC, USCC, Api, license_data
+from helpers import OTHER_USCC, TEST_PUBLIC_URL, USCC, Api, license_data, settings_on_copy
 from seals.license import parse_license
 
 
-@pytest.fixture
-def api(settings: Settings) -> Iterator[Api]:
-    app = create_app(settings.model_copy(update={"max_upload_mb": 2}))
-    with TestClient(app) as client:
-        c: Container = app.state.container
+@dataclass(frozen=True)
+class _Registered:
+    """A data dir with the two enterprises and a key per caller, and those keys' tokens."""
+
+    data_dir: Path
+    tokens: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def _registered_template(
+    tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path
+) -> _Registered:
+    """The initialised template plus what the ``api`` fixture registers, made once a session.
+
+    Built with the ``settings`` of the tests (the same public URL), since the seal certificates
+    carry the OCSP and CRL addresses under it.
+    """
+    data = tmp_path_factory.mktemp("registered") / "data"
+    shutil.copytree(_initialised_template, data)
+    c = build(Settings(data_dir=data, public_url=TEST_PUBLIC_URL))
+    try:
         c.seals.register(parse_license(license_data()))
         c.seals.register(
             parse_license(
@@ -33,4 +59,27 @@ def api(settings: Settings) -> Iterator[Api]:
             ("verifier", "verifier", None),
         ):
             _, tokens[who] = c.api_keys.create(role=role, uscc=uscc, name=who, actor="test")
-        yield Api(client, c, tokens)
+    finally:
+        c.close()
+    return _Registered(data, tokens)
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """As the suite's ``settings``; for a test that uses ``api``, a copy of the registered dir.
+
+    Deciding here (rather than replacing the dir inside ``api``) keeps ``settings``,
+    ``container`` and ``api`` of one test on one data dir, whichever it asks for first.
+    """
+    name = "_registered_template" if "api" in request.fixturenames else "_initialised_template"
+    template = request.getfixturevalue(name)
+    source = template.data_dir if isinstance(template, _Registered) else template
+    return settings_on_copy(source, tmp_path)
+
+
+@pytest.fixture
+def api(settings: Settings, _registered_template: _Registered) -> Iterator[Api]:
+    app = create_app(settings.model_copy(update={"max_upload_mb": 2}))
+    with TestClient(app) as client:
+        c: Container = app.state.container
+        yield Api(client, c, dict(_registered_template.tokens))
