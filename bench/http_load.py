@@ -80,9 +80,9 @@ def free_port() -> int:
 # -- the S3 server ----------------------------------------------------------------------------
 
 
-def start_weed(base: Path) -> Any:  # conftest_s3.WeedServer
+def start_weed(base: Path) -> Any:  # s3_fixtures.WeedServer
     """A SeaweedFS S3 server on loopback ports (the test suite's helper)."""
-    from conftest_s3 import WeedServer, weed_binary
+    from s3_fixtures import WeedServer, weed_binary
 
     binary = weed_binary()
     if binary is None:
@@ -93,7 +93,7 @@ def start_weed(base: Path) -> Any:  # conftest_s3.WeedServer
 
 
 def s3_env(weed: Any) -> dict[str, str]:
-    from conftest_s3 import ACCESS_KEY, SECRET_KEY
+    from s3_fixtures import ACCESS_KEY, SECRET_KEY
 
     return {
         "ESEAL_S3_ENDPOINT": weed.endpoint,

@@ -47,12 +47,12 @@ from storage.db import StorageUnavailable
 from storage.tables import ArchiveRow
 
 if TYPE_CHECKING:
-    from conftest_s3 import WeedServer
+    from s3_fixtures import WeedServer
 
-ACCESS_KEY = "eseal-test-access"  # as in conftest_s3
+ACCESS_KEY = "eseal-test-access"  # as in s3_fixtures
 SECRET_KEY = "eseal-test-secret-0123456789abcdef"
 
-pytest_plugins = ["archive_fixtures", "conftest_s3"]
+pytest_plugins = ["archive_fixtures", "s3_fixtures"]
 pytestmark = pytest.mark.s3
 
 NO_GRACE = timedelta(0)
@@ -82,7 +82,7 @@ def _config_of(archive: Archive, **kw: Any) -> S3Config:
 
 
 def _bucket() -> str:
-    from conftest_s3 import new_bucket_name
+    from s3_fixtures import new_bucket_name
 
     return new_bucket_name()
 

@@ -6,7 +6,8 @@ which case they fail (``helpers.unavailable``).  Every port is chosen free and p
 explicitly: ``weed`` would otherwise derive the gRPC ports as port + 10000, which can exceed
 65535 or collide.
 
-Import the fixtures into a test module: ``from conftest_s3 import s3_server, ...``.
+A plain module, not a ``conftest``: a test module loads its fixtures with
+``pytest_plugins = ["s3_fixtures"]`` and imports its names (``from s3_fixtures import ...``).
 """
 
 from __future__ import annotations
