@@ -37,7 +37,7 @@ from sqlalchemy.engine import URL, make_url
 from helpers import ROOT, USCC, wait_until
 from pdfs import simple_pdf
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 PG_ADMIN_URL = os.environ.get(
     "ESEAL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -23,6 +23,7 @@ def compose() -> str:
     return found
 
 
+@pytest.mark.slow
 def test_compose_config_is_valid(compose: str, tmp_path: Path) -> None:
     for name in ("docker-compose.yml", "Dockerfile"):
         shutil.copy(ROOT / name, tmp_path / name)

@@ -171,6 +171,7 @@ declare -px | grep -Ev '^declare -[-a-zA-Z]* (PWD|OLDPWD|SHLVL|_|BASH[A-Z_]*|SHE
 """
 
 
+@pytest.mark.slow
 def test_readme_runs_as_written(reader: Reader, tmp_path: Path) -> None:
     """Every ```sh block of the README exits 0, in order, against the live server."""
     blocks = readme_blocks(README.read_text(encoding="utf-8"))
@@ -216,6 +217,7 @@ def test_readme_links_the_architecture_inside_the_repository() -> None:
         assert (ROOT / used).is_file(), f"the README uses {used}, which is not in examples/"
 
 
+@pytest.mark.slow
 def test_openapi_describes_the_registration_body(reader: Reader) -> None:
     spec = httpx.get(reader.env["ESEAL_URL"] + "/openapi.json", trust_env=False).json()
     body = spec["paths"]["/v1/enterprises"]["post"]["requestBody"]["content"]["application/json"]
@@ -234,6 +236,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.slow
 def test_version() -> None:
     from importlib.metadata import version
 
@@ -262,6 +265,7 @@ def test_every_cli_option_has_help() -> None:
     assert missing == []
 
 
+@pytest.mark.slow
 def test_verifying_an_invalid_document_prints_no_traceback(tmp_path: Path) -> None:
     """The shipped sample was sealed by another CA: not valid here, and stderr stays clean."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}

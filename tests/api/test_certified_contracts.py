@@ -409,6 +409,7 @@ def cli_data(tmp_path: Path, _initialised_template: Path) -> Iterator[Path]:
     yield data
 
 
+@pytest.mark.slow
 def test_cli_takes_the_whole_options_object(
     cli_data: Path, contract: bytes, tmp_path: Path
 ) -> None:
@@ -479,6 +480,7 @@ def test_cli_takes_the_whole_options_object(
     assert [s["modifications"] for s in report["signatures"]] == ["later_signatures", "none"]
 
 
+@pytest.mark.slow
 def test_cli_options_errors(cli_data: Path, tmp_path: Path) -> None:
     src = tmp_path / "in.pdf"
     src.write_bytes(simple_pdf(1))

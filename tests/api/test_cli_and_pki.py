@@ -20,6 +20,8 @@ import pytest
 
 from helpers import READY_TIMEOUT_S, ROOT, USCC, license_data, require_tool, wait_until
 
+pytestmark = pytest.mark.slow
+
 
 def eseal(data_dir: Path, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ESEAL_DATA_DIR": str(data_dir)}

@@ -245,6 +245,7 @@ async def _run(s: Server) -> tuple[Counter[str], list[str]]:
     return counts, failures
 
 
+@pytest.mark.slow
 def test_every_answer_under_load_is_the_right_verdict(server: Server) -> None:
     counts, failures = asyncio.run(_run(server))
     assert counts["sealed and verified"] == DOCUMENTS
@@ -298,6 +299,7 @@ def test_shared_certificates_are_parsed_before_use(container: Container) -> None
         assert _unparsed(cert) == []
 
 
+@pytest.mark.slow
 def test_threads_released_together_on_a_fresh_verifier(container: Container) -> None:
     c = container
     c.seals.register(parse_license(LICENSE))

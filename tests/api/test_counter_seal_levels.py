@@ -29,6 +29,8 @@ from pyhanko.sign.validation import DocumentSecurityStore, async_validate_pdf_si
 from helpers import OTHER_USCC, USCC, Api, require_tool
 from pdfs import simple_pdf
 
+pytestmark = pytest.mark.slow
+
 A_SEAL = {"kind": "contract", "page": 1, "x": 150, "y": 150}
 B_SEAL = {"kind": "contract", "page": 1, "x": 420, "y": 150}
 

@@ -198,6 +198,7 @@ def test_a_job_that_drops_its_cut_and_then_waits_is_still_stopped() -> None:
     assert deadline.rearms >= 1
 
 
+@pytest.mark.slow
 def test_a_cut_near_the_end_of_a_job_never_leaks_into_later_work() -> None:
     """Jobs that finish right around the limit, half of them dropping every cut (so that cuts
     are raised again right as jobs end): the cut is either reported for that job or dropped,
@@ -301,6 +302,7 @@ def _timed_sign(api: Api, pdf: bytes) -> tuple[int, dict[str, str], float]:
     return r.status_code, r.json() if r.status_code != 200 else {}, time.process_time() - started
 
 
+@pytest.mark.slow
 def test_http_sign_of_a_document_over_the_limit_is_422_quickly_and_changes_nothing(
     api: Api,
 ) -> None:
@@ -332,6 +334,7 @@ def test_http_sign_of_a_document_over_the_limit_is_422_quickly_and_changes_nothi
     assert _counts(api)[0] == before[0] + 2
 
 
+@pytest.mark.slow
 def test_http_verify_over_the_limit_is_422(api: Api) -> None:
     signed = api.client.post(
         "/v1/sign",

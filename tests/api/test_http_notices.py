@@ -129,6 +129,7 @@ def test_page_carries_the_notice_texts(api: Api) -> None:
     assert tables["marks"]["seal_superseded"] and tables["reasons"]["key_compromise"]
 
 
+@pytest.mark.slow
 def test_cli_verify_expect_uscc(api: Api, tmp_path) -> None:  # type: ignore[no-untyped-def]
     pdf = tmp_path / "sealed.pdf"
     pdf.write_bytes(seal(api))
@@ -155,6 +156,7 @@ def test_cli_verify_expect_uscc(api: Api, tmp_path) -> None:  # type: ignore[no-
     assert f"carries no seal of the enterprise {OTHER_USCC}" in absent.stdout
 
 
+@pytest.mark.slow
 def test_cli_prints_notices(api: Api, tmp_path) -> None:  # type: ignore[no-untyped-def]
     sealed = seal(api)
     wait_past_timestamp(verify(api, sealed).json())

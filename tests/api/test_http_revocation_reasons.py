@@ -315,6 +315,7 @@ def live(tmp_path: Path) -> Iterator[tuple[Path, str, dict[str, Any]]]:
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_cli_reason_codes_seen_by_openssl_ocsp_and_crl(
     live: tuple[Path, str, dict[str, Any]], tmp_path: Path
 ) -> None:

@@ -21,6 +21,8 @@ from helpers import USCC, Api, license_data
 from seals.license import parse_license
 from signer.pdf_io import SPOOL_BYTES
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def big_api(settings: Settings) -> Iterator[Api]:

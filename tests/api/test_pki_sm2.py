@@ -175,6 +175,7 @@ def _eseal(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_init_makes_the_sm2_pki_and_pki_commands_take_the_algorithm(tmp_path: Path) -> None:
     data = tmp_path / "data"
     r = _eseal(data, "init")

@@ -214,6 +214,7 @@ def cli_data(tmp_path: Path, _initialised_template: Path) -> Iterator[Path]:
     yield data
 
 
+@pytest.mark.slow
 def test_cli_prints_the_notices(cli_data: Path, tmp_path: Path) -> None:
     src = tmp_path / "one.pdf"
     src.write_bytes(simple_pdf(1))

@@ -14,6 +14,8 @@ from helpers import USCC, Api
 from pdfs import simple_pdf
 from seals.kinds import SealKind
 
+pytestmark = pytest.mark.slow
+
 PROBLEM = "application/problem+json"
 
 

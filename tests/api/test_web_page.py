@@ -45,6 +45,8 @@ from helpers import READY_TIMEOUT_S, Api, unavailable, wait_until
 from pdfs import simple_pdf
 from seals.license import parse_license
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 LICENSE = json.loads((ROOT / "examples" / "license.json").read_text(encoding="utf-8"))
 USCC = LICENSE["uscc"]

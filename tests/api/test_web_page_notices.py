@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta, timezone
 
+import pytest
 from test_web_page import (  # noqa: F401 - fixtures, used by name
     USCC,
     Cdp,
@@ -29,6 +30,8 @@ from test_web_page import (  # noqa: F401 - fixtures, used by name
 from api.container import build
 from api.settings import Settings
 from seals.license import LicenseStatus
+
+pytestmark = pytest.mark.slow
 
 BEIJING = timezone(timedelta(hours=8))
 

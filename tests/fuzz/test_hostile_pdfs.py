@@ -34,6 +34,8 @@ from hypothesis import strategies as st
 
 from pdfs import cjk_contract, extract_cjk_face, simple_pdf
 
+pytestmark = pytest.mark.slow
+
 CORPUS = Path(__file__).parent / "corpus"
 #: how many times a normal document's cost a hostile input may take (a cut-off or a refusal
 #: costs about as much as a normal document; what fails this is a hang in the making)

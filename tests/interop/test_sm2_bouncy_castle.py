@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -17,6 +18,8 @@ from keystore.masterkey import MasterKey
 from keystore.pki import RevokedCert, SealSubject
 from keystore.sm2_pki import Sm2Pki
 from keystore.soft import SoftKeyStore
+
+pytestmark = pytest.mark.slow
 
 MESSAGE = "合同专用章 signed attributes".encode()
 #: the ``bouncy_castle`` fixture of tests/interop/conftest.py

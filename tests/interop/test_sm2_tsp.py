@@ -29,6 +29,8 @@ from keystore.sm2_pki import Sm2Pki
 from keystore.soft import SoftKeyStore
 from keystore.tsa import SM2_TSA_POLICY, Sm2TsaKey, TimeStampAuthority, TimeStampResp
 
+pytestmark = pytest.mark.slow
+
 SOURCE = Path(__file__).with_name("TspCheck.java")
 JARS = [
     Path(os.environ.get(variable, f"/usr/share/java/{name}.jar"))

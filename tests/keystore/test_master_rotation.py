@@ -34,6 +34,8 @@ from seals.kinds import SealKind
 from seals.license import parse_license
 from signer.service import SealingOptions, SealOrder
 
+pytestmark = pytest.mark.slow
+
 OTHER_USCC = "91110000600037341L"
 
 

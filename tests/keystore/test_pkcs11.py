@@ -26,7 +26,7 @@ from keystore.base import KeyAlgorithm, KeyStore
 from keystore.errors import KeystoreError, KeystoreUnavailable
 from keystore.pkcs11 import Pkcs11KeyStore, Pkcs11TokenSigner
 
-pytestmark = pytest.mark.softhsm
+pytestmark = [pytest.mark.softhsm, pytest.mark.slow]
 
 ALGORITHMS = [KeyAlgorithm.EC_P256, KeyAlgorithm.RSA_2048]
 REPO = Path(__file__).resolve().parents[2]

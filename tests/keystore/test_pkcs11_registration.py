@@ -16,6 +16,8 @@ from keystore.errors import KeystoreUnavailable
 from seals.kinds import SealKind
 from seals.license import parse_license
 
+pytestmark = pytest.mark.slow
+
 
 def _settings(settings: Settings, softhsm, pin: str) -> Settings:  # type: ignore[no-untyped-def]
     return settings.model_copy(

@@ -80,6 +80,7 @@ def test_http_registration_refuses_an_impossible_date(settings: Settings) -> Non
         assert ok.status_code == 201, ok.text
 
 
+@pytest.mark.slow
 def test_cli_registration_refuses_an_impossible_date(tmp_path: Path, settings: Settings) -> None:
     path = tmp_path / "license.json"
     path.write_text(

@@ -122,6 +122,7 @@ def test_name_too_long_leaves_nothing(container: Container) -> None:
     assert _key_files(container, USCC) == []
 
 
+@pytest.mark.slow
 def test_failure_while_storing_leaves_nothing(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -356,6 +356,7 @@ def test_cancelling_the_license_revokes_every_sm2_certificate(
     assert {e["crl_reason"] for e in crl.values()} == {"cessation_of_operation"}
 
 
+@pytest.mark.slow
 def test_a_failed_registration_leaves_no_sm2_key(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -65,6 +65,8 @@ from signer.service import SealingOptions, SealOrder
 from storage.archive import SealUse
 from storage.db import migrate
 
+pytestmark = pytest.mark.slow
+
 #: pyHanko's own CLI (the test extra installs it beside the interpreter running the tests)
 PYHANKO = (
     shutil.which("pyhanko", path=str(Path(sys.executable).parent))

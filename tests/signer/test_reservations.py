@@ -189,6 +189,7 @@ async def test_a_smaller_seal_is_centred_in_a_larger_field(lab: Container) -> No
     )
 
 
+@pytest.mark.slow
 async def test_b_lta_counter_seal_on_a_document_certified_with_two_seals(lab: Container) -> None:
     """A certifies with two seals of its own and reserves two for B; B seals both at B-LTA
     (validation data and a document timestamp after A's certification are allowed).

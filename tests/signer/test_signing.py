@@ -98,6 +98,7 @@ async def _seal(
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", list(PadesLevel))
 async def test_every_level_validates_in_pyhanko_poppler_and_endesive(
     sealing_any_key: Container, level: PadesLevel, tmp_path: Path
@@ -173,6 +174,7 @@ async def test_timestamp_token_verifies_with_openssl(sealing: Container, tmp_pat
     assert "Verification: OK" in out.stdout, out.stdout + out.stderr
 
 
+@pytest.mark.slow
 async def test_extend_b_t_to_lt_and_lta(sealing: Container) -> None:
     signed = await _seal(sealing, simple_pdf(1), PadesLevel.B_T, (SealKind.CONTRACT,))
     signer = sealing.sealing.document_signer

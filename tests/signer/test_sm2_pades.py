@@ -222,6 +222,7 @@ async def test_pyhanko_does_not_trust_the_seal_under_another_sm2_root(
 # -- Bouncy Castle -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bouncy_castle_verifies_the_cms_of_the_sealed_pdf(
     tmp_path: Path, seal: Sm2Seal, sealed: bytes, bouncy_castle: SmCheck
 ) -> None:
@@ -232,6 +233,7 @@ def test_bouncy_castle_verifies_the_cms_of_the_sealed_pdf(
     )
 
 
+@pytest.mark.slow
 def test_bouncy_castle_rejects_a_changed_byte_a_changed_signature_and_another_root(
     tmp_path: Path, seal: Sm2Seal, sealed: bytes, bouncy_castle: SmCheck
 ) -> None:

@@ -211,6 +211,7 @@ async def test_report_of_a_document_with_two_seals(
     assert report["signatures"][: len(seals)] == seals
 
 
+@pytest.mark.slow
 async def test_extension_raises_the_level(lab: Container, sealed: dict[PadesLevel, bytes]) -> None:
     signer = lab.sealing.document_signer
     for target in (PadesLevel.B_LT, PadesLevel.B_LTA):
@@ -294,6 +295,7 @@ def cli(lab: Container, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 async def test_cli_exit_codes_and_json(
     lab: Container, sealed: dict[PadesLevel, bytes], tmp_path: Path
 ) -> None:

@@ -53,7 +53,7 @@ ACCESS_KEY = "eseal-test-access"  # as in s3_fixtures
 SECRET_KEY = "eseal-test-secret-0123456789abcdef"
 
 pytest_plugins = ["archive_fixtures", "s3_fixtures"]
-pytestmark = pytest.mark.s3
+pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
 NO_GRACE = timedelta(0)
 

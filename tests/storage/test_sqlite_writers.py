@@ -125,6 +125,7 @@ def test_many_threads_write_and_every_write_lands(tmp_path: Path) -> None:
     assert (tmp_path / "w.db.writers").exists()
 
 
+@pytest.mark.slow
 def test_a_writer_of_another_process_is_waited_for(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     writes = engine.execution_options(**WRITE)
@@ -155,6 +156,7 @@ def test_a_writer_of_another_process_is_waited_for(tmp_path: Path) -> None:
     assert _rows(engine) == [99, 1]  # this process's row came after the other's turn ended
 
 
+@pytest.mark.slow
 def test_reads_never_wait_for_a_writer_of_another_process(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     with engine.execution_options(**WRITE).begin() as conn:
