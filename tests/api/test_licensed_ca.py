@@ -466,6 +466,7 @@ def _kind(value: str) -> Any:
 # -- the CLI -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_requests_and_imports_and_refuses_with_the_problem_code(
     licensed: Licensed,
     tmp_path: Path,

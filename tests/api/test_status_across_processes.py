@@ -14,6 +14,7 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
@@ -84,6 +85,7 @@ def _extend(api: Api, pdf: bytes) -> Any:
     )
 
 
+@pytest.mark.slow
 def test_a_seal_revoked_with_the_cli_is_revoked_for_the_running_server_at_once(
     api: Api, settings: Settings
 ) -> None:

@@ -30,6 +30,8 @@ from keystore.sm2_pki import Sm2Pki
 from keystore.soft import SoftKeyStore
 from keystore.tsa import Sm2TsaKey, TimeStampAuthority, TimeStampResp
 
+pytestmark = pytest.mark.slow
+
 URL = "https://eseal.example.cn"
 DATA = "合同专用章 — timestamped data".encode()
 SEAL_INFO = "SES_SealInfo DER: ES v4 合同专用章".encode()

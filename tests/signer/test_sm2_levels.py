@@ -453,6 +453,7 @@ def test_pyhanko_ades_lta_validation_passes_the_b_lta_file(
 # -- Bouncy Castle -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", LEVELS, ids=[lv.value for lv in LEVELS])
 def test_bouncy_castle_verifies_the_seals_cms(
     shared: Sm2World,
@@ -478,6 +479,7 @@ def tsp_check(tmp_path_factory: pytest.TempPathFactory) -> TspCheck:
     return compile_tspcheck(tmp_path_factory.mktemp("tspcheck"))
 
 
+@pytest.mark.slow
 def test_bouncy_castle_validates_the_signature_and_document_timestamps(
     shared: Sm2World, sealed: dict[PadesLevel, bytes], tsp_check: TspCheck, tmp_path: Path
 ) -> None:
