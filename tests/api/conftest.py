@@ -66,12 +66,14 @@ def _registered_template(
 
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """As the suite's ``settings``; for a test that uses ``api``, a copy of the registered dir.
+    """As the suite's ``settings``; for a test that uses ``api`` (or any fixture that asks for
+    ``_registered_template``, as ``api`` does), a copy of the registered dir.
 
     Deciding here (rather than replacing the dir inside ``api``) keeps ``settings``,
     ``container`` and ``api`` of one test on one data dir, whichever it asks for first.
     """
-    name = "_registered_template" if "api" in request.fixturenames else "_initialised_template"
+    registered = "_registered_template" in request.fixturenames
+    name = "_registered_template" if registered else "_initialised_template"
     template = request.getfixturevalue(name)
     source = template.data_dir if isinstance(template, _Registered) else template
     return settings_on_copy(source, tmp_path)
