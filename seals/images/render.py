@@ -432,6 +432,9 @@ def seal_layout(kind: SealKind, *, name: str, uscc: str, legal_representative: s
 # --------------------------------------------------------------------------- drawing
 
 
+#: the same input gives the same bytes, so a re-issue or a second registration of the same
+#: license face (tests, demos) does not draw again; 64 images of ~100 KB at most
+@functools.lru_cache(maxsize=64)
 def render_seal(
     kind: SealKind,
     *,
