@@ -8,7 +8,6 @@ own process (:meth:`SealService.subscribe`), e.g. the server's cache of OCSP res
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import secrets
@@ -16,25 +15,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.sign.signers.pdf_cms import Signer
 
-from keystore import csr
-from keystore.asn1_shared import fully_parsed
 from keystore.base import KeyAlgorithm, KeyStore
-from keystore.pki import CertStatus, InternalPki, RevokedCert, SealSubject
-from keystore.sm2 import is_sm2_spki
+from keystore.pki import CertStatus, InternalPki, RevokedCert
 from keystore.sm2_pki import Sm2Pki
 
-from .audit import AuditEvent
+from .audit import AuditEvent, seal_event
+from .certificates import SealCas, armor, seal_subject
 from .errors import (
-    CertificateRefused,
-    CertificateSerialInUse,
     DomainError,
     EnterpriseExists,
     EnterpriseNotFound,
@@ -42,12 +34,23 @@ from .errors import (
     SealNotActive,
     SealNotFound,
 )
-from .identity import identity_of
 from .images import clean_scan, render_seal
 from .kinds import SealKind
 from .license import License, LicenseStatus, StatusChange
+from .licensed_ca import LicensedCa
 from .model import Enterprise, ImageSource, RevocationReason, Seal, SealStatus
 from .ports import EnterpriseRepository, StatusChanged, StatusListener
+from .reasons import (
+    REISSUE_CODES,
+    REVOKE_CODES,
+    SUSPEND_CODES,
+    checked_code,
+    compromise_time,
+    parse_compromise_time,
+    parse_reason_code,
+)
+from .revocation_data import RevocationData
+from .seal_signers import SealSigners
 from .vocab import SealAction
 
 __all__ = [
@@ -68,20 +71,6 @@ FINAL_STATUSES = frozenset({LicenseStatus.CANCELLED, LicenseStatus.REVOKED})
 #: The reason published for the seals of a cancelled (注销) or revoked (吊销) license: either
 #: way the enterprise no longer operates, and nothing is known to be wrong with the keys.
 LICENSE_END_REASON = RevocationReason.CESSATION_OF_OPERATION
-
-#: Which codes each lifecycle step takes, and its default.
-_REVOKE_CODES = frozenset(RevocationReason) - {RevocationReason.CERTIFICATE_HOLD}
-_SUSPEND_CODES = frozenset({RevocationReason.CERTIFICATE_HOLD})
-_REISSUE_CODES = frozenset({RevocationReason.SUPERSEDED, RevocationReason.KEY_COMPROMISE})
-
-_RFC5280 = {
-    RevocationReason.UNSPECIFIED: x509.ReasonFlags.unspecified,
-    RevocationReason.KEY_COMPROMISE: x509.ReasonFlags.key_compromise,
-    RevocationReason.AFFILIATION_CHANGED: x509.ReasonFlags.affiliation_changed,
-    RevocationReason.SUPERSEDED: x509.ReasonFlags.superseded,
-    RevocationReason.CESSATION_OF_OPERATION: x509.ReasonFlags.cessation_of_operation,
-    RevocationReason.CERTIFICATE_HOLD: x509.ReasonFlags.certificate_hold,
-}
 
 
 def _utcnow() -> datetime:
@@ -124,8 +113,11 @@ class SealService:
             raise ValueError("SM2 seal certificates need the SM2 PKI (sm2_pki)")
         self._sm2_pki = sm2_pki
         self._clock = clock
-        self._signers: dict[tuple[str, int], Signer] = {}
         self._listeners: list[StatusListener] = []
+        self._cas = SealCas(pki, sm2_pki)
+        self._licensed_ca = LicensedCa(repository, keystore, clock)
+        self._revocation = RevocationData(repository, self._cas)
+        self._signers = SealSigners(keystore, self._cas)
 
     # -- status notifications -------------------------------------------------------------
 
@@ -186,7 +178,7 @@ class SealService:
                     "enterprise.register", actor, uscc=license.uscc, detail={"name": license.name}
                 )
             ]
-            events += [_seal_event("seal.issue", actor, seal) for seal in seals]
+            events += [seal_event("seal.issue", actor, seal) for seal in seals]
             self._repo.register(enterprise, seals, events)
         except BaseException:
             for key_ref in made:
@@ -218,7 +210,7 @@ class SealService:
         label = f"{kind.value}-v{version}-{secrets.token_hex(4)}"
         key_ref = self._keys.generate(license.uscc, label, algorithm)
         made.append(key_ref)
-        subject = _seal_subject(license, kind)
+        subject = seal_subject(license, kind)
         not_before, not_after = now - timedelta(minutes=1), now + self._settings.validity
         cert = self._pki.issue_seal_certificate(
             self._keys.public_key(key_ref), subject, not_before=not_before, not_after=not_after
@@ -234,7 +226,7 @@ class SealService:
                 self._keys.public_key(sm2_ref), subject, not_before=not_before, not_after=not_after
             )
             sm2_serial = sm2_cert.serial_number
-            sm2_pem = bytes(asn1_pem.armor("CERTIFICATE", sm2_cert.dump())).decode()
+            sm2_pem = armor(sm2_cert)
         return Seal(
             uscc=license.uscc,
             kind=kind,
@@ -320,7 +312,7 @@ class SealService:
                 detail={"from": enterprise.status.value, "to": status.value, "reason": reason},
             )
         ]
-        events += [_seal_event("seal.revoke", actor, s) for s in revoked]
+        events += [seal_event("seal.revoke", actor, s) for s in revoked]
         changed = self._repo.change_status(uscc, StatusChange(status, now, reason), revoked, events)
         self._notify(uscc, revoked, license_status=status)
         return changed
@@ -371,8 +363,8 @@ class SealService:
         actor: str = "cli",
     ) -> Seal:
         """Put the seal on hold (``certificate_hold``, the only code a suspension takes)."""
-        checked = _checked_code(
-            code, _SUSPEND_CODES, RevocationReason.CERTIFICATE_HOLD, "a suspension"
+        checked = checked_code(
+            code, SUSPEND_CODES, RevocationReason.CERTIFICATE_HOLD, "a suspension"
         )
         seal = self._require_status(uscc, kind, SealStatus.ACTIVE, "suspend")
         return self._change(
@@ -403,10 +395,10 @@ class SealService:
     ) -> Seal:
         """Revoke for good. ``code`` defaults to ``unspecified``; a ``key_compromise``
         counts from ``compromised_at`` (default: now), which may lie in the past."""
-        checked = _checked_code(code, _REVOKE_CODES, RevocationReason.UNSPECIFIED, "a revocation")
+        checked = checked_code(code, REVOKE_CODES, RevocationReason.UNSPECIFIED, "a revocation")
         now = self._clock()
         seal = self.seal(uscc, kind)
-        since = _compromise_time(checked, compromised_at, seal, now)
+        since = compromise_time(checked, compromised_at, seal, now)
         if seal.status is SealStatus.REVOKED:
             raise DomainError(f"the {kind.value} seal is revoked already", code="seal_revoked")
         return self._change(
@@ -428,7 +420,7 @@ class SealService:
         """A new key, certificate and version; the old certificate is revoked as
         ``superseded``, or as ``key_compromise`` from ``compromised_at`` if the caller says so.
         """
-        checked = _checked_code(code, _REISSUE_CODES, RevocationReason.SUPERSEDED, "a re-issue")
+        checked = checked_code(code, REISSUE_CODES, RevocationReason.SUPERSEDED, "a re-issue")
         enterprise = self.enterprise(uscc)
         if enterprise.status is not LicenseStatus.ACTIVE:
             raise LicenseNotActive(
@@ -437,7 +429,7 @@ class SealService:
             )
         old = self.seal(uscc, kind)
         now = self._clock()
-        since = _compromise_time(checked, compromised_at, old, now)
+        since = compromise_time(checked, compromised_at, old, now)
         made: list[str] = []
         try:
             new = self._issue(
@@ -456,7 +448,7 @@ class SealService:
                 )
             self._repo.save_seals(
                 [retired, new],
-                [_seal_event("seal.revoke", actor, retired), _seal_event("seal.issue", actor, new)],
+                [seal_event("seal.revoke", actor, retired), seal_event("seal.issue", actor, new)],
             )
         except BaseException:
             for key_ref in made:
@@ -492,7 +484,7 @@ class SealService:
         return seal
 
     def _save(self, seal: Seal, action: str, actor: str) -> Seal:
-        self._repo.save_seals([seal], [_seal_event(action, actor, seal)])
+        self._repo.save_seals([seal], [seal_event(action, actor, seal)])
         return seal
 
     def _change(self, seal: Seal, action: str, actor: str) -> Seal:
@@ -519,20 +511,7 @@ class SealService:
                 f"the {kind.value} seal is {seal.status.value}; a certificate request needs an "
                 "active seal"
             )
-        key_ref = self._key_for(seal, _parse_algorithm(algorithm))
-        spki = self._keys.public_key(key_ref)
-        subject = _seal_subject(enterprise.license, kind).name()
-        if key_ref == seal.sm2_key_ref:
-            sm2_signer = self._sm2_signer(key_ref)
-            return csr.certification_request(subject, spki, sm2_signer.sign)
-        cert = asn1_x509.Certificate.load(_pem_der(seal.certificate_pem))
-        pdf_signer = self._keys.signer(key_ref, cert, [])
-
-        def sign(data: bytes) -> bytes:
-            # the request is made in a worker thread or the CLI: no event loop runs here
-            return asyncio.run(pdf_signer.async_sign_raw(data, "sha256"))
-
-        return csr.certification_request(subject, spki, sign)
+        return self._licensed_ca.certificate_request(enterprise, seal, algorithm)
 
     def import_certificate(
         self,
@@ -559,117 +538,9 @@ class SealService:
         seal = self.seal(uscc, kind)
         if seal.status is SealStatus.REVOKED:
             raise SealNotActive(f"the {kind.value} seal is revoked; re-issue it first")
-        certs = csr.load_certificates(certificate, "certificate")
-        if not certs:
-            raise csr.ImportRefused("no certificate was given")
-        leaf, intermediates = certs[0], certs[1:]
-        if chain:
-            intermediates += csr.load_certificates(chain, "chain")
-        spki = leaf["tbs_certificate"]["subject_public_key_info"]
-        is_sm2 = is_sm2_spki(spki)
-        key_ref = seal.sm2_key_ref if is_sm2 else seal.key_ref
-        if key_ref is None:
-            raise csr.ImportRefused(
-                "the certificate holds an SM2 key and the seal has none",
-                code="certificate_key_mismatch",
-            )
-        csr.check_certificate_key(leaf, self._keys.public_key(key_ref))
-        identity = identity_of(leaf)
-        if identity.uscc != uscc:
-            raise CertificateRefused(
-                f"the certificate names the USCC {identity.uscc or '(none)'}, not {uscc}",
-                code="certificate_wrong_enterprise",
-            )
-        if identity.organisation != enterprise.license.name:
-            raise CertificateRefused(
-                f"the certificate names the organisation {identity.organisation or '(none)'!r}, "
-                f"not the license's {enterprise.license.name!r}",
-                code="certificate_name_mismatch",
-            )
-        now = self._clock()
-        csr.check_valid_at(leaf, now, "certificate")
-        path = csr.check_chain(leaf, intermediates, anchors, now)
-        serial = leaf.serial_number
-        holder = (self._repo.seal_by_sm2_serial if is_sm2 else self._repo.seal_by_serial)(serial)
-        if holder is not None and (holder.uscc, holder.kind, holder.version) != (
-            seal.uscc,
-            seal.kind,
-            seal.version,
-        ):
-            raise CertificateSerialInUse(f"another seal holds a certificate with serial {serial:x}")
-        cert_pem = _armor(leaf)
-        replaced = seal.sm2_serial if is_sm2 else seal.serial
-        if is_sm2:
-            updated = replace(seal, sm2_serial=serial, sm2_certificate_pem=cert_pem)
-        else:
-            updated = replace(
-                seal,
-                serial=serial,
-                certificate_pem=cert_pem,
-                chain_pem="".join(_armor(c) for c in path[1:]),
-                not_before=leaf.not_valid_before,
-                not_after=leaf.not_valid_after,
-            )
-        event = AuditEvent(
-            "seal.certificate_imported",
-            actor,
-            uscc=uscc,
-            seal_kind=kind.value,
-            serial=format(updated.serial, "x"),
-            detail={
-                "version": seal.version,
-                "algorithm": "sm2" if is_sm2 else seal.key_algorithm,
-                "certificate_serial": format(serial, "x"),
-                "issuer": leaf.issuer.human_friendly,
-                "replaced_serial": format(replaced, "x") if replaced is not None else None,
-                "not_after": leaf.not_valid_after.isoformat(),
-            },
+        return self._licensed_ca.import_certificate(
+            enterprise, seal, certificate, chain, anchors=anchors, actor=actor
         )
-        self._repo.save_seals([updated], [event])
-        return updated
-
-    def _key_for(self, seal: Seal, algorithm: KeyAlgorithm) -> str:
-        if algorithm is KeyAlgorithm.SM2:
-            if seal.sm2_key_ref is None:
-                raise DomainError(
-                    f"the {seal.kind.value} seal has no SM2 key", code="algorithm_not_held"
-                )
-            return seal.sm2_key_ref
-        if algorithm.value != seal.key_algorithm:
-            raise DomainError(
-                f"the {seal.kind.value} seal's keys are sm2 and {seal.key_algorithm}, "
-                f"not {algorithm.value}",
-                code="algorithm_not_held",
-            )
-        return seal.key_ref
-
-    def _sm2_signer(self, key_ref: str) -> Any:
-        """The store's SM2 signer (the soft store has one; a PKCS#11 store holds no SM2 key)."""
-        make = getattr(self._keys, "sm2_signer", None)
-        if make is None:
-            raise DomainError(
-                "this key store holds no SM2 keys", code="algorithm_not_supported_by_keystore"
-            )
-        return make(key_ref)
-
-    def _issued_here(self, certificate_pem: str | None, *, sm2: bool = False) -> bool:
-        """Whether our seal CA (international or SM2) issued this certificate; an imported one
-        is its CA's business, our OCSP and CRL do not speak for it."""
-        if not certificate_pem:
-            return False
-        if sm2:
-            if self._sm2_pki is None:
-                return False
-            issuing = self._sm2_pki.certificate("issuing")
-        else:
-            issuing = self._pki.chain()[0]
-        return bool(asn1_x509.Certificate.load(_pem_der(certificate_pem)).issuer == issuing.subject)
-
-    def _chain_for_signing(self, seal: Seal) -> list[asn1_x509.Certificate]:
-        """The chain carried in a signature: our CA's, or the imported certificate's."""
-        if self._issued_here(seal.certificate_pem):
-            return self._pki.chain()
-        return [fully_parsed(c) for c in csr.load_certificates(seal.chain_pem, "chain")]
 
     # -- use ------------------------------------------------------------------------------
 
@@ -691,207 +562,22 @@ class SealService:
                 f"the {kind.value} seal of {uscc} is {seal.status.value}",
                 code=f"seal_{seal.status.value}",
             )
-        cache_key = (seal.key_ref, seal.serial)
-        signer = self._signers.get(cache_key)
-        if signer is None:
-            cert = fully_parsed(
-                asn1_x509.Certificate.load(  # the cached signer is shared
-                    x509.load_pem_x509_certificate(seal.certificate_pem.encode()).public_bytes(
-                        serialization.Encoding.DER
-                    )
-                )
-            )
-            signer = self._keys.signer(seal.key_ref, cert, self._chain_for_signing(seal))
-            self._signers[cache_key] = signer
-        return seal, signer
+        return seal, self._signers.signer(seal)
 
-    # -- revocation data for the PKI ------------------------------------------------------
+    # -- revocation data for the PKI (seals.revocation_data) ------------------------------
 
     def certificate_status(self, serial: int) -> CertStatus | None:
         """Status of a seal certificate for OCSP: None if the CA never issued it."""
-        seal = self._repo.seal_by_serial(serial)
-        if seal is None or not self._issued_here(seal.certificate_pem):
-            return None
-        return _cert_status(seal)
+        return self._revocation.certificate_status(serial)
 
     def revoked_certificates(self) -> list[RevokedCert]:
-        out = []
-        for seal in self._repo.revoked_seals():
-            if not self._issued_here(seal.certificate_pem):
-                continue  # an imported certificate: its CA publishes its status
-            status = _cert_status(seal)
-            assert status.revoked_at is not None
-            out.append(
-                RevokedCert(
-                    seal.serial,
-                    status.revoked_at,
-                    status.reason,
-                    invalidity_date=seal.compromised_at,
-                )
-            )
-        return out
-
-    # The SM2 certificate of a seal version shares its status: a suspension puts both on hold,
-    # a revocation or re-issue revokes both with the same reason code and time.
+        """What the seal CA's CRL lists: the serials of revoked and held seals."""
+        return self._revocation.revoked_certificates()
 
     def sm2_certificate_status(self, serial: int) -> CertStatus | None:
         """Status of a seal's SM2 certificate for the SM2 OCSP responder: None if unknown."""
-        seal = self._repo.seal_by_sm2_serial(serial)
-        if seal is None or not self._issued_here(seal.sm2_certificate_pem, sm2=True):
-            return None
-        return _cert_status(seal)
+        return self._revocation.sm2_certificate_status(serial)
 
     def sm2_revoked_certificates(self) -> list[RevokedCert]:
         """What the SM2 seal CA's CRL lists: the SM2 serials of revoked and held seals."""
-        out = []
-        for seal in self._repo.revoked_seals():
-            if seal.sm2_serial is None or not self._issued_here(seal.sm2_certificate_pem, sm2=True):
-                continue
-            status = _cert_status(seal)
-            assert status.revoked_at is not None
-            out.append(
-                RevokedCert(
-                    seal.sm2_serial,
-                    status.revoked_at,
-                    status.reason,
-                    invalidity_date=seal.compromised_at,
-                )
-            )
-        return out
-
-
-def _parse_algorithm(value: str) -> KeyAlgorithm:
-    try:
-        return KeyAlgorithm(value.strip().lower())
-    except ValueError:
-        known = ", ".join(a.value for a in KeyAlgorithm)
-        raise DomainError(
-            f"unknown algorithm {value[:40]!r}; one of: {known}", code="invalid_algorithm"
-        ) from None
-
-
-def _pem_der(text: str) -> bytes:
-    return bytes(asn1_pem.unarmor(text.encode())[2])
-
-
-def _armor(cert: asn1_x509.Certificate) -> str:
-    return bytes(asn1_pem.armor("CERTIFICATE", cert.dump())).decode()
-
-
-def _seal_subject(license: License, kind: SealKind) -> SealSubject:
-    """The subject of a seal certificate (DESIGN.md 1), for our CA and for a request."""
-    if kind is SealKind.LEGAL_REP:
-        return SealSubject(
-            license.name, license.uscc, "法定代表人", person=license.legal_representative
-        )
-    return SealSubject(license.name, license.uscc, kind.label)
-
-
-def _seal_event(action: str, actor: str, seal: Seal) -> AuditEvent:
-    return AuditEvent(
-        action,
-        actor,
-        uscc=seal.uscc,
-        seal_kind=seal.kind.value,
-        serial=format(seal.serial, "x"),
-        detail={
-            "version": seal.version,
-            "status": seal.status.value,
-            "reason": seal.status_reason,
-            "reason_code": (seal.reason_code.value if seal.reason_code else None),
-            "compromised_at": (seal.compromised_at.isoformat() if seal.compromised_at else None),
-            "image_sha256": seal.image_sha256,
-            **({"sm2_serial": format(seal.sm2_serial, "x")} if seal.sm2_serial is not None else {}),
-        },
-    )
-
-
-def _cert_status(seal: Seal) -> CertStatus:
-    since, reason = seal.revoked_since, seal.published_reason
-    if since is None or reason is None:
-        return CertStatus()
-    return CertStatus(since, _RFC5280[reason])
-
-
-# -- reason codes and compromise times ----------------------------------------------------
-
-
-def parse_reason_code(value: str) -> RevocationReason:
-    """A reason code from its name (``key_compromise`` ...); 422 ``invalid_reason_code``."""
-    try:
-        return RevocationReason(value.strip().lower())
-    except ValueError:
-        known = ", ".join(r.value for r in RevocationReason)
-        raise DomainError(
-            f"unknown reason code {value[:40]!r}; one of: {known}", code="invalid_reason_code"
-        ) from None
-
-
-def parse_compromise_time(value: str) -> datetime:
-    """An ISO 8601 time with a UTC offset (``2025-03-01T08:00:00+08:00``, or ``Z``)."""
-    try:
-        when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise DomainError(
-            f"compromised_at {value[:40]!r} is not an ISO 8601 time "
-            "(e.g. 2025-03-01T08:00:00+08:00)",
-            code="invalid_compromised_at",
-        ) from None
-    return _aware(when)
-
-
-def _aware(when: datetime) -> datetime:
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise DomainError(
-            "compromised_at needs a time zone (e.g. +08:00 or Z)", code="invalid_compromised_at"
-        )
-    return when.astimezone(UTC)
-
-
-def _checked_code(
-    code: RevocationReason | str | None,
-    allowed: frozenset[RevocationReason],
-    default: RevocationReason,
-    what: str,
-) -> RevocationReason:
-    if code is None:
-        return default
-    checked = code if isinstance(code, RevocationReason) else parse_reason_code(code)
-    if checked not in allowed:
-        names = ", ".join(sorted(r.value for r in allowed))
-        hint = " (suspend the seal instead)" if checked is RevocationReason.CERTIFICATE_HOLD else ""
-        raise DomainError(
-            f"{what} takes the reason code {names}, not {checked.value}{hint}",
-            code="invalid_reason_code",
-        )
-    return checked
-
-
-def _compromise_time(
-    code: RevocationReason, value: datetime | str | None, seal: Seal, now: datetime
-) -> datetime | None:
-    """When a key compromise counts from: given or now, in whole seconds (as the CRL and
-    OCSP carry it), not before the certificate's validity and not in the future."""
-    if code is not RevocationReason.KEY_COMPROMISE:
-        if value is not None:
-            raise DomainError(
-                "compromised_at goes with the reason code key_compromise only",
-                code="invalid_compromised_at",
-            )
-        return None
-    if value is None:
-        when = now
-    else:
-        when = parse_compromise_time(value) if isinstance(value, str) else _aware(value)
-    when = when.replace(microsecond=0)
-    if when > now:
-        raise DomainError(
-            f"compromised_at {when.isoformat()} is in the future", code="invalid_compromised_at"
-        )
-    if when < seal.not_before:
-        raise DomainError(
-            f"compromised_at {when.isoformat()} is before the certificate was valid "
-            f"({seal.not_before.isoformat()})",
-            code="invalid_compromised_at",
-        )
-    return when
+        return self._revocation.sm2_revoked_certificates()
