@@ -1,8 +1,8 @@
 """A seal's certificate: its subject, its PEM form, and whether one of our seal CAs issued it.
 
-Shared by issuance (:mod:`seals.service`), certificates from another CA
-(:mod:`seals.licensed_ca`) and the revocation data our OCSP and CRL publish
-(:mod:`seals.revocation_data`).
+Shared by issuance (:mod:`seals.issuance`), certificates from another CA
+(:mod:`seals.licensed_ca`), the chain a signature carries (:mod:`seals.seal_signers`) and the
+revocation data our OCSP and CRL publish (:mod:`seals.revocation_data`).
 """
 
 from __future__ import annotations

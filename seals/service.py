@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import serialization
 from pyhanko.sign.signers.pdf_cms import Signer
 
-from keystore.base import KeyAlgorithm, KeyStore
+from keystore.base import KeyStore
 from keystore.pki import CertStatus, InternalPki, RevokedCert
 from keystore.sm2_pki import Sm2Pki
 
 from .audit import AuditEvent, seal_event
-from .certificates import SealCas, armor, seal_subject
+from .certificates import SealCas
 from .errors import (
     DomainError,
     EnterpriseExists,
@@ -34,7 +31,8 @@ from .errors import (
     SealNotActive,
     SealNotFound,
 )
-from .images import clean_scan, render_seal
+from .images import clean_scan
+from .issuance import IssuanceSettings, SealIssuer
 from .kinds import SealKind
 from .license import License, LicenseStatus, StatusChange
 from .licensed_ca import LicensedCa
@@ -77,21 +75,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class IssuanceSettings:
-    """How new seals are made."""
-
-    #: key type of new seal keys
-    key_algorithm: KeyAlgorithm = KeyAlgorithm.EC_P256
-    #: validity of a seal certificate
-    validity: timedelta = timedelta(days=365 * 3)
-    #: CJK font for rendering; None finds fonts-noto-cjk
-    font_path: Path | None = None
-    #: also issue every seal an SM2 key and certificate (``sm2`` in ESEAL_SEAL_ALGORITHMS);
-    #: they share the seal's image, kind, version and status (DESIGN.md 6)
-    sm2: bool = False
-
-
 class SealService:
     """Registers licenses with their five seals and runs the seals' lifecycle."""
 
@@ -107,14 +90,13 @@ class SealService:
     ) -> None:
         self._repo = repository
         self._keys = keystore
-        self._pki = pki
-        self._settings = settings or IssuanceSettings()
-        if self._settings.sm2 and sm2_pki is None:
+        settings = settings or IssuanceSettings()
+        if settings.sm2 and sm2_pki is None:
             raise ValueError("SM2 seal certificates need the SM2 PKI (sm2_pki)")
-        self._sm2_pki = sm2_pki
         self._clock = clock
         self._listeners: list[StatusListener] = []
         self._cas = SealCas(pki, sm2_pki)
+        self._issuer = SealIssuer(keystore, self._cas, settings)
         self._licensed_ca = LicensedCa(repository, keystore, clock)
         self._revocation = RevocationData(repository, self._cas)
         self._signers = SealSigners(keystore, self._cas)
@@ -160,11 +142,11 @@ class SealService:
         if self._repo.get_enterprise(license.uscc) is not None:
             raise EnterpriseExists(f"an enterprise with USCC {license.uscc} is registered already")
         now = self._clock()
-        images = {kind: self._render(license, kind) for kind in SealKind}
+        images = {kind: self._issuer.render(license, kind) for kind in SealKind}
         made: list[str] = []
         try:
             seals = [
-                self._issue(license, kind, version=1, image=images[kind], now=now, made=made)
+                self._issuer.issue(license, kind, version=1, image=images[kind], now=now, made=made)
                 for kind in SealKind
             ]
             enterprise = Enterprise(
@@ -185,68 +167,6 @@ class SealService:
                 self._keys.delete(key_ref)
             raise
         return enterprise, seals
-
-    def _render(self, license: License, kind: SealKind) -> bytes:
-        return render_seal(
-            kind,
-            name=license.name,
-            uscc=license.uscc,
-            legal_representative=license.legal_representative,
-            font_path=self._settings.font_path,
-        )
-
-    def _issue(
-        self,
-        license: License,
-        kind: SealKind,
-        *,
-        version: int,
-        image: bytes,
-        now: datetime,
-        made: list[str],
-        image_source: ImageSource = ImageSource.RENDERED,
-    ) -> Seal:
-        algorithm = self._settings.key_algorithm
-        label = f"{kind.value}-v{version}-{secrets.token_hex(4)}"
-        key_ref = self._keys.generate(license.uscc, label, algorithm)
-        made.append(key_ref)
-        subject = seal_subject(license, kind)
-        not_before, not_after = now - timedelta(minutes=1), now + self._settings.validity
-        cert = self._pki.issue_seal_certificate(
-            self._keys.public_key(key_ref), subject, not_before=not_before, not_after=not_after
-        )
-        sm2_ref = sm2_serial = sm2_pem = None
-        if self._settings.sm2:
-            assert self._sm2_pki is not None
-            # the seal's key store makes the SM2 key (a PKCS#11 store refuses SM2 with
-            # algorithm_not_supported_by_keystore rather than make it elsewhere)
-            sm2_ref = self._keys.generate(license.uscc, f"{label}-sm2", KeyAlgorithm.SM2)
-            made.append(sm2_ref)
-            sm2_cert = self._sm2_pki.issue_seal_certificate(
-                self._keys.public_key(sm2_ref), subject, not_before=not_before, not_after=not_after
-            )
-            sm2_serial = sm2_cert.serial_number
-            sm2_pem = armor(sm2_cert)
-        return Seal(
-            uscc=license.uscc,
-            kind=kind,
-            version=version,
-            status=SealStatus.ACTIVE,
-            key_ref=key_ref,
-            key_algorithm=algorithm.value,
-            serial=cert.serial_number,
-            certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-            chain_pem=self._pki.chain_pem(),
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            image_png=image,
-            image_sha256=hashlib.sha256(image).hexdigest(),
-            image_source=image_source,
-            created_at=now,
-            sm2_key_ref=sm2_ref,
-            sm2_serial=sm2_serial,
-            sm2_certificate_pem=sm2_pem,
-        )
 
     # -- reading --------------------------------------------------------------------------
 
@@ -432,7 +352,7 @@ class SealService:
         since = compromise_time(checked, compromised_at, old, now)
         made: list[str] = []
         try:
-            new = self._issue(
+            new = self._issuer.issue(
                 enterprise.license,
                 kind,
                 version=old.version + 1,
