@@ -140,14 +140,16 @@ def test_sm2_chain_of_another_sm2_ca_is_checked_link_by_link(tmp_path: Path) -> 
     ca_store = _store(tmp_path, "ca")
     ca = Sm2Pki(ca_store, tmp_path / "sm2", "http://ca.example", organisation="测试国密认证中心")
     ca.ensure()
+    # the CA starts now (not at collection time, which NOW is): check the chain after it
+    now = datetime.now(UTC) + timedelta(seconds=1)
     key = sm2.Sm2PrivateKey.generate().public.spki()
     leaf = ca.issue_seal_certificate(
         key,
         SealSubject(NAME, USCC, "合同专用章"),
-        not_before=NOW - timedelta(minutes=1),
-        not_after=NOW + timedelta(days=10),
+        not_before=now - timedelta(minutes=1),
+        not_after=now + timedelta(days=10),
     )
-    path = csr.check_chain(leaf, [ca.certificate("issuing")], [ca.certificate("root")], NOW)
+    path = csr.check_chain(leaf, [ca.certificate("issuing")], [ca.certificate("root")], now)
     assert len(path) == 3
     csr.check_certificate_key(leaf, key)
     with pytest.raises(csr.ImportRefused) as refused:
@@ -157,5 +159,5 @@ def test_sm2_chain_of_another_sm2_ca_is_checked_link_by_link(tmp_path: Path) -> 
     other = Sm2Pki(_store(tmp_path, "o"), tmp_path / "o-sm2", "http://o.example", organisation="X")
     other.ensure()
     with pytest.raises(csr.ImportRefused) as refused:
-        csr.check_chain(leaf, [other.certificate("issuing")], [other.certificate("root")], NOW)
+        csr.check_chain(leaf, [other.certificate("issuing")], [other.certificate("root")], now)
     assert refused.value.code == "certificate_untrusted"
