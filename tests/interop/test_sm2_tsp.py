@@ -9,9 +9,7 @@ tests, and fails them in CI (``helpers.unavailable``).
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,8 +17,9 @@ import pytest
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
+from interop.tspcheck import TspCheck, compile_tspcheck
 
-from helpers import require_tool, unavailable
+from helpers import require_tool
 from keystore import sm2
 from keystore.masterkey import MasterKey
 from keystore.pki import CertStatus, InternalPki
@@ -31,46 +30,10 @@ from keystore.tsa import SM2_TSA_POLICY, Sm2TsaKey, TimeStampAuthority, TimeStam
 
 pytestmark = pytest.mark.slow
 
-SOURCE = Path(__file__).with_name("TspCheck.java")
-JARS = [
-    Path(os.environ.get(variable, f"/usr/share/java/{name}.jar"))
-    for variable, name in (
-        ("BCPROV_JAR", "bcprov"),
-        ("BCPKIX_JAR", "bcpkix"),
-        ("BCUTIL_JAR", "bcutil"),
-    )
-]
-
-TspCheck = Callable[..., subprocess.CompletedProcess[str]]
-
 
 @pytest.fixture(scope="session")
 def tsp_check(tmp_path_factory: pytest.TempPathFactory) -> TspCheck:
-    require_tool("javac", "java")
-    for jar in JARS:
-        if not jar.is_file():
-            unavailable(
-                f"Bouncy Castle jar {jar} not found (Debian: libbcprov-java, "
-                "libbcpkix-java, libbcutil-java)"
-            )
-    classes = tmp_path_factory.mktemp("tspcheck")
-    jars = os.pathsep.join(map(str, JARS))
-    subprocess.run(
-        ["javac", "-cp", jars, "-d", str(classes), str(SOURCE)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["java", "-cp", f"{classes}{os.pathsep}{jars}", "TspCheck", *map(str, args)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-
-    return run
+    return compile_tspcheck(tmp_path_factory.mktemp("tspcheck"))
 
 
 @pytest.fixture

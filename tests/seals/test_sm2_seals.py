@@ -11,7 +11,6 @@ with asn1crypto and :mod:`keystore.sm2`.
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,11 +23,12 @@ from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from interop.tspcheck import TspCheck, compile_tspcheck
 
 from api.container import Container, build
 from api.routes.pki import sm2_revoked, sm2_seal_status
 from api.settings import Settings
-from helpers import USCC, license_data, require_tool, unavailable
+from helpers import USCC, license_data, require_tool
 from keystore import sm2
 from keystore.sm2_ocsp import ocsp_response
 from keystore.sm2_pki import check_certificate_key, verify_crl_signature
@@ -38,15 +38,6 @@ from seals.model import Seal, SealStatus
 
 DISTID = "distid:1234567812345678"
 OID_USCC = "1.2.156.10260.4.1.4"
-TSPCHECK = Path(__file__).parents[1] / "interop" / "TspCheck.java"
-JARS = [
-    Path(os.environ.get(variable, f"/usr/share/java/{name}.jar"))
-    for variable, name in (
-        ("BCPROV_JAR", "bcprov"),
-        ("BCPKIX_JAR", "bcpkix"),
-        ("BCUTIL_JAR", "bcutil"),
-    )
-]
 
 
 def _cert(pem: str | None) -> asn1_x509.Certificate:
@@ -213,33 +204,9 @@ def _sm2_crl(c: Container) -> dict[int, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def tsp_check(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
+def tsp_check(tmp_path_factory: pytest.TempPathFactory) -> TspCheck:
     """Bouncy Castle's view of an OCSP answer (TspCheck.java, compiled once)."""
-    require_tool("javac", "java")
-    for jar in JARS:
-        if not jar.is_file():
-            unavailable(
-                f"Bouncy Castle jar {jar} not found (Debian: libbcprov-java, "
-                "libbcpkix-java, libbcutil-java)"
-            )
-    classes = tmp_path_factory.mktemp("tspcheck")
-    jars = os.pathsep.join(map(str, JARS))
-    subprocess.run(
-        ["javac", "-cp", jars, "-d", str(classes), str(TSPCHECK)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["java", "-cp", f"{classes}{os.pathsep}{jars}", "TspCheck", *map(str, args)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-
-    return run
+    return compile_tspcheck(tmp_path_factory.mktemp("tspcheck"))
 
 
 def test_key_compromise_revokes_both_certificates_in_sm2_ocsp_and_crl(
