@@ -13,6 +13,7 @@ __all__ = [
     "CrossPageNeedsTwoPages",
     "ErrorKind",
     "EsealError",
+    "InvalidInvoice",
     "InvalidPdf",
     "InvalidPlacement",
     "KeywordNotFound",
@@ -113,3 +114,12 @@ class ExtendRefused(SignerError):
     code = "extend_refused"
     kind = ErrorKind.CONFLICT
     title = "Document cannot be extended"
+
+
+class InvalidInvoice(SignerError):
+    """The upload is not a readable 数电票: an XML that is not an ``EInvoice`` (or is malformed,
+    or declares entities), an OFD without the invoice's tagged values, a field given twice."""
+
+    code = "invalid_invoice"
+    kind = ErrorKind.INVALID
+    title = "Invalid invoice"
