@@ -2,6 +2,7 @@
 cross-check them, report the signatures found.  eseal reads these files; it never re-signs them.
 """
 
+from .check import SignatureVerifier, check_invoice
 from .model import (
     ComparedField,
     FieldComparison,
@@ -12,7 +13,8 @@ from .model import (
     SignatureCheck,
     SignatureFound,
 )
-from .xml_invoice import parse_invoice_xml
+from .ofd_invoice import OfdSignatureRef, ofd_signatures, parse_invoice_ofd
+from .xml_invoice import parse_invoice_xml, read_invoice_xml
 
 __all__ = [
     "ComparedField",
@@ -21,7 +23,13 @@ __all__ = [
     "InvoiceNotice",
     "InvoiceProblem",
     "InvoiceVerdict",
+    "OfdSignatureRef",
     "SignatureCheck",
     "SignatureFound",
+    "SignatureVerifier",
+    "check_invoice",
+    "ofd_signatures",
+    "parse_invoice_ofd",
     "parse_invoice_xml",
+    "read_invoice_xml",
 ]

@@ -50,10 +50,7 @@ class FieldsBuilder:
         try:
             value = reader(text)
         except Unreadable:
-            if compared is not None and not self.has(name):
-                self._where[name] = where
-                self._values[name] = None
-                self._unreadable.append(compared)
+            self.unreadable(name, where)
             return
         if value is None:
             return
@@ -64,6 +61,14 @@ class FieldsBuilder:
         first = self._values[name]
         if compared is not None and first is not None and first != value:
             self._inconsistent.append((compared, self._where[name], where))
+
+    def unreadable(self, name: str, where: str) -> None:
+        """Field ``name`` is named at ``where`` but its value cannot be found or read (a tag
+        whose references point at no object)."""
+        if name in _READERS and not self.has(name):
+            self._where[name] = where
+            self._values[name] = None
+            self._unreadable.append(ComparedField(name))
 
     def build(self, **extra: Any) -> InvoiceFields:
         return InvoiceFields(

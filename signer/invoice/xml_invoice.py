@@ -2,26 +2,21 @@
 
 Element names, as real files spell them (no namespace; ``Header/Version`` 0.31 and 0.32 seen):
 
-=========================  ==================================================================
-field                      element (below ``EInvoice``)
-=========================  ==================================================================
-number                     ``TaxSupervisionInfo/InvoiceNumber``; ``Header/EIid`` if absent
-                           (the two are the same 20 digits in every sample; both present and
-                           different is reported as ``source_inconsistent``)
-issue_date                 ``TaxSupervisionInfo/IssueTime`` (``2026-09-14``, also seen with a
-                           time: ``2026-09-10 09:30:00``)
-seller_tax_id, seller_name ``EInvoiceData/SellerInformation/SellerIdNum``, ``.../SellerName``
-buyer_tax_id, buyer_name   ``EInvoiceData/BuyerInformation/BuyerIdNum``, ``.../BuyerName``
-                           (no ``BuyerIdNum`` when the buyer is a person)
-amount_without_tax         ``EInvoiceData/BasicInformation/TotalAmWithoutTax``
-tax                        ``EInvoiceData/BasicInformation/TotalTaxAm``
-total_with_tax             ``EInvoiceData/BasicInformation/TotalTax-includedAmount`` (with the
-                           hyphen); ``TotalTaxIncludedAmount`` accepted as a variant
-invoice_type               ``Header/InherentLabel/GeneralOrSpecialVAT/LabelName``
-tax_bureau_code, _name     ``TaxSupervisionInfo/TaxBureauCode``, ``.../TaxBureauName``
-signature                  ``TaxBureauSignature`` (``SignatureAlgorithm``, ``SignatureTime``,
-                           ``SignatureValue``): reported as present, not verified here
-=========================  ==================================================================
+* number: ``TaxSupervisionInfo/InvoiceNumber``; ``Header/EIid`` if absent (the two are the same
+  20 digits in every sample; both present and different is reported as ``source_inconsistent``)
+* issue_date: ``TaxSupervisionInfo/IssueTime`` (``2026-09-14``, also seen with a time:
+  ``2026-09-10 09:30:00``)
+* seller_tax_id, seller_name: ``EInvoiceData/SellerInformation/SellerIdNum``, ``.../SellerName``
+* buyer_tax_id, buyer_name: ``EInvoiceData/BuyerInformation/BuyerIdNum``, ``.../BuyerName`` (no
+  ``BuyerIdNum`` when the buyer is a person)
+* amount_without_tax: ``EInvoiceData/BasicInformation/TotalAmWithoutTax``
+* tax: ``EInvoiceData/BasicInformation/TotalTaxAm``
+* total_with_tax: ``EInvoiceData/BasicInformation/TotalTax-includedAmount`` (with the hyphen);
+  ``TotalTaxIncludedAmount`` accepted as a variant
+* invoice_type: ``Header/InherentLabel/GeneralOrSpecialVAT/LabelName``
+* tax_bureau_code, tax_bureau_name: ``TaxSupervisionInfo/TaxBureauCode``, ``.../TaxBureauName``
+* the signature: ``TaxBureauSignature`` (``SignatureAlgorithm``, ``SignatureTime``,
+  ``SignatureValue``): reported as present, not verified here
 
 Sources that fixed these names (public repositories read through the code search; the names
 agree across all of them):
