@@ -22,8 +22,6 @@ that verifies signatures checks what it can here, the SM3 digests of the protect
 from __future__ import annotations
 
 import base64
-import io
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -33,6 +31,7 @@ from xml.sax.saxutils import escape, quoteattr
 from defusedxml.ElementTree import fromstring
 
 from keystore.sm2 import sm3
+from ofds import zip_ofd
 
 __all__ = [
     "OFD_NS",
@@ -41,7 +40,6 @@ __all__ = [
     "invoice",
     "invoice_ofd",
     "invoice_xml",
-    "ofd_package",
     "replace",
     "signature_digests_hold",
 ]
@@ -272,15 +270,6 @@ def _ref(*ids: str) -> str:
     return "".join(_o("ObjectRef", oid, PageRef="1") for oid in ids)
 
 
-def ofd_package(files: dict[str, bytes]) -> bytes:
-    """A ZIP holding ``files`` (an OFD is a ZIP)."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-    return out.getvalue()
-
-
 def invoice_ofd(
     inv: Invoice,
     *,
@@ -430,7 +419,7 @@ def invoice_ofd(
         parts(files)
     if signed:
         _sign(files)
-    return ofd_package(files)
+    return zip_ofd(files)
 
 
 def _sign(files: dict[str, bytes]) -> None:
