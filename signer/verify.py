@@ -346,6 +346,25 @@ class Verifier:
         field_name: str,
     ) -> tuple[SealInfo, SealVerdict]:
         """The seal that signed, and the policy's verdict on it from the registry's facts."""
+        reported: Revocation | None = None
+        if status_now.revoked and status_now.revocation_details is not None:
+            details = status_now.revocation_details
+            reason = CrlReason(str(details.revocation_reason.native))
+            reported = Revocation(details.revocation_date, reason)
+        return self.judge(cert, signed, field_name, reported=reported)
+
+    def judge(
+        self,
+        cert: asn1_x509.Certificate,
+        signed: SigningTime,
+        field_name: str,
+        *,
+        reported: Revocation | None = None,
+    ) -> tuple[SealInfo, SealVerdict]:
+        """The seal that signed with ``cert``, and the policy's verdict on it from the
+        registry's facts; ``reported``: the revocation another CA's data reports, used only
+        for a certificate that is not one of our seals' (also for OFD and SES signatures,
+        :mod:`signer.national`)."""
         identity = identity_of(cert)
         seal = self._our_seal(cert)
         info = SealInfo(
@@ -354,11 +373,8 @@ class Verifier:
             image_sha256=seal.image_sha256 if seal else None,
             version=seal.version if seal else None,
         )
-        reported: Revocation | None = None
-        if seal is None and status_now.revoked and status_now.revocation_details is not None:
-            details = status_now.revocation_details
-            reason = CrlReason(str(details.revocation_reason.native))
-            reported = Revocation(details.revocation_date, reason)
+        if seal is not None:
+            reported = None
         enterprise = self._seals.find_enterprise(identity.uscc) if identity.uscc else None
         newest: Seal | None = None
         if seal is not None:
