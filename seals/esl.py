@@ -29,6 +29,7 @@ caller may notice:
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,6 +68,7 @@ __all__ = [
     "certificate_sm2_key",
     "check_maker_signature",
     "check_timestamp_token",
+    "lists_signer",
     "make_seseal",
     "parse_seseal",
     "seal_header",
@@ -398,6 +400,30 @@ def check_maker_signature(parsed: ParsedSeal) -> bool:
     except (ValueError, sm2.Sm2Error):
         return False
     return True
+
+
+#: ``CertDigestObj.type`` spellings read as each hash (upper-cased, without "-" or "_")
+_DIGEST_TYPES = {
+    "SM3": "sm3",
+    sm2.OID_SM3: "sm3",
+    "SHA256": "sha256",
+    "2.16.840.1.101.3.4.2.1": "sha256",
+}
+
+
+def lists_signer(parsed: ParsedSeal, certificate: bytes) -> bool:
+    """Whether the seal's ``certList`` names the DER ``certificate``: byte for byte among the
+    certificates (certListType 1), or by a hash of it (certListType 2, ``CertDigestObj.type``
+    "SM3" or "SHA256", any case, "-" or "_" ignored, or the hash's dotted OID)."""
+    if parsed.cert_list_type == CertListType.CERTIFICATES:
+        return certificate in parsed.certificates
+    for entry in parsed.cert_digests:
+        name = _DIGEST_TYPES.get(entry.type.upper().replace("-", "").replace("_", ""))
+        if name == "sm3" and entry.value == sm2.sm3(certificate):
+            return True
+        if name == "sha256" and entry.value == hashlib.sha256(certificate).digest():
+            return True
+    return False
 
 
 # -- making --------------------------------------------------------------------------------

@@ -72,8 +72,11 @@ class SesWorld:
             not_after=not_after or start + timedelta(days=400),
         )
 
-    def timestamp(self, data: bytes, *, digest: str = "sm3", cert_req: bool = True) -> bytes:
-        """The DER TimeStampToken of the SM2 TSA over ``data`` (imprint SM3 or SHA-256)."""
+    def timestamp(
+        self, data: bytes, *, digest: str = "sm3", cert_req: bool = True, sm2_tsa: bool = True
+    ) -> bytes:
+        """The DER TimeStampToken over ``data`` (imprint SM3 or SHA-256) of the SM2 TSA, or
+        with ``sm2_tsa`` False of the ECDSA one (asked with its policy)."""
         hashed = sm2.sm3(data) if digest == "sm3" else hashlib.new(digest, data).digest()
         request = tsp.TimeStampReq(
             {
@@ -82,7 +85,7 @@ class SesWorld:
                     "hash_algorithm": {"algorithm": digest},
                     "hashed_message": hashed,
                 },
-                "req_policy": self.tsa.sm2.policy if self.tsa.sm2 else None,
+                "req_policy": self.tsa.sm2.policy if sm2_tsa and self.tsa.sm2 else self.tsa.policy,
                 "nonce": secrets.randbits(64),
                 "cert_req": cert_req,
             }
@@ -120,7 +123,10 @@ class SesWorld:
 def make_world(directory: Path) -> SesWorld:
     store = SoftKeyStore(directory / "keys", MasterKey(bytes(range(32))))
     store.initialise()
-    pki = Sm2Pki(store, directory / "sm2", URL)
+    # made 90 days ago, as a platform's PKI is older than the seals it makes
+    pki = Sm2Pki(
+        store, directory / "sm2", URL, clock=lambda: datetime.now(UTC) - timedelta(days=90)
+    )
     pki.ensure()
     ecdsa = InternalPki(store, directory / "pki", URL)
     ecdsa.create()
