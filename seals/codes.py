@@ -138,6 +138,32 @@ class ProblemCode(enum.Enum):
         "the license was not active when the seal signed",
         "签章时企业营业执照不处于存续状态。",
     )
+    # the national seal format (GM/T 0031: SESeal and SES_Signature)
+    SEAL_MAKER_SIGNATURE_INVALID = (
+        "seal_maker_signature_invalid",
+        "the seal maker's signature over the seal data does not verify",
+        "电子印章数据的制章者签名验证失败：印章数据被改动或不是该制章者所制。",
+    )
+    SEAL_TIMESTAMP_INVALID = (
+        "seal_timestamp_invalid",
+        "the timestamp over the seal maker's signature does not validate",
+        "电子印章数据中制章签名的时间戳验证失败。",
+    )
+    SEAL_CREATED_OUTSIDE_MAKER_VALIDITY = (
+        "seal_created_outside_maker_validity",
+        "the seal was made outside the validity period of the seal maker's certificate",
+        "印章制作日期不在制章者证书的有效期内。",
+    )
+    SEAL_NOT_VALID_AT_SIGNING = (
+        "seal_not_valid_at_signing",
+        "the signing time is outside the seal's validity period",
+        "签章时间不在电子印章的有效期内。",
+    )
+    SIGNER_NOT_IN_SEAL = (
+        "signer_not_in_seal",
+        "the signer's certificate is not in the seal's list of signer certificates",
+        "签章者证书不在电子印章的签章者证书列表中。",
+    )
 
 
 class NoticeCode(enum.Enum):
