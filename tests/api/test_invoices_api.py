@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from invoices import invoice, invoice_ofd, invoice_xml, replace
 
 from api.answers import InvoiceCheckAnswer
 from helpers import Api
+from invoices import invoice, invoice_ofd, invoice_xml, replace
 from pdfs import simple_pdf
 
 URL = "/v1/invoices/check"

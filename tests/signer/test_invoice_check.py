@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from invoices import (
     OFD_NS,
     Invoice,
@@ -21,7 +22,6 @@ from invoices import (
     replace,
     signature_digests_hold,
 )
-
 from keystore.errors import EsealError
 from ofds import simple_ofd, unzip_ofd, zip_ofd
 from seals.codes import InvoiceNoticeCode, InvoiceProblemCode
