@@ -43,6 +43,7 @@ from asn1crypto import core
 from keystore.errors import EsealError
 from keystore.sm2 import sm3
 from seals.codes import ProblemCode
+from seals.vocab import Integrity, ReferenceStatus
 
 from ..errors import InvalidOfd
 from .document import Box, OfdDocument
@@ -67,7 +68,6 @@ __all__ = [
     "verify_ofd",
 ]
 
-FileStatus = Literal["ok", "changed", "missing", "unchecked"]
 UncoveredReason = Literal["own", "signature_list", "other_signature", "entry", "unexplained"]
 
 _BEIJING = timezone(timedelta(hours=8))
@@ -88,7 +88,7 @@ class FileCheck:
 
     path: str
     file_ref: str
-    status: FileStatus
+    status: ReferenceStatus
 
 
 @dataclass(frozen=True)
@@ -144,8 +144,9 @@ class OfdSignature:
     problems: tuple[OfdProblem, ...] = ()
 
     @property
-    def integrity(self) -> Literal["ok", "broken"]:
-        return "broken" if self.problems else "ok"
+    def integrity(self) -> Integrity:
+        """``ok`` without problems, else ``broken``."""
+        return Integrity.BROKEN if self.problems else Integrity.OK
 
     @property
     def intact(self) -> bool:
@@ -235,9 +236,9 @@ def _check(
             )
         )
     for ref in signature.references:
-        status: FileStatus
+        status: ReferenceStatus
         if ref.path not in package:
-            status = "missing"
+            status = ReferenceStatus.MISSING
             problems.append(
                 OfdProblem(
                     ProblemCode.OFD_FILE_MISSING,
@@ -245,7 +246,7 @@ def _check(
                 )
             )
         elif digestible and sm3(package.read(ref.path)) != ref.check_value:
-            status = "changed"
+            status = ReferenceStatus.CHANGED
             problems.append(
                 OfdProblem(
                     ProblemCode.OFD_FILE_CHANGED,
@@ -253,7 +254,7 @@ def _check(
                 )
             )
         else:
-            status = "ok" if digestible else "unchecked"
+            status = ReferenceStatus.OK if digestible else ReferenceStatus.UNCHECKED
         checks.append(FileCheck(ref.path, ref.file_ref, status))
     # 2. files it does not protect
     covered = {ref.path for ref in signature.references}

@@ -12,6 +12,7 @@ import pytest
 from keystore.sm2 import sm3
 from ofds import NS, FakeSes, fake_seal_esl, simple_ofd, unzip_ofd, zip_ofd
 from seals.codes import ProblemCode
+from seals.vocab import Integrity, ReferenceStatus
 from signer.errors import InvalidOfd
 from signer.ofd.placement import AtKeyword, CrossPage
 from signer.ofd.seal import seal_ofd
@@ -53,12 +54,12 @@ def test_an_intact_document_verifies(sealed: bytes, ses: FakeSes) -> None:
     report = _verify(sealed, ses)
     assert report.intact and report.pages == 2 and report.problems == ()
     (signature,) = report.signatures
-    assert signature.integrity == "ok"
+    assert signature.integrity is Integrity.OK
     assert (signature.id, signature.type, signature.index) == ("s001", "Seal", 1)
     assert signature.signing_time == NOW.replace(microsecond=0)
     assert signature.signature_method == "1.2.156.10197.1.501"
     assert signature.provider is not None and signature.provider.name == "eseal"
-    assert {c.status for c in signature.references} == {"ok"}
+    assert {c.status for c in signature.references} == {ReferenceStatus.OK}
     assert "Doc_0/Pages/Page_1/Content.xml" in {c.path for c in signature.references}
     assert {(u.path, u.reason) for u in signature.uncovered} == {
         ("Doc_0/Signs/Signatures.xml", "signature_list"),
@@ -79,7 +80,9 @@ def test_a_changed_page_is_caught(sealed: bytes, ses: FakeSes) -> None:
     report = _verify(zip_ofd(files), ses)
     assert not report.intact
     assert _codes(report) == {ProblemCode.OFD_FILE_CHANGED}
-    assert [c.status for c in report.signatures[0].references if c.path == name] == ["changed"]
+    assert [c.status for c in report.signatures[0].references if c.path == name] == [
+        ReferenceStatus.CHANGED
+    ]
     assert name in report.signatures[0].problems[0].message
 
 
@@ -89,7 +92,7 @@ def test_a_removed_file_is_caught(sealed: bytes, ses: FakeSes) -> None:
     report = _verify(zip_ofd(files), ses)
     assert _codes(report) == {ProblemCode.OFD_FILE_MISSING}
     statuses = {c.path: c.status for c in report.signatures[0].references}
-    assert statuses["Doc_0/PublicRes.xml"] == "missing"
+    assert statuses["Doc_0/PublicRes.xml"] is ReferenceStatus.MISSING
 
 
 @pytest.mark.parametrize("name", ["Doc_0/Res/image_9.png", f"{SIGN_0}/extra.xml", "Doc_1/x.xml"])
