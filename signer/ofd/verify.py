@@ -15,7 +15,8 @@ does and a bit more: every signature of the list in order, each with
 3. its **seal appearances** (``StampAnnot``): page number and boxes;
 4. the **seal**: ``Seal.esl`` must be byte for byte the ``eseal`` inside the
    ``SES_Signature`` of ``SignedValue.dat`` (ofdrw's check; GB/T 38540 v4 and GM/T 0031 v1
-   both put it second in ``TBS_Sign``);
+   both put it second in ``TBS_Sign``); a ``Type="Sign"`` entry (a plain digital signature,
+   whose value is no SES_Signature) has no seal to compare;
 5. the **signature value**: ``verify_ses(signed_value_der, signature_xml_bytes)``, the
    caller's GB/T 38540 verifier, whose result is passed through as it is.  It raises when the
    value does not verify (an :class:`~keystore.errors.EsealError`, or ``ValueError`` as
@@ -213,6 +214,148 @@ def _own_files(signature: SignatureFile) -> set[str]:
 _SM3_NAMES = re.compile(r"^\s*(sm3|1\.2\.156\.10197\.1\.401)\s*$", re.IGNORECASE)
 
 
+class _Checker:
+    """Checks one signature, collecting its problems."""
+
+    def __init__(
+        self,
+        package: OfdPackage,
+        document: OfdDocument,
+        entry: SignatureEntry,
+        signature: SignatureFile,
+    ) -> None:
+        self.package = package
+        self.document = document
+        self.entry = entry
+        self.signature = signature
+        self.problems: list[OfdProblem] = []
+
+    def problem(self, code: ProblemCode, message: str) -> None:
+        self.problems.append(OfdProblem(code, message))
+
+    def references(self) -> tuple[FileCheck, ...]:
+        sid = self.entry.id
+        method = self.signature.check_method
+        digestible = method is None or _SM3_NAMES.match(method) is not None
+        if not digestible:
+            self.problem(
+                ProblemCode.OFD_CHECK_METHOD_UNSUPPORTED,
+                f"signature {sid} digests its files with {method!r}, not SM3 ({OID_SM3})",
+            )
+        checks = []
+        for ref in self.signature.references:
+            status = ReferenceStatus.OK if digestible else ReferenceStatus.UNCHECKED
+            if ref.path not in self.package:
+                status = ReferenceStatus.MISSING
+                self.problem(
+                    ProblemCode.OFD_FILE_MISSING,
+                    f"{ref.path}, which signature {sid} protects, is not in the package",
+                )
+            elif digestible and sm3(self.package.read(ref.path)) != ref.check_value:
+                status = ReferenceStatus.CHANGED
+                self.problem(
+                    ProblemCode.OFD_FILE_CHANGED,
+                    f"{ref.path} was changed after signature {sid} protected it",
+                )
+            checks.append(FileCheck(ref.path, ref.file_ref, status))
+        return tuple(checks)
+
+    def uncovered(self, list_path: str, others: set[str]) -> tuple[UncoveredFile, ...]:
+        covered = {ref.path for ref in self.signature.references}
+        own = _own_files(self.signature)
+        found = []
+        for name in self.package.names:
+            if name in covered:
+                continue
+            reason: UncoveredReason = "unexplained"
+            if name in own:
+                reason = "own"
+            elif name == list_path:
+                reason = "signature_list"
+            elif name in others:
+                reason = "other_signature"
+            elif name == "OFD.xml":
+                reason = "entry"
+            else:
+                self.problem(
+                    ProblemCode.OFD_FILE_NOT_COVERED,
+                    f"{name} is not protected by signature {self.entry.id} and belongs to no "
+                    "other signature",
+                )
+            found.append(UncoveredFile(name, reason))
+        return tuple(found)
+
+    def stamps(self) -> tuple[StampView, ...]:
+        views = []
+        for stamp in self.signature.stamps:
+            page = self.document.page_ids.get(stamp.page_ref)
+            if page is None:
+                self.problem(
+                    ProblemCode.OFD_STAMP_PAGE_MISSING,
+                    f"a seal appearance of signature {self.entry.id} is on page ID "
+                    f"{stamp.page_ref!r}, which the document does not have",
+                )
+            number = None if page is None else page.number
+            views.append(StampView(stamp.id, number, stamp.page_ref, stamp.boundary, stamp.clip))
+        return tuple(views)
+
+    def optional(self, path: str | None) -> bytes | None:
+        return self.package.read(path) if path is not None and path in self.package else None
+
+    def seal(self, signed_value: bytes | None) -> tuple[bytes | None, bool | None]:
+        """The seal and whether ``Seal.esl`` is the one in the signature value."""
+        sid, seal_path = self.entry.id, self.signature.seal_path
+        seal_file = self.optional(seal_path)
+        if seal_path is not None and seal_file is None:
+            self.problem(
+                ProblemCode.OFD_FILE_MISSING,
+                f"the seal file of signature {sid} ({seal_path}) is missing",
+            )
+        if signed_value is None or self.entry.type == "Sign":
+            return seal_file, None  # a plain digital signature carries no seal
+        try:
+            embedded = seal_of_ses(signed_value)
+        except ValueError:
+            self.problem(
+                ProblemCode.MALFORMED_SIGNATURE,
+                f"the signature value of signature {sid} is not an SES_Signature",
+            )
+            return seal_file, None
+        if seal_file is None:
+            return embedded, None
+        if embedded != seal_file:
+            self.problem(
+                ProblemCode.OFD_SEAL_MISMATCH,
+                f"Seal.esl of signature {sid} is not the seal it signed with",
+            )
+        return seal_file, embedded == seal_file
+
+    def value(
+        self,
+        signed_value: bytes | None,
+        signature_xml: bytes,
+        verify_ses: Callable[[bytes, bytes], Any],
+    ) -> tuple[Any, Exception | None]:
+        """What ``verify_ses`` returns, or what it raised."""
+        sid = self.entry.id
+        if signed_value is None:
+            self.problem(
+                ProblemCode.MALFORMED_SIGNATURE,
+                f"the signature value of signature {sid} "
+                f"({self.signature.signed_value_path}) is missing",
+            )
+            return None, None
+        try:
+            return verify_ses(signed_value, signature_xml), None
+        except (EsealError, ValueError) as ex:
+            detail = ex.detail if isinstance(ex, EsealError) else str(ex)
+            self.problem(
+                ProblemCode.SIGNATURE_INVALID,
+                f"the signature value of signature {sid} does not verify: {detail}",
+            )
+            return None, ex
+
+
 def _check(
     package: OfdPackage,
     document: OfdDocument,
@@ -223,149 +366,14 @@ def _check(
     others: set[str],
     verify_ses: Callable[[bytes, bytes], Any],
 ) -> OfdSignature:
-    problems: list[OfdProblem] = []
-    # 1. references
-    checks: list[FileCheck] = []
-    method = signature.check_method
-    digestible = method is None or _SM3_NAMES.match(method) is not None
-    if not digestible:
-        problems.append(
-            OfdProblem(
-                ProblemCode.OFD_CHECK_METHOD_UNSUPPORTED,
-                f"signature {entry.id} digests its files with {method!r}, not SM3 ({OID_SM3})",
-            )
-        )
-    for ref in signature.references:
-        status: ReferenceStatus
-        if ref.path not in package:
-            status = ReferenceStatus.MISSING
-            problems.append(
-                OfdProblem(
-                    ProblemCode.OFD_FILE_MISSING,
-                    f"{ref.path}, which signature {entry.id} protects, is not in the package",
-                )
-            )
-        elif digestible and sm3(package.read(ref.path)) != ref.check_value:
-            status = ReferenceStatus.CHANGED
-            problems.append(
-                OfdProblem(
-                    ProblemCode.OFD_FILE_CHANGED,
-                    f"{ref.path} was changed after signature {entry.id} protected it",
-                )
-            )
-        else:
-            status = ReferenceStatus.OK if digestible else ReferenceStatus.UNCHECKED
-        checks.append(FileCheck(ref.path, ref.file_ref, status))
-    # 2. files it does not protect
-    covered = {ref.path for ref in signature.references}
-    own = _own_files(signature)
-    uncovered = []
-    for name in package.names:
-        if name in covered:
-            continue
-        reason: UncoveredReason
-        if name in own:
-            reason = "own"
-        elif name == list_path:
-            reason = "signature_list"
-        elif name in others:
-            reason = "other_signature"
-        elif name == "OFD.xml":
-            reason = "entry"
-        else:
-            reason = "unexplained"
-            problems.append(
-                OfdProblem(
-                    ProblemCode.OFD_FILE_NOT_COVERED,
-                    f"{name} is not protected by signature {entry.id} and belongs to no "
-                    "other signature",
-                )
-            )
-        uncovered.append(UncoveredFile(name, reason))
-    # 3. seal appearances
-    stamps = []
-    for stamp in signature.stamps:
-        page = document.page_ids.get(stamp.page_ref)
-        if page is None:
-            problems.append(
-                OfdProblem(
-                    ProblemCode.OFD_STAMP_PAGE_MISSING,
-                    f"a seal appearance of signature {entry.id} is on page ID "
-                    f"{stamp.page_ref!r}, which the document does not have",
-                )
-            )
-        stamps.append(
-            StampView(
-                stamp.id,
-                None if page is None else page.number,
-                stamp.page_ref,
-                stamp.boundary,
-                stamp.clip,
-            )
-        )
-    # 4. the seal, 5. the signature value
+    checker = _Checker(package, document, entry, signature)
+    references = checker.references()
+    uncovered = checker.uncovered(list_path, others)
+    stamps = checker.stamps()
     signature_xml = package.read(signature.path)
-    signed_value = (
-        package.read(signature.signed_value_path)
-        if (signature.signed_value_path in package)
-        else None
-    )
-    seal_file = (
-        package.read(signature.seal_path)
-        if (signature.seal_path is not None and signature.seal_path in package)
-        else None
-    )
-    if signature.seal_path is not None and seal_file is None:
-        problems.append(
-            OfdProblem(
-                ProblemCode.OFD_FILE_MISSING,
-                f"the seal file of signature {entry.id} ({signature.seal_path}) is missing",
-            )
-        )
-    seal_esl, seal_matches = seal_file, None
-    ses: Any = None
-    ses_error: Exception | None = None
-    if signed_value is None:
-        problems.append(
-            OfdProblem(
-                ProblemCode.MALFORMED_SIGNATURE,
-                f"the signature value of signature {entry.id} "
-                f"({signature.signed_value_path}) is missing",
-            )
-        )
-    else:
-        try:
-            embedded = seal_of_ses(signed_value)
-        except ValueError:
-            problems.append(
-                OfdProblem(
-                    ProblemCode.MALFORMED_SIGNATURE,
-                    f"the signature value of signature {entry.id} is not an SES_Signature",
-                )
-            )
-        else:
-            if seal_file is None:
-                seal_esl = embedded
-            else:
-                seal_matches = embedded == seal_file
-                if not seal_matches:
-                    problems.append(
-                        OfdProblem(
-                            ProblemCode.OFD_SEAL_MISMATCH,
-                            f"Seal.esl of signature {entry.id} is not the seal it signed with",
-                        )
-                    )
-        try:
-            ses = verify_ses(signed_value, signature_xml)
-        except (EsealError, ValueError) as ex:
-            ses_error = ex
-            detail = ex.detail if isinstance(ex, EsealError) else str(ex)
-            problems.append(
-                OfdProblem(
-                    ProblemCode.SIGNATURE_INVALID,
-                    f"the signature value of signature {entry.id} does not verify: {detail}",
-                )
-            )
+    signed_value = checker.optional(signature.signed_value_path)
+    seal_esl, seal_matches = checker.seal(signed_value)
+    ses, ses_error = checker.value(signed_value, signature_xml, verify_ses)
     return OfdSignature(
         index=index,
         id=entry.id,
@@ -375,16 +383,16 @@ def _check(
         signature_method=signature.signature_method,
         signature_date_time=signature.signature_date_time,
         signing_time=_signing_time(signature.signature_date_time),
-        references=tuple(checks),
-        uncovered=tuple(uncovered),
-        stamps=tuple(stamps),
+        references=references,
+        uncovered=uncovered,
+        stamps=stamps,
         seal_esl=seal_esl,
         seal_matches=seal_matches,
         signature_xml=signature_xml,
         signed_value=signed_value,
         ses=ses,
         ses_error=ses_error,
-        problems=tuple(problems),
+        problems=tuple(checker.problems),
     )
 
 
