@@ -32,6 +32,7 @@ from seals.vocab import (
     SealKind,
     SealStatus,
 )
+from signer.invoice import InvoiceVerdict
 from storage.archive.model import ArchiveStatus, PartyRole
 
 from .auth import Role
@@ -47,6 +48,7 @@ __all__ = [
     "AuditPage",
     "ChainCheck",
     "Health",
+    "InvoiceCheckAnswer",
     "LicenseAnswer",
     "Readiness",
     "RegistrationAnswer",
@@ -265,3 +267,9 @@ class ChainCheck(_Answer):
     entries: int
     first_broken: int | None
     reason: str | None
+
+
+# -- 数电票 checks ----------------------------------------------------------------------------
+
+#: ``POST /v1/invoices/check``: the signer's typed verdict, sent as it is
+InvoiceCheckAnswer = InvoiceVerdict
