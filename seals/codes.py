@@ -164,6 +164,43 @@ class ProblemCode(enum.Enum):
         "the signer's certificate is not in the seal's list of signer certificates",
         "签章者证书不在电子印章的签章者证书列表中。",
     )
+    # OFD documents (GB/T 33190 §18): the files a signature protects
+    OFD_FILE_CHANGED = (
+        "ofd_file_changed",
+        "a file of the OFD package that the signature protects was changed after signing",
+        "签章保护的文件在签章后被修改。",
+    )
+    OFD_FILE_MISSING = (
+        "ofd_file_missing",
+        "a file of the OFD package that the signature protects is missing",
+        "签章保护的文件已从文件包中删除。",
+    )
+    OFD_FILE_NOT_COVERED = (
+        "ofd_file_not_covered",
+        "the OFD package holds a file that the signature does not protect and that belongs "
+        "to no other signature: added after signing",
+        "文件包中有未受该签章保护、也不属于其他签章的文件，可能是签章后添加的。",
+    )
+    OFD_SEAL_MISMATCH = (
+        "ofd_seal_mismatch",
+        "the seal file (Seal.esl) is not the seal inside the signature value",
+        "印章文件（Seal.esl）与签章数据中的印章不一致。",
+    )
+    OFD_CHECK_METHOD_UNSUPPORTED = (
+        "ofd_check_method_unsupported",
+        "the files are digested with a method other than SM3",
+        "文件摘要算法不是 SM3，无法校验。",
+    )
+    OFD_STAMP_PAGE_MISSING = (
+        "ofd_stamp_page_missing",
+        "a seal appearance refers to a page the document does not have",
+        "签章外观指向了文档中不存在的页面。",
+    )
+    OFD_SIGNATURE_LIST_INVALID = (
+        "ofd_signature_list_invalid",
+        "the signature list (Signatures.xml) that OFD.xml names is missing or malformed",
+        "签名列表文件（Signatures.xml）缺失或格式错误。",
+    )
 
 
 class NoticeCode(enum.Enum):
