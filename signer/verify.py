@@ -76,7 +76,7 @@ from seals.model import Seal
 from seals.policy import Revocation, SealVerdict, SigningTime, judge
 from seals.service import SealService
 from seals.verdict import NoticeItem, expected_uscc, merge_notices
-from seals.vocab import CrlReason, Integrity, PadesLevel, SignatureType
+from seals.vocab import CrlReason, DocumentFormat, Integrity, PadesLevel, SignatureType
 
 from .changes import assess, unlisted_objects
 from .errors import InvalidPdf
@@ -225,6 +225,7 @@ class Verifier:
                     _problem(ProblemCode.SIGNATURE_NOT_VALID, f"signature {e.field!r} is not valid")
                 )
         return VerificationReport(
+            format=DocumentFormat.PDF,
             valid=valid,
             expect_uscc=expect_uscc,
             file=FileInfo(sha256=hashlib.sha256(pdf).hexdigest(), size=len(pdf), pages=pages),
