@@ -121,7 +121,7 @@ class Archive:
         allowed = levels_of(format)
         if level not in allowed:
             raise ValueError(
-                f"the level of a {format.value} document must be one of {', '.join(allowed)}"
+                f"level must be one of {', '.join(allowed)} for a {format.value} document"
             )
         if document_type not in DOCUMENT_TYPES:
             raise ValueError(f"document type must be one of {', '.join(DOCUMENT_TYPES)}")
