@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from keystore.base import KeyAlgorithm
 from seals.license import License
 from seals.vocab import (
+    DocumentFormat,
     DocumentType,
     ImageSource,
     LicenseStatus,
@@ -196,6 +197,11 @@ class ArchiveItem(_Answer):
     role: PartyRole | None = Field(
         description="the asking (or filtered-on) enterprise's part in it; None for an admin's "
         "listing of everything"
+    )
+    format: DocumentFormat = Field(
+        DocumentFormat.PDF,
+        description="pdf (PAdES), ofd (GB/T 33190, application/ofd) or ses (one GB/T 38540 "
+        "SES_Signature, DER, .ses); an ofd or ses record's level is B-B or B-T",
     )
 
 
