@@ -22,7 +22,11 @@ from keystore.sm2_pki import Sm2Pki
 from keystore.soft import SoftKeyStore
 from keystore.tsa import Sm2TsaKey, TimeStampAuthority
 from seals.service import IssuanceSettings, SealService
+from seals.vocab import DocumentFormat
 from signer.core import DocumentSigner
+from signer.national import NationalVerifier
+from signer.national_sealing import NationalSealer
+from signer.national_trust import NationalTrust
 from signer.revocation import Sm2Revocation
 from signer.service import SealingService
 from signer.sm2_signers import Sm2SealSigners
@@ -66,6 +70,10 @@ class Container:
     sm2_pki: Sm2Pki
     #: the archive export with its audit entry (the route and the CLI)
     exports: ArchiveExports
+    #: verification of OFD documents and GB/T 38540 SES signatures
+    national: NationalVerifier
+    #: SES signatures and OFD sealing with the seals' SM2 keys
+    national_sealer: NationalSealer
     metrics: Metrics = field(default_factory=Metrics)
 
     def archive_check(self) -> None:
@@ -205,6 +213,18 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     )
     deadline = Deadline(settings.document_cpu_seconds, settings.document_wall_seconds)
     audit = AuditLog(engine)
+    national = NationalVerifier(
+        verifier,
+        NationalTrust(
+            [sm2_pki.certificate("root"), *trust_bundle(settings)],
+            [sm2_pki.certificate("issuing")],
+            responder=revocation,
+            allow_fetching=settings.verify_fetch,
+        ),
+    )
+    national_sealer = NationalSealer(
+        service, soft if settings.keystore == "soft" else None, sm2_stamper, clock=now
+    )
     return Container(
         settings,
         engine,
@@ -218,11 +238,13 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         verifier,
         ApiKeyStore(engine),
         audit,
-        SignFlow(engine, sealing, archive, deadline),
+        SignFlow(engine, sealing, archive, deadline, national_sealer),
         archive,
         deadline,
         sm2_pki=sm2_pki,
-        exports=ArchiveExports(archive, audit, _export_reports(verifier, service)),
+        exports=ArchiveExports(archive, audit, _export_reports(verifier, national, service)),
+        national=national,
+        national_sealer=national_sealer,
     )
 
 
@@ -253,12 +275,20 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, work).result()
 
 
-def _export_reports(verifier: Verifier, seals: SealService) -> ExportReports:
+def _export_reports(
+    verifier: Verifier, national: NationalVerifier, seals: SealService
+) -> ExportReports:
     """Each exported document's verification report (against its sealer), and its page."""
 
     def report_for(record: Any, reader: Any) -> dict[str, Any]:
         # storage keeps reports as the JSON the API sends (it does not import signer)
-        return asyncio.run(verifier.report(reader.read(), record.uscc)).to_json()
+        data = reader.read()
+        fmt = getattr(record, "format", DocumentFormat.PDF)
+        if fmt is DocumentFormat.OFD:
+            return asyncio.run(national.report_ofd(data, record.uscc)).to_json()
+        if fmt is DocumentFormat.SES:
+            return asyncio.run(national.report_ses(data, expect_uscc=record.uscc)).to_json()
+        return asyncio.run(verifier.report(data, record.uscc)).to_json()
 
     def report_html(report: dict[str, Any]) -> str:
         from .report_html import render_report, seal_image_lookup
