@@ -176,14 +176,14 @@ class ArchiveItem(_Answer):
     original_name: str | None
     parties: list[PartyAnswer]
     version: int = Field(ge=1)
-    role: PartyRole | None = Field(
-        description="the asking (or filtered-on) enterprise's part in it; None for an admin's "
-        "listing of everything"
-    )
     format: DocumentFormat = Field(
         DocumentFormat.PDF,
         description="pdf (PAdES), ofd (GB/T 33190, application/ofd) or ses (one GB/T 38540 "
         "SES_Signature, DER, .ses); an ofd or ses record's level is B-B or B-T",
+    )
+    role: PartyRole | None = Field(
+        description="the asking (or filtered-on) enterprise's part in it; None for an admin's "
+        "listing of everything"
     )
 
 
