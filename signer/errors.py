@@ -13,6 +13,8 @@ __all__ = [
     "CrossPageNeedsTwoPages",
     "ErrorKind",
     "EsealError",
+    "InvalidInvoice",
+    "InvalidOfd",
     "InvalidPdf",
     "InvalidPlacement",
     "KeywordNotFound",
@@ -113,3 +115,23 @@ class ExtendRefused(SignerError):
     code = "extend_refused"
     kind = ErrorKind.CONFLICT
     title = "Document cannot be extended"
+
+
+class InvalidOfd(SignerError):
+    """The upload is not an OFD package (GB/T 33190) that can be read safely: not a ZIP, a
+    broken one, a ZIP bomb, a path that leaves the package, XML with a DOCTYPE or entities, or
+    no ``OFD.xml`` / ``DocBody`` / ``DocRoot`` / document.  The message names what is wrong
+    with the package, never the document's text."""
+
+    code = "invalid_ofd"
+    kind = ErrorKind.INVALID
+    title = "Invalid OFD"
+
+
+class InvalidInvoice(SignerError):
+    """The upload is not a readable 数电票: an XML that is not an ``EInvoice`` (or is malformed,
+    or declares entities), an OFD without the invoice's tagged values, a field given twice."""
+
+    code = "invalid_invoice"
+    kind = ErrorKind.INVALID
+    title = "Invalid invoice"

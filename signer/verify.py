@@ -96,7 +96,7 @@ from .structure import broken_entry, collect
 from .times import Proofs, prove, signing_time, timestamp_ok, validate_seal
 from .trust import Contexts, DssCoverage, read_dss
 
-__all__ = ["Verifier"]
+__all__ = ["Verifier", "document_verdict"]
 
 log = logging.getLogger(__name__)
 
@@ -195,35 +195,7 @@ class Verifier:
         entries.sort(key=lambda e: e[0])
         signatures = [entry for _order, entry in entries]
 
-        problems: list[ProblemItem] = []
-        if not signatures:
-            problems.append(
-                _problem(ProblemCode.NO_SIGNATURES, "the document carries no signature")
-            )
-        seals = [e for e in signatures if e.type is SignatureType.SIGNATURE]
-        valid = bool(signatures) and all(e.valid for e in signatures) and bool(seals)
-        if signatures and not seals:
-            problems.append(
-                _problem(ProblemCode.NO_SEALS, "the document carries only timestamps, no seal")
-            )
-        if expect_uscc is not None and not any(
-            e.valid and _uscc_of(e) == expect_uscc for e in seals
-        ):
-            valid = False
-            carried = any(_uscc_of(e) == expect_uscc for e in seals)
-            problems.append(
-                _problem(
-                    ProblemCode.EXPECTED_ENTERPRISE_MISSING,
-                    f"the seals of the enterprise {expect_uscc} in the document are not valid"
-                    if carried
-                    else f"the document carries no seal of the enterprise {expect_uscc}",
-                )
-            )
-        for e in signatures:
-            if not e.valid:
-                problems.append(
-                    _problem(ProblemCode.SIGNATURE_NOT_VALID, f"signature {e.field!r} is not valid")
-                )
+        valid, problems = document_verdict(signatures, expect_uscc)
         return VerificationReport(
             format=DocumentFormat.PDF,
             valid=valid,
@@ -346,6 +318,25 @@ class Verifier:
         field_name: str,
     ) -> tuple[SealInfo, SealVerdict]:
         """The seal that signed, and the policy's verdict on it from the registry's facts."""
+        reported: Revocation | None = None
+        if status_now.revoked and status_now.revocation_details is not None:
+            details = status_now.revocation_details
+            reason = CrlReason(str(details.revocation_reason.native))
+            reported = Revocation(details.revocation_date, reason)
+        return self.judge(cert, signed, field_name, reported=reported)
+
+    def judge(
+        self,
+        cert: asn1_x509.Certificate,
+        signed: SigningTime,
+        field_name: str,
+        *,
+        reported: Revocation | None = None,
+    ) -> tuple[SealInfo, SealVerdict]:
+        """The seal that signed with ``cert``, and the policy's verdict on it from the
+        registry's facts; ``reported``: the revocation another CA's data reports, used only
+        for a certificate that is not one of our seals' (also for OFD and SES signatures,
+        :mod:`signer.national`)."""
         identity = identity_of(cert)
         seal = self._our_seal(cert)
         info = SealInfo(
@@ -354,11 +345,8 @@ class Verifier:
             image_sha256=seal.image_sha256 if seal else None,
             version=seal.version if seal else None,
         )
-        reported: Revocation | None = None
-        if seal is None and status_now.revoked and status_now.revocation_details is not None:
-            details = status_now.revocation_details
-            reason = CrlReason(str(details.revocation_reason.native))
-            reported = Revocation(details.revocation_date, reason)
+        if seal is not None:
+            reported = None
         enterprise = self._seals.find_enterprise(identity.uscc) if identity.uscc else None
         newest: Seal | None = None
         if seal is not None:
@@ -430,3 +418,36 @@ def _uscc_of(entry: SignatureReport) -> str | None:
 
 def _pem_to_der(text: str) -> bytes:
     return bytes(pem.unarmor(text.encode())[2])
+
+
+def document_verdict(
+    signatures: list[SignatureReport], expect_uscc: str | None
+) -> tuple[bool, list[ProblemItem]]:
+    """The report's ``valid`` and its problems about the whole document, from its signature
+    entries (PDF, OFD and SES reports alike)."""
+    problems: list[ProblemItem] = []
+    if not signatures:
+        problems.append(_problem(ProblemCode.NO_SIGNATURES, "the document carries no signature"))
+    seals = [e for e in signatures if e.type is SignatureType.SIGNATURE]
+    valid = bool(signatures) and all(e.valid for e in signatures) and bool(seals)
+    if signatures and not seals:
+        problems.append(
+            _problem(ProblemCode.NO_SEALS, "the document carries only timestamps, no seal")
+        )
+    if expect_uscc is not None and not any(e.valid and _uscc_of(e) == expect_uscc for e in seals):
+        valid = False
+        carried = any(_uscc_of(e) == expect_uscc for e in seals)
+        problems.append(
+            _problem(
+                ProblemCode.EXPECTED_ENTERPRISE_MISSING,
+                f"the seals of the enterprise {expect_uscc} in the document are not valid"
+                if carried
+                else f"the document carries no seal of the enterprise {expect_uscc}",
+            )
+        )
+    for e in signatures:
+        if not e.valid:
+            problems.append(
+                _problem(ProblemCode.SIGNATURE_NOT_VALID, f"signature {e.field!r} is not valid")
+            )
+    return valid, problems

@@ -171,6 +171,11 @@ class SealRow(Base):
     #: SM2 certificate serial, lowercase hex like ``serial``
     sm2_serial: Mapped[str | None] = mapped_column(String(40), unique=True)
     sm2_certificate_pem: Mapped[str | None] = mapped_column(Text)
+    #: the GB/T 38540 seal data (SESeal, DER) of a seal with SM2, its esID and its SESeal
+    #: version (migration 0009; None: none, as for every seal issued before it)
+    esl: Mapped[bytes | None] = mapped_column(LargeBinary)
+    esl_id: Mapped[str | None] = mapped_column(String(64))
+    esl_version: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         UniqueConstraint("uscc", "kind", "version"),

@@ -1,7 +1,7 @@
 """Archived files of three formats: sealed PDFs, sealed OFDs, GB/T 38540 signatures.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 
 ``archives.format`` is ``pdf``, ``ofd`` or ``ses`` (``seals.vocab.DocumentFormat``); every
 row archived before this revision is a PDF, which the column's default gives it.  The object
@@ -12,8 +12,7 @@ key and the names a file is downloaded and exported under take the format's exte
 and document timestamps: a second CHECK says so.  Later versions (``archive_versions``) are
 renewals and extensions of PDFs, so that table gets no format column.
 
-It revises 0008 in this branch; another revision numbered 0009 is written in parallel, and
-whoever merges both re-chains this one onto it (no schema of the two touches the other's).
+It follows 0009 (the seals' GB/T 38540 seal data); neither touches the other's tables.
 """
 
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
