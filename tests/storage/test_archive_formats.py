@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from archive_helpers import T0, USCC_A, USCC_B, Clock, add_enterprise, pdf, put
-from sqlalchemy import Engine, bindparam, text, update
+from sqlalchemy import CheckConstraint, Engine, bindparam, text, update
 from sqlalchemy.exc import IntegrityError
 
 from seals.kinds import SealKind
@@ -282,8 +282,8 @@ def test_the_format_check_lists_the_vocabulary() -> None:
     assert list(values(DocumentFormat)) == tables.ARCHIVE_FORMATS
     checks = {
         str(c.name): str(c.sqltext)
-        for c in ArchiveRow.__table__.constraints
-        if c.__class__.__name__ == "CheckConstraint"
+        for c in tables.Base.metadata.tables["archives"].constraints
+        if isinstance(c, CheckConstraint)
     }
     fmt = checks["ck_archives_format"]
     assert all(f"'{word}'" in fmt for word in values(DocumentFormat))
