@@ -196,11 +196,11 @@ class SesSealer:
         certificate = world.seal_certificate(key, title=name)
         return cls(key, bytes(certificate.dump()), world.make_seal(certificate, name=name, **seal))
 
-    def sign(self, signature_xml: bytes) -> bytes:
+    def sign(self, signature_xml: bytes, property_info: str = "Signature.xml") -> bytes:
         return make_ses_signature(
             seal_der=self.seal_esl,
             data_hash=sm2.sm3(signature_xml),
-            property_info="Signature.xml",
+            property_info=property_info,
             signer_certificate=self.certificate,
             sign=self.key.sign,
             time=datetime.now(UTC).replace(microsecond=0),

@@ -24,7 +24,7 @@ from signer.errors import (
 from signer.ofd.document import open_document
 from signer.ofd.package import parse_xml, read_package
 from signer.ofd.placement import AtKeyword, AtPoint, CrossPage, DefaultPlacement, Placement
-from signer.ofd.seal import seal_ofd
+from signer.ofd.seal import next_signature_path, seal_ofd
 from signer.ofd.signatures import Provider
 from signer.ofd.verify import verify_ofd
 from signer.ses import verify_ses_signature
@@ -363,3 +363,24 @@ def test_a_document_whose_list_is_protected_cannot_take_another_seal(ses: SesSea
     with pytest.raises(RequestRefused) as caught:
         _seal(zip_ofd(files), ses, DefaultPlacement())
     assert caught.value.code == "signature_list_protected"
+
+
+def test_property_info_can_name_the_signature_file(ses: SesSealer) -> None:
+    """As ofdrw does: the SES_Signature's propertyInfo is the path of the Signature.xml it
+    signs, known before sealing."""
+    data = simple_ofd()
+    path = next_signature_path(data)
+    assert path == "/Doc_0/Signs/Sign_0/Signature.xml"
+    sealed = seal_ofd(
+        data,
+        seal_esl=ses.seal_esl,
+        sign_ses=lambda xml: ses.sign(xml, property_info=path),
+        placement=DefaultPlacement(),
+        width_mm=40,
+        height_mm=40,
+        now=NOW,
+    )
+    (signature,) = verify_ofd(sealed).signatures
+    assert signature.path == path[1:]
+    assert signature.ses.property_info == path
+    assert next_signature_path(sealed) == "/Doc_0/Signs/Sign_1/Signature.xml"
