@@ -44,6 +44,7 @@ from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape, quoteattr
 
 from keystore.sm2 import sm3
+from seals.esl import parse_seseal
 
 from ..errors import RequestRefused, SignerError
 from .document import Box, OfdDocument
@@ -231,8 +232,8 @@ def seal_ofd(
     seal_esl: bytes,
     sign_ses: Callable[[bytes], bytes],
     placement: Placement,
-    width_mm: float,
-    height_mm: float,
+    width_mm: float | None = None,
+    height_mm: float | None = None,
     now: datetime,
     provider: Provider | None = None,
     signature_method: str = OID_SM2_WITH_SM3,
@@ -243,12 +244,14 @@ def seal_ofd(
     ``seal_esl`` is the seal (SESeal DER) stored as ``Seal.esl``; ``sign_ses`` receives the
     exact bytes of the new ``Signature.xml`` and returns the SES_Signature DER for it (the
     caller computes SM3 over those bytes and signs; :func:`next_signature_path` gives the
-    path for its ``propertyInfo``); ``width_mm`` x ``height_mm`` is the seal picture's size.
+    path for its ``propertyInfo``); ``width_mm`` x ``height_mm`` is the seal picture's size,
+    by default the one the seal declares (``picture.width``/``height``).
     ``now`` (timezone-aware) is written as ``SignatureDateTime``; ``provider`` defaults to
     eseal with its version.  A document that is sealed already gets
     the next ``Sign_N`` (continue mode, see the module's docstring).
 
     :raises InvalidOfd: the input is not a readable OFD document.
+    :raises InvalidSealData: no size given and ``seal_esl`` is not an SESeal.
     :raises InvalidPlacement, PageOutOfRange, KeywordNotFound, PositionOffPage,
         CrossPageNeedsTwoPages: the placement does not fit the document.
     :raises RequestRefused: an earlier signature protects the signature list
@@ -258,6 +261,10 @@ def seal_ofd(
         raise ValueError("now must be timezone-aware")
     if not seal_esl:
         raise ValueError("seal_esl is empty")
+    if width_mm is None or height_mm is None:
+        picture = parse_seseal(seal_esl)
+        width_mm = picture.width_mm if width_mm is None else width_mm
+        height_mm = picture.height_mm if height_mm is None else height_mm
     package = read_package(data, max_total=max_total)
     document = OfdDocument(package)
     existing = read_signature_list(package)

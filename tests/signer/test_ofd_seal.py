@@ -376,11 +376,10 @@ def test_property_info_can_name_the_signature_file(ses: SesSealer) -> None:
         seal_esl=ses.seal_esl,
         sign_ses=lambda xml: ses.sign(xml, property_info=path),
         placement=DefaultPlacement(),
-        width_mm=40,
-        height_mm=40,
         now=NOW,
     )
     (signature,) = verify_ofd(sealed).signatures
+    assert signature.stamps[0].boundary[2:] == (40.0, 40.0)  # the seal's own picture size
     assert signature.path == path[1:]
     assert signature.ses.property_info == path
     assert next_signature_path(sealed) == "/Doc_0/Signs/Sign_1/Signature.xml"
