@@ -43,11 +43,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
-from asn1crypto import core
-
 from keystore.errors import EsealError
 from keystore.sm2 import sm3
 from seals.codes import ProblemCode
+from seals.esl_asn1 import AnySequence
 from seals.vocab import Integrity, ReferenceStatus
 
 from ..errors import InvalidOfd
@@ -209,10 +208,6 @@ class OfdVerification:
         return bool(self.signatures) and not self.problems and all(s.valid for s in self.signatures)
 
 
-class _AnySequence(core.SequenceOf):
-    _child_spec = core.Any
-
-
 def seal_of_ses(signed_value: bytes) -> bytes:
     """The DER of the ``eseal`` inside an SES_Signature (v4 or v1: ``toSign``'s second
     field).
@@ -220,8 +215,8 @@ def seal_of_ses(signed_value: bytes) -> bytes:
     :raises ValueError: the bytes are not shaped like an SES_Signature.
     """
     try:
-        outer = _AnySequence.load(signed_value, strict=True)
-        to_sign = _AnySequence.load(outer[0].dump(), strict=True)
+        outer = AnySequence.load(signed_value, strict=True)
+        to_sign = AnySequence.load(outer[0].dump(), strict=True)
         return bytes(to_sign[1].dump())
     except (ValueError, TypeError, IndexError, KeyError) as ex:
         raise ValueError("the signature value is not an SES_Signature") from ex
