@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pyhanko.sign.timestamps import TimeStamper
 from sqlalchemy.engine import Engine
 
+from keystore import sm2
 from keystore.base import KeyStore
 from keystore.errors import KeystoreError
 from keystore.masterkey import create_master_key_file, load_master_key
@@ -40,6 +42,8 @@ from .revocation import RegistryRevocation
 from .settings import Settings
 
 __all__ = ["Container", "build", "initialise", "trust_bundle"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -131,6 +135,22 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         )
     engine = make_engine(settings.db_url)
     migrate(engine)
+    tsa_signer = pki.tsa_signer()
+    tsa = TimeStampAuthority(
+        tsa_signer,
+        tsa_signer.signing_cert,
+        pki.chain(),
+        clock=now,
+        sm2=Sm2TsaKey(sm2_pki.service_signer("tsa"), sm2_pki.certificate("tsa"), sm2_pki.chain()),
+    )
+    timestamper: TimeStamper = tsa.timestamper()
+    sm2_stamper: TimeStamper | None = sm2_timestamper(tsa)
+    if settings.tsa_url:
+        from pyhanko.sign.timestamps import HTTPTimeStamper
+
+        timestamper = HTTPTimeStamper(settings.tsa_url, timeout=10)
+        # an outside TSA is asked for SM2 tokens by the SM3 imprint alone
+        sm2_stamper = Sm2TimeStamper(HTTPTimeStamper(settings.tsa_url, timeout=10), policy=None)
     repo = SqlEnterpriseRepository(engine)
     service = SealService(
         repo,
@@ -141,17 +161,11 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
             validity=timedelta(days=settings.seal_validity_days),
             font_path=settings.font_path,
             sm2=settings.sm2_seals,
+            esl_version=settings.ses_seal_version,
         ),
         sm2_pki=sm2_pki,
+        esl_timestamp=_esl_timestamp(sm2_stamper),
         clock=now,
-    )
-    tsa_signer = pki.tsa_signer()
-    tsa = TimeStampAuthority(
-        tsa_signer,
-        tsa_signer.signing_cert,
-        pki.chain(),
-        clock=now,
-        sm2=Sm2TsaKey(sm2_pki.service_signer("tsa"), sm2_pki.certificate("tsa"), sm2_pki.chain()),
     )
     # OCSP responses cached for a minute, dropped as soon as any process changes a status
     revocation = RegistryRevocation(
@@ -165,14 +179,6 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
             revoked=service.sm2_revoked_certificates,
         ),
     )
-    timestamper: TimeStamper = tsa.timestamper()
-    sm2_stamper: TimeStamper | None = sm2_timestamper(tsa)
-    if settings.tsa_url:
-        from pyhanko.sign.timestamps import HTTPTimeStamper
-
-        timestamper = HTTPTimeStamper(settings.tsa_url, timeout=10)
-        # an outside TSA is asked for SM2 tokens by the SM3 imprint alone
-        sm2_stamper = Sm2TimeStamper(HTTPTimeStamper(settings.tsa_url, timeout=10), policy=None)
     document_signer = DocumentSigner(
         revocation,
         timestamper,
@@ -218,6 +224,33 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         sm2_pki=sm2_pki,
         exports=ArchiveExports(archive, audit, _export_reports(verifier, service)),
     )
+
+
+def _esl_timestamp(stamper: TimeStamper | None) -> Callable[[bytes], bytes] | None:
+    """What an SESeal of version 5 carries over the seal maker's signature: the SM2 TSA's
+    DER ``TimeStampToken`` for the SM3 imprint of the signature value's bytes (the built-in
+    TSA, or ``ESEAL_TSA_URL`` asked for SM2 as for documents)."""
+    if stamper is None:
+        return None
+    sm2_stamper = stamper
+
+    def timestamp(signature: bytes) -> bytes:
+        token = _run(sm2_stamper.async_timestamp(sm2.sm3(signature), sm2.NAME_SM3))
+        return bytes(token.dump())
+
+    return timestamp
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """``work`` to its end from synchronous code: seals are issued in a worker thread (the
+    routes) or the CLI, where no event loop runs; from inside a running loop (a test), in a
+    thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 def _export_reports(verifier: Verifier, seals: SealService) -> ExportReports:
