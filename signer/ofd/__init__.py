@@ -14,7 +14,7 @@ GB/T 38540 seals, and verification.  The PDF code beside it knows nothing of OFD
 from .document import OfdDocument, OfdPage, TextHit, open_document
 from .package import OfdPackage, is_ofd, read_package
 from .placement import AtKeyword, AtPoint, CrossPage, DefaultPlacement, Placement, resolve_stamps
-from .seal import seal_ofd
+from .seal import next_signature_path, seal_ofd
 from .signatures import Provider
 from .verify import OfdSignature, OfdVerification, verify_ofd
 
@@ -32,6 +32,7 @@ __all__ = [
     "Provider",
     "TextHit",
     "is_ofd",
+    "next_signature_path",
     "open_document",
     "read_package",
     "resolve_stamps",

@@ -44,6 +44,7 @@ from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape, quoteattr
 
 from keystore.sm2 import sm3
+from seals.esl import parse_seseal
 
 from ..errors import RequestRefused, SignerError
 from .document import Box, OfdDocument
@@ -60,7 +61,7 @@ from .signatures import (
     read_signature_list,
 )
 
-__all__ = ["SIGNATURES_FILE", "seal_ofd"]
+__all__ = ["SIGNATURES_FILE", "next_signature_path", "seal_ofd"]
 
 #: Name of the signature list that a first seal creates beside ``Document.xml``.
 SIGNATURES_FILE = "Signs/Signatures.xml"
@@ -104,6 +105,27 @@ class _Ids:
 
     def format(self, number: int) -> str:
         return str(number) if self.plain else f"s{number:03d}"
+
+
+def _paths(package: OfdPackage, existing: SignatureList | None) -> tuple[str, str]:
+    """The signature list's package name and the new ``Sign_N`` directory's."""
+    if existing is not None:
+        list_path = existing.path
+    else:
+        list_path = posixpath.join(posixpath.dirname(package.doc_root), SIGNATURES_FILE)
+    return list_path, _sign_dir(package, posixpath.dirname(list_path))
+
+
+def next_signature_path(data: bytes | OfdPackage) -> str:
+    """The absolute path that the next seal's ``Signature.xml`` gets in this document
+    (``/Doc_0/Signs/Sign_0/Signature.xml`` for the first).  ofdrw writes it as the
+    SES_Signature's ``propertyInfo``; a ``sign_ses`` that does the same asks here first.
+
+    :raises InvalidOfd: not a readable OFD document.
+    """
+    package = data if isinstance(data, OfdPackage) else read_package(data)
+    _, sign_dir = _paths(package, read_signature_list(package))
+    return f"/{sign_dir}/Signature.xml"
 
 
 def _sign_dir(package: OfdPackage, signs_dir: str) -> str:
@@ -210,8 +232,8 @@ def seal_ofd(
     seal_esl: bytes,
     sign_ses: Callable[[bytes], bytes],
     placement: Placement,
-    width_mm: float,
-    height_mm: float,
+    width_mm: float | None = None,
+    height_mm: float | None = None,
     now: datetime,
     provider: Provider | None = None,
     signature_method: str = OID_SM2_WITH_SM3,
@@ -221,12 +243,15 @@ def seal_ofd(
 
     ``seal_esl`` is the seal (SESeal DER) stored as ``Seal.esl``; ``sign_ses`` receives the
     exact bytes of the new ``Signature.xml`` and returns the SES_Signature DER for it (the
-    caller computes SM3 over those bytes and signs); ``width_mm`` x ``height_mm`` is the
-    seal picture's size.  ``now`` (timezone-aware) is written as ``SignatureDateTime``;
-    ``provider`` defaults to eseal with its version.  A document that is sealed already gets
+    caller computes SM3 over those bytes and signs; :func:`next_signature_path` gives the
+    path for its ``propertyInfo``); ``width_mm`` x ``height_mm`` is the seal picture's size,
+    by default the one the seal declares (``picture.width``/``height``).
+    ``now`` (timezone-aware) is written as ``SignatureDateTime``; ``provider`` defaults to
+    eseal with its version.  A document that is sealed already gets
     the next ``Sign_N`` (continue mode, see the module's docstring).
 
     :raises InvalidOfd: the input is not a readable OFD document.
+    :raises InvalidSealData: no size given and ``seal_esl`` is not an SESeal.
     :raises InvalidPlacement, PageOutOfRange, KeywordNotFound, PositionOffPage,
         CrossPageNeedsTwoPages: the placement does not fit the document.
     :raises RequestRefused: an earlier signature protects the signature list
@@ -236,6 +261,10 @@ def seal_ofd(
         raise ValueError("now must be timezone-aware")
     if not seal_esl:
         raise ValueError("seal_esl is empty")
+    if width_mm is None or height_mm is None:
+        picture = parse_seseal(seal_esl)
+        width_mm = picture.width_mm if width_mm is None else width_mm
+        height_mm = picture.height_mm if height_mm is None else height_mm
     package = read_package(data, max_total=max_total)
     document = OfdDocument(package)
     existing = read_signature_list(package)
@@ -263,11 +292,7 @@ def seal_ofd(
     stamp_ids = [(ids.next(), stamp) for stamp in stamps]
     max_id = ids.format(ids.current)
 
-    if existing is not None:
-        list_path = existing.path
-    else:
-        list_path = posixpath.join(posixpath.dirname(document.path), SIGNATURES_FILE)
-    sign_dir = _sign_dir(package, posixpath.dirname(list_path))
+    list_path, sign_dir = _paths(package, existing)
     seal_path = f"{sign_dir}/Seal.esl"
     signature_path = f"{sign_dir}/Signature.xml"
     value_path = f"{sign_dir}/SignedValue.dat"

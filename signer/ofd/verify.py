@@ -17,14 +17,18 @@ does and a bit more: every signature of the list in order, each with
    ``SES_Signature`` of ``SignedValue.dat`` (ofdrw's check; GB/T 38540 v4 and GM/T 0031 v1
    both put it second in ``TBS_Sign``); a ``Type="Sign"`` entry (a plain digital signature,
    whose value is no SES_Signature) has no seal to compare;
-5. the **signature value**: ``verify_ses(signed_value_der, signature_xml_bytes)``, the
-   caller's GB/T 38540 verifier, whose result is passed through as it is.  It raises when the
-   value does not verify (an :class:`~keystore.errors.EsealError`, or ``ValueError`` as
-   cryptographic code does): that is recorded as ``signature_invalid``.
+5. the **signature value**: ``verify_ses(signed_value_der, signature_xml_bytes)``, by
+   default :func:`signer.ses.verify_ses_signature` over ``Signature.xml``'s exact bytes (GM/T
+   0031's steps: the maker's signature, the seal's validity, the signer in its certList, the
+   data hash, the signature, the timestamp).  Its result is kept as it is; the failed steps
+   of a :class:`~signer.ses.SesVerification` become the signature's problems.  A verifier
+   that raises (:class:`~keystore.errors.EsealError` or ``ValueError``: bytes it cannot read)
+   gives ``malformed_signature``.
 
-Problems use the codes of :class:`seals.codes.ProblemCode`.  A signature's ``integrity`` is
-``ok`` when it has no problem, else ``broken``; trust, revocation and the license are the
-caller's (the SES verifier's and the verdict's) business.
+Problems use the codes of :class:`seals.codes.ProblemCode`.  A signature is ``valid`` without
+any problem; its ``integrity`` is ``broken`` when a problem of :data:`INTEGRITY_PROBLEMS`
+says that what it protects changed or cannot be read, else ``ok``.  Trust, revocation and the
+license are the caller's business (:mod:`signer.national_trust`, :mod:`seals.policy`).
 
 Leniencies, each named: a missing ``CheckMethod`` is read as SM3 (the one digest of national
 practice; ofdrw would fail on it); ``SignatureDateTime`` is read as ``YYYYMMDDHHMMSSZ``, ISO
@@ -39,14 +43,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
-from asn1crypto import core
-
 from keystore.errors import EsealError
 from keystore.sm2 import sm3
 from seals.codes import ProblemCode
+from seals.esl_asn1 import AnySequence
 from seals.vocab import Integrity, ReferenceStatus
 
 from ..errors import InvalidOfd
+from ..ses import SesVerification, verify_ses_signature
 from .document import Box, OfdDocument
 from .package import OfdPackage, read_package
 from .signatures import (
@@ -59,6 +63,7 @@ from .signatures import (
 )
 
 __all__ = [
+    "INTEGRITY_PROBLEMS",
     "FileCheck",
     "OfdProblem",
     "OfdSignature",
@@ -72,6 +77,25 @@ __all__ = [
 UncoveredReason = Literal["own", "signature_list", "other_signature", "entry", "unexplained"]
 
 _BEIJING = timezone(timedelta(hours=8))
+
+#: The problems that break a signature's integrity: what it protects no longer matches
+#: (a file, the seal, Signature.xml under the signature value) or cannot be read.  The
+#: others (the seal's validity period, a signer the seal does not list, timestamps) make the
+#: signature not valid without saying that the document changed.
+INTEGRITY_PROBLEMS = frozenset(
+    {
+        ProblemCode.OFD_FILE_CHANGED,
+        ProblemCode.OFD_FILE_MISSING,
+        ProblemCode.OFD_FILE_NOT_COVERED,
+        ProblemCode.OFD_SEAL_MISMATCH,
+        ProblemCode.OFD_CHECK_METHOD_UNSUPPORTED,
+        ProblemCode.OFD_STAMP_PAGE_MISSING,
+        ProblemCode.MALFORMED_SIGNATURE,
+        ProblemCode.DIGEST_MISMATCH,
+        ProblemCode.SIGNATURE_INVALID,
+        ProblemCode.SEAL_MAKER_SIGNATURE_INVALID,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -146,11 +170,19 @@ class OfdSignature:
 
     @property
     def integrity(self) -> Integrity:
-        """``ok`` without problems, else ``broken``."""
-        return Integrity.BROKEN if self.problems else Integrity.OK
+        """``broken`` when a problem touches what the signature protects (a file, the seal,
+        the signature value, its structure), else ``ok``."""
+        broken = any(p.code in INTEGRITY_PROBLEMS for p in self.problems)
+        return Integrity.BROKEN if broken else Integrity.OK
 
     @property
     def intact(self) -> bool:
+        """The integrity is ``ok`` (the seal's validity, trust and times aside)."""
+        return self.integrity is Integrity.OK
+
+    @property
+    def valid(self) -> bool:
+        """No problem at all: intact, and the SES verifier found nothing either."""
         return not self.problems
 
 
@@ -170,9 +202,10 @@ class OfdVerification:
             bool(self.signatures) and not self.problems and all(s.intact for s in self.signatures)
         )
 
-
-class _AnySequence(core.SequenceOf):
-    _child_spec = core.Any
+    @property
+    def valid(self) -> bool:
+        """Signed, and no signature has any problem."""
+        return bool(self.signatures) and not self.problems and all(s.valid for s in self.signatures)
 
 
 def seal_of_ses(signed_value: bytes) -> bytes:
@@ -182,8 +215,8 @@ def seal_of_ses(signed_value: bytes) -> bytes:
     :raises ValueError: the bytes are not shaped like an SES_Signature.
     """
     try:
-        outer = _AnySequence.load(signed_value, strict=True)
-        to_sign = _AnySequence.load(outer[0].dump(), strict=True)
+        outer = AnySequence.load(signed_value, strict=True)
+        to_sign = AnySequence.load(outer[0].dump(), strict=True)
         return bytes(to_sign[1].dump())
     except (ValueError, TypeError, IndexError, KeyError) as ex:
         raise ValueError("the signature value is not an SES_Signature") from ex
@@ -346,14 +379,19 @@ class _Checker:
             )
             return None, None
         try:
-            return verify_ses(signed_value, signature_xml), None
+            result = verify_ses(signed_value, signature_xml)
         except (EsealError, ValueError) as ex:
             detail = ex.detail if isinstance(ex, EsealError) else str(ex)
             self.problem(
-                ProblemCode.SIGNATURE_INVALID,
-                f"the signature value of signature {sid} does not verify: {detail}",
+                ProblemCode.MALFORMED_SIGNATURE,
+                f"the signature value of signature {sid} cannot be verified: {detail}",
             )
             return None, ex
+        if isinstance(result, SesVerification):
+            for check in result.checks:
+                if not check.ok and check.problem is not None:
+                    self.problem(check.problem, f"signature {sid}: {check.message}")
+        return result, None
 
 
 def _check(
@@ -396,10 +434,20 @@ def _check(
     )
 
 
+def _verify_ses(signed_value: bytes, signature_xml: bytes) -> SesVerification:
+    return verify_ses_signature(signed_value, data=signature_xml)
+
+
 def verify_ofd(
-    data: bytes | OfdPackage, *, verify_ses: Callable[[bytes, bytes], Any]
+    data: bytes | OfdPackage,
+    *,
+    verify_ses: Callable[[bytes, bytes], Any] = _verify_ses,
 ) -> OfdVerification:
     """Check every signature of an OFD document (see the module's docstring).
+
+    ``verify_ses(signed_value_der, signature_xml_bytes)`` checks one signature value; by
+    default :func:`signer.ses.verify_ses_signature` with ``Signature.xml``'s bytes as the
+    protected data, the seal's validity judged at the signing time it claims.
 
     A document that cannot be read at all raises; a broken signature is reported, never
     raised.

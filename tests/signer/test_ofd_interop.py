@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from ses_pki import make_world
 
 from helpers import require_tool, unavailable
-from ofds import FakeSes, fake_seal_esl, simple_ofd, unzip_ofd, zip_ofd
+from ofds import SesSealer, simple_ofd, unzip_ofd, zip_ofd
 from signer.ofd.placement import AtKeyword, CrossPage
 from signer.ofd.seal import seal_ofd
 
@@ -153,13 +154,13 @@ def ofd_check(tmp_path_factory: pytest.TempPathFactory) -> Runner:
     return run
 
 
-def _sealed_twice() -> bytes:
-    seal = fake_seal_esl()
-    ses = FakeSes(seal)
+@pytest.fixture(scope="module")
+def sealed_twice(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    ses = SesSealer.make(make_world(tmp_path_factory.mktemp("ofd-interop-world")))
     now = datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
     once = seal_ofd(
         simple_ofd(3),
-        seal_esl=seal,
+        seal_esl=ses.seal_esl,
         sign_ses=ses.sign,
         placement=AtKeyword("甲方（盖章）", page=3),
         width_mm=40,
@@ -168,7 +169,7 @@ def _sealed_twice() -> bytes:
     )
     return seal_ofd(
         once,
-        seal_esl=seal,
+        seal_esl=ses.seal_esl,
         sign_ses=ses.sign,
         placement=CrossPage(),
         width_mm=40,
@@ -177,8 +178,10 @@ def _sealed_twice() -> bytes:
     )
 
 
-def test_an_ofdrw_style_reader_accepts_both_seals(ofd_check: Runner, tmp_path: Path) -> None:
-    done = ofd_check(_sealed_twice(), tmp_path)
+def test_an_ofdrw_style_reader_accepts_both_seals(
+    ofd_check: Runner, sealed_twice: bytes, tmp_path: Path
+) -> None:
+    done = ofd_check(sealed_twice, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines() == [
         "signature s001 references 7",  # OFD.xml, Document, PublicRes, 3 pages, Seal.esl
@@ -186,8 +189,10 @@ def test_an_ofdrw_style_reader_accepts_both_seals(ofd_check: Runner, tmp_path: P
     ]
 
 
-def test_the_same_reader_sees_a_changed_page(ofd_check: Runner, tmp_path: Path) -> None:
-    files = unzip_ofd(_sealed_twice())
+def test_the_same_reader_sees_a_changed_page(
+    ofd_check: Runner, sealed_twice: bytes, tmp_path: Path
+) -> None:
+    files = unzip_ofd(sealed_twice)
     name = "Doc_0/Pages/Page_0/Content.xml"
     files[name] = files[name].replace("北京".encode(), "南京".encode())
     done = ofd_check(zip_ofd(files), tmp_path)

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from xml.etree.ElementTree import Element
 
 import pytest
+from ses_pki import SesWorld, make_world
 
 from keystore.sm2 import sm3
-from ofds import NS, FakeSes, fake_seal_esl, simple_ofd, unzip_ofd, zip_ofd
+from ofds import NS, SesSealer, simple_ofd, unzip_ofd, zip_ofd
 from signer.errors import (
     CrossPageNeedsTwoPages,
     InvalidOfd,
@@ -23,13 +24,13 @@ from signer.errors import (
 from signer.ofd.document import open_document
 from signer.ofd.package import parse_xml, read_package
 from signer.ofd.placement import AtKeyword, AtPoint, CrossPage, DefaultPlacement, Placement
-from signer.ofd.seal import seal_ofd
+from signer.ofd.seal import next_signature_path, seal_ofd
 from signer.ofd.signatures import Provider
 from signer.ofd.verify import verify_ofd
+from signer.ses import verify_ses_signature
 
+#: SignatureDateTime (the SES_Signature's timeInfo is the moment of signing)
 NOW = datetime(2024, 6, 1, 16, 30, 5, tzinfo=UTC)
-SEAL = fake_seal_esl("甲方合同专用章")
-OTHER_SEAL = fake_seal_esl("乙方合同专用章")
 
 
 def q(tag: str) -> str:
@@ -37,18 +38,23 @@ def q(tag: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def ses() -> FakeSes:
-    return FakeSes(SEAL)
+def world(tmp_path_factory: pytest.TempPathFactory) -> SesWorld:
+    return make_world(tmp_path_factory.mktemp("ofd-seal-world"))
 
 
 @pytest.fixture(scope="module")
-def other_ses() -> FakeSes:
-    return FakeSes(OTHER_SEAL)
+def ses(world: SesWorld) -> SesSealer:
+    return SesSealer.make(world, "合同专用章")
+
+
+@pytest.fixture(scope="module")
+def other_ses(world: SesWorld) -> SesSealer:
+    return SesSealer.make(world, "财务专用章")
 
 
 def _seal(
     data: bytes,
-    ses: FakeSes,
+    ses: SesSealer,
     placement: Placement,
     size: tuple[float, float] = (40.0, 40.0),
 ) -> bytes:
@@ -77,7 +83,7 @@ def _box(element: Element, name: str = "Boundary") -> list[float]:
     return [float(v) for v in (element.get(name) or "").split()]
 
 
-def test_a_seal_at_a_point_writes_the_section_18_files(ses: FakeSes) -> None:
+def test_a_seal_at_a_point_writes_the_section_18_files(ses: SesSealer) -> None:
     original = simple_ofd(2)
     sealed = _seal(original, ses, AtPoint(page=2, x=150.0, y=250.0))
     files = unzip_ofd(sealed)
@@ -108,7 +114,7 @@ def test_a_seal_at_a_point_writes_the_section_18_files(ses: FakeSes) -> None:
     assert info.findtext(q("SignatureDateTime")) == "20240601163005Z"
     assert info.findtext(f"{q('Seal')}/{q('BaseLoc')}") == "/Doc_0/Signs/Sign_0/Seal.esl"
     assert root.findtext(q("SignedValue")) == "/Doc_0/Signs/Sign_0/SignedValue.dat"
-    assert files["Doc_0/Signs/Sign_0/Seal.esl"] == SEAL
+    assert files["Doc_0/Signs/Sign_0/Seal.esl"] == ses.seal_esl
 
     # every file as it stood before Signature.xml, except the (growing) signature list
     refs = info.find(q("References"))
@@ -131,19 +137,20 @@ def test_a_seal_at_a_point_writes_the_section_18_files(ses: FakeSes) -> None:
     assert stamp.get("Clip") is None
     assert stamp.get("ID") == "s002"
 
-    # the signature value is the SES signer's over the exact Signature.xml bytes
-    assert ses.verify(files["Doc_0/Signs/Sign_0/SignedValue.dat"], signature_xml)
+    # the signature value is an SES_Signature over the exact Signature.xml bytes
+    checked = verify_ses_signature(files["Doc_0/Signs/Sign_0/SignedValue.dat"], data=signature_xml)
+    assert checked.valid and checked.seal.name == "合同专用章"
 
     # the result reads again as an OFD document, and verifies
     package = read_package(sealed)
     assert package.signatures == "Doc_0/Signs/Signatures.xml"
     assert len(open_document(package).pages) == 2
-    report = verify_ofd(sealed, verify_ses=ses.verify)
-    assert report.intact
+    report = verify_ofd(sealed)
+    assert report.valid
     assert report.signatures[0].stamps[0].page == 2
 
 
-def test_a_keyword_seal_is_centred_on_the_text(ses: FakeSes) -> None:
+def test_a_keyword_seal_is_centred_on_the_text(ses: SesSealer) -> None:
     data = simple_ofd(3)
     hits = open_document(data).find_text("乙方（盖章）")
     sealed = _seal(data, ses, AtKeyword("乙方（盖章）", occurrence=-1), (40.0, 30.0))
@@ -156,7 +163,7 @@ def test_a_keyword_seal_is_centred_on_the_text(ses: FakeSes) -> None:
     assert y + h / 2 == pytest.approx(centre[1], abs=1e-3)
 
 
-def test_keyword_align_offset_and_page(ses: FakeSes) -> None:
+def test_keyword_align_offset_and_page(ses: SesSealer) -> None:
     data = simple_ofd(2)
     (hit,) = open_document(data).find_text("甲方（盖章）", pages=[2])
     placement = AtKeyword("甲方（盖章）", page=2, align="after", offset=(5.0, 10.0))
@@ -167,14 +174,14 @@ def test_keyword_align_offset_and_page(ses: FakeSes) -> None:
     assert y + h / 2 == pytest.approx(hit.center[1] - 10.0, abs=1e-3)  # 10 mm up
 
 
-def test_a_missing_keyword_is_refused(ses: FakeSes) -> None:
+def test_a_missing_keyword_is_refused(ses: SesSealer) -> None:
     with pytest.raises(KeywordNotFound):
         _seal(simple_ofd(), ses, AtKeyword("丙方（盖章）"))
     with pytest.raises(KeywordNotFound, match="occurrence 3"):
         _seal(simple_ofd(2), ses, AtKeyword("甲方（盖章）", occurrence=3))
 
 
-def test_a_cross_page_seal_shows_one_strip_per_page_at_the_right_edge(ses: FakeSes) -> None:
+def test_a_cross_page_seal_shows_one_strip_per_page_at_the_right_edge(ses: SesSealer) -> None:
     data = simple_ofd(4)
     pages = open_document(data).pages
     stamps = _stamps(unzip_ofd(_seal(data, ses, CrossPage(), (40.0, 40.0))))
@@ -193,7 +200,7 @@ def test_a_cross_page_seal_shows_one_strip_per_page_at_the_right_edge(ses: FakeS
     assert clips == pytest.approx([0.0, 10.0, 20.0, 30.0])
 
 
-def test_cross_page_bands(ses: FakeSes) -> None:
+def test_cross_page_bands(ses: SesSealer) -> None:
     data = simple_ofd(2)
     top = _stamps(unzip_ofd(_seal(data, ses, CrossPage(position="top"))))
     assert _box(top[0])[1] == pytest.approx(20.0)
@@ -207,7 +214,7 @@ def test_cross_page_bands(ses: FakeSes) -> None:
         _seal(simple_ofd(1), ses, CrossPage())
 
 
-def test_the_default_is_the_bottom_right_of_the_last_page(ses: FakeSes) -> None:
+def test_the_default_is_the_bottom_right_of_the_last_page(ses: SesSealer) -> None:
     data = simple_ofd(2)
     (stamp,) = _stamps(unzip_ofd(_seal(data, ses, DefaultPlacement())))
     assert stamp.get("PageRef") == open_document(data).pages[-1].id
@@ -225,13 +232,13 @@ def test_the_default_is_the_bottom_right_of_the_last_page(ses: FakeSes) -> None:
     ],
 )
 def test_placements_that_do_not_fit_are_refused(
-    ses: FakeSes, placement: Placement, error: type[Exception]
+    ses: SesSealer, placement: Placement, error: type[Exception]
 ) -> None:
     with pytest.raises(error):
         _seal(simple_ofd(2), ses, placement)
 
 
-def test_bad_input_is_refused_before_signing(ses: FakeSes) -> None:
+def test_bad_input_is_refused_before_signing(ses: SesSealer) -> None:
     calls: list[bytes] = []
 
     def sign(xml: bytes) -> bytes:
@@ -241,7 +248,7 @@ def test_bad_input_is_refused_before_signing(ses: FakeSes) -> None:
     with pytest.raises(InvalidOfd):
         seal_ofd(
             b"%PDF-1.7",
-            seal_esl=SEAL,
+            seal_esl=ses.seal_esl,
             sign_ses=sign,
             placement=DefaultPlacement(),
             width_mm=40,
@@ -251,7 +258,7 @@ def test_bad_input_is_refused_before_signing(ses: FakeSes) -> None:
     with pytest.raises(InvalidPlacement):
         seal_ofd(
             simple_ofd(),
-            seal_esl=SEAL,
+            seal_esl=ses.seal_esl,
             sign_ses=sign,
             placement=DefaultPlacement(),
             width_mm=0,
@@ -261,7 +268,7 @@ def test_bad_input_is_refused_before_signing(ses: FakeSes) -> None:
     with pytest.raises(ValueError, match="timezone"):
         seal_ofd(
             simple_ofd(),
-            seal_esl=SEAL,
+            seal_esl=ses.seal_esl,
             sign_ses=sign,
             placement=DefaultPlacement(),
             width_mm=40,
@@ -271,11 +278,11 @@ def test_bad_input_is_refused_before_signing(ses: FakeSes) -> None:
     assert calls == []
 
 
-def test_a_second_seal_continues_the_first(ses: FakeSes, other_ses: FakeSes) -> None:
+def test_a_second_seal_continues_the_first(ses: SesSealer, other_ses: SesSealer) -> None:
     first = _seal(simple_ofd(3), ses, AtKeyword("甲方（盖章）", page=3))
     second = seal_ofd(
         first,
-        seal_esl=OTHER_SEAL,
+        seal_esl=other_ses.seal_esl,
         sign_ses=other_ses.sign,
         placement=AtKeyword("乙方（盖章）", page=3),
         width_mm=40,
@@ -319,17 +326,12 @@ def test_a_second_seal_continues_the_first(ses: FakeSes, other_ses: FakeSes) -> 
     } <= refs
     assert "/Doc_0/Signs/Signatures.xml" not in refs
     # both verify, each with its own seal
-    report = verify_ofd(
-        second,
-        verify_ses=lambda value, xml: (
-            ses if value == b["Doc_0/Signs/Sign_0/SignedValue.dat"] else other_ses
-        ).verify(value, xml),
-    )
-    assert report.intact
-    assert [s.seal_esl for s in report.signatures] == [SEAL, OTHER_SEAL]
+    report = verify_ofd(second)
+    assert report.valid
+    assert [s.seal_esl for s in report.signatures] == [ses.seal_esl, other_ses.seal_esl]
 
 
-def test_a_second_cross_page_seal_takes_the_next_band(ses: FakeSes) -> None:
+def test_a_second_cross_page_seal_takes_the_next_band(ses: SesSealer) -> None:
     once = _seal(simple_ofd(2), ses, CrossPage(), (40.0, 40.0))
     twice = _seal(once, ses, CrossPage(), (40.0, 40.0))
     files = unzip_ofd(twice)
@@ -338,7 +340,7 @@ def test_a_second_cross_page_seal_takes_the_next_band(ses: FakeSes) -> None:
     assert abs(first[1] - second[1]) >= 40.0 + 2.0  # no overlap, 2 mm apart at least
 
 
-def test_plain_numbered_ids_keep_their_style(ses: FakeSes) -> None:
+def test_plain_numbered_ids_keep_their_style(ses: SesSealer) -> None:
     files = unzip_ofd(_seal(simple_ofd(), ses, DefaultPlacement()))
     files["Doc_0/Signs/Signatures.xml"] = (
         files["Doc_0/Signs/Signatures.xml"].replace(b"s002", b"2").replace(b'"s001"', b'"1"')
@@ -349,7 +351,7 @@ def test_plain_numbered_ids_keep_their_style(ses: FakeSes) -> None:
     assert listing.findtext(q("MaxSignId")) == "4"
 
 
-def test_a_document_whose_list_is_protected_cannot_take_another_seal(ses: FakeSes) -> None:
+def test_a_document_whose_list_is_protected_cannot_take_another_seal(ses: SesSealer) -> None:
     files = unzip_ofd(_seal(simple_ofd(), ses, DefaultPlacement()))
     # as ofdrw's default (whole-protected) mode writes it: the list among the references
     files["Doc_0/Signs/Sign_0/Signature.xml"] = files["Doc_0/Signs/Sign_0/Signature.xml"].replace(
@@ -361,3 +363,23 @@ def test_a_document_whose_list_is_protected_cannot_take_another_seal(ses: FakeSe
     with pytest.raises(RequestRefused) as caught:
         _seal(zip_ofd(files), ses, DefaultPlacement())
     assert caught.value.code == "signature_list_protected"
+
+
+def test_property_info_can_name_the_signature_file(ses: SesSealer) -> None:
+    """As ofdrw does: the SES_Signature's propertyInfo is the path of the Signature.xml it
+    signs, known before sealing."""
+    data = simple_ofd()
+    path = next_signature_path(data)
+    assert path == "/Doc_0/Signs/Sign_0/Signature.xml"
+    sealed = seal_ofd(
+        data,
+        seal_esl=ses.seal_esl,
+        sign_ses=lambda xml: ses.sign(xml, property_info=path),
+        placement=DefaultPlacement(),
+        now=NOW,
+    )
+    (signature,) = verify_ofd(sealed).signatures
+    assert signature.stamps[0].boundary[2:] == (40.0, 40.0)  # the seal's own picture size
+    assert signature.path == path[1:]
+    assert signature.ses.property_info == path
+    assert next_signature_path(sealed) == "/Doc_0/Signs/Sign_1/Signature.xml"
