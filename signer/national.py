@@ -119,7 +119,7 @@ class NationalVerifier:
         """The report of an OFD document's signatures (``format: "ofd"``).  Raises
         ``invalid_ofd`` for a file that is not a readable OFD package."""
         expect = expected_uscc(expect_uscc)
-        checked = verify_ofd(data, verify_ses=_verify_ses)
+        checked = verify_ofd(data)
         notices: list[NoticeItem] = []
         entries = [await self._entry(_ofd_parts(sig), notices) for sig in checked.signatures]
         valid, doc_problems = document_verdict(entries, expect)
@@ -261,11 +261,6 @@ def _ses_problems(result: SesVerification) -> list[ProblemItem]:
 
 def _ses_intact(result: SesVerification) -> bool:
     return all(c.ok for c in result.checks if c.name.value in _INTEGRITY_STEPS)
-
-
-def _verify_ses(signed_value: bytes, signature_xml: bytes) -> SesVerification:
-    """How an OFD signature's value is checked: an SES_Signature over ``Signature.xml``."""
-    return verify_ses_signature(signed_value, data=signature_xml)
 
 
 def _ofd_parts(sig: OfdSignature) -> _Parts:

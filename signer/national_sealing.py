@@ -174,11 +174,17 @@ class NationalSealer:
         for seal, signer, placement in placed:
             info = seal.kind.info
 
+            # ofdrw's propertyInfo: the path of the Signature.xml the value signs
+            path = ofd.next_signature_path(data)
+
             def sign(
-                signature_xml: bytes, seal: Seal = seal, signer: sm2.Sm2Signer = signer
+                signature_xml: bytes,
+                seal: Seal = seal,
+                signer: sm2.Sm2Signer = signer,
+                path: str = path,
             ) -> bytes:
                 digest = sm2.sm3(signature_xml)
-                return self._ses(seal, signer, digest, "Signature.xml", stamped)[0]
+                return self._ses(seal, signer, digest, path, stamped)[0]
 
             assert seal.esl is not None
             data = ofd.seal_ofd(
