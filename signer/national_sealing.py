@@ -26,6 +26,10 @@ from pyhanko.sign.timestamps import TimeStamper
 
 from keystore import sm2
 from keystore.base import KeyAlgorithm
+from keystore.errors import ErrorKind
+from seals.errors import DomainError
+from seals.esl import lists_signer, parse_seseal
+from seals.esl_maker import EslNotAvailable
 from seals.kinds import SealKind
 from seals.model import Seal
 from seals.service import SealService
@@ -85,11 +89,17 @@ class NationalSealer:
         seal, _ = self._seals.signer_for(uscc, kind)
         if self._keys is None:
             raise AlgorithmNotAvailable("this server is not set up to sign with SM2 keys")
-        if seal.sm2_key_ref is None or seal.esl is None:
+        if seal.sm2_key_ref is None or seal.sm2_certificate_pem is None:
             raise AlgorithmNotAvailable(
-                f"the {seal.kind.value} seal of {uscc} (version {seal.version}) has no SM2 key "
-                "and seal data (SESeal): it was issued without them; re-issue it to get both"
+                f"the {seal.kind.value} seal of {uscc} (version {seal.version}) has no SM2 key: "
+                "it was issued without one; re-issue it to get an SM2 key and seal data"
             )
+        if seal.esl is None:
+            raise EslNotAvailable(
+                f"the {seal.kind.value} seal of {uscc} (version {seal.version}) was issued "
+                "before eseal made seal data (SESeal); re-issue it to get its seal data"
+            )
+        _check_seal_data(seal, self._now())
         return seal, self._keys.sm2_signer(seal.sm2_key_ref)
 
     def _timestamp(self, value: bytes) -> bytes:
@@ -197,6 +207,32 @@ class NationalSealer:
                 now=self._now(),
             )
         return OfdSealed(data, [s for s, _, _ in placed], tuple(notices))
+
+
+def _check_seal_data(seal: Seal, now: datetime) -> None:
+    """The seal data must hold the seal's SM2 certificate and be valid now: a signature made
+    otherwise would fail GM/T 0031's own checks (``seal_data_not_usable``, 409)."""
+    assert seal.esl is not None and seal.sm2_certificate_pem is not None
+    parsed = parse_seseal(seal.esl)
+    if not lists_signer(parsed, _pem_der(seal.sm2_certificate_pem)):
+        raise SealDataNotUsable(
+            f"the seal data of the {seal.kind.value} seal of {seal.uscc} does not list its SM2 "
+            "certificate; re-issue the seal"
+        )
+    if not parsed.valid_start <= now <= parsed.valid_end:
+        raise SealDataNotUsable(
+            f"the seal data of the {seal.kind.value} seal of {seal.uscc} is valid "
+            f"{parsed.valid_start.isoformat()} .. {parsed.valid_end.isoformat()}, not now; "
+            "re-issue the seal"
+        )
+
+
+class SealDataNotUsable(DomainError):
+    """The seal's SESeal cannot sign now (outside its validity, or stale)."""
+
+    code = "seal_data_not_usable"
+    kind = ErrorKind.CONFLICT
+    title = "The seal data cannot be used"
 
 
 def _check_level(level: PadesLevel, what: str) -> None:

@@ -6,8 +6,12 @@ with the registered enterprise's real SM2 seals, the built-in SM2 TSA and our OC
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from api.cli import main
 from helpers import USCC, Api
 from keystore.sm2 import sm3
 from ofds import simple_ofd, unzip_ofd, zip_ofd
@@ -166,3 +170,33 @@ def test_ofd_requests_that_do_not_apply_are_refused(api: Api) -> None:
         assert r.json()["code"] == code, (options, r.text)
     r = _sign_ofd(api, zip_ofd({"hello.txt": b"hi"}))
     assert r.status_code == 422 and r.json()["code"] == "invalid_ofd", r.text
+
+
+def test_the_cli_signs_and_verifies_ses_and_ofd(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = api.container.settings
+    monkeypatch.setenv("ESEAL_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("ESEAL_PUBLIC_URL", settings.public_url)
+    data = tmp_path / "contract.txt"
+    data.write_bytes(CONTRACT)
+    sig = tmp_path / "contract.ses"
+    assert main(["ses", "sign", str(data), "-o", str(sig), "--uscc", USCC]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["data_sm3"] == sm3(CONTRACT).hex() and shown["property_info"] == "contract.txt"
+    assert main(["ses", "verify", str(sig), "--data", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["format"] == "ses"
+    data.write_bytes(CONTRACT + b"!")
+    assert main(["ses", "verify", str(sig), "--data", str(data)]) == 1
+    assert "digest_mismatch" in capsys.readouterr().out
+    assert main(["ses", "verify", str(data)]) == 2  # not an SES_Signature
+    assert json.loads(capsys.readouterr().err)["code"] == "invalid_ses_signature"
+
+    doc, sealed = tmp_path / "c.ofd", tmp_path / "sealed.ofd"
+    doc.write_bytes(simple_ofd(2))
+    args = ["sign", str(doc), "-o", str(sealed), "--uscc", USCC, "--seal", "contract"]
+    assert main([*args, "--page", "2", "--x", "150", "--y", "200"]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(sealed), "--expect-uscc", USCC, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["format"] == "ofd" and report["signatures"][0]["page"] == 2
