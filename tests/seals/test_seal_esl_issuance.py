@@ -4,12 +4,15 @@ adds an SM2 timestamp over the seal maker's signature."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from asn1crypto import cms as asn1_cms
 from asn1crypto import x509 as asn1_x509
+from pydantic import ValidationError
 
 from api.container import Container, build
 from api.settings import Settings
@@ -192,3 +195,22 @@ def test_version_5_carries_an_sm2_timestamp_over_the_makers_signature(v5: Contai
         attrs = info["signed_attrs"].untag().dump()
         sm2.Sm2PublicKey.from_spki(tsa.public_key).verify(bytes(info["signature"]), attrs)
         assert tst["gen_time"].native >= parsed.created
+
+
+def test_eseal_init_makes_the_seal_maker(_initialised_template: Path) -> None:
+    """``eseal init`` (api.container.initialise) leaves a seal maker in the SM2 PKI, before
+    any server start could add one."""
+    sm2_dir = _initialised_template / "pki" / "sm2"
+    assert "maker" in json.loads((sm2_dir / "sm2-pki.json").read_text())["keys"]
+    maker = asn1_x509.Certificate.load(pem_der((sm2_dir / "maker.pem").read_text()))
+    assert maker.subject.native["common_name"]
+
+
+def test_the_ses_seal_version_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path).ses_seal_version == 4
+    monkeypatch.setenv("ESEAL_SES_SEAL_VERSION", "5")
+    assert Settings(data_dir=tmp_path).ses_seal_version == 5
+    for wrong in ("3", "6", "v4"):
+        monkeypatch.setenv("ESEAL_SES_SEAL_VERSION", wrong)
+        with pytest.raises(ValidationError, match="ses_seal_version"):
+            Settings(data_dir=tmp_path)
