@@ -22,6 +22,7 @@ a trust anchor.  The signing time is the signature timestamp's ``genTime`` when 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from asn1crypto import x509 as asn1_x509
@@ -32,7 +33,10 @@ from seals.policy import SigningTime
 from seals.verdict import NoticeItem, expected_uscc, merge_notices
 from seals.vocab import DocumentFormat, Integrity, SignatureType, TimeSource
 
+from .invoice.model import SignatureCheck
+from .invoice.ofd_invoice import OfdSignatureRef
 from .national_trust import NationalTrust
+from .ofd.package import OfdPackage
 from .ofd.verify import OfdSignature, verify_ofd
 from .report import (
     CertificateInfo,
@@ -48,7 +52,7 @@ from .ses import SesVerification, verify_ses_signature
 from .sm2_cms import key_algorithm
 from .verify import Verifier, document_verdict
 
-__all__ = ["NationalVerifier"]
+__all__ = ["NationalVerifier", "invoice_signature_checker"]
 
 #: the steps of SES verification whose failure means the signed data or the signature value
 #: do not hold (the others are about validity periods and times)
@@ -292,3 +296,41 @@ def _error_text(exc: Exception) -> str:
     if isinstance(exc, EsealError):
         return f"{exc.code}: {exc.detail}"[:300]
     return f"the signature value does not verify: {type(exc).__name__}"
+
+
+def invoice_signature_checker() -> Callable[[OfdPackage, OfdSignatureRef], SignatureCheck]:
+    """The ``verify_signature`` hook of :func:`signer.invoice.check_invoice`: each signature of
+    a 数电票 OFD checked as :func:`signer.ofd.verify.verify_ofd` does (every protected file,
+    the seal data, the SES signature over ``Signature.xml``).  The tax authority's certificate
+    is not one eseal trusts or revokes, so ``valid`` says the signature holds, and the detail
+    names who signed."""
+    done: dict[int, dict[str, OfdSignature]] = {}
+
+    def check(package: OfdPackage, ref: OfdSignatureRef) -> SignatureCheck:
+        by_path = done.get(id(package))
+        if by_path is None:
+            by_path = {s.path: s for s in verify_ofd(package).signatures}
+            done[id(package)] = by_path
+        sig = by_path.get(ref.location or "")
+        if sig is None:
+            return SignatureCheck(valid=False, detail="the signature cannot be read")
+        result = sig.ses if isinstance(sig.ses, SesVerification) else None
+        problems = [p.code.value for p in sig.problems]
+        if result is not None:
+            problems += [p.value for p in result.problems if p.value not in problems]
+        if sig.ses_error is not None and not problems:
+            problems.append(ProblemCode.SIGNATURE_INVALID.value)
+        signer = (
+            result.signer_certificate.subject.human_friendly
+            if result is not None and result.signer_certificate is not None
+            else "unknown"
+        )
+        if problems:
+            return SignatureCheck(valid=False, detail=f"{', '.join(problems)}; signer {signer}")
+        return SignatureCheck(
+            valid=True,
+            detail=f"every protected file, the seal data and the SM2 signature verify; "
+            f"signer {signer}",
+        )
+
+    return check

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from signer.invoice import InvoiceVerdict, check_invoice
+from signer.national import invoice_signature_checker
 
 from ..answers import InvoiceCheckAnswer
 from ..auth import Action, Principal, allowed
@@ -98,7 +99,7 @@ async def _invoice_files(request: Request) -> tuple[bytes | None, bytes | None]:
 )
 async def check(request: Request, c: ContainerDep, who: Checker) -> InvoiceVerdict:
     ofd, xml = await _invoice_files(request)
-    # the OFD verifier is wired here once it exists: verify_signature=<its per-signature check>
     return await run_in_threadpool(
-        c.deadline.run, lambda: check_invoice(ofd, xml, verify_signature=None)
+        c.deadline.run,
+        lambda: check_invoice(ofd, xml, verify_signature=invoice_signature_checker()),
     )

@@ -3,24 +3,49 @@ reads, and a coded 4xx (never a 500) for every bad upload."""
 
 from __future__ import annotations
 
+import functools
+import tempfile
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from ses_pki import make_world
 
 from api.answers import InvoiceCheckAnswer
 from helpers import Api
 from invoices import invoice, invoice_ofd, invoice_xml, replace
+from ofds import SesSealer, unzip_ofd, zip_ofd
 from pdfs import simple_pdf
+from signer.ofd import DefaultPlacement, seal_ofd
 
 URL = "/v1/invoices/check"
 INV = invoice()
-OFD = invoice_ofd(INV)
 XML = invoice_xml(INV)
+#: stands for the invoice's real OFD, sealed once a session (see :func:`_sealed`)
+OFD = b"<the sealed invoice OFD>"
+
+
+@functools.cache
+def _sealed(unsigned: bytes) -> bytes:
+    """The invoice OFD sealed as the tax platform does, with a real GB/T 38540 seal of a
+    test seal maker (made when first asked, not at collection)."""
+    world = make_world(Path(tempfile.mkdtemp(prefix="invoice-world-")))
+    ses = SesSealer.make(world, "发票专用章")
+    return seal_ofd(
+        unsigned,
+        seal_esl=ses.seal_esl,
+        sign_ses=ses.sign,
+        placement=DefaultPlacement(),
+        now=datetime.now(UTC),
+    )
 
 
 def _files(ofd: bytes | None = OFD, xml: bytes | None = XML) -> dict[str, Any]:
+    if ofd is OFD:
+        ofd = _sealed(invoice_ofd(INV, signed=False))
     files = {}
     if ofd is not None:
         files["ofd"] = ("dzfp_25442000000123456789.ofd", ofd, "application/ofd")
@@ -48,9 +73,26 @@ def test_a_consistent_pair_for_every_signed_in_role(api: Api, who: str) -> None:
     assert body["ofd"]["seller_tax_id"] == "914403001922038216"
     assert all(c["agree"] for c in body["comparisons"])
     assert body["signature_count"] == 2
+    # the OFD's seal is checked for real (files, seal data, SM2 signature)
+    (sealed,) = [s for s in body["signatures"] if s["source"] == "ofd"]
+    assert sealed["verified"] is True, sealed
     # the body is exactly the declared model: every key named, nothing dropped
     answer = InvoiceCheckAnswer.model_validate(body)
     assert answer.model_dump(mode="json") == body
+
+
+def test_a_forged_or_changed_seal_is_not_verified(api: Api) -> None:
+    # the generator's placeholder SignedValue.dat is no SES_Signature
+    body = _post(api, **_files(ofd=invoice_ofd(INV))).json()
+    assert body["consistent"] is False
+    assert "signature_not_valid" in [p["code"] for p in body["problems"]]
+    # a real seal, then a page changed after it
+    files = unzip_ofd(_sealed(invoice_ofd(INV, signed=False)))
+    page = next(n for n in files if n.endswith("Content.xml"))
+    files[page] = files[page] + b" "
+    body = _post(api, **_files(ofd=zip_ofd(files))).json()
+    (sealed,) = [s for s in body["signatures"] if s["source"] == "ofd"]
+    assert sealed["verified"] is False and "ofd_file_changed" in (sealed["detail"] or ""), sealed
 
 
 def test_without_a_token_it_is_refused(api: Api) -> None:
@@ -59,7 +101,7 @@ def test_without_a_token_it_is_refused(api: Api) -> None:
 
 
 def test_a_mismatch_is_a_verdict_not_an_error(api: Api) -> None:
-    other = invoice_ofd(replace(INV, buyer_tax_id="9144030071526726XG"))
+    other = _sealed(invoice_ofd(replace(INV, buyer_tax_id="9144030071526726XG"), signed=False))
     r = _post(api, **_files(ofd=other))
     assert r.status_code == 200, r.text
     body = r.json()
@@ -79,7 +121,7 @@ def test_a_mismatch_is_a_verdict_not_an_error(api: Api) -> None:
 
 
 def test_amounts_written_differently_agree(api: Api) -> None:
-    ofd = invoice_ofd(INV, amount=lambda d: f"{d:,.2f}")
+    ofd = _sealed(invoice_ofd(INV, amount=lambda d: f"{d:,.2f}", signed=False))
     xml = invoice_xml(INV, amount=lambda d: f"{d:f}".rstrip("0").rstrip("."))
     body = _post(api, **_files(ofd=ofd, xml=xml)).json()
     assert body["consistent"] is True
