@@ -200,3 +200,15 @@ def test_the_cli_signs_and_verifies_ses_and_ofd(
     assert main(["verify", str(sealed), "--expect-uscc", USCC, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["format"] == "ofd" and report["signatures"][0]["page"] == 2
+
+
+def test_the_report_page_shows_an_ofd_report(api: Api) -> None:
+    sealed = _sign_ofd(api, simple_ofd(1), seals=[{"kind": "contract"}]).content
+    r = api.client.post(
+        "/v1/verify",
+        headers=api.headers("verifier"),
+        files={"file": ("d.ofd", sealed, "application/ofd")},
+        data={"format": "html"},
+    )
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "合同专用章" in r.text and USCC in r.text
