@@ -162,7 +162,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         expect = expected_uscc(args.expect_uscc)  # a malformed code: exit 2, invalid_uscc
         pdf = read_bytes(args.input)
         c = container(settings)
-        if is_ofd(pdf):
+        if is_ofd(pdf) or pdf[:4] == b"PK\x03\x04":  # a ZIP: an OFD, or invalid_ofd
             report = asyncio.run(c.national.report_ofd(pdf, expect))
         else:
             report = asyncio.run(c.verifier.report(pdf, expect))

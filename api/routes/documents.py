@@ -154,7 +154,7 @@ async def verify(
     fmt = fields.get("format", format)
     if not pdf:
         raise InvalidPdf("the uploaded file is empty")
-    if is_ofd(pdf):
+    if is_ofd(pdf) or pdf[:4] == b"PK\x03\x04":  # a ZIP: an OFD, or invalid_ofd
         typed: VerificationReport = await run_in_threadpool(
             c.deadline.run, lambda: asyncio.run(c.national.report_ofd(pdf, expect))
         )

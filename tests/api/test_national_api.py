@@ -5,7 +5,9 @@ with the registered enterprise's real SM2 seals, the built-in SM2 TSA and our OC
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +214,41 @@ def test_the_report_page_shows_an_ofd_report(api: Api) -> None:
     )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "合同专用章" in r.text and USCC in r.text
+
+
+def _bad_ofds() -> dict[str, bytes]:
+    files = unzip_ofd(simple_ofd())
+    bomb = dict(files)
+    bomb["Doc_0/Res/bomb.bin"] = b"\0" * (64 * 1024 * 1024)
+    xxe = dict(files)
+    xxe["Doc_0/Document.xml"] = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        + files["Doc_0/Document.xml"].split(b"?>", 1)[1]
+    )
+    no_document = dict(files)
+    del no_document["Doc_0/Document.xml"]
+    traversal = io.BytesIO()
+    with zipfile.ZipFile(traversal, "w") as z:
+        for name, body in [*files.items(), ("../evil.xml", b"<x/>")]:
+            z.writestr(name, body)
+    return {
+        "bomb": zip_ofd(bomb),
+        "xxe": zip_ofd(xxe),
+        "no document": zip_ofd(no_document),
+        "traversal": traversal.getvalue(),
+        "broken zip": zip_ofd(files)[:-40],
+    }
+
+
+def test_bad_ofds_are_refused_and_nothing_is_archived(api: Api) -> None:
+    before = api.client.get("/v1/archives", headers=api.headers("own")).json()
+    for what, data in _bad_ofds().items():
+        r = _sign_ofd(api, data, seals=[{"kind": "contract"}])
+        assert r.status_code == 422 and r.json()["code"] == "invalid_ofd", (what, r.text)
+        r = api.client.post(
+            "/v1/verify",
+            headers=api.headers("verifier"),
+            files={"file": ("d.ofd", data, "application/ofd")},
+        )
+        assert r.status_code == 422 and r.json()["code"] == "invalid_ofd", (what, r.text)
+    assert api.client.get("/v1/archives", headers=api.headers("own")).json() == before
