@@ -59,14 +59,14 @@ class ReadSignature:
     timestamp: bytes | None
 
 
-def _version(der: bytes) -> tuple[tuple[bytes, ...], int]:
-    """The fields of ``toSign`` as carried, and its version."""
+def _version(der: bytes) -> tuple[bytes, tuple[bytes, ...], int]:
+    """``toSign`` as carried, its fields, and its version."""
     try:
         outer = encoded_fields(der)
-        to_sign = encoded_fields(outer[0]) if outer else ()
-        if not to_sign:
+        fields = encoded_fields(outer[0]) if outer else ()
+        if not fields:
             raise ValueError("toSign is missing or empty")
-        return to_sign, int(ber_load(core.Integer, to_sign[0]).native)
+        return outer[0], fields, int(ber_load(core.Integer, fields[0]).native)
     except ValueError as exc:
         raise InvalidSesSignature(f"not an SES_Signature: {exc}") from exc
 
@@ -80,7 +80,7 @@ def read_ses_signature(der: bytes) -> ReadSignature:
     if not isinstance(der, bytes | bytearray | memoryview):
         raise TypeError(f"an SES_Signature is bytes, not {type(der).__name__}")
     der = bytes(der)
-    to_sign_fields, version = _version(der)
+    to_sign_encoding, to_sign_fields, version = _version(der)
     if version not in READ_VERSIONS:
         raise UnsupportedSealVersion(
             f"signature data version {version} is not supported (eseal reads 1, 4 and 5)",
@@ -120,7 +120,7 @@ def read_ses_signature(der: bytes) -> ReadSignature:
     return ReadSignature(
         version=version,
         seal=seal,
-        to_sign=encoded_fields(der)[0],
+        to_sign=to_sign_encoding,
         signing_time=signing_time,
         time_note=time_note,
         data_hash=bytes(to_sign["data_hash"]),

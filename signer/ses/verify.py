@@ -105,7 +105,7 @@ class SesVerification:
     seal: ParsedSeal
     #: the signer's certificate (``cert``); None when it is not a DER certificate
     signer_certificate: asn1_x509.Certificate | None
-    #: the DER of ``cert`` as carried
+    #: the DER of ``cert`` as carried (v1: ``toSign.cert``)
     signer_certificate_der: bytes
     #: ``timeInfo``: the signing time the signer claims (aware, UTC)
     signing_time: datetime
@@ -116,7 +116,7 @@ class SesVerification:
     #: whether ``dataHash`` matched ``data``; None when no data was given
     data_hash_ok: bool | None
     property_info: str
-    #: dotted OID of ``signatureAlgID``
+    #: dotted OID of ``signatureAlgID`` (v1: ``toSign.signatureAlgorithm``)
     signature_algorithm: str
     signature: bytes
     #: the DER TimeStampToken of ``timeStamp``, or None (always None for v1)

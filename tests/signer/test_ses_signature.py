@@ -490,6 +490,31 @@ def test_a_ber_signature_verifies_over_the_to_sign_it_carries(
     assert _failed(verify_ses_signature(ber, data=DATA)) == ["signature"]
 
 
+def test_a_seal_another_encoder_wrote_in_ber_is_carried_as_it_is(
+    world: SesWorld, signer: Signer
+) -> None:
+    der_seal = world.make_seal(signer.cert)
+    ber_seal = b"\x30\x83\x00" + der_seal[2:]  # a long-form length: the maker's bytes
+    der = _sign(world, signer, ber_seal, timestamp=None)
+    assert encoded_fields(encoded_fields(der)[0])[1] == ber_seal
+    result = verify_ses_signature(der, data=DATA)
+    assert result.valid and result.seal.der == ber_seal
+    # all that eseal wrote around it is DER
+    to_sign, cert, algorithm, value = encoded_fields(der)
+    version, _, time, data_hash, property_info = encoded_fields(to_sign)
+    for spec, field in (
+        (core.Integer, version),
+        (core.GeneralizedTime, time),
+        (core.OctetBitString, data_hash),
+        (core.IA5String, property_info),
+        (core.OctetString, cert),
+        (core.ObjectIdentifier, algorithm),
+        (core.OctetBitString, value),
+    ):
+        strict_load(spec, field)
+    assert der[:2] == to_sign[:2] == b"\x30\x82"
+
+
 # -- GM/T 0031-2014 (v1) -------------------------------------------------------------------------
 
 #: ofdrw's SESV1Container: LocalDateTime.now() as "yyyy-MM-dd HH:mm:ss", no zone
