@@ -20,12 +20,14 @@ from .model import ImageSource, RevocationReason, SealStatus
 __all__ = [
     "Coverage",
     "CrlReason",
+    "DocumentFormat",
     "DocumentType",
     "ImageSource",
     "Integrity",
     "LicenseStatus",
     "Modifications",
     "PadesLevel",
+    "ReferenceStatus",
     "RevocationReason",
     "SealAction",
     "SealKind",
@@ -168,6 +170,35 @@ class SignatureType(enum.Enum):
     @property
     def label(self) -> str:
         return {"signature": "电子印章", "document_timestamp": "文档时间戳"}[self.value]
+
+
+class DocumentFormat(enum.Enum):
+    """What the report verified: a PDF's PAdES signatures, an OFD's GB/T 33190 signatures, or
+    one GB/T 38540 ``SES_Signature`` on its own."""
+
+    PDF = "pdf"
+    OFD = "ofd"
+    SES = "ses"
+
+    @property
+    def label(self) -> str:
+        return {
+            "pdf": "PDF 文档（PAdES 签章）",
+            "ofd": "OFD 文档（GB/T 33190 签章）",
+            "ses": "电子签章数据（GB/T 38540）",
+        }[self.value]
+
+
+class ReferenceStatus(enum.Enum):
+    """One protected file of an OFD signature, compared with its SM3 check value."""
+
+    OK = "ok"
+    CHANGED = "changed"
+    MISSING = "missing"
+
+    @property
+    def label(self) -> str:
+        return {"ok": "未改动", "changed": "已改动", "missing": "已删除"}[self.value]
 
 
 #: Chinese labels of the seal statuses and image sources (their enums live beside the records)

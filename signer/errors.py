@@ -13,6 +13,7 @@ __all__ = [
     "CrossPageNeedsTwoPages",
     "ErrorKind",
     "EsealError",
+    "InvalidOfd",
     "InvalidPdf",
     "InvalidPlacement",
     "KeywordNotFound",
@@ -113,3 +114,14 @@ class ExtendRefused(SignerError):
     code = "extend_refused"
     kind = ErrorKind.CONFLICT
     title = "Document cannot be extended"
+
+
+class InvalidOfd(SignerError):
+    """The upload is not an OFD package (GB/T 33190) that can be read safely: not a ZIP, a
+    broken one, a ZIP bomb, a path that leaves the package, XML with a DOCTYPE or entities, or
+    no ``OFD.xml`` / ``DocBody`` / ``DocRoot`` / document.  The message names what is wrong
+    with the package, never the document's text."""
+
+    code = "invalid_ofd"
+    kind = ErrorKind.INVALID
+    title = "Invalid OFD"

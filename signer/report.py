@@ -36,9 +36,11 @@ from seals.verdict import (
 )
 from seals.vocab import (
     Coverage,
+    DocumentFormat,
     Integrity,
     Modifications,
     PadesLevel,
+    ReferenceStatus,
     SealKind,
     SignatureType,
     TimeSource,
@@ -48,9 +50,11 @@ __all__ = [
     "CertificateInfo",
     "EnterpriseInfo",
     "FileInfo",
+    "NationalSealInfo",
     "NoticeItem",
     "NoticeSeal",
     "ProblemItem",
+    "ReferenceCheck",
     "RevocationInfo",
     "SealInfo",
     "SignatureReport",
@@ -92,6 +96,28 @@ class SealInfo(BaseModel):
     version: int | None = Field(description="null for a certificate eseal did not issue")
 
 
+class NationalSealInfo(BaseModel):
+    """The GB/T 38540 seal data (``SESeal``) a national signature carries (OFD and SES)."""
+
+    version: int = Field(description="4 (GB/T 38540-2020) or 5 (GM/T 0031-2025)")
+    es_id: str = Field(description="the seal's code (esID)")
+    seal_type: int = Field(description="eseal's numbers: 1 official ... 5 legal_rep")
+    name: str
+    maker: str = Field(description="the subject of the seal maker's (制章者) certificate")
+    valid_start: IsoTime
+    valid_end: IsoTime
+    property_info: str | None = Field(
+        default=None, description="the signature's propertyInfo (what the signer said it signs)"
+    )
+
+
+class ReferenceCheck(BaseModel):
+    """One file an OFD signature protects, against its SM3 check value."""
+
+    file: str = Field(description="the path in the OFD package, as the signature names it")
+    status: ReferenceStatus
+
+
 class SignatureReport(BaseModel):
     """One signature or document timestamp, in document order (see the module for which keys
     each shape carries)."""
@@ -125,6 +151,15 @@ class SignatureReport(BaseModel):
     seal: SealInfo | None = None
     revoked: RevocationInfo | None = None
     enterprise: EnterpriseInfo | None = None
+    national_seal: NationalSealInfo | None = Field(
+        default=None, description="OFD and SES signatures: the seal data they carry"
+    )
+    page: int | None = Field(
+        default=None, description="OFD signatures: the page of the stamp (1-based)"
+    )
+    references: list[ReferenceCheck] | None = Field(
+        default=None, description="OFD signatures: every file the signature protects"
+    )
     valid: bool
     problems: list[ProblemItem]
 
@@ -132,6 +167,9 @@ class SignatureReport(BaseModel):
 class VerificationReport(BaseModel):
     """The verdict on a document, its signatures, and what changed since they signed."""
 
+    format: DocumentFormat = Field(
+        default=DocumentFormat.PDF, description="pdf, ofd, or ses (one SES_Signature)"
+    )
     valid: bool = Field(
         description="every signature is valid, there is at least one seal, and with "
         "expect_uscc a valid seal of that enterprise"

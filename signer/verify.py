@@ -76,7 +76,7 @@ from seals.model import Seal
 from seals.policy import Revocation, SealVerdict, SigningTime, judge
 from seals.service import SealService
 from seals.verdict import NoticeItem, expected_uscc, merge_notices
-from seals.vocab import CrlReason, Integrity, PadesLevel, SignatureType
+from seals.vocab import CrlReason, DocumentFormat, Integrity, PadesLevel, SignatureType
 
 from .changes import assess, unlisted_objects
 from .errors import InvalidPdf
@@ -225,6 +225,7 @@ class Verifier:
                     _problem(ProblemCode.SIGNATURE_NOT_VALID, f"signature {e.field!r} is not valid")
                 )
         return VerificationReport(
+            format=DocumentFormat.PDF,
             valid=valid,
             expect_uscc=expect_uscc,
             file=FileInfo(sha256=hashlib.sha256(pdf).hexdigest(), size=len(pdf), pages=pages),
@@ -345,6 +346,25 @@ class Verifier:
         field_name: str,
     ) -> tuple[SealInfo, SealVerdict]:
         """The seal that signed, and the policy's verdict on it from the registry's facts."""
+        reported: Revocation | None = None
+        if status_now.revoked and status_now.revocation_details is not None:
+            details = status_now.revocation_details
+            reason = CrlReason(str(details.revocation_reason.native))
+            reported = Revocation(details.revocation_date, reason)
+        return self.judge(cert, signed, field_name, reported=reported)
+
+    def judge(
+        self,
+        cert: asn1_x509.Certificate,
+        signed: SigningTime,
+        field_name: str,
+        *,
+        reported: Revocation | None = None,
+    ) -> tuple[SealInfo, SealVerdict]:
+        """The seal that signed with ``cert``, and the policy's verdict on it from the
+        registry's facts; ``reported``: the revocation another CA's data reports, used only
+        for a certificate that is not one of our seals' (also for OFD and SES signatures,
+        :mod:`signer.national`)."""
         identity = identity_of(cert)
         seal = self._our_seal(cert)
         info = SealInfo(
@@ -353,11 +373,8 @@ class Verifier:
             image_sha256=seal.image_sha256 if seal else None,
             version=seal.version if seal else None,
         )
-        reported: Revocation | None = None
-        if seal is None and status_now.revoked and status_now.revocation_details is not None:
-            details = status_now.revocation_details
-            reason = CrlReason(str(details.revocation_reason.native))
-            reported = Revocation(details.revocation_date, reason)
+        if seal is not None:
+            reported = None
         enterprise = self._seals.find_enterprise(identity.uscc) if identity.uscc else None
         newest: Seal | None = None
         if seal is not None:

@@ -1,0 +1,245 @@
+"""Test OFD documents made on the spot (imported as ``ofds``), laid out as real producers do.
+
+:func:`simple_ofd` writes a small document the way a contract system's OFD export looks:
+``OFD.xml`` → ``Doc_0/Document.xml`` (``CommonData`` with ``PageArea``/``PhysicalBox``
+210 x 297 mm, ``PublicRes.xml`` with a 宋体 font resource), ``Doc_0/Pages/Page_N/Content.xml``
+with one ``TextObject`` per line: ``Boundary`` on the page, a ``TextCode`` with ``X``/``Y``
+and a ``DeltaX`` that uses the ``g`` repeat syntax for runs of equal advances.  Full-width
+characters advance by the font size, others by half of it.
+
+:func:`unzip_ofd` and :func:`zip_ofd` take a package apart and put it back, for tests that
+tamper with one file; :func:`fake_seal_esl`, :func:`fake_sign_ses` and :func:`fake_verify_ses`
+stand in for the GB/T 38540 seal and signature structures (the shape of an SES_Signature
+v4, with a real SM2 signature by a throwaway key) until tests use the real ones.
+"""
+
+from __future__ import annotations
+
+import io
+import unicodedata
+import zipfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from xml.sax.saxutils import escape, quoteattr
+
+from asn1crypto import core
+
+from keystore import sm2
+
+__all__ = [
+    "CONTRACT_LINES",
+    "NS",
+    "FakeSes",
+    "advances",
+    "delta_x",
+    "fake_seal_esl",
+    "simple_ofd",
+    "unzip_ofd",
+    "zip_ofd",
+]
+
+NS = "http://www.ofdspec.org/2016"
+HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
+
+#: The lines of a contract page; page N's first line is 合同 第 N 页.
+CONTRACT_LINES = (
+    "买卖合同",
+    "甲方（盖章）：北京某某科技有限公司",
+    "乙方（盖章）：上海某某贸易有限公司",
+    "合同金额：人民币 100,000.00 元",
+)
+
+
+def _wide(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def advances(text: str, size: float) -> list[float]:
+    """The advance of each character: the font size for full-width ones, half for others."""
+    return [size if _wide(ch) else size / 2 for ch in text]
+
+
+def delta_x(values: Sequence[float]) -> str:
+    """A ``DeltaX`` value, with runs of three or more equal advances as ``g N value``."""
+    out: list[str] = []
+    i = 0
+    while i < len(values):
+        j = i
+        while j < len(values) and values[j] == values[i]:
+            j += 1
+        run = j - i
+        if run >= 3:
+            out.append(f"g {run} {values[i]:g}")
+        else:
+            out.extend(f"{v:g}" for v in values[i:j])
+        i = j
+    return " ".join(out)
+
+
+def _text_object(uid: int, text: str, x: float, baseline: float, size: float) -> str:
+    steps = advances(text, size)
+    width = sum(steps)
+    deltas = delta_x(steps[:-1])
+    delta_attr = f" DeltaX={quoteattr(deltas)}" if deltas else ""
+    return (
+        f'<ofd:TextObject ID="{uid}" Boundary="{x:g} {baseline - size:g} {width:g} {size * 1.4:g}"'
+        f' Font="2" Size="{size:g}"><ofd:FillColor Value="0 0 0"/>'
+        f'<ofd:TextCode X="0" Y="{size:g}"{delta_attr}>{escape(text)}</ofd:TextCode>'
+        "</ofd:TextObject>"
+    )
+
+
+def _page(lines: Sequence[str], uid: int, size: float, page_box: str | None) -> tuple[str, int]:
+    objects = []
+    for k, line in enumerate(lines):
+        objects.append(_text_object(uid, line, 25.0, 40.0 + 12.0 * k, size))
+        uid += 1
+    area = f"<ofd:Area><ofd:PhysicalBox>{page_box}</ofd:PhysicalBox></ofd:Area>" if page_box else ""
+    body = (
+        f'{HEAD}<ofd:Page xmlns:ofd="{NS}">{area}'
+        f'<ofd:Content><ofd:Layer ID="{uid}">{"".join(objects)}</ofd:Layer></ofd:Content>'
+        "</ofd:Page>"
+    )
+    return body, uid + 1
+
+
+def simple_ofd(
+    pages: int = 1,
+    *,
+    lines: Sequence[str] = CONTRACT_LINES,
+    page_lines: Sequence[Sequence[str]] | None = None,
+    size: tuple[float, float] = (210.0, 297.0),
+    page_sizes: Sequence[tuple[float, float] | None] | None = None,
+    font_size: float = 5.0,
+    created: datetime | None = None,
+) -> bytes:
+    """An OFD document of ``pages`` pages of Chinese text.
+
+    Every page holds ``合同 第 N 页`` and then ``lines``, one ``TextObject`` each, from 40 mm
+    below the top, 12 mm apart, 25 mm from the left edge; ``page_lines`` gives each page's
+    lines instead.  The document's ``PageArea`` is ``size`` (mm); ``page_sizes[i]``, when
+    given, puts an ``Area`` of that size on page ``i`` itself.
+    """
+    uid = 3
+    files: dict[str, bytes] = {}
+    page_refs = []
+    for i in range(pages):
+        own = page_lines[i] if page_lines is not None else [f"合同 第 {i + 1} 页", *lines]
+        box = None
+        if page_sizes is not None and page_sizes[i] is not None:
+            w, h = page_sizes[i]  # type: ignore[misc]
+            box = f"0 0 {w:g} {h:g}"
+        body, next_uid = _page(own, uid + 1, font_size, box)
+        files[f"Doc_0/Pages/Page_{i}/Content.xml"] = body.encode()
+        page_refs.append(f'<ofd:Page ID="{uid}" BaseLoc="Pages/Page_{i}/Content.xml"/>')
+        uid = next_uid
+    document = (
+        f'{HEAD}<ofd:Document xmlns:ofd="{NS}"><ofd:CommonData>'
+        f"<ofd:MaxUnitID>{uid}</ofd:MaxUnitID>"
+        f"<ofd:PageArea><ofd:PhysicalBox>0 0 {size[0]:g} {size[1]:g}</ofd:PhysicalBox>"
+        "</ofd:PageArea><ofd:PublicRes>PublicRes.xml</ofd:PublicRes></ofd:CommonData>"
+        f"<ofd:Pages>{''.join(page_refs)}</ofd:Pages></ofd:Document>"
+    )
+    public_res = (
+        f'{HEAD}<ofd:Res xmlns:ofd="{NS}" BaseLoc="Res"><ofd:Fonts>'
+        '<ofd:Font ID="2" FontName="宋体" FamilyName="宋体" Charset="unicode"/>'
+        "</ofd:Fonts></ofd:Res>"
+    )
+    when = (created or datetime(2024, 5, 20, 9, 30, tzinfo=UTC)).strftime("%Y-%m-%d")
+    ofd = (
+        f'{HEAD}<ofd:OFD xmlns:ofd="{NS}" Version="1.0" DocType="OFD"><ofd:DocBody>'
+        "<ofd:DocInfo><ofd:DocID>6c3f6e0a8d3b4d0c9a9a3f1e2b7c5d40</ofd:DocID>"
+        f"<ofd:Creator>eseal tests</ofd:Creator><ofd:CreationDate>{when}</ofd:CreationDate>"
+        "</ofd:DocInfo><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot></ofd:DocBody></ofd:OFD>"
+    )
+    ordered = {
+        "OFD.xml": ofd.encode(),
+        "Doc_0/Document.xml": document.encode(),
+        "Doc_0/PublicRes.xml": public_res.encode(),
+        **files,
+    }
+    return zip_ofd(ordered)
+
+
+def unzip_ofd(data: bytes) -> dict[str, bytes]:
+    """The files of a package, by name, in archive order."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {i.filename: archive.read(i) for i in archive.infolist() if not i.is_dir()}
+
+
+def zip_ofd(files: dict[str, bytes]) -> bytes:
+    """A package of these files (deflated), in the given order."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+# -- stand-ins for the GB/T 38540 structures ------------------------------------------------
+
+
+class _TbsSign(core.Sequence):
+    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
+        ("version", core.Integer),
+        ("eseal", core.Any),
+        ("time_info", core.GeneralizedTime),
+        ("data_hash", core.OctetBitString),
+        ("property_info", core.IA5String),
+    ]
+
+
+class _SesSignature(core.Sequence):
+    _fields = [  # noqa: RUF012
+        ("to_sign", _TbsSign),
+        ("cert", core.OctetString),
+        ("signature_alg_id", core.ObjectIdentifier),
+        ("signature", core.OctetBitString),
+    ]
+
+
+def fake_seal_esl(name: str = "合同专用章") -> bytes:
+    """DER shaped like an SESeal (``SEQUENCE { eSealInfo, cert, ... }``); only its bytes
+    matter to the OFD layer, which carries it as ``Seal.esl`` and compares it with the seal
+    inside the signed value."""
+    info = core.Sequence(contents=core.IA5String("ES").dump() + core.UTF8String(name).dump())
+    return core.Sequence(contents=info.dump() + core.OctetString(b"maker-cert").dump()).dump()
+
+
+class FakeSes:
+    """Makes and checks SES_Signature-shaped DER (v4's field order) with a throwaway SM2 key:
+    ``toSign { version 4, eseal, timeInfo, dataHash = SM3(Signature.xml), propertyInfo }``,
+    ``cert``, ``signatureAlgID``, ``signature`` = SM2 over DER(toSign)."""
+
+    def __init__(self, seal_esl: bytes, when: datetime | None = None) -> None:
+        self.seal_esl = seal_esl
+        self.key = sm2.Sm2PrivateKey.generate()
+        self.when = when or datetime(2024, 5, 20, 9, 30, tzinfo=UTC)
+
+    def sign(self, signature_xml: bytes) -> bytes:
+        to_sign = _TbsSign(
+            {
+                "version": 4,
+                "eseal": core.Any.load(self.seal_esl),
+                "time_info": self.when,
+                "data_hash": sm2.sm3(signature_xml),
+                "property_info": "Signature.xml",
+            }
+        )
+        return _SesSignature(
+            {
+                "to_sign": to_sign,
+                "cert": b"signer-cert",
+                "signature_alg_id": sm2.OID_SM2_WITH_SM3,
+                "signature": self.key.sign(to_sign.dump()),
+            }
+        ).dump()
+
+    def verify(self, signed_value: bytes, signature_xml: bytes) -> dict[str, object]:
+        """``{"valid": True}``; raises ``ValueError`` when the hash or signature is wrong."""
+        ses = _SesSignature.load(signed_value)
+        to_sign = ses["to_sign"]
+        if to_sign["data_hash"].native != sm2.sm3(signature_xml):
+            raise ValueError("dataHash does not match Signature.xml")
+        self.key.public.verify(ses["signature"].native, to_sign.dump())
+        return {"valid": True}
