@@ -192,13 +192,18 @@ public final class SesCheck {
 
     static void addTimestamp(Args a) throws Exception {
         byte[] in = Files.readAllBytes(a.path(0, "IN"));
-        byte[] token = Ses.tokenBytes(Files.readAllBytes(a.path(2, "TOKEN")));
         boolean seal = Ses.looksLikeSeal(in);
         if (seal && Ses.Seal.parse(in).version != 5) {
             fail("a version 4 SESeal has no timeStamp field");
         }
         if (!seal) {
             Ses.SesSignature.parse(in);  // refuses what is neither
+        }
+        byte[] token;
+        try {
+            token = Ses.tokenBytes(Files.readAllBytes(a.path(2, "TOKEN")));
+        } catch (Exception e) {
+            throw new Ses.FormatError("TOKEN is neither a TimeStampToken nor a TimeStampResp");
         }
         Files.write(a.path(1, "OUT"), Ses.withTimestamp(in, token));
         print(Map.of("kind", seal ? "seal" : "signature"));
