@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from keystore.base import KeyAlgorithm
 from seals.license import License
 from seals.vocab import (
+    DocumentFormat,
     DocumentType,
     ImageSource,
     LicenseStatus,
@@ -32,6 +33,7 @@ from seals.vocab import (
     SealKind,
     SealStatus,
 )
+from signer.invoice import InvoiceVerdict
 from storage.archive.model import ArchiveStatus, PartyRole
 
 from .auth import Role
@@ -47,6 +49,7 @@ __all__ = [
     "AuditPage",
     "ChainCheck",
     "Health",
+    "InvoiceCheckAnswer",
     "LicenseAnswer",
     "Readiness",
     "RegistrationAnswer",
@@ -111,6 +114,18 @@ class Sm2CertificateAnswer(_Answer):
     certificate: str = Field(description="PEM")
 
 
+class EslAnswer(_Answer):
+    """The seal's GB/T 38540 seal data (SESeal); the file: ``GET .../seals/{kind}/esl``."""
+
+    es_id: str = Field(
+        description="its esID: the seal's 13-digit filing code (seal_codes of the license "
+        "input), else <USCC><seal type><version, 4 digits>",
+        examples=["91110108551385082Q20001"],
+    )
+    version: int = Field(description="SESeal version: 4 (GB/T 38540), 5 (GM/T 0031, timestamped)")
+    sha256: Sha256 = Field(description="SHA-256 of the DER file")
+
+
 class SealAnswer(_Answer):
     """One version of one seal (the newest, unless the route says otherwise)."""
 
@@ -135,6 +150,10 @@ class SealAnswer(_Answer):
     )
     compromised_at: Time | None = Field(description="key_compromise: counts from this time")
     sm2: Sm2CertificateAnswer | None
+    esl: EslAnswer | None = Field(
+        description="the seal data of a seal with SM2; null without SM2, and for seal "
+        "versions issued before eseal made seal data"
+    )
 
 
 class RegistrationAnswer(_Answer):
@@ -175,6 +194,11 @@ class ArchiveItem(_Answer):
     original_name: str | None
     parties: list[PartyAnswer]
     version: int = Field(ge=1)
+    format: DocumentFormat = Field(
+        DocumentFormat.PDF,
+        description="pdf (PAdES), ofd (GB/T 33190, application/ofd) or ses (one GB/T 38540 "
+        "SES_Signature, DER, .ses); an ofd or ses record's level is B-B or B-T",
+    )
     role: PartyRole | None = Field(
         description="the asking (or filtered-on) enterprise's part in it; None for an admin's "
         "listing of everything"
@@ -265,3 +289,9 @@ class ChainCheck(_Answer):
     entries: int
     first_broken: int | None
     reason: str | None
+
+
+# -- 数电票 checks ----------------------------------------------------------------------------
+
+#: ``POST /v1/invoices/check``: the signer's typed verdict, sent as it is
+InvoiceCheckAnswer = InvoiceVerdict

@@ -83,6 +83,8 @@ class Action(enum.Enum):
     VERIFY_AUDIT = "verify_audit"
     #: create and revoke API keys (``/v1/api-keys``)
     MANAGE_API_KEYS = "manage_api_keys"
+    #: read and cross-check a 数电票's OFD and XML (``POST /v1/invoices/check``)
+    CHECK_INVOICES = "check_invoices"
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ RULES: dict[Action, Rule] = {
     Action.READ_AUDIT: _rule(*_ADMIN_OWNER),
     Action.VERIFY_AUDIT: _rule(*_ADMIN_OWNER),
     Action.MANAGE_API_KEYS: _rule(*_ADMIN),
+    Action.CHECK_INVOICES: _rule(*_SIGNED_IN),
 }
 
 

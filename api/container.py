@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pyhanko.sign.timestamps import TimeStamper
 from sqlalchemy.engine import Engine
 
+from keystore import sm2
 from keystore.base import KeyStore
 from keystore.errors import KeystoreError
 from keystore.masterkey import create_master_key_file, load_master_key
@@ -20,7 +22,11 @@ from keystore.sm2_pki import Sm2Pki
 from keystore.soft import SoftKeyStore
 from keystore.tsa import Sm2TsaKey, TimeStampAuthority
 from seals.service import IssuanceSettings, SealService
+from seals.vocab import DocumentFormat
 from signer.core import DocumentSigner
+from signer.national import NationalVerifier
+from signer.national_sealing import NationalSealer
+from signer.national_trust import NationalTrust
 from signer.revocation import Sm2Revocation
 from signer.service import SealingService
 from signer.sm2_signers import Sm2SealSigners
@@ -40,6 +46,8 @@ from .revocation import RegistryRevocation
 from .settings import Settings
 
 __all__ = ["Container", "build", "initialise", "trust_bundle"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,6 +70,10 @@ class Container:
     sm2_pki: Sm2Pki
     #: the archive export with its audit entry (the route and the CLI)
     exports: ArchiveExports
+    #: verification of OFD documents and GB/T 38540 SES signatures
+    national: NationalVerifier
+    #: SES signatures and OFD sealing with the seals' SM2 keys
+    national_sealer: NationalSealer
     metrics: Metrics = field(default_factory=Metrics)
 
     def archive_check(self) -> None:
@@ -131,6 +143,22 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         )
     engine = make_engine(settings.db_url)
     migrate(engine)
+    tsa_signer = pki.tsa_signer()
+    tsa = TimeStampAuthority(
+        tsa_signer,
+        tsa_signer.signing_cert,
+        pki.chain(),
+        clock=now,
+        sm2=Sm2TsaKey(sm2_pki.service_signer("tsa"), sm2_pki.certificate("tsa"), sm2_pki.chain()),
+    )
+    timestamper: TimeStamper = tsa.timestamper()
+    sm2_stamper: TimeStamper | None = sm2_timestamper(tsa)
+    if settings.tsa_url:
+        from pyhanko.sign.timestamps import HTTPTimeStamper
+
+        timestamper = HTTPTimeStamper(settings.tsa_url, timeout=10)
+        # an outside TSA is asked for SM2 tokens by the SM3 imprint alone
+        sm2_stamper = Sm2TimeStamper(HTTPTimeStamper(settings.tsa_url, timeout=10), policy=None)
     repo = SqlEnterpriseRepository(engine)
     service = SealService(
         repo,
@@ -141,17 +169,11 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
             validity=timedelta(days=settings.seal_validity_days),
             font_path=settings.font_path,
             sm2=settings.sm2_seals,
+            esl_version=settings.ses_seal_version,
         ),
         sm2_pki=sm2_pki,
+        esl_timestamp=_esl_timestamp(sm2_stamper),
         clock=now,
-    )
-    tsa_signer = pki.tsa_signer()
-    tsa = TimeStampAuthority(
-        tsa_signer,
-        tsa_signer.signing_cert,
-        pki.chain(),
-        clock=now,
-        sm2=Sm2TsaKey(sm2_pki.service_signer("tsa"), sm2_pki.certificate("tsa"), sm2_pki.chain()),
     )
     # OCSP responses cached for a minute, dropped as soon as any process changes a status
     revocation = RegistryRevocation(
@@ -165,14 +187,6 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
             revoked=service.sm2_revoked_certificates,
         ),
     )
-    timestamper: TimeStamper = tsa.timestamper()
-    sm2_stamper: TimeStamper | None = sm2_timestamper(tsa)
-    if settings.tsa_url:
-        from pyhanko.sign.timestamps import HTTPTimeStamper
-
-        timestamper = HTTPTimeStamper(settings.tsa_url, timeout=10)
-        # an outside TSA is asked for SM2 tokens by the SM3 imprint alone
-        sm2_stamper = Sm2TimeStamper(HTTPTimeStamper(settings.tsa_url, timeout=10), policy=None)
     document_signer = DocumentSigner(
         revocation,
         timestamper,
@@ -199,6 +213,18 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     )
     deadline = Deadline(settings.document_cpu_seconds, settings.document_wall_seconds)
     audit = AuditLog(engine)
+    national = NationalVerifier(
+        verifier,
+        NationalTrust(
+            [sm2_pki.certificate("root"), *trust_bundle(settings)],
+            [sm2_pki.certificate("issuing")],
+            responder=revocation,
+            allow_fetching=settings.verify_fetch,
+        ),
+    )
+    national_sealer = NationalSealer(
+        service, soft if settings.keystore == "soft" else None, sm2_stamper, clock=now
+    )
     return Container(
         settings,
         engine,
@@ -212,20 +238,57 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         verifier,
         ApiKeyStore(engine),
         audit,
-        SignFlow(engine, sealing, archive, deadline),
+        SignFlow(engine, sealing, archive, deadline, national_sealer),
         archive,
         deadline,
         sm2_pki=sm2_pki,
-        exports=ArchiveExports(archive, audit, _export_reports(verifier, service)),
+        exports=ArchiveExports(archive, audit, _export_reports(verifier, national, service)),
+        national=national,
+        national_sealer=national_sealer,
     )
 
 
-def _export_reports(verifier: Verifier, seals: SealService) -> ExportReports:
+def _esl_timestamp(stamper: TimeStamper | None) -> Callable[[bytes], bytes] | None:
+    """What an SESeal of version 5 carries over the seal maker's signature: the SM2 TSA's
+    DER ``TimeStampToken`` for the SM3 imprint of the signature value's bytes (the built-in
+    TSA, or ``ESEAL_TSA_URL`` asked for SM2 as for documents)."""
+    if stamper is None:
+        return None
+    sm2_stamper = stamper
+
+    def timestamp(signature: bytes) -> bytes:
+        token = _run(sm2_stamper.async_timestamp(sm2.sm3(signature), sm2.NAME_SM3))
+        return bytes(token.dump())
+
+    return timestamp
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """``work`` to its end from synchronous code: seals are issued in a worker thread (the
+    routes) or the CLI, where no event loop runs; from inside a running loop (a test), in a
+    thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+def _export_reports(
+    verifier: Verifier, national: NationalVerifier, seals: SealService
+) -> ExportReports:
     """Each exported document's verification report (against its sealer), and its page."""
 
     def report_for(record: Any, reader: Any) -> dict[str, Any]:
         # storage keeps reports as the JSON the API sends (it does not import signer)
-        return asyncio.run(verifier.report(reader.read(), record.uscc)).to_json()
+        data = reader.read()
+        fmt = getattr(record, "format", DocumentFormat.PDF)
+        if fmt is DocumentFormat.OFD:
+            return asyncio.run(national.report_ofd(data, record.uscc)).to_json()
+        if fmt is DocumentFormat.SES:
+            return asyncio.run(national.report_ses(data, expect_uscc=record.uscc)).to_json()
+        return asyncio.run(verifier.report(data, record.uscc)).to_json()
 
     def report_html(report: dict[str, Any]) -> str:
         from .report_html import render_report, seal_image_lookup

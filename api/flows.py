@@ -22,8 +22,12 @@ from keystore.base import KeyAlgorithm
 from seals.audit import AuditEvent
 from seals.kinds import parse_kind
 from seals.model import Seal
+from seals.vocab import DocumentFormat
+from signer import ofd
 from signer.core import SignedFile
+from signer.errors import AlgorithmNotAvailable, InvalidOfd
 from signer.levels import PadesLevel
+from signer.national_sealing import NationalSealer
 from signer.parties import chain_certificates, earlier_sealers
 from signer.placement import AtKeyword, AtPoint, CrossPage, Placement
 from signer.service import (
@@ -36,6 +40,7 @@ from signer.service import (
     default_kind,
 )
 from storage.archive import Archive, SealUse
+from storage.archive.model import EXTENSIONS, MEDIA_TYPES
 from storage.audit import append_events
 from storage.idempotency import IdempotencyConflict, IdempotencyStore
 
@@ -43,7 +48,12 @@ from .auth import Principal
 from .deadline import Deadline
 from .models import CrossPageSpec, ReserveSpec, SealSpec, SignOptions
 
-__all__ = ["IdempotencyConflict", "SealedDocument", "SignFlow", "to_sealing_options"]
+__all__ = [
+    "IdempotencyConflict",
+    "SealedDocument",
+    "SignFlow",
+    "to_sealing_options",
+]
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,17 @@ class SealedDocument:
     #: what the caller should know about the placements: (code, message), e.g.
     #: ``("overlaps_seal", ...)``, ``("cross_page_skipped", ...)`` (empty for a replay)
     notices: tuple[tuple[str, str], ...] = ()
+    #: what the file is: a sealed PDF, a sealed OFD, or an SES_Signature
+    format: DocumentFormat = DocumentFormat.PDF
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
+
+    @property
+    def filename(self) -> str:
+        stem = "signature" if self.format is DocumentFormat.SES else "sealed"
+        return f"{stem}.{EXTENSIONS[self.format]}"
 
     @property
     def notice_codes(self) -> tuple[str, ...]:
@@ -155,9 +176,15 @@ def to_sealing_options(options: SignOptions) -> SealingOptions:
 
 class SignFlow:
     def __init__(
-        self, engine: Engine, sealing: SealingService, archive: Archive, deadline: Deadline
+        self,
+        engine: Engine,
+        sealing: SealingService,
+        archive: Archive,
+        deadline: Deadline,
+        national: NationalSealer | None = None,
     ) -> None:
         self._sealing = sealing
+        self._national = national
         self._deadline = deadline
         self._archive = archive
         self._idempotency = IdempotencyStore(engine)
@@ -169,7 +196,8 @@ class SignFlow:
             return None
         body = self._archive.spool(archive_id)  # SHA-256 checked before it is returned
         sha, size = _digest(body)
-        return SealedDocument(body, size, sha, archive_id, True)
+        fmt = self._archive.record(archive_id).format
+        return SealedDocument(body, size, sha, archive_id, True, format=fmt)
 
     def sign(
         self,
@@ -197,6 +225,11 @@ class SignFlow:
                 return replay
         sealing_options = to_sealing_options(options)
         uscc = principal.uscc
+        data = _ofd_bytes(src)
+        if data is not None:
+            return self._sign_ofd(
+                principal, data, options, sealing_options, idempotency_key, request_sha, filename
+            )
 
         async def document_work() -> tuple[Sealed, list[str]]:
             done = await self._sealing.sealed(uscc, src, sealing_options)
@@ -243,34 +276,136 @@ class SignFlow:
             return sealed
         return replace(sealed, notices=tuple((n.code, n.message) for n in done.notices))
 
+    def _national_sealer(self) -> NationalSealer:
+        if self._national is None:
+            raise AlgorithmNotAvailable(
+                "this server is not set up to sign with SM2 keys (OFD and SES signatures)"
+            )
+        return self._national
+
+    def _sign_ofd(
+        self,
+        principal: Principal,
+        data: bytes,
+        options: SignOptions,
+        sealing_options: SealingOptions,
+        idempotency_key: str | None,
+        request_sha: str,
+        filename: str | None,
+    ) -> SealedDocument:
+        """An OFD upload: sealed per GB/T 33190 with the seals' SM2 keys, then archived."""
+        assert principal.uscc is not None
+        uscc = principal.uscc
+        national = self._national_sealer()
+        done = self._deadline.run(lambda: national.seal_ofd(uscc, data, sealing_options))
+        signed = SignedFile(io.BytesIO(done.data), None)
+        try:
+            sealed = self._archive_sealed(
+                principal,
+                options,
+                idempotency_key,
+                request_sha,
+                hashlib.sha256(data).hexdigest(),
+                signed,
+                done.seals,
+                [],
+                filename,
+                document_format=DocumentFormat.OFD,
+            )
+        except BaseException:
+            signed.file.close()
+            raise
+        if sealed.replayed:
+            return sealed
+        return replace(sealed, notices=tuple((n.code, n.message) for n in done.notices))
+
+    def sign_ses(
+        self,
+        principal: Principal,
+        *,
+        kind: str,
+        data_hash: bytes,
+        property_info: str,
+        options: SignOptions,
+        idempotency_key: str | None,
+        input_sha: str | None = None,
+        filename: str | None = None,
+    ) -> SealedDocument:
+        """A GB/T 38540 SES_Signature of the seal ``kind`` over ``data_hash`` (SM3), archived
+        and audited as a sealed document is.  Blocking: call it off the event loop."""
+        assert principal.uscc is not None
+        uscc = principal.uscc
+        request = hashlib.sha256(b"ses\0" + data_hash + b"\0" + property_info.encode())
+        request.update(b"\0" + kind.encode() + b"\0" + options.model_dump_json().encode())
+        request_sha = request.hexdigest()
+        if idempotency_key:
+            replay = self._replay(idempotency_key, principal, request_sha)
+            if replay is not None:
+                return replay
+        national = self._national_sealer()
+        seal_kind = parse_kind(kind)
+        made = self._deadline.run(
+            lambda: national.sign_ses(
+                uscc,
+                seal_kind,
+                data_hash=data_hash,
+                property_info=property_info,
+                level=PadesLevel(options.level),
+            )
+        )
+        signed = SignedFile(io.BytesIO(made.der), made.timestamp_time)
+        try:
+            return self._archive_sealed(
+                principal,
+                options,
+                idempotency_key,
+                request_sha,
+                input_sha,
+                signed,
+                [made.seal],
+                [],
+                filename,
+                document_format=DocumentFormat.SES,
+            )
+        except BaseException:
+            signed.file.close()
+            raise
+
     def _archive_sealed(
         self,
         principal: Principal,
         options: SignOptions,
         idempotency_key: str | None,
         request_sha: str,
-        input_sha: str,
+        input_sha: str | None,
         sealed: SignedFile,
         used: list[Seal],
         parties: list[str],
         filename: str | None = None,
+        *,
+        document_format: DocumentFormat = DocumentFormat.PDF,
     ) -> SealedDocument:
         assert principal.uscc is not None
         signed = sealed.file
         sha, size = _digest(signed)
+        national = document_format is not DocumentFormat.PDF
         events = [
             AuditEvent(
                 "seal.use",
                 principal.key_id,
                 uscc=seal.uscc,
                 seal_kind=seal.kind.value,
-                serial=format(seal.serial, "x"),
+                # OFD and SES signatures are made with the seal's SM2 key
+                serial=format(
+                    seal.sm2_serial if national and seal.sm2_serial else seal.serial, "x"
+                ),
                 document_sha256=sha,
                 detail={
                     "level": options.level,
                     "document_type": options.document_type,
                     "reference": options.reference,
                     "input_sha256": input_sha,
+                    "format": document_format.value,
                 },
             )
             for seal in used
@@ -303,6 +438,7 @@ class SignFlow:
                 also=in_row_transaction,
                 parties=parties,
                 original_name=filename,
+                format=document_format,
             )
         except IntegrityError:
             # the same key finished concurrently: answer as it did
@@ -312,7 +448,29 @@ class SignFlow:
             signed.close()
             return replay
         signed.seek(0)
-        return SealedDocument(signed, size, sha, record.id, kinds=tuple(s.kind.value for s in used))
+        return SealedDocument(
+            signed,
+            size,
+            sha,
+            record.id,
+            kinds=tuple(s.kind.value for s in used),
+            format=document_format,
+        )
+
+
+def _ofd_bytes(src: BinaryIO) -> bytes | None:
+    """The upload's bytes if it is a ZIP (an OFD package, by content: ``invalid_ofd`` for a
+    ZIP that is not one); None for anything else (a PDF, or not a PDF either)."""
+    head = src.read(4)
+    src.seek(0)
+    if head != b"PK\x03\x04":
+        return None
+    data = src.read()
+    src.seek(0)
+    if not ofd.is_ofd(data):
+        ofd.read_package(data)  # says what is wrong with it (invalid_ofd)
+        raise InvalidOfd("the upload is a ZIP file but not an OFD document (no OFD.xml)")
+    return data
 
 
 def options_json(raw: str | None) -> dict[str, Any]:

@@ -4,12 +4,14 @@
 file gets a new document timestamp over it (after the validation data of its last timestamp's
 chain), whatever its seals' status now; a B-T or B-LT file is extended to B-LTA (its seals
 validated at their signature timestamps, the revocation data as it is now embedded).  A B-B
-file whose seal is revoked cannot be: 409 ``extend_refused``, nothing written.
+file whose seal is revoked cannot be: 409 ``extend_refused``, nothing written.  Only PDFs
+are renewed: an archived OFD or ``SES_Signature`` has no PAdES to extend (409
+``archive_not_renewable``, nothing read or written).
 
 ``renew_due`` renews every archived B-LTA document whose last timestamp's certificate expires
-before a date (``eseal archive renew --before DATE``).  Each renewal is a new version of the
-same archive record (:mod:`storage.archive.versions`) and an ``archive.renew`` audit entry in
-the same transaction.
+before a date (``eseal archive renew --before DATE``); it looks at PDF records only.  Each
+renewal is a new version of the same archive record (:mod:`storage.archive.versions`) and an
+``archive.renew`` audit entry in the same transaction.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from sqlalchemy.orm import Session
 
 from keystore.errors import EsealError
 from seals.audit import AuditEvent
+from seals.vocab import DocumentFormat
 from signer.extension import last_timestamp
 from signer.levels import PadesLevel
-from storage.archive import ArchiveQuery, ArchiveRecord
+from storage.archive import ArchiveNotRenewable, ArchiveQuery, ArchiveRecord
 from storage.audit import append_events
 
 __all__ = ["renew_document", "renew_due"]
@@ -39,6 +42,11 @@ def _iso(value: datetime | None) -> str | None:
 def renew_document(c: Any, record: ArchiveRecord, actor: str) -> dict[str, Any]:
     """Write the renewed (or extended) file as the next version of ``record`` (read as its
     latest version) and audit it; returns what was done.  Blocking."""
+    if record.format is not DocumentFormat.PDF:
+        raise ArchiveNotRenewable(
+            f"archived document {record.id} is not a PDF ({record.format.value}); only PDF "
+            "documents (PAdES) are renewed or extended"
+        )
     pdf = c.archive.read(record)
     extender = c.sealing.document_signer.extender
     if record.level == "B-LTA":
@@ -110,12 +118,13 @@ def renew_due(
     c: Any, before: datetime, actor: str, *, uscc: str | None = None, dry_run: bool = False
 ) -> dict[str, Any]:
     """Renew every archived B-LTA document whose last timestamp's certificate expires before
-    ``before``; documents fail one by one (reported), never the whole run."""
+    ``before``; documents fail one by one (reported), never the whole run.  OFD and SES
+    records are not looked at: their signatures are not PAdES, there is nothing to renew."""
     renewed: list[dict[str, Any]] = []
     due: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     checked = 0
-    for record in c.archive.iter_records(ArchiveQuery(uscc=uscc)):
+    for record in c.archive.iter_records(ArchiveQuery(uscc=uscc, format=DocumentFormat.PDF)):
         if record.level != "B-LTA":
             continue
         checked += 1

@@ -53,5 +53,5 @@ def pdf_response(done: SealedDocument, headers: dict[str, str]) -> Response:
     if done.size <= _STREAM_FROM:
         body = done.pdf
         done.close()
-        return Response(body, media_type="application/pdf", headers=headers)
-    return StreamingResponse(done.chunks(), media_type="application/pdf", headers=headers)
+        return Response(body, media_type=done.media_type, headers=headers)
+    return StreamingResponse(done.chunks(), media_type=done.media_type, headers=headers)

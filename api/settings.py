@@ -115,6 +115,14 @@ class Settings(BaseSettings):
         """Whether every seal also gets an SM2 key and certificate."""
         return KeyAlgorithm.SM2.value in self.seal_algorithms.split(",")
 
+    ses_seal_version: int = Field(
+        4,
+        ge=4,
+        le=5,
+        description="version of the GB/T 38540 seal data (SESeal, .esl) every SM2 seal gets: "
+        "4 (GB/T 38540-2020), or 5 (GM/T 0031-2025: with an SM2 TSA timestamp over the seal "
+        "maker's signature)",
+    )
     seal_validity_days: int = Field(365 * 3, ge=1, le=365 * 20)
     font_path: Path | None = Field(None, description="CJK font for seal images")
 

@@ -14,7 +14,14 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-__all__ = ["NoticeCode", "ProblemCode", "notice_texts", "problem_texts"]
+__all__ = [
+    "InvoiceNoticeCode",
+    "InvoiceProblemCode",
+    "NoticeCode",
+    "ProblemCode",
+    "notice_texts",
+    "problem_texts",
+]
 
 
 class ProblemCode(enum.Enum):
@@ -131,6 +138,69 @@ class ProblemCode(enum.Enum):
         "the license was not active when the seal signed",
         "签章时企业营业执照不处于存续状态。",
     )
+    # the national seal format (GM/T 0031: SESeal and SES_Signature)
+    SEAL_MAKER_SIGNATURE_INVALID = (
+        "seal_maker_signature_invalid",
+        "the seal maker's signature over the seal data does not verify",
+        "电子印章数据的制章者签名验证失败：印章数据被改动或不是该制章者所制。",
+    )
+    SEAL_TIMESTAMP_INVALID = (
+        "seal_timestamp_invalid",
+        "the timestamp over the seal maker's signature does not validate",
+        "电子印章数据中制章签名的时间戳验证失败。",
+    )
+    SEAL_CREATED_OUTSIDE_MAKER_VALIDITY = (
+        "seal_created_outside_maker_validity",
+        "the seal was made outside the validity period of the seal maker's certificate",
+        "印章制作日期不在制章者证书的有效期内。",
+    )
+    SEAL_NOT_VALID_AT_SIGNING = (
+        "seal_not_valid_at_signing",
+        "the signing time is outside the seal's validity period",
+        "签章时间不在电子印章的有效期内。",
+    )
+    SIGNER_NOT_IN_SEAL = (
+        "signer_not_in_seal",
+        "the signer's certificate is not in the seal's list of signer certificates",
+        "签章者证书不在电子印章的签章者证书列表中。",
+    )
+    # OFD documents (GB/T 33190 §18): the files a signature protects
+    OFD_FILE_CHANGED = (
+        "ofd_file_changed",
+        "a file of the OFD package that the signature protects was changed after signing",
+        "签章保护的文件在签章后被修改。",
+    )
+    OFD_FILE_MISSING = (
+        "ofd_file_missing",
+        "a file of the OFD package that the signature protects is missing",
+        "签章保护的文件已从文件包中删除。",
+    )
+    OFD_FILE_NOT_COVERED = (
+        "ofd_file_not_covered",
+        "the OFD package holds a file that the signature does not protect and that belongs "
+        "to no other signature: added after signing",
+        "文件包中有未受该签章保护、也不属于其他签章的文件，可能是签章后添加的。",
+    )
+    OFD_SEAL_MISMATCH = (
+        "ofd_seal_mismatch",
+        "the seal file (Seal.esl) is not the seal inside the signature value",
+        "印章文件（Seal.esl）与签章数据中的印章不一致。",
+    )
+    OFD_CHECK_METHOD_UNSUPPORTED = (
+        "ofd_check_method_unsupported",
+        "the files are digested with a method other than SM3",
+        "文件摘要算法不是 SM3，无法校验。",
+    )
+    OFD_STAMP_PAGE_MISSING = (
+        "ofd_stamp_page_missing",
+        "a seal appearance refers to a page the document does not have",
+        "签章外观指向了文档中不存在的页面。",
+    )
+    OFD_SIGNATURE_LIST_INVALID = (
+        "ofd_signature_list_invalid",
+        "the signature list (Signatures.xml) that OFD.xml names is missing or malformed",
+        "签名列表文件（Signatures.xml）缺失或格式错误。",
+    )
 
 
 class NoticeCode(enum.Enum):
@@ -205,3 +275,80 @@ def notice_texts() -> dict[str, dict[str, Any]]:
         n.value: {"en": n.en, "zh": n.zh, "mark": n.mark, "variants": dict(n.variants)}
         for n in NoticeCode
     }
+
+
+class InvoiceProblemCode(enum.Enum):
+    """A problem of a 数电票 check (``POST /v1/invoices/check``): the invoice's files disagree,
+    or do not add up, or a signature does not verify.  ``value`` is the code."""
+
+    en: str
+    zh: str
+
+    def __new__(cls, code: str, en: str, zh: str) -> InvoiceProblemCode:
+        member = object.__new__(cls)
+        member._value_ = code
+        member.en = en
+        member.zh = zh
+        return member
+
+    FIELD_MISMATCH = (
+        "field_mismatch",
+        "the OFD and the XML give different values for a field",
+        "OFD 版式文件与 XML 数据文件的该项内容不一致。",
+    )
+    FIELD_MISSING = (
+        "field_missing",
+        "one file gives a field the other lacks",
+        "该项内容只出现在一个文件中，另一个文件中没有。",
+    )
+    FIELD_UNREADABLE = (
+        "field_unreadable",
+        "a field's text is not a date or an amount where one is expected",
+        "该项内容无法识别为日期或金额。",
+    )
+    TOTALS_DO_NOT_ADD_UP = (
+        "totals_do_not_add_up",
+        "the amount without tax plus the tax is not the total with tax",
+        "合计金额加合计税额不等于价税合计。",
+    )
+    SOURCE_INCONSISTENT = (
+        "source_inconsistent",
+        "two places in one file give different values for a field",
+        "同一文件中两处记载的该项内容不一致。",
+    )
+    SIGNATURE_NOT_VALID = (
+        "signature_not_valid",
+        "a signature of the OFD does not verify",
+        "OFD 文件中的签章验证未通过。",
+    )
+
+
+class InvoiceNoticeCode(enum.Enum):
+    """A fact about a 数电票 check that is not a problem: what was not or could not be
+    checked.  ``value`` is the code."""
+
+    en: str
+    zh: str
+
+    def __new__(cls, code: str, en: str, zh: str) -> InvoiceNoticeCode:
+        member = object.__new__(cls)
+        member._value_ = code
+        member.en = en
+        member.zh = zh
+        return member
+
+    SINGLE_SOURCE = (
+        "single_source",
+        "only one of the two files was sent: nothing was cross-checked",
+        "只提交了一个文件，未进行 OFD 与 XML 的交叉核对。",
+    )
+    NO_SIGNATURE = (
+        "no_signature",
+        "the OFD carries no signature",
+        "OFD 文件中没有签章。",
+    )
+    SIGNATURES_NOT_VERIFIED = (
+        "signatures_not_verified",
+        "the OFD's signatures were found but not verified",
+        "OFD 文件中的签章未经验证。",
+    )

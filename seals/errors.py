@@ -19,12 +19,15 @@ __all__ = [
     "EsealError",
     "InvalidImage",
     "InvalidLicense",
+    "InvalidSealData",
+    "InvalidSesSignature",
     "InvalidUSCC",
     "LicenseNotActive",
     "NameTooLong",
     "SealNotActive",
     "SealNotFound",
     "UnknownSealKind",
+    "UnsupportedSealVersion",
 ]
 
 
@@ -111,3 +114,35 @@ class CertificateSerialInUse(DomainError):
     code = "certificate_serial_in_use"
     kind = ErrorKind.CONFLICT
     title = "Certificate serial in use"
+
+
+class InvalidSealData(DomainError):
+    """Bytes that are not a national seal (``SESeal``, GB/T 38540 / GM/T 0031): not DER,
+    truncated, followed by other bytes, of another structure, or a header that is not "ES".
+    One code for all of them; ``detail`` says which."""
+
+    code = "invalid_seal_data"
+    title = "Invalid seal data"
+
+
+class UnsupportedSealVersion(DomainError):
+    """A national seal or signature whose header names a version eseal does not read."""
+
+    code = "unsupported_seal_version"
+    title = "Unsupported seal data version"
+
+    def __init__(self, detail: str, *, version: int) -> None:
+        super().__init__(detail)
+        self.version = version
+
+    def to_problem(self) -> dict[str, object]:
+        return {**super().to_problem(), "version": self.version}
+
+
+class InvalidSesSignature(DomainError):
+    """Bytes that are not a national signature (``SES_Signature``): not DER, truncated,
+    followed by other bytes, or of another structure.  A well-formed signature that does not
+    verify is not an error: its verification says why it is not valid."""
+
+    code = "invalid_ses_signature"
+    title = "Invalid signature data"

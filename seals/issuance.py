@@ -1,5 +1,5 @@
 """How new seals are made: a key in the store, a certificate from our seal CA (and an SM2 pair
-if seals get SM2 keys), and the seal's rendered image.
+and its GB/T 38540 seal data if seals get SM2 keys), and the seal's rendered image.
 
 :class:`seals.service.SealService` decides when (registration, re-issue) and writes the
 records; it destroys the keys :meth:`SealIssuer.issue` made if the step fails.
@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from keystore.base import KeyAlgorithm, KeyStore
 
 from .certificates import SealCas, armor, seal_subject
+from .esl_maker import EslMaker
 from .images import render_seal
 from .kinds import SealKind
 from .license import License
@@ -39,15 +40,29 @@ class IssuanceSettings:
     #: also issue every seal an SM2 key and certificate (``sm2`` in ESEAL_SEAL_ALGORITHMS);
     #: they share the seal's image, kind, version and status (DESIGN.md 6)
     sm2: bool = False
+    #: the version of the GB/T 38540 seal data of SM2 seals: 4, or 5 with a timestamp from the
+    #: SM2 TSA (``ESEAL_SES_SEAL_VERSION``; seals/esl_maker.py)
+    esl_version: int = 4
 
 
 class SealIssuer:
     """Makes seal versions with the settings given."""
 
-    def __init__(self, keystore: KeyStore, cas: SealCas, settings: IssuanceSettings) -> None:
+    def __init__(
+        self,
+        keystore: KeyStore,
+        cas: SealCas,
+        settings: IssuanceSettings,
+        *,
+        esl: EslMaker | None = None,
+    ) -> None:
+        """``esl``: makes the seal data of seals with SM2 (needed when ``settings.sm2``)."""
+        if settings.sm2 and esl is None:
+            raise ValueError("SM2 seals need the maker of their seal data (esl)")
         self._keys = keystore
         self._cas = cas
         self._settings = settings
+        self._esl = esl
 
     def render(self, license: License, kind: SealKind) -> bytes:
         """The seal's image, rendered from the license."""
@@ -70,9 +85,10 @@ class SealIssuer:
         made: list[str],
         image_source: ImageSource = ImageSource.RENDERED,
     ) -> Seal:
-        """A new version of a seal: a key (and an SM2 one) in the store, certified by our CA.
-        Each key's reference is appended to ``made`` as soon as it exists, so that the caller
-        can destroy them if anything after fails."""
+        """A new version of a seal: a key (and an SM2 one) in the store, certified by our CA,
+        and with SM2 its seal data (``SESeal``), made ``now``.  Each key's reference is
+        appended to ``made`` as soon as it exists, so that the caller can destroy them if
+        anything after fails."""
         algorithm = self._settings.key_algorithm
         label = f"{kind.value}-v{version}-{secrets.token_hex(4)}"
         key_ref = self._keys.generate(license.uscc, label, algorithm)
@@ -94,7 +110,7 @@ class SealIssuer:
             )
             sm2_serial = sm2_cert.serial_number
             sm2_pem = armor(sm2_cert)
-        return Seal(
+        seal = Seal(
             uscc=license.uscc,
             kind=kind,
             version=version,
@@ -114,3 +130,6 @@ class SealIssuer:
             sm2_serial=sm2_serial,
             sm2_certificate_pem=sm2_pem,
         )
+        if self._esl is not None and sm2_pem is not None:
+            seal = self._esl.make(license, seal, now=now)
+        return seal

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from .errors import InvalidLicense, InvalidUSCC
+from .kinds import SealKind
 from .uscc import validate_uscc
 
 __all__ = ["License", "LicenseStatus", "StatusChange", "parse_license", "status_at"]
@@ -55,11 +56,40 @@ class License(BaseModel):
     business_scope: str | None = Field(default=None, max_length=4000, description="经营范围")
     registration_authority: str | None = Field(default=None, max_length=100, description="登记机关")
     approved: str | None = Field(default=None, max_length=40, description="核准日期")
+    seal_codes: dict[str, str] | None = Field(
+        default=None,
+        description="not on the license face: the public-security filing codes (公安备案印章编码, "
+        "13 digits) of the enterprise's physical seals, by seal kind (official, contract, "
+        "finance, invoice, legal_rep); a seal whose kind has one gets it as the esID of its "
+        "GB/T 38540 seal data, the others a code eseal derives (README)",
+        examples=[{"official": "1101080012345", "contract": "1101080012346"}],
+    )
 
     @field_validator("uscc")
     @classmethod
     def _uscc(cls, value: str) -> str:
         return validate_uscc(value)
+
+    def seal_code(self, kind: SealKind) -> str | None:
+        """The filing code of the ``kind`` seal, if the license input gave one."""
+        return (self.seal_codes or {}).get(kind.value)
+
+    @field_validator("seal_codes")
+    @classmethod
+    def _seal_codes(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        kinds = [k.value for k in SealKind]
+        for kind, code in value.items():
+            if kind not in kinds:
+                known = ", ".join(kinds)
+                raise ValueError(f"unknown seal kind {kind[:20]!r}; known kinds: {known}")
+            if not _SEAL_CODE.fullmatch(code):
+                raise ValueError(f"the {kind} seal's code must be 13 digits (公安备案印章编码)")
+        if len(set(value.values())) != len(value):
+            raise ValueError("two seals cannot have the same filing code")
+        # in the order of the kinds, whatever order the input had
+        return {k: value[k] for k in kinds if k in value}
 
     @field_validator("established", "approved")
     @classmethod
@@ -82,6 +112,8 @@ class License(BaseModel):
         return value
 
 
+#: a seal's filing code with the public security authority (公安备案印章编码): 13 digits
+_SEAL_CODE = re.compile(r"\d{13}", re.ASCII)
 #: the license fields that are dates are written YYYY-MM-DD, as on the license face
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 #: a date inside a text such as ``2012-03-09 至 2042-03-08`` or ``2010-05-20至长期``

@@ -69,9 +69,11 @@ class LicensedCa:
         *,
         anchors: Sequence[asn1_x509.Certificate],
         actor: str,
+        remake: Callable[[Seal], Seal] | None = None,
     ) -> Seal:
         """Replace the seal's certificate of the key the certificate certifies; the checks and
-        their codes are listed at :meth:`seals.service.SealService.import_certificate`."""
+        their codes are listed at :meth:`seals.service.SealService.import_certificate`.
+        ``remake``: what else a new SM2 certificate changes (the seal data), before the save."""
         uscc, kind = seal.uscc, seal.kind
         certs = csr.load_certificates(certificate, "certificate")
         if not certs:
@@ -115,6 +117,8 @@ class LicensedCa:
         replaced = seal.sm2_serial if is_sm2 else seal.serial
         if is_sm2:
             updated = replace(seal, sm2_serial=serial, sm2_certificate_pem=cert_pem)
+            if remake is not None:
+                updated = remake(updated)
         else:
             updated = replace(
                 seal,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -70,6 +71,13 @@ class Seal:
     sm2_key_ref: str | None = None
     sm2_serial: int | None = None
     sm2_certificate_pem: str | None = None
+    #: the seal's GB/T 38540 seal data (``SESeal``, the ``.esl`` file, DER) for the SM2
+    #: certificate above, signed by the platform's seal maker (seals/esl_maker.py); None for
+    #: seals without SM2 and for seal versions issued before eseal made them
+    esl: bytes | None = field(default=None, repr=False)
+    #: its ``esID``, and its ``SESeal`` version (4, or 5 with a timestamp)
+    esl_id: str | None = None
+    esl_version: int | None = None
 
     @property
     def label(self) -> str:
@@ -135,6 +143,7 @@ class Seal:
             "reason_code": self.reason_code.value if self.reason_code else None,
             "compromised_at": self.compromised_at.isoformat() if self.compromised_at else None,
             "sm2": self.sm2_json(),
+            "esl": self.esl_json(),
         }
 
     def sm2_json(self) -> dict[str, Any] | None:
@@ -145,6 +154,16 @@ class Seal:
             "key_algorithm": "sm2",
             "serial": format(self.sm2_serial, "x"),
             "certificate": self.sm2_certificate_pem,
+        }
+
+    def esl_json(self) -> dict[str, Any] | None:
+        """What the seal data is (the file: ``GET .../seals/{kind}/esl``); None without one."""
+        if self.esl is None:
+            return None
+        return {
+            "es_id": self.esl_id,
+            "version": self.esl_version,
+            "sha256": hashlib.sha256(self.esl).hexdigest(),
         }
 
 

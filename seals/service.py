@@ -31,6 +31,7 @@ from .errors import (
     SealNotActive,
     SealNotFound,
 )
+from .esl_maker import EslMaker, EslNotAvailable
 from .images import clean_scan
 from .issuance import IssuanceSettings, SealIssuer
 from .kinds import SealKind
@@ -86,8 +87,13 @@ class SealService:
         settings: IssuanceSettings | None = None,
         *,
         sm2_pki: Sm2Pki | None = None,
+        esl_timestamp: Callable[[bytes], bytes] | None = None,
         clock: Clock = _utcnow,
     ) -> None:
+        """``sm2_pki``: the SM2 PKI, whose seal CA certifies the seals' SM2 keys and whose
+        seal maker signs their seal data; ``esl_timestamp``: the SM2 TSA's token over bytes
+        (DER ``TimeStampToken``), which seal data of version 5 carries
+        (``settings.esl_version``)."""
         self._repo = repository
         self._keys = keystore
         settings = settings or IssuanceSettings()
@@ -96,7 +102,12 @@ class SealService:
         self._clock = clock
         self._listeners: list[StatusListener] = []
         self._cas = SealCas(pki, sm2_pki)
-        self._issuer = SealIssuer(keystore, self._cas, settings)
+        self._esl = (
+            EslMaker(sm2_pki.seal_maker, version=settings.esl_version, timestamp=esl_timestamp)
+            if sm2_pki is not None
+            else None
+        )
+        self._issuer = SealIssuer(keystore, self._cas, settings, esl=self._esl)
         self._licensed_ca = LicensedCa(repository, keystore, clock)
         self._revocation = RevocationData(repository, self._cas)
         self._signers = SealSigners(keystore, self._cas)
@@ -378,20 +389,53 @@ class SealService:
         return new
 
     def replace_image(self, uscc: str, kind: SealKind, scan: bytes, *, actor: str = "cli") -> Seal:
-        """Replace the rendered image by a cleaned scan of the physical seal."""
+        """Replace the rendered image by a cleaned scan of the physical seal.
+
+        The image is inside the seal data of a seal with SM2: the same version's seal data is
+        made anew with it (same esID, new ``createDate`` and maker's signature), in the same
+        transaction; a version issued before eseal made seal data gets its first one here.
+        """
+        enterprise = self.enterprise(uscc)
         seal = self.seal(uscc, kind)
         if seal.status is SealStatus.REVOKED:
             raise SealNotActive(f"the {kind.value} seal is revoked")
         image = clean_scan(scan)
-        return self._save(
-            replace(
-                seal,
-                image_png=image,
-                image_sha256=hashlib.sha256(image).hexdigest(),
-                image_source=ImageSource.SCAN,
-            ),
-            "seal.image",
-            actor,
+        updated = replace(
+            seal,
+            image_png=image,
+            image_sha256=hashlib.sha256(image).hexdigest(),
+            image_source=ImageSource.SCAN,
+        )
+        return self._save(self._remade_esl(enterprise.license, updated), "seal.image", actor)
+
+    def _remade_esl(self, license: License, seal: Seal) -> Seal:
+        """``seal`` with its seal data made again now (after its image or SM2 certificate
+        changed).  A service without the SM2 PKI cannot make it, and drops the old one rather
+        than keep seal data that no longer matches the seal."""
+        if self._esl is None:
+            return replace(seal, esl=None, esl_id=None, esl_version=None)
+        return self._esl.make(license, seal, now=self._clock())
+
+    def seal_data(self, uscc: str, kind: SealKind) -> Seal:
+        """The current version of the seal, which holds its seal data (``Seal.esl``).
+
+        409 ``algorithm_not_available`` for a seal without an SM2 certificate (as sealing with
+        SM2 is refused), 409 ``esl_not_available`` for a version issued with SM2 before eseal
+        made seal data (re-issue it, or upload its image, to get one).  Any status: like the
+        certificate, the seal data of a revoked seal stays what it was."""
+        seal = self.seal(uscc, kind)
+        if seal.esl is not None:
+            return seal
+        if seal.sm2_certificate_pem is None:
+            raise EslNotAvailable(
+                f"the {kind.value} seal of {uscc} (version {seal.version}) has no SM2 key, so it "
+                "has no GB/T 38540 seal data; re-issue it with SM2 seals enabled "
+                "(ESEAL_SEAL_ALGORITHMS) to get both",
+                code="algorithm_not_available",
+            )
+        raise EslNotAvailable(
+            f"the {kind.value} seal of {uscc} (version {seal.version}) was issued before eseal "
+            "made GB/T 38540 seal data; re-issue the seal (or upload its image) to get it"
         )
 
     def _require_status(self, uscc: str, kind: SealKind, status: SealStatus, verb: str) -> Seal:
@@ -453,13 +497,20 @@ class SealService:
         now (422 ``certificate_not_valid_now``), chains to one of ``anchors`` (422
         ``certificate_untrusted``), its serial not another seal's (409
         ``certificate_serial_in_use``).  A revoked seal takes none (409 ``seal_not_active``).
+        An SM2 certificate is in the seal data's ``certList``: that is made anew with it.
         """
         enterprise = self.enterprise(uscc)
         seal = self.seal(uscc, kind)
         if seal.status is SealStatus.REVOKED:
             raise SealNotActive(f"the {kind.value} seal is revoked; re-issue it first")
         return self._licensed_ca.import_certificate(
-            enterprise, seal, certificate, chain, anchors=anchors, actor=actor
+            enterprise,
+            seal,
+            certificate,
+            chain,
+            anchors=anchors,
+            actor=actor,
+            remake=lambda updated: self._remade_esl(enterprise.license, updated),
         )
 
     # -- use ------------------------------------------------------------------------------

@@ -195,10 +195,14 @@ class ReferenceStatus(enum.Enum):
     OK = "ok"
     CHANGED = "changed"
     MISSING = "missing"
+    #: digested with a method other than SM3, so not compared (the signature is not valid)
+    UNCHECKED = "unchecked"
 
     @property
     def label(self) -> str:
-        return {"ok": "未改动", "changed": "已改动", "missing": "已删除"}[self.value]
+        return {"ok": "未改动", "changed": "已改动", "missing": "已删除", "unchecked": "未校验"}[
+            self.value
+        ]
 
 
 #: Chinese labels of the seal statuses and image sources (their enums live beside the records)

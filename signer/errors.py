@@ -13,6 +13,7 @@ __all__ = [
     "CrossPageNeedsTwoPages",
     "ErrorKind",
     "EsealError",
+    "InvalidInvoice",
     "InvalidOfd",
     "InvalidPdf",
     "InvalidPlacement",
@@ -125,3 +126,12 @@ class InvalidOfd(SignerError):
     code = "invalid_ofd"
     kind = ErrorKind.INVALID
     title = "Invalid OFD"
+
+
+class InvalidInvoice(SignerError):
+    """The upload is not a readable 数电票: an XML that is not an ``EInvoice`` (or is malformed,
+    or declares entities), an OFD without the invoice's tagged values, a field given twice."""
+
+    code = "invalid_invoice"
+    kind = ErrorKind.INVALID
+    title = "Invalid invoice"

@@ -96,7 +96,7 @@ from .structure import broken_entry, collect
 from .times import Proofs, prove, signing_time, timestamp_ok, validate_seal
 from .trust import Contexts, DssCoverage, read_dss
 
-__all__ = ["Verifier"]
+__all__ = ["Verifier", "document_verdict"]
 
 log = logging.getLogger(__name__)
 
@@ -195,35 +195,7 @@ class Verifier:
         entries.sort(key=lambda e: e[0])
         signatures = [entry for _order, entry in entries]
 
-        problems: list[ProblemItem] = []
-        if not signatures:
-            problems.append(
-                _problem(ProblemCode.NO_SIGNATURES, "the document carries no signature")
-            )
-        seals = [e for e in signatures if e.type is SignatureType.SIGNATURE]
-        valid = bool(signatures) and all(e.valid for e in signatures) and bool(seals)
-        if signatures and not seals:
-            problems.append(
-                _problem(ProblemCode.NO_SEALS, "the document carries only timestamps, no seal")
-            )
-        if expect_uscc is not None and not any(
-            e.valid and _uscc_of(e) == expect_uscc for e in seals
-        ):
-            valid = False
-            carried = any(_uscc_of(e) == expect_uscc for e in seals)
-            problems.append(
-                _problem(
-                    ProblemCode.EXPECTED_ENTERPRISE_MISSING,
-                    f"the seals of the enterprise {expect_uscc} in the document are not valid"
-                    if carried
-                    else f"the document carries no seal of the enterprise {expect_uscc}",
-                )
-            )
-        for e in signatures:
-            if not e.valid:
-                problems.append(
-                    _problem(ProblemCode.SIGNATURE_NOT_VALID, f"signature {e.field!r} is not valid")
-                )
+        valid, problems = document_verdict(signatures, expect_uscc)
         return VerificationReport(
             format=DocumentFormat.PDF,
             valid=valid,
@@ -446,3 +418,36 @@ def _uscc_of(entry: SignatureReport) -> str | None:
 
 def _pem_to_der(text: str) -> bytes:
     return bytes(pem.unarmor(text.encode())[2])
+
+
+def document_verdict(
+    signatures: list[SignatureReport], expect_uscc: str | None
+) -> tuple[bool, list[ProblemItem]]:
+    """The report's ``valid`` and its problems about the whole document, from its signature
+    entries (PDF, OFD and SES reports alike)."""
+    problems: list[ProblemItem] = []
+    if not signatures:
+        problems.append(_problem(ProblemCode.NO_SIGNATURES, "the document carries no signature"))
+    seals = [e for e in signatures if e.type is SignatureType.SIGNATURE]
+    valid = bool(signatures) and all(e.valid for e in signatures) and bool(seals)
+    if signatures and not seals:
+        problems.append(
+            _problem(ProblemCode.NO_SEALS, "the document carries only timestamps, no seal")
+        )
+    if expect_uscc is not None and not any(e.valid and _uscc_of(e) == expect_uscc for e in seals):
+        valid = False
+        carried = any(_uscc_of(e) == expect_uscc for e in seals)
+        problems.append(
+            _problem(
+                ProblemCode.EXPECTED_ENTERPRISE_MISSING,
+                f"the seals of the enterprise {expect_uscc} in the document are not valid"
+                if carried
+                else f"the document carries no seal of the enterprise {expect_uscc}",
+            )
+        )
+    for e in signatures:
+        if not e.valid:
+            problems.append(
+                _problem(ProblemCode.SIGNATURE_NOT_VALID, f"signature {e.field!r} is not valid")
+            )
+    return valid, problems

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from seals.audit import AuditEvent
 from seals.kinds import parse_kind
+from seals.vocab import DocumentFormat
 
 from .archive import Archive, ArchiveQuery, ExportSummary, ReportFor, day_range
 from .archive.errors import InvalidArchiveQuery
@@ -35,7 +36,10 @@ class ExportTooBroad(InvalidArchiveQuery):
 
 @dataclass(frozen=True)
 class ExportReports:
-    """How each exported document gets its verification report, and the report's page."""
+    """How each exported document gets its verification report, and the report's page.
+
+    ``report_for`` is given the record, so it can choose the verifier by ``record.format``
+    (a sealed PDF, a sealed OFD, or one ``SES_Signature``)."""
 
     report_for: ReportFor
     report_html: ReportHtml | None = None
@@ -49,6 +53,7 @@ def export_query(
     kind: str | None = None,
     document_type: str | None = None,
     reference: str | None = None,
+    document_format: DocumentFormat | None = None,
 ) -> ArchiveQuery:
     """The query of ``eseal archive export``'s flags: the documents the enterprise ``uscc``
     belongs to (as sealer or party), archived on the whole days ``first`` to ``last``
@@ -61,6 +66,7 @@ def export_query(
         reference=reference,
         created_from=created_from,
         created_to=created_to,
+        format=document_format,
     )
 
 

@@ -299,6 +299,9 @@ def _seal_values(seal: Seal) -> dict[str, Any]:
         "sm2_key_ref": seal.sm2_key_ref,
         "sm2_serial": _hex(seal.sm2_serial) if seal.sm2_serial is not None else None,
         "sm2_certificate_pem": seal.sm2_certificate_pem,
+        "esl": seal.esl,
+        "esl_id": seal.esl_id,
+        "esl_version": seal.esl_version,
     }
 
 
@@ -357,6 +360,9 @@ def _to_seal(row: SealRow) -> Seal:
         sm2_key_ref=row.sm2_key_ref,
         sm2_serial=int(row.sm2_serial, 16) if row.sm2_serial else None,
         sm2_certificate_pem=row.sm2_certificate_pem,
+        esl=bytes(row.esl) if row.esl is not None else None,
+        esl_id=row.esl_id,
+        esl_version=row.esl_version,
     )
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.types import TypeDecorator
 from seals.kinds import SealKind
 from seals.license import LicenseStatus
 from seals.model import ImageSource, RevocationReason, SealStatus
-from seals.vocab import DocumentType, PadesLevel, values
+from seals.vocab import DocumentFormat, DocumentType, PadesLevel, values
 
 __all__ = [
     "Base",
@@ -171,6 +171,11 @@ class SealRow(Base):
     #: SM2 certificate serial, lowercase hex like ``serial``
     sm2_serial: Mapped[str | None] = mapped_column(String(40), unique=True)
     sm2_certificate_pem: Mapped[str | None] = mapped_column(Text)
+    #: the GB/T 38540 seal data (SESeal, DER) of a seal with SM2, its esID and its SESeal
+    #: version (migration 0009; None: none, as for every seal issued before it)
+    esl: Mapped[bytes | None] = mapped_column(LargeBinary)
+    esl_id: Mapped[str | None] = mapped_column(String(64))
+    esl_version: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         UniqueConstraint("uscc", "kind", "version"),
@@ -203,6 +208,10 @@ class RegistryRevisionRow(Base):
 ARCHIVE_STATUSES = ["ok", "missing", "corrupt"]
 ARCHIVE_LEVELS = list(values(PadesLevel))
 ARCHIVE_DOCUMENT_TYPES = list(values(DocumentType))
+ARCHIVE_FORMATS = list(values(DocumentFormat))
+#: the levels an OFD or SES record may have (``storage.archive.model.NATIONAL_LEVELS``):
+#: B-B, or B-T with the signature's SM2 timestamp; B-LT and B-LTA are PAdES's alone
+ARCHIVE_NATIONAL_LEVELS = [PadesLevel.B_B.value, PadesLevel.B_T.value]
 
 #: object keys sort bytewise on both databases (``check`` merges them with the store's listing)
 ObjectKey = String(255).with_variant(String(255, collation="C"), "postgresql")
@@ -234,10 +243,19 @@ class ArchiveRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     #: the uploaded file's name, cleaned (no path, no control characters, at most 200)
     original_name: Mapped[str | None] = mapped_column(String(255))
+    #: what the file is: ``pdf``, ``ofd`` or ``ses`` (migration 0010; rows before it are pdf)
+    format: Mapped[str] = mapped_column(String(8), server_default="pdf")
 
     __table_args__ = (
         CheckConstraint(_one_of("status", ARCHIVE_STATUSES), name="status"),
         CheckConstraint(_one_of("level", ARCHIVE_LEVELS), name="level"),
+        CheckConstraint(_one_of("format", ARCHIVE_FORMATS), name="format"),
+        # an OFD or SES signature is B-B or B-T; the long-term levels are a PDF's
+        CheckConstraint(
+            f"format = '{DocumentFormat.PDF.value}' OR "
+            + _one_of("level", ARCHIVE_NATIONAL_LEVELS),
+            name="level_of_format",
+        ),
         CheckConstraint(_one_of("document_type", ARCHIVE_DOCUMENT_TYPES), name="document_type"),
         CheckConstraint("size >= 0", name="size"),
         # keyset paging per enterprise, and per enterprise with one filter

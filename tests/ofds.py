@@ -8,9 +8,7 @@ and a ``DeltaX`` that uses the ``g`` repeat syntax for runs of equal advances.  
 characters advance by the font size, others by half of it.
 
 :func:`unzip_ofd` and :func:`zip_ofd` take a package apart and put it back, for tests that
-tamper with one file; :func:`fake_seal_esl`, :func:`fake_sign_ses` and :func:`fake_verify_ses`
-stand in for the GB/T 38540 seal and signature structures (the shape of an SES_Signature
-v4, with a real SM2 signature by a throwaway key) until tests use the real ones.
+tamper with one file; :class:`SesSealer` seals with a real GB/T 38540 seal and signature.
 """
 
 from __future__ import annotations
@@ -19,20 +17,22 @@ import io
 import unicodedata
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from asn1crypto import core
+from ses_pki import SesWorld
 
 from keystore import sm2
+from signer.ses import make_ses_signature
 
 __all__ = [
     "CONTRACT_LINES",
     "NS",
-    "FakeSes",
+    "SesSealer",
     "advances",
     "delta_x",
-    "fake_seal_esl",
     "simple_ofd",
     "unzip_ofd",
     "zip_ofd",
@@ -176,70 +176,33 @@ def zip_ofd(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-# -- stand-ins for the GB/T 38540 structures ------------------------------------------------
+# -- real GB/T 38540 seals and signatures -------------------------------------------------
 
 
-class _TbsSign(core.Sequence):
-    _fields = [  # noqa: RUF012 (asn1crypto's declaration style)
-        ("version", core.Integer),
-        ("eseal", core.Any),
-        ("time_info", core.GeneralizedTime),
-        ("data_hash", core.OctetBitString),
-        ("property_info", core.IA5String),
-    ]
+@dataclass(frozen=True)
+class SesSealer:
+    """A seal of a test enterprise in a :class:`ses_pki.SesWorld`: its SM2 key and seal
+    certificate, the SESeal the platform's seal maker made for it (what goes into
+    ``Seal.esl``), and :meth:`sign`, the ``sign_ses`` that :func:`signer.ofd.seal.seal_ofd`
+    takes: a real SES_Signature over the exact bytes of ``Signature.xml``, signed now."""
 
+    key: sm2.Sm2PrivateKey
+    certificate: bytes
+    seal_esl: bytes
 
-class _SesSignature(core.Sequence):
-    _fields = [  # noqa: RUF012
-        ("to_sign", _TbsSign),
-        ("cert", core.OctetString),
-        ("signature_alg_id", core.ObjectIdentifier),
-        ("signature", core.OctetBitString),
-    ]
+    @classmethod
+    def make(cls, world: SesWorld, name: str = "合同专用章", **seal: Any) -> SesSealer:
+        key = sm2.Sm2PrivateKey.generate()
+        certificate = world.seal_certificate(key, title=name)
+        return cls(key, bytes(certificate.dump()), world.make_seal(certificate, name=name, **seal))
 
-
-def fake_seal_esl(name: str = "合同专用章") -> bytes:
-    """DER shaped like an SESeal (``SEQUENCE { eSealInfo, cert, ... }``); only its bytes
-    matter to the OFD layer, which carries it as ``Seal.esl`` and compares it with the seal
-    inside the signed value."""
-    info = core.Sequence(contents=core.IA5String("ES").dump() + core.UTF8String(name).dump())
-    return core.Sequence(contents=info.dump() + core.OctetString(b"maker-cert").dump()).dump()
-
-
-class FakeSes:
-    """Makes and checks SES_Signature-shaped DER (v4's field order) with a throwaway SM2 key:
-    ``toSign { version 4, eseal, timeInfo, dataHash = SM3(Signature.xml), propertyInfo }``,
-    ``cert``, ``signatureAlgID``, ``signature`` = SM2 over DER(toSign)."""
-
-    def __init__(self, seal_esl: bytes, when: datetime | None = None) -> None:
-        self.seal_esl = seal_esl
-        self.key = sm2.Sm2PrivateKey.generate()
-        self.when = when or datetime(2024, 5, 20, 9, 30, tzinfo=UTC)
-
-    def sign(self, signature_xml: bytes) -> bytes:
-        to_sign = _TbsSign(
-            {
-                "version": 4,
-                "eseal": core.Any.load(self.seal_esl),
-                "time_info": self.when,
-                "data_hash": sm2.sm3(signature_xml),
-                "property_info": "Signature.xml",
-            }
+    def sign(self, signature_xml: bytes, property_info: str = "Signature.xml") -> bytes:
+        return make_ses_signature(
+            seal_der=self.seal_esl,
+            data_hash=sm2.sm3(signature_xml),
+            property_info=property_info,
+            signer_certificate=self.certificate,
+            sign=self.key.sign,
+            time=datetime.now(UTC).replace(microsecond=0),
+            timestamp=None,
         )
-        return _SesSignature(
-            {
-                "to_sign": to_sign,
-                "cert": b"signer-cert",
-                "signature_alg_id": sm2.OID_SM2_WITH_SM3,
-                "signature": self.key.sign(to_sign.dump()),
-            }
-        ).dump()
-
-    def verify(self, signed_value: bytes, signature_xml: bytes) -> dict[str, object]:
-        """``{"valid": True}``; raises ``ValueError`` when the hash or signature is wrong."""
-        ses = _SesSignature.load(signed_value)
-        to_sign = ses["to_sign"]
-        if to_sign["data_hash"].native != sm2.sm3(signature_xml):
-            raise ValueError("dataHash does not match Signature.xml")
-        self.key.public.verify(ses["signature"].native, to_sign.dump())
-        return {"valid": True}

@@ -156,12 +156,16 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from seals.verdict import expected_uscc
+    from signer.ofd import is_ofd
 
     try:
         expect = expected_uscc(args.expect_uscc)  # a malformed code: exit 2, invalid_uscc
         pdf = read_bytes(args.input)
         c = container(settings)
-        report = asyncio.run(c.verifier.report(pdf, expect))
+        if is_ofd(pdf):
+            report = asyncio.run(c.national.report_ofd(pdf, expect))
+        else:
+            report = asyncio.run(c.verifier.report(pdf, expect))
     except EsealError as exc:
         print_problem(exc)
         return VERIFY_UNPROCESSABLE
@@ -206,19 +210,20 @@ def register(sub: Subparsers) -> None:
 def _register_sign(sub: Subparsers) -> None:
     s = sub.add_parser(
         "sign",
-        help="seal a PDF",
-        description="Seal a PDF. --options takes the options object of POST /v1/sign (JSON: "
+        help="seal a PDF or an OFD document",
+        description="Seal a PDF (PAdES) or an OFD document (GB/T 33190, with the seals' SM2 "
+        "keys; told apart by content). --options takes the options object of POST /v1/sign (JSON: "
         "seals, cross_page, level, certify, reserve, ...); the flags are shortcuts, and a flag "
         "given replaces that option of the file (--seal or a placement flag replaces its "
         "seals).",
     )
-    s.add_argument("input", help="PDF file, or - for stdin")
+    s.add_argument("input", help="PDF or OFD file, or - for stdin")
     s.add_argument(
         "-o",
         "--output",
         required=True,
-        metavar="OUT.pdf",
-        help="where to write the sealed PDF (after it is archived)",
+        metavar="OUT",
+        help="where to write the sealed PDF or OFD (after it is archived)",
     )
     s.add_argument("--uscc", required=True, help="the sealing enterprise's " + USCC_HELP)
     s.add_argument(
@@ -233,8 +238,16 @@ def _register_sign(sub: Subparsers) -> None:
         help="seal kind; repeat to apply several in order (default: by document type)",
     )
     s.add_argument("--page", type=int, help="page, from 1; -1 is the last")
-    s.add_argument("--x", type=float, help="centre of the seal, points from the left")
-    s.add_argument("--y", type=float, help="centre of the seal, points from the bottom")
+    s.add_argument(
+        "--x",
+        type=float,
+        help="centre of the seal: PDF points from the left; OFD millimetres from the left",
+    )
+    s.add_argument(
+        "--y",
+        type=float,
+        help="centre of the seal: PDF points from the bottom; OFD millimetres from the top",
+    )
     s.add_argument("--keyword", help="centre the seal on this text, e.g. 甲方（盖章）")
     s.add_argument(
         "--cross-page",
@@ -276,8 +289,8 @@ def _register_sign(sub: Subparsers) -> None:
 def _register_verify(sub: Subparsers) -> None:
     s = sub.add_parser(
         "verify",
-        help="verify a signed PDF (exit 0 valid, 1 not, 2 error)",
-        description="Verify every signature of a PDF. Prints a verdict summary "
+        help="verify a signed PDF or OFD document (exit 0 valid, 1 not, 2 error)",
+        description="Verify every signature of a PDF or an OFD document. Prints a verdict summary "
         "(one line per signature, its problems, NOTICE lines); --json prints "
         "the full report. Exit 0 valid, 1 not valid, 2 could not process.",
     )

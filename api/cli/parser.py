@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import apikey, archive, documents, enterprise, keys, pki, seal, server
+from . import apikey, archive, documents, enterprise, keys, pki, seal, server, ses
 
 __all__ = ["build_parser"]
 
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     enterprise.register(sub)
     seal.register(sub)
     documents.register(sub)  # sign, verify, extend
+    ses.register(sub)
     archive.register(sub)
     keys.register(sub)
     pki.register(sub)

@@ -1,5 +1,5 @@
-"""``eseal seal suspend|resume|revoke|reissue|image|csr|import-cert``: a seal's lifecycle, its
-image, and certificates from a licensed CA."""
+"""``eseal seal suspend|resume|revoke|reissue|image|esl|csr|import-cert``: a seal's lifecycle,
+its image and GB/T 38540 seal data, and certificates from a licensed CA."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "cmd_seal_csr",
+    "cmd_seal_esl",
     "cmd_seal_image",
     "cmd_seal_import_cert",
     "cmd_seal_reissue",
@@ -86,6 +87,31 @@ def cmd_seal_image(args: argparse.Namespace, settings: Settings) -> int:
     seal = c.seals.seal(args.uscc, kind)
     Path(args.output).write_bytes(seal.image_png)
     print_json({"kind": kind.value, "image_sha256": seal.image_sha256, "output": args.output})
+    return EXIT_OK
+
+
+def cmd_seal_esl(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the seal's GB/T 38540 seal data (SESeal, DER) and print what it is."""
+    import hashlib
+
+    from seals.esl import SEAL_TYPES
+
+    c = container(settings)
+    seal = c.seals.seal_data(args.uscc, parse_kind(args.kind))
+    assert seal.esl is not None  # seal_data refuses a seal without one
+    Path(args.output).write_bytes(seal.esl)
+    print_json(
+        {
+            "uscc": seal.uscc,
+            "kind": seal.kind.value,
+            "version": seal.version,
+            "es_id": seal.esl_id,
+            "type": SEAL_TYPES[seal.kind],
+            "ses_version": seal.esl_version,
+            "sha256": hashlib.sha256(seal.esl).hexdigest(),
+            "output": args.output,
+        }
+    )
     return EXIT_OK
 
 
@@ -166,6 +192,11 @@ def register(sub: Subparsers) -> None:
         "removed and the red kept",
     )
     s.set_defaults(func=cmd_seal_image)
+    s = seal.add_parser("esl", help="write the seal's GB/T 38540 seal data (SESeal, .esl)")
+    s.add_argument("uscc", help=USCC_HELP)
+    s.add_argument("kind", choices=kinds, help=kind_help)
+    s.add_argument("-o", "--output", required=True, metavar="SEAL.esl", help="the file (DER)")
+    s.set_defaults(func=cmd_seal_esl)
     s = seal.add_parser("csr", help="write a PKCS#10 request for a licensed CA")
     s.add_argument("uscc", help=USCC_HELP)
     s.add_argument("kind", choices=kinds, help=kind_help)

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from seals.kinds import parse_kind
-from seals.vocab import DocumentType
-from storage.archive import ArchiveQuery, ArchiveRecord, day_range
+from seals.vocab import DocumentFormat, DocumentType
+from storage.archive import MEDIA_TYPES, ArchiveQuery, ArchiveRecord, day_range
 from storage.archive.model import PartyRole
 
 from ..answers import ArchiveItem, ArchivePageAnswer, ArchiveVersionsAnswer, RenewalAnswer
@@ -48,6 +48,8 @@ class ArchiveFilter(BaseModel):
     from_: date | None = Field(None, alias="from")
     #: last day (China Standard Time), inclusive
     to: date | None = None
+    #: only files of this format: pdf, ofd, ses
+    format: DocumentFormat | None = None
     #: add each file's verification report to the export
     reports: bool = True
 
@@ -68,6 +70,7 @@ def _query(who: Principal, f: ArchiveFilter, action: Action) -> ArchiveQuery:
         reference=f.reference,
         created_from=start,
         created_to=end,
+        format=f.format,
     )
 
 
@@ -108,6 +111,7 @@ async def list_archives(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     role: PartyRole | None = None,
+    format: DocumentFormat | None = None,
 ) -> dict[str, Any]:
     f = ArchiveFilter.model_validate(
         {
@@ -118,6 +122,7 @@ async def list_archives(
             "from": from_,
             "to": to,
             "role": role,
+            "format": format,
         }
     )
     query = _query(who, f, Action.READ_ARCHIVE)
@@ -139,8 +144,10 @@ async def show(archive_id: str, c: ContainerDep, who: Reader) -> dict[str, Any]:
     "/{archive_id}/file",
     response_class=Response,
     responses=file_answer(
-        "application/pdf",
-        "the archived file (the latest version, or ?version=N)",
+        MEDIA_TYPES[DocumentFormat.PDF],
+        "the archived file (the latest version, or ?version=N): a sealed PDF, a sealed OFD "
+        "(application/ofd), or a GB/T 38540 SES_Signature (DER, .ses, application/octet-stream)",
+        also=tuple(MEDIA_TYPES[f] for f in DocumentFormat if f is not DocumentFormat.PDF),
         headers={
             "X-Eseal-Sha256": "SHA-256 of the file, checked before it was sent",
             "X-Eseal-Archive-Id": "the archive id",
@@ -163,6 +170,8 @@ async def file(
     return pdf_response(
         done,
         {
+            # the record's format decides; a Content-Type given here is kept as it is
+            "Content-Type": record.media_type,
             "X-Eseal-Sha256": record.sha256,
             "X-Eseal-Archive-Id": record.id,
             "Content-Disposition": f'attachment; filename="{record.filename}"; '

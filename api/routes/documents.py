@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 from seals.verdict import expected_uscc
 from signer.core import InvalidPdf
 from signer.levels import PadesLevel
+from signer.ofd import is_ofd
 from signer.report import VerificationReport
 
 from ..auth import Action, OptionalPrincipal, Principal, allowed
@@ -53,7 +54,7 @@ async def _form_parts(request: Request) -> tuple[bytes, dict[str, str]]:
         await upload.close()
 
 
-def _options(fields: dict[str, str]) -> SignOptions:
+def sign_options(fields: dict[str, str]) -> SignOptions:
     try:
         return SignOptions.model_validate(options_json(fields.get("options")))
     except ValidationError as exc:
@@ -68,7 +69,8 @@ def _options(fields: dict[str, str]) -> SignOptions:
     response_class=Response,
     responses=file_answer(
         "application/pdf",
-        "the sealed PDF, archived and audited",
+        "the sealed PDF (or OFD: application/ofd), archived and audited",
+        also=("application/ofd",),
         headers={
             "X-Eseal-Sha256": "SHA-256 of the sealed PDF",
             "X-Eseal-Archive-Id": "its archive id",
@@ -77,7 +79,7 @@ def _options(fields: dict[str, str]) -> SignOptions:
             "comma-separated (e.g. overlaps_seal, cross_page_skipped)",
         },
     ),
-    summary="Seal a PDF (multipart: file, options)",
+    summary="Seal a PDF or an OFD document (multipart: file, options)",
 )
 async def sign(
     request: Request,
@@ -87,7 +89,7 @@ async def sign(
 ) -> Response:
     upload, fields = await _form_upload(request)
     try:
-        options = _options(fields)
+        options = sign_options(fields)
         to_sealing_options(options)  # unknown kinds and bad placements fail before any work
         done = await run_in_threadpool(
             c.sign_flow.sign, who, upload.file, options, idempotency_key, upload.filename
@@ -98,7 +100,7 @@ async def sign(
         c.metrics.seals.labels(kind).inc()
     headers = {
         "X-Eseal-Sha256": done.sha256,
-        "Content-Disposition": 'attachment; filename="sealed.pdf"',
+        "Content-Disposition": f'attachment; filename="{done.filename}"',
     }
     if done.archive_id:
         headers["X-Eseal-Archive-Id"] = done.archive_id
@@ -129,7 +131,7 @@ async def extend(request: Request, c: ContainerDep, who: Sealer) -> Response:
 
 @router.post(
     "/verify",
-    summary="Verify a signed PDF (multipart: file, expect_uscc, format)",
+    summary="Verify a signed PDF or OFD document (multipart: file, expect_uscc, format)",
     # the verifier's typed report; the body is its to_json() (keys that do not apply to an
     # entry are left out, as eseal has always sent them)
     response_model=VerificationReport,
@@ -152,9 +154,14 @@ async def verify(
     fmt = fields.get("format", format)
     if not pdf:
         raise InvalidPdf("the uploaded file is empty")
-    typed: VerificationReport = await run_in_threadpool(
-        c.deadline.run, lambda: asyncio.run(c.verifier.report(pdf, expect))
-    )
+    if is_ofd(pdf):
+        typed: VerificationReport = await run_in_threadpool(
+            c.deadline.run, lambda: asyncio.run(c.national.report_ofd(pdf, expect))
+        )
+    else:
+        typed = await run_in_threadpool(
+            c.deadline.run, lambda: asyncio.run(c.verifier.report(pdf, expect))
+        )
     c.metrics.verifications.labels("true" if typed.valid else "false").inc()
     report = typed.to_json()
     if fmt == "html":

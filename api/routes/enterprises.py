@@ -210,6 +210,37 @@ async def certificate(uscc: str, kind: str, c: ContainerDep, who: MaterialReader
     )
 
 
+@router.get(
+    "/{uscc}/seals/{kind}/esl",
+    response_class=Response,
+    responses=file_answer(
+        "application/octet-stream",
+        "the seal's GB/T 38540 seal data (SESeal, DER: what an OFD signature carries as "
+        "Seal.esl), signed by the platform's seal maker; 409 algorithm_not_available for a "
+        "seal without SM2, 409 esl_not_available for one issued before eseal made seal data",
+        headers={
+            "Content-Disposition": "attachment; filename=<uscc>-<kind>-v<version>.esl",
+            "X-Eseal-Esl-Id": "the seal data's esID",
+        },
+    ),
+    summary="The seal data (GB/T 38540 SESeal, .esl)",
+)
+async def esl(uscc: str, kind: str, c: ContainerDep, who: MaterialReader) -> Response:
+    uscc = checked_uscc(uscc)
+    authorize(who, uscc, Action.READ_SEAL_MATERIAL)
+    found = await run_in_threadpool(c.seals.seal_data, uscc, parse_kind(kind))
+    assert found.esl is not None  # seal_data refuses a seal without one
+    name = f"{uscc}-{found.kind.value}-v{found.version}.esl"
+    return Response(
+        found.esl,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Eseal-Esl-Id": found.esl_id or "",
+        },
+    )
+
+
 @router.put(
     "/{uscc}/seals/{kind}/image",
     summary="Replace the image by a scan of the seal",

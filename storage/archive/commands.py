@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from seals.kinds import parse_kind
+from seals.vocab import DocumentFormat
 
 from .export import ReportFor, ReportHtml
 from .model import ArchiveQuery, day_range
@@ -40,6 +41,7 @@ def export_command(
     kind: str | None = None,
     document_type: str | None = None,
     reference: str | None = None,
+    document_format: DocumentFormat | None = None,
     report_for: ReportFor | None = None,
     report_html: ReportHtml | None = None,
 ) -> int:
@@ -53,6 +55,7 @@ def export_command(
         reference=reference,
         created_from=created_from,
         created_to=created_to,
+        format=document_format,
     )
     summary = archive.export_to(output, query, report_for=report_for, report_html=report_html)
     json.dump({"output": str(output), **summary.to_json()}, out, ensure_ascii=False, indent=2)

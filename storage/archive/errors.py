@@ -14,6 +14,7 @@ __all__ = [
     "ArchiveExists",
     "ArchiveMisconfigured",
     "ArchiveNotFound",
+    "ArchiveNotRenewable",
     "ArchiveUnavailable",
     "InvalidArchiveQuery",
     "PresignUnsupported",
@@ -82,3 +83,12 @@ class PresignUnsupported(ArchiveError):
     code = "archive_presign_unsupported"
     kind = ErrorKind.CONFLICT
     title = "Presigned URLs not available"
+
+
+class ArchiveNotRenewable(ArchiveError):
+    """Only a PDF gets later versions: renewal and extension add PAdES validation data and
+    document timestamps, which an OFD or a bare ``SES_Signature`` has no place for."""
+
+    code = "archive_not_renewable"
+    kind = ErrorKind.CONFLICT
+    title = "Archived document cannot be renewed"

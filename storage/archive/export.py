@@ -10,7 +10,8 @@ left out and listed as such in the manifest.
 
 Layout::
 
-    <reference or original name>-<id>.pdf           the sealed documents
+    <reference or original name>-<id>.pdf           the sealed documents (.ofd for a sealed
+                                                    OFD, .ses for an SES_Signature)
     <reference or original name>-<id>.report.json   their verification reports, when asked for
     <reference or original name>-<id>.report.html   the same, as the page a person reads
     manifest.json                                   metadata, SHA-256 and verdict of every
@@ -18,7 +19,8 @@ Layout::
 
 Names are cleaned of path separators, control characters and characters some file systems
 refuse (:func:`~storage.archive.model.export_stem`); the archive id makes each one unique.
-Each manifest entry carries ``path`` (the document in the ZIP), ``report`` and
+Each manifest entry carries the record (with its ``format``: pdf, ofd, ses), ``path`` (the
+document in the ZIP), ``report`` and
 ``report_html`` (None without reports), and ``verdict``: ``{valid, seals: [{uscc, kind,
 label, field, valid, signing_time, timestamp_time}], notices}`` taken from the report.
 
@@ -201,7 +203,7 @@ def _write_report(
     report_html: ReportHtml | None,
 ) -> dict[str, Any]:
     """Write the report (and its page); the manifest fields that point to them."""
-    stem = record.export_name.removesuffix(".pdf")
+    stem = record.export_name.removesuffix("." + record.extension)
     name = stem + ".report.json"
     try:
         with archive.open(record) as reader:

@@ -23,6 +23,7 @@ from sqlalchemy.sql import Select
 
 from seals.errors import EnterpriseNotFound
 from seals.kinds import SealKind
+from seals.vocab import DocumentFormat
 
 from ..db import WRITE, translate_errors
 from ..tables import ArchivePartyRow, ArchiveRow, ArchiveSealRow, ArchiveVersionRow, EnterpriseRow
@@ -402,6 +403,8 @@ def _select(
         stmt = stmt.where(ArchiveRow.reference == query.reference)
     if query.status is not None:
         stmt = stmt.where(ArchiveRow.status == query.status.value)
+    if query.format is not None:
+        stmt = stmt.where(ArchiveRow.format == query.format.value)
     if query.kind is not None:
         # the id range is repeated inside: without it PostgreSQL's merge semi-join reads the
         # seal rows from the newest end down to the cursor (0.5 s deep in a million rows)
@@ -431,6 +434,7 @@ def _row(record: ArchiveRecord) -> ArchiveRow:
         version_id=record.version_id,
         status=record.status.value,
         original_name=record.original_name,
+        format=record.format.value,
     )
 
 
@@ -453,4 +457,5 @@ def _record(
         status=ArchiveStatus(row.status),
         original_name=row.original_name,
         parties=parties,
+        format=DocumentFormat(row.format),
     )

@@ -14,14 +14,18 @@ from ulid import ULID
 
 from seals.kinds import SealKind
 from seals.model import Seal
-from seals.vocab import DocumentType, PadesLevel, values
+from seals.vocab import DocumentFormat, DocumentType, PadesLevel, values
 
 from .errors import InvalidArchiveQuery
 
 __all__ = [
     "CHINA_TIME",
     "DOCUMENT_TYPES",
+    "EXTENSIONS",
+    "FORMATS",
     "LEVELS",
+    "MEDIA_TYPES",
+    "NATIONAL_LEVELS",
     "ArchivePage",
     "ArchiveQuery",
     "ArchiveRecord",
@@ -32,8 +36,11 @@ __all__ = [
     "clean_original_name",
     "day_range",
     "export_stem",
+    "format_of_key",
     "id_bounds",
     "is_archive_id",
+    "levels_of",
+    "media_type_of_key",
     "object_key",
     "parse_object_key",
 ]
@@ -42,15 +49,48 @@ __all__ = [
 LEVELS = values(PadesLevel)
 #: document types of a sealing request (the values of ``signer.service.DocumentType``)
 DOCUMENT_TYPES = values(DocumentType)
+#: formats of an archived file (the values of :class:`seals.vocab.DocumentFormat`)
+FORMATS = values(DocumentFormat)
 #: object keys are laid out by the month in China Standard Time (no DST since 1991)
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 
+#: the file name extension of each format, in object keys, downloads and exports.  ``.ses``
+#: for a bare GB/T 38540 ``SES_Signature`` (DER): the standard names no extension for it
+#: (inside an OFD it is ``SignedValue.dat``), and ``.ses`` says what the bytes are, unlike
+#: ``.dat``, and is not confused with ``.esl`` (a seal, ``SESeal``) or ``.sig``/``.p7s`` (CMS)
+EXTENSIONS: dict[DocumentFormat, str] = {
+    DocumentFormat.PDF: "pdf",
+    DocumentFormat.OFD: "ofd",
+    DocumentFormat.SES: "ses",
+}
+#: the media type a download of each format is answered with; no media type is registered
+#: for an ``SES_Signature``, so it goes as plain bytes
+MEDIA_TYPES: dict[DocumentFormat, str] = {
+    DocumentFormat.PDF: "application/pdf",
+    DocumentFormat.OFD: "application/ofd",
+    DocumentFormat.SES: "application/octet-stream",
+}
+#: the ``level`` an OFD or SES record may have.  The word list is PAdES's (one column, one
+#: CHECK), and its first two words mean the same for a GB/T 38540 signature: ``B-B`` the
+#: signature alone, ``B-T`` with its SM2 timestamp (``SES_Signature.timeStamp``).  ``B-LT``
+#: and ``B-LTA`` need a PDF's DSS and document timestamps, which OFD and SES do not have
+NATIONAL_LEVELS = (PadesLevel.B_B.value, PadesLevel.B_T.value)
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ULID_RE = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
-_KEY_RE = re.compile(  # a later version of a document is {id}.v{N}.pdf beside it
+_KEY_RE = re.compile(  # a later version of a PDF is {id}.v{N}.pdf beside it
     r"([0-9A-HJ-NP-RTUWXY]{18})/(\d{4})/(\d{2})/([0-9A-HJKMNP-TV-Z]{26})"
-    r"(?:\.v[1-9]\d{0,5})?\.pdf"
+    r"(?:(?:\.v[1-9]\d{0,5})?\.(pdf)|\.("
+    + "|".join(EXTENSIONS[f] for f in DocumentFormat if f is not DocumentFormat.PDF)
+    + "))"
 )
+_BY_EXTENSION = {ext: fmt for fmt, ext in EXTENSIONS.items()}
+
+
+def levels_of(document_format: DocumentFormat) -> tuple[str, ...]:
+    """The levels a record of this format may have: :data:`LEVELS` for a PDF,
+    :data:`NATIONAL_LEVELS` for OFD and SES."""
+    return LEVELS if document_format is DocumentFormat.PDF else NATIONAL_LEVELS
 
 
 class ArchiveStatus(enum.Enum):
@@ -113,7 +153,7 @@ class ArchiveRecord:
     uscc: str
     #: the seals applied, in order (kind and certificate serial)
     seals: tuple[SealUse, ...]
-    #: PAdES level, one of :data:`LEVELS`
+    #: PAdES level, one of :data:`LEVELS`; for OFD and SES one of :data:`NATIONAL_LEVELS`
     level: str
     #: time of the signature timestamp (B-T and up), if any
     timestamp_time: datetime | None
@@ -126,7 +166,7 @@ class ArchiveRecord:
     size: int
     #: when it was archived (aware UTC, millisecond precision: the ULID's time)
     created_at: datetime
-    #: where it lives in the store: ``{uscc}/{yyyy}/{mm}/{id}.pdf``
+    #: where it lives in the store: ``{uscc}/{yyyy}/{mm}/{id}.{extension}``
     object_key: str
     #: the store's version id of the object, when the store versions objects
     version_id: str | None
@@ -139,6 +179,9 @@ class ArchiveRecord:
     #: which version of the document the file fields (sha256, size, object_key, version_id,
     #: status, level) describe: 1 is the file as sealed, later ones renewals (migration 0006)
     version: int = 1
+    #: what the file is: a sealed PDF, a sealed OFD, or one ``SES_Signature`` (migration 0010);
+    #: only PDFs have later versions
+    format: DocumentFormat = DocumentFormat.PDF
 
     def __post_init__(self) -> None:
         if not self.parties:
@@ -152,9 +195,20 @@ class ArchiveRecord:
         return PartyRole.SEALER if uscc is not None and uscc == self.uscc else None
 
     @property
+    def extension(self) -> str:
+        """The file name extension of its format, without the dot (:data:`EXTENSIONS`)."""
+        return EXTENSIONS[self.format]
+
+    @property
+    def media_type(self) -> str:
+        """The media type a download answers with (:data:`MEDIA_TYPES`)."""
+        return MEDIA_TYPES[self.format]
+
+    @property
     def export_name(self) -> str:
-        """``{reference or original name}-{id}.pdf``: the file's name in an export."""
-        return f"{export_stem(self.reference, self.original_name)}-{self.id}.pdf"
+        """``{reference or original name}-{id}.{extension}``: the file's name in an export."""
+        stem = export_stem(self.reference, self.original_name, self.extension)
+        return f"{stem}-{self.id}.{self.extension}"
 
     @property
     def kinds(self) -> tuple[SealKind, ...]:
@@ -163,7 +217,8 @@ class ArchiveRecord:
 
     @property
     def filename(self) -> str:
-        return f"{self.id}.pdf"
+        """``{id}.{extension}``"""
+        return f"{self.id}.{self.extension}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -183,6 +238,7 @@ class ArchiveRecord:
             "original_name": self.original_name,
             "parties": [p.to_json() for p in self.parties],
             "version": self.version,
+            "format": self.format.value,
         }
 
 
@@ -219,12 +275,12 @@ def clean_original_name(name: str | None) -> str | None:
     return name
 
 
-def export_stem(reference: str | None, original_name: str | None) -> str:
-    """The part of an exported file's name before ``-{id}.pdf``: the reference, else the
-    original name without ``.pdf``, else ``document``; safe on every file system."""
+def export_stem(reference: str | None, original_name: str | None, extension: str = "pdf") -> str:
+    """The part of an exported file's name before ``-{id}.{extension}``: the reference, else
+    the original name without ``.{extension}``, else ``document``; safe on every file system."""
     text = reference or ""
     if not text.strip() and original_name:
-        text = re.sub(r"\.pdf$", "", original_name, flags=re.IGNORECASE)
+        text = re.sub(rf"\.{re.escape(extension)}$", "", original_name, flags=re.IGNORECASE)
     text = _UNSAFE_IN_NAME.sub("_", " ".join(_printable(text).split()))
     text = text.strip(" ._")[:_STEM_CHARS].rstrip(" .")
     return text or "document"
@@ -253,6 +309,8 @@ class ArchiveQuery:
     party: str | None = None
     #: with ``party``: only the documents where it has this role
     role: PartyRole | None = None
+    #: only the records of this format (pdf, ofd, ses)
+    format: DocumentFormat | None = None
 
     def __post_init__(self) -> None:
         if self.role is not None and self.party is None:
@@ -275,6 +333,7 @@ class ArchiveQuery:
             "status": self.status.value if self.status else None,
             "party": self.party,
             "role": self.role.value if self.role else None,
+            "format": self.format.value if self.format else None,
         }
 
 
@@ -290,16 +349,29 @@ def is_archive_id(value: str) -> bool:
     return bool(_ULID_RE.fullmatch(value))
 
 
-def object_key(uscc: str, archive_id: str, created_at: datetime) -> str:
-    """``{uscc}/{yyyy}/{mm}/{id}.pdf``, the month in China Standard Time."""
+def object_key(
+    uscc: str,
+    archive_id: str,
+    created_at: datetime,
+    document_format: DocumentFormat = DocumentFormat.PDF,
+) -> str:
+    """``{uscc}/{yyyy}/{mm}/{id}.{extension}``, the month in China Standard Time."""
     local = created_at.astimezone(CHINA_TIME)
-    return f"{uscc}/{local:%Y}/{local:%m}/{archive_id}.pdf"
+    return f"{uscc}/{local:%Y}/{local:%m}/{archive_id}.{EXTENSIONS[document_format]}"
 
 
 def parse_object_key(key: str) -> str | None:
     """The archive id in ``key`` if it has eseal's layout, else ``None`` (a foreign object)."""
     match = _KEY_RE.fullmatch(key)
     return match.group(4) if match else None
+
+
+def format_of_key(key: str) -> DocumentFormat | None:
+    """The format an object key of eseal's layout names by its extension, else ``None``."""
+    match = _KEY_RE.fullmatch(key)
+    if match is None:
+        return None
+    return _BY_EXTENSION[match.group(5) or match.group(6)]
 
 
 def _ulid_floor(moment: datetime) -> str:
@@ -331,3 +403,8 @@ def day_range(
     if start is not None and end is not None and end <= start:
         raise InvalidArchiveQuery("the end date is before the start date")
     return start, end
+
+
+def media_type_of_key(key: str) -> str:
+    """The media type of the object at ``key`` (by its extension; PDF's for a foreign key)."""
+    return MEDIA_TYPES[format_of_key(key) or DocumentFormat.PDF]

@@ -40,7 +40,7 @@ from .errors import (
     ArchiveUnavailable,
     PresignUnsupported,
 )
-from .model import parse_object_key
+from .model import media_type_of_key, parse_object_key
 from .store import ObjectInfo, RawReader
 
 __all__ = ["RetentionMode", "S3Config", "S3ObjectStore", "parse_endpoint"]
@@ -241,7 +241,7 @@ class S3ObjectStore:
                 key,
                 data,
                 size,
-                content_type="application/pdf",
+                content_type=media_type_of_key(key),
                 metadata={"sha256": sha256, "archive-id": archive_id, "uscc": uscc},
             )
         version_id = result.version_id
@@ -363,7 +363,7 @@ class S3ObjectStore:
                 expires=expires,
                 version_id=version_id,
                 response_headers={
-                    "response-content-type": "application/pdf",
+                    "response-content-type": media_type_of_key(key),
                     "response-content-disposition": f'attachment; filename="{filename}"',
                 },
             )

@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session
 from ulid import ULID
 
 from seals.uscc import validate_uscc
+from seals.vocab import DocumentFormat
 
 from .check import CheckReport, run_check
-from .errors import ArchiveCorrupt, ArchiveExists, ArchiveNotFound
+from .errors import ArchiveCorrupt, ArchiveExists, ArchiveNotFound, ArchiveNotRenewable
 from .export import ExportSummary, ReportFor, ReportHtml, export_to_file, export_zip
 from .index import ArchiveIndex
 from .model import (
@@ -45,6 +46,7 @@ from .model import (
     PartyRole,
     SealUse,
     clean_original_name,
+    levels_of,
     object_key,
 )
 from .store import CHUNK_SIZE, ObjectStore, VerifiedReader
@@ -89,6 +91,7 @@ class Archive:
         also: Callable[[Session, str], None] | None = None,
         parties: Sequence[str] = (),
         original_name: str | None = None,
+        format: DocumentFormat = DocumentFormat.PDF,
     ) -> ArchiveRecord:
         """Archive one sealed document; returns its record once object and row are stored.
 
@@ -103,12 +106,23 @@ class Archive:
         before; those registered here become its parties (role ``party``), the others and
         ``uscc`` itself (the ``sealer``) are left out.  ``original_name``: the uploaded
         file's name, kept cleaned (:func:`~storage.archive.model.clean_original_name`).
+
+        ``format``: what ``data`` is, a sealed PDF (the default), a sealed OFD or one GB/T
+        38540 ``SES_Signature``; the object key and the file's names take its extension.  The
+        archive does not parse the file: the caller made it and says what it is.  An OFD or
+        SES record's ``level`` is ``B-B``, or ``B-T`` when its signature carries an SM2
+        timestamp (:data:`~storage.archive.model.NATIONAL_LEVELS`).
         """
         validate_uscc(uscc)
+        if not isinstance(format, DocumentFormat):
+            raise TypeError("format must be a seals.vocab.DocumentFormat")
         if not seals:
             raise ValueError("an archived document carries at least one seal")
-        if level not in LEVELS:
-            raise ValueError(f"level must be one of {', '.join(LEVELS)}")
+        allowed = levels_of(format)
+        if level not in allowed:
+            raise ValueError(
+                f"level must be one of {', '.join(allowed)} for a {format.value} document"
+            )
         if document_type not in DOCUMENT_TYPES:
             raise ValueError(f"document type must be one of {', '.join(DOCUMENT_TYPES)}")
         if reference is not None and len(reference) > 200:
@@ -123,7 +137,7 @@ class Archive:
         ulid = ULID.from_datetime(self._clock())
         archive_id = str(ulid)
         created_at = ulid.datetime
-        key = object_key(uscc, archive_id, created_at)
+        key = object_key(uscc, archive_id, created_at, format)
         info = self.store.put(
             key, stream, size, sha256=sha256, md5=md5, archive_id=archive_id, uscc=uscc
         )
@@ -145,6 +159,7 @@ class Archive:
                 Party(uscc, PartyRole.SEALER),
                 *(Party(p, PartyRole.PARTY) for p in others if p in registered),
             ),
+            format=format,
         )
         try:
             self.index.insert(record, also)
@@ -177,8 +192,14 @@ class Archive:
         The object goes beside the original (``{id}.v{N}.pdf``); the row and what ``also``
         writes (the audit entry) commit together.  The original and earlier versions are not
         touched.  If the row fails the object is removed, as in :meth:`put`.  Returns the
-        record as it now reads (version N).
+        record as it now reads (version N).  Only a PDF has later versions
+        (``archive_not_renewable`` for an OFD or SES record).
         """
+        if record.format is not DocumentFormat.PDF:
+            raise ArchiveNotRenewable(
+                f"archived document {record.id} is not a PDF ({record.format.value}); only PDF "
+                "documents (PAdES) are renewed or extended"
+            )
         if action not in ("renew", "extend"):
             raise ValueError("a later version comes from 'renew' or 'extend'")
         if level not in LEVELS:

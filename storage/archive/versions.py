@@ -6,6 +6,10 @@ file is a new object beside the original, ``{id}.v{N}.pdf``, with its own row in
 ``archive_versions`` (SHA-256, size, where it is, ``renew_by``); the original object and row
 stay as they were.  A record read from the index describes its latest version (``version``,
 ``sha256``, ``size``, ``object_key`` ... of that version); :func:`versions_of` lists them all.
+
+Only PDFs have later versions: an archived OFD or ``SES_Signature`` (migration 0010) has no
+DSS or document timestamp to add, so :meth:`storage.archive.Archive.add_version` refuses it
+(``archive_not_renewable``) and its one version is its ``archives`` row.
 """
 
 from __future__ import annotations

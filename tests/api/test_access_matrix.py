@@ -28,6 +28,7 @@ from asn1crypto import x509 as asn1_x509
 from sqlalchemy import text
 
 from helpers import OTHER_USCC, USCC, Api, license_data
+from invoices import invoice, invoice_xml
 from pdfs import simple_pdf
 
 ROLES = (None, "admin", "own", "other", "verifier")
@@ -269,6 +270,12 @@ ROUTES: list[Route] = [
         _same(Answer(422, "application/problem+json", _problem("no_signatures")), "own", "other"),
     ),
     Route("POST", "/v1/verify", lambda: _files(), _same(Answer(200, check=_report), *SIGNED_IN)),
+    Route(
+        "POST",
+        "/v1/invoices/check",
+        lambda: {"files": {"xml": ("i.xml", invoice_xml(invoice()), "application/xml")}},
+        _same(Answer(200), *SIGNED_IN),
+    ),
     Route(
         "GET",
         "/v1/archives",

@@ -32,6 +32,7 @@ from keystore.pki import SealSubject
 from keystore.sm2_pki import Sm2Pki
 from keystore.soft import SoftKeyStore
 from pdfs import simple_pdf
+from seals.esl import parse_seseal
 from seals.license import parse_license
 
 E = f"/v1/enterprises/{USCC}"
@@ -376,9 +377,14 @@ def test_imported_sm2_certificate_replaces_the_sm2_certificate(licensed: License
     after = r.json()
     assert after["sm2"]["certificate"] == _pem(issued).decode()
     assert after["sm2"]["serial"] == format(issued.serial_number, "x")
-    assert {k: v for k, v in after.items() if k != "sm2"} == {
-        k: v for k, v in before.items() if k != "sm2"
+    # the seal data's certList holds the SM2 certificate: it is made anew with the imported one
+    assert {k: v for k, v in after.items() if k not in ("sm2", "esl")} == {
+        k: v for k, v in before.items() if k not in ("sm2", "esl")
     }
+    assert after["esl"]["es_id"] == before["esl"]["es_id"]
+    assert after["esl"]["sha256"] != before["esl"]["sha256"]
+    esl = api.client.get(f"/v1/enterprises/{USCC}/seals/invoice/esl", headers=api.headers("own"))
+    assert parse_seseal(esl.content).certificates == (issued.dump(),)
     assert api.container.seals.sm2_certificate_status(issued.serial_number) is None
 
 
