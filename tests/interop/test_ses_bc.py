@@ -10,11 +10,12 @@ and packages from ``tests/ofds.py`` inspected as XML here.  The program and its 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,8 +36,14 @@ from keystore.masterkey import MasterKey
 from keystore.pki import InternalPki, SealSubject
 from keystore.sm2_pki import Sm2Pki
 from keystore.soft import SoftKeyStore
-from keystore.tsa import Sm2TsaKey, TimeStampAuthority
+from keystore.tsa import Sm2TsaKey, TimeStampAuthority, TimeStampResp
 from ofds import NS, simple_ofd, unzip_ofd, zip_ofd
+from seals.codes import ProblemCode
+from seals.esl import check_maker_signature, lists_signer, make_seseal, parse_seseal
+from seals.vocab import ReferenceStatus
+from signer.errors import RequestRefused
+from signer.ofd import AtPoint, next_signature_path, seal_ofd, verify_ofd
+from signer.ses import make_ses_signature, verify_ses_signature
 
 pytestmark = pytest.mark.slow
 
@@ -668,3 +675,369 @@ def test_a_version_5_ofd_seal_with_timestamps(ses_check: SesCheck, work: Materia
     assert one["valid"] is True
     assert one["signed_value"]["timestamp"]["ok"] is True
     assert one["signed_value"]["seal"]["timestamp"]["ok"] is True
+
+
+# -- eseal and Bouncy Castle, each judging the other ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def eseal_tsa(material: Material, tmp_path_factory: pytest.TempPathFactory) -> TimeStampAuthority:
+    """eseal's TSA with its SM2 key (the SM2 PKI's), as the server runs it."""
+    base = tmp_path_factory.mktemp("eseal-tsa")
+    store = SoftKeyStore(base / "keys", MasterKey(bytes(range(32))))
+    store.initialise()
+    ecdsa = InternalPki(store, base / "pki", URL)
+    ecdsa.create()
+    pki = material.pki
+    return TimeStampAuthority(
+        ecdsa.tsa_signer(),
+        ecdsa.tsa_signer().signing_cert,
+        ecdsa.chain(),
+        sm2=Sm2TsaKey(pki.service_signer("tsa"), pki.certificate("tsa"), pki.chain()),
+    )
+
+
+def _eseal_token(authority: TimeStampAuthority, value: bytes) -> bytes:
+    """eseal's SM2 TSA token over ``value`` (imprint SM3), as a sync callable needs it."""
+    request = tsp.TimeStampReq(
+        {
+            "version": "v1",
+            "message_imprint": {
+                "hash_algorithm": {"algorithm": "sm3"},
+                "hashed_message": sm2.sm3(value),
+            },
+            "nonce": 0x5E5,
+            "cert_req": True,
+        }
+    )
+    response = TimeStampResp.load(asyncio.run(authority.respond(request.dump())))
+    return bytes(response["time_stamp_token"].dump())
+
+
+def _der(pem: Path) -> bytes:
+    return bytes(asn1_pem.unarmor(pem.read_bytes())[2])
+
+
+def _signer(material: Material) -> sm2.Sm2PrivateKey:
+    """eseal's SM2 code holding the key OpenSSL made."""
+    return sm2.Sm2PrivateKey.from_pkcs8(_der(material.signer_key))
+
+
+def _eseal_seal(
+    material: Material, version: int, authority: TimeStampAuthority | None, **changes: object
+) -> bytes:
+    """A seal made by eseal's own maker (the SM2 PKI's 制章者) for the OpenSSL-made signer."""
+    maker = material.pki.seal_maker()
+    now = datetime.now(UTC)
+    settings: dict[str, Any] = {
+        "es_id": f"{USCC}-contract-{version}",
+        "seal_type": 2,
+        "name": f"{ENTERPRISE}合同专用章",
+        "certificates": [_der(material.signer_cert)],
+        "created": now,
+        "valid_start": now - timedelta(hours=1),
+        "valid_end": now + timedelta(days=365),
+        "image_png": material.picture.read_bytes(),
+        "width_mm": 40,
+        "height_mm": 40,
+        "maker_certificate": maker.certificate.dump(),
+        "maker_sign": maker.signer.sign,
+        "version": version,
+        "timestamp": (lambda v: _eseal_token(authority, v)) if authority else None,
+        **changes,
+    }
+    return make_seseal(**settings)
+
+
+def _eseal_signature(
+    material: Material, seal: bytes, data: bytes, authority: TimeStampAuthority | None
+) -> bytes:
+    return make_ses_signature(
+        seal_der=seal,
+        data_hash=sm2.sm3(data),
+        property_info="contract.pdf",
+        signer_certificate=_der(material.signer_cert),
+        sign=_signer(material).sign,
+        time=datetime.now(UTC),
+        timestamp=(lambda v: _eseal_token(authority, v)) if authority else None,
+    )
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_bouncy_castle_verifies_the_seals_and_signatures_eseal_makes(
+    ses_check: SesCheck, work: Material, eseal_tsa: TimeStampAuthority, version: int
+) -> None:
+    authority = eseal_tsa if version == 5 else None
+    seal = work.dir / "eseal.esl"
+    seal.write_bytes(_eseal_seal(work, version, authority))
+    report = ses_check.verify_seal(seal)
+    assert report["valid"] is True and report["der"] is True
+    assert (report["version"], report["es_id"], report["type"], report["cert_count"]) == (
+        version,
+        f"{USCC}-contract-{version}",
+        2,
+        1,
+    )
+    assert report["maker_signature_ok"] is report["created_within_maker_validity"] is True
+    assert "eseal SM2 Seal Maker" in report["maker"]["subject"]
+    assert report["timestamp_present"] is (version == 5)
+    if version == 5:
+        assert report["timestamp"]["imprint_ok"] is report["timestamp"]["signature_ok"] is True
+
+    data = work.dir / "contract.pdf"
+    data.write_bytes(b"%PDF-1.7 sealed by eseal")
+    signature = work.dir / "eseal.dat"
+    signature.write_bytes(_eseal_signature(work, seal.read_bytes(), data.read_bytes(), authority))
+    report = ses_check.verify_signature(signature, data=data)
+    assert report["valid"] is True and report["version"] == version
+    assert report["signer_in_cert_list"] is report["signer_signature_ok"] is True
+    assert report["data_hash_ok"] is True and report["property_info"] == "contract.pdf"
+    assert report["timestamp_present"] is (version == 5)
+    if version == 5:
+        assert report["timestamp"]["ok"] is True
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_eseal_reads_and_verifies_what_bouncy_castle_makes(
+    ses_check: SesCheck, work: Material, version: int
+) -> None:
+    tsa = work.tsa if version == 5 else None
+    seal = work.seal(ses_check, version=version, tsa=tsa)
+    parsed = parse_seseal(seal.read_bytes())
+    assert (parsed.version, parsed.es_id, parsed.seal_type, parsed.name) == (
+        version,
+        f"{USCC}-contract-1",
+        2,
+        f"{ENTERPRISE}合同专用章",
+    )
+    assert parsed.certificates == (_der(work.signer_cert),)
+    assert parsed.picture_data == work.picture.read_bytes()
+    assert (parsed.width_mm, parsed.height_mm, parsed.vid) == (40, 40, "eseal-bc")
+    assert parsed.valid_start == work.now - timedelta(days=1)
+    assert parsed.maker_certificate == _der(work.maker_cert)
+    assert check_maker_signature(parsed) is True
+    assert (parsed.timestamp is not None) is (version == 5)
+
+    data = work.dir / "data.bin"
+    data.write_bytes("合同 第 1 页".encode())
+    ses_check.make_signature(
+        work.dir / "sig.dat",
+        seal=seal,
+        key=work.signer_key,
+        cert=work.signer_cert,
+        data=data,
+        property_info="data.bin",
+        tsa=tsa,
+    )
+    result = verify_ses_signature((work.dir / "sig.dat").read_bytes(), data=data.read_bytes())
+    assert result.valid is True, result.problems
+    assert result.version == version and result.property_info == "data.bin"
+    assert (result.timestamp_time is not None) is (version == 5)
+
+    # a certList of digests names the same signer for eseal too
+    digests = parse_seseal(work.seal(ses_check, "digests.esl", cert_list_type=2).read_bytes())
+    assert lists_signer(digests, _der(work.signer_cert))
+    assert not lists_signer(digests, _der(work.other_cert))
+
+
+def test_tampered_copies_are_caught_by_both(
+    ses_check: SesCheck, work: Material, eseal_tsa: TimeStampAuthority
+) -> None:
+    data = work.dir / "data.bin"
+    data.write_bytes(b"the contract, page one")
+    changed = work.dir / "changed.bin"
+    changed.write_bytes(b"the contract, page One")
+    bc_seal = work.seal(ses_check)
+    eseal_seal = work.dir / "eseal.esl"
+    eseal_seal.write_bytes(_eseal_seal(work, 5, eseal_tsa))
+    expired = work.dir / "expired.esl"
+    now = datetime.now(UTC)
+    expired.write_bytes(
+        _eseal_seal(
+            work, 4, None, valid_start=now - timedelta(days=30), valid_end=now - timedelta(days=1)
+        )
+    )
+
+    def by_bc(name: str, seal: Path, **options: object) -> Path:
+        settings: dict[str, Any] = {
+            "seal": seal,
+            "key": work.signer_key,
+            "cert": work.signer_cert,
+            "data": data,
+            **options,
+        }
+        ses_check.make_signature(work.dir / name, **settings)
+        return work.dir / name
+
+    eseal_made = work.dir / "eseal.dat"
+    eseal_made.write_bytes(_eseal_signature(work, eseal_seal.read_bytes(), data.read_bytes(), None))
+    flipped = bytearray(by_bc("flipped.dat", bc_seal).read_bytes())
+    flipped[-1] ^= 0x01
+    (work.dir / "flipped.dat").write_bytes(bytes(flipped))
+    cases = {
+        # what, which signature, which data, SesCheck's check, eseal's problem
+        "a changed byte of the data": (
+            eseal_made,
+            changed,
+            "data_hash_ok",
+            ProblemCode.DIGEST_MISMATCH,
+        ),
+        "a signer not on the certList": (
+            by_bc("stranger.dat", eseal_seal, key=work.other_key, cert=work.other_cert),
+            data,
+            "signer_in_cert_list",
+            ProblemCode.SIGNER_NOT_IN_SEAL,
+        ),
+        "an expired seal": (
+            by_bc("late.dat", expired),
+            data,
+            "seal_valid_at_signing",
+            ProblemCode.SEAL_NOT_VALID_AT_SIGNING,
+        ),
+        "a flipped bit of the signature": (
+            work.dir / "flipped.dat",
+            data,
+            "signer_signature_ok",
+            ProblemCode.SIGNATURE_INVALID,
+        ),
+    }
+    for what, (signature, over, check, problem) in cases.items():
+        report = ses_check.verify_signature(signature, data=over)
+        assert report[check] is False and report["valid"] is False, what
+        result = verify_ses_signature(signature.read_bytes(), data=over.read_bytes())
+        assert result.valid is False and problem in result.problems, (what, result.problems)
+
+
+def test_bouncy_castle_verifies_an_ofd_eseal_sealed_twice(
+    ses_check: SesCheck, work: Material, eseal_tsa: TimeStampAuthority
+) -> None:
+    seal = _eseal_seal(work, 5, eseal_tsa)
+    key = _signer(work)
+
+    def sign_ses(document: bytes) -> Callable[[bytes], bytes]:
+        path = next_signature_path(document)
+        return lambda xml: make_ses_signature(
+            seal_der=seal,
+            data_hash=sm2.sm3(xml),
+            property_info=path,
+            signer_certificate=_der(work.signer_cert),
+            sign=key.sign,
+            time=datetime.now(UTC),
+            timestamp=lambda v: _eseal_token(eseal_tsa, v),
+        )
+
+    document = simple_ofd(2)
+    for page in (1, 2):
+        document = seal_ofd(
+            document,
+            seal_esl=seal,
+            sign_ses=sign_ses(document),
+            placement=AtPoint(page, 150.0, 200.0),
+            now=datetime.now(UTC),
+        )
+    (work.dir / "eseal.ofd").write_bytes(document)
+    report = ses_check.verify_ofd(work.dir / "eseal.ofd")
+    assert report["valid"] is True and report["max_sign_id"] == "s004"
+    first, second = report["signatures"]
+    pages = _xml(unzip_ofd(document)["Doc_0/Document.xml"]).findall("ofd:Pages/ofd:Page", Q)
+    for one, page in ((first, 1), (second, 2)):
+        assert one["references"]["changed"] == one["references"]["missing"] == []
+        assert one["seal_matches"] is one["property_info_matches"] is True
+        assert one["signed_value"]["timestamp"]["ok"] is True
+        assert one["stamp_annots"][0]["page_ref"] == pages[page - 1].get("ID")
+        assert one["stamp_annots"][0]["boundary"] == "130 180 40 40"
+    assert "/Doc_0/Signs/Sign_0/SignedValue.dat" in second["references"]["ok"]
+
+
+def test_eseal_verifies_an_ofd_bouncy_castle_sealed_twice(
+    ses_check: SesCheck, work: Material
+) -> None:
+    v4 = work.seal(ses_check)
+    v5 = work.seal(ses_check, "v5.esl", version=5, tsa=work.tsa)
+    first, _ = _seal_ofd(ses_check, work, simple_ofd(2), v4, "first")
+    second, _ = _seal_ofd(ses_check, work, first.read_bytes(), v5, "second", page=2, tsa=work.tsa)
+    result = verify_ofd(second.read_bytes())
+    assert result.valid is True, [s.problems for s in result.signatures]
+    assert [s.id for s in result.signatures] == ["s001", "s003"]
+    assert [s.stamps[0].page for s in result.signatures] == [1, 2]
+    assert all(
+        check.status is ReferenceStatus.OK for s in result.signatures for check in s.references
+    )
+    assert [s.ses.version for s in result.signatures] == [4, 5]
+    assert result.signatures[1].ses.timestamp_time is not None
+    assert result.signatures[0].signing_time is not None  # ofdrw's Beijing-time spelling
+
+    # eseal adds its own seal after Bouncy Castle's, and Bouncy Castle still finds all valid
+    eseal_seal = _eseal_seal(work, 4, None)
+    key = _signer(work)
+    path = next_signature_path(second.read_bytes())
+    third = seal_ofd(
+        second.read_bytes(),
+        seal_esl=eseal_seal,
+        sign_ses=lambda xml: make_ses_signature(
+            seal_der=eseal_seal,
+            data_hash=sm2.sm3(xml),
+            property_info=path,
+            signer_certificate=_der(work.signer_cert),
+            sign=key.sign,
+            time=datetime.now(UTC),
+            timestamp=None,
+        ),
+        placement=AtPoint(1, 60.0, 250.0),
+        now=datetime.now(UTC),
+    )
+    (work.dir / "third.ofd").write_bytes(third)
+    report = ses_check.verify_ofd(work.dir / "third.ofd")
+    assert report["valid"] is True
+    assert [s["id"] for s in report["signatures"]] == ["s001", "s003", "s005"]
+    assert verify_ofd(third).valid is True
+
+
+def test_tampered_ofds_are_caught_by_both(ses_check: SesCheck, work: Material) -> None:
+    seal = work.seal(ses_check)
+    ofd, _ = _seal_ofd(ses_check, work, simple_ofd(1), seal, "sealed")
+    files = unzip_ofd(ofd.read_bytes())
+    page = "Doc_0/Pages/Page_0/Content.xml"
+    sign_dir = "Doc_0/Signs/Sign_0"
+    swapped = work.seal(ses_check, "other.esl", name="另一枚印章").read_bytes()
+    signature_xml = files[f"{sign_dir}/Signature.xml"]
+    cases = {
+        "a changed page": ({page: files[page].replace(b"100,000.00", b"900,000.00")}, "changed"),
+        "a swapped Seal.esl": ({f"{sign_dir}/Seal.esl": swapped}, "seal"),
+        "an edited Signature.xml": (
+            {f"{sign_dir}/Signature.xml": signature_xml.replace(b"200.5 40 40", b"10 40 40")},
+            "hash",
+        ),
+    }
+    expected = {
+        "changed": ProblemCode.OFD_FILE_CHANGED,
+        "seal": ProblemCode.OFD_SEAL_MISMATCH,
+        "hash": ProblemCode.DIGEST_MISMATCH,
+    }
+    for what, (change, kind) in cases.items():
+        tampered = zip_ofd({**files, **change})
+        (work.dir / "tampered.ofd").write_bytes(tampered)
+        one = ses_check.verify_ofd(work.dir / "tampered.ofd")["signatures"][0]
+        assert one["valid"] is False, what
+        if kind == "changed":
+            assert one["references"]["changed"] == [f"/{page}"]
+        elif kind == "seal":
+            assert one["seal_matches"] is False
+        else:
+            assert one["signed_value"]["data_hash_ok"] is False
+        codes = [p.code for p in verify_ofd(tampered).signatures[0].problems]
+        assert expected[kind] in codes, (what, codes)
+
+    # a list Bouncy Castle protected: eseal refuses to add a seal, as ofdrw would
+    closed, _ = _seal_ofd(ses_check, work, simple_ofd(1), seal, "closed", protect_signatures=True)
+    assert verify_ofd(closed.read_bytes()).valid is True
+    eseal_seal = _eseal_seal(work, 4, None)
+    with pytest.raises(RequestRefused) as refused:
+        seal_ofd(
+            closed.read_bytes(),
+            seal_esl=eseal_seal,
+            sign_ses=lambda xml: b"never called",
+            placement=AtPoint(1, 100.0, 100.0),
+            now=datetime.now(UTC),
+        )
+    assert refused.value.code == "signature_list_protected"
