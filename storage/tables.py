@@ -350,11 +350,12 @@ class ArchiveVersionRow(Base):
 __all__ += ["ArchiveVersionRow"]
 
 
-#: seals.assertions.ChallengeState: what is stored (``expired`` and ``used`` are told by time
-#: and ``verified_at``)
-CHALLENGE_STATUSES = ["pending", "confirmed"]
-#: seals.assertions.AssertionAlgorithm
-ASSERTION_ALGORITHMS = ["ES256", "RS256", "SM2SM3"]
+from seals.assertions import AssertionAlgorithm, ChallengeState  # noqa: E402
+
+#: the states of seals.assertions.ChallengeState that are stored (``expired`` and ``used`` are
+#: told by the time and ``verified_at``)
+CHALLENGE_STATUSES = [ChallengeState.PENDING.value, ChallengeState.CONFIRMED.value]
+ASSERTION_ALGORITHMS = list(values(AssertionAlgorithm))
 
 
 class LoginChallengeRow(Base):

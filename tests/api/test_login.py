@@ -366,3 +366,31 @@ def test_only_a_registered_relying_party_asks_for_logins(api: Api) -> None:
     _, rp = _relying_party(api)
     short = api.client.post("/v1/auth/challenges", headers=rp, json={"nonce": "x", "purpose": "p"})
     _problem(short, 422, "invalid_request")
+
+
+def test_the_answers_are_what_the_openapi_says(api: Api) -> None:
+    from api import answers
+
+    def checked(model: type[Any], body: dict[str, Any]) -> None:
+        answer = model.model_validate(body)
+        assert not answer.model_extra, model.__name__
+        assert json.dumps(answer.model_dump(mode="json"), ensure_ascii=False) == json.dumps(
+            body, ensure_ascii=False
+        )
+
+    _, rp = _relying_party(api)
+    challenge = _challenge(api, rp)
+    checked(answers.NewChallengeAnswer, challenge)
+    checked(answers.ChallengeAnswer, _confirm(api, challenge["id"]))
+    polled = api.client.get(f"/v1/auth/challenges/{challenge['id']}", headers=rp).json()
+    checked(answers.ChallengeAnswer, polled)
+    verified = _verify(api, rp, polled["assertion"])
+    assert verified.status_code == 200, verified.text
+    checked(answers.AssertionCheck, verified.json())
+    spec = api.client.get("/openapi.json").json()
+    assert set(spec["paths"]) >= {
+        "/v1/auth/challenges",
+        "/v1/auth/challenges/{challenge_id}",
+        "/v1/auth/challenges/{challenge_id}/confirm",
+        "/v1/auth/assertions/verify",
+    }
