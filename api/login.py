@@ -59,7 +59,7 @@ from storage.challenges import Challenge, ChallengeStore
 from .auth import Principal, Role
 from .container import Container, trust_bundle
 
-__all__ = ["LoginFlow", "Verification", "qr_png"]
+__all__ = ["LoginFlow", "Verification", "data_uri", "qr_png"]
 
 Clock = Callable[[], datetime]
 
