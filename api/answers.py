@@ -295,3 +295,77 @@ class ChainCheck(_Answer):
 
 #: ``POST /v1/invoices/check``: the signer's typed verdict, sent as it is
 InvoiceCheckAnswer = InvoiceVerdict
+
+
+# -- logging in with the license (认证登录) -------------------------------------------------
+
+from seals.assertions import AssertionAlgorithm, ChallengeState  # noqa: E402
+
+
+class RelyingPartyAnswer(_Answer):
+    """Who asks for the login, from its access form (附件2 接入信息表)."""
+
+    id: str = Field(description="the relying party's API key id: the assertion's aud")
+    organisation_name: str | None = Field(description="单位名称")
+    uscc: str | None = Field(description="the relying party's own USCC")
+    application_system: str | None = Field(description="应用系统名称")
+    endpoint: str | None = Field(description="域名或IP及端口")
+
+
+class ChallengeAnswer(_Answer):
+    """A login challenge: who asks, for what, until when, and (once confirmed) the assertion."""
+
+    id: str
+    status: ChallengeState
+    url: str = Field(description="what the QR code says: where the enterprise reads and confirms")
+    nonce: str
+    purpose: str
+    algorithm: AssertionAlgorithm | None = Field(
+        description="the JWS alg asked for; null: the official seal's international key"
+    )
+    expect_uscc: str | None = Field(description="only this enterprise may confirm; null: any")
+    created_at: Time
+    expires_at: Time = Field(description="confirm before this time")
+    relying_party: RelyingPartyAnswer
+    uscc: str | None = Field(description="the enterprise that confirmed")
+    confirmed_at: Time | None
+    assertion: str | None = Field(
+        description="the signed assertion (compact JWS), for the relying party, an admin and "
+        "the enterprise that confirmed"
+    )
+    assertion_expires_at: Time | None
+    verified_at: Time | None = Field(description="when the relying party verified it online")
+
+
+class NewChallengeAnswer(ChallengeAnswer):
+    """The new challenge, with its QR code to show the enterprise."""
+
+    qr_png: str = Field(description="the QR code of url: a PNG as a data: URI (base64)")
+
+
+class AssertionSealAnswer(_Answer):
+    kind: SealKind
+    serial: Serial = Field(description="the serial of the certificate that signed")
+    version: int = Field(ge=1)
+    certificate: str = Field(description="the certificate that signed, PEM")
+
+
+class AssertionCheck(_Answer):
+    """An assertion verified online: what it says, and the license as it is now."""
+
+    valid: Literal[True]
+    algorithm: AssertionAlgorithm
+    uscc: str
+    name: str
+    license_status: LicenseStatus = Field(description="the license's status now")
+    audience: str
+    nonce: str
+    purpose: str
+    issued_at: Time
+    expires_at: Time
+    challenge: str = Field(description="the challenge's id (the assertion's jti)")
+    seal: AssertionSealAnswer
+    verified_at: Time
+
+
+__all__ += ["AssertionCheck", "ChallengeAnswer", "NewChallengeAnswer", "RelyingPartyAnswer"]

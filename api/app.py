@@ -19,6 +19,7 @@ from .limits import BodyLimit
 from .observability import Metrics, RequestLog, configure_logging
 from .problems import problem
 from .routes import admin, archives, documents, enterprises, invoices, national, ops, pki, web
+from .routes import login as login_routes
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (ops, enterprises, documents, national, invoices, archives, pki, admin, web):
         app.include_router(module.router)
+    app.include_router(login_routes.router)
 
     app.add_middleware(BodyLimit, limit=int(settings.max_upload_mb * 1024 * 1024))
     app.add_middleware(RequestLog, metrics=metrics)

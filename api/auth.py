@@ -85,6 +85,15 @@ class Action(enum.Enum):
     MANAGE_API_KEYS = "manage_api_keys"
     #: read and cross-check a 数电票's OFD and XML (``POST /v1/invoices/check``)
     CHECK_INVOICES = "check_invoices"
+    #: a relying party asks an enterprise to log in (``POST /v1/auth/challenges``)
+    CREATE_LOGIN_CHALLENGE = "create_login_challenge"
+    #: read a login challenge: its relying party, the enterprises asked to confirm it
+    #: (``GET /v1/auth/challenges/{id}``)
+    READ_LOGIN_CHALLENGE = "read_login_challenge"
+    #: an enterprise confirms a login with its own key (``POST .../challenges/{id}/confirm``)
+    CONFIRM_LOGIN = "confirm_login"
+    #: a relying party verifies a login assertion made for it (``POST /v1/auth/assertions/verify``)
+    VERIFY_LOGIN_ASSERTION = "verify_login_assertion"
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,10 @@ RULES: dict[Action, Rule] = {
     Action.VERIFY_AUDIT: _rule(*_ADMIN_OWNER),
     Action.MANAGE_API_KEYS: _rule(*_ADMIN),
     Action.CHECK_INVOICES: _rule(*_SIGNED_IN),
+    Action.CREATE_LOGIN_CHALLENGE: _rule(Role.VERIFIER),
+    Action.READ_LOGIN_CHALLENGE: _rule(*_SIGNED_IN),
+    Action.CONFIRM_LOGIN: _rule(Role.ENTERPRISE),
+    Action.VERIFY_LOGIN_ASSERTION: _rule(Role.VERIFIER),
 }
 
 

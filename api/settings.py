@@ -151,6 +151,15 @@ class Settings(BaseSettings):
         300, gt=0, description="wall time one document's sealing or verification may take"
     )
     log_level: str = Field("INFO", description="log level of the JSON logs")
+    login_challenge_seconds: int = Field(
+        300,
+        ge=30,
+        le=3600,
+        description="how long a login challenge (认证登录) waits to be confirmed",
+    )
+    login_assertion_seconds: int = Field(
+        300, ge=30, le=3600, description="how long a login assertion counts once it is signed"
+    )
 
     @property
     def db_url(self) -> str:

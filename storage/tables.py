@@ -348,3 +348,59 @@ class ArchiveVersionRow(Base):
 
 
 __all__ += ["ArchiveVersionRow"]
+
+
+from seals.assertions import AssertionAlgorithm, ChallengeState  # noqa: E402
+
+#: the states of seals.assertions.ChallengeState that are stored (``expired`` and ``used`` are
+#: told by the time and ``verified_at``)
+CHALLENGE_STATUSES = [ChallengeState.PENDING.value, ChallengeState.CONFIRMED.value]
+ASSERTION_ALGORITHMS = list(values(AssertionAlgorithm))
+
+
+class LoginChallengeRow(Base):
+    """A relying party's login challenge (认证登录), migration 0015: short-lived, confirmed
+    once by the enterprise that logs in, its assertion verified online once.
+
+    A relying party's nonce is unique among its challenges (``nonce_reused``); rows are
+    deleted a day after they stop counting, which keeps the table small and the uniqueness
+    for as long as any assertion of the nonce could still be accepted.
+    """
+
+    __tablename__ = "login_challenges"
+
+    #: 128 random bits, base64url: the URL in the QR code, and the assertion's ``jti``
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: the relying party: its API key's id (the assertion's ``aud``)
+    relying_party: Mapped[str] = mapped_column(String(32))
+    nonce: Mapped[str] = mapped_column(String(128))
+    purpose: Mapped[str] = mapped_column(String(200))
+    #: the JWS alg asked for; None: the official seal's international key
+    algorithm: Mapped[str | None] = mapped_column(String(8))
+    #: only this enterprise may confirm (None: any)
+    expect_uscc: Mapped[str | None] = mapped_column(String(18))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    #: the enterprise that confirmed, with which key, when
+    uscc: Mapped[str | None] = mapped_column(String(18), ForeignKey("enterprises.uscc"))
+    confirmed_by: Mapped[str | None] = mapped_column(String(32))
+    confirmed_at: Mapped[datetime | None]
+    #: the signed assertion (compact JWS) and when it stops counting
+    assertion: Mapped[str | None] = mapped_column(Text)
+    assertion_expires_at: Mapped[datetime | None]
+    #: when the relying party verified the assertion online (once; a second time is a replay)
+    verified_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("relying_party", "nonce"),
+        CheckConstraint(_one_of("status", CHALLENGE_STATUSES), name="status"),
+        CheckConstraint(_one_of("algorithm", ASSERTION_ALGORITHMS), name="algorithm"),
+        CheckConstraint(
+            "status = 'pending' OR (uscc IS NOT NULL AND assertion IS NOT NULL)", name="confirmed"
+        ),
+        Index(None, "expires_at"),
+    )
+
+
+__all__ += ["LoginChallengeRow"]

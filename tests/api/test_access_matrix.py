@@ -334,6 +334,44 @@ ROUTES: list[Route] = [
         lambda: {"content": b"garbage"},
         _same(Answer(200, "application/ocsp-response", _ocsp_refusal), *EVERYONE),
     ),
+    # logging in with the license: the suite's verifier key has no access form, so it is a
+    # verifier but not a relying party (tests/api/test_login.py runs the whole flow)
+    Route(
+        "POST",
+        "/v1/auth/challenges",
+        lambda: {"json": {"nonce": "n0nce-of-the-matrix-test", "purpose": "登录"}},
+        {
+            "verifier": Answer(
+                403, "application/problem+json", _problem("relying_party_not_registered")
+            )
+        },
+    ),
+    Route(
+        "GET",
+        "/v1/auth/challenges/nosuchchallenge",
+        dict,
+        _same(Answer(404, "application/problem+json", _problem("challenge_not_found")), *SIGNED_IN),
+    ),
+    Route(
+        "POST",
+        "/v1/auth/challenges/nosuchchallenge/confirm",
+        dict,
+        _same(
+            Answer(404, "application/problem+json", _problem("challenge_not_found")),
+            "own",
+            "other",
+        ),
+    ),
+    Route(
+        "POST",
+        "/v1/auth/assertions/verify",
+        lambda: {"json": {"assertion": "not.an.assertion"}},
+        {
+            "verifier": Answer(
+                403, "application/problem+json", _problem("relying_party_not_registered")
+            )
+        },
+    ),
     Route("GET", "/healthz", dict, _same(Answer(200, check=_healthy), *EVERYONE)),
     Route("GET", "/metrics", dict, _same(Answer(200, "text/plain", _metrics), *EVERYONE)),
 ]
