@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         300, gt=0, description="wall time one document's sealing or verification may take"
     )
     log_level: str = Field("INFO", description="log level of the JSON logs")
+    approval_ttl_hours: float = Field(
+        72,
+        gt=0,
+        le=24 * 366,
+        description="how long a sealing request waits for its approvals before it expires",
+    )
 
     @property
     def db_url(self) -> str:
