@@ -149,7 +149,9 @@ def test_a_request_waits_for_its_quorum_and_is_sealed_as_asked(api: Api) -> None
     image = Image.open(io.BytesIO(png.content)).convert("RGB")
     x0, y0, x1, y1 = approval["placements"][0]["rect"]
     sx, sy = image.width / 595, image.height / 842
-    red, green, _ = image.getpixel((int((x0 + x1) / 2 * sx), int((842 - (y0 + y1) / 2) * sy)))
+    pixel = image.getpixel((int((x0 + x1) / 2 * sx), int((842 - (y0 + y1) / 2) * sy)))
+    assert isinstance(pixel, tuple)
+    red, green, _ = pixel
     assert red > green + 30, (red, green)  # the box, tinted red
     assert image.getpixel((int((x1 + 20) * sx), int((842 - y0 + 20) * sy))) == (255, 255, 255)
 
@@ -284,7 +286,7 @@ def test_an_unanswered_request_expires(api: Api) -> None:
     set_policy(api)
     now = [datetime.now(UTC)]
     store = ApprovalStore(api.container.engine, clock=lambda: now[0])
-    api.client.app.state.approvals = ApprovalFlow(api.container, store)  # type: ignore[attr-defined]
+    api.client.app.state.approvals = ApprovalFlow(api.container, store)
     approval = ask(api, simple_pdf(1)).json()
     assert datetime.fromisoformat(approval["expires_at"]) == now[0] + timedelta(hours=72)
     now[0] += timedelta(hours=72, seconds=1)
