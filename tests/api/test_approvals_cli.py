@@ -10,9 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from api.settings import Settings
 from helpers import READY_TIMEOUT_S, ROOT, USCC
 from pdfs import simple_pdf
+
+pytestmark = pytest.mark.slow  # each command is a process that opens the key store and PKI
 
 
 def eseal(
