@@ -399,14 +399,13 @@ class PlacementAnswer(_Answer):
     kind: SealKind
     page: int | None = Field(description="from 1; null for a seal that fills a named field")
     rect: list[float] | None = Field(
-        None,
         description="[x0, y0, x1, y1]: PDF in points from the visible page's bottom-left, "
-        "OFD in mm from the page's top-left",
+        "OFD in mm from the page's top-left"
     )
-    unit: Literal["pt", "mm"] | None = None
-    origin: Literal["bottom-left", "top-left"] | None = None
-    cross_page: bool | None = None
-    field: str | None = None
+    unit: Literal["pt", "mm"] | None
+    origin: Literal["bottom-left", "top-left"] | None
+    cross_page: bool = Field(description="a strip of a cross-page seal (骑缝章)")
+    field: str | None = Field(description="the signature field the seal fills, if named")
 
 
 class ApprovalProblemAnswer(_Answer):
@@ -490,6 +489,7 @@ class ApprovalAnswer(_Answer):
                             "unit": "pt",
                             "origin": "bottom-left",
                             "cross_page": False,
+                            "field": None,
                         }
                     ],
                     "archive_id": None,

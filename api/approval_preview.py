@@ -22,6 +22,7 @@ import io
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,22 +74,34 @@ def placements(data: bytes, fmt: DocumentFormat, options: SealingOptions) -> lis
     for n, order in enumerate(_orders(options, count), start=1):
         info = order.kind.info
         if order.field is not None:
-            out.append({"n": n, "kind": order.kind.value, "field": order.field, "page": None})
+            out.append(_entry(n, order, None, None, None, field=order.field))
             continue
         boxes = resolve_in(handler, order.placement, info.width_mm * MM, info.height_mm * MM)
         for box in boxes:
-            out.append(
-                {
-                    "n": n,
-                    "kind": order.kind.value,
-                    "page": box.page,
-                    "rect": [round(v, 2) for v in box.visible_rect],
-                    "unit": "pt",
-                    "origin": "bottom-left",
-                    "cross_page": isinstance(order.placement, CrossPage),
-                }
-            )
+            out.append(_entry(n, order, box.page, box.visible_rect, "pt"))
     return out
+
+
+def _entry(
+    n: int,
+    order: SealOrder,
+    page: int | None,
+    rect: Sequence[float] | None,
+    unit: str | None,
+    *,
+    field: str | None = None,
+) -> dict[str, Any]:
+    """One placement as JSON: every key always there."""
+    return {
+        "n": n,
+        "kind": order.kind.value,
+        "page": page,
+        "rect": [round(v, 2) for v in rect] if rect is not None else None,
+        "unit": unit,
+        "origin": {"pt": "bottom-left", "mm": "top-left"}.get(unit or ""),
+        "cross_page": isinstance(order.placement, CrossPage),
+        "field": field,
+    }
 
 
 def _ofd_placement(order: SealOrder) -> ofd.Placement:
@@ -114,17 +127,7 @@ def _ofd_placements(data: bytes, options: SealingOptions) -> list[dict[str, Any]
             if stamp.clip is not None:  # the strip of a cross-page seal on this page
                 cx, cy, cw, ch = stamp.clip
                 x, y, w, h = x + cx, y + cy, cw, ch
-            out.append(
-                {
-                    "n": n,
-                    "kind": order.kind.value,
-                    "page": stamp.page.number,
-                    "rect": [round(v, 2) for v in (x, y, x + w, y + h)],
-                    "unit": "mm",
-                    "origin": "top-left",
-                    "cross_page": isinstance(order.placement, CrossPage),
-                }
-            )
+            out.append(_entry(n, order, stamp.page.number, (x, y, x + w, y + h), "mm"))
     return out
 
 

@@ -380,3 +380,21 @@ def test_nothing_to_resume_for_a_sealed_request(api: Api, who: str) -> None:
     else:
         assert r.status_code == 200 and r.json()["status"] == "sealed"
         assert archived(api) == 1
+
+
+def test_the_answers_match_their_models(api: Api) -> None:
+    from test_openapi_contract import _checked
+
+    from api import answers
+
+    add_approvers(api, 1)
+    policies = set_policy(api, condition={"document_types": ["contract"]}).json()
+    _checked(answers.SealPoliciesAnswer, policies)
+    pending = ask(api, simple_pdf(1), amount="12.5").json()
+    _checked(answers.ApprovalAnswer, pending)
+    sealed = decide(api, "approver1", pending["id"]).json()
+    _checked(answers.ApprovalAnswer, sealed)
+    _checked(
+        answers.ApprovalPageAnswer,
+        api.client.get("/v1/approvals", headers=api.headers("own")).json(),
+    )
