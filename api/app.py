@@ -18,7 +18,18 @@ from .container import build
 from .limits import BodyLimit
 from .observability import Metrics, RequestLog, configure_logging
 from .problems import problem
-from .routes import admin, archives, documents, enterprises, invoices, national, ops, pki, web
+from .routes import (
+    admin,
+    approvals,
+    archives,
+    documents,
+    enterprises,
+    invoices,
+    national,
+    ops,
+    pki,
+    web,
+)
 from .routes import login as login_routes
 from .settings import Settings
 
@@ -96,7 +107,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "the server failed; the request id identifies it in the logs",
         )
 
-    for module in (ops, enterprises, documents, national, invoices, archives, pki, admin, web):
+    for module in (
+        ops,
+        enterprises,
+        documents,
+        national,
+        invoices,
+        archives,
+        approvals,
+        pki,
+        admin,
+        web,
+    ):
         app.include_router(module.router)
     app.include_router(login_routes.router)
 

@@ -160,6 +160,12 @@ class Settings(BaseSettings):
     login_assertion_seconds: int = Field(
         300, ge=30, le=3600, description="how long a login assertion counts once it is signed"
     )
+    approval_ttl_hours: float = Field(
+        72,
+        gt=0,
+        le=24 * 366,
+        description="how long a sealing request waits for its approvals before it expires",
+    )
 
     @property
     def db_url(self) -> str:
