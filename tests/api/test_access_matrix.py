@@ -406,7 +406,13 @@ ROUTES: list[Route] = [
         "GET",
         "/v1/auth/challenges/nosuchchallenge",
         dict,
-        _same(Answer(404, "application/problem+json", _problem("challenge_not_found")), *SIGNED_IN),
+        _same(
+            Answer(404, "application/problem+json", _problem("challenge_not_found")),
+            "admin",
+            "own",
+            "other",
+            "verifier",
+        ),
     ),
     Route(
         "POST",
