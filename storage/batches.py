@@ -77,6 +77,8 @@ RESULT_FORMAT = "eseal-batch-result/1"
 ABANDONED = "processing_abandoned"
 #: items read per query when a batch is listed or zipped
 _PAGE = 500
+#: files of a new batch are inserted in groups of about this many bytes
+_INSERT_BYTES = 8 * 1024 * 1024
 
 
 class BatchStatus(enum.Enum):
@@ -115,16 +117,19 @@ def item_key(batch_id: str, position: int) -> str:
 
 @dataclass(frozen=True)
 class NewItem:
-    """A file of a new batch: its name (unique in the batch), bytes and options (the JSON of
-    the sign options, as the worker will read them)."""
+    """A file of a new batch: its name (unique in the batch), its options (the JSON of the
+    sign options, as the worker will read them), and its bytes, read when the batch is
+    written (``read``), so that a large batch is never in memory at once."""
 
     name: str
-    data: bytes
     options: dict[str, Any]
+    sha256: str
+    size: int
+    read: Callable[[], bytes]
 
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+    @classmethod
+    def of(cls, name: str, data: bytes, options: dict[str, Any]) -> NewItem:
+        return cls(name, options, hashlib.sha256(data).hexdigest(), len(data), lambda: data)
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,20 @@ class ClaimedItem:
 #: ``on_complete(session, batch)``: called in the transaction that finishes a batch's last
 #: file (the place for an outbox event such as ``batch.completed``)
 OnComplete = Callable[[Session, Batch], None]
+
+
+def _item_row(batch_id: str, position: int, item: NewItem, data: bytes) -> dict[str, Any]:
+    return {
+        "batch_id": batch_id,
+        "position": position,
+        "name": item.name,
+        "options": item.options,
+        "input": data,
+        "input_sha256": item.sha256,
+        "input_size": item.size,
+        "status": ItemStatus.QUEUED.value,
+        "attempts": 0,
+    }
 
 
 def _request_sha(options: dict[str, Any], items: Sequence[NewItem]) -> str:
@@ -355,23 +374,19 @@ class BatchStore:
             with translate_errors(), self._write.begin() as session:
                 session.add(row)
                 session.flush()
-                session.execute(
-                    insert(BatchItemRow),
-                    [
-                        {
-                            "batch_id": batch_id,
-                            "position": i,
-                            "name": item.name,
-                            "options": item.options,
-                            "input": item.data,
-                            "input_sha256": item.sha256,
-                            "input_size": len(item.data),
-                            "status": ItemStatus.QUEUED.value,
-                            "attempts": 0,
-                        }
-                        for i, item in enumerate(items)
-                    ],
-                )
+                group: list[dict[str, Any]] = []
+                held = 0
+                for position, item in enumerate(items):
+                    data = item.read()
+                    if len(data) != item.size or hashlib.sha256(data).hexdigest() != item.sha256:
+                        raise ValueError(f"the file {item.name!r} changed while it was queued")
+                    group.append(_item_row(batch_id, position, item, data))
+                    held += len(data)
+                    if held >= _INSERT_BYTES or len(group) >= _PAGE:
+                        session.execute(insert(BatchItemRow), group)
+                        group, held = [], 0
+                if group:
+                    session.execute(insert(BatchItemRow), group)
         except IntegrityError:
             # the same key queued concurrently: answer with that batch
             earlier = (
