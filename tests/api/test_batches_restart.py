@@ -107,6 +107,41 @@ def test_files_a_dead_worker_held_are_sealed_once_by_the_next_server(
         assert len({f["archive_id"] for f in files}) == 4
 
 
+def test_an_outage_is_retried_and_a_revoked_key_fails_its_files(
+    db_settings: tuple[Settings, dict[str, str]],
+) -> None:
+    settings, tokens = db_settings
+    # the time-stamping authority does not answer: a B-T file waits for a retry
+    with _app(settings, tokens, batch_workers=0, tsa_url=f"http://127.0.0.1:{_free_port()}") as api:
+        c = api.container
+        worker = BatchWorker(batch_store(c), c.sign_flow, c.api_keys, max_attempts=3)
+        batch_id = post_batch(api, _files(1), options={**OPTIONS, "level": "B-T"}).json()["id"]
+        assert worker.run_once()
+        [item] = api.client.get(f"/v1/batches/{batch_id}", headers=api.headers("own")).json()[
+            "files"
+        ]
+        assert (item["status"], item["attempts"], item["code"]) == ("queued", 1, None)
+        assert count(api, "SELECT count(*) FROM archives") == 0
+
+    with _app(settings, tokens, batch_workers=0) as api:  # it answers again
+        c = api.container
+        store = batch_store(c)
+        worker = BatchWorker(store, c.sign_flow, c.api_keys, max_attempts=3)
+        wait_until(worker.run_once, "the file retried after its pause")
+        [item] = wait_done(api, batch_id)["files"]
+        assert (item["status"], item["attempts"]) == ("done", 2)
+
+        # a key revoked after it queued a batch: its files are refused as its requests are
+        queued = post_batch(api, _files(2), options=OPTIONS).json()["id"]
+        key_id = tokens["own"].split("_")[1]
+        assert api.client.delete(f"/v1/api-keys/{key_id}", headers=api.headers("admin")).is_success
+        while worker.run_once():
+            pass
+        files = store.items(queued)
+        assert [(f.status.value, f.code) for f in files] == [("failed", "unauthorized")] * 2
+        assert count(api, "SELECT count(*) FROM archives") == 1
+
+
 # -- a real server, killed ------------------------------------------------------------------
 
 
