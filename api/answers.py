@@ -38,6 +38,7 @@ from seals.vocab import (
 )
 from signer.invoice import InvoiceVerdict
 from storage.archive.model import ArchiveStatus, PartyRole
+from storage.batches import BatchStatus, ItemStatus
 
 from .auth import Role
 from .models import AccessForm
@@ -584,3 +585,129 @@ __all__ += [
     "SealPoliciesAnswer",
     "SealPolicyAnswer",
 ]
+
+
+# -- batches ----------------------------------------------------------------------------------
+
+_BATCH_ID = "01JQ3Z7K8M2N4P6R8T0V2X4Z6B"
+
+
+class BatchCounts(_Answer):
+    queued: int = Field(ge=0)
+    running: int = Field(ge=0)
+    done: int = Field(ge=0, description="sealed, archived and audited")
+    failed: int = Field(ge=0, description="refused or failed: see each file's code")
+
+
+class BatchNotice(_Answer):
+    code: str = Field(examples=["cross_page_skipped"])
+    message: str
+
+
+class BatchFileAnswer(_Answer):
+    """One file of a batch: its result once finished (sealed: the archive id and SHA-256 of
+    the sealed file; failed: the code and detail a single ``POST /v1/sign`` would answer)."""
+
+    position: int = Field(ge=0, description="its place in the request, from 0")
+    name: str = Field(description="the part's file name, or the path in the uploaded ZIP")
+    status: ItemStatus
+    input_sha256: Sha256
+    input_size: int
+    attempts: int = Field(description="times a worker took it (outages are retried)")
+    archive_id: str | None
+    sha256: Sha256 | None = Field(description="SHA-256 of the sealed file")
+    size: int | None
+    format: DocumentFormat | None
+    code: str | None = Field(description="a failed file's problem code", examples=["invalid_pdf"])
+    detail: str | None
+    notices: list[BatchNotice]
+    finished_at: Time | None
+
+
+class BatchAnswer(_Answer):
+    """A batch: its progress and each file's result (``GET /v1/batches/{id}``)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _BATCH_ID,
+                    "uscc": "91110108551385082Q",
+                    "status": "running",
+                    "total": 3,
+                    "counts": {"queued": 1, "running": 0, "done": 1, "failed": 1},
+                    "created_at": "2026-03-02T08:00:00.120000+00:00",
+                    "started_at": "2026-03-02T08:00:00.310000+00:00",
+                    "finished_at": None,
+                    "options": {"seals": [{"kind": "contract"}], "level": "B-T"},
+                    "result": f"/v1/batches/{_BATCH_ID}/result.zip",
+                    "files": [
+                        {
+                            "position": 0,
+                            "name": "HT-2026-0001.pdf",
+                            "status": "done",
+                            "input_sha256": "a" * 64,
+                            "input_size": 10510,
+                            "attempts": 1,
+                            "archive_id": "01JQ3Z7KB1C3D5E7F9G1H3J5K7",
+                            "sha256": "b" * 64,
+                            "size": 48213,
+                            "format": "pdf",
+                            "code": None,
+                            "detail": None,
+                            "notices": [],
+                            "finished_at": "2026-03-02T08:00:00.720000+00:00",
+                        },
+                        {
+                            "position": 1,
+                            "name": "scan.pdf",
+                            "status": "failed",
+                            "input_sha256": "c" * 64,
+                            "input_size": 812,
+                            "attempts": 1,
+                            "archive_id": None,
+                            "sha256": None,
+                            "size": None,
+                            "format": None,
+                            "code": "invalid_pdf",
+                            "detail": "the file is not a PDF",
+                            "notices": [],
+                            "finished_at": "2026-03-02T08:00:00.910000+00:00",
+                        },
+                        {
+                            "position": 2,
+                            "name": "HT-2026-0003.pdf",
+                            "status": "queued",
+                            "input_sha256": "d" * 64,
+                            "input_size": 10622,
+                            "attempts": 0,
+                            "archive_id": None,
+                            "sha256": None,
+                            "size": None,
+                            "format": None,
+                            "code": None,
+                            "detail": None,
+                            "notices": [],
+                            "finished_at": None,
+                        },
+                    ],
+                }
+            ]
+        },
+    )
+
+    id: str = Field(description="ULID; its first 48 bits are the time it was queued")
+    uscc: str = Field(description="the enterprise whose seals seal it")
+    status: BatchStatus
+    total: int = Field(ge=1)
+    counts: BatchCounts
+    created_at: Time
+    started_at: Time | None
+    finished_at: Time | None = Field(description="when its last file finished")
+    options: dict[str, Any] = Field(description="the options given for every file")
+    result: str = Field(description="the result ZIP, once the batch is done")
+    files: list[BatchFileAnswer]
+
+
+__all__ += ["BatchAnswer", "BatchFileAnswer"]

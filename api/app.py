@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keystore.errors import EsealError
 
+from .batch_worker import start_batch_worker
 from .container import build
 from .limits import BodyLimit
 from .observability import Metrics, RequestLog, configure_logging
@@ -22,6 +23,7 @@ from .routes import (
     admin,
     approvals,
     archives,
+    batches,
     documents,
     enterprises,
     invoices,
@@ -62,9 +64,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = await run_in_threadpool(build, settings)
         container.metrics = metrics
         app.state.container = container
+        # the batch queue's workers of this process (api/batch_worker.py)
+        app.state.batch_worker = await run_in_threadpool(start_batch_worker, container)
         try:
             yield
         finally:
+            if app.state.batch_worker is not None:
+                await run_in_threadpool(app.state.batch_worker.stop)
             container.close()
 
     app = FastAPI(
@@ -121,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(login_routes.router)
+    app.include_router(batches.router)
 
     app.add_middleware(BodyLimit, limit=int(settings.max_upload_mb * 1024 * 1024))
     app.add_middleware(RequestLog, metrics=metrics)

@@ -167,6 +167,24 @@ class Settings(BaseSettings):
         description="how long a sealing request waits for its approvals before it expires",
     )
 
+    # batches (POST /v1/batches): the queue is in the database, every server process works it
+    batch_workers: int = Field(
+        2, ge=0, le=64, description="threads per server process that seal batch files (0: none)"
+    )
+    batch_max_files: int = Field(5000, ge=1, le=100_000, description="most files in one batch")
+    batch_lease_seconds: float = Field(
+        60,
+        gt=0,
+        description="a worker's hold on a file, renewed while it works; a file whose worker "
+        "died is taken again after this",
+    )
+    batch_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="how often an idle worker looks for queued files"
+    )
+    batch_max_attempts: int = Field(
+        5, ge=1, le=100, description="tries of one file (outages, dead workers) before it fails"
+    )
+
     @property
     def db_url(self) -> str:
         if self.database_url:

@@ -526,3 +526,94 @@ class ApprovalDocumentRow(Base):
 
 
 __all__ += ["ApprovalDocumentRow", "ApprovalRow", "ApprovalVoteRow", "SealPolicyRow"]
+
+
+# -- batches: many documents sealed in the background (storage/batches.py) -----------------
+
+#: storage.batches.BatchStatus and storage.batches.ItemStatus (not imported: that module
+#: imports this one)
+BATCH_STATUSES = ["queued", "running", "done"]
+BATCH_ITEM_STATUSES = ["queued", "running", "done", "failed"]
+
+
+class BatchRow(Base):
+    """A batch of documents one enterprise key queued for sealing (migration 0012).
+
+    ``done`` and ``failed`` count its finished files; the transaction that finishes the last
+    one sets ``status`` to ``done`` and ``finished_at``.  ``idempotency_key`` (with the
+    request's SHA-256) answers a retried ``POST /v1/batches`` with the batch it made.
+    """
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(Ulid, primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), ForeignKey("enterprises.uscc"))
+    #: the API key that queued it: the actor of every file's audit entry
+    principal: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    #: the options given for every file (each file's own are on its row)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", BATCH_STATUSES), name="status"),
+        CheckConstraint("total >= 1 AND done >= 0 AND failed >= 0", name="counts"),
+        CheckConstraint("done + failed <= total", name="finished"),
+        UniqueConstraint("principal", "idempotency_key"),
+        Index(None, "uscc", "id"),
+    )
+
+
+class BatchItemRow(Base):
+    """One file of a batch: its input until it is finished, then its result.
+
+    A worker claims a queued file (``worker``, ``lease_until``) and keeps the lease while it
+    works; a file whose lease ran out (its worker died) is claimed again.  ``not_before``
+    holds back a file that failed for an outage until its retry.
+    """
+
+    __tablename__ = "batch_items"
+
+    batch_id: Mapped[str] = mapped_column(
+        Ulid, ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    #: the options of this file (the batch's, with the file's own on top)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: the uploaded file; emptied once the file is finished
+    input: Mapped[bytes | None] = mapped_column(LargeBinary)
+    input_sha256: Mapped[str] = mapped_column(String(64))
+    input_size: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]
+    archive_id: Mapped[str | None] = mapped_column(Ulid)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    format: Mapped[str | None] = mapped_column(String(8))
+    #: a failed file's problem: its code and detail
+    code: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    notices: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", BATCH_ITEM_STATUSES), name="status"),
+        CheckConstraint("position >= 0 AND attempts >= 0", name="position"),
+        CheckConstraint(_one_of("format", ARCHIVE_FORMATS), name="format"),
+        # the claim: queued (and expired) files in batch order
+        Index(None, "status", "batch_id", "position"),
+    )
+
+
+__all__ += ["BatchItemRow", "BatchRow"]
