@@ -19,7 +19,10 @@ from .limits import BodyLimit
 from .observability import Metrics, RequestLog, configure_logging
 from .problems import problem
 from .routes import admin, archives, documents, enterprises, invoices, national, ops, pki, web
+from .routes import webhooks as webhook_routes
 from .settings import Settings
+from .webhook_worker import WebhookWorker
+from .webhooks import webhooks_for
 
 __all__ = ["create_app"]
 
@@ -50,9 +53,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = await run_in_threadpool(build, settings)
         container.metrics = metrics
         app.state.container = container
+        hooks = await run_in_threadpool(webhooks_for, container)
+        app.state.webhooks = hooks
+        worker = WebhookWorker(hooks.store, hooks.box, settings)
+        if settings.webhook_worker:
+            worker.start()
         try:
             yield
         finally:
+            await worker.stop()
             container.close()
 
     app = FastAPI(
@@ -97,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (ops, enterprises, documents, national, invoices, archives, pki, admin, web):
         app.include_router(module.router)
+    app.include_router(webhook_routes.router)
+    webhook_routes.document_events(app)
 
     app.add_middleware(BodyLimit, limit=int(settings.max_upload_mb * 1024 * 1024))
     app.add_middleware(RequestLog, metrics=metrics)

@@ -85,6 +85,9 @@ class Action(enum.Enum):
     MANAGE_API_KEYS = "manage_api_keys"
     #: read and cross-check a 数电票's OFD and XML (``POST /v1/invoices/check``)
     CHECK_INVOICES = "check_invoices"
+    #: subscribe to signed webhooks, read their delivery log, redeliver, rotate secrets
+    #: (``/v1/webhooks``): an enterprise for its own events, an admin for any or all
+    MANAGE_WEBHOOKS = "manage_webhooks"
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ RULES: dict[Action, Rule] = {
     Action.VERIFY_AUDIT: _rule(*_ADMIN_OWNER),
     Action.MANAGE_API_KEYS: _rule(*_ADMIN),
     Action.CHECK_INVOICES: _rule(*_SIGNED_IN),
+    Action.MANAGE_WEBHOOKS: _rule(*_ADMIN_OWNER),
 }
 
 
