@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import apikey, archive, documents, enterprise, keys, pki, seal, server, ses
+from . import apikey, archive, documents, enterprise, keys, pki, seal, server, ses, webhook
 
 __all__ = ["build_parser"]
 
@@ -64,4 +64,5 @@ def build_parser() -> argparse.ArgumentParser:
     archive.register(sub)
     keys.register(sub)
     pki.register(sub)
+    webhook.register(sub)
     return p
