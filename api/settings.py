@@ -177,6 +177,9 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(
         2, gt=0, description="how often the worker looks for events of other processes (CLI)"
     )
+    webhook_log_days: float = Field(
+        30, gt=0, description="how long ended deliveries and their attempts stay in the log"
+    )
     webhook_secret_overlap_hours: float = Field(
         24, ge=0, le=24 * 30, description="default time the old secret still signs after a rotation"
     )

@@ -12,6 +12,9 @@ error status, a redirect, a timeout, a refused address) is logged and retried af
 when it is given up (``failed``) and the queue moves on.  While the head waits, the events
 behind it wait too: a subscriber gets its events in the order they were committed.
 
+Ended deliveries (and the events no subscription still owes) are forgotten after
+``ESEAL_WEBHOOK_LOG_DAYS``; pending ones never are.
+
 A process killed while it sends leaves the lease to run out (twice the timeout and five
 seconds); then any worker sends the delivery again.  Delivery is at least once: receivers
 deduplicate on ``Eseal-Event-Id``.
@@ -51,6 +54,8 @@ log = logging.getLogger("eseal.webhooks")
 USER_AGENT = "eseal-webhooks/1"
 #: deliveries sent at once (to different subscriptions; one subscription's go one by one)
 CONCURRENCY = 8
+#: how often the log of ended deliveries is cut to ``ESEAL_WEBHOOK_LOG_DAYS``
+PRUNE_EVERY_S = 3600.0
 
 
 class WebhookWorker:
@@ -100,9 +105,13 @@ class WebhookWorker:
                 follow_redirects=False,
                 trust_env=False,  # no proxy from the environment: it would connect for us
             ) as client:
+                pruned_at = 0.0
                 while True:
                     self._wake.clear()
                     try:
+                        if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                            pruned_at = time.monotonic()
+                            await self._prune()
                         if await self.run_once(client):
                             continue  # more may be due behind what was just sent
                         wait = await self._until_next_due(poll)
@@ -113,6 +122,12 @@ class WebhookWorker:
                         await asyncio.wait_for(self._wake.wait(), wait)
         finally:
             remove()
+
+    async def _prune(self) -> None:
+        keep = timedelta(days=self._settings.webhook_log_days)
+        gone = await asyncio.to_thread(self._store.prune, self._store.now() - keep)
+        if gone:
+            log.info("forgot %d ended webhook deliveries older than %s", gone, keep)
 
     async def _until_next_due(self, poll: float) -> float:
         due = await asyncio.to_thread(self._store.next_due)

@@ -51,18 +51,19 @@ def verify(body: bytes, header: str, secrets: list[str], now: float | None = Non
 
 
 class SeenEvents:
-    """Event ids acted on (keep them in your database, with a unique key, in production)."""
+    """Event ids acted on.  In production: a table with the id as its key, written in the
+    transaction that acts on the event, so that acting and remembering happen together."""
 
     def __init__(self) -> None:
         self._seen: dict[str, float] = {}
 
-    def first_time(self, event_id: str, now: float | None = None) -> bool:
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._seen
+
+    def add(self, event_id: str, now: float | None = None) -> None:
         now = time.time() if now is None else now
         self._seen = {k: v for k, v in self._seen.items() if now - v < REMEMBER}
-        if event_id in self._seen:
-            return False
         self._seen[event_id] = now
-        return True
 
 
 def handle(event: Any) -> None:
@@ -80,9 +81,11 @@ def main(port: int, secrets: list[str]) -> None:
             except Rejected as exc:
                 self.send_error(400, str(exc))
                 return
-            # the id inside the signed body, not the (unsigned) Eseal-Event-Id header
-            if seen.first_time(event["id"]):
-                handle(event)
+            # the id inside the signed body, not the (unsigned) Eseal-Event-Id header; an id
+            # seen before is a retry (or a replay): acknowledge it, do not act again
+            if event["id"] not in seen:
+                handle(event)  # if this raises, no 2xx goes back and eseal retries
+                seen.add(event["id"])
             self.send_response(204)
             self.end_headers()
 

@@ -596,6 +596,30 @@ class WebhookStore:
             else:
                 row.status = "failed"
 
+    def prune(self, before: datetime) -> int:
+        """Forget deliveries that ended (delivered or given up) and were owed before
+        ``before``, with their attempts, and the events no delivery refers to any more;
+        returns how many deliveries went.  Pending ones are kept, however old."""
+        ended = select(WebhookDeliveryRow.id).where(
+            WebhookDeliveryRow.status != "pending", WebhookDeliveryRow.created_at < before
+        )
+        with self._writing() as session:
+            session.execute(
+                delete(WebhookAttemptRow).where(WebhookAttemptRow.delivery_id.in_(ended))
+            )
+            gone = session.execute(
+                delete(WebhookDeliveryRow).where(
+                    WebhookDeliveryRow.status != "pending", WebhookDeliveryRow.created_at < before
+                )
+            )
+            referred = select(WebhookDeliveryRow.event_id)
+            session.execute(
+                delete(WebhookEventRow).where(
+                    WebhookEventRow.created_at < before, WebhookEventRow.id.not_in(referred)
+                )
+            )
+            return int(gone.rowcount or 0)  # type: ignore[attr-defined]
+
     def pending_count(self) -> int:
         with self._reading() as session:
             return int(

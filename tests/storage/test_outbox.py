@@ -283,3 +283,19 @@ def test_emit_refuses_unknown_types_and_data_that_is_not_json(
             emit(session, "seal.exploded", USCC_A, {})
         with pytest.raises(TypeError):
             emit(session, "document.sealed", USCC_A, {"when": datetime.now(UTC)})
+
+
+def test_the_log_forgets_ended_deliveries_but_never_pending_ones(
+    migrated: Engine, store: WebhookStore
+) -> None:
+    sub = _subscribe(store, USCC_A, ["*"])
+    with Session(migrated) as session, session.begin():
+        emit(session, "document.sealed", USCC_A, {"n": 0})
+        emit(session, "document.sealed", USCC_A, {"n": 1})
+    claimed = store.claim(store.due()[0], timedelta(minutes=1))
+    assert claimed is not None
+    store.finish(claimed, Attempt(store.now(), 1, 204, None), delivered=True, retry_at=None)
+    assert store.prune(store.now() - timedelta(days=1)) == 0  # too recent
+    assert store.prune(store.now() + timedelta(seconds=1)) == 1
+    assert _queue(migrated, sub) == [(2, "document.sealed", "pending")]
+    assert _events(migrated) == 1
