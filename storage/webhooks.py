@@ -296,12 +296,34 @@ class WebhookStore:
         with self._reading() as session:
             return [_subscription(r) for r in session.scalars(stmt)]
 
+    def _audited(
+        self, session: Session, subscription_id: str, action: str, actor: str, **detail: Any
+    ) -> WebhookSubscriptionRow:
+        """The subscription's row, locked, after its audit entry: the audit chain's lock is
+        taken first, as every emitting transaction takes it before the subscriptions'."""
+        found = session.get(WebhookSubscriptionRow, subscription_id)
+        if found is None:
+            raise WebhookNotFound(f"no webhook subscription {subscription_id!r}")
+        entry = AuditEvent(
+            action, actor, uscc=found.uscc, detail={"webhook_id": subscription_id, **detail}
+        )
+        append_events(session, [entry], self.now())
+        row = session.get(
+            WebhookSubscriptionRow, subscription_id, with_for_update=True, populate_existing=True
+        )
+        if row is None:
+            raise WebhookNotFound(f"no webhook subscription {subscription_id!r}")
+        return row
+
     def delete(self, subscription_id: str, *, actor: str) -> Subscription:
         """Remove the subscription with its deliveries and their log (the events stay)."""
         with self._writing() as session:
-            row = session.get(WebhookSubscriptionRow, subscription_id, with_for_update=True)
-            if row is None:
-                raise WebhookNotFound(f"no webhook subscription {subscription_id!r}")
+            url = session.scalar(
+                select(WebhookSubscriptionRow.url).where(
+                    WebhookSubscriptionRow.id == subscription_id
+                )
+            )
+            row = self._audited(session, subscription_id, "webhook.delete", actor, url=url)
             gone = _subscription(row)
             deliveries = select(WebhookDeliveryRow.id).where(
                 WebhookDeliveryRow.subscription_id == subscription_id
@@ -315,19 +337,6 @@ class WebhookStore:
                 )
             )
             session.delete(row)
-            session.flush()
-            append_events(
-                session,
-                [
-                    AuditEvent(
-                        "webhook.delete",
-                        actor,
-                        uscc=gone.uscc,
-                        detail={"webhook_id": subscription_id, "url": gone.url},
-                    )
-                ],
-                self.now(),
-            )
             return gone
 
     def rotate(
@@ -339,32 +348,20 @@ class WebhookStore:
         if overlap < timedelta(0):
             raise ValueError("the overlap cannot be negative")
         now = self.now()
+        until = now + overlap if overlap > timedelta(0) else None
         with self._writing() as session:
-            row = session.get(WebhookSubscriptionRow, subscription_id, with_for_update=True)
-            if row is None:
-                raise WebhookNotFound(f"no webhook subscription {subscription_id!r}")
-            if overlap > timedelta(0):
-                row.previous_secret, row.previous_expires_at = row.secret, now + overlap
-            else:
-                row.previous_secret, row.previous_expires_at = None, None
+            row = self._audited(
+                session,
+                subscription_id,
+                "webhook.rotate_secret",
+                actor,
+                previous_valid_until=_iso(until),
+            )
+            row.previous_secret = row.secret if until is not None else None
+            row.previous_expires_at = until
             row.secret = secret
             row.secret_rotated_at = now
             session.flush()
-            append_events(
-                session,
-                [
-                    AuditEvent(
-                        "webhook.rotate_secret",
-                        actor,
-                        uscc=row.uscc,
-                        detail={
-                            "webhook_id": subscription_id,
-                            "previous_valid_until": _iso(row.previous_expires_at),
-                        },
-                    )
-                ],
-                now,
-            )
             return _subscription(row)
 
     # -- the delivery log ------------------------------------------------------------------

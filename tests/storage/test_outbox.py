@@ -7,13 +7,16 @@ time (a lease), so a subscription's events go out one by one, in order.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from helpers import wait_until
 from seals.audit import AuditEvent
+from storage.audit import append_events
 from storage.outbox import emit, emit_audited, matches, valid_pattern
 from storage.tables import EnterpriseRow, WebhookDeliveryRow, WebhookEventRow
 from storage.webhooks import Attempt, WebhookNotFound, WebhookStore, new_subscription_id
@@ -299,3 +302,41 @@ def test_the_log_forgets_ended_deliveries_but_never_pending_ones(
     assert store.prune(store.now() + timedelta(seconds=1)) == 1
     assert _queue(migrated, sub) == [(2, "document.sealed", "pending")]
     assert _events(migrated) == 1
+
+
+def test_rotating_or_deleting_while_a_change_emits_takes_locks_in_the_same_order(
+    migrated: Engine, store: WebhookStore
+) -> None:
+    """A change holds the audit chain's lock when it numbers its deliveries; a rotation or a
+    deletion takes that lock before the subscription's row, so neither waits for the other
+    in a cycle (PostgreSQL would abort one of them as a deadlock)."""
+    if migrated.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writing transaction at a time")
+    sub = _subscribe(store, USCC_A, ["*"])
+    gone = _subscribe(store, USCC_A, ["*"])
+    pool = ThreadPoolExecutor(1)
+    for work in (
+        lambda: store.rotate(sub, b"new", overlap=timedelta(hours=1), actor="test"),
+        lambda: store.delete(gone, actor="test"),
+    ):
+        with Session(migrated) as session, session.begin():
+            append_events(session, [AuditEvent("seal.use", "test", uscc=USCC_A)])
+            other = pool.submit(work)
+            wait_until(lambda: _waiting_on_a_lock(migrated), "the other writer waits")
+            emit(session, "document.sealed", USCC_A, {"n": 0})
+        other.result()
+    pool.shutdown()
+    assert store.get(sub).previous_expires_at is not None
+    with pytest.raises(WebhookNotFound):
+        store.get(gone)
+    assert [t for _, t, _ in _queue(migrated, sub)] == ["document.sealed", "document.sealed"]
+
+
+def _waiting_on_a_lock(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            ).scalar()
+        )
