@@ -59,6 +59,12 @@ __all__ = [
     "RegistrationAnswer",
     "RenewalAnswer",
     "SealAnswer",
+    "WebhookAnswer",
+    "WebhookDeliveryAnswer",
+    "WebhookDeliveryDetail",
+    "WebhookDeliveryPage",
+    "WebhookEvent",
+    "WebhookSecretAnswer",
 ]
 
 #: an ISO 8601 time with its offset, as the domain wrote it
@@ -711,3 +717,96 @@ class BatchAnswer(_Answer):
 
 
 __all__ += ["BatchAnswer", "BatchFileAnswer"]
+
+
+# -- signed webhooks (api/routes/webhooks.py) -------------------------------------------------
+
+_WEBHOOK_EXAMPLE: dict[str, Any] = {
+    "id": "01JB2Z3K4M5N6P7Q8R9S0T1V2W",
+    "uscc": "91110108551385082Q",
+    "url": "https://contracts.example.com/hooks/eseal",
+    "events": ["document.sealed", "seal.*"],
+    "description": "合同系统",
+    "created_at": "2025-01-02T03:04:05.678901+00:00",
+    "secret_rotated_at": None,
+    "previous_secret_expires_at": None,
+}
+
+
+class WebhookAnswer(_Answer):
+    """A subscription (its secret is never shown again)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_WEBHOOK_EXAMPLE]})
+
+    id: str
+    uscc: str | None = Field(
+        description="the enterprise whose events it receives; null: every enterprise's (admin)"
+    )
+    url: str
+    events: list[str] = Field(description="event types, a group (seal.*), or *")
+    description: str | None
+    created_at: Time
+    secret_rotated_at: Time | None
+    previous_secret_expires_at: Time | None = Field(
+        description="until then the secret before the last rotation signs too (a second v1)"
+    )
+
+
+class WebhookSecretAnswer(WebhookAnswer):
+    """A new subscription, or a rotated secret: ``secret`` is shown this once."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {**_WEBHOOK_EXAMPLE, "secret": "whsec_q3Zt1nV0mX8cH2rKp5sLw9yB4fJ7gD6aE1uT0oN3iM8"}
+            ]
+        },
+    )
+
+    secret: str = Field(description="HMAC-SHA256 key of Eseal-Signature; shown this once")
+
+
+class WebhookAttemptAnswer(_Answer):
+    at: Time
+    duration_ms: int
+    status_code: int | None = Field(description="the receiver's answer; null: none came")
+    error: str | None = Field(description="why it did not count as delivered")
+
+
+class WebhookDeliveryAnswer(_Answer):
+    """One event owed to the subscription."""
+
+    id: int
+    seq: int = Field(description="its place in the subscription's queue")
+    event_id: str = Field(description="the Eseal-Event-Id header")
+    event_type: str
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="failed: given up after the retry window (ESEAL_WEBHOOK_RETRY_HOURS)"
+    )
+    attempts: int
+    created_at: Time
+    next_attempt_at: Time | None
+    delivered_at: Time | None
+    last_status_code: int | None
+    last_error: str | None
+    redelivery_of: int | None = Field(description="the delivery a manual redelivery repeats")
+
+
+class WebhookDeliveryDetail(WebhookDeliveryAnswer):
+    log: list[WebhookAttemptAnswer] = Field(description="every attempt, oldest first")
+
+
+class WebhookDeliveryPage(_Answer):
+    items: list[WebhookDeliveryAnswer] = Field(description="newest first")
+    next_before: int | None = Field(description="pass it back as ?before= for the next page")
+
+
+class WebhookEvent(_Answer):
+    """What eseal POSTs to a subscription's URL (``Eseal-Signature`` signs these bytes)."""
+
+    id: str = Field(description="the event's id, also in Eseal-Event-Id: deduplicate on it")
+    type: str
+    created_at: Time
+    uscc: str | None
+    data: dict[str, Any]

@@ -33,7 +33,10 @@ from .routes import (
     web,
 )
 from .routes import login as login_routes
+from .routes import webhooks as webhook_routes
 from .settings import Settings
+from .webhook_worker import WebhookWorker
+from .webhooks import webhooks_for
 
 __all__ = ["create_app"]
 
@@ -66,9 +69,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.container = container
         # the batch queue's workers of this process (api/batch_worker.py)
         app.state.batch_worker = await run_in_threadpool(start_batch_worker, container)
+        hooks = await run_in_threadpool(webhooks_for, container)
+        app.state.webhooks = hooks
+        worker = WebhookWorker(hooks.store, hooks.box, settings)
+        if settings.webhook_worker:
+            worker.start()
         try:
             yield
         finally:
+            await worker.stop()
             if app.state.batch_worker is not None:
                 await run_in_threadpool(app.state.batch_worker.stop)
             container.close()
@@ -128,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(login_routes.router)
     app.include_router(batches.router)
+    app.include_router(webhook_routes.router)
+    webhook_routes.document_events(app)
 
     app.add_middleware(BodyLimit, limit=int(settings.max_upload_mb * 1024 * 1024))
     app.add_middleware(RequestLog, metrics=metrics)

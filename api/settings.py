@@ -185,6 +185,38 @@ class Settings(BaseSettings):
         5, ge=1, le=100, description="tries of one file (outages, dead workers) before it fails"
     )
 
+    # -- signed webhooks (api/webhooks.py, api/webhook_worker.py) --
+    webhook_allow_http: bool = Field(
+        False, description="accept http:// webhook URLs (tests, a receiver on the same host)"
+    )
+    webhook_allow_private: bool = Field(
+        False,
+        description="deliver webhooks to loopback, link-local and private addresses (checked "
+        "after DNS resolution, at subscription and at each delivery)",
+    )
+    webhook_worker: bool = Field(True, description="run the delivery worker in the server")
+    webhook_timeout_seconds: float = Field(
+        10, gt=0, le=120, description="how long a receiver may take to answer one delivery"
+    )
+    webhook_retry_hours: float = Field(
+        24, gt=0, description="how long a delivery is retried before it is given up"
+    )
+    webhook_backoff_seconds: float = Field(
+        30, gt=0, description="wait before the first retry; doubled after each failure"
+    )
+    webhook_backoff_max_seconds: float = Field(
+        3600, gt=0, description="longest wait between two retries"
+    )
+    webhook_poll_seconds: float = Field(
+        2, gt=0, description="how often the worker looks for events of other processes (CLI)"
+    )
+    webhook_log_days: float = Field(
+        30, gt=0, description="how long ended deliveries and their attempts stay in the log"
+    )
+    webhook_secret_overlap_hours: float = Field(
+        24, ge=0, le=24 * 30, description="default time the old secret still signs after a rotation"
+    )
+
     @property
     def db_url(self) -> str:
         if self.database_url:

@@ -617,3 +617,108 @@ class BatchItemRow(Base):
 
 
 __all__ += ["BatchItemRow", "BatchRow"]
+
+
+# -- signed webhooks: subscriptions and their outbox (storage/webhooks.py, storage/outbox.py) --
+
+#: the states of one delivery of one event to one subscription
+WEBHOOK_DELIVERY_STATUSES = ["pending", "delivered", "failed"]
+
+
+class WebhookSubscriptionRow(Base):
+    """A receiver of events (migration 0013): one enterprise's (``uscc``), or every
+    enterprise's (``uscc`` NULL: an admin's).  ``secret`` is the signing secret wrapped by the
+    API layer (AES-GCM under the master key); during a rotation ``previous_secret`` signs too,
+    until ``previous_expires_at``.  ``last_seq`` numbers the subscription's deliveries: raising
+    it in the emitting transaction takes the row's lock, so deliveries are numbered in commit
+    order."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(Ulid, primary_key=True)
+    uscc: Mapped[str | None] = mapped_column(String(18), ForeignKey("enterprises.uscc"))
+    url: Mapped[str] = mapped_column(Text)
+    #: event types and patterns (``seal.*``, ``*``) this subscription receives
+    events: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(String(200))
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    previous_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_expires_at: Mapped[datetime | None]
+    secret_rotated_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index(None, "uscc"),)
+
+
+class WebhookEventRow(Base):
+    """One event, written in the transaction of the change it reports (the outbox)."""
+
+    __tablename__ = "webhook_events"
+
+    #: a ULID: the ``Eseal-Event-Id`` receivers deduplicate on
+    id: Mapped[str] = mapped_column(Ulid, primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    uscc: Mapped[str | None] = mapped_column(String(18))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class WebhookDeliveryRow(Base):
+    """One event owed to one subscription, delivered in ``seq`` order; ``locked_until`` is
+    the lease of the worker (of any process) that is sending it."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(
+        Ulid, ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(Ulid, ForeignKey("webhook_events.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    #: the delivery this one repeats (a manual redelivery)
+    redelivery_of: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "seq"),
+        CheckConstraint(_one_of("status", WEBHOOK_DELIVERY_STATUSES), name="status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        # the head of each subscription's queue, and the due ones
+        Index(None, "subscription_id", "status", "seq"),
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "event_id"),
+    )
+
+
+class WebhookAttemptRow(Base):
+    """One HTTP attempt of a delivery: the delivery log."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime]
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "delivery_id", "id"),)
+
+
+__all__ += [
+    "WebhookAttemptRow",
+    "WebhookDeliveryRow",
+    "WebhookEventRow",
+    "WebhookSubscriptionRow",
+]

@@ -235,6 +235,15 @@ def _batch_zip(api: Api, who: str | None, r: httpx.Response) -> None:
     assert json.loads(zf.read("results.json"))["batch"]["uscc"] == USCC
 
 
+def _webhook(api: Api, who: str | None, r: httpx.Response) -> None:
+    body = r.json()
+    assert body["uscc"] == ENTERPRISE_OF.get(str(who)) and body["secret"].startswith("whsec_")
+
+
+def _webhooks(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.json() == []  # none made yet, whoever asks
+
+
 def _same(answer: Answer, *roles: str | None) -> dict[str | None, Answer]:
     return dict.fromkeys(roles, answer)
 
@@ -429,6 +438,36 @@ ROUTES: list[Route] = [
     ),
     Route(
         "POST",
+        "/v1/webhooks",
+        lambda: {"json": {"url": "https://93.184.215.14/hooks", "events": ["*"]}},
+        _same(Answer(201, check=_webhook), "admin", "own", "other"),
+    ),
+    Route(
+        "GET", "/v1/webhooks", dict, _same(Answer(200, check=_webhooks), "admin", "own", "other")
+    ),
+    *(
+        Route(
+            method,
+            f"/v1/webhooks/nosuchhook{path}",
+            dict,
+            _same(
+                Answer(404, "application/problem+json", _problem("webhook_not_found")),
+                "admin",
+                "own",
+                "other",
+            ),
+        )
+        for method, path in (
+            ("GET", ""),
+            ("DELETE", ""),
+            ("POST", "/rotate-secret"),
+            ("GET", "/deliveries"),
+            ("GET", "/deliveries/1"),
+            ("POST", "/deliveries/1/redeliver"),
+        )
+    ),
+    Route(
+        "POST",
         "/v1/tsa",
         lambda: {"content": b"garbage", "headers": {"Content-Type": "application/timestamp-query"}},
         _same(Answer(200, "application/timestamp-reply", _tsa_refusal), *SIGNED_IN),
@@ -505,7 +544,8 @@ def _state(api: Api) -> tuple[Any, ...]:
         ).all()
         ent = conn.execute(text("SELECT uscc, status FROM enterprises ORDER BY uscc")).all()
         keys = conn.execute(text("SELECT count(*) FROM api_keys")).scalar_one()
-    return tuple(audit), tuple(seals), tuple(ent), keys
+        hooks = conn.execute(text("SELECT count(*) FROM webhook_subscriptions")).scalar_one()
+    return tuple(audit), tuple(seals), tuple(ent), keys, hooks
 
 
 def _seal_for_both(api: Api) -> None:
