@@ -30,10 +30,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from keystore.errors import ErrorKind, EsealError
 from storage.apikeys import ApiKeyStore
-from storage.batches import BatchStore, ClaimedItem
+from storage.batches import Batch, BatchStore, ClaimedItem
+from storage.outbox import emit
 
 from .auth import Principal, Role
 from .errors import InvalidRequest, Unauthorized
@@ -52,8 +54,24 @@ MAX_RETRY_DELAY_S = 60.0
 
 
 def batch_store(c: Container) -> BatchStore:
-    """The batch queue of the container's database (one place to hook ``on_complete``)."""
-    return BatchStore(c.engine, clock=c.archive.clock)
+    """The batch queue of the container's database; a finished batch's ``batch.completed``
+    webhook event is written in the transaction that finishes its last file."""
+
+    def completed(session: Session, batch: Batch) -> None:
+        emit(
+            session,
+            "batch.completed",
+            batch.uscc,
+            {
+                "batch_id": batch.id,
+                "total": batch.total,
+                "done": batch.done,
+                "failed": batch.failed,
+                "finished_at": batch.finished_at.isoformat() if batch.finished_at else None,
+            },
+        )
+
+    return BatchStore(c.engine, clock=c.archive.clock, on_complete=completed)
 
 
 class BatchWorker:

@@ -267,3 +267,30 @@ def test_who_may_read_a_batch(batch_api: Api) -> None:
         assert zipped.status_code == status, (who, zipped.text)
     missing = api.client.get("/v1/batches/01JQ3Z7K8M2N4P6R8T0V2X4Z6B", headers=api.headers("own"))
     assert (missing.status_code, missing.json()["code"]) == (404, "batch_not_found")
+
+
+def test_a_finished_batch_writes_its_batch_completed_event(api: Api) -> None:
+    """The event is written in the transaction that finishes the batch's last file, for a
+    subscription of the batch's enterprise (webhook delivery itself: tests/api/test_webhooks)."""
+    from sqlalchemy import text as sql
+
+    from storage.webhooks import WebhookStore, new_subscription_id
+
+    WebhookStore(api.container.engine).create(
+        new_subscription_id(),
+        uscc=USCC,
+        url="https://receiver.example.cn/eseal",
+        events=["batch.completed"],
+        description=None,
+        secret=b"\0" * 32,
+        actor="test",
+    )
+    r = post_batch(api, [("a.pdf", simple_pdf(1)), ("b.pdf", b"not a pdf")], options={})
+    assert r.status_code == 202, r.text
+    batch = wait_done(api, r.json()["id"])
+    with api.container.engine.connect() as conn:
+        rows = conn.execute(
+            sql("SELECT data FROM webhook_events WHERE type = 'batch.completed'")
+        ).all()
+    data = [json.loads(row[0]) if isinstance(row[0], str) else row[0] for row in rows]
+    assert [(d["batch_id"], d["done"], d["failed"]) for d in data] == [(batch["id"], 1, 1)]
