@@ -48,6 +48,7 @@ from seals.vocab import ApprovalDecision, ApprovalMode, ApprovalStatus, Document
 from .access_tables import ApiKeyRow
 from .audit import append_events
 from .db import WRITE, translate_errors
+from .outbox import emit
 from .tables import (
     ApprovalDocumentRow,
     ApprovalRow,
@@ -622,6 +623,7 @@ class ApprovalStore:
                 session.flush()
                 session.add(ApprovalDocumentRow(approval_id=row.id, data=new.data))
                 append_events(session, [event], now)
+                emit(session, "approval.requested", new.uscc, _event_data(event))
         except IntegrityError:
             if new.idempotency_key is None:
                 raise
@@ -777,6 +779,10 @@ class ApprovalStore:
             met = True
         session.flush()
         append_events(session, events, now)
+        if decision is ApprovalDecision.REJECT:
+            emit(session, "approval.rejected", row.uscc, _event_data(events[0]))
+        elif met:
+            emit(session, "approval.approved", row.uscc, _event_data(events[0]))
         return _approval(row, _votes(session, row.id)), met
 
     def claim(self, approval_id: str) -> Approval | None:
@@ -909,6 +915,12 @@ class ApprovalStore:
             ],
             now,
         )
+        emit(
+            session,
+            "approval.expired",
+            row.uscc,
+            {"approval_id": row.id, "uscc": row.uscc, "document_sha256": row.document_sha256},
+        )
 
     def approver_keys(self, uscc: str) -> list[str]:
         """Ids of the enterprise's active approver keys."""
@@ -973,3 +985,10 @@ def _audit_policy(p: SealPolicy) -> dict[str, Any]:
     data.pop("updated_at")
     data.pop("updated_by")
     return data
+
+
+def _event_data(entry: AuditEvent) -> dict[str, Any]:
+    """What an approval webhook event says: the request, the document's hash and what the
+    audit entry records (a decision's comment stays in the audit log)."""
+    detail = {k: v for k, v in entry.detail.items() if k != "comment"}
+    return {"uscc": entry.uscc, "document_sha256": entry.document_sha256, **detail}

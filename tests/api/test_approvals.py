@@ -398,3 +398,40 @@ def test_the_answers_match_their_models(api: Api) -> None:
         answers.ApprovalPageAnswer,
         api.client.get("/v1/approvals", headers=api.headers("own")).json(),
     )
+
+
+def test_each_step_writes_its_webhook_event(api: Api) -> None:
+    """approval.requested, approval.approved and approval.rejected are written in the
+    transactions of those steps, for a subscription of the enterprise (delivery itself:
+    tests/api/test_webhooks.py)."""
+    from sqlalchemy import text as sql
+
+    from storage.webhooks import WebhookStore, new_subscription_id
+
+    WebhookStore(api.container.engine).create(
+        new_subscription_id(),
+        uscc=USCC,
+        url="https://receiver.example.cn/eseal",
+        events=["approval.*"],
+        description=None,
+        secret=b"\0" * 32,
+        actor="test",
+    )
+    add_approvers(api, 1)
+    set_policy(api, quorum=1)
+    first = ask(api, simple_pdf(1)).json()
+    assert decide(api, "approver1", first["id"]).status_code == 200
+    second = ask(api, simple_pdf(2)).json()
+    assert decide(api, "approver1", second["id"], "reject", "不同意").status_code == 200
+    with api.container.engine.connect() as conn:
+        rows = conn.execute(
+            sql("SELECT type, data FROM webhook_events WHERE type LIKE 'approval.%' ORDER BY id")
+        ).all()
+    seen = [(t, (json.loads(d) if isinstance(d, str) else d)["approval_id"]) for t, d in rows]
+    assert seen == [
+        ("approval.requested", first["id"]),
+        ("approval.approved", first["id"]),
+        ("approval.requested", second["id"]),
+        ("approval.rejected", second["id"]),
+    ]
+    assert all("不同意" not in json.dumps(d, ensure_ascii=False) for _, d in rows)
