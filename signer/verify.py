@@ -95,6 +95,7 @@ from .sm2_cms import key_algorithm
 from .structure import broken_entry, collect
 from .times import Proofs, prove, signing_time, timestamp_ok, validate_seal
 from .trust import Contexts, DssCoverage, read_dss
+from .verify_cache import RegistryCache, RegistryView
 
 __all__ = ["Verifier", "document_verdict"]
 
@@ -117,6 +118,8 @@ class _Document:
     #: offsets of objects no cross-reference section lists
     unlisted: list[int]
     proofs: Proofs
+    #: the registry as of the start of this verification
+    registry: RegistryView
     #: the notices of every signature, before merging
     notices: list[NoticeItem] = field(default_factory=list)
 
@@ -146,6 +149,7 @@ class Verifier:
         )
         self._issuing = self._contexts.issuing
         self._sm2_issuing = fully_parsed(sm2_issuing) if sm2_issuing is not None else None
+        self._registry = RegistryCache(seals)
 
     async def report(self, pdf: bytes, expect_uscc: str | None = None) -> VerificationReport:
         """The verification report.
@@ -180,6 +184,8 @@ class Verifier:
             pages = 0
         sigs, broken_fields = collect(reader, pdf)
         entries = [(_LAST, broken_entry(*broken)) for broken in broken_fields]
+        registry = self._registry.view()
+        self._contexts.begin(reader, registry.revision)
         doc = _Document(
             reader=reader,
             doc_ts_revisions=[
@@ -189,6 +195,7 @@ class Verifier:
             certified=any(s.docmdp_level is not None for s in sigs),
             unlisted=unlisted_objects(reader, pdf) if sigs else [],
             proofs=await prove(self._contexts, reader, sigs),
+            registry=registry,
         )
         for sig in sigs:
             entries.append((sig.signed_revision, await self._signature(doc, sig)))
@@ -293,7 +300,7 @@ class Verifier:
                 if any(r > sig.signed_revision for r in doc.doc_ts_revisions):
                     level = PadesLevel.B_LTA
         signed = signing_time(status, sig)
-        seal_info, verdict = self._judge(cert, status_now, signed, sig.field_name)
+        seal_info, verdict = self._judge(cert, status_now, signed, sig.field_name, doc.registry)
         problems += verdict.problems
         doc.notices += verdict.notices
         return SignatureReport(
@@ -316,6 +323,7 @@ class Verifier:
         status_now: Any,
         signed: SigningTime,
         field_name: str,
+        registry: RegistryView,
     ) -> tuple[SealInfo, SealVerdict]:
         """The seal that signed, and the policy's verdict on it from the registry's facts."""
         reported: Revocation | None = None
@@ -323,7 +331,7 @@ class Verifier:
             details = status_now.revocation_details
             reason = CrlReason(str(details.revocation_reason.native))
             reported = Revocation(details.revocation_date, reason)
-        return self.judge(cert, signed, field_name, reported=reported)
+        return self.judge(cert, signed, field_name, reported=reported, registry=registry)
 
     def judge(
         self,
@@ -332,13 +340,16 @@ class Verifier:
         field_name: str,
         *,
         reported: Revocation | None = None,
+        registry: RegistryView | None = None,
     ) -> tuple[SealInfo, SealVerdict]:
         """The seal that signed with ``cert``, and the policy's verdict on it from the
         registry's facts; ``reported``: the revocation another CA's data reports, used only
         for a certificate that is not one of our seals' (also for OFD and SES signatures,
-        :mod:`signer.national`)."""
+        :mod:`signer.national`).  ``registry``: the registry as the document's verification
+        began (None: as of now)."""
+        registry = registry or self._registry.view()
         identity = identity_of(cert)
-        seal = self._our_seal(cert)
+        seal = self._our_seal(cert, registry)
         info = SealInfo(
             kind=seal.kind if seal else identity.kind,
             label=seal.label if seal else identity.title,
@@ -347,13 +358,9 @@ class Verifier:
         )
         if seal is not None:
             reported = None
-        enterprise = self._seals.find_enterprise(identity.uscc) if identity.uscc else None
-        newest: Seal | None = None
-        if seal is not None:
-            try:
-                newest = self._seals.seal(seal.uscc, seal.kind)
-            except EsealError:  # the seal or its enterprise is not in the registry
-                newest = None
+        enterprise = registry.enterprise(identity.uscc) if identity.uscc else None
+        # None: the seal or its enterprise is not in the registry
+        newest = registry.newest(seal.uscc, seal.kind) if seal is not None else None
         verdict = judge(
             identity,
             seal,
@@ -366,10 +373,10 @@ class Verifier:
         )
         return info, verdict
 
-    def _our_seal(self, cert: asn1_x509.Certificate) -> Seal | None:
+    def _our_seal(self, cert: asn1_x509.Certificate, registry: RegistryView) -> Seal | None:
         if self._sm2_issuing is not None and cert.issuer == self._sm2_issuing.subject:
             # a seal's SM2 certificate: it shares the seal's status (DESIGN.md 6)
-            sm2_seal = self._seals.seal_by_sm2_serial(cert.serial_number)
+            sm2_seal = registry.seal_by_sm2_serial(cert.serial_number)
             if (
                 sm2_seal is None
                 or sm2_seal.sm2_certificate_pem is None
@@ -378,27 +385,27 @@ class Verifier:
                 return None
             return sm2_seal
         if cert.issuer != self._issuing.subject:
-            return self._imported_seal(cert)
-        seal = self._seals.seal_by_serial(cert.serial_number)
+            return self._imported_seal(cert, registry)
+        seal = registry.seal_by_serial(cert.serial_number)
         if seal is None:
             return None
         if seal.certificate_pem.strip() and cert.dump() != _pem_to_der(seal.certificate_pem):
             return None  # same serial, different certificate: not ours
         return seal
 
-    def _imported_seal(self, cert: asn1_x509.Certificate) -> Seal | None:
+    def _imported_seal(self, cert: asn1_x509.Certificate, registry: RegistryView) -> Seal | None:
         """A seal whose certificate came from another CA (``eseal seal import-cert``): ours
         only if a seal record holds exactly this certificate (the serial alone is that CA's
         numbering, which may meet ours)."""
         der = cert.dump()
-        seal = self._seals.seal_by_serial(cert.serial_number)
+        seal = registry.seal_by_serial(cert.serial_number)
         if (
             seal is not None
             and seal.certificate_pem.strip()
             and der == _pem_to_der(seal.certificate_pem)
         ):
             return seal
-        sm2_seal = self._seals.seal_by_sm2_serial(cert.serial_number)
+        sm2_seal = registry.seal_by_sm2_serial(cert.serial_number)
         if (
             sm2_seal is not None
             and sm2_seal.sm2_certificate_pem
