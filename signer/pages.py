@@ -39,7 +39,15 @@ from pyhanko.pdf_utils.rw_common import PdfHandler
 
 from .geometry import Matrix, Rect, finite, normalise_rect
 from .pdf_objects import deref
-from .text.interpreter import GState, Interpreter, inherited_resources, page_content
+from .text.fonts import Font
+from .text.interpreter import (
+    GState,
+    Interpreter,
+    _mul,
+    _quarter_turns,
+    inherited_resources,
+    page_content,
+)
 
 __all__ = [
     "PageGeometry",
@@ -108,7 +116,9 @@ class PageGeometry:
             unit = 1.0
         text_rotate = None
         if text:
-            text_rotate = text_rotation(page, fonts)
+            # every string upright: the answer is 0 or None (no text), the same seal either way
+            upright = _all_text_upright(page)
+            text_rotate = 0 if upright else text_rotation(page, fonts)
         return cls(
             media_box=media,
             crop_box=crop,
@@ -313,6 +323,48 @@ def text_rotation(
         return None
     # the most glyphs win; a tie goes to upright, then to the smaller turn
     return max(sorted(interpreter.directions), key=lambda r: (interpreter.directions[r], r == 0))
+
+
+class _UprightCheck(Interpreter):
+    """Runs a page's content as :func:`text_rotation` does, without reading a single font,
+    and notes whether every string shown stands upright (or slanted) in user space.
+
+    Which way a glyph stands depends on the text and graphics matrices alone; a glyph's
+    advance only moves the next one.  So if every string the page shows is upright, so is
+    every glyph :func:`text_rotation` would count, whatever the fonts say of their text and
+    widths: its answer is 0, or None for a page without visible text.  Fonts are what cost
+    (a CJK font's width array and ToUnicode map take milliseconds to parse), so the common
+    page is answered from its content stream alone; any other answer is left to
+    :func:`text_rotation`.  More than ``show_limit`` strings: no answer.
+    """
+
+    def __init__(self, to_visible: Matrix, show_limit: int) -> None:
+        super().__init__(to_visible, {})
+        self.upright: bool | None = True
+        self._shows_left = show_limit
+
+    def _font(self, resources: Any, name: str) -> Font | None:
+        return None  # strings are judged by their matrices alone (see _show)
+
+    def _show(self, state: GState, tm: Matrix, data: bytes) -> Matrix:
+        self._shows_left -= 1
+        to_user = _mul(tm, state.ctm)
+        up = _quarter_turns(to_user[2], to_user[3])
+        if self._shows_left < 0:
+            self.upright = None
+        elif up not in (0, None):
+            self.upright = False
+        if self.upright is not True:
+            self._limit = 0  # stop reading
+        return tm  # the advance is a translation: it turns nothing
+
+
+def _all_text_upright(page: generic.DictionaryObject, show_limit: int = 5_000) -> bool:
+    """Whether every string the page shows stands upright (or slanted) in user space, so
+    that :func:`text_rotation` answers 0 or None; False when unsure."""
+    check = _UprightCheck(PageGeometry.from_page(page).visible_matrix, show_limit)
+    check.run(page_content(page), inherited_resources(page), GState(), 0, frozenset())
+    return check.upright is True
 
 
 # --------------------------------------------------------------------------- seals already there
