@@ -29,6 +29,7 @@ A seal stands upright relative to the text of its page, so a third frame matters
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -359,11 +360,43 @@ class _UprightCheck(Interpreter):
         return tm  # the advance is a translation: it turns nothing
 
 
+_REGULAR = rb"[^\x00\t\n\x0c\r ()<>\[\]{}/%]"
+#: the operators that can turn text (cm, Tm), draw a form (Do) or hide bytes (inline images)
+_TURNING = re.compile(rb"(?<!" + _REGULAR + rb")(?<!/)(?:cm|Tm|Do|BI)(?!" + _REGULAR + rb")")
+_NUMBER = rb"([+-]?(?:\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]+"
+_MATRIX_OP = re.compile(
+    rb"(?<!" + _REGULAR + rb")" + _NUMBER * 6 + rb"(?:cm|Tm)(?!" + _REGULAR + rb")"
+)
+
+
+def _plainly_upright(content: bytes) -> bool:
+    """Whether every ``cm`` and ``Tm`` operator of a content stream sets a matrix that keeps
+    text upright (no rotation, no mirroring) and nothing else can turn text (no form, no
+    inline image): then every string the stream shows stands upright.  A scan of the bytes,
+    no tokenizing; anything it cannot read as such (an operator word inside a string, operands
+    split by a comment) makes it answer False, and the interpreter decides."""
+    operators = _TURNING.findall(content)
+    if not operators:
+        return True
+    if b"Do" in operators or b"BI" in operators:
+        return False
+    matrices = _MATRIX_OP.findall(content)
+    if len(matrices) != len(operators):
+        return False
+    for a, b, c, d, _e, _f in matrices:
+        if not (float(b) == 0 and float(c) == 0 and float(a) > 0 and float(d) > 0):
+            return False
+    return True
+
+
 def _all_text_upright(page: generic.DictionaryObject, show_limit: int = 5_000) -> bool:
     """Whether every string the page shows stands upright (or slanted) in user space, so
     that :func:`text_rotation` answers 0 or None; False when unsure."""
+    content = page_content(page)
+    if _plainly_upright(content):
+        return True
     check = _UprightCheck(PageGeometry.from_page(page).visible_matrix, show_limit)
-    check.run(page_content(page), inherited_resources(page), GState(), 0, frozenset())
+    check.run(content, inherited_resources(page), GState(), 0, frozenset())
     return check.upright is True
 
 

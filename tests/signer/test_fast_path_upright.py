@@ -129,3 +129,34 @@ def test_a_multi_font_contract_is_answered_without_its_fonts(tmp_path: Path) -> 
     for page in iter_pages(open_pdf(pdf)):
         assert _all_text_upright(page)
         assert text_rotation(page) == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "plain"),
+    [
+        (b"BT /F1 12 Tf 72 700 Td (x) Tj ET", True),
+        (b"q 2 0 0 2 5 5 cm BT 1 0 0 1 3 3 Tm (x) Tj ET Q", True),
+        (b"/cm1 gs BT /F1 9 Tf (x) Tj ET", True),  # a name, not the operator
+        (b"q 0 1 -1 0 0 0 cm BT (x) Tj ET Q", False),
+        (b"-1 0 0 -1 0 0 cm BT (x) Tj ET", False),  # turned by 180
+        (b"1 0.2 0 1 0 0 cm BT (x) Tj ET", False),
+        (b"q /Fm1 Do Q", False),  # a form may turn its text: the interpreter reads it
+        (b"BI /W 1 /H 1 ID \x00 0 1 -1 0 0 0 cm EI", False),
+        (b"BT (30 cm) Tj ET", False),  # unsure: the interpreter decides
+        (b"1 0 %c\n0 1 0 0 cm BT (x) Tj ET", False),
+        (b"[0 1 -1 0 0 0 cm] BT (x) Tj ET", False),
+    ],
+)
+def test_the_byte_scan_is_sure_only_of_upright_text(content: bytes, plain: bool) -> None:
+    from signer.pages import _plainly_upright
+
+    assert _plainly_upright(content) is plain
+    writer = PdfFileWriter()
+    _page(writer, content)
+    import io
+
+    out = io.BytesIO()
+    writer.write(out)
+    (page,) = iter_pages(open_pdf(out.getvalue()))
+    if plain:
+        assert text_rotation(page) in (0, None)
