@@ -360,13 +360,13 @@ class _UprightCheck(Interpreter):
         return tm  # the advance is a translation: it turns nothing
 
 
-_REGULAR = rb"[^\x00\t\n\x0c\r ()<>\[\]{}/%]"
+#: bytes that end a token (PDF white space and delimiters)
+_ENDS_TOKEN = frozenset(b"\x00\t\n\x0c\r ()<>[]{}/%")
 #: the operators that can turn text (cm, Tm), draw a form (Do) or hide bytes (inline images)
-_TURNING = re.compile(rb"(?<!" + _REGULAR + rb")(?<!/)(?:cm|Tm|Do|BI)(?!" + _REGULAR + rb")")
-_NUMBER = rb"([+-]?(?:\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]+"
-_MATRIX_OP = re.compile(
-    rb"(?<!" + _REGULAR + rb")" + _NUMBER * 6 + rb"(?:cm|Tm)(?!" + _REGULAR + rb")"
-)
+_TURNING = (b"cm", b"Tm", b"Do", b"BI")
+_WHITESPACE = frozenset(b"\x00\t\n\x0c\r ")
+_NUMBER_BYTES = frozenset(b"0123456789.+-")
+_NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)")
 
 
 def _plainly_upright(content: bytes) -> bool:
@@ -375,18 +375,46 @@ def _plainly_upright(content: bytes) -> bool:
     inline image): then every string the stream shows stands upright.  A scan of the bytes,
     no tokenizing; anything it cannot read as such (an operator word inside a string, operands
     split by a comment) makes it answer False, and the interpreter decides."""
-    operators = _TURNING.findall(content)
-    if not operators:
-        return True
-    if b"Do" in operators or b"BI" in operators:
-        return False
-    matrices = _MATRIX_OP.findall(content)
-    if len(matrices) != len(operators):
-        return False
-    for a, b, c, d, _e, _f in matrices:
-        if not (float(b) == 0 and float(c) == 0 and float(a) > 0 and float(d) > 0):
-            return False
+    size = len(content)
+    for word in _TURNING:
+        at = content.find(word)
+        while at >= 0:
+            end = at + 2
+            # the word alone, not part of a longer token or of a name (/cm)
+            if (at == 0 or content[at - 1] in _ENDS_TOKEN) and (
+                end == size or content[end] in _ENDS_TOKEN
+            ):
+                if at > 0 and content[at - 1] == 0x2F:  # "/cm" is a name
+                    pass
+                elif word in (b"Do", b"BI") or not _upright_matrix(content, at):
+                    return False
+            at = content.find(word, end)
     return True
+
+
+def _upright_matrix(content: bytes, at: int) -> bool:
+    """Whether the six operands just before the operator at ``at`` are numbers making a
+    matrix that keeps text upright: a positive scale on each axis, no shear, no rotation.
+    Read backwards, token by token; anything else (fewer numbers, a name, a comment) is no."""
+    numbers: list[float] = []
+    pos = at
+    for _ in range(6):
+        end = pos
+        while end > 0 and content[end - 1] in _WHITESPACE:
+            end -= 1
+        if end == pos:
+            return False  # operands are separated by white space
+        start = end
+        while start > 0 and content[start - 1] in _NUMBER_BYTES:
+            start -= 1
+        if start == end or _NUMBER.fullmatch(content, start, end) is None:
+            return False
+        numbers.append(float(content[start:end]))
+        pos = start
+    if pos > 0 and content[pos - 1] not in _ENDS_TOKEN:
+        return False  # the first operand is the tail of a longer token
+    _f, _e, d, c, b, a = numbers
+    return b == 0 and c == 0 and a > 0 and d > 0
 
 
 def _all_text_upright(page: generic.DictionaryObject, show_limit: int = 5_000) -> bool:
