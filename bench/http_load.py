@@ -69,6 +69,8 @@ TWO_SEALS: dict[str, object] = {
     "level": "B-T",
 }
 RESULTS = ROOT / "bench" / "results-http.md"
+#: how the rows of ``--baseline-tree`` are marked
+BASELINE_LABEL = "(baseline tree)"
 CONCURRENCY = (1, 4, 16)
 #: targets of the issue (2-core machine, load generator on the same machine)
 TARGET_DOCS_PER_S = 100.0
@@ -122,9 +124,12 @@ class EsealServer:
         *,
         workers: int = 2,
         env: dict[str, str] | None = None,
+        root: Path = ROOT,
     ) -> None:
+        """``root``: the eseal checkout whose code runs (``cwd`` of ``python -m api.cli``)."""
         self.base = base
         self.data = base / "data"
+        self.root = root
         self.workers = workers
         self.env = {
             **os.environ,
@@ -146,8 +151,8 @@ class EsealServer:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [sys.executable, "-m", "api.cli", *args],
-            cwd=ROOT,
-            env=self.env,
+            cwd=self.root,
+            env={**self.env, "PYTHONPATH": str(self.root)},
             capture_output=True,
             text=True,
         )
@@ -183,8 +188,8 @@ class EsealServer:
                     "--workers",
                     str(self.workers),
                 ],
-                cwd=ROOT,
-                env=self.env,
+                cwd=self.root,
+                env={**self.env, "PYTHONPATH": str(self.root)},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -305,6 +310,8 @@ class LoadResult:
     keep_alive: bool = True
     #: CPU seconds each server process used during the run (workers "w<pid>", "parent")
     cpu: dict[str, float] = field(default_factory=dict)
+    #: "" for this checkout; ``--baseline-tree``'s label for the other one
+    tree: str = ""
 
     @property
     def connections(self) -> str:
@@ -529,85 +536,105 @@ async def bench_server(
     pdf: bytes,
     cli: CliBaseline | None = None,
     modes: tuple[bool, ...] = (True, False),
-) -> tuple[list[LoadResult], bytes]:
+    baseline: EsealServer | None = None,
+) -> list[LoadResult]:
     """Sealing (and verification) at each concurrency, with keep-alive clients and with a new
     connection per request (``modes``); ``cli`` runs its halves around the keep-alive cells it
-    is compared with (see ``BRACKETS``)."""
-    token = server.token
+    is compared with (see ``BRACKETS``).  ``baseline``: a server of another checkout, measured
+    in each cell right before or after this one (the order alternating)."""
     rows = []
-
-    async def cell(op: str, n: int, keep_alive: bool, run: Any) -> LoadResult:
-        bracket = BRACKETS.get((op, n)) if cli is not None and keep_alive else None
-        if bracket and cli is not None:
-            cli.half(*bracket)
-        r: LoadResult = await run()
-        if bracket and cli is not None:
-            cli.half(*bracket)
-        return r
+    servers = [(server, "")] + ([(baseline, BASELINE_LABEL)] if baseline else [])
+    flip = False
 
     def spread(r: LoadResult) -> str:
         workers = " / ".join(f"{v:.1f}" for v in r.worker_cpu)
         return f"worker CPU s {workers or '-'} (parent {r.cpu.get('parent', 0):.1f})"
 
+    async def cell(
+        op: str,
+        n: int,
+        keep_alive: bool,
+        name: str,
+        seconds: float,
+        count: int,
+        call: Callable[[EsealServer], Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]],
+        check: Callable[[httpx.Response], str | None],
+    ) -> None:
+        nonlocal flip
+        bracket = BRACKETS.get((op, n)) if cli is not None and keep_alive else None
+        if bracket and cli is not None:
+            cli.half(*bracket)
+        order = list(reversed(servers)) if flip else servers
+        flip = not flip
+        done = []
+        for each, tree in order:
+            r = await load(
+                name,
+                each.url,
+                n,
+                count,
+                seconds,
+                call(each),
+                check,
+                keep_alive=keep_alive,
+                cpu=each.cpu_seconds,
+            )
+            r.tree = tree
+            done.append(r)
+            print(
+                f"  {op} {archive}{' ' + tree if tree else ''} c={n} {r.connections}: "
+                f"{r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms p99 {r.pct(0.99):.0f} ms "
+                f"errors {r.errors}; {spread(r)}",
+                file=sys.stderr,
+            )
+        rows.extend(sorted(done, key=lambda r: r.tree))
+        if bracket and cli is not None:
+            cli.half(*bracket)
+
     for keep_alive in modes:
         for n in CONCURRENCY:
-            r = await cell(
+            await cell(
                 "sign",
                 n,
                 keep_alive,
-                lambda n=n, keep_alive=keep_alive: load(
-                    f"eseal `POST /v1/sign`, archive {archive}",
-                    server.url,
-                    n,
-                    budget.sign_count,
-                    budget.sign_seconds,
-                    lambda cl: sign_once(cl, token, pdf),
-                    check_signed,
-                    keep_alive=keep_alive,
-                    cpu=server.cpu_seconds,
-                ),
+                f"eseal `POST /v1/sign`, archive {archive}",
+                budget.sign_seconds,
+                budget.sign_count,
+                lambda each: lambda cl: sign_once(cl, each.token, pdf),
+                check_signed,
             )
-            rows.append(r)
-            print(
-                f"  sign {archive} c={n} {r.connections}: {r.per_s:.1f}/s p50 "
-                f"{r.pct(0.5):.0f} ms p99 {r.pct(0.99):.0f} ms errors {r.errors}; {spread(r)}",
-                file=sys.stderr,
+    if not verify:
+        return rows
+    two: dict[int, bytes] = {}
+    for each, _ in servers:
+        async with httpx.AsyncClient(base_url=each.url, timeout=60) as client:
+            response = await sign_once(client, each.token, pdf, TWO_SEALS)
+            if check_signed(response):
+                raise RuntimeError(f"2-seal document: {check_signed(response)}")
+            two[id(each)] = response.content
+    if cli is not None:
+        path = server.base / "two-seals.pdf"
+        path.write_bytes(two[id(server)])
+        cli.set_two_seals(path)
+    for keep_alive in modes:
+        for n in CONCURRENCY:
+            await cell(
+                "verify",
+                n,
+                keep_alive,
+                "eseal `POST /v1/verify` (2 seals, B-T)",
+                budget.verify_seconds,
+                budget.verify_count,
+                lambda each: lambda cl: verify_once(cl, each.token, two[id(each)]),
+                check_verified,
             )
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-        response = await sign_once(client, token, pdf, TWO_SEALS)
-        if check_signed(response):
-            raise RuntimeError(f"2-seal document: {check_signed(response)}")
-        two = response.content
-    if verify:
-        if cli is not None:
-            path = server.base / "two-seals.pdf"
-            path.write_bytes(two)
-            cli.set_two_seals(path)
-        for keep_alive in modes:
-            for n in CONCURRENCY:
-                r = await cell(
-                    "verify",
-                    n,
-                    keep_alive,
-                    lambda n=n, keep_alive=keep_alive: load(
-                        "eseal `POST /v1/verify` (2 seals, B-T)",
-                        server.url,
-                        n,
-                        budget.verify_count,
-                        budget.verify_seconds,
-                        lambda cl: verify_once(cl, token, two),
-                        check_verified,
-                        keep_alive=keep_alive,
-                        cpu=server.cpu_seconds,
-                    ),
-                )
-                rows.append(r)
-                print(
-                    f"  verify c={n} {r.connections}: {r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms "
-                    f"errors {r.errors}; {spread(r)}",
-                    file=sys.stderr,
-                )
-    return rows, two
+    return rows
+
+
+def _busiest(r: LoadResult) -> float:
+    """The busiest worker's share of the workers' CPU in the run, percent."""
+    workers = r.worker_cpu
+    return workers[0] / sum(workers) * 100 if workers and sum(workers) else float("nan")
 
 
 def fmt(x: float, digits: int = 1) -> str:
@@ -630,6 +657,7 @@ def render(
         + (f" --workers {args.workers}" if args.workers != 2 else "")
         + (" --no-cli" if args.no_cli else "")
         + (f" --seconds {args.seconds:g}" if args.seconds else "")
+        + (" --baseline-tree DIR" if args.baseline_tree else "")
     )
     lines = header("eseal over HTTP under load, beside pyHanko's CLI", command)[:-1]
     lines += [
@@ -644,9 +672,16 @@ def render(
         f"- mode: {'quick' if args.quick else 'full'}",
         "",
     ]
-    # the like-for-like pairs and the targets: keep-alive clients (as the issue asks)
-    signs = [r for r in loads if "sign" in r.name and "local" in r.name and r.keep_alive]
-    verifies = [r for r in loads if "verify" in r.name and r.keep_alive]
+    if args.baseline_tree:
+        lines[-1:-1] = [
+            f"- {BASELINE_LABEL}: rows of another checkout (`--baseline-tree`), its own server "
+            "on its own data dir, measured in every cell right before or after this checkout's "
+            "(the order alternating from cell to cell)"
+        ]
+    # the like-for-like pairs and the targets: keep-alive clients (as the issue asks), this tree
+    this_tree = [r for r in loads if not r.tree]
+    signs = [r for r in this_tree if "sign" in r.name and "local" in r.name and r.keep_alive]
+    verifies = [r for r in this_tree if "verify" in r.name and r.keep_alive]
     sign_c1 = next((r for r in signs if r.concurrency == 1), None)
     verify_c1 = next((r for r in verifies if r.concurrency == 1), None)
     best = max(signs, key=lambda r: r.per_s) if signs else None
@@ -659,7 +694,7 @@ def render(
     def status(ok: bool) -> str:
         return "met" if ok else "MISSED"
 
-    lines += [
+    like_for_like = [
         "## Like for like: eseal over HTTP beside pyHanko's CLI",
         "",
         "Documents per second over the wall-clock time of each run: a 1-page contract sealed "
@@ -705,6 +740,8 @@ def render(
             False,
         ),
     ]
+    if cli:  # no CLI run: no like-for-like table
+        lines += like_for_like
     for label, ours, theirs, target in pairs:
         if ours is None or theirs is None or not theirs.per_s:
             continue
@@ -713,6 +750,39 @@ def render(
             f"| {label} | {ours.per_s:.1f}/s | {theirs.per_s:.2f}/s | {ratio:.1f}× "
             f"| {status(ratio >= TARGET_CLI_RATIO) if target else '–'} |"
         )
+    if any(r.tree for r in loads):
+        lines += [
+            "",
+            f"## This checkout beside {BASELINE_LABEL}",
+            "",
+            "Each cell ran on both servers back to back (the order alternating), so a change in "
+            "the shared machine's load hits both alike. 'Busiest share': the busiest worker's "
+            "part of the workers' CPU (50 % is an even spread over two).",
+            "",
+            "| what | connections | concurrency | docs/s | baseline docs/s | × baseline "
+            "| p99 ms | baseline p99 ms | busiest share | baseline busiest share |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in this_tree:
+            other = next(
+                (
+                    b
+                    for b in loads
+                    if b.tree
+                    and (b.name, b.keep_alive, b.concurrency)
+                    == (r.name, r.keep_alive, r.concurrency)
+                ),
+                None,
+            )
+            if other is None:
+                continue
+            ratio = r.per_s / other.per_s if other.per_s else float("nan")
+            lines.append(
+                f"| {r.name} | {r.connections} | {r.concurrency} | {fmt(r.per_s)} "
+                f"| {fmt(other.per_s)} | {fmt(ratio, 2)}× | {fmt(r.pct(0.99))} "
+                f"| {fmt(other.pct(0.99))} | {fmt(_busiest(r), 0)} % "
+                f"| {fmt(_busiest(other), 0)} % |"
+            )
     lines += [
         "",
         "## Every run",
@@ -725,8 +795,8 @@ def render(
     ]
     for r in loads:
         lines.append(
-            f"| {r.name} | {r.connections} | {r.concurrency} | {r.ok} | {fmt(r.per_s)} | "
-            f"{fmt(r.pct(0.5))} | {fmt(r.pct(0.99))} | {r.errors} |"
+            f"| {r.name}{' ' + r.tree if r.tree else ''} | {r.connections} | {r.concurrency} "
+            f"| {r.ok} | {fmt(r.per_s)} | {fmt(r.pct(0.5))} | {fmt(r.pct(0.99))} | {r.errors} |"
         )
     for c in cli:
         lines.append(
@@ -751,10 +821,10 @@ def render(
         if not r.cpu:
             continue
         workers = r.worker_cpu
-        share = workers[0] / sum(workers) * 100 if workers and sum(workers) else float("nan")
+        share = _busiest(r)
         lines.append(
-            f"| {r.name} | {r.connections} | {r.concurrency} | {fmt(r.per_s)} | "
-            f"{' / '.join(f'{w:.1f}' for w in workers) or '–'} | "
+            f"| {r.name}{' ' + r.tree if r.tree else ''} | {r.connections} | {r.concurrency} "
+            f"| {fmt(r.per_s)} | {' / '.join(f'{w:.1f}' for w in workers) or '–'} | "
             f"{r.cpu.get('parent', 0.0):.1f} | {fmt(share, 0)} % | {fmt(r.server_cpu_ms)} |"
         )
     for r in loads:
@@ -809,22 +879,31 @@ async def main_async(args: argparse.Namespace) -> int:
             local.setup()
             local.start()
             servers.append(local)
+            baseline = None
+            if args.baseline_tree:
+                baseline = EsealServer(
+                    work / "baseline", workers=args.workers, root=Path(args.baseline_tree)
+                )
+                baseline.setup()
+                baseline.start()
+                servers.append(baseline)
             print(f"server up after {time.perf_counter() - started:.0f} s", file=sys.stderr)
             cli = (
                 CliBaseline(worker, pdf_path, local.data / "pki" / "root.pem", budget)
                 if worker is not None
                 else None
             )
-            rows, _ = await bench_server(local, "local", budget, True, pdf, cli)
-            loads += rows
+            loads += await bench_server(local, "local", budget, True, pdf, cli, baseline=baseline)
             local.stop()
+            if baseline is not None:
+                baseline.stop()
             if args.s3:
                 weed = start_weed(work / "weed")
                 s3 = EsealServer(work / "s3", workers=args.workers, env=s3_env(weed))
                 s3.setup()
                 s3.start()
                 servers.append(s3)
-                rows, _ = await bench_server(s3, "S3 (SeaweedFS)", budget, False, pdf)
+                rows = await bench_server(s3, "S3 (SeaweedFS)", budget, False, pdf)
                 at = sum(1 for r in loads if "sign" in r.name)  # after the local sealing rows
                 loads[at:at] = rows
                 s3.stop()
@@ -859,6 +938,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--seconds", type=float, default=0.0, help="cap every cell at this many seconds"
+    )
+    parser.add_argument(
+        "--baseline-tree",
+        metavar="DIR",
+        help="another eseal checkout (e.g. the main branch) whose server is measured in "
+        "every cell right before or after this one's, the order alternating",
     )
     args = parser.parse_args()
     return asyncio.run(main_async(args))
