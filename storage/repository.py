@@ -25,7 +25,7 @@ from seals.license import License, LicenseStatus, StatusChange
 from seals.model import Enterprise, ImageSource, RevocationReason, Seal, SealStatus
 
 from .audit import append_events
-from .db import WRITE, translate_errors
+from .db import WRITE, StorageUnavailable, translate_errors
 from .outbox import emit_audited
 from .tables import EnterpriseRow, RegistryRevisionRow, SealRow, StatusChangeRow
 
@@ -199,12 +199,35 @@ class SqlEnterpriseRepository:
 
     @_storage_errors
     def revision(self) -> int:
-        """The registry's revision: one primary-key read."""
-        with self._reading() as session:
-            found = session.scalar(
-                select(RegistryRevisionRow.revision).where(RegistryRevisionRow.id == 1)
-            )
-        return int(found or 0)
+        """The registry's revision: one primary-key read.
+
+        Read on every look-up of the seal cache (:mod:`seals.registry_cache`), so it is read on
+        a pooled connection directly, as one statement (the ORM session and SQLite's explicit
+        ``BEGIN``/``COMMIT`` cost about 30 times the read itself).  A single ``SELECT`` sees
+        one committed state on either database; on PostgreSQL the pool ends its implicit
+        transaction when the connection is returned."""
+        dbapi = self._engine.dialect.loaded_dbapi
+        try:
+            raw = self._engine.raw_connection()
+        except (dbapi.OperationalError, dbapi.InterfaceError) as err:
+            raise StorageUnavailable(
+                "the metadata database is not available; try again later"
+            ) from err
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(_REVISION_SQL)
+                found = cursor.fetchone()
+            finally:
+                cursor.close()
+        except (dbapi.OperationalError, dbapi.InterfaceError) as err:
+            raw.invalidate(err)  # not back into the pool: it may be broken
+            raise StorageUnavailable(
+                "the metadata database is not available; try again later"
+            ) from err
+        finally:
+            raw.close()
+        return int(found[0]) if found else 0
 
     @_storage_errors
     def revoked_seals(self) -> list[Seal]:
@@ -215,6 +238,9 @@ class SqlEnterpriseRepository:
         )
         with self._reading() as session:
             return [_to_seal(row) for row in session.scalars(stmt)]
+
+
+_REVISION_SQL = f"SELECT revision FROM {RegistryRevisionRow.__tablename__} WHERE id = 1"
 
 
 def _bump_revision(session: Session) -> None:
