@@ -18,7 +18,19 @@ from .container import build
 from .limits import BodyLimit
 from .observability import Metrics, RequestLog, configure_logging
 from .problems import problem
-from .routes import admin, archives, documents, enterprises, invoices, national, ops, pki, web
+from .routes import (
+    admin,
+    archives,
+    documents,
+    enterprises,
+    invoices,
+    license,
+    national,
+    ops,
+    permits,
+    pki,
+    web,
+)
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -95,7 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "the server failed; the request id identifies it in the logs",
         )
 
-    for module in (ops, enterprises, documents, national, invoices, archives, pki, admin, web):
+    routers = (ops, enterprises, documents, national, invoices, archives, pki, admin, web)
+    for module in (*routers, license, permits):
         app.include_router(module.router)
 
     app.add_middleware(BodyLimit, limit=int(settings.max_upload_mb * 1024 * 1024))

@@ -85,6 +85,14 @@ class Action(enum.Enum):
     MANAGE_API_KEYS = "manage_api_keys"
     #: read and cross-check a 数电票's OFD and XML (``POST /v1/invoices/check``)
     CHECK_INVOICES = "check_invoices"
+    #: get the license as a sealed PDF (``GET .../license.pdf``)
+    READ_LICENSE_PDF = "read_license_pdf"
+    #: make a scan-to-check code of one's own license (``POST .../license-qr``)
+    SHOW_LICENSE = "show_license"
+    #: read the permits and filings under a license (``GET .../permits...``)
+    READ_PERMITS = "read_permits"
+    #: record and change permits and filings (``POST``/``PATCH .../permits...``)
+    MANAGE_PERMITS = "manage_permits"
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,10 @@ RULES: dict[Action, Rule] = {
     Action.VERIFY_AUDIT: _rule(*_ADMIN_OWNER),
     Action.MANAGE_API_KEYS: _rule(*_ADMIN),
     Action.CHECK_INVOICES: _rule(*_SIGNED_IN),
+    Action.READ_LICENSE_PDF: _rule(*_SIGNED_IN, any_enterprise=(Role.ADMIN, Role.VERIFIER)),
+    Action.SHOW_LICENSE: _rule(*_ADMIN_OWNER),
+    Action.READ_PERMITS: _rule(*_SIGNED_IN, any_enterprise=(Role.ADMIN, Role.VERIFIER)),
+    Action.MANAGE_PERMITS: _rule(*_ADMIN_OWNER),
 }
 
 
