@@ -196,3 +196,21 @@ def test_a_new_registration_authority_gets_a_new_seal_and_old_files_stay_valid(
         assert report.signatures[0].enterprise.name == "山东省市场监督管理局"
     finally:
         c.close()
+
+
+def test_a_data_dir_made_before_the_authority_seal_gets_it_at_start(settings: Settings) -> None:
+    from api.container import build
+
+    pki = settings.pki_dir
+    manifest = json.loads((pki / "pki.json").read_text())
+    manifest["keys"].pop("authority")
+    (pki / "pki.json").write_text(json.dumps(manifest))
+    (pki / "authority.pem").unlink()
+    c = build(settings)
+    try:
+        cert = c.pki.authority_certificate()
+        assert c.license_desk.authority == settings.registration_authority
+        assert cert.serial_number in c.pki.internal_serials()  # OCSP answers "good" for it
+    finally:
+        c.close()
+    assert "authority" in json.loads((pki / "pki.json").read_text())["keys"]
