@@ -173,7 +173,7 @@ class EnterpriseInfo(BaseModel):
     license_status_at_signing: LicenseStatus | None
     matches_registry: bool
     #: the permits and filings under the license now; set only for a registered enterprise
-    #: (the report leaves the key out otherwise)
+    #: with at least one (the report leaves the key out otherwise: absent means none)
     permits_now: list[PermitItem] | None = None
 
 

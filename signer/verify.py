@@ -382,7 +382,8 @@ class Verifier:
         )
         if enterprise is not None and self._permits is not None:
             permits, notices = self._permits.for_report(enterprise, field_name)
-            verdict.enterprise.permits_now = permits
+            if permits:  # the key only where there is something to say: reports stay as they were
+                verdict.enterprise.permits_now = permits
             verdict.notices += notices
         return info, verdict
 
