@@ -25,6 +25,9 @@ from keystore.base import KeyAlgorithm
 from seals.license import License
 from seals.permits import PermitKind, PermitStatus
 from seals.vocab import (
+    ApprovalDecision,
+    ApprovalMode,
+    ApprovalStatus,
     DocumentFormat,
     DocumentType,
     ImageSource,
@@ -298,6 +301,290 @@ class ChainCheck(_Answer):
 InvoiceCheckAnswer = InvoiceVerdict
 
 
+# -- logging in with the license (认证登录) -------------------------------------------------
+
+from seals.assertions import AssertionAlgorithm, ChallengeState  # noqa: E402
+
+
+class RelyingPartyAnswer(_Answer):
+    """Who asks for the login, from its access form (附件2 接入信息表)."""
+
+    id: str = Field(description="the relying party's API key id: the assertion's aud")
+    organisation_name: str | None = Field(description="单位名称")
+    uscc: str | None = Field(description="the relying party's own USCC")
+    application_system: str | None = Field(description="应用系统名称")
+    endpoint: str | None = Field(description="域名或IP及端口")
+
+
+class ChallengeAnswer(_Answer):
+    """A login challenge: who asks, for what, until when, and (once confirmed) the assertion."""
+
+    id: str
+    status: ChallengeState
+    url: str = Field(description="what the QR code says: where the enterprise reads and confirms")
+    nonce: str
+    purpose: str
+    algorithm: AssertionAlgorithm | None = Field(
+        description="the JWS alg asked for; null: the official seal's international key"
+    )
+    expect_uscc: str | None = Field(description="only this enterprise may confirm; null: any")
+    created_at: Time
+    expires_at: Time = Field(description="confirm before this time")
+    relying_party: RelyingPartyAnswer
+    uscc: str | None = Field(description="the enterprise that confirmed")
+    confirmed_at: Time | None
+    assertion: str | None = Field(
+        description="the signed assertion (compact JWS), for the relying party, an admin and "
+        "the enterprise that confirmed"
+    )
+    assertion_expires_at: Time | None
+    verified_at: Time | None = Field(description="when the relying party verified it online")
+
+
+class NewChallengeAnswer(ChallengeAnswer):
+    """The new challenge, with its QR code to show the enterprise."""
+
+    qr_png: str = Field(description="the QR code of url: a PNG as a data: URI (base64)")
+
+
+class AssertionSealAnswer(_Answer):
+    kind: SealKind
+    serial: Serial = Field(description="the serial of the certificate that signed")
+    version: int = Field(ge=1)
+    certificate: str = Field(description="the certificate that signed, PEM")
+
+
+class AssertionCheck(_Answer):
+    """An assertion verified online: what it says, and the license as it is now."""
+
+    valid: Literal[True]
+    algorithm: AssertionAlgorithm
+    uscc: str
+    name: str
+    license_status: LicenseStatus = Field(description="the license's status now")
+    audience: str
+    nonce: str
+    purpose: str
+    issued_at: Time
+    expires_at: Time
+    challenge: str = Field(description="the challenge's id (the assertion's jti)")
+    seal: AssertionSealAnswer
+    verified_at: Time
+
+
+__all__ += ["AssertionCheck", "ChallengeAnswer", "NewChallengeAnswer", "RelyingPartyAnswer"]
+# -- seal-use approval (用印审批) ---------------------------------------------------------------
+
+
+class PolicyConditionAnswer(_Answer):
+    document_types: list[DocumentType] | None = Field(
+        description="approval only for these declared document types; null: every type"
+    )
+    min_amount: str | None = Field(
+        description="approval only from this amount (yuan) up; null: whatever the amount. "
+        "A request that names no amount needs approval",
+        examples=["100000.00"],
+    )
+
+
+class SealPolicyAnswer(_Answer):
+    """Whether using one seal kind needs approval, by how many of which approvers, and when."""
+
+    kind: SealKind
+    approval: ApprovalMode
+    quorum: int = Field(ge=1, description="M: how many approvers must approve")
+    approvers: list[str] | None = Field(
+        description="ids of the approver keys that count; null: every approver key of the "
+        "enterprise"
+    )
+    condition: PolicyConditionAnswer
+    updated_at: Time | None
+    updated_by: str | None = Field(description="the API key id (or cli) that set it")
+
+
+class SealPoliciesAnswer(_Answer):
+    uscc: str
+    approver_keys: list[str] = Field(description="ids of the enterprise's active approver keys")
+    policies: list[SealPolicyAnswer] = Field(description="one per seal kind, all five")
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "uscc": "91110108551385082Q",
+                    "approver_keys": ["3f2a9c0d1e4b5a6c", "7d8e9f0a1b2c3d4e"],
+                    "policies": [
+                        {
+                            "kind": "contract",
+                            "approval": "required",
+                            "quorum": 2,
+                            "approvers": None,
+                            "condition": {
+                                "document_types": ["contract"],
+                                "min_amount": "100000.00",
+                            },
+                            "updated_at": "2026-03-01T08:00:00+00:00",
+                            "updated_by": "a1b2c3d4e5f60718",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+
+class ApprovalRequesterAnswer(_Answer):
+    key_id: str
+    name: str
+
+
+class ApprovalDocumentAnswer(_Answer):
+    sha256: Sha256 = Field(description="of the uploaded document, fixed when it was uploaded")
+    size: int
+    format: DocumentFormat
+    name: str | None = Field(description="the uploaded file's name")
+    kept: bool = Field(
+        description="whether the upload is still kept (while pending or approved): "
+        "GET .../original and .../preview work only then"
+    )
+
+
+class ApprovalRequirementAnswer(_Answer):
+    kind: SealKind
+    quorum: int
+    approvers: list[str] | None
+    approvals: int = Field(description="approvals so far that count for this requirement")
+
+
+class ApprovalDecisionAnswer(_Answer):
+    key_id: str
+    name: str
+    decision: ApprovalDecision
+    comment: str | None
+    at: Time
+
+
+class PlacementAnswer(_Answer):
+    """Where one seal (or one strip of a cross-page seal) goes."""
+
+    n: int = Field(description="the seal's place in the order of sealing, from 1")
+    kind: SealKind
+    page: int | None = Field(description="from 1; null for a seal that fills a named field")
+    rect: list[float] | None = Field(
+        description="[x0, y0, x1, y1]: PDF in points from the visible page's bottom-left, "
+        "OFD in mm from the page's top-left"
+    )
+    unit: Literal["pt", "mm"] | None
+    origin: Literal["bottom-left", "top-left"] | None
+    cross_page: bool = Field(description="a strip of a cross-page seal (骑缝章)")
+    field: str | None = Field(description="the signature field the seal fills, if named")
+
+
+class ApprovalProblemAnswer(_Answer):
+    code: str
+    status: int
+    detail: str
+
+
+class ApprovalAnswer(_Answer):
+    """A sealing request that needs approval, its decisions and its outcome."""
+
+    id: str = Field(description="ULID")
+    uscc: str
+    status: ApprovalStatus
+    requested_by: ApprovalRequesterAnswer
+    requested_at: Time
+    expires_at: Time = Field(
+        description="a pending request expires then (ESEAL_APPROVAL_TTL_HOURS after it was made)"
+    )
+    finished_at: Time | None
+    document: ApprovalDocumentAnswer
+    document_type: DocumentType
+    reference: str | None
+    amount: str | None = Field(description="the amount the request declared, yuan")
+    options: dict[str, Any] = Field(description="the sealing options, as sent")
+    requirements: list[ApprovalRequirementAnswer]
+    decisions: list[ApprovalDecisionAnswer]
+    placements: list[PlacementAnswer]
+    archive_id: str | None = Field(description="the sealed document's archive id, once sealed")
+    result_sha256: Sha256 | None
+    error: ApprovalProblemAnswer | None = Field(
+        description="why sealing failed (failed), or why the last attempt was cut (approved)"
+    )
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "01JNB3V2K7Q8W9X0Y1Z2A3B4C5",
+                    "uscc": "91110108551385082Q",
+                    "status": "pending",
+                    "requested_by": {"key_id": "5e6f7a8b9c0d1e2f", "name": "合同系统"},
+                    "requested_at": "2026-03-02T01:00:00+00:00",
+                    "expires_at": "2026-03-05T01:00:00+00:00",
+                    "finished_at": None,
+                    "document": {
+                        "sha256": "9f86d081884c7d659a2feaa0c55ad015"
+                        "a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                        "size": 48213,
+                        "format": "pdf",
+                        "name": "HT-2026-0001.pdf",
+                        "kept": True,
+                    },
+                    "document_type": "contract",
+                    "reference": "HT-2026-0001",
+                    "amount": "250000.00",
+                    "options": {
+                        "seals": [{"kind": "contract", "keyword": "甲方（盖章）"}],
+                        "document_type": "contract",
+                        "reference": "HT-2026-0001",
+                    },
+                    "requirements": [
+                        {"kind": "contract", "quorum": 2, "approvers": None, "approvals": 1}
+                    ],
+                    "decisions": [
+                        {
+                            "key_id": "3f2a9c0d1e4b5a6c",
+                            "name": "法务 张三",
+                            "decision": "approve",
+                            "comment": "条款已审",
+                            "at": "2026-03-02T02:00:00+00:00",
+                        }
+                    ],
+                    "placements": [
+                        {
+                            "n": 1,
+                            "kind": "contract",
+                            "page": 2,
+                            "rect": [300.5, 95.2, 413.9, 208.6],
+                            "unit": "pt",
+                            "origin": "bottom-left",
+                            "cross_page": False,
+                            "field": None,
+                        }
+                    ],
+                    "archive_id": None,
+                    "result_sha256": None,
+                    "error": None,
+                }
+            ]
+        },
+    )
+
+
+class ApprovalPageAnswer(_Answer):
+    items: list[ApprovalAnswer]
+    next_before: str | None = Field(description="pass it back as ?before= for the next page")
+
+
+__all__ += [
+    "ApprovalAnswer",
+    "ApprovalPageAnswer",
+    "SealPoliciesAnswer",
+    "SealPolicyAnswer",
+]
 # -- the license as identity: permits and check codes (issue 18) ------------------------------
 
 

@@ -20,6 +20,7 @@ from .observability import Metrics, RequestLog, configure_logging
 from .problems import problem
 from .routes import (
     admin,
+    approvals,
     archives,
     documents,
     enterprises,
@@ -31,6 +32,7 @@ from .routes import (
     pki,
     web,
 )
+from .routes import login as login_routes
 from .settings import Settings
 
 __all__ = ["create_app"]
@@ -107,9 +109,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "the server failed; the request id identifies it in the logs",
         )
 
-    routers = (ops, enterprises, documents, national, invoices, archives, pki, admin, web)
-    for module in (*routers, license, permits):
+    for module in (
+        ops,
+        enterprises,
+        documents,
+        national,
+        invoices,
+        archives,
+        approvals,
+        pki,
+        admin,
+        web,
+        license,
+        permits,
+    ):
         app.include_router(module.router)
+    app.include_router(login_routes.router)
 
     app.add_middleware(BodyLimit, limit=int(settings.max_upload_mb * 1024 * 1024))
     app.add_middleware(RequestLog, metrics=metrics)

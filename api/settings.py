@@ -151,6 +151,21 @@ class Settings(BaseSettings):
         300, gt=0, description="wall time one document's sealing or verification may take"
     )
     log_level: str = Field("INFO", description="log level of the JSON logs")
+    login_challenge_seconds: int = Field(
+        300,
+        ge=30,
+        le=3600,
+        description="how long a login challenge (认证登录) waits to be confirmed",
+    )
+    login_assertion_seconds: int = Field(
+        300, ge=30, le=3600, description="how long a login assertion counts once it is signed"
+    )
+    approval_ttl_hours: float = Field(
+        72,
+        gt=0,
+        le=24 * 366,
+        description="how long a sealing request waits for its approvals before it expires",
+    )
 
     # -- the license as identity (issue 18) -------------------------------------------------
     registration_authority: str = Field(

@@ -35,7 +35,15 @@ from sqlalchemy.types import TypeDecorator
 from seals.kinds import SealKind
 from seals.license import LicenseStatus
 from seals.model import ImageSource, RevocationReason, SealStatus
-from seals.vocab import DocumentFormat, DocumentType, PadesLevel, values
+from seals.vocab import (
+    ApprovalDecision,
+    ApprovalMode,
+    ApprovalStatus,
+    DocumentFormat,
+    DocumentType,
+    PadesLevel,
+    values,
+)
 
 __all__ = [
     "Base",
@@ -351,6 +359,174 @@ class ArchiveVersionRow(Base):
 __all__ += ["ArchiveVersionRow"]
 
 
+from seals.assertions import AssertionAlgorithm, ChallengeState  # noqa: E402
+
+#: the states of seals.assertions.ChallengeState that are stored (``expired`` and ``used`` are
+#: told by the time and ``verified_at``)
+CHALLENGE_STATUSES = [ChallengeState.PENDING.value, ChallengeState.CONFIRMED.value]
+ASSERTION_ALGORITHMS = list(values(AssertionAlgorithm))
+
+
+class LoginChallengeRow(Base):
+    """A relying party's login challenge (认证登录), migration 0015: short-lived, confirmed
+    once by the enterprise that logs in, its assertion verified online once.
+
+    A relying party's nonce is unique among its challenges (``nonce_reused``); rows are
+    deleted a day after they stop counting, which keeps the table small and the uniqueness
+    for as long as any assertion of the nonce could still be accepted.
+    """
+
+    __tablename__ = "login_challenges"
+
+    #: 128 random bits, base64url: the URL in the QR code, and the assertion's ``jti``
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: the relying party: its API key's id (the assertion's ``aud``)
+    relying_party: Mapped[str] = mapped_column(String(32))
+    nonce: Mapped[str] = mapped_column(String(128))
+    purpose: Mapped[str] = mapped_column(String(200))
+    #: the JWS alg asked for; None: the official seal's international key
+    algorithm: Mapped[str | None] = mapped_column(String(8))
+    #: only this enterprise may confirm (None: any)
+    expect_uscc: Mapped[str | None] = mapped_column(String(18))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    #: the enterprise that confirmed, with which key, when
+    uscc: Mapped[str | None] = mapped_column(String(18), ForeignKey("enterprises.uscc"))
+    confirmed_by: Mapped[str | None] = mapped_column(String(32))
+    confirmed_at: Mapped[datetime | None]
+    #: the signed assertion (compact JWS) and when it stops counting
+    assertion: Mapped[str | None] = mapped_column(Text)
+    assertion_expires_at: Mapped[datetime | None]
+    #: when the relying party verified the assertion online (once; a second time is a replay)
+    verified_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("relying_party", "nonce"),
+        CheckConstraint(_one_of("status", CHALLENGE_STATUSES), name="status"),
+        CheckConstraint(_one_of("algorithm", ASSERTION_ALGORITHMS), name="algorithm"),
+        CheckConstraint(
+            "status = 'pending' OR (uscc IS NOT NULL AND assertion IS NOT NULL)", name="confirmed"
+        ),
+        Index(None, "expires_at"),
+    )
+
+
+__all__ += ["LoginChallengeRow"]
+# -- seal-use approval (用印审批, storage/approvals.py, migration 0011) -------------------------
+
+APPROVAL_MODES = list(values(ApprovalMode))
+APPROVAL_STATUSES = list(values(ApprovalStatus))
+APPROVAL_DECISIONS = list(values(ApprovalDecision))
+#: the formats a pending document may have: the ones a sealing request takes
+APPROVAL_FORMATS = [DocumentFormat.PDF.value, DocumentFormat.OFD.value]
+
+
+class SealPolicyRow(Base):
+    """Whether using one seal kind of one enterprise needs approval, and whose.
+
+    No row: ``approval: none``.  ``approvers`` null: every approver key of the enterprise;
+    else the ids of those keys.  The condition narrows when approval is needed: the declared
+    ``document_types`` only, and amounts of at least ``min_amount_fen`` (分) only."""
+
+    __tablename__ = "seal_policies"
+
+    uscc: Mapped[str] = mapped_column(String(18), ForeignKey("enterprises.uscc"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    approval: Mapped[str] = mapped_column(String(16))
+    quorum: Mapped[int] = mapped_column(Integer)
+    approvers: Mapped[list[str] | None] = mapped_column(JSON)
+    document_types: Mapped[list[str] | None] = mapped_column(JSON)
+    min_amount_fen: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", SEAL_KINDS), name="kind"),
+        CheckConstraint(_one_of("approval", APPROVAL_MODES), name="approval"),
+        CheckConstraint("quorum >= 1", name="quorum"),
+        CheckConstraint("min_amount_fen >= 0", name="min_amount"),
+    )
+
+
+class ApprovalRow(Base):
+    """A sealing request that waits for (or went through) approval.
+
+    ``id`` is a ULID (time order).  ``options`` are the request's sealing options as sent,
+    ``requirements`` the policies that applied when it was made (``[{kind, quorum,
+    approvers}]``: later policy changes do not move a request), ``placements`` where each seal
+    will go.  ``(requested_by, idempotency_key)`` is unique: a retry finds its request."""
+
+    __tablename__ = "approvals"
+
+    id: Mapped[str] = mapped_column(Ulid, primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), ForeignKey("enterprises.uscc"))
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(32))
+    requester_name: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    #: SHA-256 of the request: the file, the options and the amount
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    document_size: Mapped[int] = mapped_column(BigInteger)
+    document_format: Mapped[str] = mapped_column(String(8))
+    original_name: Mapped[str | None] = mapped_column(String(255))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    document_type: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    amount_fen: Mapped[int | None] = mapped_column(BigInteger)
+    requirements: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    placements: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: when a sealing attempt took the request (a later one may take it once this is stale)
+    sealing_since: Mapped[datetime | None]
+    archive_id: Mapped[str | None] = mapped_column(Ulid)
+    result_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: the problem of a failed (or interrupted) sealing: ``{code, status, detail}``
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", APPROVAL_STATUSES), name="status"),
+        CheckConstraint(_one_of("document_format", APPROVAL_FORMATS), name="document_format"),
+        CheckConstraint(_one_of("document_type", ARCHIVE_DOCUMENT_TYPES), name="document_type"),
+        CheckConstraint("document_size >= 0", name="document_size"),
+        UniqueConstraint("requested_by", "idempotency_key"),
+        Index(None, "uscc", "status", "id"),
+        Index(None, "status", "expires_at"),
+    )
+
+
+class ApprovalVoteRow(Base):
+    """One approver's decision on one request; one per key."""
+
+    __tablename__ = "approval_votes"
+
+    approval_id: Mapped[str] = mapped_column(
+        Ulid, ForeignKey("approvals.id", ondelete="CASCADE"), primary_key=True
+    )
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_name: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+
+    __table_args__ = (CheckConstraint(_one_of("decision", APPROVAL_DECISIONS), name="decision"),)
+
+
+class ApprovalDocumentRow(Base):
+    """The bytes of a request's document while it waits; removed when the request ends."""
+
+    __tablename__ = "approval_documents"
+
+    approval_id: Mapped[str] = mapped_column(
+        Ulid, ForeignKey("approvals.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+__all__ += ["ApprovalDocumentRow", "ApprovalRow", "ApprovalVoteRow", "SealPolicyRow"]
 # -- permits and filings under a license (seals.permits, migration 0014) -------------------
 
 #: seals.permits.PermitKind, PermitStatus (their values)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import apikey, archive, documents, enterprise, keys, pki, seal, server, ses
+from . import apikey, approval, archive, documents, enterprise, keys, pki, seal, server, ses
 
 __all__ = ["build_parser"]
 
@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     server.register_serve(sub)
     enterprise.register(sub)
     seal.register(sub)
+    approval.register_policy(sub)  # eseal seal policy
     documents.register(sub)  # sign, verify, extend
+    approval.register(sub)
     ses.register(sub)
     archive.register(sub)
     keys.register(sub)

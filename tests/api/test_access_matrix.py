@@ -1,7 +1,8 @@
 """Every route × every role × own and other enterprise: the status, the body, nothing changed.
 
 Roles: no token, admin, an enterprise key of the enterprise in the path ("own"), an
-enterprise key of another enterprise ("other"), a verifier.  A refused request must leave
+enterprise key of another enterprise ("other"), a verifier, an approver key of the enterprise
+in the path ("approver", 用印审批).  A refused request must leave
 the audit log, the license and the seals exactly as they were.  An allowed request must get
 the answer that role is meant to get: its status and what the body says (whose records,
 which document, which state), not merely "not 401/403".
@@ -32,11 +33,11 @@ from helpers import OTHER_USCC, USCC, Api, license_data
 from invoices import invoice, invoice_xml
 from pdfs import simple_pdf
 
-ROLES = (None, "admin", "own", "other", "verifier")
+ROLES = (None, "admin", "own", "other", "verifier", "approver")
 PDF = simple_pdf(1)
 NEW_USCC = "914403001922038216"
 #: the enterprise each enterprise key belongs to
-ENTERPRISE_OF = {"own": USCC, "other": OTHER_USCC}
+ENTERPRISE_OF = {"own": USCC, "other": OTHER_USCC, "approver": USCC}
 
 Check = Callable[[Api, str | None, httpx.Response], None]
 
@@ -186,6 +187,21 @@ def _metrics(api: Api, who: str | None, r: httpx.Response) -> None:
     assert "# TYPE eseal_http_requests_total counter" in r.text
 
 
+def _policies(uscc: str) -> Check:
+    def check(api: Api, who: str | None, r: httpx.Response) -> None:
+        body = r.json()
+        assert body["uscc"] == uscc and len(body["policies"]) == 5
+
+    return check
+
+
+def _approvals(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert {a["uscc"] for a in r.json()["items"]} <= _visible(who)
+
+
+_NO_SUCH_APPROVAL = Answer(404, "application/problem+json", _problem("approval_not_found"))
+
+
 def _license_pdf(api: Api, who: str | None, r: httpx.Response) -> None:
     assert r.content.startswith(b"%PDF") and b"/ByteRange" in r.content
     assert r.headers["x-eseal-sha256"] == hashlib.sha256(r.content).hexdigest()
@@ -235,7 +251,10 @@ class Route:
 
 E = f"/v1/enterprises/{USCC}"
 EVERYONE = ROLES
-SIGNED_IN = ("admin", "own", "other", "verifier")
+SIGNED_IN = ("admin", "own", "other", "verifier", "approver")
+#: the roles of an enterprise's own keys and the admin's: who reads approval requests
+APPROVAL_READERS = ("admin", "own", "other", "approver")
+NO_APPROVAL = f"/v1/approvals/{'0' * 26}"
 ROUTES: list[Route] = [
     Route(
         "POST",
@@ -307,7 +326,7 @@ ROUTES: list[Route] = [
         "POST",
         "/v1/invoices/check",
         lambda: {"files": {"xml": ("i.xml", invoice_xml(invoice()), "application/xml")}},
-        _same(Answer(200), *SIGNED_IN),
+        _same(Answer(200), "admin", "own", "other", "verifier"),
     ),
     Route(
         "GET",
@@ -349,6 +368,43 @@ ROUTES: list[Route] = [
         {"admin": Answer(404, "application/problem+json", _problem("api_key_not_found"))},
     ),
     Route(
+        "GET",
+        f"{E}/seal-policies",
+        dict,
+        _same(Answer(200, check=_policies(USCC)), "admin", "own", "approver"),
+    ),
+    Route(
+        "PUT",
+        f"{E}/seal-policies",
+        lambda: {"json": {"policies": []}},
+        {"admin": Answer(200, check=_policies(USCC))},
+    ),
+    Route("GET", "/v1/approvals", dict, _same(Answer(200, check=_approvals), *APPROVAL_READERS)),
+    *(
+        Route(
+            "GET",
+            f"{NO_APPROVAL}{tail}",
+            dict,
+            _same(_NO_SUCH_APPROVAL, *APPROVAL_READERS),
+        )
+        for tail in ("", "/original", "/preview", "/document")
+    ),
+    *(
+        Route(
+            "POST",
+            f"{NO_APPROVAL}/{verb}",
+            lambda: {"json": {"comment": "x"}},
+            {"approver": _NO_SUCH_APPROVAL},
+        )
+        for verb in ("approve", "reject")
+    ),
+    Route(
+        "POST",
+        f"{NO_APPROVAL}/seal",
+        dict,
+        _same(_NO_SUCH_APPROVAL, "own", "other", "approver"),
+    ),
+    Route(
         "POST",
         "/v1/tsa",
         lambda: {"content": b"garbage", "headers": {"Content-Type": "application/timestamp-query"}},
@@ -366,6 +422,44 @@ ROUTES: list[Route] = [
         "/v1/pki/ocsp",
         lambda: {"content": b"garbage"},
         _same(Answer(200, "application/ocsp-response", _ocsp_refusal), *EVERYONE),
+    ),
+    # logging in with the license: the suite's verifier key has no access form, so it is a
+    # verifier but not a relying party (tests/api/test_login.py runs the whole flow)
+    Route(
+        "POST",
+        "/v1/auth/challenges",
+        lambda: {"json": {"nonce": "n0nce-of-the-matrix-test", "purpose": "登录"}},
+        {
+            "verifier": Answer(
+                403, "application/problem+json", _problem("relying_party_not_registered")
+            )
+        },
+    ),
+    Route(
+        "GET",
+        "/v1/auth/challenges/nosuchchallenge",
+        dict,
+        _same(Answer(404, "application/problem+json", _problem("challenge_not_found")), *SIGNED_IN),
+    ),
+    Route(
+        "POST",
+        "/v1/auth/challenges/nosuchchallenge/confirm",
+        dict,
+        _same(
+            Answer(404, "application/problem+json", _problem("challenge_not_found")),
+            "own",
+            "other",
+        ),
+    ),
+    Route(
+        "POST",
+        "/v1/auth/assertions/verify",
+        lambda: {"json": {"assertion": "not.an.assertion"}},
+        {
+            "verifier": Answer(
+                403, "application/problem+json", _problem("relying_party_not_registered")
+            )
+        },
     ),
     Route("GET", "/healthz", dict, _same(Answer(200, check=_healthy), *EVERYONE)),
     Route(
@@ -439,6 +533,9 @@ def _seal_for_both(api: Api) -> None:
 
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{r.method} {r.path}" for r in ROUTES])
 def test_route_by_role(api: Api, route: Route) -> None:
+    _, api.tokens["approver"] = api.container.api_keys.create(
+        role="approver", uscc=USCC, name="approver", actor="test"
+    )
     if route.sealed_first:
         _seal_for_both(api)
     for who in ROLES:
