@@ -39,6 +39,7 @@ from seals.vocab import (
 )
 from signer.invoice import InvoiceVerdict
 from storage.archive.model import ArchiveStatus, PartyRole
+from storage.batches import BatchStatus, ItemStatus
 
 from .auth import Role
 from .models import AccessForm
@@ -59,6 +60,12 @@ __all__ = [
     "RegistrationAnswer",
     "RenewalAnswer",
     "SealAnswer",
+    "WebhookAnswer",
+    "WebhookDeliveryAnswer",
+    "WebhookDeliveryDetail",
+    "WebhookDeliveryPage",
+    "WebhookEvent",
+    "WebhookSecretAnswer",
 ]
 
 #: an ISO 8601 time with its offset, as the domain wrote it
@@ -585,6 +592,227 @@ __all__ += [
     "SealPoliciesAnswer",
     "SealPolicyAnswer",
 ]
+
+
+# -- batches ----------------------------------------------------------------------------------
+
+_BATCH_ID = "01JQ3Z7K8M2N4P6R8T0V2X4Z6B"
+
+
+class BatchCounts(_Answer):
+    queued: int = Field(ge=0)
+    running: int = Field(ge=0)
+    done: int = Field(ge=0, description="sealed, archived and audited")
+    failed: int = Field(ge=0, description="refused or failed: see each file's code")
+
+
+class BatchNotice(_Answer):
+    code: str = Field(examples=["cross_page_skipped"])
+    message: str
+
+
+class BatchFileAnswer(_Answer):
+    """One file of a batch: its result once finished (sealed: the archive id and SHA-256 of
+    the sealed file; failed: the code and detail a single ``POST /v1/sign`` would answer)."""
+
+    position: int = Field(ge=0, description="its place in the request, from 0")
+    name: str = Field(description="the part's file name, or the path in the uploaded ZIP")
+    status: ItemStatus
+    input_sha256: Sha256
+    input_size: int
+    attempts: int = Field(description="times a worker took it (outages are retried)")
+    archive_id: str | None
+    sha256: Sha256 | None = Field(description="SHA-256 of the sealed file")
+    size: int | None
+    format: DocumentFormat | None
+    code: str | None = Field(description="a failed file's problem code", examples=["invalid_pdf"])
+    detail: str | None
+    notices: list[BatchNotice]
+    finished_at: Time | None
+
+
+class BatchAnswer(_Answer):
+    """A batch: its progress and each file's result (``GET /v1/batches/{id}``)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": _BATCH_ID,
+                    "uscc": "91110108551385082Q",
+                    "status": "running",
+                    "total": 3,
+                    "counts": {"queued": 1, "running": 0, "done": 1, "failed": 1},
+                    "created_at": "2026-03-02T08:00:00.120000+00:00",
+                    "started_at": "2026-03-02T08:00:00.310000+00:00",
+                    "finished_at": None,
+                    "options": {"seals": [{"kind": "contract"}], "level": "B-T"},
+                    "result": f"/v1/batches/{_BATCH_ID}/result.zip",
+                    "files": [
+                        {
+                            "position": 0,
+                            "name": "HT-2026-0001.pdf",
+                            "status": "done",
+                            "input_sha256": "a" * 64,
+                            "input_size": 10510,
+                            "attempts": 1,
+                            "archive_id": "01JQ3Z7KB1C3D5E7F9G1H3J5K7",
+                            "sha256": "b" * 64,
+                            "size": 48213,
+                            "format": "pdf",
+                            "code": None,
+                            "detail": None,
+                            "notices": [],
+                            "finished_at": "2026-03-02T08:00:00.720000+00:00",
+                        },
+                        {
+                            "position": 1,
+                            "name": "scan.pdf",
+                            "status": "failed",
+                            "input_sha256": "c" * 64,
+                            "input_size": 812,
+                            "attempts": 1,
+                            "archive_id": None,
+                            "sha256": None,
+                            "size": None,
+                            "format": None,
+                            "code": "invalid_pdf",
+                            "detail": "the file is not a PDF",
+                            "notices": [],
+                            "finished_at": "2026-03-02T08:00:00.910000+00:00",
+                        },
+                        {
+                            "position": 2,
+                            "name": "HT-2026-0003.pdf",
+                            "status": "queued",
+                            "input_sha256": "d" * 64,
+                            "input_size": 10622,
+                            "attempts": 0,
+                            "archive_id": None,
+                            "sha256": None,
+                            "size": None,
+                            "format": None,
+                            "code": None,
+                            "detail": None,
+                            "notices": [],
+                            "finished_at": None,
+                        },
+                    ],
+                }
+            ]
+        },
+    )
+
+    id: str = Field(description="ULID; its first 48 bits are the time it was queued")
+    uscc: str = Field(description="the enterprise whose seals seal it")
+    status: BatchStatus
+    total: int = Field(ge=1)
+    counts: BatchCounts
+    created_at: Time
+    started_at: Time | None
+    finished_at: Time | None = Field(description="when its last file finished")
+    options: dict[str, Any] = Field(description="the options given for every file")
+    result: str = Field(description="the result ZIP, once the batch is done")
+    files: list[BatchFileAnswer]
+
+
+__all__ += ["BatchAnswer", "BatchFileAnswer"]
+
+
+# -- signed webhooks (api/routes/webhooks.py) -------------------------------------------------
+
+_WEBHOOK_EXAMPLE: dict[str, Any] = {
+    "id": "01JB2Z3K4M5N6P7Q8R9S0T1V2W",
+    "uscc": "91110108551385082Q",
+    "url": "https://contracts.example.com/hooks/eseal",
+    "events": ["document.sealed", "seal.*"],
+    "description": "合同系统",
+    "created_at": "2025-01-02T03:04:05.678901+00:00",
+    "secret_rotated_at": None,
+    "previous_secret_expires_at": None,
+}
+
+
+class WebhookAnswer(_Answer):
+    """A subscription (its secret is never shown again)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_WEBHOOK_EXAMPLE]})
+
+    id: str
+    uscc: str | None = Field(
+        description="the enterprise whose events it receives; null: every enterprise's (admin)"
+    )
+    url: str
+    events: list[str] = Field(description="event types, a group (seal.*), or *")
+    description: str | None
+    created_at: Time
+    secret_rotated_at: Time | None
+    previous_secret_expires_at: Time | None = Field(
+        description="until then the secret before the last rotation signs too (a second v1)"
+    )
+
+
+class WebhookSecretAnswer(WebhookAnswer):
+    """A new subscription, or a rotated secret: ``secret`` is shown this once."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {**_WEBHOOK_EXAMPLE, "secret": "whsec_q3Zt1nV0mX8cH2rKp5sLw9yB4fJ7gD6aE1uT0oN3iM8"}
+            ]
+        },
+    )
+
+    secret: str = Field(description="HMAC-SHA256 key of Eseal-Signature; shown this once")
+
+
+class WebhookAttemptAnswer(_Answer):
+    at: Time
+    duration_ms: int
+    status_code: int | None = Field(description="the receiver's answer; null: none came")
+    error: str | None = Field(description="why it did not count as delivered")
+
+
+class WebhookDeliveryAnswer(_Answer):
+    """One event owed to the subscription."""
+
+    id: int
+    seq: int = Field(description="its place in the subscription's queue")
+    event_id: str = Field(description="the Eseal-Event-Id header")
+    event_type: str
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="failed: given up after the retry window (ESEAL_WEBHOOK_RETRY_HOURS)"
+    )
+    attempts: int
+    created_at: Time
+    next_attempt_at: Time | None
+    delivered_at: Time | None
+    last_status_code: int | None
+    last_error: str | None
+    redelivery_of: int | None = Field(description="the delivery a manual redelivery repeats")
+
+
+class WebhookDeliveryDetail(WebhookDeliveryAnswer):
+    log: list[WebhookAttemptAnswer] = Field(description="every attempt, oldest first")
+
+
+class WebhookDeliveryPage(_Answer):
+    items: list[WebhookDeliveryAnswer] = Field(description="newest first")
+    next_before: int | None = Field(description="pass it back as ?before= for the next page")
+
+
+class WebhookEvent(_Answer):
+    """What eseal POSTs to a subscription's URL (``Eseal-Signature`` signs these bytes)."""
+
+    id: str = Field(description="the event's id, also in Eseal-Event-Id: deduplicate on it")
+    type: str
+    created_at: Time
+    uscc: str | None
+    data: dict[str, Any]
+
+
 # -- the license as identity: permits and check codes (issue 18) ------------------------------
 
 

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keystore.errors import EsealError
 
+from .batch_worker import start_batch_worker
 from .container import build
 from .limits import BodyLimit
 from .observability import Metrics, RequestLog, configure_logging
@@ -22,6 +23,7 @@ from .routes import (
     admin,
     approvals,
     archives,
+    batches,
     documents,
     enterprises,
     invoices,
@@ -33,7 +35,10 @@ from .routes import (
     web,
 )
 from .routes import login as login_routes
+from .routes import webhooks as webhook_routes
 from .settings import Settings
+from .webhook_worker import WebhookWorker
+from .webhooks import webhooks_for
 
 __all__ = ["create_app"]
 
@@ -64,9 +69,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = await run_in_threadpool(build, settings)
         container.metrics = metrics
         app.state.container = container
+        # the batch queue's workers of this process (api/batch_worker.py)
+        app.state.batch_worker = await run_in_threadpool(start_batch_worker, container)
+        hooks = await run_in_threadpool(webhooks_for, container)
+        app.state.webhooks = hooks
+        worker = WebhookWorker(hooks.store, hooks.box, settings)
+        if settings.webhook_worker:
+            worker.start()
         try:
             yield
         finally:
+            await worker.stop()
+            if app.state.batch_worker is not None:
+                await run_in_threadpool(app.state.batch_worker.stop)
             container.close()
 
     app = FastAPI(
@@ -125,6 +140,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     app.include_router(login_routes.router)
+    app.include_router(batches.router)
+    app.include_router(webhook_routes.router)
+    webhook_routes.document_events(app)
 
     app.add_middleware(BodyLimit, limit=int(settings.max_upload_mb * 1024 * 1024))
     app.add_middleware(RequestLog, metrics=metrics)

@@ -110,6 +110,9 @@ class Action(enum.Enum):
     DECIDE_APPROVALS = "decide_approvals"
     #: seal an approved request again after an outage (``POST /v1/approvals/{id}/seal``)
     RESUME_APPROVALS = "resume_approvals"
+    #: subscribe to signed webhooks, read their delivery log, redeliver, rotate secrets
+    #: (``/v1/webhooks``): an enterprise for its own events, an admin for any or all
+    MANAGE_WEBHOOKS = "manage_webhooks"
     #: get the license as a sealed PDF (``GET .../license.pdf``)
     READ_LICENSE_PDF = "read_license_pdf"
     #: make a scan-to-check code of one's own license (``POST .../license-qr``)
@@ -167,6 +170,7 @@ RULES: dict[Action, Rule] = {
     # approvers alone: not the admin (who sets the policy), not the enterprise key (which asks)
     Action.DECIDE_APPROVALS: _rule(Role.APPROVER, any_enterprise=()),
     Action.RESUME_APPROVALS: _rule(*_OWN_KEYS, any_enterprise=()),
+    Action.MANAGE_WEBHOOKS: _rule(*_ADMIN_OWNER),
     Action.READ_LICENSE_PDF: _rule(*_SIGNED_IN, any_enterprise=(Role.ADMIN, Role.VERIFIER)),
     Action.SHOW_LICENSE: _rule(*_ADMIN_OWNER),
     Action.READ_PERMITS: _rule(*_SIGNED_IN, any_enterprise=(Role.ADMIN, Role.VERIFIER)),

@@ -527,6 +527,202 @@ class ApprovalDocumentRow(Base):
 
 
 __all__ += ["ApprovalDocumentRow", "ApprovalRow", "ApprovalVoteRow", "SealPolicyRow"]
+
+
+# -- batches: many documents sealed in the background (storage/batches.py) -----------------
+
+#: storage.batches.BatchStatus and storage.batches.ItemStatus (not imported: that module
+#: imports this one)
+BATCH_STATUSES = ["queued", "running", "done"]
+BATCH_ITEM_STATUSES = ["queued", "running", "done", "failed"]
+
+
+class BatchRow(Base):
+    """A batch of documents one enterprise key queued for sealing (migration 0012).
+
+    ``done`` and ``failed`` count its finished files; the transaction that finishes the last
+    one sets ``status`` to ``done`` and ``finished_at``.  ``idempotency_key`` (with the
+    request's SHA-256) answers a retried ``POST /v1/batches`` with the batch it made.
+    """
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(Ulid, primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), ForeignKey("enterprises.uscc"))
+    #: the API key that queued it: the actor of every file's audit entry
+    principal: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(Integer)
+    done: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    #: the options given for every file (each file's own are on its row)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", BATCH_STATUSES), name="status"),
+        CheckConstraint("total >= 1 AND done >= 0 AND failed >= 0", name="counts"),
+        CheckConstraint("done + failed <= total", name="finished"),
+        UniqueConstraint("principal", "idempotency_key"),
+        Index(None, "uscc", "id"),
+    )
+
+
+class BatchItemRow(Base):
+    """One file of a batch: its input until it is finished, then its result.
+
+    A worker claims a queued file (``worker``, ``lease_until``) and keeps the lease while it
+    works; a file whose lease ran out (its worker died) is claimed again.  ``not_before``
+    holds back a file that failed for an outage until its retry.
+    """
+
+    __tablename__ = "batch_items"
+
+    batch_id: Mapped[str] = mapped_column(
+        Ulid, ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    #: the options of this file (the batch's, with the file's own on top)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: the uploaded file; emptied once the file is finished
+    input: Mapped[bytes | None] = mapped_column(LargeBinary)
+    input_sha256: Mapped[str] = mapped_column(String(64))
+    input_size: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]
+    archive_id: Mapped[str | None] = mapped_column(Ulid)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    format: Mapped[str | None] = mapped_column(String(8))
+    #: a failed file's problem: its code and detail
+    code: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    notices: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(_one_of("status", BATCH_ITEM_STATUSES), name="status"),
+        CheckConstraint("position >= 0 AND attempts >= 0", name="position"),
+        CheckConstraint(_one_of("format", ARCHIVE_FORMATS), name="format"),
+        # the claim: queued (and expired) files in batch order
+        Index(None, "status", "batch_id", "position"),
+    )
+
+
+__all__ += ["BatchItemRow", "BatchRow"]
+
+
+# -- signed webhooks: subscriptions and their outbox (storage/webhooks.py, storage/outbox.py) --
+
+#: the states of one delivery of one event to one subscription
+WEBHOOK_DELIVERY_STATUSES = ["pending", "delivered", "failed"]
+
+
+class WebhookSubscriptionRow(Base):
+    """A receiver of events (migration 0013): one enterprise's (``uscc``), or every
+    enterprise's (``uscc`` NULL: an admin's).  ``secret`` is the signing secret wrapped by the
+    API layer (AES-GCM under the master key); during a rotation ``previous_secret`` signs too,
+    until ``previous_expires_at``.  ``last_seq`` numbers the subscription's deliveries: raising
+    it in the emitting transaction takes the row's lock, so deliveries are numbered in commit
+    order."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[str] = mapped_column(Ulid, primary_key=True)
+    uscc: Mapped[str | None] = mapped_column(String(18), ForeignKey("enterprises.uscc"))
+    url: Mapped[str] = mapped_column(Text)
+    #: event types and patterns (``seal.*``, ``*``) this subscription receives
+    events: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(String(200))
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    previous_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_expires_at: Mapped[datetime | None]
+    secret_rotated_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index(None, "uscc"),)
+
+
+class WebhookEventRow(Base):
+    """One event, written in the transaction of the change it reports (the outbox)."""
+
+    __tablename__ = "webhook_events"
+
+    #: a ULID: the ``Eseal-Event-Id`` receivers deduplicate on
+    id: Mapped[str] = mapped_column(Ulid, primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    uscc: Mapped[str | None] = mapped_column(String(18))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class WebhookDeliveryRow(Base):
+    """One event owed to one subscription, delivered in ``seq`` order; ``locked_until`` is
+    the lease of the worker (of any process) that is sending it."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(
+        Ulid, ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(Ulid, ForeignKey("webhook_events.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    #: the delivery this one repeats (a manual redelivery)
+    redelivery_of: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "seq"),
+        CheckConstraint(_one_of("status", WEBHOOK_DELIVERY_STATUSES), name="status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        # the head of each subscription's queue, and the due ones
+        Index(None, "subscription_id", "status", "seq"),
+        Index(None, "status", "next_attempt_at"),
+        Index(None, "event_id"),
+    )
+
+
+class WebhookAttemptRow(Base):
+    """One HTTP attempt of a delivery: the delivery log."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("webhook_deliveries.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime]
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "delivery_id", "id"),)
+
+
+__all__ += [
+    "WebhookAttemptRow",
+    "WebhookDeliveryRow",
+    "WebhookEventRow",
+    "WebhookSubscriptionRow",
+]
 # -- permits and filings under a license (seals.permits, migration 0014) -------------------
 
 #: seals.permits.PermitKind, PermitStatus (their values)

@@ -10,7 +10,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import apikey, approval, archive, documents, enterprise, keys, pki, seal, server, ses
+from . import (
+    apikey,
+    approval,
+    archive,
+    documents,
+    enterprise,
+    keys,
+    pki,
+    seal,
+    server,
+    ses,
+    webhook,
+)
 
 __all__ = ["build_parser"]
 
@@ -66,4 +78,5 @@ def build_parser() -> argparse.ArgumentParser:
     archive.register(sub)
     keys.register(sub)
     pki.register(sub)
+    webhook.register(sub)
     return p

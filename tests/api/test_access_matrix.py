@@ -195,11 +195,54 @@ def _policies(uscc: str) -> Check:
     return check
 
 
+def _batch_of(who: str) -> Check:
+    """A queued batch of ``who``'s own enterprise, waited for until its workers are done
+    (so that nothing changes behind the next caller's back)."""
+
+    def check(api: Api, caller: str | None, r: httpx.Response) -> None:
+        from batch_helpers import wait_done
+
+        body = r.json()
+        assert body["uscc"] == ENTERPRISE_OF[str(caller)] and body["total"] == 1
+        assert wait_done(api, body["id"], str(caller))["counts"]["done"] == 1
+
+    return check
+
+
 def _approvals(api: Api, who: str | None, r: httpx.Response) -> None:
     assert {a["uscc"] for a in r.json()["items"]} <= _visible(who)
 
 
 _NO_SUCH_APPROVAL = Answer(404, "application/problem+json", _problem("approval_not_found"))
+
+
+def _finished_batch(api: Api) -> dict[str, str]:
+    from batch_helpers import post_batch, wait_done
+
+    r = post_batch(api, [("c.pdf", PDF)], options={})
+    assert r.status_code == 202, r.text
+    return {"batch": wait_done(api, r.json()["id"])["id"]}
+
+
+def _batch(api: Api, who: str | None, r: httpx.Response) -> None:
+    body = r.json()
+    assert body["uscc"] == USCC and body["status"] == "done"
+    assert [f["status"] for f in body["files"]] == ["done"]
+
+
+def _batch_zip(api: Api, who: str | None, r: httpx.Response) -> None:
+    zf = zipfile.ZipFile(io.BytesIO(r.content))
+    assert sorted(zf.namelist()) == ["c.pdf", "results.json"]
+    assert json.loads(zf.read("results.json"))["batch"]["uscc"] == USCC
+
+
+def _webhook(api: Api, who: str | None, r: httpx.Response) -> None:
+    body = r.json()
+    assert body["uscc"] == ENTERPRISE_OF.get(str(who)) and body["secret"].startswith("whsec_")
+
+
+def _webhooks(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.json() == []  # none made yet, whoever asks
 
 
 def _license_pdf(api: Api, who: str | None, r: httpx.Response) -> None:
@@ -247,6 +290,8 @@ class Route:
     allowed: dict[str | None, Answer]
     #: documents sealed for both enterprises first, so that whose records come back shows
     sealed_first: bool = False
+    #: made before the roles ask: the values of the path's ``{placeholders}``
+    prepare: Callable[[Api], dict[str, str]] | None = None
 
 
 E = f"/v1/enterprises/{USCC}"
@@ -314,6 +359,26 @@ ROUTES: list[Route] = [
         "/v1/sign",
         lambda: _files(options="{}"),
         _same(Answer(200, "application/pdf", _signed), "own", "other"),
+    ),
+    Route(
+        "POST",
+        "/v1/batches",
+        lambda: {"files": [("file", ("c.pdf", PDF, "application/pdf"))]},
+        {who: Answer(202, check=_batch_of(who)) for who in ("own", "other")},
+    ),
+    Route(
+        "GET",
+        "/v1/batches/{batch}",
+        dict,
+        _same(Answer(200, check=_batch), "admin", "own"),
+        prepare=_finished_batch,
+    ),
+    Route(
+        "GET",
+        "/v1/batches/{batch}/result.zip",
+        dict,
+        _same(Answer(200, "application/zip", _batch_zip), "admin", "own"),
+        prepare=_finished_batch,
     ),
     Route(
         "POST",
@@ -406,6 +471,36 @@ ROUTES: list[Route] = [
     ),
     Route(
         "POST",
+        "/v1/webhooks",
+        lambda: {"json": {"url": "https://93.184.215.14/hooks", "events": ["*"]}},
+        _same(Answer(201, check=_webhook), "admin", "own", "other"),
+    ),
+    Route(
+        "GET", "/v1/webhooks", dict, _same(Answer(200, check=_webhooks), "admin", "own", "other")
+    ),
+    *(
+        Route(
+            method,
+            f"/v1/webhooks/nosuchhook{path}",
+            dict,
+            _same(
+                Answer(404, "application/problem+json", _problem("webhook_not_found")),
+                "admin",
+                "own",
+                "other",
+            ),
+        )
+        for method, path in (
+            ("GET", ""),
+            ("DELETE", ""),
+            ("POST", "/rotate-secret"),
+            ("GET", "/deliveries"),
+            ("GET", "/deliveries/1"),
+            ("POST", "/deliveries/1/redeliver"),
+        )
+    ),
+    Route(
+        "POST",
         "/v1/tsa",
         lambda: {"content": b"garbage", "headers": {"Content-Type": "application/timestamp-query"}},
         _same(Answer(200, "application/timestamp-reply", _tsa_refusal), *SIGNED_IN),
@@ -439,7 +534,13 @@ ROUTES: list[Route] = [
         "GET",
         "/v1/auth/challenges/nosuchchallenge",
         dict,
-        _same(Answer(404, "application/problem+json", _problem("challenge_not_found")), *SIGNED_IN),
+        _same(
+            Answer(404, "application/problem+json", _problem("challenge_not_found")),
+            "admin",
+            "own",
+            "other",
+            "verifier",
+        ),
     ),
     Route(
         "POST",
@@ -521,8 +622,9 @@ def _state(api: Api) -> tuple[Any, ...]:
         ).all()
         ent = conn.execute(text("SELECT uscc, status FROM enterprises ORDER BY uscc")).all()
         keys = conn.execute(text("SELECT count(*) FROM api_keys")).scalar_one()
+        hooks = conn.execute(text("SELECT count(*) FROM webhook_subscriptions")).scalar_one()
         permits = conn.execute(text("SELECT id, status FROM permits ORDER BY id")).all()
-    return tuple(audit), tuple(seals), tuple(ent), keys, tuple(permits)
+    return tuple(audit), tuple(seals), tuple(ent), keys, hooks, tuple(permits)
 
 
 def _seal_for_both(api: Api) -> None:
@@ -538,11 +640,12 @@ def test_route_by_role(api: Api, route: Route) -> None:
     )
     if route.sealed_first:
         _seal_for_both(api)
+    path = route.path.format(**route.prepare(api)) if route.prepare else route.path
     for who in ROLES:
         before = _state(api)
         args = route.request()
         headers = {**args.pop("headers", {}), **api.headers(who)}
-        r = api.client.request(route.method, route.path, headers=headers, **args)
+        r = api.client.request(route.method, path, headers=headers, **args)
         answer = route.allowed.get(who)
         if answer is not None:
             assert r.status_code == answer.status, (who, r.status_code, r.text[:500])

@@ -1,7 +1,7 @@
 """Permits and filings under a license (issue 18, 一网展示).
 
 Revision ID: 0014
-Revises: 0011 (re-chained after the merge of main: it follows 0011)
+Revises: 0013 (re-chained after merging main: it follows 0013)
 
 ``permits``: one row per permit (许可) or filing (备案) of an enterprise, with its recorded
 status; the status a reader sees is computed from it and the day (a permit past its last day
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0011"
+down_revision: str | Sequence[str] | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
