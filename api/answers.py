@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from keystore.base import KeyAlgorithm
 from seals.license import License
+from seals.permits import PermitKind, PermitStatus
 from seals.vocab import (
     ApprovalDecision,
     ApprovalMode,
@@ -810,3 +811,53 @@ class WebhookEvent(_Answer):
     created_at: Time
     uscc: str | None
     data: dict[str, Any]
+
+
+# -- the license as identity: permits and check codes (issue 18) ------------------------------
+
+
+class PermitDocumentAnswer(_Answer):
+    """The attached copy of a permit (its latest upload)."""
+
+    sha256: Sha256
+    size: int
+    filename: str | None
+    uploaded_at: Time
+
+
+class PermitAnswer(_Answer):
+    """A permit (许可) or filing (备案) under a license; ``status`` is the status now (a
+    recorded ``valid`` past ``valid_to`` reads ``expired``), ``recorded_status`` as stored."""
+
+    id: str
+    uscc: str
+    type: PermitKind
+    type_label: str
+    name: str
+    number: str
+    issuing_authority: str
+    scope: str | None
+    valid_from: str = Field(description="YYYY-MM-DD, the first day of validity")
+    valid_to: str | None = Field(description="YYYY-MM-DD, the last day; null: open-ended")
+    status: PermitStatus
+    status_label: str
+    recorded_status: PermitStatus
+    status_reason: str | None
+    days_left: int | None = Field(description="days until valid_to (0: it ends today)")
+    expiring: bool = Field(description="valid and ending within 30 days")
+    document: PermitDocumentAnswer | None
+    created_at: Time
+    updated_at: Time
+
+
+class CheckCodeAnswer(_Answer):
+    """A scan-to-check code: the URL to open (or its QR image) shows the license's status
+    now, until ``expires_at``; it is signed by the registration authority."""
+
+    url: str
+    made_at: Time
+    expires_at: Time
+    qr_png: str = Field(description="the QR code of url, a PNG in base64")
+
+
+__all__ += ["CheckCodeAnswer", "PermitAnswer", "PermitDocumentAnswer"]

@@ -27,8 +27,10 @@ from .routes import (
     documents,
     enterprises,
     invoices,
+    license,
     national,
     ops,
+    permits,
     pki,
     web,
 )
@@ -133,6 +135,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pki,
         admin,
         web,
+        license,
+        permits,
     ):
         app.include_router(module.router)
     app.include_router(login_routes.router)

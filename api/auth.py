@@ -113,6 +113,14 @@ class Action(enum.Enum):
     #: subscribe to signed webhooks, read their delivery log, redeliver, rotate secrets
     #: (``/v1/webhooks``): an enterprise for its own events, an admin for any or all
     MANAGE_WEBHOOKS = "manage_webhooks"
+    #: get the license as a sealed PDF (``GET .../license.pdf``)
+    READ_LICENSE_PDF = "read_license_pdf"
+    #: make a scan-to-check code of one's own license (``POST .../license-qr``)
+    SHOW_LICENSE = "show_license"
+    #: read the permits and filings under a license (``GET .../permits...``)
+    READ_PERMITS = "read_permits"
+    #: record and change permits and filings (``POST``/``PATCH .../permits...``)
+    MANAGE_PERMITS = "manage_permits"
 
 
 @dataclass(frozen=True)
@@ -163,6 +171,10 @@ RULES: dict[Action, Rule] = {
     Action.DECIDE_APPROVALS: _rule(Role.APPROVER, any_enterprise=()),
     Action.RESUME_APPROVALS: _rule(*_OWN_KEYS, any_enterprise=()),
     Action.MANAGE_WEBHOOKS: _rule(*_ADMIN_OWNER),
+    Action.READ_LICENSE_PDF: _rule(*_SIGNED_IN, any_enterprise=(Role.ADMIN, Role.VERIFIER)),
+    Action.SHOW_LICENSE: _rule(*_ADMIN_OWNER),
+    Action.READ_PERMITS: _rule(*_SIGNED_IN, any_enterprise=(Role.ADMIN, Role.VERIFIER)),
+    Action.MANAGE_PERMITS: _rule(*_ADMIN_OWNER),
 }
 
 

@@ -217,6 +217,22 @@ class Settings(BaseSettings):
         24, ge=0, le=24 * 30, description="default time the old secret still signs after a rotation"
     )
 
+    # -- the license as identity (issue 18) -------------------------------------------------
+    registration_authority: str = Field(
+        "市场监督管理局",
+        min_length=2,
+        max_length=40,
+        description="the registration authority (登记机关) whose platform seal seals the "
+        "license PDFs and signs the check codes; 'eseal init' and every start make its seal "
+        "(a new name gets a new seal at the next start)",
+    )
+    check_code_minutes: float = Field(
+        5,
+        gt=0,
+        le=24 * 60,
+        description="how long a scan-to-check code (POST .../license-qr) stays valid, minutes",
+    )
+
     @property
     def db_url(self) -> str:
         if self.database_url:

@@ -9,13 +9,14 @@ the same form the API prints.  Every timestamp is stored and returned as an awar
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -722,3 +723,59 @@ __all__ += [
     "WebhookEventRow",
     "WebhookSubscriptionRow",
 ]
+# -- permits and filings under a license (seals.permits, migration 0014) -------------------
+
+#: seals.permits.PermitKind, PermitStatus (their values)
+PERMIT_KINDS = ["permit", "filing"]
+PERMIT_STATUSES = ["valid", "suspended", "revoked", "expired"]
+
+
+class PermitRow(Base):
+    """A permit (许可) or filing (备案) of an enterprise, as recorded; the status a reader
+    sees is computed from this and the day (``seals.permits.Permit.status_on``)."""
+
+    __tablename__ = "permits"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), ForeignKey("enterprises.uscc"))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    number: Mapped[str] = mapped_column(String(100))
+    issuing_authority: Mapped[str] = mapped_column(String(100))
+    scope: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("uscc", "kind", "number"),
+        CheckConstraint(_one_of("kind", PERMIT_KINDS), name="kind"),
+        CheckConstraint(_one_of("status", PERMIT_STATUSES), name="status"),
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="period"),
+    )
+
+
+class PermitDocumentRow(Base):
+    """An uploaded copy of a permit (PDF), never changed: a later upload is a new row and
+    the newest is the permit's document.  The SHA-256 is checked when it is read."""
+
+    __tablename__ = "permit_documents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    permit_id: Mapped[str] = mapped_column(String(40), ForeignKey("permits.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint("size >= 0", name="size"),
+        Index(None, "permit_id", "id"),
+    )
+
+
+__all__ += ["PermitDocumentRow", "PermitRow"]

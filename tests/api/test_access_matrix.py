@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import zipfile
 from collections.abc import Callable
@@ -242,6 +243,38 @@ def _webhook(api: Api, who: str | None, r: httpx.Response) -> None:
 
 def _webhooks(api: Api, who: str | None, r: httpx.Response) -> None:
     assert r.json() == []  # none made yet, whoever asks
+
+
+def _license_pdf(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.content.startswith(b"%PDF") and b"/ByteRange" in r.content
+    assert r.headers["x-eseal-sha256"] == hashlib.sha256(r.content).hexdigest()
+
+
+def _check_code(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.json()["url"].startswith(f"http://127.0.0.1:8000/check/{USCC}?")
+
+
+#: each request records a permit of its own number (one type and number per enterprise)
+_NUMBERS = itertools.count(1)
+_PERMIT = {
+    "type": "permit",
+    "name": "食品经营许可证",
+    "number": "JY1",
+    "issuing_authority": "北京市海淀区市场监督管理局",
+    "valid_from": "2024-01-01",
+}
+
+
+def _permit(api: Api, who: str | None, r: httpx.Response) -> None:
+    body = r.json()
+    assert (body["uscc"], body["status"]) == (USCC, "valid") and body["number"].startswith("JY")
+
+
+def _permits(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.json() == []
+
+
+_NO_PERMIT = Answer(404, "application/problem+json", _problem("permit_not_found"))
 
 
 def _same(answer: Answer, *roles: str | None) -> dict[str | None, Answer]:
@@ -530,6 +563,51 @@ ROUTES: list[Route] = [
         },
     ),
     Route("GET", "/healthz", dict, _same(Answer(200, check=_healthy), *EVERYONE)),
+    Route(
+        "GET",
+        f"{E}/license.pdf",
+        dict,
+        _same(Answer(200, "application/pdf", _license_pdf), "admin", "own", "verifier"),
+    ),
+    Route(
+        "POST",
+        f"{E}/license-qr",
+        dict,
+        _same(Answer(201, check=_check_code), "admin", "own"),
+    ),
+    Route(
+        "POST",
+        f"{E}/permits",
+        lambda: {"json": {**_PERMIT, "number": f"JY{next(_NUMBERS)}"}},
+        _same(Answer(201, check=_permit), "admin", "own"),
+    ),
+    Route(
+        "GET", f"{E}/permits", dict, _same(Answer(200, check=_permits), "admin", "own", "verifier")
+    ),
+    Route(
+        "GET",
+        f"{E}/permits/pmt_none",
+        dict,
+        _same(_NO_PERMIT, "admin", "own", "verifier"),
+    ),
+    Route(
+        "PATCH",
+        f"{E}/permits/pmt_none",
+        lambda: {"json": {"status": "suspended"}},
+        _same(_NO_PERMIT, "admin", "own"),
+    ),
+    Route(
+        "PUT",
+        f"{E}/permits/pmt_none/document",
+        lambda: {"content": PDF},
+        _same(_NO_PERMIT, "admin", "own"),
+    ),
+    Route(
+        "GET",
+        f"{E}/permits/pmt_none/document",
+        dict,
+        _same(_NO_PERMIT, "admin", "own", "verifier"),
+    ),
     Route("GET", "/metrics", dict, _same(Answer(200, "text/plain", _metrics), *EVERYONE)),
 ]
 
@@ -545,7 +623,8 @@ def _state(api: Api) -> tuple[Any, ...]:
         ent = conn.execute(text("SELECT uscc, status FROM enterprises ORDER BY uscc")).all()
         keys = conn.execute(text("SELECT count(*) FROM api_keys")).scalar_one()
         hooks = conn.execute(text("SELECT count(*) FROM webhook_subscriptions")).scalar_one()
-    return tuple(audit), tuple(seals), tuple(ent), keys, hooks
+        permits = conn.execute(text("SELECT id, status FROM permits ORDER BY id")).all()
+    return tuple(audit), tuple(seals), tuple(ent), keys, hooks, tuple(permits)
 
 
 def _seal_for_both(api: Api) -> None:
