@@ -12,7 +12,6 @@ not verify, or the bytes signed are not a whole revision.
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +25,7 @@ from seals.codes import ProblemCode
 from seals.verdict import ProblemItem
 from seals.vocab import Coverage, Integrity, Modifications
 
-__all__ = ["IntegrityFindings", "assess", "unlisted_objects"]
+__all__ = ["IntegrityFindings", "assess", "object_headers", "unlisted_objects"]
 
 _COVERAGE = {
     SignatureCoverageLevel.ENTIRE_FILE: Coverage.ENTIRE_FILE,
@@ -106,11 +105,67 @@ def assess(
     return found
 
 
-#: an object header ``12 0 obj`` at the start of a line
-_OBJ_HEADER = re.compile(
-    rb"(?:\A|(?<=[\r\n]))[ \t\f\x00]*(\d{1,10})[ \t\f\r\n\x00]+(\d{1,5})[ \t\f\r\n\x00]+obj"
-    rb"(?![A-Za-z0-9])"
-)
+#: bytes a PDF reader takes for white space around an object header's numbers
+_WHITE = frozenset(b" \t\f\r\n\x00")
+#: the same within one line (before the object number)
+_BLANK = frozenset(b" \t\f\x00")
+_EOL = frozenset(b"\r\n")
+_DIGITS = frozenset(b"0123456789")
+_WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _back(pdf: bytes, end: int, chars: frozenset[int], most: int | None = None) -> int:
+    """The start of the run of ``chars`` that ends at ``end``; with ``most``, looking at no
+    more than ``most + 1`` bytes (a run found longer than ``most`` is longer than that)."""
+    start = end
+    stop = 0 if most is None else max(0, end - most - 1)
+    while start > stop and pdf[start - 1] in chars:
+        start -= 1
+    return start
+
+
+def object_headers(pdf: bytes) -> list[tuple[int, int]]:
+    """(line start, object number start) of every object header ``N G obj`` that begins a
+    line: at the start of the file or after CR or LF, then spaces, tabs, form feeds or NULs,
+    1 to 10 digits, white space (line ends too), 1 to 5 digits, white space, ``obj`` not
+    followed by a letter or digit.
+
+    A direct scan from each ``obj`` backwards: C-speed ``bytes.find`` does the searching, and
+    only the few bytes before each ``obj`` are looked at.  Each header is found once, as a
+    left-to-right regular-expression scan would (they cannot overlap: a header holds no
+    letter but its ``obj``)."""
+    out: list[tuple[int, int]] = []
+    size = len(pdf)
+    find = pdf.find
+    at = find(b"obj")
+    while at != -1:
+        following = at + 3
+        if following >= size or pdf[following] not in _WORD:
+            header = _header_before(pdf, at)
+            if header is not None:
+                out.append(header)
+        at = find(b"obj", following)
+    return out
+
+
+def _header_before(pdf: bytes, obj: int) -> tuple[int, int] | None:
+    """(line start, number start) of the header whose ``obj`` is at ``obj``, if it is one."""
+    gen_end = _back(pdf, obj, _WHITE)
+    if gen_end == obj:
+        return None
+    gen = _back(pdf, gen_end, _DIGITS, 5)
+    if gen == gen_end or gen_end - gen > 5:
+        return None
+    num_end = _back(pdf, gen, _WHITE)
+    if num_end == gen:
+        return None
+    num = _back(pdf, num_end, _DIGITS, 10)
+    if num == num_end or num_end - num > 10:
+        return None
+    line = _back(pdf, num, _BLANK)
+    if line != 0 and pdf[line - 1] not in _EOL:
+        return None
+    return line, num
 
 
 def unlisted_objects(reader: PdfFileReader, pdf: bytes) -> list[int]:
@@ -134,12 +189,7 @@ def unlisted_objects(reader: PdfFileReader, pdf: bytes) -> list[int]:
                 listed |= {int(offset) for _gen, offset in section.standard_xrefs.values()}
     except Exception:  # unreadable bookkeeping: nothing to compare with
         return []
-    out = []
-    for match in _OBJ_HEADER.finditer(pdf):
-        start = match.start(1)
-        if not ({start, match.start(0), match.start(0) - 1} & listed):
-            out.append(start)
-    return out
+    return [start for line, start in object_headers(pdf) if not ({start, line, line - 1} & listed)]
 
 
 #: keys that lead from a form field to the page and the rest of the form, not to its value

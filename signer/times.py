@@ -32,6 +32,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from seals.policy import SigningTime
 from seals.vocab import TimeSource
 
+from .own_updates import OWN_UPDATES_POLICY
 from .trust import Contexts
 
 __all__ = ["Proofs", "prove", "signing_time", "usable", "validate_seal"]
@@ -119,7 +120,8 @@ async def validate_seal(
     the revocation is still shown from the status at the present.
     """
     context = contexts.context(reader)
-    now = await async_validate_pdf_signature(sig, context, context)
+    # the difference analysis: pyHanko's, with a fast path for eseal's later seals
+    now = await async_validate_pdf_signature(sig, context, context, diff_policy=OWN_UPDATES_POLICY)
     if not usable(now) or now.trusted:
         return now, now, None
     signed_at = _token_time(sig)
@@ -127,7 +129,9 @@ async def validate_seal(
     if moment is None:
         return now, now, None
     ts_context = contexts.context(reader, proof) if proof is not None else context
-    past = await async_validate_pdf_signature(sig, contexts.context(reader, moment), ts_context)
+    past = await async_validate_pdf_signature(
+        sig, contexts.context(reader, moment), ts_context, diff_policy=OWN_UPDATES_POLICY
+    )
     if signed_at is not None and not timestamp_ok(past.timestamp_validity):
         return now, now, None  # the timestamp proves nothing: the present decides
     if not past.trusted:

@@ -28,12 +28,17 @@ from pyhanko_certvalidator import ValidationContext
 
 from keystore.asn1_shared import fully_parsed
 
+from . import asn1_names, verify_cache
 from .revocation import InternalRevocation
 from .sm2_cms import SIGNATURE_VALIDATOR
+from .verify_cache import PathCache
 
 __all__ = ["Contexts", "DssCoverage", "read_dss"]
 
 log = logging.getLogger(__name__)
+
+verify_cache.install()
+asn1_names.install()
 
 #: at most this many of a document's certificates get a fresh OCSP response (see
 #: :meth:`Contexts.fresh`)
@@ -85,6 +90,16 @@ class Contexts:
         self._fresh_cache: weakref.WeakKeyDictionary[PdfFileReader, tuple[list[Any], list[Any]]] = (
             weakref.WeakKeyDictionary()
         )
+        #: path validation outcomes of the contexts made for documents begun with a revision
+        self.paths = PathCache()
+        self._revisions: weakref.WeakKeyDictionary[PdfFileReader, int] = weakref.WeakKeyDictionary()
+
+    def begin(self, reader: PdfFileReader, revision: int) -> None:
+        """The registry's revision the document ``reader`` is verified against: the contexts
+        made for it from now on may answer path validations from :attr:`paths`
+        (:mod:`signer.verify_cache`)."""
+        with self._fresh_lock:
+            self._revisions[reader] = revision
 
     def context(self, reader: PdfFileReader, moment: datetime | None = None) -> ValidationContext:
         """At the present: soft-fail.  At ``moment`` (a time a later timestamp proves, see
@@ -106,6 +121,16 @@ class Contexts:
                 allow_fetching=False,
                 revocation_mode="hard-fail",
             )
+        context = self._make(reader, moment, kwargs)
+        with self._fresh_lock:
+            revision = self._revisions.get(reader)
+        if revision is not None:
+            self.paths.tag(context, revision=revision, present=moment is None)
+        return context
+
+    def _make(
+        self, reader: PdfFileReader, moment: datetime | None, kwargs: dict[str, Any]
+    ) -> ValidationContext:
         if "/DSS" in reader.root:
             if moment is None:
                 ocsps, crls = self.fresh(reader)

@@ -70,9 +70,11 @@ from pyhanko.sign.validation import EmbeddedPdfSignature, async_validate_pdf_tim
 
 from keystore.asn1_shared import fully_parsed
 from keystore.errors import EsealError
+from seals.authority import AUTHORITY_SEAL_LABEL, AuthoritySeals, authority_verdict
 from seals.codes import ProblemCode
 from seals.identity import identity_of
 from seals.model import Seal
+from seals.permits import PermitService
 from seals.policy import Revocation, SealVerdict, SigningTime, judge
 from seals.service import SealService
 from seals.verdict import NoticeItem, expected_uscc, merge_notices
@@ -95,6 +97,7 @@ from .sm2_cms import key_algorithm
 from .structure import broken_entry, collect
 from .times import Proofs, prove, signing_time, timestamp_ok, validate_seal
 from .trust import Contexts, DssCoverage, read_dss
+from .verify_cache import RegistryCache, RegistryView
 
 __all__ = ["Verifier", "document_verdict"]
 
@@ -117,6 +120,8 @@ class _Document:
     #: offsets of objects no cross-reference section lists
     unlisted: list[int]
     proofs: Proofs
+    #: the registry as of the start of this verification
+    registry: RegistryView
     #: the notices of every signature, before merging
     notices: list[NoticeItem] = field(default_factory=list)
 
@@ -134,8 +139,15 @@ class Verifier:
         allow_fetching: bool = False,
         revocation: InternalRevocation | None = None,
         sm2_issuing: asn1_x509.Certificate | None = None,
+        authority: AuthoritySeals | None = None,
+        permits: PermitService | None = None,
     ) -> None:
-        """``revocation``: our in-process responder, authoritative at the present for the
+        """``authority``: the registration authority's seal, judged by
+        :func:`seals.authority.authority_verdict` (it seals license PDFs and belongs to no
+        enterprise); ``permits``: the source of the report's ``enterprise.permits_now`` and
+        its ``permit_expiring`` notices.
+
+        ``revocation``: our in-process responder, authoritative at the present for the
         certificates of our seal CA that a document's DSS has no data for (see
         :meth:`signer.trust.Contexts.fresh`).  ``sm2_issuing``: our SM2 seal CA, whose
         certificates are looked up among the seals' SM2 certificates (status, identity and
@@ -146,6 +158,9 @@ class Verifier:
         )
         self._issuing = self._contexts.issuing
         self._sm2_issuing = fully_parsed(sm2_issuing) if sm2_issuing is not None else None
+        self._registry = RegistryCache(seals)
+        self._authority = authority
+        self._permits = permits
 
     async def report(self, pdf: bytes, expect_uscc: str | None = None) -> VerificationReport:
         """The verification report.
@@ -180,6 +195,8 @@ class Verifier:
             pages = 0
         sigs, broken_fields = collect(reader, pdf)
         entries = [(_LAST, broken_entry(*broken)) for broken in broken_fields]
+        registry = self._registry.view()
+        self._contexts.begin(reader, registry.revision)
         doc = _Document(
             reader=reader,
             doc_ts_revisions=[
@@ -189,6 +206,7 @@ class Verifier:
             certified=any(s.docmdp_level is not None for s in sigs),
             unlisted=unlisted_objects(reader, pdf) if sigs else [],
             proofs=await prove(self._contexts, reader, sigs),
+            registry=registry,
         )
         for sig in sigs:
             entries.append((sig.signed_revision, await self._signature(doc, sig)))
@@ -293,7 +311,7 @@ class Verifier:
                 if any(r > sig.signed_revision for r in doc.doc_ts_revisions):
                     level = PadesLevel.B_LTA
         signed = signing_time(status, sig)
-        seal_info, verdict = self._judge(cert, status_now, signed, sig.field_name)
+        seal_info, verdict = self._judge(cert, status_now, signed, sig.field_name, doc.registry)
         problems += verdict.problems
         doc.notices += verdict.notices
         return SignatureReport(
@@ -316,6 +334,7 @@ class Verifier:
         status_now: Any,
         signed: SigningTime,
         field_name: str,
+        registry: RegistryView,
     ) -> tuple[SealInfo, SealVerdict]:
         """The seal that signed, and the policy's verdict on it from the registry's facts."""
         reported: Revocation | None = None
@@ -323,7 +342,7 @@ class Verifier:
             details = status_now.revocation_details
             reason = CrlReason(str(details.revocation_reason.native))
             reported = Revocation(details.revocation_date, reason)
-        return self.judge(cert, signed, field_name, reported=reported)
+        return self.judge(cert, signed, field_name, reported=reported, registry=registry)
 
     def judge(
         self,
@@ -332,13 +351,21 @@ class Verifier:
         field_name: str,
         *,
         reported: Revocation | None = None,
+        registry: RegistryView | None = None,
     ) -> tuple[SealInfo, SealVerdict]:
         """The seal that signed with ``cert``, and the policy's verdict on it from the
         registry's facts; ``reported``: the revocation another CA's data reports, used only
         for a certificate that is not one of our seals' (also for OFD and SES signatures,
-        :mod:`signer.national`)."""
+        :mod:`signer.national`).  ``registry``: the registry as the document's verification
+        began (None: as of now)."""
+        registry = registry or self._registry.view()
         identity = identity_of(cert)
-        seal = self._our_seal(cert)
+        if self._authority is not None and self._authority.find(cert) is not None:
+            label = AUTHORITY_SEAL_LABEL
+            return SealInfo(kind=None, label=label, image_sha256=None, version=None), (
+                authority_verdict(identity)
+            )
+        seal = self._our_seal(cert, registry)
         info = SealInfo(
             kind=seal.kind if seal else identity.kind,
             label=seal.label if seal else identity.title,
@@ -347,13 +374,9 @@ class Verifier:
         )
         if seal is not None:
             reported = None
-        enterprise = self._seals.find_enterprise(identity.uscc) if identity.uscc else None
-        newest: Seal | None = None
-        if seal is not None:
-            try:
-                newest = self._seals.seal(seal.uscc, seal.kind)
-            except EsealError:  # the seal or its enterprise is not in the registry
-                newest = None
+        enterprise = registry.enterprise(identity.uscc) if identity.uscc else None
+        # None: the seal or its enterprise is not in the registry
+        newest = registry.newest(seal.uscc, seal.kind) if seal is not None else None
         verdict = judge(
             identity,
             seal,
@@ -364,12 +387,17 @@ class Verifier:
             field_name=field_name,
             serial=cert.serial_number,
         )
+        if enterprise is not None and self._permits is not None:
+            permits, notices = self._permits.for_report(enterprise, field_name)
+            if permits:  # the key only where there is something to say: reports stay as they were
+                verdict.enterprise.permits_now = permits
+            verdict.notices += notices
         return info, verdict
 
-    def _our_seal(self, cert: asn1_x509.Certificate) -> Seal | None:
+    def _our_seal(self, cert: asn1_x509.Certificate, registry: RegistryView) -> Seal | None:
         if self._sm2_issuing is not None and cert.issuer == self._sm2_issuing.subject:
             # a seal's SM2 certificate: it shares the seal's status (DESIGN.md 6)
-            sm2_seal = self._seals.seal_by_sm2_serial(cert.serial_number)
+            sm2_seal = registry.seal_by_sm2_serial(cert.serial_number)
             if (
                 sm2_seal is None
                 or sm2_seal.sm2_certificate_pem is None
@@ -378,27 +406,27 @@ class Verifier:
                 return None
             return sm2_seal
         if cert.issuer != self._issuing.subject:
-            return self._imported_seal(cert)
-        seal = self._seals.seal_by_serial(cert.serial_number)
+            return self._imported_seal(cert, registry)
+        seal = registry.seal_by_serial(cert.serial_number)
         if seal is None:
             return None
         if seal.certificate_pem.strip() and cert.dump() != _pem_to_der(seal.certificate_pem):
             return None  # same serial, different certificate: not ours
         return seal
 
-    def _imported_seal(self, cert: asn1_x509.Certificate) -> Seal | None:
+    def _imported_seal(self, cert: asn1_x509.Certificate, registry: RegistryView) -> Seal | None:
         """A seal whose certificate came from another CA (``eseal seal import-cert``): ours
         only if a seal record holds exactly this certificate (the serial alone is that CA's
         numbering, which may meet ours)."""
         der = cert.dump()
-        seal = self._seals.seal_by_serial(cert.serial_number)
+        seal = registry.seal_by_serial(cert.serial_number)
         if (
             seal is not None
             and seal.certificate_pem.strip()
             and der == _pem_to_der(seal.certificate_pem)
         ):
             return seal
-        sm2_seal = self._seals.seal_by_sm2_serial(cert.serial_number)
+        sm2_seal = registry.seal_by_sm2_serial(cert.serial_number)
         if (
             sm2_seal is not None
             and sm2_seal.sm2_certificate_pem

@@ -2,7 +2,9 @@
 
 Every writing method raises the registry's revision (``registry_revision``, migration 0008)
 as the last statement of its transaction: after the audit log's lock, so writers take their
-locks in one order.  :meth:`SqlEnterpriseRepository.revision` reads it.
+locks in one order.  Before it, the webhook events of the change go to the outbox
+(:func:`storage.outbox.emit_audited`, from the same audit entries).
+:meth:`SqlEnterpriseRepository.revision` reads the revision.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from seals.model import Enterprise, ImageSource, RevocationReason, Seal, SealSta
 
 from .audit import append_events
 from .db import WRITE, StorageUnavailable, translate_errors
+from .outbox import emit_audited
 from .tables import EnterpriseRow, RegistryRevisionRow, SealRow, StatusChangeRow
 
 if TYPE_CHECKING:
@@ -87,6 +90,7 @@ class SqlEnterpriseRepository:
                 session.add_all(_new_seal_row(seal) for seal in seals)
                 session.flush()
                 append_events(session, audit)
+                emit_audited(session, audit)  # the webhooks' outbox
                 _bump_revision(session)
         except IntegrityError as err:
             # a concurrent registration of the same USCC won the race after our check
@@ -129,6 +133,7 @@ class SqlEnterpriseRepository:
             _upsert_seals(session, seals)
             session.flush()
             append_events(session, audit)
+            emit_audited(session, audit)  # the webhooks' outbox
             _bump_revision(session)
             return _to_enterprise(row, _history(session, uscc))
 
@@ -189,6 +194,7 @@ class SqlEnterpriseRepository:
             _upsert_seals(session, seals)
             session.flush()
             append_events(session, audit)
+            emit_audited(session, audit)  # the webhooks' outbox
             _bump_revision(session)
 
     @_storage_errors
