@@ -21,6 +21,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -54,6 +56,8 @@ __all__ = [
 
 #: a permit that ends within this many days carries a notice (``permit_expiring``)
 EXPIRY_NOTICE_DAYS = 30
+#: how many enterprises' permits the verifier's look-ups keep (per registry revision)
+_CACHED_ENTERPRISES = 1024
 #: the largest attached document
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 
@@ -337,6 +341,9 @@ class PermitService:
         self._repo = repository
         self._enterprise = enterprise
         self._clock = clock
+        self._lock = threading.Lock()
+        #: (registry revision, USCC) → permits, most recently used last (:meth:`for_report`)
+        self._cache: OrderedDict[tuple[int, str], list[Permit]] = OrderedDict()
 
     def now(self) -> datetime:
         return self._clock()
@@ -463,14 +470,36 @@ class PermitService:
         return document, content
 
     def for_report(
-        self, enterprise: Enterprise, field_name: str
+        self, enterprise: Enterprise, field_name: str, *, revision: int | None = None
     ) -> tuple[list[PermitItem], list[NoticeItem]]:
         """What the verification report shows of the enterprise's permits now (its
         ``permits_now``) and their ``permit_expiring`` notices for the signature
-        ``field_name``."""
+        ``field_name``.
+
+        ``revision``: the registry's revision the verification reads at
+        (``signer.verify_cache.RegistryView.revision``): the permits are read once per
+        revision and enterprise, since every permit write raises it.  Their status is still
+        computed for the day of the call."""
         now = self._clock()
-        items = [p.item(now) for p in self._repo.permits(enterprise.uscc)]
+        permits = self._permits_at(enterprise.uscc, revision)
+        items = [p.item(now) for p in permits]
         return items, permit_notices(enterprise, items, field_name, beijing_day(now))
+
+    def _permits_at(self, uscc: str, revision: int | None) -> list[Permit]:
+        if revision is None:
+            return self._repo.permits(uscc)
+        key = (revision, uscc)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+                return found
+        permits = self._repo.permits(uscc)
+        with self._lock:
+            self._cache[key] = permits
+            while len(self._cache) > _CACHED_ENTERPRISES:
+                self._cache.popitem(last=False)
+        return permits
 
 
 def _event(

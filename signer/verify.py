@@ -388,7 +388,9 @@ class Verifier:
             serial=cert.serial_number,
         )
         if enterprise is not None and self._permits is not None:
-            permits, notices = self._permits.for_report(enterprise, field_name)
+            permits, notices = self._permits.for_report(
+                enterprise, field_name, revision=registry.revision
+            )
             if permits:  # the key only where there is something to say: reports stay as they were
                 verdict.enterprise.permits_now = permits
             verdict.notices += notices

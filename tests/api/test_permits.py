@@ -179,6 +179,21 @@ def test_a_permit_past_its_end_reads_expired_and_one_ending_soon_is_a_notice(
     page = api.client.get(f"/check/{USCC}").text
     assert "过期" in page and "将于 10 天后到期" in page and "OLD-1" in page
 
+    # a change is in the next report (the verifier reads permits once per registry revision)
+    r = api.client.patch(
+        f"{P}/{soon['id']}", headers=api.headers("admin"), json={"status": "suspended"}
+    )
+    assert r.status_code == 200
+    again = api.client.post(
+        "/v1/verify",
+        headers=api.headers("verifier"),
+        files={"file": ("c.pdf", signed.content, "application/pdf")},
+    ).json()
+    (seal,) = [s for s in again["signatures"] if s["type"] == "signature"]
+    now = {p["number"]: p for p in seal["enterprise"]["permits_now"]}
+    assert now["SOON-1"]["status"] == "suspended" and now["SOON-1"]["expiring"] is False
+    assert all("SOON-1" not in n["message"] for n in again["notices"])
+
 
 def test_permits_are_in_the_license_pdf_annex(api: Api, tmp_path: Path) -> None:
     _add(api, number="OLD-2", valid_from="2019-01-01", valid_to="2020-12-31")
