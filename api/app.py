@@ -14,12 +14,31 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keystore.errors import EsealError
 
+from .batch_worker import start_batch_worker
 from .container import build
 from .limits import BodyLimit
 from .observability import Metrics, RequestLog, configure_logging
 from .problems import problem
-from .routes import admin, archives, documents, enterprises, invoices, national, ops, pki, web
+from .routes import (
+    admin,
+    approvals,
+    archives,
+    batches,
+    documents,
+    enterprises,
+    invoices,
+    license,
+    national,
+    ops,
+    permits,
+    pki,
+    web,
+)
+from .routes import login as login_routes
+from .routes import webhooks as webhook_routes
 from .settings import Settings
+from .webhook_worker import WebhookWorker
+from .webhooks import webhooks_for
 
 __all__ = ["create_app"]
 
@@ -50,9 +69,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = await run_in_threadpool(build, settings)
         container.metrics = metrics
         app.state.container = container
+        # the batch queue's workers of this process (api/batch_worker.py)
+        app.state.batch_worker = await run_in_threadpool(start_batch_worker, container)
+        hooks = await run_in_threadpool(webhooks_for, container)
+        app.state.webhooks = hooks
+        worker = WebhookWorker(hooks.store, hooks.box, settings)
+        if settings.webhook_worker:
+            worker.start()
         try:
             yield
         finally:
+            await worker.stop()
+            if app.state.batch_worker is not None:
+                await run_in_threadpool(app.state.batch_worker.stop)
             container.close()
 
     app = FastAPI(
@@ -95,8 +124,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "the server failed; the request id identifies it in the logs",
         )
 
-    for module in (ops, enterprises, documents, national, invoices, archives, pki, admin, web):
+    for module in (
+        ops,
+        enterprises,
+        documents,
+        national,
+        invoices,
+        archives,
+        approvals,
+        pki,
+        admin,
+        web,
+        license,
+        permits,
+    ):
         app.include_router(module.router)
+    app.include_router(login_routes.router)
+    app.include_router(batches.router)
+    app.include_router(webhook_routes.router)
+    webhook_routes.document_events(app)
 
     app.add_middleware(BodyLimit, limit=int(settings.max_upload_mb * 1024 * 1024))
     app.add_middleware(RequestLog, metrics=metrics)

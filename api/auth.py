@@ -1,7 +1,11 @@
 """Bearer API keys, roles, tenants, and the one rule of who may do what for which enterprise.
 
-Roles: ``admin`` (everything), ``enterprise`` (bound to one USCC: its own seals, archive and
-audit), ``verifier`` (verify documents and read license faces).  Business rules stay in the
+Roles: ``admin`` (everything but deciding on seal use), ``enterprise`` (bound to one USCC: its
+own seals, archive and audit), ``verifier`` (verify documents and read license faces),
+``approver`` (bound to one USCC: reads and decides that enterprise's sealing requests that need
+approval; seals nothing).  Separation of duties (用印审批): the key that asks for a seal cannot
+decide on its request (:mod:`storage.approvals` checks that too), admins set the policies but
+never decide, approvers decide but never seal.  Business rules stay in the
 services; this module only answers "who is asking, and may they do this for that enterprise".
 
 Every route names its :class:`Action`.  The route's dependency (:func:`allowed`) admits the
@@ -41,6 +45,7 @@ class Role(enum.Enum):
     ADMIN = "admin"
     ENTERPRISE = "enterprise"
     VERIFIER = "verifier"
+    APPROVER = "approver"
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,37 @@ class Action(enum.Enum):
     MANAGE_API_KEYS = "manage_api_keys"
     #: read and cross-check a 数电票's OFD and XML (``POST /v1/invoices/check``)
     CHECK_INVOICES = "check_invoices"
+    #: a relying party asks an enterprise to log in (``POST /v1/auth/challenges``)
+    CREATE_LOGIN_CHALLENGE = "create_login_challenge"
+    #: read a login challenge: its relying party, the enterprises asked to confirm it
+    #: (``GET /v1/auth/challenges/{id}``)
+    READ_LOGIN_CHALLENGE = "read_login_challenge"
+    #: an enterprise confirms a login with its own key (``POST .../challenges/{id}/confirm``)
+    CONFIRM_LOGIN = "confirm_login"
+    #: a relying party verifies a login assertion made for it (``POST /v1/auth/assertions/verify``)
+    VERIFY_LOGIN_ASSERTION = "verify_login_assertion"
+    #: set the seal-use policies of an enterprise (``PUT .../seal-policies``)
+    CONFIGURE_SEAL_POLICY = "configure_seal_policy"
+    #: read them (``GET .../seal-policies``)
+    READ_SEAL_POLICY = "read_seal_policy"
+    #: list and read sealing requests waiting for approval, their documents and previews, and
+    #: the sealed result (``GET /v1/approvals...``)
+    READ_APPROVALS = "read_approvals"
+    #: approve or reject a sealing request (``POST /v1/approvals/{id}/approve|reject``)
+    DECIDE_APPROVALS = "decide_approvals"
+    #: seal an approved request again after an outage (``POST /v1/approvals/{id}/seal``)
+    RESUME_APPROVALS = "resume_approvals"
+    #: subscribe to signed webhooks, read their delivery log, redeliver, rotate secrets
+    #: (``/v1/webhooks``): an enterprise for its own events, an admin for any or all
+    MANAGE_WEBHOOKS = "manage_webhooks"
+    #: get the license as a sealed PDF (``GET .../license.pdf``)
+    READ_LICENSE_PDF = "read_license_pdf"
+    #: make a scan-to-check code of one's own license (``POST .../license-qr``)
+    SHOW_LICENSE = "show_license"
+    #: read the permits and filings under a license (``GET .../permits...``)
+    READ_PERMITS = "read_permits"
+    #: record and change permits and filings (``POST``/``PATCH .../permits...``)
+    MANAGE_PERMITS = "manage_permits"
 
 
 @dataclass(frozen=True)
@@ -103,6 +139,9 @@ def _rule(*roles: Role, any_enterprise: tuple[Role, ...] = (Role.ADMIN,)) -> Rul
 _ADMIN = (Role.ADMIN,)
 _ADMIN_OWNER = (Role.ADMIN, Role.ENTERPRISE)
 _SIGNED_IN = (Role.ADMIN, Role.ENTERPRISE, Role.VERIFIER)
+_EVERY_ROLE = tuple(Role)
+#: the enterprise's own keys: those that seal and those that approve
+_OWN_KEYS = (Role.ENTERPRISE, Role.APPROVER)
 
 #: the whole access policy: see ``tests/api/test_access_matrix.py``
 RULES: dict[Action, Rule] = {
@@ -110,7 +149,7 @@ RULES: dict[Action, Rule] = {
     Action.READ_LICENSE: _rule(*_SIGNED_IN, any_enterprise=(Role.ADMIN, Role.VERIFIER)),
     Action.CHANGE_LICENSE_STATUS: _rule(*_ADMIN),
     Action.READ_SEALS: _rule(*_ADMIN_OWNER),
-    Action.READ_SEAL_MATERIAL: _rule(*_SIGNED_IN, any_enterprise=_SIGNED_IN),
+    Action.READ_SEAL_MATERIAL: _rule(*_EVERY_ROLE, any_enterprise=_EVERY_ROLE),
     Action.REPLACE_SEAL_IMAGE: _rule(*_ADMIN_OWNER),
     Action.MANAGE_SEALS: _rule(*_ADMIN),
     Action.SEAL_DOCUMENTS: _rule(Role.ENTERPRISE),
@@ -121,6 +160,21 @@ RULES: dict[Action, Rule] = {
     Action.VERIFY_AUDIT: _rule(*_ADMIN_OWNER),
     Action.MANAGE_API_KEYS: _rule(*_ADMIN),
     Action.CHECK_INVOICES: _rule(*_SIGNED_IN),
+    Action.CREATE_LOGIN_CHALLENGE: _rule(Role.VERIFIER),
+    Action.READ_LOGIN_CHALLENGE: _rule(*_SIGNED_IN),
+    Action.CONFIRM_LOGIN: _rule(Role.ENTERPRISE),
+    Action.VERIFY_LOGIN_ASSERTION: _rule(Role.VERIFIER),
+    Action.CONFIGURE_SEAL_POLICY: _rule(*_ADMIN),
+    Action.READ_SEAL_POLICY: _rule(Role.ADMIN, *_OWN_KEYS),
+    Action.READ_APPROVALS: _rule(Role.ADMIN, *_OWN_KEYS),
+    # approvers alone: not the admin (who sets the policy), not the enterprise key (which asks)
+    Action.DECIDE_APPROVALS: _rule(Role.APPROVER, any_enterprise=()),
+    Action.RESUME_APPROVALS: _rule(*_OWN_KEYS, any_enterprise=()),
+    Action.MANAGE_WEBHOOKS: _rule(*_ADMIN_OWNER),
+    Action.READ_LICENSE_PDF: _rule(*_SIGNED_IN, any_enterprise=(Role.ADMIN, Role.VERIFIER)),
+    Action.SHOW_LICENSE: _rule(*_ADMIN_OWNER),
+    Action.READ_PERMITS: _rule(*_SIGNED_IN, any_enterprise=(Role.ADMIN, Role.VERIFIER)),
+    Action.MANAGE_PERMITS: _rule(*_ADMIN_OWNER),
 }
 
 
@@ -151,8 +205,8 @@ def authorize(
 def scope(principal: Principal, uscc: str | None = None) -> str | None:
     """The enterprise a listing (archive, audit) is narrowed to: an enterprise key's own,
     whatever was asked (:func:`authorize` refused another one first); for the other roles
-    the one asked for, None for all."""
-    if principal.role is Role.ENTERPRISE:
+    the one asked for, None for all (an approver key: its own, as an enterprise key)."""
+    if principal.role in (Role.ENTERPRISE, Role.APPROVER):
         return principal.uscc
     return uscc
 

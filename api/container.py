@@ -21,6 +21,8 @@ from keystore.sm2_pki import SUBDIR as SM2_SUBDIR
 from keystore.sm2_pki import Sm2Pki
 from keystore.soft import SoftKeyStore
 from keystore.tsa import Sm2TsaKey, TimeStampAuthority
+from seals.authority import AuthoritySeals
+from seals.permits import PermitService
 from seals.service import IssuanceSettings, SealService
 from seals.vocab import DocumentFormat
 from signer.core import DocumentSigner
@@ -37,10 +39,12 @@ from storage.archive import Archive, archive_from_settings
 from storage.audit import AuditLog
 from storage.db import make_engine, migrate
 from storage.exports import ArchiveExports, ExportReports
+from storage.permits import SqlPermitRepository
 from storage.repository import SqlEnterpriseRepository
 
 from .deadline import Deadline
 from .flows import SignFlow
+from .license_desk import LicenseDesk
 from .observability import Metrics
 from .revocation import RegistryRevocation
 from .settings import Settings
@@ -74,6 +78,10 @@ class Container:
     national: NationalVerifier
     #: SES signatures and OFD sealing with the seals' SM2 keys
     national_sealer: NationalSealer
+    #: permits and filings under the licenses (issue 18)
+    permits: PermitService
+    #: the license PDF, check codes and the check page (issue 18)
+    license_desk: LicenseDesk
     metrics: Metrics = field(default_factory=Metrics)
 
     def archive_check(self) -> None:
@@ -116,6 +124,7 @@ def initialise(settings: Settings) -> bool:
     if created:
         pki.create()
     _sm2_pki(settings, soft).ensure()
+    pki.ensure_authority(settings.registration_authority)
     migrate(settings.db_url)
     return created
 
@@ -131,6 +140,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         soft, settings.pki_dir, settings.public_url, organisation=settings.organisation, clock=now
     )
     pki.load()
+    # data dirs made before the authority's seal, or for another authority, get it here
+    pki.ensure_authority(settings.registration_authority)
     sm2_pki = _sm2_pki(settings, soft, clock=now)
     sm2_pki.ensure()  # data dirs made before the SM2 PKI get it here, once
     seal_keys = _seal_keystore(settings, soft)
@@ -202,6 +213,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     )
     archive = archive_from_settings(settings, engine)
     archive.clock = now
+    permits = PermitService(SqlPermitRepository(engine), service.find_enterprise, clock=now)
     verifier = Verifier(
         service,
         revocation.root,
@@ -210,6 +222,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         allow_fetching=settings.verify_fetch,
         revocation=revocation,
         sm2_issuing=sm2_pki.certificate("issuing"),
+        authority=AuthoritySeals([_asn1(c) for c in pki.authority_certificates()]),
+        permits=permits,
     )
     deadline = Deadline(settings.document_cpu_seconds, settings.document_wall_seconds)
     audit = AuditLog(engine)
@@ -245,7 +259,26 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
         exports=ArchiveExports(archive, audit, _export_reports(verifier, national, service)),
         national=national,
         national_sealer=national_sealer,
+        permits=permits,
+        license_desk=LicenseDesk(
+            service,
+            permits,
+            pki,
+            document_signer,
+            audit,
+            public_url=settings.public_url,
+            code_lifetime=timedelta(minutes=settings.check_code_minutes),
+            font_path=settings.font_path,
+            clock=now,
+        ),
     )
+
+
+def _asn1(cert: Any) -> Any:
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives import serialization
+
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
 def _esl_timestamp(stamper: TimeStamper | None) -> Callable[[bytes], bytes] | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keystore.errors import ErrorKind, EsealError
 
-__all__ = ["FileTooLarge", "Forbidden", "InvalidRequest", "NotFound", "Unauthorized"]
+__all__ = ["Conflict", "FileTooLarge", "Forbidden", "InvalidRequest", "NotFound", "Unauthorized"]
 
 
 class Unauthorized(EsealError):
@@ -25,6 +25,14 @@ class NotFound(EsealError):
     code = "not_found"
     kind = ErrorKind.NOT_FOUND
     title = "Not found"
+
+
+class Conflict(EsealError):
+    """The request conflicts with the state of what it names (409)."""
+
+    code = "conflict"
+    kind = ErrorKind.CONFLICT
+    title = "Conflict"
 
 
 class InvalidRequest(EsealError):

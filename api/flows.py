@@ -43,6 +43,7 @@ from storage.archive import Archive, SealUse
 from storage.archive.model import EXTENSIONS, MEDIA_TYPES
 from storage.audit import append_events
 from storage.idempotency import IdempotencyConflict, IdempotencyStore
+from storage.outbox import emit
 
 from .auth import Principal
 from .deadline import Deadline
@@ -411,10 +412,18 @@ class SignFlow:
             for seal in used
         ]
         now = datetime.now(UTC)
+        webhook_options = options.model_dump(include={"level", "document_type", "reference"})
 
         def in_row_transaction(session: Session, archive_id: str) -> None:
             """Audit entries (and the idempotency record) commit with the archive row."""
             append_events(session, [replace(e, archive_id=archive_id) for e in events], now)
+            done: dict[str, Any] = {"archive_id": archive_id, "uscc": principal.uscc}
+            done |= {"sha256": sha, "size": size, "format": document_format.value}
+            done |= {
+                **webhook_options,
+                "seals": [{"kind": e.seal_kind, "serial": e.serial} for e in events],
+            }
+            emit(session, "document.sealed", principal.uscc, done, at=now)  # webhooks' outbox
             if idempotency_key:
                 self._idempotency.add(
                     session,

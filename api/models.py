@@ -43,7 +43,7 @@ else:
     LevelWord = _words(PadesLevel)
     #: a document type's word: contract, invoice, other (:class:`seals.vocab.DocumentType`)
     DocumentTypeWord = _words(DocumentType)
-    #: an API key's role: admin, enterprise, verifier (:class:`api.auth.Role`)
+    #: an API key's role: admin, enterprise, verifier, approver (:class:`api.auth.Role`)
     RoleWord = _words(Role)
     #: a key type: ec-p256, rsa-2048, rsa-3072, sm2 (:class:`keystore.base.KeyAlgorithm`)
     AlgorithmWord = _words(KeyAlgorithm)
@@ -87,10 +87,11 @@ class ApiKeyRequest(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> ApiKeyRequest:
-        if self.role == Role.ENTERPRISE.value and not self.uscc:
-            raise ValueError("an enterprise key needs the enterprise's uscc")
-        if self.role != Role.ENTERPRISE.value and self.uscc:
-            raise ValueError("only enterprise keys are bound to a uscc")
+        bound = (Role.ENTERPRISE.value, Role.APPROVER.value)  # keys of one enterprise
+        if self.role in bound and not self.uscc:
+            raise ValueError(f"an {self.role} key needs the enterprise's uscc")
+        if self.role not in bound and self.uscc:
+            raise ValueError("only enterprise and approver keys are bound to a uscc")
         if self.role == Role.VERIFIER.value and self.access_form is None:
             raise ValueError("a relying party registers with its access form (access_form)")
         return self

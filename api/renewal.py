@@ -31,6 +31,7 @@ from signer.extension import last_timestamp
 from signer.levels import PadesLevel
 from storage.archive import ArchiveNotRenewable, ArchiveQuery, ArchiveRecord
 from storage.audit import append_events
+from storage.outbox import emit
 
 __all__ = ["renew_document", "renew_due"]
 
@@ -83,8 +84,23 @@ def renew_document(c: Any, record: ArchiveRecord, actor: str) -> dict[str, Any]:
     sha = hashlib.sha256(out).hexdigest()
 
     def audit(session: Session, archive_id: str) -> None:
-        append_events(
-            session, [replace(event, archive_id=archive_id, document_sha256=sha)], c.archive.clock()
+        at = c.archive.clock()
+        append_events(session, [replace(event, archive_id=archive_id, document_sha256=sha)], at)
+        emit(  # the webhooks' outbox, in the version's transaction
+            session,
+            "document.extended",
+            record.uscc,
+            {
+                "archive_id": archive_id,
+                "uscc": record.uscc,
+                "action": action,
+                "version": record.version + 1,
+                "level": "B-LTA",
+                "sha256": sha,
+                "size": len(out),
+                "renew_by": _iso(renew_by),
+            },
+            at=at,
         )
 
     renewed = c.archive.add_version(

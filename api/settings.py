@@ -151,6 +151,87 @@ class Settings(BaseSettings):
         300, gt=0, description="wall time one document's sealing or verification may take"
     )
     log_level: str = Field("INFO", description="log level of the JSON logs")
+    login_challenge_seconds: int = Field(
+        300,
+        ge=30,
+        le=3600,
+        description="how long a login challenge (认证登录) waits to be confirmed",
+    )
+    login_assertion_seconds: int = Field(
+        300, ge=30, le=3600, description="how long a login assertion counts once it is signed"
+    )
+    approval_ttl_hours: float = Field(
+        72,
+        gt=0,
+        le=24 * 366,
+        description="how long a sealing request waits for its approvals before it expires",
+    )
+
+    # batches (POST /v1/batches): the queue is in the database, every server process works it
+    batch_workers: int = Field(
+        2, ge=0, le=64, description="threads per server process that seal batch files (0: none)"
+    )
+    batch_max_files: int = Field(5000, ge=1, le=100_000, description="most files in one batch")
+    batch_lease_seconds: float = Field(
+        60,
+        gt=0,
+        description="a worker's hold on a file, renewed while it works; a file whose worker "
+        "died is taken again after this",
+    )
+    batch_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="how often an idle worker looks for queued files"
+    )
+    batch_max_attempts: int = Field(
+        5, ge=1, le=100, description="tries of one file (outages, dead workers) before it fails"
+    )
+
+    # -- signed webhooks (api/webhooks.py, api/webhook_worker.py) --
+    webhook_allow_http: bool = Field(
+        False, description="accept http:// webhook URLs (tests, a receiver on the same host)"
+    )
+    webhook_allow_private: bool = Field(
+        False,
+        description="deliver webhooks to loopback, link-local and private addresses (checked "
+        "after DNS resolution, at subscription and at each delivery)",
+    )
+    webhook_worker: bool = Field(True, description="run the delivery worker in the server")
+    webhook_timeout_seconds: float = Field(
+        10, gt=0, le=120, description="how long a receiver may take to answer one delivery"
+    )
+    webhook_retry_hours: float = Field(
+        24, gt=0, description="how long a delivery is retried before it is given up"
+    )
+    webhook_backoff_seconds: float = Field(
+        30, gt=0, description="wait before the first retry; doubled after each failure"
+    )
+    webhook_backoff_max_seconds: float = Field(
+        3600, gt=0, description="longest wait between two retries"
+    )
+    webhook_poll_seconds: float = Field(
+        2, gt=0, description="how often the worker looks for events of other processes (CLI)"
+    )
+    webhook_log_days: float = Field(
+        30, gt=0, description="how long ended deliveries and their attempts stay in the log"
+    )
+    webhook_secret_overlap_hours: float = Field(
+        24, ge=0, le=24 * 30, description="default time the old secret still signs after a rotation"
+    )
+
+    # -- the license as identity (issue 18) -------------------------------------------------
+    registration_authority: str = Field(
+        "市场监督管理局",
+        min_length=2,
+        max_length=40,
+        description="the registration authority (登记机关) whose platform seal seals the "
+        "license PDFs and signs the check codes; 'eseal init' and every start make its seal "
+        "(a new name gets a new seal at the next start)",
+    )
+    check_code_minutes: float = Field(
+        5,
+        gt=0,
+        le=24 * 60,
+        description="how long a scan-to-check code (POST .../license-qr) stays valid, minutes",
+    )
 
     @property
     def db_url(self) -> str:

@@ -1,6 +1,6 @@
 """Sealing and verification over HTTP under load, beside pyHanko, measured in one run.
 
-    python bench/http_load.py [--quick] [--s3] [--workers N]
+    python bench/http_load.py [--quick] [--s3] [--workers N] [--no-cli] [--seconds S]
 
 The script starts everything itself on 127.0.0.1: a fresh data dir (``eseal init``, the example
 license registered, an enterprise API key), then ``eseal serve --workers N`` (default 2) as a
@@ -11,7 +11,11 @@ on it, and measures both.
 Load: an asyncio + httpx generator on the same machine (it counts against the figures) keeps
 1, 4 and 16 requests in flight, ``POST /v1/sign`` of a 1-page contract (``simple_pdf(1)``) at
 B-T with one visible contract seal (ECDSA P-256), for a bounded count and time.  Then
-``POST /v1/verify`` of a 2-seal B-T document at concurrency 1, 4 and 16.
+``POST /v1/verify`` of a 2-seal B-T document at concurrency 1, 4 and 16.  Each cell runs twice:
+with keep-alive clients (each of the N clients keeps one connection open for all its requests)
+and with a new connection per request (``Connection: close``).  Around each cell the CPU time of
+every server process is read from ``/proc`` (each worker's, and the parent's): how the work was
+spread over the workers.
 
 Beside it, in the same run, pyHanko's CLI in a process of its own (``bench/baselines.py``,
 which never imports eseal's ``signer``): ``pyhanko sign addsig ... pemder`` (B-T from a TSA over
@@ -22,7 +26,9 @@ table compares eseal at concurrency 1 with one CLI process at a time, and eseal 
 concurrency (both worker processes busy) with two CLI processes at a time.  In-process
 comparisons with pyHanko are ``bench/sign_verify.py``'s.
 
-The markdown table goes to stdout and to ``bench/results-http.md``.
+The markdown table goes to stdout and to ``bench/results-http.md``.  ``--no-cli`` leaves
+pyHanko's CLI out (a comparison of two eseal trees: run the script from each);
+``--seconds S`` caps every cell at S seconds.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -63,6 +69,8 @@ TWO_SEALS: dict[str, object] = {
     "level": "B-T",
 }
 RESULTS = ROOT / "bench" / "results-http.md"
+#: how the rows of ``--baseline-tree`` are marked
+BASELINE_LABEL = "(baseline tree)"
 CONCURRENCY = (1, 4, 16)
 #: targets of the issue (2-core machine, load generator on the same machine)
 TARGET_DOCS_PER_S = 100.0
@@ -116,9 +124,12 @@ class EsealServer:
         *,
         workers: int = 2,
         env: dict[str, str] | None = None,
+        root: Path = ROOT,
     ) -> None:
+        """``root``: the eseal checkout whose code runs (``cwd`` of ``python -m api.cli``)."""
         self.base = base
         self.data = base / "data"
+        self.root = root
         self.workers = workers
         self.env = {
             **os.environ,
@@ -140,8 +151,8 @@ class EsealServer:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [sys.executable, "-m", "api.cli", *args],
-            cwd=ROOT,
-            env=self.env,
+            cwd=self.root,
+            env={**self.env, "PYTHONPATH": str(self.root)},
             capture_output=True,
             text=True,
         )
@@ -177,8 +188,8 @@ class EsealServer:
                     "--workers",
                     str(self.workers),
                 ],
-                cwd=ROOT,
-                env=self.env,
+                cwd=self.root,
+                env={**self.env, "PYTHONPATH": str(self.root)},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -213,6 +224,15 @@ class EsealServer:
             pids.append(pid)
         return pids
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system, seconds) so far of each worker process, by pid, and of the
+        server's own process (``parent``; with one worker, it is the worker)."""
+        if self.process is None:
+            return {}
+        out = {f"w{pid}": _cpu_of(pid) for pid in self.worker_pids()}
+        out["parent"] = _cpu_of(self.process.pid)
+        return out
+
     def stop(self) -> None:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
@@ -232,6 +252,18 @@ class EsealServer:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int) -> float:
+    """utime + stime of a process (``/proc/PID/stat``), seconds; 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def _children(pid: int) -> list[int]:
@@ -274,6 +306,26 @@ class LoadResult:
     latencies: list[float] = field(default_factory=list)  # seconds, successful requests
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
+    #: each client kept its connection (False: a new connection per request)
+    keep_alive: bool = True
+    #: CPU seconds each server process used during the run (workers "w<pid>", "parent")
+    cpu: dict[str, float] = field(default_factory=dict)
+    #: "" for this checkout; ``--baseline-tree``'s label for the other one
+    tree: str = ""
+
+    @property
+    def connections(self) -> str:
+        return "keep-alive" if self.keep_alive else "new per request"
+
+    @property
+    def worker_cpu(self) -> list[float]:
+        """The workers' CPU seconds in the run, largest first."""
+        return sorted((v for k, v in self.cpu.items() if k != "parent"), reverse=True)
+
+    @property
+    def server_cpu_ms(self) -> float:
+        """Server CPU (every process) per successful request, ms."""
+        return sum(self.cpu.values()) / self.ok * 1000 if self.ok and self.cpu else float("nan")
 
     @property
     def ok(self) -> int:
@@ -299,14 +351,27 @@ async def load(
     seconds: float,
     call: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],
     check: Callable[[httpx.Response], str | None],
+    *,
+    keep_alive: bool = True,
+    cpu: Callable[[], dict[str, float]] | None = None,
 ) -> LoadResult:
-    """``concurrency`` requests in flight until ``max_count`` were sent or ``seconds`` passed."""
-    result = LoadResult(name, concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
-        for _ in range(2):  # warm-up: connections, caches of the workers
+    """``concurrency`` requests in flight until ``max_count`` were sent or ``seconds`` passed.
+
+    ``keep_alive``: each of the ``concurrency`` clients keeps one connection open (False: a new
+    connection for every request, ``Connection: close``).  ``cpu``: the server processes' CPU
+    seconds so far (read before and after the run)."""
+    result = LoadResult(name, concurrency, keep_alive=keep_alive)
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency if keep_alive else 0
+    )
+    headers = {} if keep_alive else {"Connection": "close"}
+    async with httpx.AsyncClient(
+        base_url=url, limits=limits, timeout=120, headers=headers
+    ) as client:
+        for _ in range(2):  # warm-up: caches of the workers
             await call(client)
         sent = 0
+        before = cpu() if cpu else {}
         start = time.perf_counter()
         deadline = start + seconds
 
@@ -329,6 +394,9 @@ async def load(
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         result.wall = time.perf_counter() - start
+        if cpu:
+            after = cpu()
+            result.cpu = {k: after[k] - before.get(k, 0.0) for k in after}
     return result
 
 
@@ -467,71 +535,106 @@ async def bench_server(
     verify: bool,
     pdf: bytes,
     cli: CliBaseline | None = None,
-) -> tuple[list[LoadResult], bytes]:
-    """Sealing (and verification) at each concurrency; ``cli`` runs its halves around the
-    cells it is compared with (see ``BRACKETS``)."""
-    token = server.token
+    modes: tuple[bool, ...] = (True, False),
+    baseline: EsealServer | None = None,
+) -> list[LoadResult]:
+    """Sealing (and verification) at each concurrency, with keep-alive clients and with a new
+    connection per request (``modes``); ``cli`` runs its halves around the keep-alive cells it
+    is compared with (see ``BRACKETS``).  ``baseline``: a server of another checkout, measured
+    in each cell right before or after this one (the order alternating)."""
     rows = []
+    servers = [(server, "")] + ([(baseline, BASELINE_LABEL)] if baseline else [])
+    flip = False
 
-    async def cell(op: str, n: int, run: Any) -> LoadResult:
-        bracket = BRACKETS.get((op, n)) if cli is not None else None
+    def spread(r: LoadResult) -> str:
+        workers = " / ".join(f"{v:.1f}" for v in r.worker_cpu)
+        return f"worker CPU s {workers or '-'} (parent {r.cpu.get('parent', 0):.1f})"
+
+    async def cell(
+        op: str,
+        n: int,
+        keep_alive: bool,
+        name: str,
+        seconds: float,
+        count: int,
+        call: Callable[[EsealServer], Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]],
+        check: Callable[[httpx.Response], str | None],
+    ) -> None:
+        nonlocal flip
+        bracket = BRACKETS.get((op, n)) if cli is not None and keep_alive else None
         if bracket and cli is not None:
             cli.half(*bracket)
-        r: LoadResult = await run()
-        if bracket and cli is not None:
-            cli.half(*bracket)
-        return r
-
-    for n in CONCURRENCY:
-        r = await cell(
-            "sign",
-            n,
-            lambda n=n: load(
-                f"eseal `POST /v1/sign`, archive {archive}",
-                server.url,
+        order = list(reversed(servers)) if flip else servers
+        flip = not flip
+        done = []
+        for each, tree in order:
+            r = await load(
+                name,
+                each.url,
                 n,
-                budget.sign_count,
-                budget.sign_seconds,
-                lambda cl: sign_once(cl, token, pdf),
-                check_signed,
-            ),
-        )
-        rows.append(r)
-        print(
-            f"  sign {archive} c={n}: {r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms "
-            f"p99 {r.pct(0.99):.0f} ms errors {r.errors}",
-            file=sys.stderr,
-        )
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
-        response = await sign_once(client, token, pdf, TWO_SEALS)
-        if check_signed(response):
-            raise RuntimeError(f"2-seal document: {check_signed(response)}")
-        two = response.content
-    if verify:
-        if cli is not None:
-            path = server.base / "two-seals.pdf"
-            path.write_bytes(two)
-            cli.set_two_seals(path)
-        for n in CONCURRENCY:
-            r = await cell(
-                "verify",
-                n,
-                lambda n=n: load(
-                    "eseal `POST /v1/verify` (2 seals, B-T)",
-                    server.url,
-                    n,
-                    budget.verify_count,
-                    budget.verify_seconds,
-                    lambda cl: verify_once(cl, token, two),
-                    check_verified,
-                ),
+                count,
+                seconds,
+                call(each),
+                check,
+                keep_alive=keep_alive,
+                cpu=each.cpu_seconds,
             )
-            rows.append(r)
+            r.tree = tree
+            done.append(r)
             print(
-                f"  verify c={n}: {r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms errors {r.errors}",
+                f"  {op} {archive}{' ' + tree if tree else ''} c={n} {r.connections}: "
+                f"{r.per_s:.1f}/s p50 {r.pct(0.5):.0f} ms p99 {r.pct(0.99):.0f} ms "
+                f"errors {r.errors}; {spread(r)}",
                 file=sys.stderr,
             )
-    return rows, two
+        rows.extend(sorted(done, key=lambda r: r.tree))
+        if bracket and cli is not None:
+            cli.half(*bracket)
+
+    for keep_alive in modes:
+        for n in CONCURRENCY:
+            await cell(
+                "sign",
+                n,
+                keep_alive,
+                f"eseal `POST /v1/sign`, archive {archive}",
+                budget.sign_seconds,
+                budget.sign_count,
+                lambda each: lambda cl: sign_once(cl, each.token, pdf),
+                check_signed,
+            )
+    if not verify:
+        return rows
+    two: dict[int, bytes] = {}
+    for each, _ in servers:
+        async with httpx.AsyncClient(base_url=each.url, timeout=60) as client:
+            response = await sign_once(client, each.token, pdf, TWO_SEALS)
+            if check_signed(response):
+                raise RuntimeError(f"2-seal document: {check_signed(response)}")
+            two[id(each)] = response.content
+    if cli is not None:
+        path = server.base / "two-seals.pdf"
+        path.write_bytes(two[id(server)])
+        cli.set_two_seals(path)
+    for keep_alive in modes:
+        for n in CONCURRENCY:
+            await cell(
+                "verify",
+                n,
+                keep_alive,
+                "eseal `POST /v1/verify` (2 seals, B-T)",
+                budget.verify_seconds,
+                budget.verify_count,
+                lambda each: lambda cl: verify_once(cl, each.token, two[id(each)]),
+                check_verified,
+            )
+    return rows
+
+
+def _busiest(r: LoadResult) -> float:
+    """The busiest worker's share of the workers' CPU in the run, percent."""
+    workers = r.worker_cpu
+    return workers[0] / sum(workers) * 100 if workers and sum(workers) else float("nan")
 
 
 def fmt(x: float, digits: int = 1) -> str:
@@ -552,17 +655,33 @@ def render(
         + (" --quick" if args.quick else "")
         + (" --s3" if args.s3 else "")
         + (f" --workers {args.workers}" if args.workers != 2 else "")
+        + (" --no-cli" if args.no_cli else "")
+        + (f" --seconds {args.seconds:g}" if args.seconds else "")
+        + (" --baseline-tree DIR" if args.baseline_tree else "")
     )
     lines = header("eseal over HTTP under load, beside pyHanko's CLI", command)[:-1]
     lines += [
         f"- server: `eseal serve --workers {args.workers}` on loopback, SQLite, ECDSA P-256 "
         "seal keys, built-in TSA; load generator (asyncio + httpx) on the same 2 cores",
-        f"- {stock_note(baseline_facts)}; B-T from eseal's TSA code there, over loopback HTTP",
+        (
+            "- pyHanko's CLI: not run (`--no-cli`)"
+            if args.no_cli
+            else f"- {stock_note(baseline_facts)}; B-T from eseal's TSA code there, over "
+            "loopback HTTP"
+        ),
         f"- mode: {'quick' if args.quick else 'full'}",
         "",
     ]
-    signs = [r for r in loads if "sign" in r.name and "local" in r.name]
-    verifies = [r for r in loads if "verify" in r.name]
+    if args.baseline_tree:
+        lines[-1:-1] = [
+            f"- {BASELINE_LABEL}: rows of another checkout (`--baseline-tree`), its own server "
+            "on its own data dir, measured in every cell right before or after this checkout's "
+            "(the order alternating from cell to cell)"
+        ]
+    # the like-for-like pairs and the targets: keep-alive clients (as the issue asks), this tree
+    this_tree = [r for r in loads if not r.tree]
+    signs = [r for r in this_tree if "sign" in r.name and "local" in r.name and r.keep_alive]
+    verifies = [r for r in this_tree if "verify" in r.name and r.keep_alive]
     sign_c1 = next((r for r in signs if r.concurrency == 1), None)
     verify_c1 = next((r for r in verifies if r.concurrency == 1), None)
     best = max(signs, key=lambda r: r.per_s) if signs else None
@@ -575,7 +694,7 @@ def render(
     def status(ok: bool) -> str:
         return "met" if ok else "MISSED"
 
-    lines += [
+    like_for_like = [
         "## Like for like: eseal over HTTP beside pyHanko's CLI",
         "",
         "Documents per second over the wall-clock time of each run: a 1-page contract sealed "
@@ -621,6 +740,8 @@ def render(
             False,
         ),
     ]
+    if cli:  # no CLI run: no like-for-like table
+        lines += like_for_like
     for label, ours, theirs, target in pairs:
         if ours is None or theirs is None or not theirs.per_s:
             continue
@@ -629,6 +750,39 @@ def render(
             f"| {label} | {ours.per_s:.1f}/s | {theirs.per_s:.2f}/s | {ratio:.1f}× "
             f"| {status(ratio >= TARGET_CLI_RATIO) if target else '–'} |"
         )
+    if any(r.tree for r in loads):
+        lines += [
+            "",
+            f"## This checkout beside {BASELINE_LABEL}",
+            "",
+            "Each cell ran on both servers back to back (the order alternating), so a change in "
+            "the shared machine's load hits both alike. 'Busiest share': the busiest worker's "
+            "part of the workers' CPU (50 % is an even spread over two).",
+            "",
+            "| what | connections | concurrency | docs/s | baseline docs/s | × baseline "
+            "| p99 ms | baseline p99 ms | busiest share | baseline busiest share |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in this_tree:
+            other = next(
+                (
+                    b
+                    for b in loads
+                    if b.tree
+                    and (b.name, b.keep_alive, b.concurrency)
+                    == (r.name, r.keep_alive, r.concurrency)
+                ),
+                None,
+            )
+            if other is None:
+                continue
+            ratio = r.per_s / other.per_s if other.per_s else float("nan")
+            lines.append(
+                f"| {r.name} | {r.connections} | {r.concurrency} | {fmt(r.per_s)} "
+                f"| {fmt(other.per_s)} | {fmt(ratio, 2)}× | {fmt(r.pct(0.99))} "
+                f"| {fmt(other.pct(0.99))} | {fmt(_busiest(r), 0)} % "
+                f"| {fmt(_busiest(other), 0)} % |"
+            )
     lines += [
         "",
         "## Every run",
@@ -636,22 +790,46 @@ def render(
         "Throughput counts successful responses (or processes) over the wall-clock time of the "
         "run; latencies are per request (or per process).",
         "",
-        "| what | concurrency | documents | docs/s | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| what | connections | concurrency | documents | docs/s | p50 ms | p99 ms | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in loads:
         lines.append(
-            f"| {r.name} | {r.concurrency} | {r.ok} | {fmt(r.per_s)} | "
-            f"{fmt(r.pct(0.5))} | {fmt(r.pct(0.99))} | {r.errors} |"
+            f"| {r.name}{' ' + r.tree if r.tree else ''} | {r.connections} | {r.concurrency} "
+            f"| {r.ok} | {fmt(r.per_s)} | {fmt(r.pct(0.5))} | {fmt(r.pct(0.99))} | {r.errors} |"
         )
     for c in cli:
         lines.append(
-            f"| {c.name} | {c.parallel} at a time | {len(c.seconds)} | "
+            f"| {c.name} | – | {c.parallel} at a time | {len(c.seconds)} | "
             f"{fmt(c.per_s, 2)} | {fmt(c.p50)} | {fmt(c.p99)} | 0 |"
+        )
+    lines += [
+        "",
+        "## How the work was spread over the workers",
+        "",
+        "CPU seconds each server process used during the run (`/proc/PID/stat`, user + system), "
+        "the busiest worker first; 'parent' is the process that started the workers (with "
+        "eseal's balancing accept it also accepts every connection and hands it to a worker). "
+        "'Busiest share': the busiest worker's part of all the workers' CPU (50 % is an even "
+        "spread over two). Server CPU per request counts every server process.",
+        "",
+        "| what | connections | concurrency | docs/s | worker CPU s | parent CPU s "
+        "| busiest share | server CPU ms / request |",
+        "|---|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for r in loads:
+        if not r.cpu:
+            continue
+        workers = r.worker_cpu
+        share = _busiest(r)
+        lines.append(
+            f"| {r.name}{' ' + r.tree if r.tree else ''} | {r.connections} | {r.concurrency} "
+            f"| {fmt(r.per_s)} | {' / '.join(f'{w:.1f}' for w in workers) or '–'} | "
+            f"{r.cpu.get('parent', 0.0):.1f} | {fmt(share, 0)} % | {fmt(r.server_cpu_ms)} |"
         )
     for r in loads:
         for sample in r.error_samples:
-            lines.append(f"\nerror ({r.name}, c={r.concurrency}): `{sample}`")
+            lines.append(f"\nerror ({r.name}, {r.connections}, c={r.concurrency}): `{sample}`")
     lines += ["", "## Targets", "", "| target | measured | status |", "|---|---:|---|"]
     if best:
         lines.append(
@@ -680,9 +858,16 @@ async def main_async(args: argparse.Namespace) -> int:
     from pdfs import simple_pdf
 
     budget = QUICK if args.quick else FULL
+    if args.seconds:
+        budget = replace(
+            budget,
+            sign_seconds=min(budget.sign_seconds, args.seconds),
+            verify_seconds=min(budget.verify_seconds, args.seconds),
+        )
     pdf = simple_pdf(1)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="eseal-http-") as tmp, BaselineWorker() as worker:
+    baseline: Any = contextlib.nullcontext(None) if args.no_cli else BaselineWorker()
+    with tempfile.TemporaryDirectory(prefix="eseal-http-") as tmp, baseline as worker:
         work = Path(tmp)
         loads: list[LoadResult] = []
         servers: list[EsealServer] = []
@@ -694,26 +879,42 @@ async def main_async(args: argparse.Namespace) -> int:
             local.setup()
             local.start()
             servers.append(local)
+            baseline = None
+            if args.baseline_tree:
+                baseline = EsealServer(
+                    work / "baseline", workers=args.workers, root=Path(args.baseline_tree)
+                )
+                baseline.setup()
+                baseline.start()
+                servers.append(baseline)
             print(f"server up after {time.perf_counter() - started:.0f} s", file=sys.stderr)
-            cli = CliBaseline(worker, pdf_path, local.data / "pki" / "root.pem", budget)
-            rows, _ = await bench_server(local, "local", budget, True, pdf, cli)
-            loads += rows
+            cli = (
+                CliBaseline(worker, pdf_path, local.data / "pki" / "root.pem", budget)
+                if worker is not None
+                else None
+            )
+            loads += await bench_server(local, "local", budget, True, pdf, cli, baseline=baseline)
             local.stop()
+            if baseline is not None:
+                baseline.stop()
             if args.s3:
                 weed = start_weed(work / "weed")
                 s3 = EsealServer(work / "s3", workers=args.workers, env=s3_env(weed))
                 s3.setup()
                 s3.start()
                 servers.append(s3)
-                rows, _ = await bench_server(s3, "S3 (SeaweedFS)", budget, False, pdf)
-                loads[3:3] = rows
+                rows = await bench_server(s3, "S3 (SeaweedFS)", budget, False, pdf)
+                at = sum(1 for r in loads if "sign" in r.name)  # after the local sealing rows
+                loads[at:at] = rows
                 s3.stop()
         finally:
             for s in servers:
                 s.stop()
             if weed is not None:
                 weed.stop(kill=True)
-    text = render(args, loads, cli.results(), worker.facts)
+    text = render(
+        args, loads, cli.results() if cli else [], worker.facts if worker is not None else {}
+    )
     print(text)
     write_results(RESULTS.name, text)
     print(
@@ -732,6 +933,18 @@ def main() -> int:
         help="also measure sealing with the archive on a SeaweedFS S3 server",
     )
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument(
+        "--no-cli", action="store_true", help="leave pyHanko's CLI baselines out (eseal alone)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=0.0, help="cap every cell at this many seconds"
+    )
+    parser.add_argument(
+        "--baseline-tree",
+        metavar="DIR",
+        help="another eseal checkout (e.g. the main branch) whose server is measured in "
+        "every cell right before or after this one's, the order alternating",
+    )
     args = parser.parse_args()
     return asyncio.run(main_async(args))
 

@@ -8,9 +8,12 @@ responder ask a :data:`StatusLookup` that the metadata store provides.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import secrets
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +32,8 @@ from .signers import LoadedKeySigner
 from .soft import SoftKeyStore
 
 __all__ = [
+    "AUTHORITY",
+    "AUTHORITY_TITLE",
     "OID_USCC",
     "OID_USCC_LEGACY",
     "CertStatus",
@@ -44,6 +49,10 @@ OID_USCC = ObjectIdentifier("1.2.156.10260.4.1.4")
 OID_USCC_LEGACY = ObjectIdentifier("1.2.86.11.7.4")
 
 SCOPE = "pki"
+#: the role of the registration authority's seal (登记机关电子印章) in ``pki.json``
+AUTHORITY = "authority"
+#: the title of the registration authority's seal certificate
+AUTHORITY_TITLE = "登记机关"
 
 # cryptography warns about names over 64 UTF-8 *bytes* whenever it parses one; X.520 counts
 # characters, and Chinese names routinely pass 64 bytes (see _utf8_attribute).
@@ -249,6 +258,10 @@ class InternalPki:
                 self._certs[role] = x509.load_pem_x509_certificate(
                     (self._dir / f"{role}.pem").read_bytes()
                 )
+            if AUTHORITY in self._refs:  # made by ensure_authority, once the PKI exists
+                self._certs[AUTHORITY] = x509.load_pem_x509_certificate(
+                    (self._dir / f"{AUTHORITY}.pem").read_bytes()
+                )
         except FileNotFoundError:
             raise KeystoreError("no PKI here: run 'eseal init' first", code="pki_missing") from None
         self._retired = _load_retired(self._dir)
@@ -282,6 +295,7 @@ class InternalPki:
         return {
             self._certs["tsa"].serial_number,
             self._certs["ocsp"].serial_number,
+            *(c.serial_number for role, c in self._certs.items() if role == AUTHORITY),
             *(c.serial_number for certs in self._retired.values() for c in certs),
         }
 
@@ -389,6 +403,114 @@ class InternalPki:
         self._certs[role] = cert
         self._retired.setdefault(role, []).append(old)
         return cert
+
+    # -- the registration authority's seal (a platform seal) ------------------------------
+
+    #: a certificate of the authority's seal this close to its end is replaced at start-up
+    AUTHORITY_RENEW_BEFORE = timedelta(days=90)
+
+    def ensure_authority(self, name: str) -> bool:
+        """Make the registration authority's seal if it is missing, names another authority
+        or ends within :attr:`AUTHORITY_RENEW_BEFORE`; True if a new one was made.
+
+        The seal is a key in the PKI's scope and a certificate of the seal-issuing CA,
+        ``C=CN, O=<name>, title=登记机关, CN=<name>``, with no USCC: it seals what the platform
+        issues in the authority's name (the license PDF), never a document of an enterprise.
+        A replaced certificate is kept as ``authority-{serial}.pem`` and listed in
+        ``pki.json`` (as :meth:`rotate` keeps a service's), so OCSP keeps answering "good" for
+        it and what it sealed stays verifiable.  What ``eseal init`` and every start-up call:
+        an existing data dir gets the seal at its next start.  An exclusive lock on
+        ``pki.lock`` keeps two processes starting at once from making two.
+        """
+        if not name.strip():
+            raise KeystoreError(
+                "the registration authority needs a name", code="authority_name_missing"
+            )
+        with _exclusive_lock(self._dir / "pki.lock"):
+            self.load()
+            current = self._certs.get(AUTHORITY)
+            now = self._clock()
+            if (
+                current is not None
+                and _organisation_of(current) == name
+                and current.not_valid_after_utc - now > self.AUTHORITY_RENEW_BEFORE
+            ):
+                return False
+            self._issue_authority(name, current, now)
+            return True
+
+    def _issue_authority(
+        self, name: str, old: x509.Certificate | None, now: datetime
+    ) -> x509.Certificate:
+        start = now - timedelta(minutes=5)
+        ref = self._store.generate(SCOPE, f"{AUTHORITY}-{secrets.token_hex(6)}", self._algorithm)
+        pub = self._store.private_key_for_pki(ref).public_key()
+        issuing = self.issuing
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                _utf8_attribute(NameOID.ORGANIZATION_NAME, name),
+                _utf8_attribute(NameOID.TITLE, AUTHORITY_TITLE),
+                _utf8_attribute(NameOID.COMMON_NAME, name),
+            ]
+        )
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuing.subject)
+            .public_key(pub)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(
+                min(start + timedelta(days=365 * self.SERVICE_YEARS), issuing.not_valid_after_utc)
+            )
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_leaf_usage(non_repudiation=True), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+            .add_extension(_aki(issuing), critical=False)
+            .add_extension(self._aia(), critical=False)
+            .add_extension(self._crl_dp("issuing"), critical=False)
+            .sign(self._store.private_key_for_pki(self._refs["issuing"]), hashes.SHA256())
+        )
+        meta = json.loads((self._dir / "pki.json").read_text())
+        if old is not None:
+            kept = f"{AUTHORITY}-{old.serial_number:x}.pem"
+            (self._dir / kept).write_bytes(old.public_bytes(serialization.Encoding.PEM))
+            meta.setdefault("retired", {}).setdefault(AUTHORITY, []).append(kept)
+            self._retired.setdefault(AUTHORITY, []).append(old)
+        tmp = self._dir / f"{AUTHORITY}.pem.new"
+        tmp.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        tmp.replace(self._dir / f"{AUTHORITY}.pem")
+        meta["keys"][AUTHORITY] = ref
+        (self._dir / "pki.json.new").write_text(json.dumps(meta, indent=2))
+        (self._dir / "pki.json.new").replace(self._dir / "pki.json")
+        self._refs[AUTHORITY] = ref
+        self._certs[AUTHORITY] = cert
+        return cert
+
+    def authority_certificate(self) -> x509.Certificate:
+        """The current certificate of the registration authority's seal."""
+        found = self._certs.get(AUTHORITY)
+        if found is None:
+            raise KeystoreError(
+                "the registration authority has no seal yet: restart the server or run "
+                "'eseal init'",
+                code="authority_seal_missing",
+            )
+        return found
+
+    def authority_certificates(self) -> list[x509.Certificate]:
+        """Every certificate the authority's seal has had, current first: what a verifier
+        recognises as the authority's."""
+        current = [self._certs[AUTHORITY]] if AUTHORITY in self._certs else []
+        return current + list(reversed(self._retired.get(AUTHORITY, [])))
+
+    def authority_signer(self) -> Signer:
+        """A signer of the authority's seal, with the seal CA and the root as its chain."""
+        cert = self.authority_certificate()
+        return LoadedKeySigner(
+            self._store.private_key_for_pki(self._refs[AUTHORITY]), _to_asn1(cert), self.chain()
+        )
 
     # -- revocation -----------------------------------------------------------------------
 
@@ -510,6 +632,23 @@ class InternalPki:
                 )
             ]
         )
+
+
+@contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """One writer at a time over the PKI's directory, across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _organisation_of(cert: x509.Certificate) -> str | None:
+    found = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return str(found[0].value) if found else None
 
 
 def _load_retired(directory: Path) -> dict[str, list[x509.Certificate]]:

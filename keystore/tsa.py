@@ -21,6 +21,14 @@ Decisions a client may notice:
 * Serial numbers are 128-bit random integers by default (collisions are negligible, and random
   serials disclose nothing about the TSA's volume); an own source may be injected.
 
+**Cached encodings.** What is the same in every token (the TSA's certificates, its name, the
+signer identifier, the algorithm identifiers, the signing-certificate-v2 attribute, the policy
+and the accuracy) is DER-encoded once, in the constructor, and each ECDSA/RSA token is joined
+from those bytes and the few that change (:mod:`keystore.der`): the same bytes asn1crypto would
+write, without re-serialising the certificates for every token (``tests/keystore`` compares
+the two).  The in-process timestamper (:class:`InProcessTimeStamper`) also skips the DER
+request and response it would otherwise encode and parse again, applying the same checks.
+
 Bad requests never raise: they get a ``rejection`` response with the matching ``PKIFailureInfo``.
 Only a TSA that cannot sign at all raises :class:`TsaUnavailable`.
 
@@ -55,10 +63,10 @@ from cryptography.hazmat.primitives import hashes
 from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
 from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps import TimeStamper
-from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError, get_nonce
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
-from keystore import sm2
+from keystore import der, sm2
 from keystore.errors import ErrorKind, EsealError
 
 __all__ = [
@@ -97,6 +105,17 @@ ACCEPTED_IMPRINT_ALGORITHMS: dict[str, int] = {
     SM3_OID: 32,
     "sm3": 32,
 }
+
+
+#: DER of the parts of a token that never change
+_VERSION_1 = der.integer(1)
+_VERSION_3 = der.integer(3)
+_GRANTED = der.sequence(der.integer(0))  # PKIStatusInfo{status granted}
+_OID_SIGNED_DATA = cms.ContentType("signed_data").dump()
+_OID_TST_INFO = cms.ContentType("tst_info").dump()
+_ATTR_CONTENT_TYPE = simple_cms_attribute("content_type", "tst_info").dump()
+_OID_SIGNING_TIME = cms.CMSAttributeType("signing_time").dump()
+_OID_MESSAGE_DIGEST = cms.CMSAttributeType("message_digest").dump()
 
 
 class TsaUnavailable(EsealError):
@@ -221,6 +240,57 @@ class Sm2TsaKey:
     policy: str = SM2_TSA_POLICY
 
 
+@dataclass(frozen=True)
+class _Encodings:
+    """The DER of everything a :class:`TimeStampAuthority`'s ECDSA/RSA tokens share."""
+
+    policy: bytes
+    accuracy: bytes
+    #: tsa [0] EXPLICIT GeneralName (directoryName)
+    tsa_name: bytes
+    signer_id: bytes
+    digest_algorithm: bytes
+    digest_algorithms: bytes
+    signature_algorithm: bytes
+    signing_certificate_v2: bytes
+    #: certificates [0] IMPLICIT CertificateSet: the TSA certificate and its chain
+    certificates: bytes
+    _imprint_algorithms: dict[str, bytes] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, tsa: TimeStampAuthority) -> _Encodings:
+        cert = tsa.certificate
+        digest = algos.DigestAlgorithm({"algorithm": tsa.digest_algorithm}).dump()
+        unique: dict[bytes, None] = dict.fromkeys(c.dump() for c in (cert, *tsa.chain))
+        return cls(
+            policy=core.ObjectIdentifier(tsa.policy).dump(),
+            accuracy=tsa._accuracy.dump() if tsa._accuracy is not None else b"",
+            tsa_name=der.context(
+                0, x509.GeneralName(name="directory_name", value=cert.subject).dump()
+            ),
+            signer_id=cms.IssuerAndSerialNumber(
+                {"issuer": cert.issuer, "serial_number": cert.serial_number}
+            ).dump(),
+            digest_algorithm=digest,
+            digest_algorithms=der.set_of(digest),
+            signature_algorithm=tsa.signer.get_signature_mechanism_for_digest(
+                tsa.digest_algorithm
+            ).dump(),
+            signing_certificate_v2=simple_cms_attribute(
+                "signing_certificate_v2", tsa._signing_certificate_v2
+            ).dump(),
+            certificates=der.context(0, b"".join(sorted(unique))),
+        )
+
+    def imprint_algorithm(self, name: str) -> bytes:
+        """The AlgorithmIdentifier pyHanko's timestamper puts in a request's imprint."""
+        found = self._imprint_algorithms.get(name)
+        if found is None:
+            found = algos.DigestAlgorithm({"algorithm": name}).dump()
+            self._imprint_algorithms[name] = found
+        return found
+
+
 class TimeStampAuthority:
     """An RFC 3161 time-stamping authority signing through a pyHanko signer.
 
@@ -268,6 +338,7 @@ class TimeStampAuthority:
         self._signing_certificate_v2 = tsp.SigningCertificateV2.load(
             as_signing_certificate_v2(certificate, "sha256").dump()
         )
+        self._encoded = _Encodings.of(self)
         self.sm2 = sm2
         self._sm2_policy: str | None = None
         if sm2 is not None:
@@ -360,39 +431,61 @@ class TimeStampAuthority:
 
     # -- signing ----------------------------------------------------------------------------
 
-    async def _token(self, tst_info: tsp.TSTInfo, gen_time: datetime, cert_req: bool) -> bytes:
-        tst_info_der = tst_info.dump()
+    async def _token(
+        self, imprint_der: bytes, nonce: int | None, gen_time: datetime, cert_req: bool
+    ) -> bytes:
+        """A timestamp token (DER ``ContentInfo``) signed with the ECDSA/RSA key, joined from
+        the encodings cached in :class:`_Encodings` and the values of this token."""
+        enc = self._encoded
+        parts = [
+            _VERSION_1,
+            enc.policy,
+            imprint_der,
+            der.integer(self._next_serial()),
+            core.GeneralizedTime(gen_time).dump(),
+        ]
+        if enc.accuracy:
+            parts.append(enc.accuracy)
+        # ordering is false: the DER default, hence left out
+        if nonce is not None:
+            parts.append(der.integer(nonce))
+        parts.append(enc.tsa_name)
+        tst_info_der = der.sequence(*parts)
         md = hashes.Hash(get_pyca_cryptography_hash(self.digest_algorithm))
         md.update(tst_info_der)
-        signed_attrs = cms.CMSAttributes(
-            [
-                simple_cms_attribute("content_type", "tst_info"),
-                simple_cms_attribute("signing_time", _cms_time(gen_time.replace(microsecond=0))),
-                simple_cms_attribute("message_digest", md.finalize()),
-                simple_cms_attribute("signing_certificate_v2", self._signing_certificate_v2),
-            ]
-        )
+        attributes = [
+            _ATTR_CONTENT_TYPE,
+            der.sequence(
+                _OID_SIGNING_TIME,
+                der.set_of(_cms_time(gen_time.replace(microsecond=0)).dump()),
+            ),
+            der.sequence(_OID_MESSAGE_DIGEST, der.set_of(der.octet_string(md.finalize()))),
+            enc.signing_certificate_v2,
+        ]
         try:
-            signature = await self.signer.async_sign_raw(signed_attrs.dump(), self.digest_algorithm)
-            signer_info = self.signer.signer_info(self.digest_algorithm, signed_attrs, signature)
+            signature = await self.signer.async_sign_raw(
+                der.set_of(*attributes), self.digest_algorithm
+            )
         except EsealError as exc:
             raise TsaUnavailable(f"the TSA key cannot sign: {exc.detail}") from exc
         except Exception as exc:  # any backend failure means the TSA cannot issue now
             raise TsaUnavailable(f"the TSA key cannot sign ({type(exc).__name__})") from exc
-        signed_data: dict[str, object] = {
-            "version": "v3",
-            "digest_algorithms": cms.DigestAlgorithms(
-                [algos.DigestAlgorithm({"algorithm": self.digest_algorithm})]
-            ),
-            "encap_content_info": cms.EncapsulatedContentInfo(
-                {
-                    "content_type": cms.ContentType("tst_info"),
-                    "content": cms.ParsableOctetString(tst_info_der),
-                }
-            ),
-            "signer_infos": cms.SignerInfos([signer_info]),
-        }
-        return self._response(signed_data, [self.certificate, *self.chain] if cert_req else [])
+        signer_info = der.sequence(
+            _VERSION_1,
+            enc.signer_id,
+            enc.digest_algorithm,
+            der.context(0, b"".join(sorted(attributes))),  # signedAttrs [0] IMPLICIT
+            enc.signature_algorithm,
+            der.octet_string(signature),
+        )
+        signed_data = der.sequence(
+            _VERSION_3,
+            enc.digest_algorithms,
+            der.sequence(_OID_TST_INFO, der.context(0, der.octet_string(tst_info_der))),
+            enc.certificates if cert_req else b"",
+            der.set_of(signer_info),
+        )
+        return der.sequence(_OID_SIGNED_DATA, der.context(0, signed_data))
 
     def _sm2_token(self, tst_info: tsp.TSTInfo, gen_time: datetime, cert_req: bool) -> bytes:
         assert self.sm2 is not None
@@ -476,8 +569,38 @@ class TimeStampAuthority:
         cert_req = bool(req["cert_req"].native)
         if self._wants_sm2(req):
             return self._sm2_token(self._tst_info(req, gen_time, use_sm2=True), gen_time, cert_req)
-        tst_info = self._tst_info(req, gen_time)
-        return await self._token(tst_info, gen_time, cert_req)
+        token = await self._token(
+            req["message_imprint"].dump(), req["nonce"].native, gen_time, cert_req
+        )
+        return der.sequence(_GRANTED, token)
+
+    def issues_directly(self, md_algorithm: str) -> bool:
+        """Whether :meth:`token_for_digest` answers for imprints of ``md_algorithm`` (what
+        :meth:`respond` signs with the ECDSA/RSA key: an accepted algorithm, not SM3 when
+        there is an SM2 TSA)."""
+        name = md_algorithm.lower()
+        if name not in ACCEPTED_IMPRINT_ALGORITHMS:
+            return False
+        return self._sm2_policy is None or name not in ("sm3", SM3_OID)
+
+    async def token_for_digest(
+        self, message_digest: bytes, md_algorithm: str, nonce: int | None
+    ) -> bytes:
+        """The token (DER ``ContentInfo``) :meth:`respond` grants a request for
+        ``message_digest`` with ``nonce``, no policy, no extension and ``certReq`` set,
+        without the request's encoding and parsing.
+
+        :raises ValueError: where :meth:`respond` would reject the request (an algorithm
+            :meth:`issues_directly` refuses, an imprint of the wrong length)."""
+        name = md_algorithm.lower()
+        if not self.issues_directly(name):
+            raise ValueError(f"hash algorithm {md_algorithm} is not issued directly")
+        if len(message_digest) != ACCEPTED_IMPRINT_ALGORITHMS[name]:
+            raise ValueError(f"a {name} imprint must be {ACCEPTED_IMPRINT_ALGORITHMS[name]} bytes")
+        imprint = der.sequence(
+            self._encoded.imprint_algorithm(name), der.octet_string(message_digest)
+        )
+        return await self._token(imprint, nonce, self._now(), True)
 
     def timestamper(self) -> InProcessTimeStamper:
         """A pyHanko time stamper that asks this TSA directly, without HTTP."""
@@ -490,6 +613,21 @@ class InProcessTimeStamper(TimeStamper):
     def __init__(self, authority: TimeStampAuthority, include_nonce: bool = True) -> None:
         super().__init__(include_nonce=include_nonce)
         self.authority = authority
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:
+        """The token pyHanko's request/response round trip would give (same imprint
+        algorithm encoding, a nonce of the same kind, certificates included), asked of the
+        authority directly; SM2 requests and anything unusual take the round trip."""
+        authority = self.authority
+        if not authority.issues_directly(md_algorithm):
+            token: cms.ContentInfo = await super().async_timestamp(message_digest, md_algorithm)
+            return token
+        nonce = get_nonce() if self.include_nonce else None
+        try:
+            token_der = await authority.token_for_digest(message_digest, md_algorithm, nonce)
+        except ValueError as exc:
+            raise TimestampRequestError(f"The built-in TSA refused the request: {exc}") from None
+        return cms.ContentInfo.load(token_der)
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
         response_der = await self.authority.respond(req.dump())

@@ -262,6 +262,12 @@ class NoticeCode(enum.Enum):
         "（文件中为第 {signed_version} 版）",
         "印章已重新签发",
     )
+    PERMIT_EXPIRING = (
+        "permit_expiring",
+        "a permit or filing under the license ends within 30 days",
+        "{enterprise}有许可或备案将于 {date} 到期",
+        "许可即将到期",
+    )
 
 
 def problem_texts() -> dict[str, dict[str, str]]:

@@ -117,7 +117,7 @@ class CertificateSerialInUse(DomainError):
 
 
 class InvalidSealData(DomainError):
-    """Bytes that are not a national seal (``SESeal``, GB/T 38540 / GM/T 0031): not DER,
+    """Bytes that are not a national seal (``SESeal``, GB/T 38540 / GM/T 0031): not BER,
     truncated, followed by other bytes, of another structure, or a header that is not "ES".
     One code for all of them; ``detail`` says which."""
 
@@ -140,9 +140,10 @@ class UnsupportedSealVersion(DomainError):
 
 
 class InvalidSesSignature(DomainError):
-    """Bytes that are not a national signature (``SES_Signature``): not DER, truncated,
-    followed by other bytes, or of another structure.  A well-formed signature that does not
-    verify is not an error: its verification says why it is not valid."""
+    """Bytes that are not a national signature (``SES_Signature``): not BER, truncated,
+    followed by other bytes, of another structure, or without a signing time eseal reads.
+    A well-formed signature that does not verify is not an error: its verification says why
+    it is not valid."""
 
     code = "invalid_ses_signature"
     title = "Invalid signature data"

@@ -9,10 +9,19 @@ caller may notice:
   then reads the whole seal with that version's layout.  A header whose ``ID`` is not "ES" is
   :class:`~seals.errors.InvalidSealData`; a version other than 1, 4 and 5 is
   :class:`~seals.errors.UnsupportedSealVersion`.
-* **Strict DER**, Bouncy Castle's habit: a seal that is BER (indefinite lengths, long-form
-  lengths, constructed strings), has non-minimal integers, BIT STRINGs with unused bits,
-  times without ``Z``, an ``ExtData.critical`` FALSE written out, trailing bytes, or is cut
-  short is ``invalid_seal_data``.  No vendor quirk is accepted.
+* **Read as BER, checked as the structure, signatures over the bytes carried**: other
+  national implementations do not all write DER (Bouncy Castle's ``DERSequence`` writes an
+  ``ExtData.critical`` FALSE out, some C encoders use long-form lengths, BER streams
+  indefinite ones), so any valid BER encoding of the right structure is read (:func:`ber_load`).
+  What is refused, as ``invalid_seal_data``: another structure (a wrong tag or type, a field
+  missing or one too many), bytes cut short or after the outer SEQUENCE, a BIT STRING that
+  carries octets (signature, timestamp) with unused bits, an INTEGER, BOOLEAN or OBJECT
+  IDENTIFIER no encoder may write (empty, two-octet, padded), a time without a zone, and
+  constructed (chunked) strings, which asn1crypto does not read inside a structure.  The
+  maker's signature is checked over ``eSealInfo`` exactly as the seal carries it
+  (:attr:`ParsedSeal.signed_der`, cut out of the input by :func:`encoded_fields`), never over
+  a re-encoding, which would differ from what the maker signed whenever the maker's encoder
+  was not canonical.
 * **What we write** (v4 and v5): ``Vid`` "eseal" unless told, ``certListType`` 1 (the signers'
   certificates themselves), the picture type ``png``, times as UTC ``GeneralizedTime`` in
   whole seconds, the maker's signature SM2-with-SM3 (``1.2.156.10197.1.501``) with the default
@@ -36,14 +45,13 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from asn1crypto import cms as asn1_cms
-from asn1crypto import core
+from asn1crypto import core, parser
 from asn1crypto import x509 as asn1_x509
 
 from keystore import sm2
 
 from .errors import InvalidSealData, UnsupportedSealVersion
 from .esl_asn1 import (
-    AnySequence,
     CertDigestList,
     CertInfoList,
     SESealV1,
@@ -65,9 +73,12 @@ __all__ = [
     "CertListType",
     "ParsedSeal",
     "SealExtension",
+    "ber_load",
     "certificate_sm2_key",
     "check_maker_signature",
     "check_timestamp_token",
+    "der_sequence",
+    "encoded_fields",
     "lists_signer",
     "make_seseal",
     "parse_seseal",
@@ -165,35 +176,110 @@ class ParsedSeal:
     signature: bytes
     #: v5: DER of the TimeStampToken over ``signature``; None when absent (and before v5)
     timestamp: bytes | None
-    #: the exact DER of ``eSealInfo`` in the seal
+    #: the exact bytes of ``eSealInfo`` as the seal carries them (DER, or the maker's BER)
     seal_info_der: bytes
-    #: the exact bytes the maker signed: ``seal_info_der`` for v4 and v5; for v1 the DER of
-    #: ``SEQUENCE { esealInfo, cert, signatureAlgorithm }``
+    #: the exact bytes the maker signed: ``seal_info_der`` for v4 and v5; for v1
+    #: ``SEQUENCE { esealInfo, cert, signatureAlgorithm }``: a DER SEQUENCE header around the
+    #: three fields as the seal carries them
     signed_der: bytes
     #: the whole seal, as read
     der: bytes
 
 
-# -- strict DER ----------------------------------------------------------------------------
+# -- BER in, DER out -------------------------------------------------------------------------
+
+
+def ber_load(spec: type[T], data: bytes) -> T:
+    """``data`` read as ``spec``: one complete value of that structure, in any valid BER
+    encoding (long-form or indefinite lengths, DEFAULT values written out, ...).
+
+    Raises :class:`ValueError` saying why not: another structure (a wrong tag or type, a
+    field missing or one too many), cut short, trailing bytes, or a value no encoder may
+    write (see the module docstring).  The value's ``dump()`` is a re-encoding wherever the
+    input used indefinite lengths: take the bytes a signature covers from
+    :func:`encoded_fields`, never from ``dump()``.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"BER data is bytes, not {type(data).__name__}")
+    data = bytes(data)
+    try:
+        value = spec.load(data, strict=True)
+        _check_values(value, _spec_name(spec))
+    except Exception as exc:  # asn1crypto raises ValueError, TypeError, OverflowError...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"not a {_spec_name(spec)} ({reason})") from exc
+    return value
+
+
+def _check_values(value: core.Asn1Value, where: str) -> None:
+    """Parse every field (a bad one raises) and refuse what asn1crypto reads without
+    complaint but is not the structure, or not BER."""
+    if isinstance(value, core.Any | core.Void):
+        return  # read later with the class it turns out to be (certList, a carried seal)
+    if isinstance(value, core.Sequence):
+        fields = type(value)._fields
+        if len(value) > len(fields):
+            raise ValueError(f"{where} has more than its {len(fields)} fields")
+        for name, *_ in fields:
+            _check_values(value[name], f"{where}.{name}")
+        return
+    if isinstance(value, core.SequenceOf):
+        for index, child in enumerate(value):
+            _check_values(child, f"{where}[{index}]")
+        return
+    if isinstance(value, core.Choice):
+        _check_values(value.chosen, where)
+        return
+    value.native  # noqa: B018 - parses the value, so a bad one raises here
+    if isinstance(value, core.OctetBitString):
+        if value.unused_bits:
+            raise ValueError(f"{where} is a BIT STRING of octets with unused bits")
+    elif isinstance(value, core.Boolean):
+        if len(value.contents) != 1:
+            raise ValueError(f"{where} is a BOOLEAN of {len(value.contents)} octets, not 1")
+    elif isinstance(value, core.Integer):
+        if not value.contents:
+            raise ValueError(f"{where} is an INTEGER without octets")
+    elif isinstance(value, core.ObjectIdentifier):
+        octets = value.contents
+        padded = any(b == 0x80 and (i == 0 or octets[i - 1] < 0x80) for i, b in enumerate(octets))
+        if not octets or padded or octets[-1] >= 0x80:
+            raise ValueError(f"{where} is an OBJECT IDENTIFIER that is not well encoded")
+
+
+def encoded_fields(encoding: bytes) -> tuple[bytes, ...]:
+    """The fields of the SEQUENCE ``encoding``, each exactly as encoded there (header,
+    contents and any end-of-contents octets): the bytes a signature over a field covers.
+
+    Raises :class:`ValueError` when ``encoding`` is not one complete SEQUENCE.
+    """
+    class_, method, tag, _, contents, _ = parser.parse(bytes(encoding), strict=True)
+    if (class_, method, tag) != (0, 1, 16):
+        raise ValueError("not a SEQUENCE")
+    fields: list[bytes] = []
+    pointer = 0
+    while pointer < len(contents):
+        _, _, _, header, inner, trailer = parser.parse(contents[pointer:])
+        size = len(header) + len(inner) + len(trailer)
+        fields.append(contents[pointer : pointer + size])
+        pointer += size
+    return tuple(fields)
+
+
+def der_sequence(*fields: bytes) -> bytes:
+    """A SEQUENCE of ``fields`` as given (each a complete encoding), its header in DER."""
+    return bytes(parser.emit(0, 1, 16, b"".join(fields)))
 
 
 def strict_load(spec: type[T], data: bytes) -> T:
     """``data`` read as ``spec``, refusing anything but one complete DER value.
 
-    Raises :class:`ValueError` saying why: not ``spec`` at all, cut short, trailing bytes,
-    or BER/non-canonical encodings (found by re-encoding every field and comparing).
+    For what eseal writes and checks as DER (a certificate handed to :func:`make_seseal`, a
+    timestamp token before it is embedded; tests asserting our output is DER), not for
+    reading what others wrote (:func:`ber_load`).  Raises :class:`ValueError` saying why.
     """
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError(f"DER data is bytes, not {type(data).__name__}")
-    data = bytes(data)
-    try:
-        value = spec.load(data, strict=True)
-        value.native  # noqa: B018 - parses every field, so a bad one raises here
-        canonical = spec.load(data).dump(force=True)
-    except Exception as exc:  # asn1crypto raises ValueError, TypeError, OverflowError...
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f"not a DER {_spec_name(spec)} ({reason})") from exc
-    if canonical != data:
+    value = ber_load(spec, data)
+    if spec.load(bytes(data)).dump(force=True) != bytes(data):
         raise ValueError(f"not DER: the {_spec_name(spec)} is BER or not in canonical form")
     return value
 
@@ -202,21 +288,12 @@ def _spec_name(spec: type[core.Asn1Value]) -> str:
     return spec.__name__
 
 
-def _fields_of(data: bytes) -> AnySequence:
-    """The fields of a SEQUENCE, each unread: one complete value, nothing after it (the
-    fields themselves are checked when the whole is read with its version's layout)."""
-    try:
-        return AnySequence.load(data, strict=True)
-    except Exception as exc:  # asn1crypto raises ValueError, TypeError, OverflowError...
-        raise ValueError(f"not a DER SEQUENCE ({exc})") from exc
-
-
-def _header(seal_info: core.Asn1Value) -> tuple[str, int, str]:
-    """``(ID, version, Vid)`` of an ``eSealInfo`` read as anything."""
-    parts = _fields_of(seal_info.dump())
+def _header(seal_info: bytes) -> tuple[str, int, str]:
+    """``(ID, version, Vid)`` of an ``eSealInfo`` before its version is known."""
+    parts = encoded_fields(seal_info)
     if len(parts) == 0:
         raise ValueError("eSealInfo is empty")
-    header = strict_load(SesHeader, parts[0].dump())
+    header = ber_load(SesHeader, parts[0])
     return (
         str(header["id"].native),
         int(header["version"].native),
@@ -230,8 +307,10 @@ def seal_header(der: bytes) -> tuple[str, int, str]:
     Raises :class:`InvalidSealData` when ``der`` is not a SEQUENCE whose first field is a
     SEQUENCE starting with an ``SES_Header``.
     """
+    if not isinstance(der, bytes | bytearray | memoryview):
+        raise TypeError(f"seal data is bytes, not {type(der).__name__}")
     try:
-        outer = _fields_of(der)
+        outer = encoded_fields(bytes(der))
         if len(outer) == 0:
             raise ValueError("the seal is an empty SEQUENCE")
         return _header(outer[0])
@@ -269,7 +348,7 @@ def parse_seseal(der: bytes) -> ParsedSeal:
 def _time(value: core.Asn1Value, what: str) -> datetime:
     native = value.native
     if not isinstance(native, datetime) or native.tzinfo is None:
-        raise ValueError(f"{what} is not a UTC time")
+        raise ValueError(f"{what} is not a time with a zone (Z or an offset)")
     return native.astimezone(UTC)
 
 
@@ -290,8 +369,9 @@ def _extensions(info: core.Sequence) -> tuple[SealExtension, ...]:
     )
 
 
-def _common(info: core.Sequence) -> dict[str, Any]:
-    """The fields every version shares: header, esID, picture, extDatas, name and type."""
+def _common(info: core.Sequence, info_encoding: bytes) -> dict[str, Any]:
+    """The fields every version shares: header, esID, picture, extDatas, name and type;
+    ``info_encoding`` is ``eSealInfo`` as carried."""
     header = info["header"]
     picture = info["picture"]
     prop = info["property"]
@@ -309,36 +389,39 @@ def _common(info: core.Sequence) -> dict[str, Any]:
         "width_mm": _non_negative(picture["width"], "the picture's width"),
         "height_mm": _non_negative(picture["height"], "the picture's height"),
         "extensions": _extensions(info),
-        "seal_info_der": bytes(info.dump()),
+        "seal_info_der": info_encoding,
     }
 
 
 def _parse_v4_v5(der: bytes, version: int) -> ParsedSeal:
     seal: SESealV4 | SESealV5
     if version == 4:
-        seal = strict_load(SESealV4, der)
+        seal = ber_load(SESealV4, der)
         algorithm, value, timestamp = seal["sign_alg_id"], seal["signed_value"], None
     else:
-        seal = strict_load(SESealV5, der)
+        seal = ber_load(SESealV5, der)
         algorithm, value = seal["signature_alg_id"], seal["signature_value"]
         token = seal["time_stamp"]
         timestamp = bytes(token) if token.native is not None else None
     info = seal["e_seal_info"]
+    info_encoding = encoded_fields(der)[0]
     prop = info["property"]
+    # certList (an Any) as carried: the fourth field of the property, the third of eSealInfo
+    cert_list = encoded_fields(encoded_fields(info_encoding)[2])[3]
     list_type = int(prop["cert_list_type"].native)
     certificates: tuple[bytes, ...] = ()
     digests: tuple[CertDigest, ...] = ()
     if list_type == CertListType.CERTIFICATES:
-        certificates = tuple(bytes(c) for c in strict_load(CertInfoList, prop["cert_list"].dump()))
+        certificates = tuple(bytes(c) for c in ber_load(CertInfoList, cert_list))
     elif list_type == CertListType.DIGESTS:
         digests = tuple(
             CertDigest(str(d["type"].native), bytes(d["value"]))
-            for d in strict_load(CertDigestList, prop["cert_list"].dump())
+            for d in ber_load(CertDigestList, cert_list)
         )
     else:
         raise ValueError(f"certListType is {list_type}, not 1 (certificates) or 2 (digests)")
     return ParsedSeal(
-        **_common(info),
+        **_common(info, info_encoding),
         cert_list_type=list_type,
         certificates=certificates,
         cert_digests=digests,
@@ -346,20 +429,19 @@ def _parse_v4_v5(der: bytes, version: int) -> ParsedSeal:
         signature_algorithm=algorithm.dotted,
         signature=bytes(value),
         timestamp=timestamp,
-        signed_der=bytes(info.dump()),
+        signed_der=info_encoding,
         der=bytes(der),
     )
 
 
 def _parse_v1(der: bytes) -> ParsedSeal:
-    seal = strict_load(SESealV1, der)
+    seal = ber_load(SESealV1, der)
     info = seal["eseal_info"]
     sign_info = seal["sign_info"]
-    signed = AnySequence()
-    for part in (info, sign_info["cert"], sign_info["signature_algorithm"]):
-        signed.append(core.Any.load(part.dump()))
+    info_encoding, sign_info_encoding = encoded_fields(der)
+    cert, algorithm, _sign_data = encoded_fields(sign_info_encoding)
     return ParsedSeal(
-        **_common(info),
+        **_common(info, info_encoding),
         cert_list_type=CertListType.CERTIFICATES,
         certificates=tuple(bytes(c) for c in info["property"]["cert_list"]),
         cert_digests=(),
@@ -367,7 +449,7 @@ def _parse_v1(der: bytes) -> ParsedSeal:
         signature_algorithm=sign_info["signature_algorithm"].dotted,
         signature=bytes(sign_info["sign_data"]),
         timestamp=None,
-        signed_der=bytes(signed.dump()),
+        signed_der=der_sequence(info_encoding, cert, algorithm),
         der=bytes(der),
     )
 

@@ -49,8 +49,8 @@ structure and version, as the standards number them (the header's ``version``):
   signatureAlgorithm }).
 
 BIT STRINGs that carry octets (signatures, timestamps, hashes) are
-:class:`asn1crypto.core.OctetBitString`: the strict reader in :mod:`seals.esl` refuses one
-whose unused-bit count is not zero.
+:class:`asn1crypto.core.OctetBitString`: the reader in :mod:`seals.esl` refuses one whose
+unused-bit count is not zero.
 """
 
 from __future__ import annotations

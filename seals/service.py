@@ -48,6 +48,7 @@ from .reasons import (
     parse_compromise_time,
     parse_reason_code,
 )
+from .registry_cache import RegistryCache
 from .revocation_data import RevocationData
 from .seal_signers import SealSigners
 from .vocab import SealAction
@@ -101,6 +102,8 @@ class SealService:
             raise ValueError("SM2 seal certificates need the SM2 PKI (sm2_pki)")
         self._clock = clock
         self._listeners: list[StatusListener] = []
+        # what requests look up (license status, seals): read once per registry revision
+        self._cache = RegistryCache(repository.revision)
         self._cas = SealCas(pki, sm2_pki)
         self._esl = (
             EslMaker(sm2_pki.seal_maker, version=settings.esl_version, timestamp=esl_timestamp)
@@ -188,15 +191,21 @@ class SealService:
         return found
 
     def find_enterprise(self, uscc: str) -> Enterprise | None:
-        return self._repo.get_enterprise(uscc)
+        """The enterprise as the registry has it now (cached while the registry's revision
+        stays the same, see :mod:`seals.registry_cache`)."""
+        return self._cache.get(("enterprise", uscc), lambda: self._repo.get_enterprise(uscc))
 
     def seal_by_serial(self, serial: int) -> Seal | None:
-        """Any version of any seal this server issued, by certificate serial."""
-        return self._repo.seal_by_serial(serial)
+        """Any version of any seal this server issued, by certificate serial (as the registry
+        has it now; cached while its revision stays the same)."""
+        return self._cache.get(("serial", serial), lambda: self._repo.seal_by_serial(serial))
 
     def seal_by_sm2_serial(self, serial: int) -> Seal | None:
-        """Any version of any seal, by the serial of its SM2 certificate."""
-        return self._repo.seal_by_sm2_serial(serial)
+        """Any version of any seal, by the serial of its SM2 certificate (as
+        :meth:`seal_by_serial`)."""
+        return self._cache.get(
+            ("sm2_serial", serial), lambda: self._repo.seal_by_sm2_serial(serial)
+        )
 
     def seals(self, uscc: str) -> list[Seal]:
         self.enterprise(uscc)
@@ -516,8 +525,12 @@ class SealService:
     # -- use ------------------------------------------------------------------------------
 
     def signer_for(self, uscc: str, kind: SealKind) -> tuple[Seal, Signer]:
-        """The seal and a signer for it, if the license and the seal are both active."""
-        status = self._repo.license_status(uscc)  # the status alone: one light query
+        """The seal and a signer for it, if the license and the seal are both active.
+
+        Both are the registry's answers as of this call: a status change committed by any
+        process before it is seen (the cache is checked against the registry's revision on
+        every call), and the seal with its image is read once per registry revision."""
+        status = self._cache.get(("license", uscc), lambda: self._repo.license_status(uscc))
         if status is None:
             raise EnterpriseNotFound(f"no enterprise with USCC {uscc} is registered")
         if status is not LicenseStatus.ACTIVE:
@@ -525,7 +538,7 @@ class SealService:
                 f"the license of {uscc} is {status.value} "
                 f"({status.label}); its seals cannot be used"
             )
-        seal = self._repo.seal(uscc, kind)  # the enterprise is known to exist: one query
+        seal = self._cache.get(("seal", uscc, kind), lambda: self._repo.seal(uscc, kind))
         if seal is None:
             raise SealNotFound(f"enterprise {uscc} has no {kind.value} seal")
         if seal.status is not SealStatus.ACTIVE:

@@ -32,7 +32,7 @@ apply, so ``model_dump(exclude_unset=True)`` leaves them out as the report alway
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
@@ -51,6 +51,7 @@ __all__ = [
     "IsoTime",
     "NoticeItem",
     "NoticeSeal",
+    "PermitItem",
     "ProblemItem",
     "RevocationInfo",
     "expected_uscc",
@@ -145,6 +146,21 @@ class RevocationInfo(BaseModel):
     at_signing: bool
 
 
+class PermitItem(BaseModel):
+    """A permit or filing under the license (``seals.permits``), as it stands now: the
+    report's ``enterprise.permits_now``."""
+
+    id: str
+    type: str = Field(description="permit (许可) or filing (备案)")
+    name: str
+    number: str
+    issuing_authority: str
+    valid_from: date
+    valid_to: date | None = Field(description="the last day of validity; null: open-ended")
+    status: str = Field(description="valid, suspended, revoked or expired, now")
+    expiring: bool = Field(description="valid and ending within 30 days (a notice says so)")
+
+
 class EnterpriseInfo(BaseModel):
     """The report's ``enterprise`` of a seal: who the certificate names and what the license
     registry says of it."""
@@ -156,6 +172,9 @@ class EnterpriseInfo(BaseModel):
     license_status_now: LicenseStatus | None
     license_status_at_signing: LicenseStatus | None
     matches_registry: bool
+    #: the permits and filings under the license now; set only for a registered enterprise
+    #: with at least one (the report leaves the key out otherwise: absent means none)
+    permits_now: list[PermitItem] | None = None
 
 
 #: dates in notices are Beijing dates (UTC+8), as on the HTML report and the license itself

@@ -285,3 +285,60 @@ def labels(vocabulary: type[enum.Enum]) -> dict[str, str]:
     if vocabulary is RevocationReason:
         return {m.value: REASON_LABELS[m.value] for m in RevocationReason}
     return {str(m.value): str(m.label) for m in vocabulary}  # type: ignore[attr-defined]
+
+
+# -- seal-use approval (用印审批) ---------------------------------------------------------------
+
+
+class ApprovalMode(enum.Enum):
+    """Whether using a seal of an enterprise needs the approval of its approvers."""
+
+    NONE = "none"
+    REQUIRED = "required"
+
+    @property
+    def label(self) -> str:
+        return {"none": "无需审批", "required": "需审批"}[self.value]
+
+
+class ApprovalStatus(enum.Enum):
+    """Where a sealing request that needs approval stands.
+
+    ``pending`` waits for decisions; ``approved`` has its quorum and is being sealed (or is to
+    be sealed again after an outage); the other four are final."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    SEALED = "sealed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        return {
+            "pending": "待审批",
+            "approved": "已批准，待盖章",
+            "sealed": "已盖章",
+            "rejected": "已驳回",
+            "expired": "已过期",
+            "failed": "盖章失败",
+        }[self.value]
+
+    @property
+    def final(self) -> bool:
+        return self.value in ("sealed", "rejected", "expired", "failed")
+
+
+class ApprovalDecision(enum.Enum):
+    """One approver's decision on a sealing request."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+    @property
+    def label(self) -> str:
+        return {"approve": "同意", "reject": "驳回"}[self.value]
+
+
+__all__ += ["ApprovalDecision", "ApprovalMode", "ApprovalStatus"]

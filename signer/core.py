@@ -37,7 +37,7 @@ from .certification import signature_fields as _signature_fields
 from .errors import InvalidPdf, RequestRefused, SignerError
 from .extension import Extender, RevokedSeal, validation_path
 from .levels import PadesLevel
-from .pdf_io import open_reader, short_text, spooled
+from .pdf_io import SPOOL_BYTES, open_reader, short_text, spooled
 from .placement import CrossPage, Placement, resolve_in
 from .revocation import InternalRevocation
 from .sm2_cms import is_sm2_signer
@@ -351,7 +351,7 @@ class DocumentSigner:
         pdf_signer = PdfSigner(
             meta, signer=seal.signer, timestamper=timestamper, stamp_style=stamp_style
         )
-        out = spooled()
+        out = _output_for(pdf)
         try:
             await _write_signed(pdf_signer, writer, out)
         except BaseException:
@@ -441,6 +441,16 @@ async def _write_signed(
     ) as exc:
         # pyHanko reads more of the document while it writes the update
         raise InvalidPdf(f"the PDF cannot be sealed: {short_text(exc)}") from None
+
+
+def _output_for(source: BinaryIO) -> BinaryIO:
+    """Where a sealed revision is written: memory for a document of up to :data:`SPOOL_BYTES`
+    (pyHanko writes an update in hundreds of small writes, each of which a spooled temporary
+    file checks), a spooled temporary file for a larger one."""
+    position = source.tell()
+    size = source.seek(0, io.SEEK_END)
+    source.seek(position)
+    return io.BytesIO() if size + (1 << 20) <= SPOOL_BYTES else spooled()
 
 
 def reader_of(pdf: bytes) -> PdfFileReader:

@@ -30,8 +30,6 @@ callers run it in a worker thread.
 
 from __future__ import annotations
 
-import functools
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +41,7 @@ from .errors import InvalidPlacement, KeywordNotFound
 from .geometry import Rect, overlap
 from .pages import PageGeometry, iter_pages, open_pdf, text_rotation
 from .text.interpreter import Glyph, GState, Interpreter, inherited_resources, page_content
+from .text.matching import find_runs, normalise
 
 __all__ = ["Glyph", "Hit", "find_keyword", "page_glyphs", "text_rotation"]
 
@@ -76,44 +75,15 @@ def page_glyphs(
     return interpreter.glyphs
 
 
-@functools.lru_cache(maxsize=65536)
-def _normalise(text: str) -> str:
-    """NFKC without any whitespace: what matching compares."""
-    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if not _ignorable(ch))
-
-
-def _ignorable(ch: str) -> bool:
-    return ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf")
-
-
 def _search(glyphs: list[Glyph], needle: str, gap_limit: bool) -> Iterator[Rect]:
-    chars: list[str] = []
-    owners: list[int] = []
-    previous: Glyph | None = None
-    for index, glyph in enumerate(glyphs):
-        text = _normalise(glyph.text)
-        if not text:
-            continue
-        if gap_limit and previous is not None:
-            gap = glyph.box[0] - previous.box[2]
-            if gap > 3 * max(glyph.size, previous.size) or gap < -0.5 * glyph.size:
-                chars.append("\uffff")  # a column break: no match may span it
-                owners.append(-1)
-        for ch in text:
-            chars.append(ch)
-            owners.append(index)
-        previous = glyph
-    haystack = "".join(chars)
-    start = haystack.find(needle)
-    while start >= 0:
-        boxes = [glyphs[owners[i]].box for i in range(start, start + len(needle))]
-        yield (
-            min(b[0] for b in boxes),
-            min(b[1] for b in boxes),
-            max(b[2] for b in boxes),
-            max(b[3] for b in boxes),
-        )
-        start = haystack.find(needle, start + 1)
+    return find_runs(
+        glyphs,
+        needle,
+        gap_limit=gap_limit,
+        text=lambda g: g.text,
+        box=lambda g: g.box,
+        size=lambda g: g.size,
+    )
 
 
 def _reading_order(glyphs: list[Glyph]) -> list[Glyph]:
@@ -164,7 +134,7 @@ def find_keyword(
     :raises KeywordNotFound: no occurrence, unless ``missing_ok``.
     :raises InvalidPlacement: an empty keyword.
     """
-    needle = _normalise(keyword or "")
+    needle = normalise(keyword or "")
     if not needle:
         raise InvalidPlacement("the keyword is empty")
     handler = open_pdf(pdf)
@@ -175,7 +145,7 @@ def find_keyword(
         if wanted is not None and number not in wanted:
             continue
         glyphs = page_glyphs(page, PageGeometry.from_page(page), fonts)
-        if not set(needle) <= {ch for g in glyphs for ch in _normalise(g.text)}:
+        if not set(needle) <= {ch for g in glyphs for ch in normalise(g.text)}:
             continue
         found: list[Rect] = []
         in_stream_order = _search(glyphs, needle, gap_limit=False)

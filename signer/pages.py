@@ -29,6 +29,7 @@ A seal stands upright relative to the text of its page, so a third frame matters
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -39,7 +40,15 @@ from pyhanko.pdf_utils.rw_common import PdfHandler
 
 from .geometry import Matrix, Rect, finite, normalise_rect
 from .pdf_objects import deref
-from .text.interpreter import GState, Interpreter, inherited_resources, page_content
+from .text.fonts import Font
+from .text.interpreter import (
+    GState,
+    Interpreter,
+    _mul,
+    _quarter_turns,
+    inherited_resources,
+    page_content,
+)
 
 __all__ = [
     "PageGeometry",
@@ -108,7 +117,9 @@ class PageGeometry:
             unit = 1.0
         text_rotate = None
         if text:
-            text_rotate = text_rotation(page, fonts)
+            # every string upright: the answer is 0 or None (no text), the same seal either way
+            upright = _all_text_upright(page)
+            text_rotate = 0 if upright else text_rotation(page, fonts)
         return cls(
             media_box=media,
             crop_box=crop,
@@ -313,6 +324,108 @@ def text_rotation(
         return None
     # the most glyphs win; a tie goes to upright, then to the smaller turn
     return max(sorted(interpreter.directions), key=lambda r: (interpreter.directions[r], r == 0))
+
+
+class _UprightCheck(Interpreter):
+    """Runs a page's content as :func:`text_rotation` does, without reading a single font,
+    and notes whether every string shown stands upright (or slanted) in user space.
+
+    Which way a glyph stands depends on the text and graphics matrices alone; a glyph's
+    advance only moves the next one.  So if every string the page shows is upright, so is
+    every glyph :func:`text_rotation` would count, whatever the fonts say of their text and
+    widths: its answer is 0, or None for a page without visible text.  Fonts are what cost
+    (a CJK font's width array and ToUnicode map take milliseconds to parse), so the common
+    page is answered from its content stream alone; any other answer is left to
+    :func:`text_rotation`.  More than ``show_limit`` strings: no answer.
+    """
+
+    def __init__(self, to_visible: Matrix, show_limit: int) -> None:
+        super().__init__(to_visible, {})
+        self.upright: bool | None = True
+        self._shows_left = show_limit
+
+    def _font(self, resources: Any, name: str) -> Font | None:
+        return None  # strings are judged by their matrices alone (see _show)
+
+    def _show(self, state: GState, tm: Matrix, data: bytes) -> Matrix:
+        self._shows_left -= 1
+        to_user = _mul(tm, state.ctm)
+        up = _quarter_turns(to_user[2], to_user[3])
+        if self._shows_left < 0:
+            self.upright = None
+        elif up not in (0, None):
+            self.upright = False
+        if self.upright is not True:
+            self._limit = 0  # stop reading
+        return tm  # the advance is a translation: it turns nothing
+
+
+#: bytes that end a token (PDF white space and delimiters)
+_ENDS_TOKEN = frozenset(b"\x00\t\n\x0c\r ()<>[]{}/%")
+#: the operators that can turn text (cm, Tm), draw a form (Do) or hide bytes (inline images)
+_TURNING = (b"cm", b"Tm", b"Do", b"BI")
+_WHITESPACE = frozenset(b"\x00\t\n\x0c\r ")
+_NUMBER_BYTES = frozenset(b"0123456789.+-")
+_NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)")
+
+
+def _plainly_upright(content: bytes) -> bool:
+    """Whether every ``cm`` and ``Tm`` operator of a content stream sets a matrix that keeps
+    text upright (no rotation, no mirroring) and nothing else can turn text (no form, no
+    inline image): then every string the stream shows stands upright.  A scan of the bytes,
+    no tokenizing; anything it cannot read as such (an operator word inside a string, operands
+    split by a comment) makes it answer False, and the interpreter decides."""
+    size = len(content)
+    for word in _TURNING:
+        at = content.find(word)
+        while at >= 0:
+            end = at + 2
+            # the word alone, not part of a longer token or of a name (/cm)
+            if (at == 0 or content[at - 1] in _ENDS_TOKEN) and (
+                end == size or content[end] in _ENDS_TOKEN
+            ):
+                if at > 0 and content[at - 1] == 0x2F:  # "/cm" is a name
+                    pass
+                elif word in (b"Do", b"BI") or not _upright_matrix(content, at):
+                    return False
+            at = content.find(word, end)
+    return True
+
+
+def _upright_matrix(content: bytes, at: int) -> bool:
+    """Whether the six operands just before the operator at ``at`` are numbers making a
+    matrix that keeps text upright: a positive scale on each axis, no shear, no rotation.
+    Read backwards, token by token; anything else (fewer numbers, a name, a comment) is no."""
+    numbers: list[float] = []
+    pos = at
+    for _ in range(6):
+        end = pos
+        while end > 0 and content[end - 1] in _WHITESPACE:
+            end -= 1
+        if end == pos:
+            return False  # operands are separated by white space
+        start = end
+        while start > 0 and content[start - 1] in _NUMBER_BYTES:
+            start -= 1
+        if start == end or _NUMBER.fullmatch(content, start, end) is None:
+            return False
+        numbers.append(float(content[start:end]))
+        pos = start
+    if pos > 0 and content[pos - 1] not in _ENDS_TOKEN:
+        return False  # the first operand is the tail of a longer token
+    _f, _e, d, c, b, a = numbers
+    return b == 0 and c == 0 and a > 0 and d > 0
+
+
+def _all_text_upright(page: generic.DictionaryObject, show_limit: int = 5_000) -> bool:
+    """Whether every string the page shows stands upright (or slanted) in user space, so
+    that :func:`text_rotation` answers 0 or None; False when unsure."""
+    content = page_content(page)
+    if _plainly_upright(content):
+        return True
+    check = _UprightCheck(PageGeometry.from_page(page).visible_matrix, show_limit)
+    check.run(content, inherited_resources(page), GState(), 0, frozenset())
+    return check.upright is True
 
 
 # --------------------------------------------------------------------------- seals already there

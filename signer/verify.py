@@ -70,9 +70,11 @@ from pyhanko.sign.validation import EmbeddedPdfSignature, async_validate_pdf_tim
 
 from keystore.asn1_shared import fully_parsed
 from keystore.errors import EsealError
+from seals.authority import AUTHORITY_SEAL_LABEL, AuthoritySeals, authority_verdict
 from seals.codes import ProblemCode
 from seals.identity import identity_of
 from seals.model import Seal
+from seals.permits import PermitService
 from seals.policy import Revocation, SealVerdict, SigningTime, judge
 from seals.service import SealService
 from seals.verdict import NoticeItem, expected_uscc, merge_notices
@@ -137,8 +139,15 @@ class Verifier:
         allow_fetching: bool = False,
         revocation: InternalRevocation | None = None,
         sm2_issuing: asn1_x509.Certificate | None = None,
+        authority: AuthoritySeals | None = None,
+        permits: PermitService | None = None,
     ) -> None:
-        """``revocation``: our in-process responder, authoritative at the present for the
+        """``authority``: the registration authority's seal, judged by
+        :func:`seals.authority.authority_verdict` (it seals license PDFs and belongs to no
+        enterprise); ``permits``: the source of the report's ``enterprise.permits_now`` and
+        its ``permit_expiring`` notices.
+
+        ``revocation``: our in-process responder, authoritative at the present for the
         certificates of our seal CA that a document's DSS has no data for (see
         :meth:`signer.trust.Contexts.fresh`).  ``sm2_issuing``: our SM2 seal CA, whose
         certificates are looked up among the seals' SM2 certificates (status, identity and
@@ -150,6 +159,8 @@ class Verifier:
         self._issuing = self._contexts.issuing
         self._sm2_issuing = fully_parsed(sm2_issuing) if sm2_issuing is not None else None
         self._registry = RegistryCache(seals)
+        self._authority = authority
+        self._permits = permits
 
     async def report(self, pdf: bytes, expect_uscc: str | None = None) -> VerificationReport:
         """The verification report.
@@ -349,6 +360,11 @@ class Verifier:
         began (None: as of now)."""
         registry = registry or self._registry.view()
         identity = identity_of(cert)
+        if self._authority is not None and self._authority.find(cert) is not None:
+            label = AUTHORITY_SEAL_LABEL
+            return SealInfo(kind=None, label=label, image_sha256=None, version=None), (
+                authority_verdict(identity)
+            )
         seal = self._our_seal(cert, registry)
         info = SealInfo(
             kind=seal.kind if seal else identity.kind,
@@ -371,6 +387,11 @@ class Verifier:
             field_name=field_name,
             serial=cert.serial_number,
         )
+        if enterprise is not None and self._permits is not None:
+            permits, notices = self._permits.for_report(enterprise, field_name)
+            if permits:  # the key only where there is something to say: reports stay as they were
+                verdict.enterprise.permits_now = permits
+            verdict.notices += notices
         return info, verdict
 
     def _our_seal(self, cert: asn1_x509.Certificate, registry: RegistryView) -> Seal | None:

@@ -21,6 +21,8 @@ from .db import WRITE, translate_errors
 __all__ = ["ApiKey", "ApiKeyStore", "parse_token"]
 
 PREFIX = "esk"
+#: roles whose keys act for one enterprise (``api.auth.Role``; storage does not import api)
+_BOUND_ROLES = ("enterprise", "approver")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,12 @@ class ApiKeyStore:
         actor: str,
         access_form: dict[str, Any] | None = None,
     ) -> tuple[ApiKey, str]:
-        """A new key and its token (the only time the token exists outside the caller)."""
+        """A new key and its token (the only time the token exists outside the caller).
+
+        Enterprise and approver keys belong to one enterprise (``uscc``); the other roles to
+        none."""
+        if (role in _BOUND_ROLES) != (uscc is not None):
+            raise ValueError(f"{', '.join(_BOUND_ROLES)} keys need a uscc, and only they take one")
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32).replace("_", "")
         now = datetime.now(UTC)

@@ -2,7 +2,9 @@
 
 Every writing method raises the registry's revision (``registry_revision``, migration 0008)
 as the last statement of its transaction: after the audit log's lock, so writers take their
-locks in one order.  :meth:`SqlEnterpriseRepository.revision` reads it.
+locks in one order.  Before it, the webhook events of the change go to the outbox
+(:func:`storage.outbox.emit_audited`, from the same audit entries).
+:meth:`SqlEnterpriseRepository.revision` reads the revision.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from seals.license import License, LicenseStatus, StatusChange
 from seals.model import Enterprise, ImageSource, RevocationReason, Seal, SealStatus
 
 from .audit import append_events
-from .db import WRITE, translate_errors
+from .db import WRITE, StorageUnavailable, translate_errors
+from .outbox import emit_audited
 from .tables import EnterpriseRow, RegistryRevisionRow, SealRow, StatusChangeRow
 
 if TYPE_CHECKING:
@@ -87,6 +90,7 @@ class SqlEnterpriseRepository:
                 session.add_all(_new_seal_row(seal) for seal in seals)
                 session.flush()
                 append_events(session, audit)
+                emit_audited(session, audit)  # the webhooks' outbox
                 _bump_revision(session)
         except IntegrityError as err:
             # a concurrent registration of the same USCC won the race after our check
@@ -129,6 +133,7 @@ class SqlEnterpriseRepository:
             _upsert_seals(session, seals)
             session.flush()
             append_events(session, audit)
+            emit_audited(session, audit)  # the webhooks' outbox
             _bump_revision(session)
             return _to_enterprise(row, _history(session, uscc))
 
@@ -189,16 +194,40 @@ class SqlEnterpriseRepository:
             _upsert_seals(session, seals)
             session.flush()
             append_events(session, audit)
+            emit_audited(session, audit)  # the webhooks' outbox
             _bump_revision(session)
 
     @_storage_errors
     def revision(self) -> int:
-        """The registry's revision: one primary-key read."""
-        with self._reading() as session:
-            found = session.scalar(
-                select(RegistryRevisionRow.revision).where(RegistryRevisionRow.id == 1)
-            )
-        return int(found or 0)
+        """The registry's revision: one primary-key read.
+
+        Read on every look-up of the seal cache (:mod:`seals.registry_cache`), so it is read on
+        a pooled connection directly, as one statement (the ORM session and SQLite's explicit
+        ``BEGIN``/``COMMIT`` cost about 30 times the read itself).  A single ``SELECT`` sees
+        one committed state on either database; on PostgreSQL the pool ends its implicit
+        transaction when the connection is returned."""
+        dbapi = self._engine.dialect.loaded_dbapi
+        try:
+            raw = self._engine.raw_connection()
+        except (dbapi.OperationalError, dbapi.InterfaceError) as err:
+            raise StorageUnavailable(
+                "the metadata database is not available; try again later"
+            ) from err
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(_REVISION_SQL)
+                found = cursor.fetchone()
+            finally:
+                cursor.close()
+        except (dbapi.OperationalError, dbapi.InterfaceError) as err:
+            raw.invalidate(err)  # not back into the pool: it may be broken
+            raise StorageUnavailable(
+                "the metadata database is not available; try again later"
+            ) from err
+        finally:
+            raw.close()
+        return int(found[0]) if found else 0
 
     @_storage_errors
     def revoked_seals(self) -> list[Seal]:
@@ -209,6 +238,9 @@ class SqlEnterpriseRepository:
         )
         with self._reading() as session:
             return [_to_seal(row) for row in session.scalars(stmt)]
+
+
+_REVISION_SQL = f"SELECT revision FROM {RegistryRevisionRow.__tablename__} WHERE id = 1"
 
 
 def _bump_revision(session: Session) -> None:

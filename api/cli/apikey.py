@@ -17,7 +17,7 @@ __all__ = ["ROLES", "cmd_apikey_create", "register"]
 
 #: the roles of api.auth.Role, spelled out here because api/auth.py imports FastAPI (start-up
 #: cost); the request model (api.models.ApiKeyRequest) refuses any other word
-ROLES = ("admin", "enterprise", "verifier")
+ROLES = ("admin", "enterprise", "verifier", "approver")
 
 
 def cmd_apikey_create(args: argparse.Namespace, settings: Settings) -> int:
@@ -57,9 +57,10 @@ def register(sub: Subparsers) -> None:
         required=True,
         choices=ROLES,
         help="admin: everything; enterprise: its own seals and archive (needs "
-        "--uscc); verifier: verification and license faces",
+        "--uscc); verifier: verification and license faces; approver: approves or rejects "
+        "the sealing requests of one enterprise that need approval (needs --uscc)",
     )
-    s.add_argument("--uscc", help="the enterprise of an enterprise key")
+    s.add_argument("--uscc", help="the enterprise of an enterprise or approver key")
     s.add_argument("--name", required=True, help="who the key is for, shown in listings")
     s.add_argument(
         "--access-form",

@@ -15,6 +15,7 @@ from ..errors import InvalidRequest
 from .common import USCC_HELP, container, read_bytes, unreadable
 from .output import (
     EXIT_OK,
+    EXIT_USAGE,
     VERIFY_NOT_VALID,
     VERIFY_UNPROCESSABLE,
     VERIFY_VALID,
@@ -101,6 +102,21 @@ def sign_options(args: argparse.Namespace) -> SignOptions:
 
 def cmd_sign(args: argparse.Namespace, settings: Settings) -> int:
     from seals.uscc import validate_uscc
+
+    if (args.input is None) == (args.batch is None):
+        print_problem(
+            InvalidRequest("give one document (IN), or --batch DIR", code="invalid_request")
+        )
+        return EXIT_USAGE
+    if args.batch is None and (args.per_file or args.json):
+        print_problem(
+            InvalidRequest("--per-file and --json go with --batch", code="invalid_request")
+        )
+        return EXIT_USAGE
+    if args.batch is not None:
+        from .batch import cmd_sign_batch
+
+        return cmd_sign_batch(args, settings)
 
     from ..auth import Principal, Role
     from ..flows import to_sealing_options
@@ -215,15 +231,39 @@ def _register_sign(sub: Subparsers) -> None:
         "keys; told apart by content). --options takes the options object of POST /v1/sign (JSON: "
         "seals, cross_page, level, certify, reserve, ...); the flags are shortcuts, and a flag "
         "given replaces that option of the file (--seal or a placement flag replaces its "
-        "seals).",
+        "seals). --batch DIR seals every *.pdf and *.ofd under DIR into the directory -o, "
+        "with a progress bar and a summary table; run again, it skips what is done.",
     )
-    s.add_argument("input", help="PDF or OFD file, or - for stdin")
+    s.add_argument("input", nargs="?", help="PDF or OFD file, or - for stdin")
     s.add_argument(
         "-o",
         "--output",
         required=True,
         metavar="OUT",
-        help="where to write the sealed PDF or OFD (after it is archived)",
+        help="where to write the sealed PDF or OFD (after it is archived); with --batch, "
+        "the directory of the sealed files",
+    )
+    s.add_argument(
+        "--batch",
+        metavar="DIR",
+        help="seal every *.pdf and *.ofd under DIR (not hidden ones) into OUT, under the same "
+        "relative paths; resumable: OUT/.eseal-batch.jsonl records what is done",
+    )
+    s.add_argument(
+        "--per-file",
+        metavar="OPTIONS.json",
+        help="with --batch: a JSON object of path (relative to DIR) → options object; its "
+        "keys replace those of the other options for that document",
+    )
+    s.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        metavar="N",
+        help="with --batch: documents sealed at once (default %(default)s)",
+    )
+    s.add_argument(
+        "--json", action="store_true", help="with --batch: the summary as JSON on stdout"
     )
     s.add_argument("--uscc", required=True, help="the sealing enterprise's " + USCC_HELP)
     s.add_argument(

@@ -68,3 +68,6 @@ def register(sub: Subparsers) -> None:
     )
     s.add_argument("--reason", help="free text, kept in the status history")
     s.set_defaults(func=cmd_status)
+    from . import license
+
+    license.register(ent)

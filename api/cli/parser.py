@@ -10,7 +10,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import apikey, archive, documents, enterprise, keys, pki, seal, server, ses
+from . import (
+    apikey,
+    approval,
+    archive,
+    documents,
+    enterprise,
+    keys,
+    pki,
+    seal,
+    server,
+    ses,
+    webhook,
+)
 
 __all__ = ["build_parser"]
 
@@ -59,9 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     server.register_serve(sub)
     enterprise.register(sub)
     seal.register(sub)
+    approval.register_policy(sub)  # eseal seal policy
     documents.register(sub)  # sign, verify, extend
+    approval.register(sub)
     ses.register(sub)
     archive.register(sub)
     keys.register(sub)
     pki.register(sub)
+    webhook.register(sub)
     return p

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 from .common import container
@@ -29,17 +30,41 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+#: the app factory every server process runs
+APP = "api.app:create_production_app"
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Run uvicorn; the app configures its own JSON logs (``main`` leaves logging alone)."""
+    """Run uvicorn; the app configures its own JSON logs (``main`` leaves logging alone).
+
+    One worker: uvicorn in this process.  Several: this process accepts and hands each
+    connection to the worker with the fewest open connections (:mod:`api.balancer`), each
+    worker a process of its own (``serve --balanced-worker FD``)."""
+    from .. import balancer
+
+    log_level = settings.log_level.lower()
+    if args.balanced_worker is not None:
+        return balancer.run_worker(args.balanced_worker, app=APP, log_level=log_level)
+    if args.workers > 1 and balancer.balanced_supported():
+        from ..observability import configure_logging
+
+        configure_logging(settings.log_level)
+
+        def worker(fd: int) -> list[str]:
+            # settings come from the environment, which the worker inherits
+            return [sys.executable, "-m", "api.cli", "serve", "--balanced-worker", str(fd)]
+
+        return balancer.Balancer(args.host, args.port, args.workers, worker).run()
+
     import uvicorn
 
     uvicorn.run(
-        "api.app:create_production_app",
+        APP,
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_level=settings.log_level.lower(),
+        log_level=log_level,
         access_log=False,  # the app logs every request itself, as JSON with a request id
     )
     return EXIT_OK
@@ -57,5 +82,13 @@ def register_serve(sub: Subparsers) -> None:
     s = sub.add_parser("serve", help="run the HTTP server")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     s.add_argument("--port", type=int, default=8000, help="port (default %(default)s)")
-    s.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default %(default)s); with more than one, this process accepts "
+        "and hands each connection to the worker with the fewest open connections",
+    )
+    # internal: a worker of the balancing parent, serving the socket pair end FD
+    s.add_argument("--balanced-worker", type=int, metavar="FD", help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_serve)

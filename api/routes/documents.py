@@ -16,7 +16,10 @@ from signer.core import InvalidPdf
 from signer.levels import PadesLevel
 from signer.ofd import is_ofd
 from signer.report import VerificationReport
+from storage.approvals import parse_amount
 
+from ..answers import ApprovalAnswer
+from ..approval_flow import current_flow
 from ..auth import Action, OptionalPrincipal, Principal, allowed
 from ..deps import ContainerDep
 from ..errors import InvalidRequest, Unauthorized
@@ -67,19 +70,39 @@ def sign_options(fields: dict[str, str]) -> SignOptions:
 @router.post(
     "/sign",
     response_class=Response,
-    responses=file_answer(
-        "application/pdf",
-        "the sealed PDF (or OFD: application/ofd), archived and audited",
-        also=("application/ofd",),
-        headers={
-            "X-Eseal-Sha256": "SHA-256 of the sealed PDF",
-            "X-Eseal-Archive-Id": "its archive id",
-            "Idempotent-Replayed": "true when the answer is a replay of an Idempotency-Key",
-            "X-Eseal-Notice": "codes of what the caller should know about the placements, "
-            "comma-separated (e.g. overlaps_seal, cross_page_skipped)",
+    responses={
+        **file_answer(
+            "application/pdf",
+            "the sealed PDF (or OFD: application/ofd), archived and audited",
+            also=("application/ofd",),
+            headers={
+                "X-Eseal-Sha256": "SHA-256 of the sealed PDF",
+                "X-Eseal-Archive-Id": "its archive id",
+                "Idempotent-Replayed": "true when the answer is a replay of an Idempotency-Key",
+                "X-Eseal-Notice": "codes of what the caller should know about the placements, "
+                "comma-separated (e.g. overlaps_seal, cross_page_skipped)",
+            },
+        ),
+        202: {
+            "model": ApprovalAnswer,
+            "description": "a seal of the request needs approval (the enterprise's seal "
+            "policy): nothing is sealed yet; the request waits at Location "
+            "(/v1/approvals/{id}), and is sealed as sent once its approvers approve",
+            "headers": {
+                "Location": {
+                    "description": "the approval request",
+                    "schema": {"type": "string"},
+                },
+                "Idempotent-Replayed": {
+                    "description": "true when the request was made before under this "
+                    "Idempotency-Key",
+                    "schema": {"type": "string"},
+                },
+            },
         },
-    ),
-    summary="Seal a PDF or an OFD document (multipart: file, options)",
+    },
+    summary="Seal a PDF or an OFD document (multipart: file, options, and amount in yuan "
+    "where a seal policy has an amount condition)",
 )
 async def sign(
     request: Request,
@@ -91,6 +114,27 @@ async def sign(
     try:
         options = sign_options(fields)
         to_sealing_options(options)  # unknown kinds and bad placements fail before any work
+        # 用印审批: a seal whose policy needs approval is not used now (202, api/approval_flow)
+        amount = parse_amount(fields.get("amount"))
+        pending = await run_in_threadpool(
+            current_flow(request).submit,
+            who,
+            upload.file,
+            options,
+            amount,
+            idempotency_key,
+            upload.filename,
+        )
+        if pending is not None:
+            approval, new = pending
+            return JSONResponse(
+                approval.to_json(),
+                status_code=202,
+                headers={
+                    "Location": f"/v1/approvals/{approval.id}",
+                    **({} if new else {"Idempotent-Replayed": "true"}),
+                },
+            )
         done = await run_in_threadpool(
             c.sign_flow.sign, who, upload.file, options, idempotency_key, upload.filename
         )

@@ -27,9 +27,11 @@ from keystore import sm2
 from seals.verdict import expected_uscc
 from signer.report import VerificationReport
 
+from ..approval_flow import current_flow
 from ..auth import Action, OptionalPrincipal, Principal, allowed
 from ..deps import ContainerDep
-from ..errors import InvalidRequest, Unauthorized
+from ..errors import Conflict, InvalidRequest, Unauthorized
+from ..models import SealSpec
 from ..responses import PROBLEM_RESPONSES, file_answer, pdf_response
 from .documents import sign_options
 
@@ -126,6 +128,16 @@ async def ses_sign(
             "property_info is an IA5String (ASCII) of at most 500 characters: name the data, "
             "e.g. its file name or a URI",
             code="invalid_property_info",
+        )
+    assert who.uscc is not None
+    ses_options = options.model_copy(update={"seals": [SealSpec(kind=kind)]})
+    if await run_in_threadpool(
+        lambda: current_flow(request).requirements(who.uscc or "", ses_options, None)
+    ):
+        raise Conflict(
+            f"the {kind} seal of {who.uscc} needs approval before it is used (用印审批): send "
+            "the document to POST /v1/sign, which opens an approval request",
+            code="approval_required",
         )
     input_sha = hashlib.sha256(files["file"]).hexdigest() if "file" in files else None
     done = await run_in_threadpool(

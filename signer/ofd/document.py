@@ -33,6 +33,7 @@ from xml.etree.ElementTree import Element
 
 from ..errors import InvalidOfd, InvalidPlacement, KeywordNotFound, PageOutOfRange
 from ..geometry import overlap
+from ..text.matching import find_runs, normalise
 from .package import OfdPackage, ofd_tag, read_package
 
 __all__ = [
@@ -152,14 +153,6 @@ class TextHit:
         return self.x0, self.y0, self.x1, self.y1
 
 
-def _normalise(text: str) -> str:
-    return "".join(
-        ch
-        for ch in unicodedata.normalize("NFKC", text)
-        if not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf")
-    )
-
-
 def _width(ch: str, size: float) -> float:
     return size if unicodedata.east_asian_width(ch) in ("W", "F") else size / 2
 
@@ -264,7 +257,7 @@ class OfdDocument:
         :raises InvalidPlacement: an empty keyword.
         :raises KeywordNotFound: no occurrence, unless ``missing_ok``.
         """
-        needle = _normalise(keyword or "")
+        needle = normalise(keyword or "")
         if not needle:
             raise InvalidPlacement("the keyword is empty")
         wanted = None if pages is None else {self.page(p).number for p in pages}
@@ -332,33 +325,14 @@ def _text_glyphs(obj: Element) -> Iterator[Glyph]:
 
 
 def _search(glyphs: list[Glyph], needle: str, gap_limit: bool) -> Iterator[Rect]:
-    chars: list[str] = []
-    owners: list[int] = []
-    previous: Glyph | None = None
-    for index, glyph in enumerate(glyphs):
-        text = _normalise(glyph.text)
-        if not text:
-            continue
-        if gap_limit and previous is not None:
-            gap = glyph.rect[0] - previous.rect[2]
-            if gap > 3 * max(glyph.size, previous.size) or gap < -0.5 * glyph.size:
-                chars.append("\uffff")  # a column break: no match may span it
-                owners.append(-1)
-        for ch in text:
-            chars.append(ch)
-            owners.append(index)
-        previous = glyph
-    haystack = "".join(chars)
-    start = haystack.find(needle)
-    while start >= 0:
-        rects = [glyphs[owners[i]].rect for i in range(start, start + len(needle))]
-        yield (
-            min(r[0] for r in rects),
-            min(r[1] for r in rects),
-            max(r[2] for r in rects),
-            max(r[3] for r in rects),
-        )
-        start = haystack.find(needle, start + 1)
+    return find_runs(
+        glyphs,
+        needle,
+        gap_limit=gap_limit,
+        text=lambda g: g.text,
+        box=lambda g: g.rect,
+        size=lambda g: g.size,
+    )
 
 
 def _reading_order(glyphs: list[Glyph]) -> list[Glyph]:

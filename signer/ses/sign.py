@@ -7,13 +7,14 @@ here.  What is written:
 
 * ``version``: the seal's version unless told (4 or 5; a v5 signature over a v4 seal is
   allowed, as when a platform signs with GM/T 0031-2025 while old seals are still valid);
-* ``eseal``: the seal's bytes, exactly as given;
+* ``eseal``: the seal's bytes, exactly as given (a seal another maker encoded in BER stays
+  so: its maker's signature covers those bytes); all the rest is DER;
 * ``timeInfo``: the signing time, UTC ``GeneralizedTime`` in whole seconds;
 * ``dataHash``: the 32-byte SM3 hash, as the octets of a BIT STRING;
 * ``propertyInfo``: ``property_info`` (IA5String, ASCII only);
 * ``cert``: the signer's certificate; ``signatureAlgID``: SM2-with-SM3
-  ``1.2.156.10197.1.501``; ``signature``: DER ``(r, s)`` over DER(``TBS_Sign``) with the
-  default user id, checked against the certificate before it is returned;
+  ``1.2.156.10197.1.501``; ``signature``: DER ``(r, s)`` over ``TBS_Sign`` as written, with
+  the default user id, checked against the certificate before it is returned;
 * ``timeStamp`` when ``timestamp`` is given: the DER ``TimeStampToken`` it returns for the
   signature value (the DER ``(r, s)``), its imprint SM3 or SHA-256 of those bytes.
 """
@@ -23,17 +24,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from asn1crypto import core
+
 from keystore import sm2
 from seals.esl import (
     MADE_VERSIONS,
     certificate_sm2_key,
     check_timestamp_token,
+    der_sequence,
     lists_signer,
     parse_seseal,
 )
-from seals.esl_asn1 import SESealV5
 
-from .asn1 import SesSignature, TbsSign
+from .read import read_ses_signature
 
 __all__ = ["make_ses_signature"]
 
@@ -78,16 +81,13 @@ def make_ses_signature(
     if not lists_signer(seal, signer_certificate):
         raise ValueError("the seal's certList does not name the signer certificate")
 
-    to_sign = TbsSign(
-        {
-            "version": chosen,
-            "eseal": SESealV5.load(seal_der),
-            "time_info": time.astimezone(UTC).replace(microsecond=0),
-            "data_hash": data_hash,
-            "property_info": property_info,
-        }
+    to_sign_der = der_sequence(
+        core.Integer(chosen).dump(),
+        bytes(seal_der),
+        core.GeneralizedTime(time.astimezone(UTC).replace(microsecond=0)).dump(),
+        core.OctetBitString(data_hash).dump(),
+        core.IA5String(property_info).dump(),
     )
-    to_sign_der = bytes(to_sign.dump())
     signature = bytes(sign(to_sign_der))
     try:
         key.verify(signature, to_sign_der)
@@ -95,14 +95,16 @@ def make_ses_signature(
         raise ValueError(
             f"the signature does not verify with the signer certificate ({exc.code})"
         ) from exc
-    fields: dict[str, object] = {
-        "to_sign": TbsSign.load(to_sign_der),
-        "cert": signer_certificate,
-        "signature_alg_id": sm2.OID_SM2_WITH_SM3,
-        "signature": signature,
-    }
+    fields = [
+        to_sign_der,
+        core.OctetString(signer_certificate).dump(),
+        core.ObjectIdentifier(sm2.OID_SM2_WITH_SM3).dump(),
+        core.OctetBitString(signature).dump(),
+    ]
     if timestamp is not None:
         token = bytes(timestamp(signature))
         check_timestamp_token(token)
-        fields["time_stamp"] = token
-    return bytes(SesSignature(fields).dump())
+        fields.append(core.OctetBitString(token, explicit=0).dump())
+    der = der_sequence(*fields)
+    read_ses_signature(der)  # what we write, we read back
+    return der

@@ -1,13 +1,16 @@
-"""Verifying the national signature data (``SES_Signature`` v4 and v5) in GM/T 0031's order.
+"""Verifying the national signature data (``SES_Signature`` v1, v4 and v5) in GM/T 0031's order.
 
-:func:`verify_ses_signature` reads the signature strictly and then checks, in this order
+:func:`verify_ses_signature` reads the signature (:mod:`.read`) and then checks, in this order
 (DESIGN.md section 6), each step a :class:`SesCheck` of :class:`SesVerification`:
 
-1. ``format``: an SES_Signature of version 4 or 5 carrying a v4 or v5 seal (bytes that are
-   not raise :class:`~seals.errors.InvalidSesSignature`, :class:`~seals.errors.InvalidSealData`
-   is turned into it, and an unknown version raises
-   :class:`~seals.errors.UnsupportedSealVersion`: these are the only errors);
-2. ``seal_maker_signature``: the maker's SM2 signature over DER(eSealInfo);
+1. ``format``: an SES_Signature of version 1 carrying a v1 seal, or of version 4 or 5
+   carrying a v4 or v5 seal, read as :mod:`.read` says (bytes that are not raise
+   :class:`~seals.errors.InvalidSesSignature`, :class:`~seals.errors.InvalidSealData` is
+   turned into it, and an unknown version raises
+   :class:`~seals.errors.UnsupportedSealVersion`: these are the only errors); its message
+   says when a v1 ``timeInfo`` without a zone was read as China Standard Time;
+2. ``seal_maker_signature``: the maker's SM2 signature over ``eSealInfo`` as the seal carries
+   it (v1: over ``SEQUENCE {esealInfo, cert, signatureAlgorithm}``);
    ``seal_timestamp`` next, for a v5 seal that carries one (a timestamp over that signature);
 3. ``seal_created_in_maker_validity``: the seal's ``createDate`` within the maker
    certificate's validity;
@@ -17,11 +20,12 @@
    hash for certListType 2);
 6. ``data_hash``: SM3 of ``data`` (or the given ``data_hash``) equals ``dataHash``; left out
    when neither is given;
-7. ``signature``: the signer's SM2 signature (SM3, default user id) over DER(``toSign``);
-8. ``timestamp``, when the signature carries one: an RFC 3161 token over the signature value
-   (:mod:`signer.ses.tokens`), whose ``genTime`` is within ``max_time_skew`` of ``timeInfo``
-   (a token cannot predate what it stamps, and a ``timeInfo`` long before the token is a
-   back-dated claim).
+7. ``signature``: the signer's SM2 signature (SM3, default user id) over ``toSign`` exactly
+   as the signature carries it (DER, or the signer's BER), never a re-encoding;
+8. ``timestamp``, when the signature carries one (v4, v5): an RFC 3161 token over the
+   signature value (:mod:`signer.ses.tokens`), whose ``genTime`` is within ``max_time_skew``
+   of ``timeInfo`` (a token cannot predate what it stamps, and a ``timeInfo`` long before the
+   token is a back-dated claim).
 
 Every step runs whatever the earlier ones found, so a report lists all that is wrong.  Trust
 in the maker's, the signer's and the TSA's certificates (chains, revocation) and the seal
@@ -34,24 +38,19 @@ import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from asn1crypto import core
 from asn1crypto import x509 as asn1_x509
 
 from keystore import sm2
 from seals.codes import ProblemCode
-from seals.errors import InvalidSealData, InvalidSesSignature, UnsupportedSealVersion
 from seals.esl import (
-    MADE_VERSIONS,
     SIGNATURE_ALGORITHMS,
     ParsedSeal,
     check_maker_signature,
     lists_signer,
-    parse_seseal,
     strict_load,
 )
-from seals.esl_asn1 import AnySequence
 
-from .asn1 import SesSignature, TbsSign
+from .read import read_ses_signature
 from .tokens import TokenCheck, check_token
 
 __all__ = [
@@ -96,7 +95,7 @@ class SesCheck:
 class SesVerification:
     """What :func:`verify_ses_signature` found."""
 
-    #: ``TBS_Sign.version``: 4 or 5
+    #: ``TBS_Sign.version``: 1 (GM/T 0031-2014), 4 or 5
     version: int
     #: the steps in the order they were checked
     checks: tuple[SesCheck, ...]
@@ -106,7 +105,7 @@ class SesVerification:
     seal: ParsedSeal
     #: the signer's certificate (``cert``); None when it is not a DER certificate
     signer_certificate: asn1_x509.Certificate | None
-    #: the DER of ``cert`` as carried
+    #: the DER of ``cert`` as carried (v1: ``toSign.cert``)
     signer_certificate_der: bytes
     #: ``timeInfo``: the signing time the signer claims (aware, UTC)
     signing_time: datetime
@@ -117,14 +116,14 @@ class SesVerification:
     #: whether ``dataHash`` matched ``data``; None when no data was given
     data_hash_ok: bool | None
     property_info: str
-    #: dotted OID of ``signatureAlgID``
+    #: dotted OID of ``signatureAlgID`` (v1: ``toSign.signatureAlgorithm``)
     signature_algorithm: str
     signature: bytes
-    #: the DER TimeStampToken of ``timeStamp``, or None
+    #: the DER TimeStampToken of ``timeStamp``, or None (always None for v1)
     timestamp: bytes | None
     #: the TSA certificate of a readable signature timestamp
     tsa_certificate: asn1_x509.Certificate | None
-    #: the exact DER of ``toSign``: what the signer signed
+    #: ``toSign`` exactly as the signature carries it: what the signer signed
     to_sign_der: bytes
 
     @property
@@ -137,49 +136,6 @@ def _aware(value: datetime, what: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise ValueError(f"{what} must be an aware datetime")
     return value.astimezone(UTC)
-
-
-def _peek_version(der: bytes) -> int | None:
-    """``TBS_Sign.version``, read before the layout is known (v1's ``TBS_Sign`` has other
-    fields after it); None when the bytes do not even start so."""
-    try:
-        outer = AnySequence.load(der, strict=True)
-        to_sign = AnySequence.load(outer[0].dump(), strict=True)
-        return int(core.Integer.load(to_sign[0].dump(), strict=True).native)
-    except Exception:  # asn1crypto raises ValueError, TypeError, IndexError...
-        return None
-
-
-def _read(der: bytes) -> tuple[SesSignature, ParsedSeal]:
-    if not isinstance(der, bytes | bytearray | memoryview):
-        raise TypeError(f"an SES_Signature is bytes, not {type(der).__name__}")
-    der = bytes(der)
-    version = _peek_version(der)
-    if version is not None and version not in MADE_VERSIONS:
-        raise UnsupportedSealVersion(
-            f"signature data version {version} is not supported (eseal reads 4 and 5)",
-            version=version,
-        )
-    try:
-        signature = strict_load(SesSignature, der)
-    except ValueError as exc:
-        raise InvalidSesSignature(f"not an SES_Signature: {exc}") from exc
-    version = int(signature["to_sign"]["version"].native)
-    if version not in MADE_VERSIONS:
-        raise UnsupportedSealVersion(
-            f"signature data version {version} is not supported (eseal reads 4 and 5)",
-            version=version,
-        )
-    try:
-        seal = parse_seseal(bytes(signature["to_sign"]["eseal"].dump()))
-    except InvalidSealData as exc:
-        raise InvalidSesSignature(f"the signature's seal is not a seal: {exc.detail}") from exc
-    if seal.version not in MADE_VERSIONS:
-        raise UnsupportedSealVersion(
-            f"a version {version} signature cannot carry a version {seal.version} seal",
-            version=seal.version,
-        )
-    return signature, seal
 
 
 def _certificate(der: bytes) -> asn1_x509.Certificate | None:
@@ -212,16 +168,15 @@ def verify_ses_signature(
     if data is not None and data_hash is not None:
         raise ValueError("give the protected data or its hash, not both")
     judged_at = _aware(at, "at") if at is not None else None
-    signature, seal = _read(der)
-    to_sign: TbsSign = signature["to_sign"]
-    version = int(to_sign["version"].native)
-    signing_time = to_sign["time_info"].native.astimezone(UTC)
-    signed_hash = bytes(to_sign["data_hash"])
-    cert_der = bytes(signature["cert"])
+    read = read_ses_signature(der)
+    version, seal = read.version, read.seal
+    signing_time = read.signing_time
+    signed_hash = read.data_hash
+    cert_der = read.certificate
     signer_cert = _certificate(cert_der)
-    algorithm = signature["signature_alg_id"].dotted
-    value = bytes(signature["signature"])
-    token = bytes(signature["time_stamp"]) if signature["time_stamp"].native is not None else None
+    algorithm = read.signature_algorithm
+    value = read.signature
+    token = read.timestamp
     checks: list[SesCheck] = []
 
     def check(step: SesStep, ok: bool, problem: ProblemCode, message: str) -> None:
@@ -232,7 +187,8 @@ def verify_ses_signature(
         SesStep.FORMAT,
         True,
         ProblemCode.MALFORMED_SIGNATURE,
-        f"SES_Signature version {version} carrying an SESeal version {seal.version}",
+        f"SES_Signature version {version} carrying an SESeal version {seal.version}"
+        + (f"; {read.time_note}" if read.time_note else ""),
     )
 
     # 2. the seal maker's signature (and a v5 seal's timestamp over it)
@@ -315,8 +271,8 @@ def verify_ses_signature(
             "the data changed after signing",
         )
 
-    # 7. the signer's signature over DER(toSign)
-    check(SesStep.SIGNATURE, *_signature(algorithm, signer_cert, value, to_sign))
+    # 7. the signer's signature over toSign as carried
+    check(SesStep.SIGNATURE, *_signature(algorithm, signer_cert, value, read.to_sign))
 
     # 8. the timestamp over the signature value
     token_check: TokenCheck | None = None
@@ -346,17 +302,17 @@ def verify_ses_signature(
         timestamp_time=token_check.gen_time if token_check and token_check.ok else None,
         data_hash=signed_hash,
         data_hash_ok=data_hash_ok,
-        property_info=str(to_sign["property_info"].native),
+        property_info=read.property_info,
         signature_algorithm=algorithm,
         signature=value,
         timestamp=token,
         tsa_certificate=token_check.tsa_certificate if token_check else None,
-        to_sign_der=bytes(to_sign.dump()),
+        to_sign_der=read.to_sign,
     )
 
 
 def _signature(
-    algorithm: str, cert: asn1_x509.Certificate | None, value: bytes, to_sign: TbsSign
+    algorithm: str, cert: asn1_x509.Certificate | None, value: bytes, to_sign: bytes
 ) -> tuple[bool, ProblemCode, str]:
     problem = ProblemCode.SIGNATURE_INVALID
     if algorithm not in SIGNATURE_ALGORITHMS:
@@ -368,7 +324,7 @@ def _signature(
     except sm2.Sm2Error:
         return False, problem, "the signer's certificate does not certify an SM2 key"
     try:
-        key.verify(value, bytes(to_sign.dump()))
+        key.verify(value, to_sign)
     except sm2.Sm2Error as exc:
         return False, problem, f"the signer's SM2 signature does not verify ({exc.code})"
     return True, problem, "the signer's SM2 signature over the signed data verifies"

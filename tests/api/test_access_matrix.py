@@ -1,7 +1,8 @@
 """Every route × every role × own and other enterprise: the status, the body, nothing changed.
 
 Roles: no token, admin, an enterprise key of the enterprise in the path ("own"), an
-enterprise key of another enterprise ("other"), a verifier.  A refused request must leave
+enterprise key of another enterprise ("other"), a verifier, an approver key of the enterprise
+in the path ("approver", 用印审批).  A refused request must leave
 the audit log, the license and the seals exactly as they were.  An allowed request must get
 the answer that role is meant to get: its status and what the body says (whose records,
 which document, which state), not merely "not 401/403".
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import zipfile
 from collections.abc import Callable
@@ -31,11 +33,11 @@ from helpers import OTHER_USCC, USCC, Api, license_data
 from invoices import invoice, invoice_xml
 from pdfs import simple_pdf
 
-ROLES = (None, "admin", "own", "other", "verifier")
+ROLES = (None, "admin", "own", "other", "verifier", "approver")
 PDF = simple_pdf(1)
 NEW_USCC = "914403001922038216"
 #: the enterprise each enterprise key belongs to
-ENTERPRISE_OF = {"own": USCC, "other": OTHER_USCC}
+ENTERPRISE_OF = {"own": USCC, "other": OTHER_USCC, "approver": USCC}
 
 Check = Callable[[Api, str | None, httpx.Response], None]
 
@@ -185,6 +187,96 @@ def _metrics(api: Api, who: str | None, r: httpx.Response) -> None:
     assert "# TYPE eseal_http_requests_total counter" in r.text
 
 
+def _policies(uscc: str) -> Check:
+    def check(api: Api, who: str | None, r: httpx.Response) -> None:
+        body = r.json()
+        assert body["uscc"] == uscc and len(body["policies"]) == 5
+
+    return check
+
+
+def _batch_of(who: str) -> Check:
+    """A queued batch of ``who``'s own enterprise, waited for until its workers are done
+    (so that nothing changes behind the next caller's back)."""
+
+    def check(api: Api, caller: str | None, r: httpx.Response) -> None:
+        from batch_helpers import wait_done
+
+        body = r.json()
+        assert body["uscc"] == ENTERPRISE_OF[str(caller)] and body["total"] == 1
+        assert wait_done(api, body["id"], str(caller))["counts"]["done"] == 1
+
+    return check
+
+
+def _approvals(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert {a["uscc"] for a in r.json()["items"]} <= _visible(who)
+
+
+_NO_SUCH_APPROVAL = Answer(404, "application/problem+json", _problem("approval_not_found"))
+
+
+def _finished_batch(api: Api) -> dict[str, str]:
+    from batch_helpers import post_batch, wait_done
+
+    r = post_batch(api, [("c.pdf", PDF)], options={})
+    assert r.status_code == 202, r.text
+    return {"batch": wait_done(api, r.json()["id"])["id"]}
+
+
+def _batch(api: Api, who: str | None, r: httpx.Response) -> None:
+    body = r.json()
+    assert body["uscc"] == USCC and body["status"] == "done"
+    assert [f["status"] for f in body["files"]] == ["done"]
+
+
+def _batch_zip(api: Api, who: str | None, r: httpx.Response) -> None:
+    zf = zipfile.ZipFile(io.BytesIO(r.content))
+    assert sorted(zf.namelist()) == ["c.pdf", "results.json"]
+    assert json.loads(zf.read("results.json"))["batch"]["uscc"] == USCC
+
+
+def _webhook(api: Api, who: str | None, r: httpx.Response) -> None:
+    body = r.json()
+    assert body["uscc"] == ENTERPRISE_OF.get(str(who)) and body["secret"].startswith("whsec_")
+
+
+def _webhooks(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.json() == []  # none made yet, whoever asks
+
+
+def _license_pdf(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.content.startswith(b"%PDF") and b"/ByteRange" in r.content
+    assert r.headers["x-eseal-sha256"] == hashlib.sha256(r.content).hexdigest()
+
+
+def _check_code(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.json()["url"].startswith(f"http://127.0.0.1:8000/check/{USCC}?")
+
+
+#: each request records a permit of its own number (one type and number per enterprise)
+_NUMBERS = itertools.count(1)
+_PERMIT = {
+    "type": "permit",
+    "name": "食品经营许可证",
+    "number": "JY1",
+    "issuing_authority": "北京市海淀区市场监督管理局",
+    "valid_from": "2024-01-01",
+}
+
+
+def _permit(api: Api, who: str | None, r: httpx.Response) -> None:
+    body = r.json()
+    assert (body["uscc"], body["status"]) == (USCC, "valid") and body["number"].startswith("JY")
+
+
+def _permits(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.json() == []
+
+
+_NO_PERMIT = Answer(404, "application/problem+json", _problem("permit_not_found"))
+
+
 def _same(answer: Answer, *roles: str | None) -> dict[str | None, Answer]:
     return dict.fromkeys(roles, answer)
 
@@ -198,11 +290,16 @@ class Route:
     allowed: dict[str | None, Answer]
     #: documents sealed for both enterprises first, so that whose records come back shows
     sealed_first: bool = False
+    #: made before the roles ask: the values of the path's ``{placeholders}``
+    prepare: Callable[[Api], dict[str, str]] | None = None
 
 
 E = f"/v1/enterprises/{USCC}"
 EVERYONE = ROLES
-SIGNED_IN = ("admin", "own", "other", "verifier")
+SIGNED_IN = ("admin", "own", "other", "verifier", "approver")
+#: the roles of an enterprise's own keys and the admin's: who reads approval requests
+APPROVAL_READERS = ("admin", "own", "other", "approver")
+NO_APPROVAL = f"/v1/approvals/{'0' * 26}"
 ROUTES: list[Route] = [
     Route(
         "POST",
@@ -265,6 +362,26 @@ ROUTES: list[Route] = [
     ),
     Route(
         "POST",
+        "/v1/batches",
+        lambda: {"files": [("file", ("c.pdf", PDF, "application/pdf"))]},
+        {who: Answer(202, check=_batch_of(who)) for who in ("own", "other")},
+    ),
+    Route(
+        "GET",
+        "/v1/batches/{batch}",
+        dict,
+        _same(Answer(200, check=_batch), "admin", "own"),
+        prepare=_finished_batch,
+    ),
+    Route(
+        "GET",
+        "/v1/batches/{batch}/result.zip",
+        dict,
+        _same(Answer(200, "application/zip", _batch_zip), "admin", "own"),
+        prepare=_finished_batch,
+    ),
+    Route(
+        "POST",
         "/v1/extend",
         lambda: _files(),
         _same(Answer(422, "application/problem+json", _problem("no_signatures")), "own", "other"),
@@ -274,7 +391,7 @@ ROUTES: list[Route] = [
         "POST",
         "/v1/invoices/check",
         lambda: {"files": {"xml": ("i.xml", invoice_xml(invoice()), "application/xml")}},
-        _same(Answer(200), *SIGNED_IN),
+        _same(Answer(200), "admin", "own", "other", "verifier"),
     ),
     Route(
         "GET",
@@ -316,6 +433,73 @@ ROUTES: list[Route] = [
         {"admin": Answer(404, "application/problem+json", _problem("api_key_not_found"))},
     ),
     Route(
+        "GET",
+        f"{E}/seal-policies",
+        dict,
+        _same(Answer(200, check=_policies(USCC)), "admin", "own", "approver"),
+    ),
+    Route(
+        "PUT",
+        f"{E}/seal-policies",
+        lambda: {"json": {"policies": []}},
+        {"admin": Answer(200, check=_policies(USCC))},
+    ),
+    Route("GET", "/v1/approvals", dict, _same(Answer(200, check=_approvals), *APPROVAL_READERS)),
+    *(
+        Route(
+            "GET",
+            f"{NO_APPROVAL}{tail}",
+            dict,
+            _same(_NO_SUCH_APPROVAL, *APPROVAL_READERS),
+        )
+        for tail in ("", "/original", "/preview", "/document")
+    ),
+    *(
+        Route(
+            "POST",
+            f"{NO_APPROVAL}/{verb}",
+            lambda: {"json": {"comment": "x"}},
+            {"approver": _NO_SUCH_APPROVAL},
+        )
+        for verb in ("approve", "reject")
+    ),
+    Route(
+        "POST",
+        f"{NO_APPROVAL}/seal",
+        dict,
+        _same(_NO_SUCH_APPROVAL, "own", "other", "approver"),
+    ),
+    Route(
+        "POST",
+        "/v1/webhooks",
+        lambda: {"json": {"url": "https://93.184.215.14/hooks", "events": ["*"]}},
+        _same(Answer(201, check=_webhook), "admin", "own", "other"),
+    ),
+    Route(
+        "GET", "/v1/webhooks", dict, _same(Answer(200, check=_webhooks), "admin", "own", "other")
+    ),
+    *(
+        Route(
+            method,
+            f"/v1/webhooks/nosuchhook{path}",
+            dict,
+            _same(
+                Answer(404, "application/problem+json", _problem("webhook_not_found")),
+                "admin",
+                "own",
+                "other",
+            ),
+        )
+        for method, path in (
+            ("GET", ""),
+            ("DELETE", ""),
+            ("POST", "/rotate-secret"),
+            ("GET", "/deliveries"),
+            ("GET", "/deliveries/1"),
+            ("POST", "/deliveries/1/redeliver"),
+        )
+    ),
+    Route(
         "POST",
         "/v1/tsa",
         lambda: {"content": b"garbage", "headers": {"Content-Type": "application/timestamp-query"}},
@@ -334,7 +518,96 @@ ROUTES: list[Route] = [
         lambda: {"content": b"garbage"},
         _same(Answer(200, "application/ocsp-response", _ocsp_refusal), *EVERYONE),
     ),
+    # logging in with the license: the suite's verifier key has no access form, so it is a
+    # verifier but not a relying party (tests/api/test_login.py runs the whole flow)
+    Route(
+        "POST",
+        "/v1/auth/challenges",
+        lambda: {"json": {"nonce": "n0nce-of-the-matrix-test", "purpose": "登录"}},
+        {
+            "verifier": Answer(
+                403, "application/problem+json", _problem("relying_party_not_registered")
+            )
+        },
+    ),
+    Route(
+        "GET",
+        "/v1/auth/challenges/nosuchchallenge",
+        dict,
+        _same(
+            Answer(404, "application/problem+json", _problem("challenge_not_found")),
+            "admin",
+            "own",
+            "other",
+            "verifier",
+        ),
+    ),
+    Route(
+        "POST",
+        "/v1/auth/challenges/nosuchchallenge/confirm",
+        dict,
+        _same(
+            Answer(404, "application/problem+json", _problem("challenge_not_found")),
+            "own",
+            "other",
+        ),
+    ),
+    Route(
+        "POST",
+        "/v1/auth/assertions/verify",
+        lambda: {"json": {"assertion": "not.an.assertion"}},
+        {
+            "verifier": Answer(
+                403, "application/problem+json", _problem("relying_party_not_registered")
+            )
+        },
+    ),
     Route("GET", "/healthz", dict, _same(Answer(200, check=_healthy), *EVERYONE)),
+    Route(
+        "GET",
+        f"{E}/license.pdf",
+        dict,
+        _same(Answer(200, "application/pdf", _license_pdf), "admin", "own", "verifier"),
+    ),
+    Route(
+        "POST",
+        f"{E}/license-qr",
+        dict,
+        _same(Answer(201, check=_check_code), "admin", "own"),
+    ),
+    Route(
+        "POST",
+        f"{E}/permits",
+        lambda: {"json": {**_PERMIT, "number": f"JY{next(_NUMBERS)}"}},
+        _same(Answer(201, check=_permit), "admin", "own"),
+    ),
+    Route(
+        "GET", f"{E}/permits", dict, _same(Answer(200, check=_permits), "admin", "own", "verifier")
+    ),
+    Route(
+        "GET",
+        f"{E}/permits/pmt_none",
+        dict,
+        _same(_NO_PERMIT, "admin", "own", "verifier"),
+    ),
+    Route(
+        "PATCH",
+        f"{E}/permits/pmt_none",
+        lambda: {"json": {"status": "suspended"}},
+        _same(_NO_PERMIT, "admin", "own"),
+    ),
+    Route(
+        "PUT",
+        f"{E}/permits/pmt_none/document",
+        lambda: {"content": PDF},
+        _same(_NO_PERMIT, "admin", "own"),
+    ),
+    Route(
+        "GET",
+        f"{E}/permits/pmt_none/document",
+        dict,
+        _same(_NO_PERMIT, "admin", "own", "verifier"),
+    ),
     Route("GET", "/metrics", dict, _same(Answer(200, "text/plain", _metrics), *EVERYONE)),
 ]
 
@@ -349,7 +622,9 @@ def _state(api: Api) -> tuple[Any, ...]:
         ).all()
         ent = conn.execute(text("SELECT uscc, status FROM enterprises ORDER BY uscc")).all()
         keys = conn.execute(text("SELECT count(*) FROM api_keys")).scalar_one()
-    return tuple(audit), tuple(seals), tuple(ent), keys
+        hooks = conn.execute(text("SELECT count(*) FROM webhook_subscriptions")).scalar_one()
+        permits = conn.execute(text("SELECT id, status FROM permits ORDER BY id")).all()
+    return tuple(audit), tuple(seals), tuple(ent), keys, hooks, tuple(permits)
 
 
 def _seal_for_both(api: Api) -> None:
@@ -360,13 +635,17 @@ def _seal_for_both(api: Api) -> None:
 
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{r.method} {r.path}" for r in ROUTES])
 def test_route_by_role(api: Api, route: Route) -> None:
+    _, api.tokens["approver"] = api.container.api_keys.create(
+        role="approver", uscc=USCC, name="approver", actor="test"
+    )
     if route.sealed_first:
         _seal_for_both(api)
+    path = route.path.format(**route.prepare(api)) if route.prepare else route.path
     for who in ROLES:
         before = _state(api)
         args = route.request()
         headers = {**args.pop("headers", {}), **api.headers(who)}
-        r = api.client.request(route.method, route.path, headers=headers, **args)
+        r = api.client.request(route.method, path, headers=headers, **args)
         answer = route.allowed.get(who)
         if answer is not None:
             assert r.status_code == answer.status, (who, r.status_code, r.text[:500])

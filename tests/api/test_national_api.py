@@ -252,3 +252,20 @@ def test_bad_ofds_are_refused_and_nothing_is_archived(api: Api) -> None:
         )
         assert r.status_code == 422 and r.json()["code"] == "invalid_ofd", (what, r.text)
     assert api.client.get("/v1/archives", headers=api.headers("own")).json() == before
+
+
+def test_a_seal_that_needs_approval_is_not_used_for_an_ses_signature(api: Api) -> None:
+    api.container.api_keys.create(role="approver", uscc=USCC, name="法务", actor="test")
+    r = api.client.put(
+        f"{E}/seal-policies",
+        headers=api.headers("admin"),
+        json={"policies": [{"kind": "finance", "approval": "required", "quorum": 1}]},
+    )
+    assert r.status_code == 200, r.text
+    r = api.client.post(
+        "/v1/ses/sign",
+        headers=api.headers("own"),
+        data={"hash": sm3(CONTRACT).hex(), "kind": "finance"},
+    )
+    assert r.status_code == 409 and r.json()["code"] == "approval_required", r.text
+    assert _ses_sign(api, kind="contract").status_code == 200  # a seal without a policy

@@ -1,11 +1,16 @@
-"""Properties of the national seal and signature DER (SESeal, SES_Signature), with hypothesis.
+"""Properties of the national seal and signature encodings (SESeal, SES_Signature v1, v4, v5),
+with hypothesis.
 
 * whatever fields a seal is made with, it reads back the same, and its maker signature holds;
 * whatever bytes are cut off, changed or added, reading a seal raises only
   ``invalid_seal_data`` or ``unsupported_seal_version``, and verifying a signature raises only
   ``invalid_ses_signature`` or ``unsupported_seal_version``; nothing else escapes;
 * a changed seal never passes as the maker's, and a changed signature is never valid unless
-  what was signed is unchanged (a flip inside a certificate's unsigned part, say).
+  what was signed is unchanged (a flip inside a certificate's unsigned part, say);
+* any BER encoding of a seal or signature (long-form, non-minimal or indefinite lengths, as
+  other encoders write) reads as the same fields; its signatures are checked over the bytes
+  it carries, so they hold when made over those bytes and fail when those bytes are not what
+  was signed; cut short or followed by anything, it is still refused.
 
 Derandomised (the same cases every run) and without a database, as the other fuzz tests.
 Keys, certificates and the TSA are the real SM2 PKI's (``ses_pki``), made once per module.
@@ -13,21 +18,31 @@ Keys, certificates and the TSA are the real SM2 PKI's (``ses_pki``), made once p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from asn1crypto import core
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ses_pki import SesWorld, make_world, now, png
+from ses_pki import LENGTH_FORMS, SesWorld, make_v1_signature, make_world, now, png, reencode
 
 from keystore import sm2
 from keystore.errors import EsealError
 from seals.errors import DomainError
-from seals.esl import check_maker_signature, make_seseal, parse_seseal
+from seals.esl import (
+    ParsedSeal,
+    check_maker_signature,
+    der_sequence,
+    encoded_fields,
+    make_seseal,
+    parse_seseal,
+)
 from signer.ses import make_ses_signature, verify_ses_signature
 
 DATA = b"protected bytes"
+PROPERTY = "/Doc_0/Signs/Sign_0/Signature.xml"
 SEAL_CODES = {"invalid_seal_data", "unsupported_seal_version"}
 SIGNATURE_CODES = {"invalid_ses_signature", "unsupported_seal_version"}
 
@@ -45,10 +60,17 @@ class Samples:
     world: SesWorld
     signer_key: sm2.Sm2PrivateKey
     signer_cert: bytes
+    seal_v1: bytes
     seal_v4: bytes
     seal_v5: bytes
+    signature_v1: bytes
     signature_v4: bytes
     signature_v5: bytes
+    #: a v4 signature without a timestamp, to be signed again over other encodings
+    signature_v4_plain: bytes
+
+    def __repr__(self) -> str:  # hypothesis prints it with a failing example
+        return "Samples(...)"
 
 
 @pytest.fixture(scope="module")
@@ -58,20 +80,38 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
     cert = world.seal_certificate(key)
     seal_v4 = world.make_seal(cert)
     seal_v5 = world.make_seal(cert, version=5, timestamp=world.sm2_timestamper())
+    seal_v1 = world.make_v1_seal(cert)
 
-    def signature(seal: bytes) -> bytes:
+    def signature(seal: bytes, *, stamped: bool = True) -> bytes:
         return make_ses_signature(
             seal_der=seal,
             data_hash=sm2.sm3(DATA),
-            property_info="/Doc_0/Signs/Sign_0/Signature.xml",
+            property_info=PROPERTY,
             signer_certificate=cert.dump(),
             sign=key.sign,
             time=now(),
-            timestamp=world.sm2_timestamper(),
+            timestamp=world.sm2_timestamper() if stamped else None,
         )
 
+    signature_v1 = make_v1_signature(
+        seal_v1,
+        signer_certificate=cert.dump(),
+        sign=key.sign,
+        time_info=now().strftime("%Y%m%d%H%M%SZ").encode(),
+        data_hash=sm2.sm3(DATA),
+        property_info=PROPERTY,
+    )
     return Samples(
-        world, key, cert.dump(), seal_v4, seal_v5, signature(seal_v4), signature(seal_v5)
+        world,
+        key,
+        cert.dump(),
+        seal_v1,
+        seal_v4,
+        seal_v5,
+        signature_v1,
+        signature(seal_v4),
+        signature(seal_v5),
+        signature(seal_v4, stamped=False),
     )
 
 
@@ -162,7 +202,7 @@ def test_any_seal_reads_back_what_it_was_made_with(
 
 
 @FUZZ
-@given(which=st.sampled_from(["seal_v4", "seal_v5"]), data=st.data())
+@given(which=st.sampled_from(["seal_v1", "seal_v4", "seal_v5"]), data=st.data())
 def test_a_mutated_seal_is_refused_or_fails_its_maker_signature(
     samples: Samples, which: str, data: st.DataObject
 ) -> None:
@@ -179,7 +219,7 @@ def test_a_mutated_seal_is_refused_or_fails_its_maker_signature(
 
 
 @FUZZ
-@given(which=st.sampled_from(["signature_v4", "signature_v5"]), data=st.data())
+@given(which=st.sampled_from(["signature_v1", "signature_v4", "signature_v5"]), data=st.data())
 def test_a_mutated_signature_is_refused_or_not_valid(
     samples: Samples, which: str, data: st.DataObject
 ) -> None:
@@ -199,11 +239,11 @@ def test_a_mutated_signature_is_refused_or_not_valid(
 @FUZZ
 @given(extra=st.binary(min_size=1, max_size=32))
 def test_trailing_bytes_are_refused(samples: Samples, extra: bytes) -> None:
-    for seal in (samples.seal_v4, samples.seal_v5):
+    for seal in (samples.seal_v1, samples.seal_v4, samples.seal_v5):
         with pytest.raises(DomainError) as raised:
             parse_seseal(seal + extra)
         assert raised.value.code == "invalid_seal_data"
-    for signature in (samples.signature_v4, samples.signature_v5):
+    for signature in (samples.signature_v1, samples.signature_v4, samples.signature_v5):
         with pytest.raises(DomainError) as raised:
             verify_ses_signature(signature + extra)
         assert raised.value.code == "invalid_ses_signature"
@@ -220,3 +260,110 @@ def test_every_truncation_is_refused(samples: Samples) -> None:
         with pytest.raises(DomainError) as raised:
             verify_ses_signature(signature[:cut])
         assert raised.value.code == "invalid_ses_signature", cut
+
+
+# -- BER encodings of the same structure ---------------------------------------------------
+
+
+def _forms(data: st.DataObject) -> Callable[[bool], str]:
+    return lambda constructed: data.draw(st.sampled_from(LENGTH_FORMS))
+
+
+def _bits(value: bytes) -> bytes:
+    return bytes(core.OctetBitString(value).dump())
+
+
+def _same_fields(seal: ParsedSeal, original: ParsedSeal, *, resigned: bool = False) -> bool:
+    """The same seal but for the bytes it was read from (and, ``resigned``, the maker's
+    signature value over them)."""
+    carried = {"der": original.der, "seal_info_der": original.seal_info_der}
+    if resigned:
+        carried["signature"] = original.signature
+    return replace(seal, **carried, signed_der=original.signed_der) == original
+
+
+def _refused_cut_or_extended(ber: bytes, extra: bytes, read: Callable[[bytes], object]) -> None:
+    for changed in (ber[:-1], ber[: len(ber) // 2], ber + extra):
+        with pytest.raises(DomainError) as raised:
+            read(changed)
+        assert raised.value.code in SEAL_CODES | SIGNATURE_CODES
+
+
+@FUZZ
+@given(
+    which=st.sampled_from(["seal_v1", "seal_v4", "seal_v5"]),
+    data=st.data(),
+    extra=st.binary(min_size=1, max_size=8),
+)
+def test_any_ber_encoding_of_a_seal_reads_the_same(
+    samples: Samples, which: str, data: st.DataObject, extra: bytes
+) -> None:
+    der = getattr(samples, which)
+    original = parse_seseal(der)
+    ber = reencode(der, _forms(data))
+    seal = parse_seseal(ber)
+    assert _same_fields(seal, original) and seal.der == ber
+    # the maker's signature is checked over eSealInfo as carried: it holds exactly when
+    # those bytes are the ones the maker signed
+    assert seal.seal_info_der in ber
+    assert check_maker_signature(seal) == (seal.signed_der == original.signed_der)
+    _refused_cut_or_extended(ber, extra, parse_seseal)
+
+
+@FUZZ
+@given(which=st.sampled_from(["seal_v1", "seal_v4"]), data=st.data())
+def test_a_ber_seal_its_maker_signed_as_carried_verifies(
+    samples: Samples, which: str, data: st.DataObject
+) -> None:
+    original = parse_seseal(getattr(samples, which))
+    outer = encoded_fields(original.der)
+    forms = _forms(data)
+    info = reencode(outer[0], forms)
+    sign = samples.world.maker.signer.sign
+    if which == "seal_v1":
+        # the maker signs SEQUENCE {esealInfo, cert, algorithm}, each as carried
+        cert, algorithm = (reencode(part, forms) for part in encoded_fields(outer[1])[:2])
+        value = sign(der_sequence(info, cert, algorithm))
+        rest = [b"\x30\x80" + cert + algorithm + _bits(value) + b"\x00\x00"]
+    else:
+        rest = [reencode(field, forms) for field in (*outer[1:3], _bits(sign(info)))]
+    seal = parse_seseal(b"\x30\x80" + info + b"".join(rest) + b"\x00\x00")
+    assert seal.seal_info_der == info and _same_fields(seal, original, resigned=True)
+    assert check_maker_signature(seal)
+
+
+@FUZZ
+@given(
+    which=st.sampled_from(["signature_v1", "signature_v4_plain"]),
+    data=st.data(),
+    indefinite=st.booleans(),
+    extra=st.binary(min_size=1, max_size=8),
+)
+def test_a_ber_signature_signed_as_carried_is_valid(
+    samples: Samples, which: str, data: st.DataObject, indefinite: bool, extra: bytes
+) -> None:
+    der = getattr(samples, which)
+    original = verify_ses_signature(der, data=DATA)
+    assert original.valid
+    to_sign, *rest = encoded_fields(der)
+    fields = encoded_fields(to_sign)
+    forms = _forms(data)
+    # toSign in BER around the seal as its maker wrote it (field 1), signed as carried
+    parts = [field if i == 1 else reencode(field, forms) for i, field in enumerate(fields)]
+    joined = b"".join(parts)
+    ber_to_sign = b"\x30\x80" + joined + b"\x00\x00" if indefinite else der_sequence(joined)
+    others = b"".join(reencode(field, forms) for field in rest[:-1])  # v4: cert, algorithm
+    value = _bits(samples.signer_key.sign(ber_to_sign))
+    ber = b"\x30\x80" + ber_to_sign + others + value + b"\x00\x00"
+    result = verify_ses_signature(ber, data=DATA)
+    assert result.valid, result.checks
+    assert result.to_sign_der == ber_to_sign and result.version == original.version
+    assert (result.seal, result.signing_time, result.property_info) == (
+        original.seal,
+        original.signing_time,
+        original.property_info,
+    )
+    # the same value carried with toSign in its DER form: not what was signed, unless equal
+    swapped = b"\x30\x80" + to_sign + others + value + b"\x00\x00"
+    assert verify_ses_signature(swapped, data=DATA).valid == (to_sign == ber_to_sign)
+    _refused_cut_or_extended(ber, extra, verify_ses_signature)

@@ -1,7 +1,9 @@
 """The national seal data (SESeal, GB/T 38540-2020 v4 and GM/T 0031-2025 v5; v1 read).
 
 Made with the real SM2 PKI's seal maker, read back, refused when broken; OpenSSL checks the
-maker's signature over DER(eSealInfo) with the default user id.
+maker's signature over eSealInfo as carried, with the default user id.  Seals other encoders
+write (Bouncy Castle's explicit ``critical FALSE``, long-form and indefinite lengths) are read
+and their maker signature checked over the bytes they carry.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import cms, core, tsp
 from asn1crypto import x509 as asn1_x509
-from ses_pki import DISTID, SesWorld, make_world, now, png
+from ses_pki import DISTID, SesWorld, make_world, now, png, reencode
 
 from helpers import require_tool
 from keystore import sm2
@@ -21,11 +23,16 @@ from seals.errors import DomainError, ErrorKind, InvalidSealData, UnsupportedSea
 from seals.esl import (
     SEAL_TYPES,
     ParsedSeal,
+    SealExtension,
+    ber_load,
     check_maker_signature,
+    der_sequence,
+    encoded_fields,
     make_seseal,
     parse_seseal,
+    strict_load,
 )
-from seals.esl_asn1 import AnySequence, SESealV1, SESealV4, SESealV5, SesSealInfoV1
+from seals.esl_asn1 import ExtensionDatas, SESealV1, SESealV4, SESealV5, SesSealInfoV4
 from seals.kinds import SealKind
 
 
@@ -125,6 +132,8 @@ def test_a_v4_seal_reads_back_field_by_field(
     # the BIT STRING holds a DER (r, s) with no unused bits
     sm2.parse_signature(seal.signature)
     assert SESealV4.load(der)["signed_value"].unused_bits == ()
+    # what eseal writes is DER, canonical throughout
+    strict_load(SESealV4, der)
 
 
 def test_openssl_refuses_the_maker_signature_over_changed_seal_info(
@@ -237,19 +246,111 @@ def test_truncated_over_long_and_garbage_bytes_are_invalid_seal_data(
         parse_seseal(der[:-1])
 
 
-def test_ber_is_not_der(world: SesWorld, signer_certs: list[asn1_x509.Certificate]) -> None:
+def test_ber_encodings_are_read_and_checked_over_the_bytes_carried(
+    world: SesWorld, signer_certs: list[asn1_x509.Certificate], tmp_path: Path
+) -> None:
     der = world.make_seal(signer_certs[0])
-    # the same seal with a long-form length on the outer SEQUENCE (legal BER, not DER)
+    info = encoded_fields(der)[0]
+    original = parse_seseal(der)
+    # long-form (as some C encoders write) and indefinite lengths around an unchanged
+    # eSealInfo: the same seal, its maker signature intact
     assert der[1] == 0x82
-    ber = b"\x30\x83\x00" + der[2:]
-    with pytest.raises(InvalidSealData, match="BER or not in canonical form"):
-        parse_seseal(ber)
-    # indefinite length
-    assert _code(b"\x30\x80" + der[4:] + b"\x00\x00") == "invalid_seal_data"
+    for ber in (b"\x30\x83\x00" + der[2:], b"\x30\x80" + der[4:] + b"\x00\x00"):
+        seal = parse_seseal(ber)
+        assert seal.der == ber and seal.signed_der == info
+        assert seal == ParsedSeal(**{**original.__dict__, "der": ber})
+        assert check_maker_signature(seal)
+    # eSealInfo itself in BER (indefinite SEQUENCEs, long-form lengths) but signed as DER:
+    # the same fields, and the maker's signature does not cover these bytes
+    forms = iter(["indefinite", "long1"] * 200)
+    ber_info = reencode(info, lambda constructed: next(forms))
+    rest = encoded_fields(der)[1:]
+    seal = parse_seseal(der_sequence(ber_info, *rest))
+    assert (seal.name, seal.certificates, seal.created) == (
+        original.name,
+        original.certificates,
+        original.created,
+    )
+    assert seal.signed_der == ber_info != info and not check_maker_signature(seal)
+    # the maker signs those very bytes (as a BER encoder's maker does): it verifies, over
+    # the bytes carried and not over their DER re-encoding
+    value = world.maker.signer.sign(ber_info)
+    resigned = der_sequence(ber_info, rest[0], rest[1], core.OctetBitString(value).dump())
+    seal = parse_seseal(resigned)
+    assert seal.signed_der == ber_info and check_maker_signature(seal)
+    assert _openssl_verifies(tmp_path, seal.maker_certificate, ber_info, seal.signature)
+    assert not _openssl_verifies(tmp_path, seal.maker_certificate, info, seal.signature)
+
+
+def test_what_is_not_the_structure_is_still_refused(
+    world: SesWorld, signer_certs: list[asn1_x509.Certificate]
+) -> None:
+    der = world.make_seal(signer_certs[0])
     # a BIT STRING with an unused bit in the maker's signature
     value = SESealV4.load(der)["signed_value"].contents
     assert value[0] == 0
     assert _code(der.replace(value, b"\x01" + value[1:])) == "invalid_seal_data"
+    # a field more than v4 has (an INTEGER after the signature)
+    fields = encoded_fields(der)
+    with pytest.raises(InvalidSealData, match="more than its 4 fields"):
+        parse_seseal(der_sequence(*fields, b"\x02\x01\x00"))
+    # a field missing
+    assert _code(der_sequence(*fields[:3])) == "invalid_seal_data"
+    # a wrong type: esID as a UTF8String instead of an IA5String
+    info_fields = encoded_fields(fields[0])
+    es_id = info_fields[1]
+    assert es_id[0] == 0x16
+    wrong = der_sequence(info_fields[0], b"\x0c" + es_id[1:], *info_fields[2:])
+    assert _code(der_sequence(wrong, *fields[1:])) == "invalid_seal_data"
+    # a time without a zone (GeneralizedTime in local time, legal BER, no instant)
+    created = encoded_fields(info_fields[2])[4]
+    assert created[:2] == b"\x18\x0f" and created.endswith(b"Z")
+    local = b"\x18\x0e" + created[2:-1]
+    prop = der_sequence(
+        *encoded_fields(info_fields[2])[:4], local, *encoded_fields(info_fields[2])[5:]
+    )
+    no_zone = der_sequence(der_sequence(info_fields[0], es_id, prop, *info_fields[3:]), *fields[1:])
+    with pytest.raises(InvalidSealData, match="createDate is not a time with a zone"):
+        parse_seseal(no_zone)
+    # an OBJECT IDENTIFIER padded with 0x80 (not BER)
+    algorithm = fields[2]
+    assert algorithm[:2] == b"\x06\x08"
+    padded = b"\x06\x09" + algorithm[2:3] + b"\x80" + algorithm[3:]
+    assert _code(der_sequence(fields[0], fields[1], padded, fields[3])) == "invalid_seal_data"
+    # an indefinite length that never ends, and one on a primitive value
+    assert _code(b"\x30\x80" + der[4:]) == "invalid_seal_data"
+    primitive = b"\x04\x80" + fields[1][4:] + b"\x00\x00"
+    assert _code(der_sequence(fields[0], primitive, *fields[2:])) == "invalid_seal_data"
+
+
+def test_an_ext_data_with_critical_false_written_out_is_read_and_verified(
+    world: SesWorld, signer_certs: list[asn1_x509.Certificate], tmp_path: Path
+) -> None:
+    """Bouncy Castle's DERSequence (ofdrw) writes ExtData's DEFAULT ``critical FALSE``; the
+    maker signs eSealInfo so encoded, and the signature holds over exactly those bytes."""
+    oid = core.ObjectIdentifier("1.2.156.112578.1.1").dump()
+    ext_data = der_sequence(oid, b"\x01\x01\x00", core.OctetString(b"ofdrw").dump())
+    base = encoded_fields(world.make_seal(signer_certs[0]))[0]
+    info = der_sequence(*encoded_fields(base), der_sequence(ext_data))
+    assert b"\x01\x01\x00" in info
+    maker = world.maker
+    der = der_sequence(
+        info,
+        core.OctetString(maker.certificate.dump()).dump(),
+        core.ObjectIdentifier(sm2.OID_SM2_WITH_SM3).dump(),
+        core.OctetBitString(maker.signer.sign(info)).dump(),
+    )
+    seal = parse_seseal(der)
+    assert seal.extensions == (SealExtension("1.2.156.112578.1.1", False, b"ofdrw"),)
+    assert seal.signed_der == info and check_maker_signature(seal)
+    assert _openssl_verifies(tmp_path, seal.maker_certificate, seal.signed_der, seal.signature)
+    # DER would leave the DEFAULT out: a re-encoding is not what the maker signed
+    canonical = SesSealInfoV4.load(info).dump(force=True)
+    assert canonical != info and b"\x01\x01\x00" not in canonical
+    assert not _openssl_verifies(tmp_path, seal.maker_certificate, canonical, seal.signature)
+    # critical TRUE is read as such, in BER any non-zero octet
+    flagged = der_sequence(oid, b"\x01\x01\x01", core.OctetString(b"x").dump())
+    assert ber_load(ExtensionDatas, der_sequence(flagged))[0]["critical"].native is True
 
 
 def _with_header(der: bytes, ident: str, version: int) -> bytes:
@@ -287,54 +388,32 @@ def test_a_v1_seal_is_read_and_its_maker_signature_checked(
 ) -> None:
     """GM/T 0031-2014: UTCTime dates, no certListType, the maker signing SEQUENCE {esealInfo,
     cert, signatureAlgorithm}."""
-    start = now()
-    maker = world.maker
-    info = SesSealInfoV1(
-        {
-            "header": {"id": "ES", "version": 1, "vid": "vendor-1.0"},
-            "es_id": "v1-seal-7",
-            "property": {
-                "type": 1,
-                "name": "测试有限公司",
-                "cert_list": [signer_certs[0].dump()],
-                "create_date": start,
-                "valid_start": start,
-                "valid_end": start + timedelta(days=30),
-            },
-            "picture": {"type": "PNG", "data": png(), "width": 40, "height": 40},
-        }
-    )
-    to_sign = AnySequence()
-    for part in (
-        info,
-        core.OctetString(maker.certificate.dump()),
-        core.ObjectIdentifier(sm2.OID_SM2_WITH_SM3),
-    ):
-        to_sign.append(core.Any.load(part.dump()))
-    signed = bytes(to_sign.dump())
-    seal_der = SESealV1(
-        {
-            "eseal_info": info,
-            "sign_info": {
-                "cert": maker.certificate.dump(),
-                "signature_algorithm": sm2.OID_SM2_WITH_SM3,
-                "sign_data": maker.signer.sign(signed),
-            },
-        }
-    ).dump()
+    seal_der = world.make_v1_seal(signer_certs[0])
     seal = parse_seseal(seal_der)
-    assert (seal.version, seal.vid, seal.es_id, seal.name) == (
-        1,
-        "vendor-1.0",
-        "v1-seal-7",
-        "测试有限公司",
-    )
+    assert (seal.version, seal.vid, seal.name) == (1, "vendor-1.0", "测试有限公司")
     assert seal.certificates == (signer_certs[0].dump(),) and seal.cert_list_type == 1
-    assert (seal.created, seal.valid_end) == (start, start + timedelta(days=30))
-    assert seal.signed_der == signed and seal.seal_info_der == info.dump()
+    assert seal.valid_end - seal.created == timedelta(days=30)
+    info, sign_info = encoded_fields(seal_der)
+    assert SESealV1.load(seal_der)["eseal_info"]["header"]["version"].native == 1
+    assert seal.seal_info_der == info
+    assert seal.signed_der == der_sequence(info, *encoded_fields(sign_info)[:2])
     assert check_maker_signature(seal)
     assert _openssl_verifies(tmp_path, seal.maker_certificate, seal.signed_der, seal.signature)
     # signed over eSealInfo alone (the v4 rule) is not a v1 maker signature
     wrong = SESealV1.load(seal_der).copy()
-    wrong["sign_info"]["sign_data"] = maker.signer.sign(info.dump())
+    wrong["sign_info"]["sign_data"] = world.maker.signer.sign(info)
     assert not check_maker_signature(parse_seseal(wrong.dump(force=True)))
+    # in BER, the maker signing the three fields as carried (a DER SEQUENCE around them)
+    forms = iter(["indefinite", "long0"] * 400)
+    ber_info = reencode(info, lambda constructed: next(forms))
+    cert, algorithm, _ = encoded_fields(sign_info)
+    value = world.maker.signer.sign(der_sequence(ber_info, cert, algorithm))
+    ber = (
+        b"\x30\x80"
+        + ber_info
+        + der_sequence(cert, algorithm, core.OctetBitString(value).dump())
+        + b"\x00\x00"
+    )
+    seal = parse_seseal(ber)
+    assert seal.version == 1 and seal.seal_info_der == ber_info
+    assert check_maker_signature(seal)

@@ -1,29 +1,31 @@
-"""The national signature data (SES_Signature v4 and v5): made around a real SESeal with real SM2
-keys and the SM2 TSA, verified in GM/T 0031's order, each failure caught at its own step.
-OpenSSL checks the signer's signature over DER(TBS_Sign) with the default user id.
+"""The national signature data (SES_Signature v4 and v5 made; v1, v4 and v5 verified): made
+around a real SESeal with real SM2 keys and the SM2 TSA, verified in GM/T 0031's order, each
+failure caught at its own step.  OpenSSL checks the signer's signature over TBS_Sign as carried,
+with the default user id.  GM/T 0031-2014 (v1) signatures are made here as ofdrw makes them.
 """
 
 from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from asn1crypto import cms
+from asn1crypto import cms, core
 from asn1crypto import x509 as asn1_x509
-from ses_pki import DISTID, SesWorld, make_world, now
+from ses_pki import DISTID, SesWorld, make_v1_signature, make_world, now, reencode
 
 from helpers import require_tool
 from keystore import sm2
 from seals.codes import ProblemCode, problem_texts
 from seals.errors import DomainError, InvalidSesSignature, UnsupportedSealVersion
-from seals.esl import parse_seseal
+from seals.esl import der_sequence, encoded_fields, parse_seseal, strict_load
 from seals.esl_asn1 import SESealV4, SESealV5
 from signer.ses import SesStep, SesVerification, make_ses_signature, verify_ses_signature
 from signer.ses.asn1 import SesSignature, TbsSign
+from signer.ses.timeinfo import read_time_info
 
 DATA = "<ofd:Signature>合同第 7 页</ofd:Signature>".encode()
 PROPERTY = "/Doc_0/Signs/Sign_0/Signature.xml"
@@ -167,7 +169,8 @@ def test_a_v4_signature_verifies_step_by_step(
     assert result.tsa_certificate.dump() == world.pki.certificate("tsa").dump()
     # the seal inside is the seal given, byte for byte
     assert bytes(SesSignature.load(der)["to_sign"]["eseal"].dump()) == seal
-    # OpenSSL: the signer's SM2 signature over DER(TBS_Sign), default user id
+    # what eseal writes is DER; OpenSSL: the signer's SM2 signature over TBS_Sign
+    strict_load(SesSignature, der)
     assert result.to_sign_der == SesSignature.load(der)["to_sign"].dump()
     assert _openssl_verifies(tmp_path, signer.cert, result.to_sign_der, result.signature)
     # the timestamp's imprint is SM3 of the signature value (the DER r, s)
@@ -415,7 +418,7 @@ def test_bytes_that_are_not_an_ses_signature_raise(world: SesWorld, signer: Sign
         der[:-1],
         der[: len(der) // 2],
         der + b"\x00",
-        b"\x30\x83\x00" + der[2:],  # a long-form length: BER, not DER
+        b"\x30\x80" + der[4:],  # an indefinite length without its end
         world.make_seal(signer.cert),  # a seal is not a signature
     ):
         error = _error(bad)
@@ -430,10 +433,14 @@ def test_bytes_that_are_not_an_ses_signature_raise(world: SesWorld, signer: Sign
 
 def test_unknown_versions_raise_unsupported_seal_version(world: SesWorld, signer: Signer) -> None:
     seal = world.make_seal(signer.cert)
-    for version in (1, 3, 6):
+    for version in (0, 2, 3, 6):
         error = _error(_assemble(_to_sign(seal, version=version), signer.der, signer.key.sign))
         assert isinstance(error, UnsupportedSealVersion)
         assert (error.code, error.version) == ("unsupported_seal_version", version)
+    # version 1 says GM/T 0031-2014's layout, which v4's fields are not
+    error = _error(_assemble(_to_sign(seal, version=1), signer.der, signer.key.sign))
+    assert isinstance(error, InvalidSesSignature)
+    assert "not a version 1 SES_Signature" in error.detail
     # a v4 signature carrying a seal whose header says 7
     seal7 = SESealV4.load(seal).copy()
     seal7["e_seal_info"]["header"]["version"] = 7
@@ -454,3 +461,188 @@ def test_the_new_problem_codes_have_their_texts() -> None:
         assert texts[code]["en"] and texts[code]["zh"].endswith("。")
         assert by_value[code].zh == texts[code]["zh"]
     assert [s.value for s in SesStep] == [*ORDER[:2], "seal_timestamp", *ORDER[2:]]
+
+
+# -- BER from other encoders ---------------------------------------------------------------------
+
+
+def test_a_ber_signature_verifies_over_the_to_sign_it_carries(
+    world: SesWorld, signer: Signer, tmp_path: Path
+) -> None:
+    seal = world.make_seal(signer.cert)
+    der = _sign(world, signer, seal, timestamp=None)
+    to_sign, *rest = encoded_fields(der)
+    # long-form and indefinite lengths around an unchanged toSign: valid as it was
+    for ber in (b"\x30\x83\x00" + der[2:], b"\x30\x80" + to_sign + b"".join(rest) + b"\x00\x00"):
+        result = verify_ses_signature(ber, data=DATA)
+        assert result.valid and result.to_sign_der == to_sign
+    # toSign itself in BER (the seal inside as its maker wrote it), signed as carried
+    ber_to_sign = _ber_around_seal(to_sign, ["long1", "indefinite", "long0"])
+    value = signer.key.sign(ber_to_sign)
+    ber = der_sequence(ber_to_sign, *rest[:2], core.OctetBitString(value).dump())
+    result = verify_ses_signature(ber, data=DATA)
+    assert result.valid, result.checks
+    assert result.to_sign_der == ber_to_sign and result.seal == parse_seseal(seal)
+    assert _openssl_verifies(tmp_path, signer.cert, ber_to_sign, result.signature)
+    # a signature over the DER re-encoding is not one over what is carried
+    value = signer.key.sign(TbsSign.load(ber_to_sign).dump(force=True))
+    ber = der_sequence(ber_to_sign, *rest[:2], core.OctetBitString(value).dump())
+    assert _failed(verify_ses_signature(ber, data=DATA)) == ["signature"]
+
+
+def test_a_seal_another_encoder_wrote_in_ber_is_carried_as_it_is(
+    world: SesWorld, signer: Signer
+) -> None:
+    der_seal = world.make_seal(signer.cert)
+    ber_seal = b"\x30\x83\x00" + der_seal[2:]  # a long-form length: the maker's bytes
+    der = _sign(world, signer, ber_seal, timestamp=None)
+    assert encoded_fields(encoded_fields(der)[0])[1] == ber_seal
+    result = verify_ses_signature(der, data=DATA)
+    assert result.valid and result.seal.der == ber_seal
+    # all that eseal wrote around it is DER
+    to_sign, cert, algorithm, value = encoded_fields(der)
+    version, _, time, data_hash, property_info = encoded_fields(to_sign)
+    for spec, field in (
+        (core.Integer, version),
+        (core.GeneralizedTime, time),
+        (core.OctetBitString, data_hash),
+        (core.IA5String, property_info),
+        (core.OctetString, cert),
+        (core.ObjectIdentifier, algorithm),
+        (core.OctetBitString, value),
+    ):
+        strict_load(spec, field)
+    assert der[:2] == to_sign[:2] == b"\x30\x82"
+
+
+# -- GM/T 0031-2014 (v1) -------------------------------------------------------------------------
+
+#: ofdrw's SESV1Container: LocalDateTime.now() as "yyyy-MM-dd HH:mm:ss", no zone
+OFDRW_TIME = "%Y-%m-%d %H:%M:%S"
+CST = timezone(timedelta(hours=8))
+
+
+def _v1(world: SesWorld, signer: Signer, seal: bytes, **changes: Any) -> bytes:
+    fields: dict[str, Any] = {
+        "signer_certificate": signer.der,
+        "sign": signer.key.sign,
+        "time_info": now().astimezone(CST).strftime(OFDRW_TIME).encode(),
+        "data_hash": sm2.sm3(DATA),
+        "property_info": PROPERTY,
+    }
+    fields.update(changes)
+    return make_v1_signature(seal, **fields)
+
+
+def test_a_v1_signature_over_a_v1_seal_verifies(
+    world: SesWorld, signer: Signer, tmp_path: Path
+) -> None:
+    seal = world.make_v1_seal(signer.cert)
+    signed_at = now()
+    der = _v1(
+        world, signer, seal, time_info=signed_at.astimezone(CST).strftime(OFDRW_TIME).encode()
+    )
+    result = verify_ses_signature(der, data=DATA)
+    assert result.valid, result.checks
+    assert (result.version, result.seal.version) == (1, 1)
+    assert [c.name for c in result.checks] == ORDER[:-1]  # no timestamp in v1
+    assert result.signing_time == signed_at and result.signing_time.tzinfo is not None
+    assert "read as China Standard Time" in result.checks[0].message
+    assert result.signer_certificate_der == signer.der
+    assert (result.data_hash, result.data_hash_ok) == (sm2.sm3(DATA), True)
+    assert result.property_info == PROPERTY and result.timestamp is None
+    assert result.signature_algorithm == sm2.OID_SM2_WITH_SM3
+    assert result.seal == parse_seseal(seal)
+    # what the signer signed: TBS_Sign with cert and algorithm inside, as carried
+    assert result.to_sign_der == encoded_fields(der)[0]
+    assert _openssl_verifies(tmp_path, signer.cert, result.to_sign_der, result.signature)
+
+
+def test_v1_time_info_forms() -> None:
+    when = datetime(2024, 3, 28, 7, 13, 54, tzinfo=UTC)
+    for octets in (
+        b"2024-03-28 15:13:54",  # ofdrw: local, no zone (China Standard Time)
+        b"2024-03-28T15:13:54+08:00",
+        b"2024-03-28 07:13:54Z",
+        b"20240328071354Z",  # GeneralizedTime text
+        b"20240328151354.000+0800",
+        b"240328071354Z",  # UTCTime text
+        b"\x17\x0d240328071354Z",  # an encoded UTCTime
+        b"\x18\x0f20240328071354Z",  # an encoded GeneralizedTime
+    ):
+        assert read_time_info(octets)[0] == when, octets
+    assert read_time_info(b"20240328071354Z")[1] is None
+    assert "China Standard Time" in (read_time_info(b"2024-03-28 15:13:54")[1] or "")
+    for bad in (b"", b"yesterday", b"2024-13-28 15:13:54", b"\xff\xfe", b"2024032807"):
+        with pytest.raises(ValueError, match="timeInfo"):
+            read_time_info(bad)
+
+
+def test_v1_failures_are_caught_at_their_steps(
+    world: SesWorld, signer: Signer, other: Signer
+) -> None:
+    seal = world.make_v1_seal(signer.cert)
+    der = _v1(world, signer, seal)
+    assert _failed(verify_ses_signature(der, data=DATA + b" ")) == ["data_hash"]
+    # signed with another key than the certificate's
+    assert _failed(verify_ses_signature(_v1(world, signer, seal, sign=other.key.sign))) == [
+        "signature"
+    ]
+    # a signed field changed after signing
+    tampered = der.replace(PROPERTY.encode(), PROPERTY.replace("Sign_0", "Sign_1").encode())
+    assert _failed(verify_ses_signature(tampered)) == ["signature"]
+    # a signer the seal does not list
+    assert _failed(verify_ses_signature(_v1(world, other, seal, signer_certificate=other.der))) == [
+        "signer_in_cert_list"
+    ]
+    # a seal whose maker signature is not over SEQUENCE {esealInfo, cert, algorithm}
+    forged = world.make_v1_seal(signer.cert, sign=other.key.sign)
+    assert _failed(verify_ses_signature(_v1(world, signer, forged))) == ["seal_maker_signature"]
+    # an expired seal: v1 seals here are valid 30 days from an hour ago
+    late = (now() + timedelta(days=31)).astimezone(CST).strftime(OFDRW_TIME).encode()
+    assert _failed(verify_ses_signature(_v1(world, signer, seal, time_info=late))) == [
+        "seal_validity"
+    ]
+
+
+def test_v1_generations_do_not_mix_and_its_types_are_kept(world: SesWorld, signer: Signer) -> None:
+    v1_seal = world.make_v1_seal(signer.cert)
+    v4_seal = world.make_seal(signer.cert)
+    # a v1 signature carrying a v4 seal, a v4 signature carrying a v1 seal
+    error = _error(_v1(world, signer, v4_seal))
+    assert isinstance(error, UnsupportedSealVersion) and error.version == 4
+    error = _error(_assemble(_to_sign(v1_seal), signer.der, signer.key.sign))
+    assert isinstance(error, UnsupportedSealVersion) and error.version == 1
+    # a timeInfo that is not a time
+    error = _error(_v1(world, signer, v1_seal, time_info=b"\x01\x02"))
+    assert isinstance(error, InvalidSesSignature) and "timeInfo" in error.detail
+    # timeInfo as an OCTET STRING (ofdrw reads it; the standard says BIT STRING)
+    der = _v1(world, signer, v1_seal)
+    to_sign, value = encoded_fields(der)
+    fields = list(encoded_fields(to_sign))
+    assert fields[2][0] == 0x03
+    octets = core.OctetString(core.OctetBitString.load(fields[2]).native).dump()
+    changed = der_sequence(der_sequence(*fields[:2], octets, *fields[3:]), value)
+    assert _error(changed).code == "invalid_ses_signature"
+
+
+def _ber_around_seal(to_sign: bytes, forms: list[str]) -> bytes:
+    """``to_sign`` in BER: indefinite, each field re-encoded but the seal (field 1), which its
+    maker signed as it is."""
+    chosen = iter(forms * 100)
+    fields = encoded_fields(to_sign)
+    return (
+        b"\x30\x80"
+        + b"".join(
+            f if i == 1 else reencode(f, lambda c: next(chosen)) for i, f in enumerate(fields)
+        )
+        + b"\x00\x00"
+    )
+
+
+def test_a_ber_v1_signature_verifies_over_what_it_carries(world: SesWorld, signer: Signer) -> None:
+    seal = world.make_v1_seal(signer.cert)
+    ber_to_sign = _ber_around_seal(encoded_fields(_v1(world, signer, seal))[0], ["long3", "long0"])
+    value = core.OctetBitString(signer.key.sign(ber_to_sign)).dump()
+    result = verify_ses_signature(b"\x30\x80" + ber_to_sign + value + b"\x00\x00", data=DATA)
+    assert result.valid and result.version == 1 and result.to_sign_der == ber_to_sign
