@@ -435,3 +435,59 @@ def test_each_step_writes_its_webhook_event(api: Api) -> None:
         ("approval.rejected", second["id"]),
     ]
     assert all("不同意" not in json.dumps(d, ensure_ascii=False) for _, d in rows)
+
+
+def test_a_request_nobody_reads_again_expires_in_the_background(
+    settings: Any, _registered_template: Any
+) -> None:
+    """The server's sweep ends a request whose time ran out although nobody reads or decides
+    it: its status, its audit entry and its ``approval.expired`` event appear on their own."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from storage.webhooks import WebhookStore, new_subscription_id
+
+    app = create_app(settings.model_copy(update={"approval_sweep_seconds": 0.05}))
+    with TestClient(app) as client:
+        api = Api(client, app.state.container, dict(_registered_template.tokens))
+        WebhookStore(api.container.engine).create(
+            new_subscription_id(),
+            uscc=USCC,
+            url="https://receiver.example.cn/eseal",
+            events=["approval.*"],
+            description=None,
+            secret=b"\0" * 32,
+            actor="test",
+        )
+        add_approvers(api, 1)
+        set_policy(api)
+        now = [datetime.now(UTC)]
+        store = ApprovalStore(api.container.engine, clock=lambda: now[0])
+        app.state.approvals = ApprovalFlow(api.container, store)
+        approval = ask(api, simple_pdf(1)).json()
+
+        def status() -> str:
+            with api.container.engine.connect() as conn:
+                return str(
+                    conn.execute(
+                        text("SELECT status FROM approvals WHERE id = :id"), {"id": approval["id"]}
+                    ).scalar_one()
+                )
+
+        time.sleep(0.3)  # several rounds of the sweep before the deadline: nothing ends
+        assert status() == "pending"
+        now[0] += timedelta(hours=72, seconds=1)
+        give_up = time.monotonic() + 60
+        while status() == "pending" and time.monotonic() < give_up:
+            time.sleep(0.05)
+        assert status() == "expired"
+        assert app.state.approval_sweeper.expired == 1
+        assert "approval.expire" in audit_actions(api)
+        with api.container.engine.connect() as conn:
+            events = conn.execute(
+                text("SELECT count(*) FROM webhook_events WHERE type = 'approval.expired'")
+            ).scalar_one()
+        assert events == 1
+        assert archived(api) == 0
