@@ -69,6 +69,22 @@ def decide(api: Api, who: str, approval_id: str, verb: str = "approve", comment:
     )
 
 
+def subscribe_to_approvals(api: Api) -> None:
+    """A webhook subscription of the enterprise to ``approval.*`` (events are written only
+    for subscribers; delivery itself: tests/api/test_webhooks.py)."""
+    from storage.webhooks import WebhookStore, new_subscription_id
+
+    WebhookStore(api.container.engine).create(
+        new_subscription_id(),
+        uscc=USCC,
+        url="https://receiver.example.cn/eseal",
+        events=["approval.*"],
+        description=None,
+        secret=b"\0" * 32,
+        actor="test",
+    )
+
+
 def audit_actions(api: Api) -> list[str]:
     entries = api.client.get("/v1/audit?limit=1000", headers=api.headers("admin")).json()
     return [e["action"] for e in entries["entries"]]
@@ -406,17 +422,7 @@ def test_each_step_writes_its_webhook_event(api: Api) -> None:
     tests/api/test_webhooks.py)."""
     from sqlalchemy import text as sql
 
-    from storage.webhooks import WebhookStore, new_subscription_id
-
-    WebhookStore(api.container.engine).create(
-        new_subscription_id(),
-        uscc=USCC,
-        url="https://receiver.example.cn/eseal",
-        events=["approval.*"],
-        description=None,
-        secret=b"\0" * 32,
-        actor="test",
-    )
+    subscribe_to_approvals(api)
     add_approvers(api, 1)
     set_policy(api, quorum=1)
     first = ask(api, simple_pdf(1)).json()
@@ -447,20 +453,11 @@ def test_a_request_nobody_reads_again_expires_in_the_background(
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from storage.webhooks import WebhookStore, new_subscription_id
 
     app = create_app(settings.model_copy(update={"approval_sweep_seconds": 0.05}))
     with TestClient(app) as client:
         api = Api(client, app.state.container, dict(_registered_template.tokens))
-        WebhookStore(api.container.engine).create(
-            new_subscription_id(),
-            uscc=USCC,
-            url="https://receiver.example.cn/eseal",
-            events=["approval.*"],
-            description=None,
-            secret=b"\0" * 32,
-            actor="test",
-        )
+        subscribe_to_approvals(api)
         add_approvers(api, 1)
         set_policy(api)
         now = [datetime.now(UTC)]
