@@ -90,13 +90,25 @@ def raw_fields(request: Request, names: tuple[str, ...], header_json: str) -> di
         return fields
     if len(header) > 1:
         raise InvalidRequest(f"{OPTIONS_HEADER} is sent twice", code="invalid_options")
+    value = _utf8(header[0])
     if header_json:
         if header_json in fields:
             raise _both(header_json)
-        return {**fields, header_json: header[0]}
+        return {**fields, header_json: value}
     if fields:
         raise _both(next(iter(fields)))
-    return _field_object(header[0], names)
+    return _field_object(value, names)
+
+
+def _utf8(value: str) -> str:
+    """A header's text: its bytes read as UTF-8 (the server hands them over as Latin-1), so
+    JSON with ``甲方`` written out works as well as JSON with ``\\u7532`` escapes."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise InvalidRequest(
+            f"{OPTIONS_HEADER} is not UTF-8 (or escape with \\uXXXX)", code="invalid_options"
+        ) from None
 
 
 def _both(name: str) -> BadRequest:

@@ -36,10 +36,10 @@ def _raw_sign(
     query: dict[str, str] | None = None,
     options: dict[str, Any] | None = None,
     content_type: str = "application/pdf",
-    **headers: str,
+    **headers: str | bytes,
 ) -> httpx.Response:
     """Seal with the document as the body; ``options`` in the Eseal-Options header."""
-    sent = {**api.headers("own"), "Content-Type": content_type, **headers}
+    sent: dict[str, str | bytes] = {**api.headers("own"), "Content-Type": content_type, **headers}
     if options is not None:
         sent["Eseal-Options"] = json.dumps(options, ensure_ascii=False)
     url = "/v1/sign" + (f"?{urlencode(query)}" if query else "")
@@ -140,6 +140,19 @@ def test_options_in_the_query_and_another_enterprises_expectation(api: Api) -> N
     page = _verify(api, r.content, query={"format": "html"})
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert USCC in page.text
+
+
+def test_the_header_may_carry_utf8_or_escaped_json(api: Api) -> None:
+    options = {**OPTIONS, "reference": "合同-甲方"}
+    for header in (
+        json.dumps(options, ensure_ascii=False).encode(),  # the bytes as curl sends them
+        json.dumps(options).encode(),  # \\uXXXX escapes
+    ):
+        r = _raw_sign(api, simple_pdf(1), **{"Eseal-Options": header})
+        assert r.status_code == 200, r.text
+        archive_id = r.headers["x-eseal-archive-id"]
+        record = api.client.get(f"/v1/archives/{archive_id}", headers=api.headers("own")).json()
+        assert record["reference"] == "合同-甲方"
 
 
 def test_an_ofd_body_is_sealed_and_verified(api: Api) -> None:
