@@ -155,6 +155,29 @@ def test_the_header_may_carry_utf8_or_escaped_json(api: Api) -> None:
         assert record["reference"] == "合同-甲方"
 
 
+def test_the_amount_in_the_query_meets_the_seal_policy(api: Api) -> None:
+    """A contract seal that needs approval from 100 000 yuan: the raw body's amount (query)
+    decides as the form's field does; above it, the request waits (202), nothing sealed."""
+    api.container.api_keys.create(role="approver", uscc=USCC, name="审批人", actor="test")
+    condition = {"document_types": ["contract"], "min_amount": "100000"}
+    policy = {"kind": "contract", "approval": "required", "condition": condition}
+    r = api.client.put(
+        f"/v1/enterprises/{USCC}/seal-policies",
+        headers=api.headers("admin"),
+        json={"policies": [policy]},
+    )
+    assert r.status_code == 200, r.text
+    pdf = simple_pdf(1)
+    below = _raw_sign(api, pdf, query={"amount": "99999.99"}, options=OPTIONS)
+    assert below.status_code == 200, below.text
+    before = _counts(api)
+    above = _raw_sign(api, pdf, query={"amount": "250000.00"}, options=OPTIONS)
+    assert above.status_code == 202, above.text
+    assert above.json()["amount"] == "250000.00" and above.json()["status"] == "pending"
+    assert above.headers["location"] == f"/v1/approvals/{above.json()['id']}"
+    assert _counts(api)[0] == before[0]  # nothing archived while it waits
+
+
 def test_an_ofd_body_is_sealed_and_verified(api: Api) -> None:
     options = {"seals": [{"kind": "contract", "page": 1, "x": 150, "y": 60}]}
     r = _raw_sign(api, simple_ofd(1), options=options, content_type="application/ofd")
