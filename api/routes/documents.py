@@ -102,6 +102,8 @@ def _query(name: str, description: str, example: str | None = None) -> dict[str,
 
 
 _OPTIONS_JSON = json.dumps(_OPTIONS_EXAMPLE, ensure_ascii=False)
+#: a browser sends only Latin-1 in a header (Swagger UI's "try it out"): escaped
+_OPTIONS_HEADER_JSON = json.dumps(_OPTIONS_EXAMPLE)
 
 _SIGN_BODY = {
     **_body(
@@ -132,9 +134,9 @@ _SIGN_BODY = {
             "in": "header",
             "required": False,
             "description": "raw body only: JSON, the options object, instead of the query's "
-            "options",
+            "options (UTF-8, or non-ASCII escaped as \\uXXXX)",
             "schema": {"type": "string"},
-            "example": _OPTIONS_JSON,
+            "example": _OPTIONS_HEADER_JSON,
         },
     ],
 }
