@@ -5,9 +5,10 @@ license PDF in Chromium's own PDF viewer (``tests/api/test_license_pdf.py``).
 
 Why CDP and not ``chromium --headless --screenshot``: a PDF opens in Chromium's viewer, an
 extension whose page draws the document in another process once the file is parsed.
-``--screenshot`` (with or without ``--virtual-time-budget``) captures as soon as the top page
-has loaded, before that process has painted: the picture is the viewer's empty grey. Over CDP
-the test waits for the page itself (:func:`settled_screenshot`) and then captures it.
+``--screenshot`` captures the viewer's empty grey (every pixel #282828, with or without
+``--virtual-time-budget=10000`` or ``--timeout=8000``, Chromium 156): that process paints
+outside the page the flag waits for. Over CDP the test polls the page's own picture
+(:func:`settled_screenshot`) until the PDF is drawn.
 """
 
 from __future__ import annotations
