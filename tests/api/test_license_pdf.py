@@ -29,6 +29,7 @@ Box = tuple[float, float, float, float]
 SEAL: Box = (0.6, 0.6, 0.9, 0.9)  # the authority's red seal over 登记机关
 FACE: Box = (0.1, 0.25, 0.55, 0.5)  # 名称, 类型, 法定代表人, 经营范围 and their values
 TITLE: Box = (0.35, 0.1, 0.65, 0.25)  # 营业执照, in red
+QR: Box = (0.75, 0.05, 0.95, 0.3)  # the QR code of the check page, top right
 
 
 def _get_pdf(api: Api, who: str = "verifier", uscc: str = USCC) -> bytes:
@@ -132,8 +133,12 @@ def _chromium_page(path: Path, tmp_path: Path) -> tuple[Image.Image, Image.Image
         cdp.wait_event("Page.loadEventFired")
 
         def drawn(shot: Image.Image) -> bool:
+            """Each part the test looks at is there (the viewer paints in tiles)."""
             page = _paper(shot)
-            return page is not None and _share(page, SEAL, _red) > 0.01
+            return page is not None and all(
+                _share(page, box, kind) > 0.005
+                for box, kind in ((SEAL, _red), (TITLE, _red), (FACE, _dark), (QR, _inked))
+            )
 
         shot = settled_screenshot(cdp, "page 1 drawn in Chromium's PDF viewer", drawn)
     page = _paper(shot)
