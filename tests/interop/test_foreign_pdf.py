@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,9 +30,8 @@ from pyhanko.sign.fields import SigFieldSpec
 from pyhanko.sign.signers.pdf_cms import SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from api.container import Container, build
-from api.settings import Settings
-from helpers import TEST_PUBLIC_URL, require_tool
+from api.container import Container
+from helpers import container_trusting, require_tool
 from pdfs import simple_pdf
 
 HERE = Path(__file__).resolve().parent
@@ -136,14 +134,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Foreign]:
     return {kind: foreign_pki(base / kind, kind) for kind in ("ec", "rsa")}
 
 
-def _container(template: Path, where: Path, bundle: Path | None) -> Iterator[Container]:
-    data = where / "data"
-    shutil.copytree(template, data)
-    c = build(Settings(data_dir=data, public_url=TEST_PUBLIC_URL, trust_bundle=bundle))
-    yield c
-    c.close()
-
-
 @pytest.fixture(scope="module")
 def trusting(
     tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path, pki: dict[str, Foreign]
@@ -152,7 +142,7 @@ def trusting(
     where = tmp_path_factory.mktemp("trusting")
     bundle = where / "bundle.pem"
     bundle.write_bytes(b"".join(f.root.read_bytes() for f in pki.values()))
-    yield from _container(_initialised_template, where, bundle)
+    yield from container_trusting(_initialised_template, where, bundle)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +150,7 @@ def plain(
     tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path
 ) -> Iterator[Container]:
     """eseal with its own trust only."""
-    yield from _container(_initialised_template, tmp_path_factory.mktemp("plain"), None)
+    yield from container_trusting(_initialised_template, tmp_path_factory.mktemp("plain"), None)
 
 
 def classic_pdf(tmp_path: Path, pages: int = 1) -> bytes:

@@ -1,0 +1,279 @@
+"""OFD documents laid out the way ofdrw's ``OFDSigner`` writes them (``ofdrw-sign``), read by
+eseal's verifier (the report of ``POST /v1/verify``).
+
+The packages are built here, byte for byte as ofdrw lays them out: ``OFD.xml`` naming
+``/Doc_0/Signs/Signatures.xml``, entries with absolute ``BaseLoc``, ``Signature.xml`` with the
+``ofd:`` prefix, Provider ``ofdrw-sign``, SignatureMethod ``1.2.156.10197.1.501``, a zone-less
+``SignatureDateTime``, ``CheckMethod`` ``SM3`` and absolute ``FileRef``s, protecting every file
+(ofdrw's default *whole protected* mode) or all but ``Signatures.xml`` (*continue* mode).
+Seals are real GB/T 38540 v4 ones (``SESV4Container``); plain digital signatures
+(``Type="Sign"``) are ofdrw's two containers: ``GBT35275DSContainer`` (a GB/T 35275
+SignedData over the SM3 of ``Signature.xml``) and ``GMDigestSignatureContainer`` (a bare SM2
+value, no certificate).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from asn1crypto import core
+from asn1crypto import pem as asn1_pem
+from asn1crypto import x509 as asn1_x509
+from ses_pki import SesWorld, make_world
+
+from api.container import Container
+from helpers import container_trusting
+from keystore import sm2
+from ofds import NS, SesSealer, simple_ofd, unzip_ofd, zip_ofd
+
+HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
+LIST = "Doc_0/Signs/Signatures.xml"
+PAGE = "Doc_0/Pages/Page_0/Content.xml"
+GB_SIGNED_DATA = "1.2.156.10197.6.1.4.2.2"
+GB_DATA = "1.2.156.10197.6.1.4.2.1"
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    length = (
+        bytes([n])
+        if n < 128
+        else bytes([0x80 | ((n.bit_length() + 7) // 8)])
+        + (n.to_bytes((n.bit_length() + 7) // 8, "big"))
+    )
+    return bytes([tag]) + length + content
+
+
+def _seq(*parts: bytes) -> bytes:
+    return _tlv(0x30, b"".join(parts))
+
+
+def _algorithm(oid: str) -> bytes:
+    return _seq(core.ObjectIdentifier(oid).dump())  # ofdrw: no parameters
+
+
+def gbt35275(ses: SesSealer, signature_xml: bytes) -> bytes:
+    """What ofdrw's ``GBT35275DSContainer`` writes (``SignedDataBuilder.signedData``): the SM3
+    of Signature.xml as the content, signed SM3withSM2 by the key, SM2-1 as the algorithm."""
+    cert = asn1_x509.Certificate.load(ses.certificate)
+    plaintext = sm2.sm3(signature_xml)
+    signer = _seq(
+        core.Integer(1).dump(),
+        _seq(cert.issuer.dump(), core.Integer(cert.serial_number).dump()),
+        _algorithm(sm2.OID_SM3),
+        _algorithm(sm2.OID_SM2_SIGN),
+        core.OctetString(ses.key.sign(plaintext)).dump(),
+    )
+    signed_data = _seq(
+        core.Integer(1).dump(),
+        _tlv(0x31, _algorithm(sm2.OID_SM3)),
+        _seq(core.ObjectIdentifier(GB_DATA).dump(), _tlv(0xA0, core.OctetString(plaintext).dump())),
+        _tlv(0xA0, ses.certificate),
+        _tlv(0x31, signer),
+    )
+    return _seq(core.ObjectIdentifier(GB_SIGNED_DATA).dump(), _tlv(0xA0, signed_data))
+
+
+def ofdrw_sign(
+    files: dict[str, bytes],
+    value: Callable[[bytes, str], bytes],
+    *,
+    sign_type: str = "Seal",
+    seal_esl: bytes | None = None,
+    continue_mode: bool = False,
+    relative_base_loc: bool = False,
+    check_method: str = "SM3",
+) -> dict[str, bytes]:
+    """``files`` signed once more as ofdrw's ``OFDSigner.exeSign`` does; ``value(xml,
+    property_info)`` makes ``SignedValue.dat`` from the exact bytes of ``Signature.xml``."""
+    files = dict(files)
+    ofd = files["OFD.xml"].decode()
+    if "<ofd:Signatures>" not in ofd:
+        ofd = ofd.replace(
+            "</ofd:DocRoot>", f"</ofd:DocRoot><ofd:Signatures>/{LIST}</ofd:Signatures>"
+        )
+        files["OFD.xml"] = ofd.encode()
+    n = sum(1 for name in files if name.endswith("/Signature.xml"))
+    sign_dir = f"/Doc_0/Signs/Sign_{n}"
+    entries = "".join(
+        f'<ofd:Signature ID="{i + 1}" Type="{t}" BaseLoc="/Doc_0/Signs/Sign_{i}/Signature.xml"/>'
+        for i, t in enumerate(_types(files))
+    )
+    loc = f"Sign_{n}/Signature.xml" if relative_base_loc else f"{sign_dir}/Signature.xml"
+    entries += f'<ofd:Signature ID="{n + 1}" Type="{sign_type}" BaseLoc="{loc}"/>'
+    files[LIST] = (
+        f'{HEAD}<ofd:Signatures xmlns:ofd="{NS}"><ofd:MaxSignId>{n + 1}</ofd:MaxSignId>'
+        f"{entries}</ofd:Signatures>"
+    ).encode()
+    seal = ""
+    if seal_esl is not None:
+        files[f"{sign_dir[1:]}/Seal.esl"] = seal_esl
+        seal = f"<ofd:Seal><ofd:BaseLoc>{sign_dir}/Seal.esl</ofd:BaseLoc></ofd:Seal>"
+    references = "".join(
+        f'<ofd:Reference FileRef="/{name}"><ofd:CheckValue>'
+        f"{base64.b64encode(sm2.sm3(data)).decode()}</ofd:CheckValue></ofd:Reference>"
+        for name, data in files.items()
+        if not (continue_mode and name == LIST)
+    )
+    xml = (
+        f'{HEAD}<ofd:Signature xmlns:ofd="{NS}"><ofd:SignedInfo>'
+        '<ofd:Provider ProviderName="ofdrw-sign" Company="ofdrw" Version="2.3.5"/>'
+        "<ofd:SignatureMethod>1.2.156.10197.1.501</ofd:SignatureMethod>"
+        "<ofd:SignatureDateTime>2026-03-01 12:00:00</ofd:SignatureDateTime>"
+        f'<ofd:References CheckMethod="{check_method}">{references}</ofd:References>'
+        f'<ofd:StampAnnot ID="{n + 2}" PageRef="3" Boundary="100 100 40 40"/>{seal}'
+        f"</ofd:SignedInfo><ofd:SignedValue>{sign_dir}/SignedValue.dat</ofd:SignedValue>"
+        "</ofd:Signature>"
+    ).encode()
+    files[f"{sign_dir[1:]}/Signature.xml"] = xml
+    files[f"{sign_dir[1:]}/SignedValue.dat"] = value(xml, f"{sign_dir}/Signature.xml")
+    return files
+
+
+def _types(files: dict[str, bytes]) -> list[str]:
+    listing = files.get(LIST, b"").decode()
+    return [part.split('"')[0] for part in listing.split('Type="')[1:]]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> SesWorld:
+    return make_world(tmp_path_factory.mktemp("ofdrw-world"))
+
+
+@pytest.fixture(scope="module")
+def ses(world: SesWorld) -> SesSealer:
+    return SesSealer.make(world, "合同专用章")
+
+
+@pytest.fixture(scope="module")
+def trusting(
+    tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path, world: SesWorld
+) -> Iterator[Container]:
+    """eseal with the foreign platform's SM2 chain in its trust bundle: an SES signature
+    carries the signer's certificate alone, so its seal CA must be there beside the root."""
+    where = tmp_path_factory.mktemp("ofdrw-trusting")
+    bundle = where / "bundle.pem"
+    bundle.write_bytes(b"".join(asn1_pem.armor("CERTIFICATE", c.dump()) for c in world.pki.chain()))
+    yield from container_trusting(_initialised_template, where, bundle)
+
+
+@pytest.fixture(scope="module")
+def plain(
+    tmp_path_factory: pytest.TempPathFactory, _initialised_template: Path
+) -> Iterator[Container]:
+    yield from container_trusting(
+        _initialised_template, tmp_path_factory.mktemp("ofdrw-plain"), None
+    )
+
+
+def codes(entry: dict[str, object]) -> list[str]:
+    return [p["code"] for p in entry["problems"]]  # type: ignore[attr-defined,index]
+
+
+async def report(c: Container, files: dict[str, bytes]) -> dict[str, object]:
+    return (await c.national.report_ofd(zip_ofd(files))).to_json()
+
+
+# -- plain digital signatures (Type="Sign") ---------------------------------------------------
+
+
+async def test_a_gbt35275_digital_signature_is_intact_and_trusted_through_the_bundle(
+    ses: SesSealer, trusting: Container, plain: Container
+) -> None:
+    files = ofdrw_sign(
+        unzip_ofd(simple_ofd(1)), lambda xml, _info: gbt35275(ses, xml), sign_type="Sign"
+    )
+    (entry,) = (await report(trusting, files))["signatures"]  # type: ignore[misc]
+    assert entry["integrity"] == "ok" and entry["intact"] is True, entry
+    assert entry["trusted"] is True, entry["problems"]
+    assert entry["algorithm"] == "sm2"
+    assert "national_seal" not in entry  # a signature, no seal
+    assert {r["status"] for r in entry["references"]} == {"ok"}
+    # the foreign seal certificate's enterprise is not in our registry: that, nothing else
+    assert codes(entry) == ["enterprise_not_registered"]
+
+    (entry,) = (await report(plain, files))["signatures"]  # type: ignore[misc]
+    assert entry["intact"] is True and entry["trusted"] is False
+    assert "untrusted_certificate" in codes(entry)
+
+
+async def test_a_changed_document_breaks_the_digital_signature(
+    ses: SesSealer, trusting: Container
+) -> None:
+    signed = ofdrw_sign(
+        unzip_ofd(simple_ofd(1)), lambda xml, _info: gbt35275(ses, xml), sign_type="Sign"
+    )
+    page = dict(signed)
+    page[PAGE] = page[PAGE].replace("合同".encode(), "合约".encode())
+    xml_path = "Doc_0/Signs/Sign_0/Signature.xml"
+    claimed = dict(signed)
+    claimed[xml_path] = claimed[xml_path].replace(b"2026-03-01", b"2026-03-02")
+    for changed, code in ((page, "ofd_file_changed"), (claimed, "digest_mismatch")):
+        result = await report(trusting, changed)
+        (entry,) = result["signatures"]  # type: ignore[misc]
+        assert result["valid"] is False
+        assert entry["integrity"] == "broken" and entry["intact"] is False
+        assert code in codes(entry)
+
+
+async def test_a_bare_sm2_signature_names_no_signer(ses: SesSealer, trusting: Container) -> None:
+    """ofdrw's digest mode writes the SM2 value alone: eseal cannot say whose it is, and
+    says so instead of calling it malformed."""
+    files = ofdrw_sign(
+        unzip_ofd(simple_ofd(1)), lambda xml, _info: ses.key.sign(xml), sign_type="Sign"
+    )
+    result = await report(trusting, files)
+    (entry,) = result["signatures"]  # type: ignore[misc]
+    assert result["valid"] is False and entry["intact"] is False
+    assert codes(entry) == ["ofd_signer_unknown"]
+
+
+# -- seals (Type="Seal", SESV4Container) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {},
+        {"continue_mode": True},
+        {"relative_base_loc": True},
+        {"check_method": "1.2.156.10197.1.401"},
+    ],
+    ids=["whole-protected", "continue", "relative-baseloc", "oid-check-method"],
+)
+async def test_ofdrw_seal_layouts_are_intact(
+    ses: SesSealer, trusting: Container, layout: dict[str, object]
+) -> None:
+    files = ofdrw_sign(
+        unzip_ofd(simple_ofd(1)),
+        lambda xml, info: ses.sign(xml, property_info=info),
+        seal_esl=ses.seal_esl,
+        **layout,  # type: ignore[arg-type]
+    )
+    (entry,) = (await report(trusting, files))["signatures"]  # type: ignore[misc]
+    assert entry["integrity"] == "ok" and entry["trusted"] is True, entry
+    assert codes(entry) == ["enterprise_not_registered"]
+    assert entry["national_seal"]["property_info"] == "/Doc_0/Signs/Sign_0/Signature.xml"
+
+
+async def test_a_seal_then_a_digital_signature_then_a_change(
+    ses: SesSealer, trusting: Container
+) -> None:
+    """A seal in continue mode, then a GB/T 35275 signature: both intact; a page changed
+    after both breaks both."""
+    first = ofdrw_sign(
+        unzip_ofd(simple_ofd(1)),
+        lambda xml, info: ses.sign(xml, property_info=info),
+        seal_esl=ses.seal_esl,
+        continue_mode=True,
+    )
+    both = ofdrw_sign(first, lambda xml, _info: gbt35275(ses, xml), sign_type="Sign")
+    entries = (await report(trusting, both))["signatures"]
+    assert [e["integrity"] for e in entries] == ["ok", "ok"]  # type: ignore[attr-defined]
+    changed = dict(both)
+    changed[PAGE] += b" "
+    entries = (await report(trusting, changed))["signatures"]
+    assert [e["integrity"] for e in entries] == ["broken", "broken"]  # type: ignore[attr-defined]
