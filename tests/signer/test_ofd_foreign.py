@@ -26,8 +26,11 @@ from ses_pki import SesWorld, make_world
 
 from api.container import Container
 from helpers import container_trusting
+from invoices import invoice, invoice_ofd, invoice_xml
 from keystore import sm2
 from ofds import NS, SesSealer, simple_ofd, unzip_ofd, zip_ofd
+from signer.errors import InvalidOfd
+from signer.invoice import check_invoice
 
 HEAD = '<?xml version="1.0" encoding="UTF-8"?>'
 LIST = "Doc_0/Signs/Signatures.xml"
@@ -277,3 +280,56 @@ async def test_a_seal_then_a_digital_signature_then_a_change(
     changed[PAGE] += b" "
     entries = (await report(trusting, changed))["signatures"]
     assert [e["integrity"] for e in entries] == ["broken", "broken"]  # type: ignore[attr-defined]
+
+
+# -- XML in the encodings Chinese producers declare -------------------------------------------
+
+
+def _in_gbk(data: bytes) -> bytes:
+    text = data.decode("utf-8").replace('encoding="UTF-8"', 'encoding="GBK"')
+    return text.encode("gbk")
+
+
+async def test_a_document_whose_xml_is_gbk_verifies(ses: SesSealer, trusting: Container) -> None:
+    """Pages, document and signature files declared and written in GBK (as Java and .NET
+    producers may) read as written; the protected bytes are the GBK ones."""
+    files = unzip_ofd(simple_ofd(1))
+    for name in ("Doc_0/Document.xml", PAGE):
+        files[name] = _in_gbk(files[name])
+    signed = ofdrw_sign(
+        files, lambda xml, info: ses.sign(xml, property_info=info), seal_esl=ses.seal_esl
+    )
+    result = await trusting.national.report_ofd(zip_ofd(signed))
+    (entry,) = result.to_json()["signatures"]
+    assert result.file.pages == 1
+    assert entry["integrity"] == "ok" and entry["page"] == 1, entry
+    changed = dict(signed)
+    changed[PAGE] = _in_gbk(files[PAGE].decode("gbk").replace("合同", "合约").encode())
+    (entry,) = (await report(trusting, changed))["signatures"]  # type: ignore[misc]
+    assert entry["integrity"] == "broken" and "ofd_file_changed" in codes(entry)
+
+
+@pytest.mark.parametrize("declared", ["UTF-0", "GB2312"])
+async def test_xml_that_cannot_be_decoded_is_invalid_ofd(
+    ses: SesSealer, trusting: Container, declared: str
+) -> None:
+    """An encoding no codec knows, or bytes that are not in the declared one: 422
+    ``invalid_ofd``, not a server error."""
+    files = unzip_ofd(simple_ofd(1))
+    files["Doc_0/Document.xml"] = (
+        files["Doc_0/Document.xml"]
+        .replace(b'encoding="UTF-8"', f'encoding="{declared}"'.encode())
+        .replace(b"<ofd:Pages>", b"<ofd:Pages>\xff\xfe")
+    )
+    with pytest.raises(InvalidOfd):
+        await trusting.national.report_ofd(zip_ofd(files))
+
+
+def test_an_invoice_whose_xml_is_gbk_is_read() -> None:
+    """The invoice check (``POST /v1/invoices/check``) reads a GBK-declared invoice XML as
+    written, and agrees with the OFD."""
+    inv = invoice()
+    xml = invoice_xml(inv).decode("utf-8").replace('encoding="UTF-8"', 'encoding="GBK"')
+    verdict = check_invoice(invoice_ofd(inv), xml.encode("gbk"))
+    assert verdict.xml is not None and verdict.xml.number == "25442000000123456789"
+    assert verdict.consistent, verdict.problems
