@@ -36,6 +36,8 @@ from pdfs import simple_pdf
 
 HERE = Path(__file__).resolve().parent
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+#: the extension Chinese CAs put the USCC in (DESIGN.md 1)
+OID_USCC = "1.2.156.10260.4.1.4"
 
 
 def _name(cn: str) -> x509.Name:
@@ -58,7 +60,9 @@ class Foreign:
     signer: SimpleSigner
 
 
-def foreign_pki(where: Path, kind: str) -> Foreign:
+def foreign_pki(where: Path, kind: str, uscc_extension: bytes | None = None) -> Foreign:
+    """``uscc_extension``: the DER value of the Chinese CAs' ``1.2.156.10260.4.1.4``
+    extension to put in the signer's certificate, as another CA encodes it."""
     root_key = ec.generate_private_key(ec.SECP256R1())
     root = (
         x509.CertificateBuilder()
@@ -83,7 +87,7 @@ def foreign_pki(where: Path, kind: str) -> Foreign:
         if kind == "ec"
         else rsa.generate_private_key(public_exponent=65537, key_size=2048)
     )
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(f"Foreign Signer {kind}"))
         .issuer_name(root.subject)
@@ -99,8 +103,13 @@ def foreign_pki(where: Path, kind: str) -> Foreign:
             x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
             critical=False,
         )
-        .sign(root_key, hashes.SHA256())
     )
+    if uscc_extension is not None:
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier(OID_USCC), uscc_extension),
+            critical=False,
+        )
+    cert = builder.sign(root_key, hashes.SHA256())
     where.mkdir(parents=True, exist_ok=True)
     pkcs8 = key.private_bytes(
         serialization.Encoding.PEM,
@@ -267,3 +276,28 @@ async def test_endesive_signs_after_pyhanko_and_after_itself(
         "later_signatures",
         "none",
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("value", "uscc"),
+    [
+        (b"\x13\x12" + b"91110108551385082Q", "91110108551385082Q"),  # PrintableString
+        (b"\x04\x12" + b"91110108551385082Q", "91110108551385082Q"),  # OCTET STRING
+        (b"\x09\x03\x80\x00\x01", None),  # a REAL: no text at all
+        (b"\x02\x01\x05", None),  # an INTEGER
+    ],
+    ids=["printable", "octets", "real", "integer"],
+)
+async def test_a_uscc_extension_of_any_encoding_gives_a_report(
+    tmp_path: Path, trusting: Container, value: bytes, uscc: str | None
+) -> None:
+    """Another CA's USCC extension is read when it holds text in any string type, and
+    ignored (``no_uscc``) when it holds none; the report is given either way."""
+    who = foreign_pki(tmp_path / "ca", "ec", uscc_extension=value)
+    pdf = await pyhanko_sign(simple_pdf(1), who, "Signer")
+    (entry,) = (await trusting.verifier.verify(pdf))["signatures"]
+    assert entry["intact"] is True
+    assert entry["enterprise"]["uscc"] == uscc
+    if uscc is None:
+        assert "no_uscc" in codes(entry)
