@@ -301,3 +301,24 @@ async def test_a_uscc_extension_of_any_encoding_gives_a_report(
     assert entry["enterprise"]["uscc"] == uscc
     if uscc is None:
         assert "no_uscc" in codes(entry)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [["--object-streams=generate"], ["--linearize"], ["--qdf"]])
+async def test_a_signed_file_qpdf_rewrote_is_reported_rewritten(
+    pki: dict[str, Foreign], trusting: Container, tmp_path: Path, how: list[str]
+) -> None:
+    """qpdf re-saves the whole file: every byte may move, so the signature no longer covers
+    the document it sits in, and the report says the file was rewritten."""
+    require_tool("qpdf")
+    signed = await pyhanko_sign(simple_pdf(1), pki["ec"], "Signer")
+    (tmp_path / "signed.pdf").write_bytes(signed)
+    subprocess.run(
+        ["qpdf", *how, str(tmp_path / "signed.pdf"), str(tmp_path / "out.pdf")], check=False
+    )
+    report = await trusting.verifier.verify((tmp_path / "out.pdf").read_bytes())
+    (entry,) = report["signatures"]
+    assert report["valid"] is False
+    assert entry["integrity"] == "broken" and entry["intact"] is False
+    assert codes(entry) == ["byte_range_invalid"]
+    assert "rewritten after signing" in entry["problems"][0]["message"]
