@@ -18,6 +18,7 @@ from ofds import SesSealer
 from seals.esl import check_maker_signature, der_sequence, parse_seseal
 from seals.esl_asn1 import SealTime, SESealV1Read, SESealV4Read
 from signer.ses import verify_ses_signature
+from signer.ses.asn1 import SesSignatureRead
 
 DATES = ("create_date", "valid_start", "valid_end")
 
@@ -83,3 +84,23 @@ def test_a_v1_seal_with_generalized_times_is_read(world: SesWorld) -> None:
     assert parsed.version == 1
     assert parsed.valid_end > datetime.now(UTC)
     assert check_maker_signature(parsed)
+
+
+def test_a_v4_signature_with_a_utc_time_info_verifies(world: SesWorld) -> None:
+    """``timeInfo`` written as UTCTime: read as the same instant; the signature over
+    ``toSign`` as carried holds."""
+    sealer = SesSealer.make(world)
+    original = SesSignatureRead.load(sealer.sign(b"contract"))
+    to_sign = original["to_sign"]
+    when = to_sign["time_info"].native
+    to_sign["time_info"] = SealTime(name="utc_time", value=when)
+    to_sign_der = bytes(to_sign.dump(force=True))
+    signed = der_sequence(
+        to_sign_der,
+        core.OctetString(sealer.certificate).dump(),
+        core.ObjectIdentifier(sm2.OID_SM2_WITH_SM3).dump(),
+        core.OctetBitString(sealer.key.sign(to_sign_der)).dump(),
+    )
+    result = verify_ses_signature(signed, data=b"contract")
+    assert result.valid, [c.message for c in result.checks if not c.ok]
+    assert result.signing_time == when
