@@ -319,3 +319,40 @@ def ofdrw_sign(
 def _types(files: dict[str, bytes]) -> list[str]:
     listing = files.get(OFDRW_LIST, b"").decode()
     return [part.split('"')[0] for part in listing.split('Type="')[1:]]
+
+
+def gbt35275_pkcs9(ses: SesSealer, signature_xml: bytes) -> bytes:
+    """What ofdrw's ``GBT35275PKCS9DSContainer`` writes (``PKCS9SignedDataBuilder``): no
+    content, authenticated attributes {contentType data, signingTime, messageDigest = SM3 of
+    Signature.xml}, the SM2 signature over their DER as a SET."""
+    cert = asn1_x509.Certificate.load(ses.certificate)
+
+    def attribute(oid: str, value: bytes) -> bytes:
+        return _seq(core.ObjectIdentifier(oid).dump(), _tlv(0x31, value))
+
+    attributes = sorted(
+        [
+            attribute("1.2.840.113549.1.9.3", core.ObjectIdentifier(GB_DATA).dump()),
+            attribute(
+                "1.2.840.113549.1.9.5", core.UTCTime(datetime(2026, 3, 1, tzinfo=UTC)).dump()
+            ),
+            attribute("1.2.840.113549.1.9.4", core.OctetString(sm2.sm3(signature_xml)).dump()),
+        ]
+    )  # DER orders a SET OF by its encodings
+    body = b"".join(attributes)
+    signer = _seq(
+        core.Integer(1).dump(),
+        _seq(cert.issuer.dump(), core.Integer(cert.serial_number).dump()),
+        _algorithm(sm2.OID_SM3),
+        _tlv(0xA0, body),
+        _algorithm(sm2.OID_SM2_SIGN),
+        core.OctetString(ses.key.sign(_tlv(0x31, body))).dump(),
+    )
+    signed_data = _seq(
+        core.Integer(1).dump(),
+        _tlv(0x31, _algorithm(sm2.OID_SM3)),
+        _seq(core.ObjectIdentifier(GB_DATA).dump()),
+        _tlv(0xA0, ses.certificate),
+        _tlv(0x31, signer),
+    )
+    return _seq(core.ObjectIdentifier(GB_SIGNED_DATA).dump(), _tlv(0xA0, signed_data))

@@ -24,7 +24,15 @@ from ses_pki import SesWorld, make_world
 from api.container import Container
 from helpers import container_trusting
 from invoices import invoice, invoice_ofd, invoice_xml
-from ofds import SesSealer, gbt35275, ofdrw_sign, simple_ofd, unzip_ofd, zip_ofd
+from ofds import (
+    SesSealer,
+    gbt35275,
+    gbt35275_pkcs9,
+    ofdrw_sign,
+    simple_ofd,
+    unzip_ofd,
+    zip_ofd,
+)
 from signer.errors import InvalidOfd
 from signer.invoice import check_invoice
 
@@ -91,6 +99,17 @@ async def test_a_gbt35275_digital_signature_is_intact_and_trusted_through_the_bu
     (entry,) = (await report(plain, files))["signatures"]  # type: ignore[misc]
     assert entry["intact"] is True and entry["trusted"] is False
     assert "untrusted_certificate" in codes(entry)
+
+
+async def test_a_pkcs9_digital_signature_is_intact(ses: SesSealer, trusting: Container) -> None:
+    """ofdrw's PKCS#9 form: the SM2 signature over the authenticated attributes, whose
+    messageDigest is the SM3 of Signature.xml."""
+    files = ofdrw_sign(
+        unzip_ofd(simple_ofd(1)), lambda xml, _info: gbt35275_pkcs9(ses, xml), sign_type="Sign"
+    )
+    (entry,) = (await report(trusting, files))["signatures"]  # type: ignore[misc]
+    assert entry["integrity"] == "ok" and entry["trusted"] is True, entry
+    assert codes(entry) == ["enterprise_not_registered"]
 
 
 async def test_a_changed_document_breaks_the_digital_signature(
