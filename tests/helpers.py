@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
@@ -115,16 +115,3 @@ def wait_until(
             pytest.fail(f"{what}: not ready after {timeout:.0f} s\n{explain()}")
         time.sleep(pause)
         pause = min(pause * 2, 0.2)
-
-
-def container_trusting(template: Path, where: Path, bundle: Path | None) -> Iterator[Container]:
-    """A container on a copy of the data dir ``template`` whose ``ESEAL_TRUST_BUNDLE`` is
-    ``bundle`` (None: its own trust only), closed after use (a fixture's body)."""
-    from api.container import build
-    from api.settings import Settings
-
-    data = where / "data"
-    shutil.copytree(template, data)
-    c = build(Settings(data_dir=data, public_url=TEST_PUBLIC_URL, trust_bundle=bundle))
-    yield c
-    c.close()

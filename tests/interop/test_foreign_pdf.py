@@ -29,9 +29,10 @@ from pyhanko.sign import signers
 from pyhanko.sign.fields import SigFieldSpec
 from pyhanko.sign.signers.pdf_cms import SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
+from trusting import container_trusting
 
 from api.container import Container
-from helpers import container_trusting, require_tool
+from helpers import require_tool
 from pdfs import simple_pdf
 
 HERE = Path(__file__).resolve().parent

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from asn1crypto import pem as asn1_pem
 from ses_pki import SesWorld, make_world
+from trusting import container_trusting
 
 from api.container import Container
-from helpers import container_trusting
 from invoices import invoice, invoice_ofd, invoice_xml
 from ofds import (
     SesSealer,
