@@ -201,6 +201,12 @@ class ProblemCode(enum.Enum):
         "the signature list (Signatures.xml) that OFD.xml names is missing or malformed",
         "签名列表文件（Signatures.xml）缺失或格式错误。",
     )
+    OFD_SIGNER_UNKNOWN = (
+        "ofd_signer_unknown",
+        'a plain digital signature (Type="Sign") carries no certificate of its signer, so '
+        "it cannot be checked",
+        '数字签名（Type="Sign"）未携带签名者证书，无法验证。',
+    )
 
 
 class NoticeCode(enum.Enum):

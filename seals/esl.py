@@ -54,9 +54,11 @@ from .errors import InvalidSealData, UnsupportedSealVersion
 from .esl_asn1 import (
     CertDigestList,
     CertInfoList,
-    SESealV1,
+    SESealV1Read,
     SESealV4,
+    SESealV4Read,
     SESealV5,
+    SESealV5Read,
     SesHeader,
     SesSealInfoV4,
 )
@@ -396,10 +398,10 @@ def _common(info: core.Sequence, info_encoding: bytes) -> dict[str, Any]:
 def _parse_v4_v5(der: bytes, version: int) -> ParsedSeal:
     seal: SESealV4 | SESealV5
     if version == 4:
-        seal = ber_load(SESealV4, der)
+        seal = ber_load(SESealV4Read, der)
         algorithm, value, timestamp = seal["sign_alg_id"], seal["signed_value"], None
     else:
-        seal = ber_load(SESealV5, der)
+        seal = ber_load(SESealV5Read, der)
         algorithm, value = seal["signature_alg_id"], seal["signature_value"]
         token = seal["time_stamp"]
         timestamp = bytes(token) if token.native is not None else None
@@ -435,7 +437,7 @@ def _parse_v4_v5(der: bytes, version: int) -> ParsedSeal:
 
 
 def _parse_v1(der: bytes) -> ParsedSeal:
-    seal = ber_load(SESealV1, der)
+    seal = ber_load(SESealV1Read, der)
     info = seal["eseal_info"]
     sign_info = seal["sign_info"]
     info_encoding, sign_info_encoding = encoded_fields(der)

@@ -67,8 +67,12 @@ __all__ = [
     "ExtData",
     "ExtensionDatas",
     "SESealV1",
+    "SESealV1Read",
     "SESealV4",
+    "SESealV4Read",
     "SESealV5",
+    "SESealV5Read",
+    "SealTime",
     "SesEsPictureInfo",
     "SesEsPropertyInfoV1",
     "SesEsPropertyInfoV4",
@@ -212,3 +216,39 @@ class SESealV1(core.Sequence):
         ("eseal_info", SesSealInfoV1),
         ("sign_info", SesSignInfoV1),
     ]
+
+
+# -- reading what other encoders write ------------------------------------------------------
+
+
+class SealTime(core.Choice):
+    """A seal's date as other encoders write it: GeneralizedTime (v4, v5) or UTCTime (v1).
+    Read only: eseal writes each version's own type."""
+
+    _alternatives: ClassVar[list[tuple[object, ...]]] = [
+        ("generalized_time", core.GeneralizedTime),
+        ("utc_time", core.UTCTime),
+    ]
+
+
+_DATES = frozenset({"create_date", "valid_start", "valid_end"})
+
+
+def _lenient(cls: type[core.Sequence], swaps: dict[str, object], name: str) -> type[core.Sequence]:
+    """``cls`` with the spec of the fields in ``swaps`` replaced (a reading variant)."""
+    fields = [
+        (field[0], swaps[field[0]], *field[2:]) if field[0] in swaps else field
+        for field in cls._fields
+    ]
+    return type(name, (cls,), {"_fields": fields})
+
+
+_DATE_SWAPS: dict[str, object] = dict.fromkeys(_DATES, SealTime)
+_PropertyV4Read = _lenient(SesEsPropertyInfoV4, _DATE_SWAPS, "SesEsPropertyInfoV4Read")
+_PropertyV1Read = _lenient(SesEsPropertyInfoV1, _DATE_SWAPS, "SesEsPropertyInfoV1Read")
+_InfoV4Read = _lenient(SesSealInfoV4, {"property": _PropertyV4Read}, "SesSealInfoV4Read")
+_InfoV1Read = _lenient(SesSealInfoV1, {"property": _PropertyV1Read}, "SesSealInfoV1Read")
+#: SESeal v4, v5 and v1 as read: the seal's dates in either time type (see :class:`SealTime`)
+SESealV4Read = _lenient(SESealV4, {"e_seal_info": _InfoV4Read}, "SESealV4Read")
+SESealV5Read = _lenient(SESealV5, {"e_seal_info": _InfoV4Read}, "SESealV5Read")
+SESealV1Read = _lenient(SESealV1, {"eseal_info": _InfoV1Read}, "SESealV1Read")

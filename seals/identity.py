@@ -44,7 +44,9 @@ def _ext_text(value: bytes) -> str | None:
             native = native.decode("utf-8")
         if isinstance(native, str):
             return native.strip()
-    except (ValueError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError, UnicodeDecodeError, AttributeError):
+        # AttributeError: asn1crypto's REAL (and a few others) have no ``native``; another
+        # CA's extension may hold anything, and holds no USCC then
         pass
     try:
         return value.decode("utf-8").strip()
@@ -57,7 +59,10 @@ def _name_values(name: asn1_x509.Name, attr: str) -> list[str]:
     for rdn in name.chosen:
         for ava in rdn:
             if ava["type"].native == attr or ava["type"].dotted == attr:
-                value = ava["value"].native
+                try:
+                    value = ava["value"].native
+                except (ValueError, TypeError, AttributeError):  # not a string of any kind
+                    continue
                 if isinstance(value, str):
                     out.append(value.strip())
     return out

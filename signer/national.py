@@ -24,6 +24,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 
@@ -36,6 +38,7 @@ from seals.vocab import DocumentFormat, Integrity, SignatureType, TimeSource
 from .invoice.model import SignatureCheck
 from .invoice.ofd_invoice import OfdSignatureRef
 from .national_trust import NationalTrust
+from .ofd.digital import DigitalSignatureCheck
 from .ofd.package import OfdPackage
 from .ofd.verify import OfdSignature, verify_ofd
 from .report import (
@@ -75,6 +78,10 @@ class _Parts:
     intact: bool
     page: int | None = None
     references: list[ReferenceCheck] | None = None
+    #: the check of a plain digital signature's value (OFD ``Type="Sign"``), instead of ``ses``
+    digital: DigitalSignatureCheck | None = None
+    #: the time the signature claims (OFD ``SignatureDateTime``)
+    claimed_time: datetime | None = None
 
 
 class NationalVerifier:
@@ -149,6 +156,8 @@ class NationalVerifier:
         )
 
     async def _entry(self, parts: _Parts, notices: list[NoticeItem]) -> SignatureReport:
+        if parts.digital is not None and parts.digital.signer_certificate is not None:
+            return await self._digital_entry(parts, parts.digital.signer_certificate, notices)
         result = parts.ses
         problems = list(parts.problems)
         if result is None or result.signer_certificate is None:
@@ -216,12 +225,7 @@ class NationalVerifier:
             integrity=Integrity.OK if parts.intact else Integrity.BROKEN,
             intact=parts.intact,
             trusted=trusted,
-            certificate=CertificateInfo(
-                subject=cert.subject.human_friendly,
-                issuer=cert.issuer.human_friendly,
-                serial=format(cert.serial_number, "x"),
-            ),
-            algorithm=key_algorithm(cert.public_key),
+            **_signer_fields(cert),
             validated_at=moment,
             signing_time=result.signing_time,
             timestamp=timestamp,
@@ -244,6 +248,60 @@ class NationalVerifier:
             valid=ok and verdict.ok,
             problems=problems,
         )
+
+    async def _digital_entry(
+        self, parts: _Parts, cert: asn1_x509.Certificate, notices: list[NoticeItem]
+    ) -> SignatureReport:
+        """The entry of a plain digital signature (OFD ``Type="Sign"``): no seal data, so no
+        maker and no seal validity; the signer's certificate is trusted, revoked and judged
+        against the registry as any signer's, at the claimed signing time (the value has no
+        timestamp)."""
+        problems = list(parts.problems)
+        chain = await self._trust.check(cert, None)
+        if parts.intact and not chain.trusted:
+            problems.append(
+                ProblemItem(
+                    code=ProblemCode.UNTRUSTED_CERTIFICATE,
+                    message="the signer's certificate does not chain to a trusted anchor: "
+                    + chain.message,
+                )
+            )
+        checks_ok = not problems
+        signed = SigningTime(parts.claimed_time, TimeSource.CLAIMED)
+        seal_info, verdict = self._verifier.judge(cert, signed, parts.field, reported=chain.revoked)
+        problems += verdict.problems
+        notices += verdict.notices
+        return SignatureReport(
+            field=parts.field,
+            type=SignatureType.SIGNATURE,
+            integrity=Integrity.OK if parts.intact else Integrity.BROKEN,
+            intact=parts.intact,
+            trusted=chain.trusted,
+            **_signer_fields(cert),
+            validated_at=None,
+            signing_time=parts.claimed_time,
+            timestamp=None,
+            time_source=signed.source,
+            seal=seal_info,
+            revoked=verdict.revoked,
+            enterprise=verdict.enterprise,
+            page=parts.page,
+            references=parts.references,
+            valid=parts.intact and chain.trusted and checks_ok and verdict.ok,
+            problems=problems,
+        )
+
+
+def _signer_fields(cert: asn1_x509.Certificate) -> dict[str, Any]:
+    """The report's ``certificate`` and ``algorithm`` of a signer."""
+    return {
+        "certificate": CertificateInfo(
+            subject=cert.subject.human_friendly,
+            issuer=cert.issuer.human_friendly,
+            serial=format(cert.serial_number, "x"),
+        ),
+        "algorithm": key_algorithm(cert.public_key),
+    }
 
 
 def _certificate(der: bytes) -> asn1_x509.Certificate | None:
@@ -280,7 +338,10 @@ def _ofd_parts(sig: OfdSignature) -> _Parts:
                 message=_error_text(sig.ses_error),
             )
         )
-    intact = sig.intact and result is not None and _ses_intact(result)
+    digital = sig.ses if isinstance(sig.ses, DigitalSignatureCheck) else None
+    intact = sig.intact and (
+        (result is not None and _ses_intact(result)) or (digital is not None and digital.intact)
+    )
     pages = [s.page for s in sig.stamps if s.page is not None]
     return _Parts(
         field=sig.path,
@@ -289,6 +350,8 @@ def _ofd_parts(sig: OfdSignature) -> _Parts:
         intact=intact,
         page=pages[0] if pages else None,
         references=[ReferenceCheck(file=r.path, status=r.status) for r in sig.references],
+        digital=digital,
+        claimed_time=sig.signing_time,
     )
 
 
@@ -320,17 +383,18 @@ def invoice_signature_checker() -> Callable[[OfdPackage, OfdSignatureRef], Signa
             problems += [p.value for p in result.problems if p.value not in problems]
         if sig.ses_error is not None and not problems:
             problems.append(ProblemCode.SIGNATURE_INVALID.value)
+        holder = sig.ses if isinstance(sig.ses, SesVerification | DigitalSignatureCheck) else None
         signer = (
-            result.signer_certificate.subject.human_friendly
-            if result is not None and result.signer_certificate is not None
+            holder.signer_certificate.subject.human_friendly
+            if holder is not None and holder.signer_certificate is not None
             else "unknown"
         )
         if problems:
             return SignatureCheck(valid=False, detail=f"{', '.join(problems)}; signer {signer}")
+        what = ", the seal data" if result is not None else ""
         return SignatureCheck(
             valid=True,
-            detail=f"every protected file, the seal data and the SM2 signature verify; "
-            f"signer {signer}",
+            detail=f"every protected file{what} and the SM2 signature verify; signer {signer}",
         )
 
     return check

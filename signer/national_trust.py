@@ -67,7 +67,15 @@ class NationalTrust:
         self._fetch = allow_fetching
 
     def _ours(self, cert: asn1_x509.Certificate) -> bool:
-        return any(cert.issuer == ca.subject for ca in self._intermediates)
+        """Issued by one of our seal CAs: the same name and, where the certificate names it,
+        the same key.  Another platform's CA may bear the very name ours does (two eseal
+        installations name their CAs alike); our responder cannot speak for its
+        certificates, and asking it would leave a foreign chain without revocation data."""
+        aki = cert.authority_key_identifier
+        return any(
+            cert.issuer == ca.subject and (aki is None or aki == ca.key_identifier)
+            for ca in self._intermediates
+        )
 
     async def check(self, cert: asn1_x509.Certificate, moment: datetime | None) -> ChainCheck:
         """Path validation of ``cert`` at ``moment`` (None: now), with our responder's answer

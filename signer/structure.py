@@ -51,6 +51,8 @@ def check_signature_dict(sig_object: Any, pdf: bytes) -> tuple[ProblemCode, str]
         return ProblemCode.BYTE_RANGE_INVALID, "/ByteRange is not four non-negative integers"
     start1, len1, start2, len2 = (int(v) for v in numbers)
     if start1 != 0 or start2 < len1 or start2 + len2 > len(pdf):
+        if start1 == 0 and start2 >= len1 and _rewritten(pdf, _raw_contents(sig_object)):
+            return ProblemCode.BYTE_RANGE_INVALID, _REWRITTEN
         return (
             ProblemCode.BYTE_RANGE_INVALID,
             "/ByteRange does not start at the beginning of the file or runs past its end",
@@ -77,11 +79,37 @@ def check_signature_dict(sig_object: Any, pdf: bytes) -> tuple[ProblemCode, str]
         )
     gap = _HEX.fullmatch(pdf[len1:start2])
     if gap is None or bytes.fromhex(gap.group(1).decode()) != raw:
+        if _rewritten(pdf, raw):
+            return ProblemCode.BYTE_RANGE_INVALID, _REWRITTEN
         return (
             ProblemCode.BYTE_RANGE_INVALID,
             "the bytes the /ByteRange leaves out are not this signature's /Contents",
         )
     return None
+
+
+_REWRITTEN = (
+    "the file was rewritten after signing (re-saved whole by a tool, not updated "
+    "incrementally): the signed bytes are no longer where /ByteRange says, so the document "
+    "is not the one signed"
+)
+
+
+def _raw_contents(sig_object: generic.DictionaryObject) -> bytes:
+    try:
+        contents = sig_object.raw_get("/Contents", decrypt=generic.EncryptedObjAccess.RAW)
+    except KeyError:
+        return b""
+    if isinstance(contents, generic.TextStringObject | generic.ByteStringObject):
+        return bytes(contents.original_bytes)
+    return b""
+
+
+def _rewritten(pdf: bytes, raw: bytes) -> bool:
+    """This signature's /Contents is in the file, just not where /ByteRange leaves its gap:
+    what a whole-file re-save (qpdf, a PDF library's full write) does to a signed PDF."""
+    digits = raw.rstrip(b"\x00").hex().encode()
+    return len(digits) >= 64 and digits in pdf.lower()
 
 
 def collect(

@@ -29,8 +29,8 @@ from pyhanko_certvalidator import ValidationContext
 from keystore.asn1_shared import fully_parsed
 
 from . import asn1_names, verify_cache
+from .cms_quirks import QUIRKS_POLICY, QUIRKS_VALIDATOR
 from .revocation import InternalRevocation
-from .sm2_cms import SIGNATURE_VALIDATOR
 from .verify_cache import PathCache
 
 __all__ = ["Contexts", "DssCoverage", "read_dss"]
@@ -110,8 +110,10 @@ class Contexts:
             "other_certs": [self.issuing],
             "allow_fetching": self._fetch,
             "revocation_mode": "soft-fail",
-            # pyHanko's signature checks plus SM2 (signer/sm2_cms.py)
-            "signature_validator": SIGNATURE_VALIDATOR,
+            # pyHanko's signature checks plus SM2 (signer/sm2_cms.py) and the named
+            # leniencies for other signers' quirks (signer/cms_quirks.py)
+            "signature_validator": QUIRKS_VALIDATOR,
+            "algorithm_usage_policy": QUIRKS_POLICY,
         }
         if moment is not None:
             kwargs.update(

@@ -13,15 +13,18 @@ tamper with one file; :class:`SesSealer` seals with a real GB/T 38540 seal and s
 
 from __future__ import annotations
 
+import base64
 import io
 import unicodedata
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from asn1crypto import core
+from asn1crypto import x509 as asn1_x509
 from ses_pki import SesWorld
 
 from keystore import sm2
@@ -206,3 +209,150 @@ class SesSealer:
             time=datetime.now(UTC).replace(microsecond=0),
             timestamp=None,
         )
+
+
+# -- packages as ofdrw's OFDSigner lays them out (ofdrw-sign) ------------------------------
+
+#: where ofdrw keeps the signature list
+OFDRW_LIST = "Doc_0/Signs/Signatures.xml"
+GB_SIGNED_DATA = "1.2.156.10197.6.1.4.2.2"
+GB_DATA = "1.2.156.10197.6.1.4.2.1"
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    length = (
+        bytes([n])
+        if n < 128
+        else bytes([0x80 | ((n.bit_length() + 7) // 8)])
+        + (n.to_bytes((n.bit_length() + 7) // 8, "big"))
+    )
+    return bytes([tag]) + length + content
+
+
+def _seq(*parts: bytes) -> bytes:
+    return _tlv(0x30, b"".join(parts))
+
+
+def _algorithm(oid: str) -> bytes:
+    return _seq(core.ObjectIdentifier(oid).dump())  # ofdrw: no parameters
+
+
+def gbt35275(ses: SesSealer, signature_xml: bytes) -> bytes:
+    """What ofdrw's ``GBT35275DSContainer`` writes (``SignedDataBuilder.signedData``): the SM3
+    of Signature.xml as the content, signed SM3withSM2 by the key, SM2-1 as the algorithm."""
+    cert = asn1_x509.Certificate.load(ses.certificate)
+    plaintext = sm2.sm3(signature_xml)
+    signer = _seq(
+        core.Integer(1).dump(),
+        _seq(cert.issuer.dump(), core.Integer(cert.serial_number).dump()),
+        _algorithm(sm2.OID_SM3),
+        _algorithm(sm2.OID_SM2_SIGN),
+        core.OctetString(ses.key.sign(plaintext)).dump(),
+    )
+    signed_data = _seq(
+        core.Integer(1).dump(),
+        _tlv(0x31, _algorithm(sm2.OID_SM3)),
+        _seq(core.ObjectIdentifier(GB_DATA).dump(), _tlv(0xA0, core.OctetString(plaintext).dump())),
+        _tlv(0xA0, ses.certificate),
+        _tlv(0x31, signer),
+    )
+    return _seq(core.ObjectIdentifier(GB_SIGNED_DATA).dump(), _tlv(0xA0, signed_data))
+
+
+def ofdrw_sign(
+    files: dict[str, bytes],
+    value: Callable[[bytes, str], bytes],
+    *,
+    sign_type: str = "Seal",
+    seal_esl: bytes | None = None,
+    continue_mode: bool = False,
+    relative_base_loc: bool = False,
+    check_method: str = "SM3",
+) -> dict[str, bytes]:
+    """``files`` signed once more as ofdrw's ``OFDSigner.exeSign`` does; ``value(xml,
+    property_info)`` makes ``SignedValue.dat`` from the exact bytes of ``Signature.xml``."""
+    files = dict(files)
+    ofd = files["OFD.xml"].decode()
+    if "<ofd:Signatures>" not in ofd:
+        ofd = ofd.replace(
+            "</ofd:DocRoot>", f"</ofd:DocRoot><ofd:Signatures>/{OFDRW_LIST}</ofd:Signatures>"
+        )
+        files["OFD.xml"] = ofd.encode()
+    n = sum(1 for name in files if name.endswith("/Signature.xml"))
+    sign_dir = f"/Doc_0/Signs/Sign_{n}"
+    entries = "".join(
+        f'<ofd:Signature ID="{i + 1}" Type="{t}" BaseLoc="/Doc_0/Signs/Sign_{i}/Signature.xml"/>'
+        for i, t in enumerate(_types(files))
+    )
+    loc = f"Sign_{n}/Signature.xml" if relative_base_loc else f"{sign_dir}/Signature.xml"
+    entries += f'<ofd:Signature ID="{n + 1}" Type="{sign_type}" BaseLoc="{loc}"/>'
+    files[OFDRW_LIST] = (
+        f'{HEAD.strip()}<ofd:Signatures xmlns:ofd="{NS}"><ofd:MaxSignId>{n + 1}</ofd:MaxSignId>'
+        f"{entries}</ofd:Signatures>"
+    ).encode()
+    seal = ""
+    if seal_esl is not None:
+        files[f"{sign_dir[1:]}/Seal.esl"] = seal_esl
+        seal = f"<ofd:Seal><ofd:BaseLoc>{sign_dir}/Seal.esl</ofd:BaseLoc></ofd:Seal>"
+    references = "".join(
+        f'<ofd:Reference FileRef="/{name}"><ofd:CheckValue>'
+        f"{base64.b64encode(sm2.sm3(data)).decode()}</ofd:CheckValue></ofd:Reference>"
+        for name, data in files.items()
+        if not (continue_mode and name == OFDRW_LIST)
+    )
+    xml = (
+        f'{HEAD.strip()}<ofd:Signature xmlns:ofd="{NS}"><ofd:SignedInfo>'
+        '<ofd:Provider ProviderName="ofdrw-sign" Company="ofdrw" Version="2.3.5"/>'
+        "<ofd:SignatureMethod>1.2.156.10197.1.501</ofd:SignatureMethod>"
+        "<ofd:SignatureDateTime>2026-03-01 12:00:00</ofd:SignatureDateTime>"
+        f'<ofd:References CheckMethod="{check_method}">{references}</ofd:References>'
+        f'<ofd:StampAnnot ID="{n + 2}" PageRef="3" Boundary="100 100 40 40"/>{seal}'
+        f"</ofd:SignedInfo><ofd:SignedValue>{sign_dir}/SignedValue.dat</ofd:SignedValue>"
+        "</ofd:Signature>"
+    ).encode()
+    files[f"{sign_dir[1:]}/Signature.xml"] = xml
+    files[f"{sign_dir[1:]}/SignedValue.dat"] = value(xml, f"{sign_dir}/Signature.xml")
+    return files
+
+
+def _types(files: dict[str, bytes]) -> list[str]:
+    listing = files.get(OFDRW_LIST, b"").decode()
+    return [part.split('"')[0] for part in listing.split('Type="')[1:]]
+
+
+def gbt35275_pkcs9(ses: SesSealer, signature_xml: bytes) -> bytes:
+    """What ofdrw's ``GBT35275PKCS9DSContainer`` writes (``PKCS9SignedDataBuilder``): no
+    content, authenticated attributes {contentType data, signingTime, messageDigest = SM3 of
+    Signature.xml}, the SM2 signature over their DER as a SET."""
+    cert = asn1_x509.Certificate.load(ses.certificate)
+
+    def attribute(oid: str, value: bytes) -> bytes:
+        return _seq(core.ObjectIdentifier(oid).dump(), _tlv(0x31, value))
+
+    attributes = sorted(
+        [
+            attribute("1.2.840.113549.1.9.3", core.ObjectIdentifier(GB_DATA).dump()),
+            attribute(
+                "1.2.840.113549.1.9.5", core.UTCTime(datetime(2026, 3, 1, tzinfo=UTC)).dump()
+            ),
+            attribute("1.2.840.113549.1.9.4", core.OctetString(sm2.sm3(signature_xml)).dump()),
+        ]
+    )  # DER orders a SET OF by its encodings
+    body = b"".join(attributes)
+    signer = _seq(
+        core.Integer(1).dump(),
+        _seq(cert.issuer.dump(), core.Integer(cert.serial_number).dump()),
+        _algorithm(sm2.OID_SM3),
+        _tlv(0xA0, body),
+        _algorithm(sm2.OID_SM2_SIGN),
+        core.OctetString(ses.key.sign(_tlv(0x31, body))).dump(),
+    )
+    signed_data = _seq(
+        core.Integer(1).dump(),
+        _tlv(0x31, _algorithm(sm2.OID_SM3)),
+        _seq(core.ObjectIdentifier(GB_DATA).dump()),
+        _tlv(0xA0, ses.certificate),
+        _tlv(0x31, signer),
+    )
+    return _seq(core.ObjectIdentifier(GB_SIGNED_DATA).dump(), _tlv(0xA0, signed_data))

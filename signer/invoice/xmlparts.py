@@ -17,6 +17,8 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
+from ..xml_decl import parsable
+
 __all__ = [
     "Element",
     "Twice",
@@ -36,7 +38,7 @@ class XmlUnreadable(ValueError):
 
 def parse(data: bytes) -> Element:
     try:
-        root = fromstring(data, forbid_dtd=True)
+        root = fromstring(parsable(data), forbid_dtd=True)
     except (ParseError, DefusedXmlException, ValueError, UnicodeError) as exc:
         # the message names what kind of refusal it is, never the document's content
         kind = "a DTD or entities" if isinstance(exc, DefusedXmlException) else "malformed XML"

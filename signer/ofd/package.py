@@ -40,6 +40,7 @@ import defusedxml
 import defusedxml.ElementTree as safe_et
 
 from ..errors import InvalidOfd
+from ..xml_decl import parsable
 
 __all__ = [
     "DEFAULT_MAX_FILES",
@@ -86,7 +87,7 @@ def parse_xml(data: bytes, name: str) -> Element:
     """
     try:
         root: Element = safe_et.fromstring(
-            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
+            parsable(data), forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
     except defusedxml.DefusedXmlException as ex:
         raise InvalidOfd(
@@ -95,6 +96,8 @@ def parse_xml(data: bytes, name: str) -> Element:
         ) from ex
     except safe_et.ParseError as ex:
         raise InvalidOfd(f"{name} is not well-formed XML ({ex})") from ex
+    except ValueError as ex:  # an encoding nobody can read, or bytes not in the declared one
+        raise InvalidOfd(f"{name} cannot be decoded ({type(ex).__name__})") from ex
     return root
 
 

@@ -23,7 +23,10 @@ does and a bit more: every signature of the list in order, each with
    data hash, the signature, the timestamp).  Its result is kept as it is; the failed steps
    of a :class:`~signer.ses.SesVerification` become the signature's problems.  A verifier
    that raises (:class:`~keystore.errors.EsealError` or ``ValueError``: bytes it cannot read)
-   gives ``malformed_signature``.
+   gives ``malformed_signature``.  A ``Type="Sign"`` entry (a plain digital signature) is
+   checked by :func:`signer.ofd.digital.verify_digital_signature` instead (GB/T 35275
+   SignedData over ``Signature.xml``; a bare SM2 value without a certificate is
+   ``ofd_signer_unknown``), unless its value is an SES_Signature after all.
 
 Problems use the codes of :class:`seals.codes.ProblemCode`.  A signature is ``valid`` without
 any problem; its ``integrity`` is ``broken`` when a problem of :data:`INTEGRITY_PROBLEMS`
@@ -51,6 +54,7 @@ from seals.vocab import Integrity, ReferenceStatus
 
 from ..errors import InvalidOfd
 from ..ses import SesVerification, verify_ses_signature
+from .digital import verify_digital_signature
 from .document import Box, OfdDocument
 from .package import OfdPackage, read_package
 from .signatures import (
@@ -162,7 +166,8 @@ class OfdSignature:
     seal_matches: bool | None = None
     signature_xml: bytes | None = None
     signed_value: bytes | None = None
-    #: what ``verify_ses`` returned (``None`` if it raised or was not called)
+    #: what ``verify_ses`` returned (``None`` if it raised or was not called); for a
+    #: ``Type="Sign"`` entry the :class:`~signer.ofd.digital.DigitalSignatureCheck` of its value
     ses: Any = None
     #: what ``verify_ses`` raised, if it did
     ses_error: Exception | None = None
@@ -378,6 +383,13 @@ class _Checker:
                 f"({self.signature.signed_value_path}) is missing",
             )
             return None, None
+        if self.entry.type == "Sign":
+            digital = verify_digital_signature(signed_value, signature_xml)
+            if digital.problem is not ProblemCode.MALFORMED_SIGNATURE:
+                if digital.problem is not None:
+                    self.problem(digital.problem, f"signature {sid}: {digital.message}")
+                return digital, None
+            # not a plain signature's value: an SES_Signature under Type="Sign" is read as one
         try:
             result = verify_ses(signed_value, signature_xml)
         except (EsealError, ValueError) as ex:

@@ -38,9 +38,16 @@ from typing import ClassVar
 
 from asn1crypto import core
 
-from seals.esl_asn1 import ExtensionDatas
+from seals.esl_asn1 import ExtensionDatas, SealTime
 
-__all__ = ["SesSignature", "SesSignatureV1", "TbsSign", "TbsSignV1"]
+__all__ = [
+    "SesSignature",
+    "SesSignatureRead",
+    "SesSignatureV1",
+    "TbsSign",
+    "TbsSignRead",
+    "TbsSignV1",
+]
 
 
 class TbsSign(core.Sequence):
@@ -88,4 +95,24 @@ class SesSignatureV1(core.Sequence):
     _fields: ClassVar[list[tuple[object, ...]]] = [
         ("to_sign", TbsSignV1),
         ("signature", core.OctetBitString),
+    ]
+
+
+class TbsSignRead(TbsSign):
+    """``TBS_Sign`` v4/v5 as read: ``timeInfo`` a GeneralizedTime or, as some encoders write
+    it, a UTCTime (a named leniency, as for the seal's dates: :class:`seals.esl_asn1.SealTime`).
+    The signature is checked over ``toSign`` as carried, so reading changes nothing signed."""
+
+    _fields: ClassVar[list[tuple[object, ...]]] = [
+        (name, SealTime, *rest) if name == "time_info" else (name, spec, *rest)
+        for name, spec, *rest in TbsSign._fields
+    ]
+
+
+class SesSignatureRead(SesSignature):
+    """``SES_Signature`` v4/v5 as read (see :class:`TbsSignRead`)."""
+
+    _fields: ClassVar[list[tuple[object, ...]]] = [
+        (name, TbsSignRead, *rest) if name == "to_sign" else (name, spec, *rest)
+        for name, spec, *rest in SesSignature._fields
     ]

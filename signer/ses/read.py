@@ -24,7 +24,7 @@ from asn1crypto import core
 from seals.errors import InvalidSealData, InvalidSesSignature, UnsupportedSealVersion
 from seals.esl import ParsedSeal, ber_load, encoded_fields, parse_seseal
 
-from .asn1 import SesSignature, SesSignatureV1
+from .asn1 import SesSignatureRead, SesSignatureV1
 from .timeinfo import read_time_info
 
 __all__ = ["READ_VERSIONS", "ReadSignature", "read_ses_signature"]
@@ -86,7 +86,7 @@ def read_ses_signature(der: bytes) -> ReadSignature:
             f"signature data version {version} is not supported (eseal reads 1, 4 and 5)",
             version=version,
         )
-    layout: type[core.Sequence] = SesSignatureV1 if version == 1 else SesSignature
+    layout: type[core.Sequence] = SesSignatureV1 if version == 1 else SesSignatureRead
     try:
         value = ber_load(layout, der)
     except ValueError as exc:
