@@ -116,14 +116,11 @@ def fits(writer: IncrementalPdfFileWriter, source: BinaryIO, widgets: Iterable[W
             return False
         if any(idnum != root_ref.idnum for _, idnum in writer.objects):
             return False
-        form = root.get("/AcroForm")
-        if form is not None:
-            if not isinstance(form, generic.DictionaryObject):
+        if "/AcroForm" in root:
+            form = root["/AcroForm"]
+            if not isinstance(form, generic.DictionaryObject) or "/XFA" in form:
                 return False
-            fields = form.get("/Fields")
-            if fields is not None and not isinstance(fields, generic.ArrayObject):
-                return False
-            if "/XFA" in form:
+            if "/Fields" in form and not isinstance(form["/Fields"], generic.ArrayObject):
                 return False
         return True
     except Exception:  # anything odd: pyHanko's path reads it and says what is wrong
@@ -262,14 +259,14 @@ async def seal_fast(
     new_form_n = None
     if "/AcroForm" in root:
         form = root["/AcroForm"]
-        fields = form.get("/Fields")
-        if fields is None:
+        if "/Fields" not in form:
             form[pdf_name("/Fields")] = generic.ArrayObject([field_ref])
             writer.update_container(form)
         else:
+            fields = form["/Fields"]
             fields.append(field_ref)
             writer.update_container(fields)
-        if form.get("/SigFlags") != 3 or "/NeedAppearances" in form:
+        if "/SigFlags" not in form or form["/SigFlags"] != 3 or "/NeedAppearances" in form:
             form[pdf_name("/SigFlags")] = generic.NumberObject(3)
             if "/NeedAppearances" in form:
                 del form["/NeedAppearances"]
