@@ -35,6 +35,7 @@ import hashlib
 import io
 import os
 import struct
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.general import SigningError
+from pyhanko.sign.signers import pdf_signer
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
@@ -137,15 +139,24 @@ def _document_bytes(source: BinaryIO) -> bytes:
     return data
 
 
+#: per signer: whether its signatures declare ISO 32002 (ECDSA on a curve it names)
+_ISO32002: weakref.WeakKeyDictionary[LoadedKeySigner, bool] = weakref.WeakKeyDictionary()
+
+
 def _register_extensions(writer: IncrementalPdfFileWriter, signer: LoadedKeySigner) -> None:
     """The catalogue's version and developer extensions, as pyHanko's signer sets them for a
     PAdES signature (``PdfSigner.register_extensions``)."""
-    from pyhanko.sign.signers import pdf_signer
-
     pdf_signer._ensure_esic_ext(writer)
-    mechanism = signer.get_signature_mechanism_for_digest("sha256").signature_algo
-    cert = signer.signing_cert
-    if mechanism == "ecdsa" and cert is not None and pdf_signer._is_iso32002_curve(cert.public_key):
+    iso32002 = _ISO32002.get(signer)
+    if iso32002 is None:
+        mechanism = signer.get_signature_mechanism_for_digest("sha256").signature_algo
+        cert = signer.signing_cert
+        iso32002 = _ISO32002[signer] = bool(
+            mechanism == "ecdsa"
+            and cert is not None
+            and pdf_signer._is_iso32002_curve(cert.public_key)
+        )
+    if iso32002:
         pdf_signer._ensure_iso32002_ext(writer)
 
 
