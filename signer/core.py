@@ -27,7 +27,7 @@ from pyhanko.sign.validation import DocumentSecurityStore
 from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 
 from keystore.errors import EsealError
-from keystore.tsa import TsaUnavailable
+from keystore.tsa import TsaUnavailable, token_gen_time
 
 from . import fast_seal
 from .appearance import SealAppearance, SealFieldStyle, add_seal_field
@@ -116,8 +116,7 @@ class _TimeRecorder(TimeStamper):
     async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> Any:
         token = await self._inner.async_timestamp(message_digest, md_algorithm)
         if self.gen_time is None:
-            tst_info = token["content"]["encap_content_info"]["content"].parsed
-            self.gen_time = tst_info["gen_time"].native
+            self.gen_time = token_gen_time(token)
         return token
 
     async def async_dummy_response(self, md_algorithm: str) -> Any:

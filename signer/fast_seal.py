@@ -31,6 +31,7 @@ documents both ways and validates every fast-path output with pyHanko, ``pdfsig`
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import os
@@ -166,6 +167,16 @@ def _pdf(obj: generic.PdfObject) -> bytes:
     return out.getvalue()
 
 
+def _text(value: str) -> bytes:
+    """A PDF text string in hex: printable ASCII as itself (PDFDocEncoding agrees with ASCII
+    there), anything else as UTF-16BE after its byte order mark."""
+    if value.isascii() and value.isprintable():
+        raw = value.encode("ascii")
+    else:
+        raw = codecs.BOM_UTF16_BE + value.encode("utf-16-be")
+    return b"<" + raw.hex().upper().encode("ascii") + b">"
+
+
 def _ref(idnum: int, generation: int = 0) -> bytes:
     return b"%d %d R" % (idnum, generation)
 
@@ -298,14 +309,14 @@ async def seal_fast(
     x0, y0, x1, y1 = widget.rect
     field = [
         b"<</FT /Sig /T ",
-        _pdf(generic.TextStringObject(name)),
+        _text(name),
         b" /Type /Annot /Subtype /Widget /F %d /Rect [" % _WIDGET_FLAGS,
         _nums(x0, y0, x1, y1),
         b"] /P ",
         _ref(page_ref.idnum, page_ref.generation),
     ]
     if label is not None:
-        field += [b" /TU ", _pdf(generic.TextStringObject(label))]
+        field += [b" /TU ", _text(label)]
     field += [b" /AP <</N ", _ref(widget_form_n), b">> /V ", _ref(sig_n), b">>"]
     update.obj(field_n, b"".join(field))
 
@@ -313,9 +324,9 @@ async def seal_fast(
     sig = [b"<</Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached /M "]
     sig.append(_pdf_date(datetime.now(UTC)))
     if reason is not None:
-        sig += [b" /Reason ", _pdf(generic.TextStringObject(reason))]
+        sig += [b" /Reason ", _text(reason)]
     if location is not None:
-        sig += [b" /Location ", _pdf(generic.TextStringObject(location))]
+        sig += [b" /Location ", _text(location)]
     sig.append(b" /ByteRange ")
     head = b"".join(sig)
     body = head + b" " * _BYTE_RANGE_ROOM + b" /Contents <" + b"0" * signature_bytes + b">>>"
