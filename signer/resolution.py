@@ -228,7 +228,7 @@ def resolve_in(
         hits = find_keyword(handler, placement.keyword, pages=only, missing_ok=True)
     touched = _touched(placement, len(pages), hits)
     fonts: dict[Any, Any] = {}
-    existing: list[list[Rect]] = [[] for _ in pages]
+    existing: list[list[Rect]] = [[] for _ in range(len(pages))]
     for index in touched:
         pages[index] = PageGeometry.from_page(page_dicts[index], text=True, fonts=fonts)
         existing[index] = seal_widget_rects(page_dicts[index])
