@@ -12,7 +12,9 @@ encoding (X.690 11.6); the tests compare their output with asn1crypto's byte for
 from __future__ import annotations
 
 __all__ = [
+    "children",
     "context",
+    "element",
     "integer",
     "octet_string",
     "sequence",
@@ -58,3 +60,39 @@ def context(number: int, content: bytes, *, constructed: bool = True) -> bytes:
     """A context-specific tag ``[number]`` (below 31) around ``content``: the contents of an
     IMPLICIT field, or the encoding of the inner value of an EXPLICIT one."""
     return tlv((0xA0 if constructed else 0x80) | number, content)
+
+
+def element(data: bytes, at: int = 0) -> tuple[int, int, int]:
+    """The element at ``at``: its tag, where its content starts and where it ends.  Definite
+    lengths only (DER); :class:`ValueError` for anything else or an element that overruns."""
+    if at + 2 > len(data):
+        raise ValueError("truncated element")
+    tag, first = data[at], data[at + 1]
+    if tag & 0x1F == 0x1F:
+        raise ValueError("high tag numbers are not read here")
+    start = at + 2
+    if first < 0x80:
+        size = first
+    else:
+        octets = first & 0x7F
+        if octets == 0 or octets > 4:
+            raise ValueError("indefinite or oversized length")
+        size = int.from_bytes(data[start : start + octets], "big")
+        start += octets
+    end = start + size
+    if end > len(data):
+        raise ValueError("element overruns its data")
+    return tag, start, end
+
+
+def children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    """The elements (tag, content start, end) one after another in ``data[start:end]``."""
+    out = []
+    at = start
+    while at < end:
+        found = element(data, at)
+        if found[2] > end:
+            raise ValueError("element overruns its parent")
+        out.append(found)
+        at = found[2]
+    return out

@@ -62,7 +62,14 @@ from seals.errors import InvalidImage
 from .errors import InvalidPlacement
 from .widgets import WidgetBox
 
-__all__ = ["SealAppearance", "SealField", "SealFieldStyle", "add_seal_field", "widget_form"]
+__all__ = [
+    "SealAppearance",
+    "SealField",
+    "SealFieldStyle",
+    "add_seal_field",
+    "widget_form",
+    "widget_form_content",
+]
 
 #: Largest seal image accepted, in pixels (a 40 mm seal at 1200 dpi is ~3.6 MP).
 MAX_PIXELS = 16_000_000
@@ -113,6 +120,7 @@ class SealAppearance:
         self._colour = zlib.compress(colour.tobytes(), 9)
         lowest = alpha.getextrema()[0]
         self._alpha = None if lowest == 255 else zlib.compress(alpha.tobytes(), 9)
+        self._encoded = self._encode_objects()
 
     def _size(self, width: float | None, height: float | None, dpi: Any) -> tuple[float, float]:
         aspect = self.pixel_height / self.pixel_width
@@ -146,6 +154,70 @@ class SealAppearance:
     @property
     def has_alpha(self) -> bool:
         return self._alpha is not None
+
+    def _encode_objects(self) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+        """The bytes of the image, its mask and the seal form, as :meth:`seal_objects` joins
+        them with the object numbers of a document (the same values :meth:`seal_form` adds)."""
+        common = b"/Type /XObject /Subtype /Image /Width %d /Height %d /BitsPerComponent 8 " % (
+            self.pixel_width,
+            self.pixel_height,
+        )
+        common += b"/Filter /FlateDecode /Interpolate true"
+        image = b"<<" + common + b" /ColorSpace /DeviceRGB"
+        image_tail = b" /Length %d>>\nstream\n" % len(self._colour)
+        mask = b""
+        if self._alpha is not None:
+            mask = (
+                b"<<"
+                + common
+                + b" /ColorSpace /DeviceGray /Length %d>>\nstream\n" % len(self._alpha)
+            )
+        content = zlib.compress(
+            b"q " + _nums(self.width, 0, 0, self.height, 0, 0) + b" cm /Seal Do Q"
+        )
+        form = (
+            b"<</Type /XObject /Subtype /Form /BBox ["
+            + _nums(0, 0, self.width, self.height)
+            + b"] /Resources <</XObject <</Seal "
+        )
+        form_tail = (
+            b" 0 R>>>> /Filter /FlateDecode /Length %d>>\nstream\n" % len(content)
+            + content
+            + b"\nendstream"
+        )
+        return image, image_tail, mask, form, form_tail
+
+    def seal_objects(
+        self, form: int, image: int, mask: int | None
+    ) -> list[tuple[int, tuple[bytes, ...]]]:
+        """The seal form, the image and its soft mask as the bodies of objects ``form``,
+        ``image`` and ``mask`` (``None`` when the image has no alpha channel): the bytes
+        :meth:`seal_form` would have a writer write, encoded once per seal."""
+        image_head, image_tail, mask_head, form_head, form_tail = self._encoded
+        end = b"\nendstream"
+        out: list[tuple[int, tuple[bytes, ...]]] = [(form, (form_head, b"%d" % image, form_tail))]
+        if self._alpha is not None and mask is not None:
+            smask = b" /SMask %d 0 R" % mask
+            out.append((image, (image_head, smask, image_tail, self._colour, end)))
+            out.append((mask, (mask_head, self._alpha, end)))
+        else:
+            out.append((image, (image_head, image_tail, self._colour, end)))
+        return out
+
+    @staticmethod
+    def widget_form_object(content: bytes, width: float, height: float, form: int) -> bytes:
+        """A widget's form XObject drawing the seal form (object ``form``) with ``content``
+        (:func:`widget_form_content`), ``/BBox [0 0 width height]``."""
+        return b"".join(
+            [
+                b"<</Type /XObject /Subtype /Form /BBox [",
+                _nums(0, 0, width, height),
+                b"] /Resources <</XObject <</SealForm %d 0 R>>>> /Length %d>>\nstream\n"
+                % (form, len(content)),
+                content,
+                b"\nendstream",
+            ]
+        )
 
     # ----------------------------------------------------------------- per document
 
@@ -213,7 +285,15 @@ def widget_form(widget: WidgetBox, seal_form_ref: generic.IndirectObject) -> gen
     place, and the content is clipped to the box as well.
     """
     w, h = widget.size
-    content = b"".join(
+    content = widget_form_content(widget)
+    return _form(content, (0.0, 0.0, w, h), {pdf_name("/SealForm"): seal_form_ref})
+
+
+def widget_form_content(widget: WidgetBox) -> bytes:
+    """The content of a widget's form: clipped to its box, the seal form drawn through
+    :meth:`WidgetBox.appearance_matrix`."""
+    w, h = widget.size
+    return b"".join(
         [
             b"q 0 0 ",
             _nums(w, h),
@@ -222,7 +302,6 @@ def widget_form(widget: WidgetBox, seal_form_ref: generic.IndirectObject) -> gen
             b" cm /SealForm Do Q",
         ]
     )
-    return _form(content, (0.0, 0.0, w, h), {pdf_name("/SealForm"): seal_form_ref})
 
 
 # --------------------------------------------------------------------------- the field

@@ -20,21 +20,20 @@ from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields
 from pyhanko.sign.fields import MDPPerm, SigSeedSubFilter
-from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps import TimeStamper
-from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation import DocumentSecurityStore
 from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 
 from keystore.errors import EsealError
-from keystore.tsa import TsaUnavailable
+from keystore.tsa import TsaUnavailable, token_gen_time
 
+from . import fast_seal
 from .appearance import SealAppearance, SealFieldStyle, add_seal_field
 from .certification import Reservation, choose_fields, fill_box, reserve_field, show_seal
 from .certification import signature_fields as _signature_fields
-from .errors import InvalidPdf, RequestRefused, SignerError
+from .errors import InvalidPdf, RequestRefused
 from .extension import Extender, RevokedSeal, validation_path
 from .levels import PadesLevel
 from .pdf_io import SPOOL_BYTES, open_reader, short_text, spooled
@@ -117,8 +116,7 @@ class _TimeRecorder(TimeStamper):
     async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> Any:
         token = await self._inner.async_timestamp(message_digest, md_algorithm)
         if self.gen_time is None:
-            tst_info = token["content"]["encap_content_info"]["content"].parsed
-            self.gen_time = tst_info["gen_time"].native
+            self.gen_time = token_gen_time(token)
         return token
 
     async def async_dummy_response(self, md_algorithm: str) -> Any:
@@ -173,6 +171,10 @@ class DocumentSigner:
     (:class:`signer.sm2_timestamp.Sm2TimeStamper`) and given the SM2 hierarchy's validation
     data at B-LT; every other seal as before.
     """
+
+    #: whether a plain seal of our own key takes :mod:`signer.fast_seal` (False: every seal
+    #: takes pyHanko's path, the reference the fast path is compared with)
+    fast_path: bool = True
 
     def __init__(
         self,
@@ -282,6 +284,7 @@ class DocumentSigner:
     ) -> tuple[BinaryIO, datetime | None]:
         if writer is None:
             writer = open_reader(pdf)
+        fast = None  # the widget of a seal that takes the fast path (signer.fast_seal)
         try:
             if exists:
                 stamp_style: Any = SealFieldStyle(field=None)  # the widget has its seal already
@@ -295,9 +298,23 @@ class DocumentSigner:
                 widgets = resolve_in(
                     writer, seal.placement, seal.appearance.width, seal.appearance.height
                 )
-                stamp_style = add_seal_field(
-                    writer, name, widgets, seal.appearance, readable_name=seal.label
-                ).stamp_style
+                if (
+                    self.fast_path
+                    and fast_seal.takes_fast_path(
+                        seal.signer,
+                        level,
+                        certify=certify,
+                        others=bool(also_create) or bool(request.reserve),
+                        exists=exists,
+                        fill=fill,
+                    )
+                    and fast_seal.fits(writer, pdf, widgets)
+                ):
+                    fast = widgets[0]
+                else:
+                    stamp_style = add_seal_field(
+                        writer, name, widgets, seal.appearance, readable_name=seal.label
+                    ).stamp_style
             for other_name, other in also_create:
                 other_widgets = resolve_in(
                     writer, other.placement, other.appearance.width, other.appearance.height
@@ -328,6 +345,26 @@ class DocumentSigner:
         timestamper = (
             _TimeRecorder(self._require_timestamper(sm2=sm2)) if level >= PadesLevel.B_T else None
         )
+        if fast is not None:
+            try:
+                out = await fast_seal.seal_fast(
+                    pdf,
+                    writer,
+                    signer=seal.signer,  # type: ignore[arg-type]  # checked by takes_fast_path
+                    appearance=seal.appearance,
+                    widget=fast,
+                    name=name,
+                    label=seal.label,
+                    reason=request.reason,
+                    location=request.location,
+                    timestamper=timestamper,
+                    signature_bytes=SIGNATURE_BYTES,
+                )
+            except EsealError:
+                raise
+            except Exception as exc:  # the document's objects, read while they are changed
+                raise InvalidPdf(f"the PDF cannot be sealed: {short_text(exc)}") from None
+            return out, timestamper.gen_time if timestamper is not None else None
         context = None
         if level >= PadesLevel.B_LT:
             await self._embed_earlier(writer)
@@ -414,17 +451,10 @@ async def _write_signed(
 ) -> None:
     """pyHanko's signing, its failures translated into ours."""
     try:
-        await pdf_signer.async_sign_pdf(
-            writer, existing_fields_only=True, bytes_reserved=SIGNATURE_BYTES, output=out
-        )
-    except TimestampRequestError as exc:
-        raise TsaUnavailable(
-            f"the time-stamping authority did not answer: {short_text(exc)}"
-        ) from None
-    except SigningError as exc:
-        if isinstance(exc.__cause__, TimestampRequestError):
-            raise TsaUnavailable("the time-stamping authority did not answer") from None
-        raise SignerError(f"signing failed: {short_text(exc)}", code="signing_failed") from exc
+        with fast_seal.signing_failures():
+            await pdf_signer.async_sign_pdf(
+                writer, existing_fields_only=True, bytes_reserved=SIGNATURE_BYTES, output=out
+            )
     except EsealError:
         raise
     except (

@@ -9,7 +9,7 @@ seal off the page) and reports an overlap with a seal already there as a notice
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 from pyhanko.pdf_utils.rw_common import PdfHandler
 
@@ -219,7 +219,7 @@ def resolve_in(
     seal widgets on them and, for a keyword, searches its text."""
     handler = open_pdf(pdf)
     page_dicts = list(iter_pages(handler))
-    pages = [PageGeometry.from_page(p) for p in page_dicts]
+    pages = _Geometries(page_dicts)
     hits: list[Hit] | None = None
     if isinstance(placement, AtKeyword):
         only = None
@@ -228,11 +228,44 @@ def resolve_in(
         hits = find_keyword(handler, placement.keyword, pages=only, missing_ok=True)
     touched = _touched(placement, len(pages), hits)
     fonts: dict[Any, Any] = {}
-    existing: list[list[Rect]] = [[] for _ in pages]
+    existing: list[list[Rect]] = [[] for _ in range(len(pages))]
     for index in touched:
         pages[index] = PageGeometry.from_page(page_dicts[index], text=True, fonts=fonts)
         existing[index] = seal_widget_rects(page_dicts[index])
     return resolve(placement, pages, width, height, hits=hits, existing=existing)
+
+
+class _Geometries(Sequence[PageGeometry]):
+    """The :class:`PageGeometry` of each page, read when first asked for: most placements
+    look at one page of the document (the geometry of a page does not depend on the others)."""
+
+    def __init__(self, page_dicts: Sequence[Any]) -> None:
+        self._dicts = page_dicts
+        self._read: dict[int, PageGeometry] = {}
+
+    def __len__(self) -> int:
+        return len(self._dicts)
+
+    @overload
+    def __getitem__(self, index: int) -> PageGeometry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[PageGeometry]: ...
+
+    def __getitem__(self, index: int | slice) -> PageGeometry | Sequence[PageGeometry]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        found = self._read.get(index)
+        if found is None:
+            found = self._read[index] = PageGeometry.from_page(self._dicts[index])
+        return found
+
+    def __setitem__(self, index: int, geometry: PageGeometry) -> None:
+        self._read[index] = geometry
 
 
 def _touched(placement: Placement | None, count: int, hits: Sequence[Hit] | None) -> set[int]:

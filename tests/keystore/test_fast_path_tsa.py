@@ -274,3 +274,35 @@ def test_der_helpers_match_asn1crypto() -> None:
     assert der.set_of(*items) == core.SetOf(
         [core.Integer(v) for v in (300, 2, 70000, 1)], spec=core.Integer
     ).dump(force=True)
+
+
+async def test_the_gen_time_read_from_the_token_is_asn1cryptos(tsa: Tsa) -> None:
+    """Sealing records the signature timestamp's genTime (the archive's timestamp time) read
+    straight from the token's bytes: the time asn1crypto parses, with and without a nonce and
+    an accuracy, with microseconds; a token of another shape is parsed by asn1crypto."""
+    from keystore.tsa import token_gen_time
+
+    digest = hashlib.sha256(b"signature value").digest()
+    times = [
+        FIXED,
+        FIXED.replace(microsecond=123456),
+        datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC),
+    ]
+    for when in times:
+        for accuracy in (None, timedelta(seconds=1), timedelta(milliseconds=1)):
+            authority = tsa.authority(clock=lambda when=when: when, accuracy=accuracy)
+            for nonce in (None, 0x0102_0304):
+                token = cms.ContentInfo.load(
+                    await authority.token_for_digest(digest, "sha256", nonce)
+                )
+                parsed = token["content"]["encap_content_info"]["content"].parsed
+                assert token_gen_time(token) == parsed["gen_time"].native
+    # indefinite lengths inside (BER, as some TSAs write): not read by hand, asn1crypto's answer
+    data = await tsa.authority().token_for_digest(digest, "sha256", None)
+    _, start, end = der.element(data)
+    (_, oid_start, oid_end), (_, content_start, content_end) = der.children(data, start, end)
+    oid = der.tlv(0x06, data[oid_start:oid_end])
+    ber = b"\xa0\x80" + data[content_start:content_end] + b"\x00\x00"
+    token = cms.ContentInfo.load(der.sequence(oid, ber))
+    assert b"\xa0\x80" in token.dump()
+    assert token_gen_time(token) == FIXED
