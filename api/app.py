@@ -35,12 +35,13 @@ from .routes import (
     web,
 )
 from .routes import login as login_routes
+from .routes import registry as registry_routes
 from .routes import webhooks as webhook_routes
 from .settings import Settings
 from .webhook_worker import WebhookWorker
 from .webhooks import webhooks_for
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "install_error_handlers"]
 
 log = logging.getLogger("eseal.api")
 PROBLEM = "application/problem+json"
@@ -60,37 +61,8 @@ def _problem(status: int, code: str, title: str, detail: str) -> JSONResponse:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    metrics = Metrics()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = await run_in_threadpool(build, settings)
-        container.metrics = metrics
-        app.state.container = container
-        # the batch queue's workers of this process (api/batch_worker.py)
-        app.state.batch_worker = await run_in_threadpool(start_batch_worker, container)
-        hooks = await run_in_threadpool(webhooks_for, container)
-        app.state.webhooks = hooks
-        worker = WebhookWorker(hooks.store, hooks.box, settings)
-        if settings.webhook_worker:
-            worker.start()
-        try:
-            yield
-        finally:
-            await worker.stop()
-            if app.state.batch_worker is not None:
-                await run_in_threadpool(app.state.batch_worker.stop)
-            container.close()
-
-    app = FastAPI(
-        title="eseal",
-        version="0.1.0",
-        description="Electronic seals for Chinese enterprises: the five seals of a business "
-        "license, PAdES sealing, verification against the license registry.",
-        lifespan=lifespan,
-    )
+def install_error_handlers(app: FastAPI) -> None:
+    """problem+json for every error: eseal's own, validation, HTTP and unexpected ones."""
 
     @app.exception_handler(EsealError)
     async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:
@@ -124,6 +96,45 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "the server failed; the request id identifies it in the logs",
         )
 
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    if settings.mode == "front":  # a front system: a replica and verification, no sealing
+        from .front_app import create_front_app
+
+        return create_front_app(settings)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = await run_in_threadpool(build, settings)
+        container.metrics = metrics
+        app.state.container = container
+        # the batch queue's workers of this process (api/batch_worker.py)
+        app.state.batch_worker = await run_in_threadpool(start_batch_worker, container)
+        hooks = await run_in_threadpool(webhooks_for, container)
+        app.state.webhooks = hooks
+        worker = WebhookWorker(hooks.store, hooks.box, settings)
+        if settings.webhook_worker:
+            worker.start()
+        try:
+            yield
+        finally:
+            await worker.stop()
+            if app.state.batch_worker is not None:
+                await run_in_threadpool(app.state.batch_worker.stop)
+            container.close()
+
+    app = FastAPI(
+        title="eseal",
+        version="0.1.0",
+        description="Electronic seals for Chinese enterprises: the five seals of a business "
+        "license, PAdES sealing, verification against the license registry.",
+        lifespan=lifespan,
+    )
+
+    install_error_handlers(app)
+
     for module in (
         ops,
         enterprises,
@@ -137,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         web,
         license,
         permits,
+        registry_routes,
     ):
         app.include_router(module.router)
     app.include_router(login_routes.router)
