@@ -80,14 +80,14 @@ class FrontSync:
             log.warning("feed batch refused: %s", refused)
         except (httpx.HTTPError, OSError) as err:
             log.info("the centre is not reachable: %s", type(err).__name__)
-        except Exception:
-            log.exception("the feed pull failed")
+        except Exception as err:
+            log.exception("the feed pull failed: %s", type(err).__name__)
         try:
             self.file_forms()
         except (httpx.HTTPError, OSError) as err:
             log.info("access forms not filed yet: %s", type(err).__name__)
-        except Exception:
-            log.exception("filing the access forms failed")
+        except Exception as err:
+            log.exception("filing the access forms failed: %s", type(err).__name__)
 
     # -- the feed --------------------------------------------------------------------------
 

@@ -53,6 +53,9 @@ class FeedEntryRow(Base):
     __table_args__ = (Index(None, "kind", "key"),)
 
 
+_ORDER = {FeedKind.LICENSE: 0, FeedKind.SEAL: 1, FeedKind.PERMIT: 2, FeedKind.ACCESS: 3}
+
+
 def seal_key(uscc: str, kind: str, version: int) -> str:
     return f"{uscc}/{kind}/{version}"
 
@@ -106,7 +109,10 @@ class FeedLog:
             for entry in entries:
                 last[(entry.kind, entry.key)] = entry.seq
             changes = []
-            for (kind, key), seq in sorted(last.items(), key=lambda item: item[1]):
+            # licenses before what refers to them (seals, permits), then in feed order
+            for (kind, key), seq in sorted(
+                last.items(), key=lambda item: (_ORDER[FeedKind(item[0][0])], item[1])
+            ):
                 record = _record(session, FeedKind(kind), key)
                 changes.append({"seq": seq, "kind": kind, "key": key, "record": record})
             return FeedBatchRows(

@@ -53,7 +53,7 @@ def test_fronts_verify_a_two_seal_document_as_the_centre_does(tiers: Tiers) -> N
     assert centre["valid"] is True and centre["verdict"] == "valid"
     assert centre["registry_as_of"]
     for front in (t.front, t.second):
-        report = _fresh_report(t, front, t.front_admin if front is t.front else t.tokens["bank"])
+        report = _fresh_report(t, front, t.front_admin if front is t.front else t.second_admin)
         assert report["valid"] is True, report
         assert [s["seal"]["kind"] for s in report["signatures"]] == ["official", "contract"]
         assert [s["enterprise"]["license_status_now"] for s in report["signatures"]] == [
