@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from ..answers import AccessFilingAnswer, FeedBatchAnswer
 from ..auth import Action, Principal, Role, allowed
 from ..container import Container
 from ..deps import ContainerDep
@@ -16,6 +17,7 @@ from ..errors import Forbidden, NotFound
 from ..feed import SIGNATURE_HEADER, FeedPublisher
 from ..models import AccessFiling
 from ..problems import PROBLEM_RESPONSES
+from ..responses import file_answer
 
 __all__ = ["router"]
 
@@ -47,9 +49,9 @@ async def _front_only(c: Container, who: Principal) -> None:
     responses={
         **PROBLEM_RESPONSES,
         200: {
+            "model": FeedBatchAnswer,
             "description": "the batch's canonical JSON; its signature is in the "
             f"{SIGNATURE_HEADER} header",
-            "content": {"application/json": {}},
         },
     },
 )
@@ -76,7 +78,8 @@ async def feed(
 @router.get(
     "/registry/feed/certificate",
     summary="The certificate of the centre's feed key (PEM), to pin at a front",
-    responses={200: {"content": {"application/x-pem-file": {}}}},
+    response_class=Response,
+    responses=file_answer("application/x-pem-file", "the feed certificate (PEM)", text=True),
 )
 async def feed_certificate(c: ContainerDep) -> Response:
     return Response(_publisher(c).certificate_pem, media_type="application/x-pem-file")
@@ -86,6 +89,7 @@ async def feed_certificate(c: ContainerDep) -> Response:
     "/access-forms",
     status_code=201,
     summary="File (备案) an access form a department registered at a front system",
+    response_model=AccessFilingAnswer,
     responses=PROBLEM_RESPONSES,
 )
 async def file_access_form(body: AccessFiling, c: ContainerDep, who: FormFiler) -> dict[str, Any]:
