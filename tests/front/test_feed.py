@@ -1,0 +1,76 @@
+"""The centre's registry feed in process: what a batch carries, and that its signature holds
+only for the exact bytes (issue 19)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from api.container import Container
+from api.freshness import stamp
+from helpers import USCC, license_data
+from keystore.feed_key import FeedSignatureInvalid, verify_feed_signature
+from seals.license import parse_license
+
+
+def test_a_registration_is_one_batch_with_the_license_before_its_seals(
+    container: Container,
+) -> None:
+    assert container.feed is not None
+    container.seals.register(parse_license(license_data()))
+    batch = container.feed.batch(0, 100, "n1")
+    verify_feed_signature(
+        container.feed.certificate_pem, batch.body, base64.b64decode(batch.signature)
+    )
+    data = json.loads(batch.body)
+    assert data["nonce"] == "n1" and data["after"] == 0 and data["next"] == data["sequence"] > 0
+    kinds = [change["kind"] for change in data["changes"]]
+    assert kinds == ["license"] + ["seal"] * 5
+    seal = data["changes"][1]["record"]
+    assert seal["uscc"] == USCC and "key_ref" not in seal and "sm2_key_ref" not in seal
+    assert data["pki"]["root"].startswith("-----BEGIN CERTIFICATE-----")
+    # nothing new after the last cursor: an empty batch that still says the feed is current
+    empty = json.loads(container.feed.batch(data["next"], 100, None).body)
+    assert empty["changes"] == [] and empty["next"] == data["next"]
+
+
+def test_a_changed_byte_breaks_the_signature(container: Container) -> None:
+    assert container.feed is not None
+    batch = container.feed.batch(0, 10, None)
+    changed = bytearray(batch.body)
+    changed[len(changed) // 2] ^= 0x01
+    with pytest.raises(FeedSignatureInvalid):
+        verify_feed_signature(
+            container.feed.certificate_pem, bytes(changed), base64.b64decode(batch.signature)
+        )
+
+
+def test_only_the_feed_certificate_is_accepted(container: Container) -> None:
+    assert container.feed is not None
+    batch = container.feed.batch(0, 10, None)
+    tsa = container.pki.certificate("tsa").public_bytes(serialization.Encoding.PEM).decode()
+    with pytest.raises(FeedSignatureInvalid, match="not a registry feed certificate"):
+        verify_feed_signature(tsa, batch.body, base64.b64decode(batch.signature))
+
+
+def test_a_stale_registry_never_passes() -> None:
+    now = datetime.now(UTC)
+    fresh = stamp({"valid": True, "notices": [], "problems": []}, now, now=now, max_age=None)
+    assert fresh["verdict"] == "valid" and fresh["registry_as_of"] == now.isoformat()
+    old = now - timedelta(minutes=11)
+    report = stamp(
+        {"valid": True, "notices": [], "problems": []},
+        old,
+        now=now,
+        max_age=timedelta(minutes=10),
+    )
+    assert report["valid"] is False and report["valid_per_replica"] is True
+    assert report["verdict"] == "unconfirmed"
+    assert report["notices"][0]["code"] == "registry_stale"
+    assert report["notices"][0]["since"] == old.isoformat()
+    never = stamp({"valid": True}, None, now=now, max_age=timedelta(minutes=10))
+    assert never["verdict"] == "unconfirmed" and never["registry_as_of"] is None
