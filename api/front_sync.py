@@ -92,17 +92,21 @@ class FrontSync:
     # -- the feed --------------------------------------------------------------------------
 
     def _pinned(self) -> str:
+        """The configured feed certificate (it always wins), else the one pinned on first
+        contact."""
         state = self._c.replica.state()
-        if state.feed_certificate:
-            return state.feed_certificate
         configured = self._c.settings.upstream_feed_certificate
         if configured is not None:
             pem = configured.read_text()
-        else:
-            answer = self._client.get("/v1/registry/feed/certificate")
-            answer.raise_for_status()
-            pem = answer.text
-            log.warning("pinned the centre's feed certificate on first contact")
+            if pem != state.feed_certificate:
+                self._c.replica.pin(pem)
+            return pem
+        if state.feed_certificate:
+            return state.feed_certificate
+        answer = self._client.get("/v1/registry/feed/certificate")
+        answer.raise_for_status()
+        pem = answer.text
+        log.warning("pinned the centre's feed certificate on first contact")
         self._c.replica.pin(pem)
         return pem
 
