@@ -14,6 +14,7 @@ registry decides too.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,7 @@ from storage.apikeys import ApiKeyStore
 from storage.db import make_engine, migrate
 from storage.filings import FilingOutbox
 from storage.permits import SqlPermitRepository
-from storage.replica import Replica
+from storage.replica import Replica, ReplicaState
 from storage.repository import SqlEnterpriseRepository
 
 from .deadline import Deadline
@@ -43,6 +44,9 @@ from .observability import Metrics
 from .settings import Settings
 
 __all__ = ["FrontContainer", "RegistryNotReplicated", "build_front"]
+
+#: seconds a front process keeps the replica's state before reading it again
+STATE_TTL = 1.0
 
 
 class RegistryNotReplicated(EsealError):
@@ -74,11 +78,26 @@ class FrontContainer:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _built_for: Any = None
     _verifiers: tuple[Verifier, NationalVerifier] | None = None
+    _state: tuple[float, ReplicaState] | None = None
+
+    def state(self) -> ReplicaState:
+        """The replica's state, read at most once per :data:`STATE_TTL` seconds (every
+        verification asks; this process's pulls and those of the other workers write it)."""
+        now = time.monotonic()
+        cached = self._state
+        if cached is not None and now - cached[0] < STATE_TTL:
+            return cached[1]
+        state = self.replica.state()
+        self._state = (now, state)
+        return state
+
+    def forget_state(self) -> None:
+        self._state = None
 
     def verifiers(self) -> tuple[Verifier, NationalVerifier]:
         """The verifiers over the replica, made again when the centre's CA certificates
         change; :class:`RegistryNotReplicated` before the first batch."""
-        pki = self.replica.state().pki
+        pki = self.state().pki
         if not pki:
             raise RegistryNotReplicated()
         key = (pki.get("root"), pki.get("issuing"), tuple(pki.get("authority", ())))
@@ -92,7 +111,7 @@ class FrontContainer:
         """``report`` with ``registry_as_of`` and the staleness verdict (api.freshness)."""
         return stamp(
             report,
-            self.replica.state().confirmed_at,
+            self.state().confirmed_at,
             now=datetime.now(UTC),
             max_age=timedelta(seconds=self.settings.registry_max_age),
         )

@@ -141,8 +141,12 @@ class FrontSync:
                     pki=batch["pki"],
                     revoked_keys=revoked,
                 )
-            except ValueError as err:  # a concurrent writer moved the cursor: ask again
+            except ValueError as err:
+                if self._c.replica.state().cursor != state.cursor:
+                    break  # another worker of this front applied it first: nothing lost
                 raise FeedRefused(str(err)) from None
+            finally:
+                self._c.forget_state()
             if not batch["more"]:
                 break
         return written
