@@ -253,7 +253,12 @@ class Settings(BaseSettings):
     feed_interval_seconds: float = Field(
         5, gt=0, le=3600, description="front: how often the registry feed is pulled"
     )
-    feed_batch_size: int = Field(500, ge=1, le=5000, description="front: records per feed batch")
+    feed_batch_size: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="front: records per feed batch (a seal record carries its image, ~100 KB)",
+    )
     registry_max_age: float = Field(
         600,
         gt=0,

@@ -174,9 +174,6 @@ def _record(session: Session, kind: FeedKind, key: str) -> dict[str, Any] | None
     api_key = session.get(ApiKeyRow, key)
     if api_key is None:
         return None
-    return {
-        "id": api_key.id,
-        "role": api_key.role,
-        "revoked_at": _json(api_key.revoked_at),
-        "access_form": api_key.access_form,
-    }
+    # the revocation alone: a relying party's contact details stay at the centre
+    filed_via = (api_key.access_form or {}).get("filed_via")
+    return {"id": api_key.id, "revoked_at": _json(api_key.revoked_at), "filed_via": filed_via}

@@ -59,7 +59,7 @@ async def feed(
     c: ContainerDep,
     who: FeedReader,
     after: Annotated[int, Query(ge=0, description="the cursor: the last batch's next")] = 0,
-    limit: Annotated[int, Query(ge=1, le=5000, description="records at most")] = 500,
+    limit: Annotated[int, Query(ge=1, le=1000, description="records at most")] = 100,
     nonce: Annotated[
         str | None,
         Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="echoed, signed"),

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 
 from api.container import Container
 from api.freshness import stamp
-from helpers import USCC, license_data
+from helpers import ROOT, USCC, license_data
 from keystore.feed_key import FeedSignatureInvalid, verify_feed_signature
 from seals.license import parse_license
 
@@ -74,3 +74,21 @@ def test_a_stale_registry_never_passes() -> None:
     assert report["notices"][0]["since"] == old.isoformat()
     never = stamp({"valid": True}, None, now=now, max_age=timedelta(minutes=10))
     assert never["verdict"] == "unconfirmed" and never["registry_as_of"] is None
+
+
+def test_a_revoked_relying_party_reaches_the_feed_without_its_contact_details(
+    container: Container,
+) -> None:
+    assert container.feed is not None
+    form = json.loads((ROOT / "examples" / "access-form.json").read_text(encoding="utf-8"))
+    key, _ = container.api_keys.create(
+        role="verifier", uscc=None, name="bank", actor="test", access_form=form
+    )
+    head = json.loads(container.feed.batch(0, 100, None).body)["next"]
+    assert container.api_keys.revoke(key.id, actor="test")
+    data = json.loads(container.feed.batch(head, 100, None).body)
+    [change] = data["changes"]
+    assert change["kind"] == "access" and change["key"] == key.id
+    assert change["record"]["revoked_at"]
+    text = json.dumps(data, ensure_ascii=False)
+    assert form["phone"] not in text and form["contact_name"] not in text
