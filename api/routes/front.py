@@ -24,6 +24,7 @@ from signer.ofd import is_ofd
 from signer.report import VerificationReport
 
 from ..auth import Action, OptionalPrincipal, Principal, Role, allowed, authorize
+from ..deps import checked_uscc
 from ..errors import NotFound, Unauthorized
 from ..front import FrontContainer
 from ..models import ApiKeyRequest
@@ -116,8 +117,6 @@ async def verify(request: Request, who: OptionalPrincipal, format: str = "json")
 
 @router.get("/v1/enterprises/{uscc}", summary="License face and status history (replica)")
 async def license_face(uscc: str, request: Request, who: LicenseReader) -> dict[str, Any]:
-    from ..deps import checked_uscc
-
     c = _front(request)
     uscc = checked_uscc(uscc)
     authorize(who, uscc, Action.READ_LICENSE)
@@ -128,6 +127,7 @@ async def license_face(uscc: str, request: Request, who: LicenseReader) -> dict[
 @router.get("/v1/enterprises/{uscc}/seals/{kind}/image", summary="Seal image (replica)")
 async def image(uscc: str, kind: str, request: Request, who: MaterialReader) -> Response:
     c = _front(request)
+    uscc = checked_uscc(uscc)
     found = await run_in_threadpool(c.registry.seal, uscc, parse_kind(kind))
     return Response(
         found.image_png,
@@ -139,6 +139,7 @@ async def image(uscc: str, kind: str, request: Request, who: MaterialReader) -> 
 @router.get("/v1/enterprises/{uscc}/seals/{kind}/certificate", summary="Seal chain (replica)")
 async def certificate(uscc: str, kind: str, request: Request, who: MaterialReader) -> Response:
     c = _front(request)
+    uscc = checked_uscc(uscc)
     found = await run_in_threadpool(c.registry.seal, uscc, parse_kind(kind))
     return Response(
         found.certificate_pem + found.chain_pem, media_type="application/pem-certificate-chain"
@@ -147,8 +148,6 @@ async def certificate(uscc: str, kind: str, request: Request, who: MaterialReade
 
 @router.get("/v1/enterprises/{uscc}/permits", summary="Permits and filings (replica)")
 async def permits(uscc: str, request: Request, who: PermitReader) -> list[dict[str, Any]]:
-    from ..deps import checked_uscc
-
     c = _front(request)
     uscc = checked_uscc(uscc)
     authorize(who, uscc, Action.READ_PERMITS)

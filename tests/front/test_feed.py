@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -92,3 +96,20 @@ def test_a_revoked_relying_party_reaches_the_feed_without_its_contact_details(
     assert change["record"]["revoked_at"]
     text = json.dumps(data, ensure_ascii=False)
     assert form["phone"] not in text and form["contact_name"] not in text
+
+
+@pytest.mark.slow
+def test_a_front_data_dir_has_a_database_and_an_admin_and_no_keys(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
+    env.update(ESEAL_MODE="front", ESEAL_DATA_DIR=str(tmp_path / "front"))
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "init"], cwd=ROOT, env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["admin_key"]["role"] == "admin"
+    made = {p.name for p in (tmp_path / "front").iterdir()}
+    assert "eseal.db" in made and not made & {"keys", "pki", "master.key"}
+    again = subprocess.run(
+        [sys.executable, "-m", "api.cli", "init"], cwd=ROOT, env=env, capture_output=True
+    )
+    assert "admin_key" not in json.loads(again.stdout)  # the token is shown once
