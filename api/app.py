@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keystore.errors import EsealError
 
+from .approval_flow import ApprovalFlow
+from .approval_sweeper import ApprovalSweeper
 from .batch_worker import start_batch_worker
 from .container import build
 from .limits import BodyLimit
@@ -117,9 +119,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker = WebhookWorker(hooks.store, hooks.box, settings)
         if settings.webhook_worker:
             worker.start()
+
+        def approvals() -> ApprovalFlow:  # the one the routes use (a test may set its own)
+            flow: ApprovalFlow | None = getattr(app.state, "approvals", None)
+            if flow is None:
+                flow = app.state.approvals = ApprovalFlow.of(container)
+            return flow
+
+        sweeper = app.state.approval_sweeper = ApprovalSweeper(
+            approvals, settings.approval_sweep_seconds
+        )
+        sweeper.start()
         try:
             yield
         finally:
+            await sweeper.stop()
             await worker.stop()
             if app.state.batch_worker is not None:
                 await run_in_threadpool(app.state.batch_worker.stop)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from keystore.errors import ErrorKind, EsealError
 
-__all__ = ["Conflict", "FileTooLarge", "Forbidden", "InvalidRequest", "NotFound", "Unauthorized"]
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "FileTooLarge",
+    "Forbidden",
+    "InvalidRequest",
+    "NotFound",
+    "Unauthorized",
+    "UnsupportedMediaType",
+]
 
 
 class Unauthorized(EsealError):
@@ -45,3 +54,19 @@ class FileTooLarge(EsealError):
     code = "file_too_large"
     kind = ErrorKind.TOO_LARGE
     title = "File too large"
+
+
+class BadRequest(EsealError):
+    """The request cannot be read as it is (400): e.g. it says the same thing twice."""
+
+    code = "bad_request"
+    kind = ErrorKind.BAD_REQUEST
+    title = "Bad request"
+
+
+class UnsupportedMediaType(EsealError):
+    """A request body of a type the route does not take (415)."""
+
+    code = "unsupported_media_type"
+    kind = ErrorKind.UNSUPPORTED_MEDIA
+    title = "Unsupported media type"

@@ -207,15 +207,20 @@ class SignFlow:
         options: SignOptions,
         idempotency_key: str | None,
         filename: str | None = None,
+        *,
+        content_digest: Any | None = None,
     ) -> SealedDocument:
         """Blocking: call it off the event loop.
 
         ``pdf`` is the upload's bytes or a seekable binary file; the result's file is the
         caller's to close.  ``filename``: the upload's name, kept (cleaned) in the archive.
+        ``content_digest``: the upload's SHA-256 (a ``hashlib`` object, not finished), when
+        it was computed as the upload was read (a raw body, api/raw_body.py); else the file
+        is read once more for it.
         """
         assert principal.uscc is not None
         src: BinaryIO = io.BytesIO(pdf) if isinstance(pdf, bytes | bytearray) else pdf
-        content, _ = _hash(src)
+        content = content_digest.copy() if content_digest is not None else _hash(src)[0]
         input_sha = content.hexdigest()
         request = content.copy()  # the request: the file and the options
         request.update(b"\0" + options.model_dump_json().encode())

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from keystore.errors import ErrorKind, EsealError
 
-__all__ = ["PROBLEM", "PROBLEM_RESPONSES", "STATUS", "Problem", "problem"]
+__all__ = ["PROBLEM", "PROBLEM_RESPONSES", "STATUS", "Problem", "problem", "problem_answer"]
 
 PROBLEM = "application/problem+json"
 
@@ -29,6 +29,7 @@ STATUS: dict[ErrorKind, int] = {
     ErrorKind.TOO_LARGE: 413,
     ErrorKind.UNAVAILABLE: 503,
     ErrorKind.INTERNAL: 500,
+    ErrorKind.UNSUPPORTED_MEDIA: 415,
 }
 
 
@@ -70,17 +71,30 @@ _WHEN: dict[int, str] = {
     404: "Not found",
     409: "The thing exists already, or its state forbids the request",
     413: "The upload is larger than the configured limit",
+    415: "The request body is of a type this route does not take (code unsupported_media_type)",
     422: "The input is wrong; code says what (e.g. invalid_uscc, invalid_request)",
     500: "The server failed; the request id identifies it in the logs",
     503: "A backing service (database, archive, key store) is down; retry later",
 }
 
+#: statuses only some routes answer; such a route adds :func:`problem_answer` of them
+_ONLY_SOME = {415}
+
+
+def problem_answer(status: int) -> dict[int | str, dict[str, Any]]:
+    """The problem+json answer of one ``status``, as ``responses=`` of a route takes it."""
+    return {
+        status: {
+            "description": _WHEN[status],
+            "model": Problem,  # makes Problem a component of the OpenAPI document
+            "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    }
+
+
 #: the error answers of every route, by status, as ``responses=`` of a route takes them
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {
-        "description": _WHEN[status],
-        "model": Problem,  # makes Problem a component of the OpenAPI document
-        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-    for status in sorted(set(STATUS.values()))
+    status: answer
+    for status in sorted(set(STATUS.values()) - _ONLY_SOME)
+    for answer in problem_answer(status).values()
 }

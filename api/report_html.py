@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import jinja2
 
 from seals.codes import NoticeCode, ProblemCode
+from seals.permits import PermitKind, PermitStatus
 from seals.vocab import (
     REASON_LABELS,
     Coverage,
@@ -71,6 +72,8 @@ _LABELS: dict[str, dict[str, str]] = {
     "seal_kind": labels(SealKind),
     "time_source": labels(TimeSource),
     "type": labels(SignatureType),
+    "permit_type": labels(PermitKind),
+    "permit_status": labels(PermitStatus),
 }
 
 

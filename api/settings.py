@@ -166,6 +166,13 @@ class Settings(BaseSettings):
         le=24 * 366,
         description="how long a sealing request waits for its approvals before it expires",
     )
+    approval_sweep_seconds: float = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="how often each server process ends the approval requests whose time ran "
+        "out (0: only when they are read or decided)",
+    )
 
     # batches (POST /v1/batches): the queue is in the database, every server process works it
     batch_workers: int = Field(

@@ -32,6 +32,7 @@ class ErrorKind(enum.Enum):
     TOO_LARGE = "too_large"  #: upload over the configured limit (413)
     UNAVAILABLE = "unavailable"  #: a backing service is down; retry later (503)
     INTERNAL = "internal"  #: a bug or a broken installation (500)
+    UNSUPPORTED_MEDIA = "unsupported_media"  #: a body of a type the route does not take (415)
 
 
 class EsealError(Exception):

@@ -51,6 +51,7 @@ __all__ = [
     "PermitService",
     "PermitStatus",
     "beijing_day",
+    "check_document",
     "permit_notices",
 ]
 
@@ -247,6 +248,19 @@ def permit_notices(
 # -- input --------------------------------------------------------------------------------
 
 
+def check_document(content: bytes) -> None:
+    """Refuse what cannot be a permit's document: larger than :data:`MAX_DOCUMENT_BYTES`
+    (``file_too_large``), or not a PDF (``invalid_pdf``).  :meth:`PermitService.attach` asks
+    this; so does the CLI, before it records a permit with its document."""
+    if len(content) > MAX_DOCUMENT_BYTES:
+        raise InvalidPermit(
+            f"the document is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB",
+            code="file_too_large",
+        )
+    if not content.startswith(b"%PDF-") or b"%%EOF" not in content[-2048:]:
+        raise InvalidPermit("the document must be a PDF", code="invalid_pdf")
+
+
 def _kind(value: object) -> object:
     """``许可`` and ``备案`` are accepted for ``permit`` and ``filing``."""
     return (
@@ -432,13 +446,7 @@ class PermitService:
     ) -> Permit:
         """Keep ``content`` (a PDF) as the permit's document; earlier uploads stay stored."""
         permit = self.permit(uscc, permit_id)
-        if len(content) > MAX_DOCUMENT_BYTES:
-            raise InvalidPermit(
-                f"the document is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB",
-                code="file_too_large",
-            )
-        if not content.startswith(b"%PDF-") or b"%%EOF" not in content[-2048:]:
-            raise InvalidPermit("the document must be a PDF", code="invalid_pdf")
+        check_document(content)
         name = None
         if filename:
             name = "".join(c for c in filename.rsplit("/", 1)[-1] if c.isprintable())[:200]

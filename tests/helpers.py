@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,3 +117,20 @@ def wait_until(
             pytest.fail(f"{what}: not ready after {timeout:.0f} s\n{explain()}")
         time.sleep(pause)
         pause = min(pause * 2, 0.2)
+
+
+def run_eseal(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``eseal ARGS`` as a subprocess on ``settings``' data dir and public URL, ``env`` added
+    (no other ``ESEAL_*`` of the caller's environment leaks in)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
+    environ.update(
+        ESEAL_DATA_DIR=str(settings.data_dir), ESEAL_PUBLIC_URL=settings.public_url, **env
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=READY_TIMEOUT_S,
+    )

@@ -17,6 +17,7 @@ from . import (
     documents,
     enterprise,
     keys,
+    permit,
     pki,
     seal,
     server,
@@ -79,4 +80,5 @@ def build_parser() -> argparse.ArgumentParser:
     keys.register(sub)
     pki.register(sub)
     webhook.register(sub)
+    permit.register(sub)
     return p

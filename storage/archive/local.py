@@ -38,6 +38,18 @@ def _unavailable(action: str, err: OSError) -> ArchiveUnavailable:
     return ArchiveUnavailable(f"the archive directory cannot {action}: {reason}")
 
 
+def _remove_temp(tmp: Path) -> None:
+    """Remove a write's temporary file, if it is there.
+
+    Any error is left alone: where ``.tmp`` (or the root) is no directory, unlinking raises
+    ``NotADirectoryError``, and that must not replace the write's own outcome (the
+    ``archive_unavailable`` it raised, or the object it published).  At worst a stale
+    temporary file stays, as after a crash.
+    """
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+
+
 class LocalObjectStore:
     """Objects as files under ``root``, at ``root/<key>``."""
 
@@ -76,10 +88,10 @@ class LocalObjectStore:
         uscc: str,
     ) -> ObjectInfo:
         final = self._path(key)
-        if final.exists():
-            raise ArchiveExists(f"archive object {key} exists; the archive never overwrites")
         tmp = self.root / _TMP / f"{archive_id}.{secrets.token_hex(6)}.part"
         try:
+            if final.exists():
+                raise ArchiveExists(f"archive object {key} exists; the archive never overwrites")
             created = self._make_dirs(final.parent)
             written = self._write_temp(tmp, data)
             if written != size:
@@ -93,8 +105,7 @@ class LocalObjectStore:
         except OSError as err:
             raise _unavailable("be written", err) from err
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            _remove_temp(tmp)
         info = self.stat(key)
         if info is None or info.size != size:
             raise ArchiveUnavailable(f"archive object {key} could not be confirmed after writing")

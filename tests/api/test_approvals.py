@@ -69,6 +69,22 @@ def decide(api: Api, who: str, approval_id: str, verb: str = "approve", comment:
     )
 
 
+def subscribe_to_approvals(api: Api) -> None:
+    """A webhook subscription of the enterprise to ``approval.*`` (events are written only
+    for subscribers; delivery itself: tests/api/test_webhooks.py)."""
+    from storage.webhooks import WebhookStore, new_subscription_id
+
+    WebhookStore(api.container.engine).create(
+        new_subscription_id(),
+        uscc=USCC,
+        url="https://receiver.example.cn/eseal",
+        events=["approval.*"],
+        description=None,
+        secret=b"\0" * 32,
+        actor="test",
+    )
+
+
 def audit_actions(api: Api) -> list[str]:
     entries = api.client.get("/v1/audit?limit=1000", headers=api.headers("admin")).json()
     return [e["action"] for e in entries["entries"]]
@@ -406,17 +422,7 @@ def test_each_step_writes_its_webhook_event(api: Api) -> None:
     tests/api/test_webhooks.py)."""
     from sqlalchemy import text as sql
 
-    from storage.webhooks import WebhookStore, new_subscription_id
-
-    WebhookStore(api.container.engine).create(
-        new_subscription_id(),
-        uscc=USCC,
-        url="https://receiver.example.cn/eseal",
-        events=["approval.*"],
-        description=None,
-        secret=b"\0" * 32,
-        actor="test",
-    )
+    subscribe_to_approvals(api)
     add_approvers(api, 1)
     set_policy(api, quorum=1)
     first = ask(api, simple_pdf(1)).json()
@@ -435,3 +441,50 @@ def test_each_step_writes_its_webhook_event(api: Api) -> None:
         ("approval.rejected", second["id"]),
     ]
     assert all("不同意" not in json.dumps(d, ensure_ascii=False) for _, d in rows)
+
+
+def test_a_request_nobody_reads_again_expires_in_the_background(
+    settings: Any, _registered_template: Any
+) -> None:
+    """The server's sweep ends a request whose time ran out although nobody reads or decides
+    it: its status, its audit entry and its ``approval.expired`` event appear on their own."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    app = create_app(settings.model_copy(update={"approval_sweep_seconds": 0.05}))
+    with TestClient(app) as client:
+        api = Api(client, app.state.container, dict(_registered_template.tokens))
+        subscribe_to_approvals(api)
+        add_approvers(api, 1)
+        set_policy(api)
+        now = [datetime.now(UTC)]
+        store = ApprovalStore(api.container.engine, clock=lambda: now[0])
+        app.state.approvals = ApprovalFlow(api.container, store)
+        approval = ask(api, simple_pdf(1)).json()
+
+        def status() -> str:
+            with api.container.engine.connect() as conn:
+                return str(
+                    conn.execute(
+                        text("SELECT status FROM approvals WHERE id = :id"), {"id": approval["id"]}
+                    ).scalar_one()
+                )
+
+        time.sleep(0.3)  # several rounds of the sweep before the deadline: nothing ends
+        assert status() == "pending"
+        now[0] += timedelta(hours=72, seconds=1)
+        give_up = time.monotonic() + 60
+        while status() == "pending" and time.monotonic() < give_up:
+            time.sleep(0.05)
+        assert status() == "expired"
+        assert app.state.approval_sweeper.expired == 1
+        assert "approval.expire" in audit_actions(api)
+        with api.container.engine.connect() as conn:
+            events = conn.execute(
+                text("SELECT count(*) FROM webhook_events WHERE type = 'approval.expired'")
+            ).scalar_one()
+        assert events == 1
+        assert archived(api) == 0

@@ -509,3 +509,22 @@ def test_archive_record_carries_the_signature_timestamp(api: Api, level: str) ->
         token["values"][0]["content"]["encap_content_info"]["content"].parsed["gen_time"].native
     )
     assert datetime.fromisoformat(record["timestamp_time"]) == gen_time
+
+
+def test_an_archive_that_cannot_be_written_is_503_not_500(api: Api) -> None:
+    """A file where the archive's ``.tmp`` directory should be: sealing is refused as
+    ``archive_unavailable`` (retry later) and nothing is handed out unarchived."""
+    import shutil
+
+    from storage.archive import LocalObjectStore
+
+    store = api.container.archive.store
+    assert isinstance(store, LocalObjectStore)
+    shutil.rmtree(store.root / ".tmp")
+    (store.root / ".tmp").write_bytes(b"not a directory")
+    r = sign(api, "own", simple_pdf(1))
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "archive_unavailable"
+    entries = api.client.get("/v1/audit", headers=api.headers("own")).json()["entries"]
+    assert not [e for e in entries if e["action"] == "seal.use"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,17 @@ from PIL import Image
 
 from api.cli import main
 from api.settings import Settings
+from cdp import chromium, settled_screenshot
 from helpers import USCC, Api, license_data, require_tool
 
 CHECK_URL = f"http://127.0.0.1:8000/check/{USCC}"
+
+Box = tuple[float, float, float, float]
+#: parts of page 1, as fractions of its width and height (left, top, right, bottom)
+SEAL: Box = (0.6, 0.6, 0.9, 0.9)  # the authority's red seal over 登记机关
+FACE: Box = (0.1, 0.25, 0.55, 0.5)  # 名称, 类型, 法定代表人, 经营范围 and their values
+TITLE: Box = (0.35, 0.1, 0.65, 0.25)  # 营业执照, in red
+QR: Box = (0.75, 0.05, 0.95, 0.3)  # the QR code of the check page, top right
 
 
 def _get_pdf(api: Api, who: str = "verifier", uscc: str = USCC) -> bytes:
@@ -40,16 +49,101 @@ def _text(path: Path) -> str:
     return out.stdout
 
 
-def _page_png(path: Path, tmp_path: Path, page: int = 1) -> Image.Image:
+def _page_png(
+    path: Path, tmp_path: Path, page: int = 1, size: tuple[int, int] | None = None
+) -> Image.Image:
+    """Page ``page`` as poppler draws it: at 150 dpi, or ``size`` pixels."""
     require_tool("pdftoppm")
     prefix = tmp_path / f"page{page}"
+    scale = (
+        ["-r", "150"]
+        if size is None
+        else ["-scale-to-x", str(size[0]), "-scale-to-y", str(size[1])]
+    )
     subprocess.run(
-        ["pdftoppm", "-r", "150", "-f", str(page), "-l", str(page), "-png", str(path), str(prefix)],
+        ["pdftoppm", *scale, "-f", str(page), "-l", str(page), "-png", str(path), str(prefix)],
         check=True,
         timeout=60,
     )
     (png,) = tmp_path.glob(f"page{page}*.png")
     return Image.open(png).convert("RGB")
+
+
+def _red(rgb: tuple[int, int, int]) -> bool:
+    return rgb[0] > 150 and rgb[1] < 90 and rgb[2] < 90
+
+
+def _inked(rgb: tuple[int, int, int]) -> bool:
+    """Darker than mid-grey: print, in any colour (anti-aliased edges count by their shade)."""
+    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] < 128
+
+
+def _dark(rgb: tuple[int, int, int]) -> bool:
+    """Text in black or grey (not the red of the seal or the frame; Chromium's sub-pixel
+    anti-aliasing gives black text coloured fringes, so this asks "not red", not "grey")."""
+    return _inked(rgb) and not (rgb[0] > rgb[1] + 60 and rgb[0] > rgb[2] + 60)
+
+
+def _share(page: Image.Image, box: Box, kind: Callable[[tuple[int, int, int]], bool]) -> float:
+    """The share of the pixels in ``box`` (fractions of ``page``) that are of ``kind``."""
+    w, h = page.size
+    part = page.crop((int(w * box[0]), int(h * box[1]), int(w * box[2]), int(h * box[3])))
+    data = part.tobytes()
+    inked = sum(1 for i in range(0, len(data), 3) if kind((data[i], data[i + 1], data[i + 2])))
+    return inked / max(1, part.width * part.height)
+
+
+def _ink_grid(page: Image.Image, cols: int = 24, rows: int = 16) -> list[float]:
+    """How much of each cell of a coarse grid over the page is inked (text, lines, seal, QR)."""
+    cell = 16
+    small = page.resize((cols * cell, rows * cell), Image.Resampling.BOX)
+    return [
+        _share(small, (x / cols, y / rows, (x + 1) / cols, (y + 1) / rows), _inked)
+        for y in range(rows)
+        for x in range(cols)
+    ]
+
+
+def _paper(shot: Image.Image) -> Image.Image | None:
+    """The page in a screenshot of Chromium's viewer: the paper-white columns and rows on its
+    dark grey, or None while the viewer has not drawn a page yet."""
+    w, h = shot.size
+    white = shot.convert("L").point(lambda v: 255 if v >= 250 else 0)
+    column = [sum(1 for y in range(0, h, 4) if white.getpixel((x, y))) for x in range(w)]
+    xs = [x for x in range(w) if column[x] > h / 8]
+    if not xs:
+        return None
+    band = white.crop((xs[0], 0, xs[-1] + 1, h))
+    row = [sum(1 for x in range(0, band.width, 4) if band.getpixel((x, y))) for y in range(h)]
+    ys = [y for y in range(h) if row[y] > band.width / 8]
+    if not ys or xs[-1] - xs[0] < w / 4:
+        return None
+    return shot.crop((xs[0], ys[0], xs[-1] + 1, ys[-1] + 1))
+
+
+def _chromium_page(path: Path, tmp_path: Path) -> tuple[Image.Image, Image.Image]:
+    """Page 1 of ``path`` as Chromium's own PDF viewer draws it, and the whole screenshot.
+
+    The file is opened as a user opens a downloaded one (``file://``), with the viewer's
+    toolbar off and the page fitted to the window; see tests/cdp.py for why over CDP.
+    """
+    with chromium(tmp_path / "chromium.log") as cdp:
+        cdp.send("Page.enable")
+        cdp.send("Page.navigate", url=f"{path.as_uri()}#toolbar=0&view=Fit")
+        cdp.wait_event("Page.loadEventFired")
+
+        def drawn(shot: Image.Image) -> bool:
+            """Each part the test looks at is there (the viewer paints in tiles)."""
+            page = _paper(shot)
+            return page is not None and all(
+                _share(page, box, kind) > 0.005
+                for box, kind in ((SEAL, _red), (TITLE, _red), (FACE, _dark), (QR, _inked))
+            )
+
+        shot = settled_screenshot(cdp, "page 1 drawn in Chromium's PDF viewer", drawn)
+    page = _paper(shot)
+    assert page is not None
+    return page, shot
 
 
 def test_the_license_pdf_shows_the_face_in_chinese_text(api: Api, tmp_path: Path) -> None:
@@ -92,13 +186,32 @@ def test_the_license_pdf_renders_and_its_qr_code_opens_the_check_page(
     codes = zxingcpp.read_barcodes(page)
     assert [c.text for c in codes] == [CHECK_URL]
     # the authority's seal is drawn in red over 登记机关, bottom right
-    w, h = page.size
-    corner = page.crop((int(w * 0.6), int(h * 0.6), int(w * 0.9), int(h * 0.9)))
-    data = corner.tobytes()
-    red = sum(
-        1 for i in range(0, len(data), 3) if data[i] > 150 and data[i + 1] < 90 and data[i + 2] < 90
-    )
-    assert red > 2000
+    assert _share(page, SEAL, _red) > 0.02
+
+
+@pytest.mark.slow
+def test_the_license_pdf_renders_in_chromiums_viewer_as_in_poppler(
+    api: Api, tmp_path: Path
+) -> None:
+    path = tmp_path / "license.pdf"
+    path.write_bytes(_get_pdf(api))
+    page, shot = _chromium_page(path, tmp_path)
+    shot.save(tmp_path / "chromium.png")  # kept with the test's files, to look at on failure
+    # the whole page, landscape (A4: 297 by 210 mm), large in the window
+    assert abs(page.width / page.height - 297 / 210) < 0.02
+    assert page.width > shot.width * 0.6 or page.height > shot.height * 0.9
+    # the red seal over 登记机关, the red title, black text of the face: as poppler draws them
+    poppler = _page_png(path, tmp_path, size=page.size)
+    for box, kind, least in ((SEAL, _red, 0.02), (TITLE, _red, 0.03), (FACE, _dark, 0.01)):
+        seen, expected = _share(page, box, kind), _share(poppler, box, kind)
+        assert seen > least and seen > expected / 2 and seen < expected * 2, (box, seen, expected)
+    # and everything else where poppler puts it: ink cell by cell on a coarse grid
+    ours, theirs = _ink_grid(page), _ink_grid(poppler)
+    differences = [abs(a - b) for a, b in zip(ours, theirs, strict=True)]
+    assert max(differences) < 0.15 and sum(differences) / len(differences) < 0.02, differences
+    # the QR code is sharp enough to scan off the screen
+    zxingcpp = pytest.importorskip("zxingcpp")
+    assert [c.text for c in zxingcpp.read_barcodes(page)] == [CHECK_URL]
 
 
 def test_the_license_pdf_is_sealed_b_lta_by_the_registration_authority(

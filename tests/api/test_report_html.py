@@ -11,6 +11,7 @@ import base64
 import io
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -27,6 +28,7 @@ from pdfs import simple_pdf
 from seals.codes import NoticeCode, ProblemCode
 from seals.kinds import SealKind
 from seals.license import parse_license
+from seals.permits import PermitInput, beijing_day
 from signer.levels import PadesLevel
 from signer.service import SealingOptions, SealOrder
 
@@ -576,3 +578,84 @@ def test_headline_for_an_expected_enterprise_without_a_seal() -> None:
     report["expect_uscc"] = USCC
     report["signatures"][0]["valid"] = False
     assert headline(report).startswith("不能确认文件自签章后未被改动")
+
+
+# -- the enterprise's permits now ------------------------------------------------------------
+
+
+def _permit_rows(page: str) -> dict[str, tuple[str, list[str]]]:
+    """The rows of the permits table, by number: their classes and their cells' text."""
+    rows = {}
+    for classes, cells in re.findall(r'<tr class="permit ([^"]*)">(.*?)</tr>', page, re.S):
+        text = [
+            " ".join(_Page(cell).text).split()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", cells, re.S)
+        ]
+        joined = [" ".join(words) for words in text]
+        rows[joined[2]] = (classes, joined)
+    return rows
+
+
+async def test_the_report_page_lists_the_permits_now(sealed: Sealed) -> None:
+    c = sealed.container
+    today = beijing_day(c.permits.now())
+    for kind, name, number, valid_to, status in (
+        ("许可", "食品经营许可证", "JY-NOW", today + timedelta(days=400), "valid"),
+        ("许可", "道路运输经营许可证", "YS-OLD", today - timedelta(days=1), "valid"),
+        ("许可", "危险化学品经营许可证", "WH-SOON", today + timedelta(days=10), "valid"),
+        ("许可", "出版物经营许可证", "CB-STOP", today + timedelta(days=10), "suspended"),
+        ("备案", "ICP备案", "京ICP备12025439号", None, "valid"),
+    ):
+        c.permits.add(
+            USCC,
+            PermitInput.model_validate(
+                {
+                    "type": kind,
+                    "name": name,
+                    "number": number,
+                    "issuing_authority": f"{EVIL}管理局" if number == "JY-NOW" else "北京市商务局",
+                    "valid_from": date(2019, 1, 1),
+                    "valid_to": valid_to,
+                    "status": status,
+                }
+            ),
+        )
+    report = await c.verifier.verify(sealed.pdf, USCC)
+    page = render_report(report, seal_image_lookup(c.seals, report))
+    assert "许可与备案（现在）" in page and '<code class="m">enterprise.permits_now</code>' in page
+    # once per seal that the enterprise applied, as in the JSON report
+    assert page.count('<table class="permits">') == 2
+
+    (card, _) = page.split("法定代表人章 <code", 1)
+    rows = _permit_rows(card)
+    assert list(rows) == ["JY-NOW", "YS-OLD", "WH-SOON", "CB-STOP", "京ICP备12025439号"]
+    classes, cells = rows["JY-NOW"]
+    assert classes == "valid"
+    assert cells[:2] == ["许可 permit", "食品经营许可证"]
+    assert cells[3] == f"{EVIL}管理局"  # escaped: shown as text, no markup
+    assert _esc(EVIL) in page and EVIL not in page
+    assert cells[4] == "有效 valid" and cells[5] == (today + timedelta(days=400)).isoformat()
+    # past its last day: expired, though nobody changed it
+    classes, cells = rows["YS-OLD"]
+    assert classes == "expired" and cells[4] == "过期 expired"
+    assert cells[5] == (today - timedelta(days=1)).isoformat()
+    # ending within 30 days: marked, and the notice is above, beside the verdict
+    classes, cells = rows["WH-SOON"]
+    assert classes == "valid expiring"
+    assert cells[4] == "有效 valid 即将到期"
+    assert cells[5] == f"{(today + timedelta(days=10)).isoformat()} （30 天内到期）"
+    ending = (today + timedelta(days=10)).isoformat()
+    assert f"该企业有许可或备案将于 {ending} 到期" in page.split('<div class="notices">', 1)[1]
+    # a suspended permit is not "expiring": it is not valid now
+    classes, cells = rows["CB-STOP"]
+    assert classes == "suspended" and cells[4] == "暂停 suspended"
+    classes, cells = rows["京ICP备12025439号"]
+    assert cells[0] == "备案 filing" and cells[5] == "长期 null"
+    _no_external_resources(page)
+
+
+async def test_no_permits_no_permit_table(sealed: Sealed) -> None:
+    report = await sealed.container.verifier.verify(sealed.pdf, USCC)
+    assert all("permits_now" not in s.get("enterprise", {}) for s in report["signatures"])
+    page = render_report(report, seal_image_lookup(sealed.container.seals, report))
+    assert "许可与备案" not in page and "permits" not in page.split("</style>", 1)[1]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import io
 import json
 import os
@@ -25,8 +24,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +38,8 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from api.container import build
 from api.report_html import render_report
 from api.settings import Settings
-from helpers import READY_TIMEOUT_S, Api, unavailable, wait_until
+from cdp import Cdp, chromium
+from helpers import READY_TIMEOUT_S, Api, wait_until
 from pdfs import simple_pdf
 from seals.license import parse_license
 
@@ -51,18 +49,6 @@ ROOT = Path(__file__).resolve().parents[2]
 LICENSE = json.loads((ROOT / "examples" / "license.json").read_text(encoding="utf-8"))
 USCC = LICENSE["uscc"]
 NAME = LICENSE["name"]
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--window-size=1280,900",
-]
 
 
 # -- without a browser: what the server sends ---------------------------------------------------
@@ -243,103 +229,20 @@ def served(
             server.wait()
 
 
-class CdpError(RuntimeError):
-    pass
-
-
-class Cdp:
-    """The few Chrome DevTools protocol calls the tests need, on one page's websocket."""
-
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.last_id = 0
-        self.events: list[dict[str, Any]] = []
-
-    def send(self, method: str, timeout: float = READY_TIMEOUT_S, **params: Any) -> dict[str, Any]:
-        self.last_id += 1
-        self.ws.send(json.dumps({"id": self.last_id, "method": method, "params": params}))
-        deadline = time.monotonic() + timeout
-        while True:
-            message = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-            if message.get("id") == self.last_id:
-                if "error" in message:
-                    raise CdpError(f"{method}: {message['error']}")
-                result: dict[str, Any] = message.get("result", {})
-                return result
-            if "method" in message:
-                self.events.append(message)
-
-    def js(self, expression: str) -> Any:
-        r = self.send(
-            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
-        )
-        if "exceptionDetails" in r:
-            raise CdpError(f"{expression[:80]}: {r['exceptionDetails']}")
-        return r["result"].get("value")
-
-    def wait_for(self, expression: str) -> Any:
-        """The value of ``expression`` once it is truthy (as soon as it is)."""
-        return wait_until(lambda: self.js(expression) or None, f"the page: {expression}")
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cdp]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        unavailable("chromium (Debian package chromium) not installed")
-    try:
-        from websockets.sync.client import connect
-    except ImportError:
-        unavailable("the Python package websockets not installed")
-    assert chromium is not None
     log = tmp_path_factory.mktemp("chromium") / "chromium.log"
-    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile, log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                chromium,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                "--remote-debugging-port=0",
-                "about:blank",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
+    with chromium(log) as cdp:
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            cdp.send(f"{domain}.enable")
+        cdp.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=1280,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
         )
-        try:
-            active = Path(profile) / "DevToolsActivePort"
-            wait_until(
-                lambda: active.exists() and active.read_text().count("\n") >= 1,
-                "chromium's DevToolsActivePort",
-                alive=lambda: proc.poll() is None,
-                explain=lambda: log.read_text(errors="replace")[-3000:],
-            )
-            port = int(active.read_text().split("\n")[0])
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=READY_TIMEOUT_S)
-            conn.request("GET", "/json/list")
-            targets = json.loads(conn.getresponse().read())
-            conn.close()
-            page = next(t for t in targets if t["type"] == "page")
-            with connect(
-                page["webSocketDebuggerUrl"], max_size=None, open_timeout=READY_TIMEOUT_S
-            ) as ws:
-                cdp = Cdp(ws)
-                for domain in ("Page", "Runtime", "Log", "Network"):
-                    cdp.send(f"{domain}.enable")
-                cdp.send(
-                    "Emulation.setDeviceMetricsOverride",
-                    width=1280,
-                    height=900,
-                    deviceScaleFactor=1,
-                    mobile=False,
-                )
-                yield cdp
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=READY_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        yield cdp
 
 
 def _open_page(cdp: Cdp, served: Served) -> None:

@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from typing import Any
 
 import pytest
 
 from api.settings import Settings
-from helpers import READY_TIMEOUT_S, ROOT, USCC
+from helpers import USCC, run_eseal
 
 pytestmark = pytest.mark.slow
 
 
 def _eseal(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("ESEAL_")}
-    environ.update(ESEAL_DATA_DIR=str(settings.data_dir), **env)
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", "webhook", *args],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=READY_TIMEOUT_S,
-    )
+    return run_eseal(settings, "webhook", *args, **env)
 
 
 def _json(done: subprocess.CompletedProcess[str]) -> Any:

@@ -37,6 +37,7 @@ from storage.archive import (
     ArchiveExists,
     ArchiveNotFound,
     ArchiveStatus,
+    ArchiveUnavailable,
     LocalObjectStore,
     ObjectInfo,
     PresignUnsupported,
@@ -363,3 +364,22 @@ def test_put_needs_bytes_or_a_seekable_file(local: Archive) -> None:
             level="B-T",
             document_type="other",
         )
+
+
+@pytest.mark.parametrize("spot", [".tmp", "."])
+def test_a_file_where_a_directory_should_be_is_unavailable_not_a_crash(
+    local: Archive, root: Path, sqlite_engine: Engine, spot: str
+) -> None:
+    """A regular file where the archive directory (or its ``.tmp``) should be: the write fails
+    as ``archive_unavailable`` (503, retry later), not as the ``NotADirectoryError`` that
+    removing the temporary file raises there (which the API answered with a 500)."""
+    os.rmdir(root / ".tmp")
+    if spot == ".":
+        os.rmdir(root)
+    (root / spot).write_bytes(b"not a directory")
+    with pytest.raises(ArchiveUnavailable) as info:
+        put(local)
+    assert info.value.code == "archive_unavailable"
+    assert info.value.kind is ErrorKind.UNAVAILABLE
+    assert "Not a directory" in str(info.value)
+    assert count_rows(sqlite_engine) == (0, 0)
