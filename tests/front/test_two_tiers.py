@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import ACCESS_FORM, Tiers, change_offline, permit
+from deployment import ACCESS_FORM, Tiers, change_offline, permit
 from tiers import Server
 
 from helpers import OTHER_USCC, USCC, wait_until
