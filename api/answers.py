@@ -861,3 +861,42 @@ class CheckCodeAnswer(_Answer):
 
 
 __all__ += ["CheckCodeAnswer", "PermitAnswer", "PermitDocumentAnswer"]
+
+
+# -- front systems (issue 19) ------------------------------------------------------------
+
+
+class FeedChangeAnswer(_Answer):
+    seq: int = Field(description="the feed number of the thing's last change in this batch")
+    kind: str = Field(description="license, seal, permit or access")
+    key: str = Field(description="USCC, uscc/kind/version, permit id, or API key id")
+    record: dict[str, Any] | None = Field(description="the thing as it is now; null: gone")
+
+
+class FeedBatchAnswer(_Answer):
+    """One batch of the registry feed, as its canonical bytes; the ``Eseal-Feed-Signature``
+    header signs exactly them (api.feed)."""
+
+    feed: str
+    after: int
+    next: int
+    sequence: int
+    more: bool
+    issued_at: Time
+    nonce: str | None
+    pki: dict[str, Any]
+    changes: list[FeedChangeAnswer]
+
+
+class AccessFilingAnswer(_Answer):
+    """The centre's record of a relying party registered at a front (no token: it connects
+    to its front)."""
+
+    id: str
+    role: Role
+    name: str
+    created_at: Time
+    access_form: dict[str, Any]
+
+
+__all__ += ["AccessFilingAnswer", "FeedBatchAnswer", "FeedChangeAnswer"]

@@ -37,12 +37,13 @@ from .routes import (
     web,
 )
 from .routes import login as login_routes
+from .routes import registry as registry_routes
 from .routes import webhooks as webhook_routes
 from .settings import Settings
 from .webhook_worker import WebhookWorker
 from .webhooks import webhooks_for
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "install_error_handlers"]
 
 log = logging.getLogger("eseal.api")
 PROBLEM = "application/problem+json"
@@ -62,8 +63,48 @@ def _problem(status: int, code: str, title: str, detail: str) -> JSONResponse:
     )
 
 
+def install_error_handlers(app: FastAPI) -> None:
+    """problem+json for every error: eseal's own, validation, HTTP and unexpected ones."""
+
+    @app.exception_handler(EsealError)
+    async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:
+        body = problem(exc)
+        return JSONResponse(body, status_code=int(str(body["status"])), media_type=PROBLEM)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{loc or 'request'}: {err.get('msg')}")
+        return _problem(422, "invalid_request", "Invalid request", "; ".join(parts)[:2000])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+        response = _problem(exc.status_code, code, title, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return _problem(
+            500,
+            "internal_error",
+            "Internal error",
+            "the server failed; the request id identifies it in the logs",
+        )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    if settings.mode == "front":  # a front system: a replica and verification, no sealing
+        from .front_app import create_front_app
+
+        return create_front_app(settings)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -106,37 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @app.exception_handler(EsealError)
-    async def _eseal_error(request: Request, exc: EsealError) -> JSONResponse:
-        body = problem(exc)
-        return JSONResponse(body, status_code=int(str(body["status"])), media_type=PROBLEM)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            parts.append(f"{loc or 'request'}: {err.get('msg')}")
-        return _problem(422, "invalid_request", "Invalid request", "; ".join(parts)[:2000])
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
-        response = _problem(exc.status_code, code, title, str(exc.detail))
-        if exc.headers:
-            response.headers.update(exc.headers)
-        return response
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
-        return _problem(
-            500,
-            "internal_error",
-            "Internal error",
-            "the server failed; the request id identifies it in the logs",
-        )
+    install_error_handlers(app)
 
     for module in (
         ops,
@@ -151,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         web,
         license,
         permits,
+        registry_routes,
     ):
         app.include_router(module.router)
     app.include_router(login_routes.router)

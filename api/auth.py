@@ -121,6 +121,11 @@ class Action(enum.Enum):
     READ_PERMITS = "read_permits"
     #: record and change permits and filings (``POST``/``PATCH .../permits...``)
     MANAGE_PERMITS = "manage_permits"
+    #: read the registry's signed change feed (``GET /v1/registry/feed``): an admin, or a
+    #: front system's key (a verifier key whose access form says ``front_system``)
+    READ_REGISTRY_FEED = "read_registry_feed"
+    #: file a department's access form with the centre (``POST /v1/access-forms``): a front
+    FILE_ACCESS_FORMS = "file_access_forms"
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,9 @@ RULES: dict[Action, Rule] = {
     Action.SHOW_LICENSE: _rule(*_ADMIN_OWNER),
     Action.READ_PERMITS: _rule(*_SIGNED_IN, any_enterprise=(Role.ADMIN, Role.VERIFIER)),
     Action.MANAGE_PERMITS: _rule(*_ADMIN_OWNER),
+    # a verifier key only if it is a front's (checked by the route against its access form)
+    Action.READ_REGISTRY_FEED: _rule(Role.ADMIN, Role.VERIFIER),
+    Action.FILE_ACCESS_FORMS: _rule(Role.ADMIN, Role.VERIFIER),
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pyhanko.sign.timestamps import TimeStamper
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine
 from keystore import sm2
 from keystore.base import KeyStore
 from keystore.errors import KeystoreError
+from keystore.feed_key import FeedKey
 from keystore.masterkey import create_master_key_file, load_master_key
 from keystore.pki import InternalPki
 from keystore.sm2_pki import SUBDIR as SM2_SUBDIR
@@ -39,10 +41,12 @@ from storage.archive import Archive, archive_from_settings
 from storage.audit import AuditLog
 from storage.db import make_engine, migrate
 from storage.exports import ArchiveExports, ExportReports
+from storage.feed import FeedLog
 from storage.permits import SqlPermitRepository
 from storage.repository import SqlEnterpriseRepository
 
 from .deadline import Deadline
+from .feed import FeedPublisher
 from .flows import SignFlow
 from .license_desk import LicenseDesk
 from .observability import Metrics
@@ -83,6 +87,8 @@ class Container:
     #: the license PDF, check codes and the check page (issue 18)
     license_desk: LicenseDesk
     metrics: Metrics = field(default_factory=Metrics)
+    #: the signed registry feed for front systems (issue 19)
+    feed: FeedPublisher | None = None
 
     def archive_check(self) -> None:
         """Readiness of the archive: the object store answers."""
@@ -125,8 +131,14 @@ def initialise(settings: Settings) -> bool:
         pki.create()
     _sm2_pki(settings, soft).ensure()
     pki.ensure_authority(settings.registration_authority)
+    FeedKey(soft, pki, feed_key_dir(settings)).ensure()
     migrate(settings.db_url)
     return created
+
+
+def feed_key_dir(settings: Settings) -> Path:
+    """Where the registry feed's key reference and certificate live (issue 19)."""
+    return settings.pki_dir / "feed"
 
 
 def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> Container:
@@ -239,7 +251,9 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     national_sealer = NationalSealer(
         service, soft if settings.keystore == "soft" else None, sm2_stamper, clock=now
     )
-    return Container(
+    feed_key = FeedKey(soft, pki, feed_key_dir(settings))
+    feed_key.ensure()  # data dirs made before the feed get its key here, once
+    container = Container(
         settings,
         engine,
         soft,
@@ -272,6 +286,8 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
             clock=now,
         ),
     )
+    container.feed = FeedPublisher(FeedLog(engine), feed_key, pki, sm2_pki, revocation)
+    return container
 
 
 def _asn1(cert: Any) -> Any:

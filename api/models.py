@@ -77,6 +77,11 @@ class AccessForm(_Strict):
     application_system: str = Field(min_length=1, max_length=100, description="应用系统名称")
     endpoint: str = Field(min_length=1, max_length=200, description="域名或IP及端口")
     business_field: str = Field(min_length=1, max_length=100, description="业务领域")
+    front_system: bool = Field(
+        False,
+        description="前置系统: this key is a front system's, which reads the registry feed and "
+        "files its departments' access forms (issue 19)",
+    )
 
 
 class ApiKeyRequest(_Strict):
@@ -251,3 +256,11 @@ class SignOptions(_Strict):
 
 def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
+
+
+class AccessFiling(_Strict):
+    """A department's access form, filed by the front it registered at."""
+
+    front_key_id: str = Field(min_length=1, max_length=32, description="the key's id at the front")
+    name: str = Field(min_length=1, max_length=200)
+    access_form: AccessForm

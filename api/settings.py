@@ -240,6 +240,39 @@ class Settings(BaseSettings):
         description="how long a scan-to-check code (POST .../license-qr) stays valid, minutes",
     )
 
+    # -- front systems (前置系统, issue 19) ---------------------------------------------------
+    mode: Literal["centre", "front"] = Field(
+        "centre",
+        description="centre: the registry, sealing and verification; front: a verification "
+        "front system with a replica of the centre's registry, which seals nothing",
+    )
+    upstream_url: str | None = Field(None, description="front: the centre's base URL")
+    upstream_token: SecretStr | None = Field(
+        None,
+        description="front: a verifier key of the centre registered with the front's own access "
+        "form (front_system true), which may read the registry feed",
+    )
+    upstream_feed_certificate: Path | None = Field(
+        None,
+        description="front: the centre's feed certificate (PEM, 'GET /v1/registry/feed/"
+        "certificate' at the centre); unset: pinned on first contact",
+    )
+    feed_interval_seconds: float = Field(
+        5, gt=0, le=3600, description="front: how often the registry feed is pulled"
+    )
+    feed_batch_size: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="front: records per feed batch (a seal record carries its image, ~100 KB)",
+    )
+    registry_max_age: float = Field(
+        600,
+        gt=0,
+        description="front: seconds after which a replica not confirmed current makes every "
+        "verification say it could not confirm the current status",
+    )
+
     @property
     def db_url(self) -> str:
         if self.database_url:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -403,6 +404,38 @@ class InternalPki:
         self._certs[role] = cert
         self._retired.setdefault(role, []).append(old)
         return cert
+
+    def issue_service_certificate(
+        self, public_key: Any, common_name: str, *, usage: ObjectIdentifier
+    ) -> x509.Certificate:
+        """A certificate of the seal-issuing CA for one of the platform's own service keys
+        (the registry feed's, :mod:`keystore.feed_key`), with ``usage`` as its critical EKU."""
+        now = self._clock() - timedelta(minutes=5)
+        issuing = self.issuing
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, self._organisation),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            ]
+        )
+        return (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuing.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(
+                min(now + timedelta(days=365 * self.SERVICE_YEARS), issuing.not_valid_after_utc)
+            )
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(_leaf_usage(non_repudiation=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(_aki(issuing), critical=False)
+            .sign(self._store.private_key_for_pki(self._refs["issuing"]), hashes.SHA256())
+        )
 
     # -- the registration authority's seal (a platform seal) ------------------------------
 

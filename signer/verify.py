@@ -76,7 +76,7 @@ from seals.identity import identity_of
 from seals.model import Seal
 from seals.permits import PermitService
 from seals.policy import Revocation, SealVerdict, SigningTime, judge
-from seals.service import SealService
+from seals.registry_reader import RegistryLookup
 from seals.verdict import NoticeItem, expected_uscc, merge_notices
 from seals.vocab import CrlReason, DocumentFormat, Integrity, PadesLevel, SignatureType
 
@@ -131,7 +131,7 @@ class Verifier:
 
     def __init__(
         self,
-        seals: SealService,
+        seals: RegistryLookup,
         root: asn1_x509.Certificate,
         issuing: asn1_x509.Certificate,
         *,

@@ -52,7 +52,7 @@ from keystore.errors import EsealError
 from seals.errors import EnterpriseNotFound, SealNotFound
 from seals.kinds import SealKind
 from seals.model import Enterprise, Seal
-from seals.service import SealService
+from seals.registry_reader import RegistryLookup
 
 __all__ = ["PathCache", "RegistryCache", "RegistryView", "install"]
 
@@ -73,7 +73,7 @@ class _Generation:
 class RegistryCache:
     """The registry's facts, kept per revision (thread-safe)."""
 
-    def __init__(self, seals: SealService, *, max_entries: int = 4096) -> None:
+    def __init__(self, seals: RegistryLookup, *, max_entries: int = 4096) -> None:
         self._seals = seals
         self._max = max_entries
         self._lock = threading.Lock()

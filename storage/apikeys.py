@@ -17,6 +17,8 @@ from seals.audit import AuditEvent
 from .access_tables import ApiKeyRow
 from .audit import append_events
 from .db import WRITE, translate_errors
+from .feed import FeedKind
+from .repository import _bump_revision
 
 __all__ = ["ApiKey", "ApiKeyStore", "parse_token"]
 
@@ -140,6 +142,9 @@ class ApiKeyStore:
                 [AuditEvent("apikey.revoke", actor, uscc=row.uscc, detail={"key_id": key_id})],
                 now,
             )
+            if row.access_form is not None:
+                # a relying party's access ends at the front systems too (the registry feed)
+                _bump_revision(session, [(FeedKind.ACCESS, key_id)])
             return True
 
     def list(self) -> list[ApiKey]:

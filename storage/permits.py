@@ -19,6 +19,7 @@ from seals.permits import Permit, PermitDocument, PermitExists, PermitKind, Perm
 
 from .audit import append_events
 from .db import WRITE, translate_errors
+from .feed import FeedKind
 from .repository import _bump_revision
 from .tables import PermitDocumentRow, PermitRow
 
@@ -48,7 +49,7 @@ class SqlPermitRepository:
                 session.add(_row(permit))
                 session.flush()
                 append_events(session, [event])
-                _bump_revision(session)
+                _bump_revision(session, [(FeedKind.PERMIT, permit.id)])
         except IntegrityError as err:  # a concurrent add of the same type and number
             raise PermitExists(
                 f"{permit.uscc} has a {permit.kind.value} numbered {permit.number} already"
@@ -62,7 +63,7 @@ class SqlPermitRepository:
             _fill(row, permit)
             session.flush()
             append_events(session, [event])
-            _bump_revision(session)
+            _bump_revision(session, [(FeedKind.PERMIT, permit.id)])
 
     def permits(self, uscc: str) -> list[Permit]:
         with self._reading() as session:

@@ -26,6 +26,7 @@ from seals.model import Enterprise, ImageSource, RevocationReason, Seal, SealSta
 
 from .audit import append_events
 from .db import WRITE, StorageUnavailable, translate_errors
+from .feed import FeedKind, append_changes, seal_key
 from .outbox import emit_audited
 from .tables import EnterpriseRow, RegistryRevisionRow, SealRow, StatusChangeRow
 
@@ -91,7 +92,7 @@ class SqlEnterpriseRepository:
                 session.flush()
                 append_events(session, audit)
                 emit_audited(session, audit)  # the webhooks' outbox
-                _bump_revision(session)
+                _bump_revision(session, [(FeedKind.LICENSE, uscc), *_seal_changes(seals)])
         except IntegrityError as err:
             # a concurrent registration of the same USCC won the race after our check
             if self._exists(uscc):
@@ -134,7 +135,7 @@ class SqlEnterpriseRepository:
             session.flush()
             append_events(session, audit)
             emit_audited(session, audit)  # the webhooks' outbox
-            _bump_revision(session)
+            _bump_revision(session, [(FeedKind.LICENSE, uscc), *_seal_changes(seals)])
             return _to_enterprise(row, _history(session, uscc))
 
     # -- seals ---------------------------------------------------------------------------
@@ -195,7 +196,7 @@ class SqlEnterpriseRepository:
             session.flush()
             append_events(session, audit)
             emit_audited(session, audit)  # the webhooks' outbox
-            _bump_revision(session)
+            _bump_revision(session, _seal_changes(seals))
 
     @_storage_errors
     def revision(self) -> int:
@@ -243,9 +244,10 @@ class SqlEnterpriseRepository:
 _REVISION_SQL = f"SELECT revision FROM {RegistryRevisionRow.__tablename__} WHERE id = 1"
 
 
-def _bump_revision(session: Session) -> None:
+def _bump_revision(session: Session, changes: Iterable[tuple[FeedKind, str]] = ()) -> None:
     """Raise the registry's revision in the caller's transaction (the row is made by the
-    migration; a database missing it is one that was never migrated, and fails here)."""
+    migration; a database missing it is one that was never migrated, and fails here), then
+    append ``changes`` to the registry's feed (:mod:`storage.feed`) under the row's lock."""
     done = session.execute(
         update(RegistryRevisionRow)
         .where(RegistryRevisionRow.id == 1)
@@ -253,6 +255,11 @@ def _bump_revision(session: Session) -> None:
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise RuntimeError("the registry_revision row is missing: migrate the database")
+    append_changes(session, changes)
+
+
+def _seal_changes(seals: Iterable[Seal]) -> list[tuple[FeedKind, str]]:
+    return [(FeedKind.SEAL, seal_key(s.uscc, s.kind.value, s.version)) for s in seals]
 
 
 # -- mapping ---------------------------------------------------------------------------

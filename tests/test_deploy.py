@@ -48,3 +48,25 @@ def test_no_real_secrets_in_the_repository() -> None:
             value = line.split("=", 1)[1]
             assert value.startswith("REPLACE") or value.startswith("http") or value.isdigit()
     assert "deploy/eseal.env" in (ROOT / ".gitignore").read_text()
+
+
+@pytest.mark.slow
+def test_the_front_profile_runs_a_front_system_with_its_own_database(
+    compose: str, tmp_path: Path
+) -> None:
+    for name in ("docker-compose.yml", "Dockerfile"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
+    shutil.copy(tmp_path / "deploy" / "eseal.env.example", tmp_path / "deploy" / "eseal.env")
+    out = subprocess.run(
+        [compose, "--profile", "front", "config"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    services = yaml.safe_load(out.stdout)["services"]
+    front = services["front"]
+    assert front["environment"]["ESEAL_MODE"] == "front"
+    assert "@front-postgres:5432/" in front["environment"]["ESEAL_DATABASE_URL"]
+    assert "--mode" in front["command"] and "front" in front["command"]
+    assert "healthcheck" in services["front-postgres"]
+    # started only with --profile front
+    assert front["profiles"] == ["front"] == services["front-postgres"]["profiles"]

@@ -4,6 +4,7 @@ codes (see :mod:`api.cli.output`)."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -47,6 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.func is not cmd_serve:  # the server configures its own JSON logs
         _quiet_libraries()
+    # serve --mode front --upstream URL: the same as ESEAL_MODE and ESEAL_UPSTREAM_URL, which
+    # the server's processes (uvicorn's factory, balanced workers) read from the environment
+    if getattr(args, "mode", None):
+        os.environ["ESEAL_MODE"] = args.mode
+    if getattr(args, "upstream", None):
+        os.environ["ESEAL_UPSTREAM_URL"] = args.upstream
     try:
         from ..settings import Settings
 

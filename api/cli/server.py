@@ -17,6 +17,8 @@ __all__ = ["cmd_init", "cmd_serve", "register_init", "register_serve"]
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.mode == "front":
+        return _init_front(settings)
     from ..container import initialise
 
     created = initialise(settings)
@@ -26,6 +28,28 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         key, token = c.api_keys.create(role="admin", uscc=None, name="initial admin", actor="cli")
         out["admin_key"] = {**key.to_json(), "token": token}
         out["note"] = "the admin token is shown only now; store it safely"
+    print_json(out)
+    return EXIT_OK
+
+
+def _init_front(settings: Settings) -> int:
+    """A front system's data dir: its database and a first admin key; no keys, no PKI."""
+    from storage.apikeys import ApiKeyStore
+    from storage.db import make_engine
+
+    from ..front import initialise_front
+
+    initialise_front(settings)
+    engine = make_engine(settings.db_url)
+    try:
+        store = ApiKeyStore(engine)
+        out: dict[str, Any] = {"data_dir": str(settings.data_dir), "mode": "front"}
+        if not any(k.role == "admin" for k in store.list()):
+            key, token = store.create(role="admin", uscc=None, name="initial admin", actor="cli")
+            out["admin_key"] = {**key.to_json(), "token": token}
+            out["note"] = "the admin token is shown only now; store it safely"
+    finally:
+        engine.dispose()
     print_json(out)
     return EXIT_OK
 
@@ -88,6 +112,15 @@ def register_serve(sub: Subparsers) -> None:
         default=1,
         help="worker processes (default %(default)s); with more than one, this process accepts "
         "and hands each connection to the worker with the fewest open connections",
+    )
+    s.add_argument(
+        "--mode",
+        choices=("centre", "front"),
+        help="centre (the default), or a front system (前置系统) that verifies against a "
+        "replica of the centre's registry and seals nothing (ESEAL_MODE)",
+    )
+    s.add_argument(
+        "--upstream", metavar="URL", help="a front's centre, its base URL (ESEAL_UPSTREAM_URL)"
     )
     # internal: a worker of the balancing parent, serving the socket pair end FD
     s.add_argument("--balanced-worker", type=int, metavar="FD", help=argparse.SUPPRESS)

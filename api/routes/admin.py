@@ -34,7 +34,11 @@ async def create_key(body: ApiKeyRequest, c: ContainerDep, who: KeyManager) -> d
     if body.uscc:
         validate_uscc(body.uscc)
         await run_in_threadpool(c.seals.enterprise, body.uscc)  # must be registered
-    form = body.access_form.model_dump(mode="json") if body.access_form else None
+    form = (
+        body.access_form.model_dump(mode="json", exclude_defaults=True)
+        if body.access_form
+        else None
+    )
     key, token = await run_in_threadpool(
         lambda: c.api_keys.create(
             role=body.role, uscc=body.uscc, name=body.name, actor=who.key_id, access_form=form

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from seals.verdict import expected_uscc
 from signer.core import InvalidPdf
@@ -25,39 +25,17 @@ from ..auth import Action, OptionalPrincipal, Principal, allowed
 from ..deps import ContainerDep
 from ..errors import InvalidRequest, Unauthorized
 from ..flows import options_json, to_sealing_options
+from ..freshness import stamp
 from ..models import SignOptions
 from ..problems import problem_answer
 from ..raw_body import OPTIONS_HEADER, is_raw, raw_fields, read_raw_body
 from ..responses import PROBLEM_RESPONSES, file_answer, pdf_response
+from ..uploads import form_parts as _form_parts
+from ..uploads import form_upload as _form_upload
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
 Sealer = Annotated[Principal, allowed(Action.SEAL_DOCUMENTS)]
-
-
-async def _form_upload(request: Request) -> tuple[UploadFile, dict[str, str]]:
-    """The uploaded ``file`` (spooled to disk when large) and the other (text) fields."""
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise InvalidRequest(
-            "send multipart/form-data with the PDF in the part 'file'", code="invalid_upload"
-        )
-    form = await request.form(max_files=1, max_fields=10)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise InvalidRequest(
-            "the multipart part 'file' (the PDF) is missing", code="invalid_upload"
-        )
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    return upload, fields
-
-
-async def _form_parts(request: Request) -> tuple[bytes, dict[str, str]]:
-    """The uploaded ``file``'s bytes and the other (text) fields of a multipart form."""
-    upload, fields = await _form_upload(request)
-    try:
-        return await upload.read(), fields
-    finally:
-        await upload.close()
 
 
 #: the text fields of the forms, which a raw body's query (or header) gives instead
@@ -356,7 +334,8 @@ async def verify(
             c.deadline.run, lambda: asyncio.run(c.verifier.report(pdf, expect))
         )
     c.metrics.verifications.labels("true" if typed.valid else "false").inc()
-    report = typed.to_json()
+    now = datetime.now(UTC)  # the centre reads its own registry: current as of now
+    report = stamp(typed.to_json(), now, now=now, max_age=None)
     if fmt == "html":
         from ..report_html import render_report, seal_image_lookup
 

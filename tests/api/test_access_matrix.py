@@ -29,7 +29,7 @@ from asn1crypto import tsp as asn1_tsp
 from asn1crypto import x509 as asn1_x509
 from sqlalchemy import text
 
-from helpers import OTHER_USCC, USCC, Api, license_data
+from helpers import OTHER_USCC, ROOT, USCC, Api, license_data
 from invoices import invoice, invoice_xml
 from pdfs import simple_pdf
 
@@ -609,6 +609,40 @@ ROUTES: list[Route] = [
         _same(_NO_PERMIT, "admin", "own", "verifier"),
     ),
     Route("GET", "/metrics", dict, _same(Answer(200, "text/plain", _metrics), *EVERYONE)),
+]
+
+
+# -- front systems (issue 19): the registry feed and the filings of access forms ---------
+
+
+def _feed_batch(api: Api, who: str | None, r: httpx.Response) -> None:
+    batch = json.loads(r.content)
+    assert batch["after"] == 0 and r.headers["eseal-feed-signature"]
+    assert {c["key"] for c in batch["changes"] if c["kind"] == "license"} >= {USCC, OTHER_USCC}
+
+
+def _filed(api: Api, who: str | None, r: httpx.Response) -> None:
+    assert r.json()["role"] == "verifier" and "token" not in r.json()
+
+
+_FORM = json.loads((ROOT / "examples" / "access-form.json").read_text(encoding="utf-8"))
+
+# a verifier key of a relying party (no front_system in its access form) is refused like the
+# roles that may not use the routes at all
+ROUTES += [
+    Route("GET", "/v1/registry/feed", dict, _same(Answer(200, check=_feed_batch), "admin")),
+    Route(
+        "GET",
+        "/v1/registry/feed/certificate",
+        dict,
+        _same(Answer(200, "application/x-pem-file"), *EVERYONE),
+    ),
+    Route(
+        "POST",
+        "/v1/access-forms",
+        lambda: {"json": {"front_key_id": "k1", "name": "税务局", "access_form": _FORM}},
+        _same(Answer(201, check=_filed), "admin"),
+    ),
 ]
 
 
