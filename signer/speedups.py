@@ -65,7 +65,11 @@ def read_hex_string_from_stream(stream: Any) -> Any:
             break
         parts.append(chunk)
         length += len(chunk)
-    digits = b"".join(parts).translate(None, _WHITESPACE)
+    raw = b"".join(parts)
+    if b"%" in raw:  # a comment: pyHanko skips it to the end of its line, ">" included
+        stream.seek(start - 1)
+        return ORIGINAL_READ_HEX(stream)
+    digits = raw.translate(None, _WHITESPACE)
     if not _HEX.fullmatch(digits):
         bad = re.search(rb"[^0-9A-Fa-f]", digits)
         raise PdfStreamError("Unexpected token in hex string: " + repr(bad.group() if bad else b""))

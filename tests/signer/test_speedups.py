@@ -48,7 +48,9 @@ def test_same_as_pyhanko_on_garbage(body: bytes) -> None:
         assert a == b
 
 
-@pytest.mark.parametrize("data", [b"<41424>", b"<4 1 4 2>", b"<>", b"<4142", b"<41zz>"])
+@pytest.mark.parametrize(
+    "data", [b"<41424>", b"<4 1 4 2>", b"<>", b"<4142", b"<41zz>", b"<%\n>", b"<41%>\n42>", b"<41%"]
+)
 def test_edge_cases(data: bytes) -> None:
     a, b = _both(data + TAIL)
     assert a[0] == b[0] and (a[0] == "error" or a == b)
