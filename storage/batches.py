@@ -47,9 +47,7 @@ from seals.errors import ErrorKind, EsealError
 from seals.vocab import DocumentFormat
 
 from .archive import Archive
-
-# the archive export's constant-memory ZIP writer
-from .archive.export import FLUSH_AT, ExportSummary, _entry, _Sink
+from .archive.export import FLUSH_AT, ZipSink, zip_entry
 from .archive.model import EXTENSIONS, ArchiveStatus
 from .archive.store import CHUNK_SIZE
 from .db import WRITE, translate_errors
@@ -730,7 +728,7 @@ def result_zip(
     """
     batch = store.get(batch_id)
     started = (now or datetime.now(UTC)).astimezone(UTC)
-    sink = _Sink(ExportSummary())
+    sink = ZipSink()
     taken = {"results.json"}
     with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
         with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:
@@ -742,7 +740,7 @@ def result_zip(
                     record = archive.record(item.archive_id)
                     if record.status is ArchiveStatus.OK:
                         entry["path"] = _zip_name(item, taken)
-                        info = _entry(entry["path"], record.created_at, record.size, 1)
+                        info = zip_entry(entry["path"], record.created_at, record.size, 1)
                         with archive.open(record) as reader, zf.open(info, "w") as out:
                             for chunk in reader.chunks(CHUNK_SIZE):
                                 out.write(chunk)
@@ -757,7 +755,7 @@ def result_zip(
             closing = b"\n  ]\n}\n"
             size = len(opening) + spool.tell() + len(closing)
             spool.seek(0)
-            with zf.open(_entry("results.json", started, size, 6), "w") as out:
+            with zf.open(zip_entry("results.json", started, size, 6), "w") as out:
                 out.write(opening)
                 while block := spool.read(CHUNK_SIZE):
                     out.write(block)
