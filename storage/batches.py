@@ -297,6 +297,19 @@ _ITEM_COLUMNS = (
 )
 
 
+def _keys(keys: Sequence[tuple[str, int]]) -> ColumnElement[bool]:
+    """The files ``keys`` (batch id, position): ``position IN (...)`` per batch."""
+    positions: dict[str, list[int]] = {}
+    for batch_id, position in keys:
+        positions.setdefault(batch_id, []).append(position)
+    return or_(
+        *(
+            and_(BatchItemRow.batch_id == b, BatchItemRow.position.in_(p))
+            for b, p in positions.items()
+        )
+    )
+
+
 def _item(row: Any) -> BatchItem:
     return BatchItem(
         position=row.position,
@@ -461,22 +474,38 @@ class BatchStore:
         )
 
     def claim(
-        self, worker: str, *, lease: timedelta, max_attempts: int, limit: int = 1
+        self,
+        worker: str,
+        *,
+        lease: timedelta,
+        max_attempts: int,
+        limit: int = 1,
+        look_first: bool = True,
     ) -> list[ClaimedItem]:
-        """Up to ``limit`` files for ``worker`` to seal, held until ``now + lease``.
+        """Up to ``limit`` files for ``worker`` to seal, held until ``now + lease``, taken in
+        one transaction (a group of files costs the round trips of one).
 
         Queued files come first in batch order, with files whose lease ran out among them.
         A file claimed ``max_attempts`` times already is failed as ``processing_abandoned``
-        instead.  Empty when there is nothing to do (found without taking the write lock).
+        instead.  Empty when there is nothing to do; ``look_first`` finds that out without
+        taking the write lock (an idle worker's poll), a busy worker skips the look.
+
+        Each file is taken by one worker only: on PostgreSQL the candidates are read ``FOR
+        UPDATE SKIP LOCKED``, so concurrent claimers pass each other's rows by; on SQLite the
+        transaction holds the write lock.  Either way the update takes only rows that are
+        still claimable, and the files returned are those the update gave this worker.
         """
         now = self.clock()
-        with translate_errors(), self._read.begin() as session:
-            if (
-                session.scalar(select(BatchItemRow.position).where(self._claimable(now)).limit(1))
-                is None
-            ):
-                return []
-        claimed: list[ClaimedItem] = []
+        if look_first:
+            with translate_errors(), self._read.begin() as session:
+                if (
+                    session.scalar(
+                        select(BatchItemRow.position).where(self._claimable(now)).limit(1)
+                    )
+                    is None
+                ):
+                    return []
+        until = now + lease
         with translate_errors(), self._write.begin() as session:
             candidates = session.execute(
                 select(BatchItemRow.batch_id, BatchItemRow.position, BatchItemRow.attempts)
@@ -485,56 +514,70 @@ class BatchStore:
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
+            wanted: list[tuple[str, int]] = []
             for batch_id, position, attempts in candidates:
-                if attempts >= max_attempts:
-                    self._settle(
-                        session,
-                        batch_id,
-                        position,
-                        None,
-                        now,
-                        failed=True,
-                        values={
-                            "code": ABANDONED,
-                            "detail": f"given up after {attempts} attempts: the workers "
-                            "sealing it stopped before they finished",
-                        },
-                    )
+                if attempts < max_attempts:
+                    wanted.append((batch_id, position))
                     continue
-                session.execute(
-                    update(BatchItemRow)
-                    .where(BatchItemRow.batch_id == batch_id, BatchItemRow.position == position)
-                    .values(
-                        status=ItemStatus.RUNNING.value,
-                        worker=worker,
-                        lease_until=now + lease,
-                        not_before=None,
-                        attempts=attempts + 1,
-                    )
+                self._settle(
+                    session,
+                    batch_id,
+                    position,
+                    None,
+                    now,
+                    failed=True,
+                    values={
+                        "code": ABANDONED,
+                        "detail": f"given up after {attempts} attempts: the workers "
+                        "sealing it stopped before they finished",
+                    },
                 )
-                found = session.execute(
-                    select(
-                        BatchItemRow.name,
-                        BatchItemRow.options,
-                        BatchItemRow.input,
-                        BatchRow.uscc,
-                        BatchRow.principal,
-                    )
-                    .join(BatchRow, BatchRow.id == BatchItemRow.batch_id)
-                    .where(BatchItemRow.batch_id == batch_id, BatchItemRow.position == position)
-                ).one()
-                claimed.append(
-                    ClaimedItem(
-                        batch_id=batch_id,
-                        position=position,
-                        uscc=found.uscc,
-                        principal=found.principal,
-                        name=found.name,
-                        options=found.options,
-                        data=found.input or b"",
-                        attempts=attempts + 1,
-                    )
+            if not wanted:
+                return []
+            session.execute(
+                update(BatchItemRow)
+                .where(_keys(wanted), self._claimable(now))
+                .values(
+                    status=ItemStatus.RUNNING.value,
+                    worker=worker,
+                    lease_until=until,
+                    not_before=None,
+                    attempts=BatchItemRow.attempts + 1,
                 )
+            )
+            found = session.execute(
+                select(
+                    BatchItemRow.batch_id,
+                    BatchItemRow.position,
+                    BatchItemRow.attempts,
+                    BatchItemRow.name,
+                    BatchItemRow.options,
+                    BatchItemRow.input,
+                    BatchRow.uscc,
+                    BatchRow.principal,
+                )
+                .join(BatchRow, BatchRow.id == BatchItemRow.batch_id)
+                .where(
+                    _keys(wanted),
+                    BatchItemRow.worker == worker,
+                    BatchItemRow.status == ItemStatus.RUNNING.value,
+                    BatchItemRow.lease_until == until,
+                )
+                .order_by(BatchItemRow.batch_id, BatchItemRow.position)
+            ).all()
+            claimed = [
+                ClaimedItem(
+                    batch_id=row.batch_id,
+                    position=row.position,
+                    uscc=row.uscc,
+                    principal=row.principal,
+                    name=row.name,
+                    options=row.options,
+                    data=row.input or b"",
+                    attempts=row.attempts,
+                )
+                for row in found
+            ]
             started = {c.batch_id for c in claimed}
             if started:
                 session.execute(
@@ -549,7 +592,7 @@ class BatchStore:
         return and_(
             BatchItemRow.worker == worker,
             BatchItemRow.status == ItemStatus.RUNNING.value,
-            or_(*(and_(BatchItemRow.batch_id == b, BatchItemRow.position == p) for b, p in keys)),
+            _keys(keys),
         )
 
     def renew(self, worker: str, keys: Sequence[tuple[str, int]], lease: timedelta) -> int:
@@ -611,10 +654,24 @@ class BatchStore:
         size: int,
         format: DocumentFormat,
         notices: Sequence[tuple[str, str]] = (),
+        session: Session | None = None,
     ) -> bool:
         """Record a sealed file; False if ``worker`` no longer held it (another worker has
-        it, and will find the same archived document under the file's idempotency key)."""
-        with translate_errors(), self._write.begin() as session:
+        it, and will find the same archived document under the file's idempotency key).
+
+        ``session``: the caller's transaction to record it in (the worker's is the one of
+        the file's archive row, so that the two commit together); else one of its own."""
+        values = {
+            "archive_id": archive_id,
+            "sha256": sha256,
+            "size": size,
+            "format": format.value,
+            "notices": [{"code": c, "message": m} for c, m in notices],
+            "code": None,
+            "detail": None,
+        }
+
+        def settle(session: Session) -> bool:
             return self._settle(
                 session,
                 item.batch_id,
@@ -622,16 +679,13 @@ class BatchStore:
                 worker,
                 self.clock(),
                 failed=False,
-                values={
-                    "archive_id": archive_id,
-                    "sha256": sha256,
-                    "size": size,
-                    "format": format.value,
-                    "notices": [{"code": c, "message": m} for c, m in notices],
-                    "code": None,
-                    "detail": None,
-                },
+                values=values,
             )
+
+        if session is not None:
+            return settle(session)
+        with translate_errors(), self._write.begin() as own:
+            return settle(own)
 
     def fail(self, item: ClaimedItem, worker: str, *, code: str, detail: str) -> bool:
         """Record a file that was refused or failed; False if the lease was lost."""
