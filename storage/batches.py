@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import itertools
 import json
 import tempfile
 import zipfile
@@ -48,7 +49,7 @@ from seals.vocab import DocumentFormat
 
 from .archive import Archive
 from .archive.export import FLUSH_AT, ZipSink, zip_entry
-from .archive.model import EXTENSIONS, ArchiveStatus
+from .archive.model import EXTENSIONS, ArchiveRecord, ArchiveStatus
 from .archive.store import CHUNK_SIZE
 from .db import WRITE, translate_errors
 from .idempotency import IdempotencyConflict
@@ -771,6 +772,27 @@ def _zip_name(item: BatchItem, taken: set[str]) -> str:
     return name
 
 
+def _with_records(
+    archive: Archive, items: Iterator[BatchItem]
+) -> Iterator[tuple[BatchItem, ArchiveRecord | None]]:
+    """Each item with the archive record of its sealed file (None if it has none), the
+    records read a page of items at a time."""
+    page: list[BatchItem] = []
+    for item in itertools.chain(items, [None]):
+        if item is not None:
+            page.append(item)
+            if len(page) < _PAGE:
+                continue
+        ids = [i.archive_id for i in page if i.status is ItemStatus.DONE and i.archive_id]
+        records = archive.records(ids)
+        for each in page:
+            if each.status is not ItemStatus.DONE or each.archive_id is None:
+                yield each, None
+            else:  # a record gone since (it cannot be): archive_not_found, as one by one
+                yield each, records.get(each.archive_id) or archive.record(each.archive_id)
+        page = []
+
+
 def result_zip(
     store: BatchStore, archive: Archive, batch_id: str, *, now: datetime | None = None
 ) -> Iterator[bytes]:
@@ -787,18 +809,16 @@ def result_zip(
     with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
         with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:
             first = True
-            for item in store.items(batch_id):
+            for item, record in _with_records(archive, store.items(batch_id)):
                 entry = item.to_json()
                 entry["path"] = None
-                if item.status is ItemStatus.DONE and item.archive_id is not None:
-                    record = archive.record(item.archive_id)
-                    if record.status is ArchiveStatus.OK:
-                        entry["path"] = _zip_name(item, taken)
-                        info = zip_entry(entry["path"], record.created_at, record.size, 1)
-                        with archive.open(record) as reader, zf.open(info, "w") as out:
-                            for chunk in reader.chunks(CHUNK_SIZE):
-                                out.write(chunk)
-                                yield from sink.take(FLUSH_AT)
+                if record is not None and record.status is ArchiveStatus.OK:
+                    entry["path"] = _zip_name(item, taken)
+                    info = zip_entry(entry["path"], record.created_at, record.size, 1)
+                    with archive.open(record) as reader, zf.open(info, "w") as out:
+                        for chunk in reader.chunks(CHUNK_SIZE):
+                            out.write(chunk)
+                            yield from sink.take(FLUSH_AT)
                 spool.write(b"" if first else b",\n")
                 spool.write(json.dumps(entry, ensure_ascii=False).encode())
                 first = False
