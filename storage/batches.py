@@ -545,6 +545,7 @@ class BatchStore:
                     not_before=None,
                     attempts=BatchItemRow.attempts + 1,
                 )
+                .execution_options(synchronize_session=False)
             )
             found = session.execute(
                 select(
@@ -734,17 +735,26 @@ class BatchStore:
                 finished_at=now,
                 **values,
             )
+            .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
         counter = BatchRow.failed if failed else BatchRow.done
         # the row lock of this update orders the batch's finishers: each sees the counts
         # of those before it, so exactly one of them finishes the batch
-        session.execute(
-            update(BatchRow).where(BatchRow.id == batch_id).values({counter: counter + 1})
-        )
-        row = session.execute(select(BatchRow).where(BatchRow.id == batch_id)).scalar_one()
-        if row.done + row.failed == row.total and row.status != BatchStatus.DONE.value:
+        counts = session.execute(
+            update(BatchRow)
+            .where(BatchRow.id == batch_id)
+            .values({counter: counter + 1})
+            .returning(BatchRow.done, BatchRow.failed, BatchRow.total, BatchRow.status)
+            .execution_options(synchronize_session=False)
+        ).one()
+        if counts.done + counts.failed == counts.total and counts.status != BatchStatus.DONE.value:
+            row = session.execute(
+                select(BatchRow)
+                .where(BatchRow.id == batch_id)
+                .execution_options(populate_existing=True)
+            ).scalar_one()
             row.status = BatchStatus.DONE.value
             row.finished_at = now
             row.started_at = row.started_at or now
