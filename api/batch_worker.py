@@ -5,12 +5,12 @@ lifespan); the queue is in the database (:mod:`storage.batches`), so the process
 host share it and a batch outlives the process that accepted it.
 
 The threads of a process share a small local queue: when it runs dry, one of them claims a
-group of files (twice as many as there are threads) under a lease in one transaction, so a
-file costs a fraction of a claim's round trips and the processes take turns at the database
-instead of queueing there.  Each file is sealed through the sign flow exactly as ``POST
-/v1/sign`` would for the API key that queued it: the same checks, the same time limits, the
-archive row and its audit entries committed together, and the file's result recorded in that
-same transaction (:meth:`storage.batches.BatchStore.finish_in`).  The file's own
+group of files (four per thread) under a lease in one transaction, so that a file costs a
+fraction of a claim's round trips and every process works the queue at once.  Each file is
+sealed through the sign flow exactly as ``POST /v1/sign`` would for the API key that queued
+it: the same checks, the same time limits, the archive row and its audit entries committed
+together, and the file's result recorded in that same transaction
+(:meth:`storage.batches.BatchStore.finish` with the flow's session).  The file's own
 ``Idempotency-Key`` (:func:`storage.batches.item_key`) makes a second attempt after a crash
 answer with the document the first one archived, never a second one.  A heartbeat renews the
 leases of the files in hand (those waiting in the local queue too); when the process dies
@@ -97,7 +97,7 @@ class BatchWorker:
         on_sealed: Callable[[SealedDocument], None] | None = None,
         group: int | None = None,
     ) -> None:
-        """``group``: files claimed at once (default: twice ``threads``)."""
+        """``group``: files claimed at once (default: four times ``threads``)."""
         self.store = store
         self._flow = flow
         self._api_keys = api_keys
@@ -106,7 +106,7 @@ class BatchWorker:
         self._poll = poll_seconds
         self._max_attempts = max_attempts
         self._on_sealed = on_sealed
-        self._group = max(1, group if group is not None else 2 * threads)
+        self._group = max(1, group if group is not None else 4 * threads)
         #: this worker's name in the queue's ``worker`` column
         self.id = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
         #: the files this worker holds: claimed, waiting in ``_ready`` or being sealed
