@@ -566,6 +566,16 @@ class BatchStore:
                 )
                 .execution_options(synchronize_session=False)
             )
+            session.execute(
+                update(BatchRow)
+                .where(BatchRow.id.in_({b for b, _ in wanted}))
+                .where(BatchRow.status == BatchStatus.QUEUED.value)
+                .values(status=BatchStatus.RUNNING.value, started_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        # the files are this worker's now (its lease): their uploads are read after the
+        # write lock is given back, not while every other writer waits for it
+        with translate_errors(), self._read.begin() as session:
             found = session.execute(
                 select(
                     BatchItemRow.batch_id,
@@ -586,26 +596,19 @@ class BatchStore:
                 )
                 .order_by(BatchItemRow.batch_id, BatchItemRow.position)
             ).all()
-            claimed = [
-                ClaimedItem(
-                    batch_id=row.batch_id,
-                    position=row.position,
-                    uscc=row.uscc,
-                    principal=row.principal,
-                    name=row.name,
-                    options=row.options,
-                    data=row.input or b"",
-                    attempts=row.attempts,
-                )
-                for row in found
-            ]
-            started = {c.batch_id for c in claimed}
-            if started:
-                session.execute(
-                    update(BatchRow)
-                    .where(BatchRow.id.in_(started), BatchRow.status == BatchStatus.QUEUED.value)
-                    .values(status=BatchStatus.RUNNING.value, started_at=now)
-                )
+        claimed = [
+            ClaimedItem(
+                batch_id=row.batch_id,
+                position=row.position,
+                uscc=row.uscc,
+                principal=row.principal,
+                name=row.name,
+                options=row.options,
+                data=row.input or b"",
+                attempts=row.attempts,
+            )
+            for row in found
+        ]
         return claimed
 
     @staticmethod
