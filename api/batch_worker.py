@@ -270,10 +270,12 @@ class BatchWorker:
             )
             return
         try:
-            if not recorded:  # a replay: the document an earlier attempt archived
+            # a replay (the document an earlier or a concurrent attempt archived) made no row
+            # of its own, or the row it tried was rolled back: recorded on its own
+            if done.replayed or not recorded:
                 assert done.archive_id is not None  # the flow archives before it returns
                 archived = Archived(done.archive_id, done.sha256, done.size, done.format)
-                recorded.append(self._record(item, archived, None))
+                recorded[:] = [self._record(item, archived, None)]
         except EsealError as exc:  # archived; the next attempt finds it by its key
             self._failed(item, exc)
             return
