@@ -4,10 +4,12 @@ A batch (``POST /v1/batches``) is written in one transaction: its row and one ro
 each with the file's bytes and its options.  The queue is the ``batch_items`` table itself,
 so it survives a restart and every worker process, of any host, takes files from it:
 
-* :meth:`BatchStore.claim` takes the next queued file in batch order under a lease
-  (``worker``, ``lease_until``).  On PostgreSQL the candidates are read ``FOR UPDATE SKIP
-  LOCKED``, so concurrent workers never wait for or take the same file; on SQLite the claim
-  is a writing transaction (``BEGIN IMMEDIATE``), which admits one claimer at a time.
+* :meth:`BatchStore.claim` takes the next queued files in batch order, a group at a time in
+  one transaction, under a lease (``worker``, ``lease_until``).  On PostgreSQL the
+  candidates are read ``FOR UPDATE SKIP LOCKED``, so concurrent workers never wait for or
+  take the same file; on SQLite the claim is a writing transaction (``BEGIN IMMEDIATE``),
+  which admits one claimer at a time; either way the update takes only files still
+  claimable.  The uploads are read after the claim commits.
 * The worker renews the lease of each file it holds (:meth:`BatchStore.renew`) while it
   works.  A file whose lease ran out (its process died) is claimed again by anyone; after
   ``max_attempts`` claims it is given up (``processing_abandoned``), so that a document
@@ -15,7 +17,8 @@ so it survives a restart and every worker process, of any host, takes files from
 * :meth:`BatchStore.finish` and :meth:`BatchStore.fail` record the result only if the lease
   is still the worker's, count it on the batch row (whose row lock orders concurrent
   finishers) and, for the last file, mark the batch ``done`` in the same transaction, where
-  :attr:`BatchStore.on_complete` may write more (an outbox event).
+  :attr:`BatchStore.on_complete` may write more (an outbox event).  The worker records a
+  sealed file in the transaction of its archive row (``finish(..., session=...)``).
 
 Sealing a file twice is prevented above this module: the worker seals through the sign
 flow with an ``Idempotency-Key`` of the file (:func:`item_key`), whose record commits with
@@ -23,7 +26,8 @@ the archive row, so a file claimed again after its archive row committed gets th
 back instead of a second one.
 
 :func:`result_zip` streams the sealed files of a batch and ``results.json`` as one ZIP in
-constant memory, with the archive export's writer (:mod:`storage.archive.export`).
+constant memory, with the archive export's writer (:mod:`storage.archive.export`); the
+archive records of its files are read a page at a time.
 """
 
 from __future__ import annotations
