@@ -37,8 +37,8 @@ import hashlib
 import itertools
 import json
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,10 +52,9 @@ from seals.errors import ErrorKind, EsealError
 from seals.vocab import DocumentFormat
 
 from .archive import Archive
-from .archive.export import FLUSH_AT
+from .archive.export import FLUSH_AT, ZipSink, zip_entry
 from .archive.model import EXTENSIONS, ArchiveRecord, ArchiveStatus
 from .archive.store import CHUNK_SIZE
-from .archive.zipstream import Member, ParallelZip
 from .db import WRITE, translate_errors
 from .idempotency import IdempotencyConflict
 from .tables import BatchItemRow, BatchRow
@@ -81,8 +80,6 @@ RESULT_FORMAT = "eseal-batch-result/1"
 ABANDONED = "processing_abandoned"
 #: items read per query when a batch is listed or zipped
 _PAGE = 500
-#: threads that deflate the files of a result ZIP
-ZIP_THREADS = 2
 #: files of a new batch are inserted in groups of about this many bytes
 _INSERT_BYTES = 8 * 1024 * 1024
 
@@ -832,62 +829,46 @@ def _with_records(
         page = []
 
 
-def _document(archive: Archive, name: str, record: ArchiveRecord) -> Member:
-    """A sealed file as a member of the result ZIP, read from the archive (SHA-256 checked)."""
-
-    def chunks() -> Iterator[bytes]:
-        with archive.open(record) as reader:
-            yield from reader.chunks(CHUNK_SIZE)
-
-    return Member(name, record.created_at, record.size, lambda: archive.read(record), chunks)
-
-
 def result_zip(
     store: BatchStore, archive: Archive, batch_id: str, *, now: datetime | None = None
 ) -> Iterator[bytes]:
     """The sealed files of a batch (read from the archive, SHA-256 checked as they stream)
     and ``results.json`` (the batch and every file's result), as ZIP byte chunks.
 
-    Blocking I/O: iterate it in a worker thread.  The files are deflated on two threads
-    (:class:`~storage.archive.zipstream.ParallelZip`: a bounded amount ahead of the stream,
-    a large file streamed in 64 KiB pieces) and the results are spooled to a temporary file,
-    so memory stays bounded whatever the batch.
+    Blocking I/O: iterate it in a worker thread.  Each file is read in 64 KiB pieces and the
+    results are spooled to a temporary file, so memory stays constant whatever the batch.
     """
     batch = store.get(batch_id)
     started = (now or datetime.now(UTC)).astimezone(UTC)
+    sink = ZipSink()
     taken = {"results.json"}
-    with (
-        tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool,
-        ThreadPoolExecutor(ZIP_THREADS, thread_name_prefix="eseal-zip") as pool,
-    ):
-        out = ParallelZip(pool, flush_at=FLUSH_AT)
-
-        def documents() -> Iterator[Member]:
+    with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
+        with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:
             first = True
             for item, record in _with_records(archive, store.items(batch_id)):
                 entry = item.to_json()
                 entry["path"] = None
                 if record is not None and record.status is ArchiveStatus.OK:
                     entry["path"] = _zip_name(item, taken)
-                    yield _document(archive, entry["path"], record)
+                    info = zip_entry(entry["path"], record.created_at, record.size, 1)
+                    with archive.open(record) as reader, zf.open(info, "w") as out:
+                        for chunk in reader.chunks(CHUNK_SIZE):
+                            out.write(chunk)
+                            yield from sink.take(FLUSH_AT)
                 spool.write(b"" if first else b",\n")
                 spool.write(json.dumps(entry, ensure_ascii=False).encode())
                 first = False
-
-        yield from out.write(documents())
-        head = {"format": RESULT_FORMAT, "created_at": _iso(started), "batch": batch.to_json()}
-        opening = (
-            json.dumps(head, ensure_ascii=False, indent=2)[:-2].encode() + b',\n  "files": [\n'
-        )
-        closing = b"\n  ]\n}\n"
-        size = len(opening) + spool.tell() + len(closing)
-        spool.seek(0)
-
-        def results() -> Iterator[bytes]:
-            yield opening
-            while block := spool.read(CHUNK_SIZE):
-                yield block
-            yield closing
-
-        yield from out.write([Member("results.json", started, size, None, results)])
-        yield from out.close()
+            head = {"format": RESULT_FORMAT, "created_at": _iso(started), "batch": batch.to_json()}
+            opening = (
+                json.dumps(head, ensure_ascii=False, indent=2)[:-2].encode() + b',\n  "files": [\n'
+            )
+            closing = b"\n  ]\n}\n"
+            size = len(opening) + spool.tell() + len(closing)
+            spool.seek(0)
+            with zf.open(zip_entry("results.json", started, size, 6), "w") as out:
+                out.write(opening)
+                while block := spool.read(CHUNK_SIZE):
+                    out.write(block)
+                    yield from sink.take(FLUSH_AT)
+                out.write(closing)
+        yield from sink.take()

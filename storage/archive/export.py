@@ -60,7 +60,6 @@ __all__ = [
     "export_zip",
     "verdict_of",
     "zip_entry",
-    "zip_time",
 ]
 
 #: ``format`` of manifest.json (2: files named by reference or original name, verdicts)
@@ -129,8 +128,7 @@ class ZipSink:
             yield out
 
 
-def zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
-    """A ZIP member's date and time fields: ``moment`` in China time, within 1980–2107."""
+def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
     local = moment.astimezone(CHINA_TIME)
     year = min(max(local.year, 1980), 2107)
     return (year, local.month, local.day, local.hour, local.minute, local.second)
@@ -140,7 +138,7 @@ def zip_entry(name: str, moment: datetime, size: int, level: int) -> zipfile.Zip
     """A read-only member ``name`` dated ``moment`` (China time, as the archive's files are),
     deflated at ``level``; ``size``, its uncompressed size, lets zipfile choose ZIP64 up front
     for a large member it streams."""
-    info = zipfile.ZipInfo(name, date_time=zip_time(moment))
+    info = zipfile.ZipInfo(name, date_time=_zip_time(moment))
     info.compress_type = zipfile.ZIP_DEFLATED
     info._compresslevel = level  # type: ignore[attr-defined]  # no public setter before 3.13
     info.file_size = size  # lets zipfile choose ZIP64 for a large entry up front
