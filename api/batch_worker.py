@@ -92,7 +92,7 @@ class BatchWorker:
         *,
         threads: int = 1,
         lease_seconds: float = 60.0,
-        poll_seconds: float = 1.0,
+        poll_seconds: float = 0.25,
         max_attempts: int = 5,
         on_sealed: Callable[[SealedDocument], None] | None = None,
         group: int | None = None,
