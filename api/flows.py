@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -50,11 +50,31 @@ from .deadline import Deadline
 from .models import CrossPageSpec, ReserveSpec, SealSpec, SignOptions
 
 __all__ = [
+    "Archived",
     "IdempotencyConflict",
     "SealedDocument",
     "SignFlow",
+    "WithRow",
     "to_sealing_options",
 ]
+
+
+@dataclass(frozen=True)
+class Archived:
+    """A sealed document as its archive row records it (what :data:`WithRow` is told)."""
+
+    archive_id: str
+    sha256: str
+    size: int
+    format: DocumentFormat
+    #: the placements' notices, as :attr:`SealedDocument.notices`
+    notices: tuple[tuple[str, str], ...] = ()
+
+
+#: ``with_row(session, archived)``: more writes of the caller in the transaction of the new
+#: archive row, so that they commit with it or not at all (a batch file's result); not
+#: called when the answer is a replay, which made no new row
+WithRow = Callable[[Session, Archived], None]
 
 
 @dataclass(frozen=True)
@@ -207,6 +227,7 @@ class SignFlow:
         options: SignOptions,
         idempotency_key: str | None,
         filename: str | None = None,
+        with_row: WithRow | None = None,
         *,
         content_digest: Any | None = None,
     ) -> SealedDocument:
@@ -214,6 +235,7 @@ class SignFlow:
 
         ``pdf`` is the upload's bytes or a seekable binary file; the result's file is the
         caller's to close.  ``filename``: the upload's name, kept (cleaned) in the archive.
+        ``with_row``: the caller's own writes in the archive row's transaction.
         ``content_digest``: the upload's SHA-256 (a ``hashlib`` object, not finished), when
         it was computed as the upload was read (a raw body, api/raw_body.py); else the file
         is read once more for it.
@@ -234,7 +256,14 @@ class SignFlow:
         data = _ofd_bytes(src)
         if data is not None:
             return self._sign_ofd(
-                principal, data, options, sealing_options, idempotency_key, request_sha, filename
+                principal,
+                data,
+                options,
+                sealing_options,
+                idempotency_key,
+                request_sha,
+                filename,
+                with_row,
             )
 
         async def document_work() -> tuple[Sealed, list[str]]:
@@ -263,6 +292,7 @@ class SignFlow:
         # limits, in one run with one budget; archive and audit never are
         done, parties = self._deadline.run(lambda: asyncio.run(document_work()))
         signed, used = done.signed, done.seals
+        notices = tuple((n.code, n.message) for n in done.notices)
         try:
             sealed = self._archive_sealed(
                 principal,
@@ -274,13 +304,15 @@ class SignFlow:
                 used,
                 parties,
                 filename,
+                notices=notices,
+                with_row=with_row,
             )
         except BaseException:
             signed.file.close()
             raise
         if sealed.replayed:  # the same key finished concurrently: answered as it did
             return sealed
-        return replace(sealed, notices=tuple((n.code, n.message) for n in done.notices))
+        return replace(sealed, notices=notices)
 
     def _national_sealer(self) -> NationalSealer:
         if self._national is None:
@@ -298,6 +330,7 @@ class SignFlow:
         idempotency_key: str | None,
         request_sha: str,
         filename: str | None,
+        with_row: WithRow | None = None,
     ) -> SealedDocument:
         """An OFD upload: sealed per GB/T 33190 with the seals' SM2 keys, then archived."""
         assert principal.uscc is not None
@@ -305,6 +338,7 @@ class SignFlow:
         national = self._national_sealer()
         done = self._deadline.run(lambda: national.seal_ofd(uscc, data, sealing_options))
         signed = SignedFile(io.BytesIO(done.data), None)
+        notices = tuple((n.code, n.message) for n in done.notices)
         try:
             sealed = self._archive_sealed(
                 principal,
@@ -317,13 +351,15 @@ class SignFlow:
                 [],
                 filename,
                 document_format=DocumentFormat.OFD,
+                notices=notices,
+                with_row=with_row,
             )
         except BaseException:
             signed.file.close()
             raise
         if sealed.replayed:
             return sealed
-        return replace(sealed, notices=tuple((n.code, n.message) for n in done.notices))
+        return replace(sealed, notices=notices)
 
     def sign_ses(
         self,
@@ -390,6 +426,8 @@ class SignFlow:
         filename: str | None = None,
         *,
         document_format: DocumentFormat = DocumentFormat.PDF,
+        notices: tuple[tuple[str, str], ...] = (),
+        with_row: WithRow | None = None,
     ) -> SealedDocument:
         assert principal.uscc is not None
         signed = sealed.file
@@ -439,6 +477,8 @@ class SignFlow:
                     sha256=sha,
                     at=now,
                 )
+            if with_row is not None:
+                with_row(session, Archived(archive_id, sha, size, document_format, notices))
 
         try:
             record = self._archive.put(

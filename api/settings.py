@@ -186,7 +186,11 @@ class Settings(BaseSettings):
         "died is taken again after this",
     )
     batch_poll_seconds: float = Field(
-        1.0, gt=0, le=60, description="how often an idle worker looks for queued files"
+        0.25,
+        gt=0,
+        le=60,
+        description="how often an idle worker looks for queued files (a batch wakes the "
+        "workers of the process that accepts it at once, those of the others at their next look)",
     )
     batch_max_attempts: int = Field(
         5, ge=1, le=100, description="tries of one file (outages, dead workers) before it fails"

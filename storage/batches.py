@@ -4,10 +4,12 @@ A batch (``POST /v1/batches``) is written in one transaction: its row and one ro
 each with the file's bytes and its options.  The queue is the ``batch_items`` table itself,
 so it survives a restart and every worker process, of any host, takes files from it:
 
-* :meth:`BatchStore.claim` takes the next queued file in batch order under a lease
-  (``worker``, ``lease_until``).  On PostgreSQL the candidates are read ``FOR UPDATE SKIP
-  LOCKED``, so concurrent workers never wait for or take the same file; on SQLite the claim
-  is a writing transaction (``BEGIN IMMEDIATE``), which admits one claimer at a time.
+* :meth:`BatchStore.claim` takes the next queued files in batch order, a group at a time in
+  one transaction, under a lease (``worker``, ``lease_until``).  On PostgreSQL the
+  candidates are read ``FOR UPDATE SKIP LOCKED``, so concurrent workers never wait for or
+  take the same file; on SQLite the claim is a writing transaction (``BEGIN IMMEDIATE``),
+  which admits one claimer at a time; either way the update takes only files still
+  claimable.  The uploads are read after the claim commits.
 * The worker renews the lease of each file it holds (:meth:`BatchStore.renew`) while it
   works.  A file whose lease ran out (its process died) is claimed again by anyone; after
   ``max_attempts`` claims it is given up (``processing_abandoned``), so that a document
@@ -15,7 +17,8 @@ so it survives a restart and every worker process, of any host, takes files from
 * :meth:`BatchStore.finish` and :meth:`BatchStore.fail` record the result only if the lease
   is still the worker's, count it on the batch row (whose row lock orders concurrent
   finishers) and, for the last file, mark the batch ``done`` in the same transaction, where
-  :attr:`BatchStore.on_complete` may write more (an outbox event).
+  :attr:`BatchStore.on_complete` may write more (an outbox event).  The worker records a
+  sealed file in the transaction of its archive row (``finish(..., session=...)``).
 
 Sealing a file twice is prevented above this module: the worker seals through the sign
 flow with an ``Idempotency-Key`` of the file (:func:`item_key`), whose record commits with
@@ -23,13 +26,15 @@ the archive row, so a file claimed again after its archive row committed gets th
 back instead of a second one.
 
 :func:`result_zip` streams the sealed files of a batch and ``results.json`` as one ZIP in
-constant memory, with the archive export's writer (:mod:`storage.archive.export`).
+constant memory, with the archive export's writer (:mod:`storage.archive.export`); the
+archive records of its files are read a page at a time.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import itertools
 import json
 import tempfile
 import zipfile
@@ -47,10 +52,8 @@ from seals.errors import ErrorKind, EsealError
 from seals.vocab import DocumentFormat
 
 from .archive import Archive
-
-# the archive export's constant-memory ZIP writer
-from .archive.export import FLUSH_AT, ExportSummary, _entry, _Sink
-from .archive.model import EXTENSIONS, ArchiveStatus
+from .archive.export import FLUSH_AT, ZipSink, zip_entry
+from .archive.model import EXTENSIONS, ArchiveRecord, ArchiveStatus
 from .archive.store import CHUNK_SIZE
 from .db import WRITE, translate_errors
 from .idempotency import IdempotencyConflict
@@ -299,6 +302,19 @@ _ITEM_COLUMNS = (
 )
 
 
+def _keys(keys: Sequence[tuple[str, int]]) -> ColumnElement[bool]:
+    """The files ``keys`` (batch id, position): ``position IN (...)`` per batch."""
+    positions: dict[str, list[int]] = {}
+    for batch_id, position in keys:
+        positions.setdefault(batch_id, []).append(position)
+    return or_(
+        *(
+            and_(BatchItemRow.batch_id == b, BatchItemRow.position.in_(p))
+            for b, p in positions.items()
+        )
+    )
+
+
 def _item(row: Any) -> BatchItem:
     return BatchItem(
         position=row.position,
@@ -452,98 +468,151 @@ class BatchStore:
 
     # -- the workers --------------------------------------------------------------------------
 
-    def _claimable(self, now: datetime) -> ColumnElement[bool]:
+    @staticmethod
+    def _queued(now: datetime) -> ColumnElement[bool]:
         item = BatchItemRow
-        return or_(
-            and_(
-                item.status == ItemStatus.QUEUED.value,
-                or_(item.not_before.is_(None), item.not_before <= now),
-            ),
-            and_(item.status == ItemStatus.RUNNING.value, item.lease_until < now),
+        return and_(
+            item.status == ItemStatus.QUEUED.value,
+            or_(item.not_before.is_(None), item.not_before <= now),
         )
 
+    @staticmethod
+    def _expired(now: datetime) -> ColumnElement[bool]:
+        return and_(BatchItemRow.status == ItemStatus.RUNNING.value, BatchItemRow.lease_until < now)
+
+    def _claimable(self, now: datetime) -> ColumnElement[bool]:
+        return or_(self._queued(now), self._expired(now))
+
+    def _candidates(
+        self, session: Session, now: datetime, limit: int, *, lock: bool
+    ) -> list[tuple[str, int, int]]:
+        """The first ``limit`` claimable files in batch order: (batch id, position, attempts).
+
+        Queued files and files whose lease ran out are looked up apart, each along the
+        ``(status, batch_id, position)`` index in its order, so that only the rows taken are
+        read.  One query on both (an ``OR``) made SQLite read every queued row, and each
+        row's upload with it (the lease columns come after it), then sort them: a claim cost
+        as much as the whole queue, and a batch of n files n times that.  ``lock``: ``FOR
+        UPDATE SKIP LOCKED`` (PostgreSQL; SQLite holds its write lock instead).
+        """
+        found: list[tuple[str, int, int]] = []
+        for condition in (self._queued(now), self._expired(now)):
+            query = (
+                select(BatchItemRow.batch_id, BatchItemRow.position, BatchItemRow.attempts)
+                .where(condition)
+                .order_by(BatchItemRow.status, BatchItemRow.batch_id, BatchItemRow.position)
+                .limit(limit)
+            )
+            if lock:
+                query = query.with_for_update(skip_locked=True)
+            found += [(b, p, a) for b, p, a in session.execute(query)]
+        return sorted(found)[:limit]
+
     def claim(
-        self, worker: str, *, lease: timedelta, max_attempts: int, limit: int = 1
+        self,
+        worker: str,
+        *,
+        lease: timedelta,
+        max_attempts: int,
+        limit: int = 1,
+        look_first: bool = True,
     ) -> list[ClaimedItem]:
-        """Up to ``limit`` files for ``worker`` to seal, held until ``now + lease``.
+        """Up to ``limit`` files for ``worker`` to seal, held until ``now + lease``, taken in
+        one transaction (a group of files costs the round trips of one).
 
         Queued files come first in batch order, with files whose lease ran out among them.
         A file claimed ``max_attempts`` times already is failed as ``processing_abandoned``
-        instead.  Empty when there is nothing to do (found without taking the write lock).
+        instead.  Empty when there is nothing to do; ``look_first`` finds that out without
+        taking the write lock (an idle worker's poll), a busy worker skips the look.
+
+        Each file is taken by one worker only: on PostgreSQL the candidates are read ``FOR
+        UPDATE SKIP LOCKED``, so concurrent claimers pass each other's rows by; on SQLite the
+        transaction holds the write lock.  Either way the update takes only rows that are
+        still claimable, and the files returned are those the update gave this worker.
         """
         now = self.clock()
-        with translate_errors(), self._read.begin() as session:
-            if (
-                session.scalar(select(BatchItemRow.position).where(self._claimable(now)).limit(1))
-                is None
-            ):
-                return []
-        claimed: list[ClaimedItem] = []
+        if look_first:
+            with translate_errors(), self._read.begin() as session:
+                if not self._candidates(session, now, 1, lock=False):
+                    return []
+        until = now + lease
         with translate_errors(), self._write.begin() as session:
-            candidates = session.execute(
-                select(BatchItemRow.batch_id, BatchItemRow.position, BatchItemRow.attempts)
-                .where(self._claimable(now))
-                .order_by(BatchItemRow.batch_id, BatchItemRow.position)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            ).all()
+            candidates = self._candidates(session, now, limit, lock=True)
+            wanted: list[tuple[str, int]] = []
             for batch_id, position, attempts in candidates:
-                if attempts >= max_attempts:
-                    self._settle(
-                        session,
-                        batch_id,
-                        position,
-                        None,
-                        now,
-                        failed=True,
-                        values={
-                            "code": ABANDONED,
-                            "detail": f"given up after {attempts} attempts: the workers "
-                            "sealing it stopped before they finished",
-                        },
-                    )
+                if attempts < max_attempts:
+                    wanted.append((batch_id, position))
                     continue
-                session.execute(
-                    update(BatchItemRow)
-                    .where(BatchItemRow.batch_id == batch_id, BatchItemRow.position == position)
-                    .values(
-                        status=ItemStatus.RUNNING.value,
-                        worker=worker,
-                        lease_until=now + lease,
-                        not_before=None,
-                        attempts=attempts + 1,
-                    )
+                self._settle(
+                    session,
+                    batch_id,
+                    position,
+                    None,
+                    now,
+                    failed=True,
+                    values={
+                        "code": ABANDONED,
+                        "detail": f"given up after {attempts} attempts: the workers "
+                        "sealing it stopped before they finished",
+                    },
                 )
-                found = session.execute(
-                    select(
-                        BatchItemRow.name,
-                        BatchItemRow.options,
-                        BatchItemRow.input,
-                        BatchRow.uscc,
-                        BatchRow.principal,
-                    )
-                    .join(BatchRow, BatchRow.id == BatchItemRow.batch_id)
-                    .where(BatchItemRow.batch_id == batch_id, BatchItemRow.position == position)
-                ).one()
-                claimed.append(
-                    ClaimedItem(
-                        batch_id=batch_id,
-                        position=position,
-                        uscc=found.uscc,
-                        principal=found.principal,
-                        name=found.name,
-                        options=found.options,
-                        data=found.input or b"",
-                        attempts=attempts + 1,
-                    )
+            if not wanted:
+                return []
+            session.execute(
+                update(BatchItemRow)
+                .where(_keys(wanted), self._claimable(now))
+                .values(
+                    status=ItemStatus.RUNNING.value,
+                    worker=worker,
+                    lease_until=until,
+                    not_before=None,
+                    attempts=BatchItemRow.attempts + 1,
                 )
-            started = {c.batch_id for c in claimed}
-            if started:
-                session.execute(
-                    update(BatchRow)
-                    .where(BatchRow.id.in_(started), BatchRow.status == BatchStatus.QUEUED.value)
-                    .values(status=BatchStatus.RUNNING.value, started_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            session.execute(
+                update(BatchRow)
+                .where(BatchRow.id.in_({b for b, _ in wanted}))
+                .where(BatchRow.status == BatchStatus.QUEUED.value)
+                .values(status=BatchStatus.RUNNING.value, started_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        # the files are this worker's now (its lease): their uploads are read after the
+        # write lock is given back, not while every other writer waits for it
+        with translate_errors(), self._read.begin() as session:
+            found = session.execute(
+                select(
+                    BatchItemRow.batch_id,
+                    BatchItemRow.position,
+                    BatchItemRow.attempts,
+                    BatchItemRow.name,
+                    BatchItemRow.options,
+                    BatchItemRow.input,
+                    BatchRow.uscc,
+                    BatchRow.principal,
                 )
+                .join(BatchRow, BatchRow.id == BatchItemRow.batch_id)
+                .where(
+                    _keys(wanted),
+                    BatchItemRow.worker == worker,
+                    BatchItemRow.status == ItemStatus.RUNNING.value,
+                    BatchItemRow.lease_until == until,
+                )
+                .order_by(BatchItemRow.batch_id, BatchItemRow.position)
+            ).all()
+        claimed = [
+            ClaimedItem(
+                batch_id=row.batch_id,
+                position=row.position,
+                uscc=row.uscc,
+                principal=row.principal,
+                name=row.name,
+                options=row.options,
+                data=row.input or b"",
+                attempts=row.attempts,
+            )
+            for row in found
+        ]
         return claimed
 
     @staticmethod
@@ -551,7 +620,7 @@ class BatchStore:
         return and_(
             BatchItemRow.worker == worker,
             BatchItemRow.status == ItemStatus.RUNNING.value,
-            or_(*(and_(BatchItemRow.batch_id == b, BatchItemRow.position == p) for b, p in keys)),
+            _keys(keys),
         )
 
     def renew(self, worker: str, keys: Sequence[tuple[str, int]], lease: timedelta) -> int:
@@ -613,10 +682,24 @@ class BatchStore:
         size: int,
         format: DocumentFormat,
         notices: Sequence[tuple[str, str]] = (),
+        session: Session | None = None,
     ) -> bool:
         """Record a sealed file; False if ``worker`` no longer held it (another worker has
-        it, and will find the same archived document under the file's idempotency key)."""
-        with translate_errors(), self._write.begin() as session:
+        it, and will find the same archived document under the file's idempotency key).
+
+        ``session``: the caller's transaction to record it in (the worker's is the one of
+        the file's archive row, so that the two commit together); else one of its own."""
+        values = {
+            "archive_id": archive_id,
+            "sha256": sha256,
+            "size": size,
+            "format": format.value,
+            "notices": [{"code": c, "message": m} for c, m in notices],
+            "code": None,
+            "detail": None,
+        }
+
+        def settle(session: Session) -> bool:
             return self._settle(
                 session,
                 item.batch_id,
@@ -624,16 +707,13 @@ class BatchStore:
                 worker,
                 self.clock(),
                 failed=False,
-                values={
-                    "archive_id": archive_id,
-                    "sha256": sha256,
-                    "size": size,
-                    "format": format.value,
-                    "notices": [{"code": c, "message": m} for c, m in notices],
-                    "code": None,
-                    "detail": None,
-                },
+                values=values,
             )
+
+        if session is not None:
+            return settle(session)
+        with translate_errors(), self._write.begin() as own:
+            return settle(own)
 
     def fail(self, item: ClaimedItem, worker: str, *, code: str, detail: str) -> bool:
         """Record a file that was refused or failed; False if the lease was lost."""
@@ -681,17 +761,26 @@ class BatchStore:
                 finished_at=now,
                 **values,
             )
+            .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
         counter = BatchRow.failed if failed else BatchRow.done
         # the row lock of this update orders the batch's finishers: each sees the counts
         # of those before it, so exactly one of them finishes the batch
-        session.execute(
-            update(BatchRow).where(BatchRow.id == batch_id).values({counter: counter + 1})
-        )
-        row = session.execute(select(BatchRow).where(BatchRow.id == batch_id)).scalar_one()
-        if row.done + row.failed == row.total and row.status != BatchStatus.DONE.value:
+        counts = session.execute(
+            update(BatchRow)
+            .where(BatchRow.id == batch_id)
+            .values({counter: counter + 1})
+            .returning(BatchRow.done, BatchRow.failed, BatchRow.total, BatchRow.status)
+            .execution_options(synchronize_session=False)
+        ).one()
+        if counts.done + counts.failed == counts.total and counts.status != BatchStatus.DONE.value:
+            row = session.execute(
+                select(BatchRow)
+                .where(BatchRow.id == batch_id)
+                .execution_options(populate_existing=True)
+            ).scalar_one()
             row.status = BatchStatus.DONE.value
             row.finished_at = now
             row.started_at = row.started_at or now
@@ -719,6 +808,27 @@ def _zip_name(item: BatchItem, taken: set[str]) -> str:
     return name
 
 
+def _with_records(
+    archive: Archive, items: Iterator[BatchItem]
+) -> Iterator[tuple[BatchItem, ArchiveRecord | None]]:
+    """Each item with the archive record of its sealed file (None if it has none), the
+    records read a page of items at a time."""
+    page: list[BatchItem] = []
+    for item in itertools.chain(items, [None]):
+        if item is not None:
+            page.append(item)
+            if len(page) < _PAGE:
+                continue
+        ids = [i.archive_id for i in page if i.status is ItemStatus.DONE and i.archive_id]
+        records = archive.records(ids)
+        for each in page:
+            if each.status is not ItemStatus.DONE or each.archive_id is None:
+                yield each, None
+            else:  # a record gone since (it cannot be): archive_not_found, as one by one
+                yield each, records.get(each.archive_id) or archive.record(each.archive_id)
+        page = []
+
+
 def result_zip(
     store: BatchStore, archive: Archive, batch_id: str, *, now: datetime | None = None
 ) -> Iterator[bytes]:
@@ -730,23 +840,21 @@ def result_zip(
     """
     batch = store.get(batch_id)
     started = (now or datetime.now(UTC)).astimezone(UTC)
-    sink = _Sink(ExportSummary())
+    sink = ZipSink()
     taken = {"results.json"}
     with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
         with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:
             first = True
-            for item in store.items(batch_id):
+            for item, record in _with_records(archive, store.items(batch_id)):
                 entry = item.to_json()
                 entry["path"] = None
-                if item.status is ItemStatus.DONE and item.archive_id is not None:
-                    record = archive.record(item.archive_id)
-                    if record.status is ArchiveStatus.OK:
-                        entry["path"] = _zip_name(item, taken)
-                        info = _entry(entry["path"], record.created_at, record.size, 1)
-                        with archive.open(record) as reader, zf.open(info, "w") as out:
-                            for chunk in reader.chunks(CHUNK_SIZE):
-                                out.write(chunk)
-                                yield from sink.take(FLUSH_AT)
+                if record is not None and record.status is ArchiveStatus.OK:
+                    entry["path"] = _zip_name(item, taken)
+                    info = zip_entry(entry["path"], record.created_at, record.size, 1)
+                    with archive.open(record) as reader, zf.open(info, "w") as out:
+                        for chunk in reader.chunks(CHUNK_SIZE):
+                            out.write(chunk)
+                            yield from sink.take(FLUSH_AT)
                 spool.write(b"" if first else b",\n")
                 spool.write(json.dumps(entry, ensure_ascii=False).encode())
                 first = False
@@ -757,7 +865,7 @@ def result_zip(
             closing = b"\n  ]\n}\n"
             size = len(opening) + spool.tell() + len(closing)
             spool.seek(0)
-            with zf.open(_entry("results.json", started, size, 6), "w") as out:
+            with zf.open(zip_entry("results.json", started, size, 6), "w") as out:
                 out.write(opening)
                 while block := spool.read(CHUNK_SIZE):
                     out.write(block)

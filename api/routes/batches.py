@@ -422,14 +422,16 @@ async def _readable(c: Any, who: Principal, batch_id: str) -> Batch:
 )
 async def show(
     batch_id: str, c: ContainerDep, who: Reader, status: ItemStatus | None = None
-) -> dict[str, Any]:
+) -> JSONResponse:
     """``status`` lists only the files in that state (e.g. ``failed``)."""
     batch = await _readable(c, who, batch_id)
     store = batch_store(c)
     files = await run_in_threadpool(
         lambda: [i.to_json() for i in store.items(batch.id, status=status)]
     )
-    return _batch_answer(batch, files)
+    # answered as built (the shape of BatchAnswer, as POST answers it): a client polling a
+    # batch of thousands of files would otherwise have each answer validated again
+    return JSONResponse(_batch_answer(batch, files))
 
 
 @router.get(

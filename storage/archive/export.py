@@ -50,13 +50,16 @@ if TYPE_CHECKING:
     from .service import Archive
 
 __all__ = [
+    "FLUSH_AT",
     "MANIFEST_FORMAT",
     "ExportSummary",
     "ReportFor",
     "ReportHtml",
+    "ZipSink",
     "export_to_file",
     "export_zip",
     "verdict_of",
+    "zip_entry",
 ]
 
 #: ``format`` of manifest.json (2: files named by reference or original name, verdicts)
@@ -93,13 +96,16 @@ class ExportSummary:
         }
 
 
-class _Sink:
-    """A write-only file for :class:`zipfile.ZipFile` whose bytes a generator takes away."""
+class ZipSink:
+    """A write-only file for :class:`zipfile.ZipFile` whose bytes a generator takes away:
+    a ZIP streamed in constant memory (``yield from sink.take(FLUSH_AT)`` after each write,
+    ``yield from sink.take()`` once the ZIP is closed).  The archive export and a batch's
+    result ZIP write through it; ``summary.zip_bytes`` counts what was taken."""
 
-    def __init__(self, summary: ExportSummary) -> None:
+    def __init__(self, summary: ExportSummary | None = None) -> None:
         self._parts: list[bytes] = []
         self._buffered = 0
-        self._summary = summary
+        self.summary = summary if summary is not None else ExportSummary()
 
     def write(self, data: bytes, /) -> int:
         block = bytes(data)
@@ -118,7 +124,7 @@ class _Sink:
             out = b"".join(self._parts)
             self._parts.clear()
             self._buffered = 0
-            self._summary.zip_bytes += len(out)
+            self.summary.zip_bytes += len(out)
             yield out
 
 
@@ -128,7 +134,10 @@ def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
     return (year, local.month, local.day, local.hour, local.minute, local.second)
 
 
-def _entry(name: str, moment: datetime, size: int, level: int) -> zipfile.ZipInfo:
+def zip_entry(name: str, moment: datetime, size: int, level: int) -> zipfile.ZipInfo:
+    """A read-only member ``name`` dated ``moment`` (China time, as the archive's files are),
+    deflated at ``level``; ``size``, its uncompressed size, lets zipfile choose ZIP64 up front
+    for a large member it streams."""
     info = zipfile.ZipInfo(name, date_time=_zip_time(moment))
     info.compress_type = zipfile.ZIP_DEFLATED
     info._compresslevel = level  # type: ignore[attr-defined]  # no public setter before 3.13
@@ -153,7 +162,7 @@ def export_zip(
     """
     stats = summary if summary is not None else ExportSummary()
     started = (now or datetime.now(UTC)).astimezone(UTC)
-    sink = _Sink(stats)
+    sink = ZipSink(stats)
     with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
         with zipfile.ZipFile(sink, "w", allowZip64=True) as zf:
             first = True
@@ -186,9 +195,9 @@ def export_zip(
 
 
 def _write_document(
-    zf: zipfile.ZipFile, sink: _Sink, archive: Archive, record: ArchiveRecord
+    zf: zipfile.ZipFile, sink: ZipSink, archive: Archive, record: ArchiveRecord
 ) -> Iterator[bytes]:
-    info = _entry(record.export_name, record.created_at, record.size, 1)
+    info = zip_entry(record.export_name, record.created_at, record.size, 1)
     with archive.open(record) as reader, zf.open(info, "w") as out:
         for chunk in reader.chunks(CHUNK_SIZE):
             out.write(chunk)
@@ -211,12 +220,12 @@ def _write_report(
     except EsealError as exc:  # e.g. the verifier cannot read it: say so, keep exporting
         report = {"error": exc.to_problem()}
     data = json.dumps(report, ensure_ascii=False, indent=2, default=str).encode()
-    zf.writestr(_entry(name, record.created_at, len(data), 6), data)
+    zf.writestr(zip_entry(name, record.created_at, len(data), 6), data)
     fields: dict[str, Any] = {"report": name, "verdict": verdict_of(report)}
     if report_html is not None and "error" not in report:
         page = report_html(report).encode()
         fields["report_html"] = stem + ".report.html"
-        zf.writestr(_entry(fields["report_html"], record.created_at, len(page), 6), page)
+        zf.writestr(zip_entry(fields["report_html"], record.created_at, len(page), 6), page)
     return fields
 
 
@@ -256,7 +265,7 @@ def verdict_of(report: dict[str, Any]) -> dict[str, Any]:
 
 def _write_manifest(
     zf: zipfile.ZipFile,
-    sink: _Sink,
+    sink: ZipSink,
     spool: Any,
     query: ArchiveQuery,
     started: datetime,
@@ -275,7 +284,7 @@ def _write_manifest(
     closing = b"\n  ]\n}\n"
     size = len(opening) + spool.tell() + len(closing)
     spool.seek(0)
-    with zf.open(_entry("manifest.json", started, size, 6), "w") as out:
+    with zf.open(zip_entry("manifest.json", started, size, 6), "w") as out:
         out.write(opening)
         while block := spool.read(CHUNK_SIZE):
             out.write(block)

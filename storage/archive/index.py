@@ -213,6 +213,19 @@ class ArchiveIndex:
             return self._latest(session, self._records(session, [row]))[0]
 
     @_db
+    def get_many(self, archive_ids: Sequence[str]) -> dict[str, ArchiveRecord]:
+        """The records of ``archive_ids`` (at most :data:`MAX_PAGE`) by id, read together;
+        ids with no record are left out."""
+        ids = sorted({i for i in archive_ids if is_archive_id(i)})
+        if len(ids) > MAX_PAGE:
+            raise ValueError(f"at most {MAX_PAGE} records at a time")
+        if not ids:
+            return {}
+        with self._read.begin() as session:
+            rows = session.scalars(select(ArchiveRow).where(ArchiveRow.id.in_(ids))).all()
+            return {r.id: r for r in self._latest(session, self._records(session, rows))}
+
+    @_db
     def exists(self, archive_id: str) -> bool:
         with self._read.begin() as session:
             return session.get(ArchiveRow, archive_id) is not None

@@ -314,6 +314,11 @@ class Archive:
             raise ArchiveNotFound(f"no archived document {archive_id}")
         return record
 
+    def records(self, archive_ids: Sequence[str]) -> dict[str, ArchiveRecord]:
+        """The metadata of many documents by id, read in one go (at most 1000 ids); ids
+        with no document are left out."""
+        return self.index.get_many(archive_ids)
+
     def exists(self, archive_id: str) -> bool:
         return self.index.get(archive_id) is not None
 

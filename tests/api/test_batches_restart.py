@@ -152,9 +152,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(settings: Settings, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def _server(
+    settings: Settings, log: Path, **extra: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
     env = {
+        **extra,
         **os.environ,
         "ESEAL_DATA_DIR": str(settings.data_dir),
         "ESEAL_PUBLIC_URL": settings.public_url,
@@ -239,12 +242,17 @@ def test_a_server_killed_mid_batch_leaves_the_rest_to_the_next_one(
     token = tokens["own"]
     log = tmp_path / "server.log"
     total = 12
-    with _server(settings, log) as (url, proc):
+    files = _files(total)
+    # the second half asks for a time-stamp, which the first server cannot get (its TSA does
+    # not answer): however fast it seals, it is killed with the batch unfinished
+    later = {n: {"level": "B-T"} for n, _ in files[total // 2 :]}
+    dead_tsa = {"ESEAL_TSA_URL": f"http://127.0.0.1:{_free_port()}"}
+    with _server(settings, log, **dead_tsa) as (url, proc):
         r = httpx.post(
             f"{url}/v1/batches",
             headers={"Authorization": f"Bearer {token}"},
-            files=[("file", (n, d, "application/pdf")) for n, d in _files(total)],
-            data={"options": json.dumps(OPTIONS)},
+            files=[("file", (n, d, "application/pdf")) for n, d in files],
+            data={"options": json.dumps(OPTIONS), "per_file": json.dumps(later)},
             timeout=READY_TIMEOUT_S,
         )
         assert r.status_code == 202, r.text
@@ -269,7 +277,7 @@ def test_a_server_killed_mid_batch_leaves_the_rest_to_the_next_one(
             timeout=READY_TIMEOUT_S,
         )
         names = zipfile.ZipFile(io.BytesIO(zipped.content)).namelist()
-        assert sorted(names) == sorted([n for n, _ in _files(total)] + ["results.json"])
+        assert sorted(names) == sorted([n for n, _ in files] + ["results.json"])
     engine = create_engine(settings.db_url)
     try:
         with engine.connect() as conn:

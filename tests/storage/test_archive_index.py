@@ -281,3 +281,14 @@ def test_page_queries_walk_an_index_without_sorting(index: ArchiveIndex) -> None
                 assert f"USING INDEX {index_name}" in plan, plan
         else:
             assert "Index" in plan, plan
+
+
+def test_many_records_read_together_are_those_read_one_by_one(
+    index: ArchiveIndex, filled: list[ArchiveRecord]
+) -> None:
+    wanted = [r.id for r in filled[::3]]
+    unknown = str(ULID.from_datetime(T0 - timedelta(days=1)))
+    got = index.get_many([*reversed(wanted), unknown, "not-an-id"])
+    assert set(got) == set(wanted)  # the unknown and the malformed ids are left out
+    assert all(got[i] == index.get(i) for i in wanted)
+    assert index.get_many([]) == {}
