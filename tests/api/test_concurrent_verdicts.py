@@ -313,7 +313,9 @@ def test_threads_released_together_on_a_fresh_verifier(container: Container) -> 
             ),
         )
     )
-    answers: Counter[str] = Counter()
+    # list.append is atomic; a Counter's ``+= 1`` is a read and a write that a thread switch
+    # between them (at this switch interval) would lose
+    outcomes: list[str] = []
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # a thread switch almost anywhere, inside parsing too
     try:
@@ -329,9 +331,9 @@ def test_threads_released_together_on_a_fresh_verifier(container: Container) -> 
                 go.wait()
                 try:
                     report = asyncio.run(v.verify(pdf, USCC))
-                    answers["valid" if report["valid"] else json.dumps(report)[:300]] += 1
+                    outcomes.append("valid" if report["valid"] else json.dumps(report)[:300])
                 except Exception as exc:
-                    answers[f"{type(exc).__name__}: {exc}"[:300]] += 1
+                    outcomes.append(f"{type(exc).__name__}: {exc}"[:300])
 
             threads = [threading.Thread(target=verify) for _ in range(CONCURRENCY)]
             for t in threads:
@@ -340,4 +342,5 @@ def test_threads_released_together_on_a_fresh_verifier(container: Container) -> 
                 t.join()
     finally:
         sys.setswitchinterval(interval)
+    answers = Counter(outcomes)
     assert answers == Counter({"valid": 12 * CONCURRENCY}), answers
