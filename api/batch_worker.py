@@ -4,8 +4,9 @@ Every server process runs ``ESEAL_BATCH_WORKERS`` of them (started and stopped b
 lifespan); the queue is in the database (:mod:`storage.batches`), so the processes of every
 host share it and a batch outlives the process that accepted it.
 
-The threads of a process share a small local queue: when it runs dry, one of them claims a
-group of files (four per thread) under a lease in one transaction, so that a file costs a
+The threads of a process share a small local queue: when it runs low (no more files in it than
+threads), one of them claims the next group of files (four per thread) under a lease in one
+transaction while the others seal what is left, so that a file costs a
 fraction of a claim's round trips and every process works the queue at once.  Each file is
 sealed through the sign flow exactly as ``POST /v1/sign`` would for the API key that queued
 it: the same checks, the same time limits, the archive row and its audit entries committed
@@ -173,9 +174,14 @@ class BatchWorker:
             while True:
                 if self._stopping.is_set():
                     return None
+                wait = self._next_look - time.monotonic()
+                # the next group is claimed while the last files of this one are sealed (a
+                # busy queue), so that no thread waits for a claim between groups
+                low = len(self._ready) <= self._threads and (self._busy or wait <= 0)
+                if low and not self._claiming:
+                    break
                 if self._ready:
                     return self._ready.popleft()
-                wait = self._next_look - time.monotonic()
                 if not self._claiming and wait <= 0:
                     break
                 # another thread is claiming (its group comes), or the last look found nothing

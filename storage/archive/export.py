@@ -136,11 +136,14 @@ def _zip_time(moment: datetime) -> tuple[int, int, int, int, int, int]:
 
 def zip_entry(name: str, moment: datetime, size: int, level: int) -> zipfile.ZipInfo:
     """A read-only member ``name`` dated ``moment`` (China time, as the archive's files are),
-    deflated at ``level``; ``size``, its uncompressed size, lets zipfile choose ZIP64 up front
-    for a large member it streams."""
+    deflated at ``level`` (0: stored as it is); ``size``, its uncompressed size, lets zipfile
+    choose ZIP64 up front for a large member it streams."""
     info = zipfile.ZipInfo(name, date_time=_zip_time(moment))
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info._compresslevel = level  # type: ignore[attr-defined]  # no public setter before 3.13
+    if level:
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info._compresslevel = level  # type: ignore[attr-defined]  # no setter before 3.13
+    else:
+        info.compress_type = zipfile.ZIP_STORED
     info.file_size = size  # lets zipfile choose ZIP64 for a large entry up front
     info.external_attr = 0o100444 << 16  # a read-only regular file
     return info
