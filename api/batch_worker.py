@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from keystore.errors import ErrorKind, EsealError
 from storage.apikeys import ApiKeyStore
+from storage.archive.index import ArchiveIndex
 from storage.batches import Batch, BatchStore, ClaimedItem
 from storage.outbox import emit
 
@@ -54,6 +55,14 @@ if TYPE_CHECKING:
     from .container import Container
 
 __all__ = ["BatchWorker", "batch_store", "start_batch_worker"]
+
+
+class ArchiveRowsNotStored(EsealError):
+    """A sealed file's archive row was not committed with its group (retried)."""
+
+    code = "archive_unavailable"
+    kind = ErrorKind.UNAVAILABLE
+
 
 log = logging.getLogger("eseal.batches")
 
@@ -97,8 +106,12 @@ class BatchWorker:
         max_attempts: int = 5,
         on_sealed: Callable[[SealedDocument], None] | None = None,
         group: int | None = None,
+        index: ArchiveIndex | None = None,
+        commit_group: int = 4,
     ) -> None:
-        """``group``: files claimed at once (default: four times ``threads``)."""
+        """``group``: files claimed at once (default: four times ``threads``).  ``index``:
+        the archive index the flow writes to; given, a thread seals up to ``commit_group``
+        waiting files and commits their rows together (:meth:`process_group`)."""
         self.store = store
         self._flow = flow
         self._api_keys = api_keys
@@ -108,6 +121,8 @@ class BatchWorker:
         self._max_attempts = max_attempts
         self._on_sealed = on_sealed
         self._group = max(1, group if group is not None else 4 * threads)
+        self._index = index
+        self._commit_group = max(1, commit_group)
         #: this worker's name in the queue's ``worker`` column
         self.id = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
         #: the files this worker holds: claimed, waiting in ``_ready`` or being sealed
@@ -164,8 +179,16 @@ class BatchWorker:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             item = self._next()
-            if item is not None:
+            if item is None:
+                continue
+            if self._index is None:
                 self.process(item)
+                continue
+            with self._lock:  # up to a group's worth of the files waiting, in claim order
+                items = [item]
+                while self._ready and len(items) < self._commit_group:
+                    items.append(self._ready.popleft())
+            self.process_group(items)
 
     def _next(self) -> ClaimedItem | None:
         """The next file for this thread: from the local queue, or claimed (with the rest of
@@ -254,18 +277,60 @@ class BatchWorker:
             with self._lock:
                 self._inflight.pop(item.key, None)
 
-    def _process(self, item: ClaimedItem) -> None:
-        #: the result as recorded with the archive row (nothing when the flow replayed)
-        recorded: list[bool] = []
+    def process_group(self, items: list[ClaimedItem]) -> None:
+        """Seal claimed files one after the other, then commit their archive rows (with
+        their audit entries, webhook events and results) in one transaction: the group
+        commit of :meth:`storage.archive.index.ArchiveIndex.grouped`.  A file counts as
+        sealed only once its row is committed; a file whose row could not be stored is
+        retried as after an outage (its archived file, if any, is an orphan that ``eseal
+        archive check`` reports).  Never raises."""
+        assert self._index is not None
+        with self._lock:
+            for item in items:
+                self._inflight[item.key] = item
+        try:
+            sealed: list[tuple[ClaimedItem, SealedDocument | None, list[bool], int]] = []
+            with self._index.grouped() as group:
+                for item in items:
+                    recorded: list[bool] = []
+                    before = len(group.rows)
+                    done = self._seal_or_fail(item, recorded)
+                    # one row per sealed file, none for a replay or a failure
+                    sealed.append((item, done, recorded, len(group.rows) - before))
+            stored = self._index.commit_group(group)
+            at = 0
+            for item, done, recorded, rows in sealed:
+                ok = all(stored[at : at + rows])
+                at += rows
+                if done is None:
+                    continue
+                if not ok:
+                    done.close()
+                    self._failed(
+                        item,
+                        ArchiveRowsNotStored(
+                            "the sealed file's archive row was not stored; it is sealed again"
+                        ),
+                    )
+                    continue
+                self._after(item, done, recorded[-1:] if rows else [])
+        except Exception:  # a failure of the queue itself: the leases run out, redone later
+            log.exception("a group of %d batch files not recorded", len(items))
+        finally:
+            with self._lock:
+                for item in items:
+                    self._inflight.pop(item.key, None)
+
+    def _seal_or_fail(self, item: ClaimedItem, recorded: list[bool]) -> SealedDocument | None:
+        """The sealed document, or None once the file's failure is recorded."""
 
         def with_row(session: Session, archived: Archived) -> None:
             recorded.append(self._record(item, archived, session))
 
         try:
-            done = self._seal(item, with_row)
+            return self._seal(item, with_row)
         except EsealError as exc:
             self._failed(item, exc)
-            return
         except Exception:
             log.exception("batch file %s/%s failed", item.batch_id, item.position)
             self.store.fail(
@@ -274,7 +339,17 @@ class BatchWorker:
                 code="internal_error",
                 detail="the server failed on this file; its logs say why",
             )
-            return
+        return None
+
+    def _process(self, item: ClaimedItem) -> None:
+        #: the result as recorded with the archive row (nothing when the flow replayed)
+        recorded: list[bool] = []
+        done = self._seal_or_fail(item, recorded)
+        if done is not None:
+            self._after(item, done, recorded)
+
+    def _after(self, item: ClaimedItem, done: SealedDocument, recorded: list[bool]) -> None:
+        """Record a file the flow answered for without a row of its own, count it."""
         try:
             # a replay (the document an earlier or a concurrent attempt archived) made no row
             # of its own, or the row it tried was rolled back: recorded on its own
@@ -354,6 +429,7 @@ def start_batch_worker(c: Container) -> BatchWorker | None:
         poll_seconds=s.batch_poll_seconds,
         max_attempts=s.batch_max_attempts,
         on_sealed=count,
+        index=c.archive.index,
     )
     worker.start()
     return worker

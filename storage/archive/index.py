@@ -12,8 +12,11 @@ A party's listing (its documents as sealer or party) walks ``archive_parties`` b
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, exists, literal, select, text, update
@@ -41,7 +44,9 @@ from .model import (
 )
 from .versions import ArchiveVersion
 
-__all__ = ["ArchiveIndex", "KeyRow"]
+__all__ = ["ArchiveIndex", "KeyRow", "RowGroup"]
+
+log = logging.getLogger("eseal.archive")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -73,6 +78,15 @@ class KeyRow:
     version: int = 1
 
 
+@dataclass
+class RowGroup:
+    """Archive rows kept for one commit (:meth:`ArchiveIndex.grouped`)."""
+
+    rows: list[tuple[ArchiveRecord, Callable[[Session, str], None] | None]] = field(
+        default_factory=list
+    )
+
+
 class ArchiveIndex:
     """Archive rows in the metadata database (migrated to head).  Thread-safe."""
 
@@ -80,6 +94,8 @@ class ArchiveIndex:
         self.engine = engine
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
+        #: this thread's group of rows (:meth:`grouped`)
+        self._local = threading.local()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -101,33 +117,55 @@ class ArchiveIndex:
                 raise EnterpriseNotFound(f"no enterprise with USCC {uscc} is registered")
             return frozenset(found & set(others))
 
+    @contextmanager
+    def grouped(self) -> Iterator[RowGroup]:
+        """Group commit for this thread: while the block runs, :meth:`insert` keeps each row
+        (and its ``also``) in the group instead of committing it; :meth:`commit_group` then
+        writes them all in one transaction (one write lock, one commit).  Whoever groups must
+        treat a row as stored only once :meth:`commit_group` says so (the batch workers)."""
+        group = RowGroup()
+        self._local.group = group
+        try:
+            yield group
+        finally:
+            self._local.group = None
+
+    def commit_group(self, group: RowGroup) -> list[bool]:
+        """Commit the rows kept in ``group``, in order, in one transaction; if that fails,
+        each on its own.  Which rows are stored (the same order)."""
+        if not group.rows:
+            return []
+        try:
+            with translate_errors(), self._write.begin() as session:
+                for record, also in group.rows:
+                    self._insert_rows(session, record, also)
+            return [True] * len(group.rows)
+        except Exception as exc:
+            log.info("a group of %d archive rows is committed one by one: %s", len(group.rows), exc)
+        stored = []
+        for record, also in group.rows:
+            try:
+                self.insert(record, also)
+                stored.append(True)
+            except Exception as exc:  # the caller retries or fails that document
+                log.warning("archive row %s not stored: %s", record.id, getattr(exc, "code", exc))
+                stored.append(False)
+        return stored
+
     @_db
     def insert(
         self, record: ArchiveRecord, also: Callable[[Session, str], None] | None = None
     ) -> None:
         """Insert the row; ``also(session, archive_id)`` writes more in the same transaction
-        (e.g. the audit entries of the seal use)."""
+        (e.g. the audit entries of the seal use).  In a :meth:`grouped` block the row is
+        kept for :meth:`commit_group`."""
+        group: RowGroup | None = getattr(self._local, "group", None)
+        if group is not None:
+            group.rows.append((record, also))
+            return
         try:
             with self._write.begin() as session:
-                session.add(_row(record))
-                session.flush()  # the parent first: seal rows refer to it
-                session.add_all(
-                    ArchiveSealRow(
-                        archive_id=record.id,
-                        position=i,
-                        uscc=record.uscc,
-                        kind=use.kind.value,
-                        serial=format(use.serial, "x"),
-                    )
-                    for i, use in enumerate(record.seals)
-                )
-                session.add_all(
-                    ArchivePartyRow(archive_id=record.id, uscc=party.uscc, role=party.role.value)
-                    for party in _parties_of(record)
-                )
-                if also is not None:
-                    session.flush()
-                    also(session, record.id)
+                self._insert_rows(session, record, also)
         except IntegrityError as err:
             if self.exists(record.id):
                 raise ArchiveExists(f"archive id {record.id} is taken") from err
@@ -137,6 +175,32 @@ class ArchiveIndex:
                         f"no enterprise with USCC {record.uscc} is registered"
                     ) from err
             raise
+
+    @staticmethod
+    def _insert_rows(
+        session: Session, record: ArchiveRecord, also: Callable[[Session, str], None] | None
+    ) -> None:
+        session.add(_row(record))
+        session.flush()  # the parent first: seal rows refer to it
+        session.add_all(
+            ArchiveSealRow(
+                archive_id=record.id,
+                position=i,
+                uscc=record.uscc,
+                kind=use.kind.value,
+                serial=format(use.serial, "x"),
+            )
+            for i, use in enumerate(record.seals)
+        )
+        session.add_all(
+            ArchivePartyRow(archive_id=record.id, uscc=party.uscc, role=party.role.value)
+            for party in _parties_of(record)
+        )
+        if also is not None:
+            session.flush()
+            also(session, record.id)
+        else:
+            session.flush()
 
     @_db
     def set_status(self, archive_id: str, status: ArchiveStatus, version: int = 1) -> None:
