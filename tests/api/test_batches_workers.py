@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from batch_helpers import count, post_batch, wait_done
 from fastapi.testclient import TestClient
 
@@ -21,6 +22,7 @@ from api.batch_worker import BatchWorker, batch_store
 from api.settings import Settings
 from helpers import Api
 from pdfs import simple_pdf
+from storage.archive.index import RowGroup
 
 pytest_plugins = ["batch_fixtures"]
 
@@ -96,3 +98,75 @@ def test_a_stopping_worker_puts_back_the_files_it_had_not_begun(
         batch = _run(api, batch_id, [BatchWorker(batch_store(c), c.sign_flow, c.api_keys)])
         _sealed_once(api, batch, total)
         assert [f["attempts"] for f in batch["files"]] == [1] * total
+
+
+# -- group commit (the server's own workers: index given) -----------------------------------
+
+
+def test_group_commit_workers_seal_each_file_once_and_a_bad_file_fails_alone(
+    db_settings: tuple[Settings, dict[str, str]],
+) -> None:
+    settings, tokens = db_settings
+    files = _files(13)
+    files[5] = ("HT-005.pdf", b"%PDF-1.7 not really a PDF")
+    with _api(settings, tokens) as api:
+        batch_id = post_batch(api, files, options=OPTIONS).json()["id"]
+        c = api.container
+        workers = [
+            BatchWorker(
+                batch_store(c),
+                c.sign_flow,
+                c.api_keys,
+                threads=2,
+                group=6,
+                index=c.archive.index,
+                commit_group=3,
+            )
+            for _ in range(2)
+        ]
+        batch = _run(api, batch_id, workers)
+        assert batch["counts"] == {"queued": 0, "running": 0, "done": 12, "failed": 1}
+        bad = [f for f in batch["files"] if f["status"] == "failed"]
+        assert [(f["name"], f["code"]) for f in bad] == [("HT-005.pdf", "invalid_pdf")]
+        done = [f for f in batch["files"] if f["status"] == "done"]
+        assert len({f["archive_id"] for f in done}) == 12
+        assert count(api, "SELECT count(*) FROM archives") == 12
+        assert count(api, "SELECT count(*) FROM audit WHERE action = 'seal.use'") == 12
+        assert c.audit.verify()["ok"]  # the group's entries chain as one by one
+        # each file's sealed document is the one its archive row names
+        for f in done:
+            record = c.archive.record(f["archive_id"])
+            assert record.sha256 == f["sha256"]
+
+
+def test_a_group_whose_rows_are_not_stored_is_sealed_again_never_twice(
+    db_settings: tuple[Settings, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, tokens = db_settings
+    total = 4
+    with _api(settings, tokens) as api:
+        batch_id = post_batch(api, _files(total), options=OPTIONS).json()["id"]
+        c = api.container
+        index = c.archive.index
+        lost: list[int] = []
+
+        real = index.commit_group
+
+        def losing(group: RowGroup) -> list[bool]:
+            """The first group's commit fails (the database went away): nothing stored."""
+            if not lost:
+                lost.append(len(group.rows))
+                return [False] * len(group.rows)
+            return real(group)
+
+        monkeypatch.setattr(index, "commit_group", losing)
+        worker = BatchWorker(
+            batch_store(c), c.sign_flow, c.api_keys, threads=1, index=index, commit_group=4
+        )
+        batch = _run(api, batch_id, [worker])
+        assert lost == [total]  # one group of every file, dropped
+        assert batch["counts"] == {"queued": 0, "running": 0, "done": total, "failed": 0}
+        assert [f["attempts"] for f in batch["files"]] == [2] * total  # sealed again
+        assert count(api, "SELECT count(*) FROM archives") == total  # no row twice
+        assert count(api, "SELECT count(*) FROM audit WHERE action = 'seal.use'") == total
+        assert c.audit.verify()["ok"]

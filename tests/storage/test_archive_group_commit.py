@@ -1,0 +1,92 @@
+"""Group commit of archive rows (ArchiveIndex.grouped / commit_group), SQLite and PostgreSQL:
+rows kept while grouped are not visible until committed, commit together in order with what
+their ``also`` writes, and a group with one bad row stores the others one by one."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from archive_helpers import USCC_A, USCC_B, count_rows
+from sqlalchemy import Engine, insert
+from sqlalchemy.orm import Session
+from test_archive_index import record
+
+from storage.archive.index import ArchiveIndex
+from storage.tables import ArchiveRow
+
+pytest_plugins = ["archive_fixtures"]
+
+
+@pytest.fixture
+def index(db: Engine) -> ArchiveIndex:
+    return ArchiveIndex(db)
+
+
+def test_grouped_rows_wait_for_the_commit_then_all_land_with_their_writes(
+    index: ArchiveIndex, db: Engine
+) -> None:
+    records = [record(i) for i in range(5)]
+    calls: list[str] = []
+
+    def also(session: Session, archive_id: str) -> None:
+        # the row is in the transaction already (the audit entries refer to it)
+        assert session.get(ArchiveRow, archive_id) is not None
+        calls.append(archive_id)
+
+    with index.grouped() as group:
+        for r in records:
+            index.insert(r, also)
+        assert count_rows(db) == (0, 0)  # nothing stored yet
+        assert calls == []
+    assert len(group.rows) == 5
+    assert index.commit_group(group) == [True] * 5
+    assert calls == [r.id for r in records]  # in order, once each
+    assert {index.get(r.id).id for r in records} == {r.id for r in records}  # type: ignore[union-attr]
+    # seal rows came with each archive row
+    assert count_rows(db) == (5, sum(len(r.seals) for r in records))
+
+
+def test_a_group_with_a_bad_row_stores_the_others(index: ArchiveIndex, db: Engine) -> None:
+    taken = record(1)
+    with db.begin() as conn:  # a row with the id of the group's second record exists already
+        conn.execute(
+            insert(ArchiveRow).values(
+                id=taken.id,
+                uscc=USCC_A,
+                level="B-T",
+                document_type="contract",
+                sha256="0" * 64,
+                size=1,
+                created_at=taken.created_at,
+                object_key="x",
+                status="ok",
+                format="pdf",
+            )
+        )
+    first, last = record(0), record(2, uscc=USCC_B)
+    written: list[str] = []
+    with index.grouped() as group:
+        for r in (first, taken, last):
+            index.insert(r, lambda s, archive_id: written.append(archive_id))
+    assert index.commit_group(group) == [True, False, True]
+    assert index.get(first.id) is not None
+    assert index.get(last.id) is not None
+    assert index.get(taken.id).sha256 == "0" * 64  # type: ignore[union-attr]  # untouched
+    # the group's try (rolled back at the taken id's row, before its own writes), then
+    # each row on its own
+    assert written == [first.id, first.id, last.id]
+
+
+def test_grouping_is_per_thread(index: ArchiveIndex, db: Engine) -> None:
+    other, mine = record(7), record(3)
+    with index.grouped() as group:
+        index.insert(mine)
+        worker = threading.Thread(target=index.insert, args=(other,))
+        worker.start()
+        worker.join()
+        # the other thread was not grouped: its row is stored at once
+        assert index.get(other.id) is not None
+        assert index.get(mine.id) is None
+    assert index.commit_group(group) == [True]
+    assert index.commit_group(type(group)()) == []
