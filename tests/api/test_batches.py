@@ -49,6 +49,11 @@ def _result(api: Api, batch_id: str) -> tuple[dict[str, bytes], dict[str, Any]]:
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/zip"
     zf = zipfile.ZipFile(io.BytesIO(r.content))
+    assert zf.testzip() is None  # every member's CRC checks
+    # the sealed files are stored as they are (compressed inside already), results deflated
+    kinds = {i.filename: i.compress_type for i in zf.infolist()}
+    assert kinds.pop("results.json") == zipfile.ZIP_DEFLATED
+    assert set(kinds.values()) <= {zipfile.ZIP_STORED}
     files = {n: zf.read(n) for n in zf.namelist() if n != "results.json"}
     return files, json.loads(zf.read("results.json"))
 
