@@ -225,6 +225,7 @@ def build(settings: Settings, *, clock: Callable[[], datetime] | None = None) ->
     )
     archive = archive_from_settings(settings, engine)
     archive.clock = now
+    archive.index.group_commit = settings.group_commit
     permits = PermitService(SqlPermitRepository(engine), service.find_enterprise, clock=now)
     verifier = Verifier(
         service,

@@ -174,6 +174,12 @@ class Settings(BaseSettings):
         "out (0: only when they are read or decided)",
     )
 
+    group_commit: bool = Field(
+        True,
+        description="archive rows of concurrent sealing requests in one process commit in one "
+        "transaction (each answered once its own row is committed)",
+    )
+
     # batches (POST /v1/batches): the queue is in the database, every server process works it
     batch_workers: int = Field(
         2, ge=0, le=64, description="threads per server process that seal batch files (0: none)"

@@ -78,6 +78,20 @@ class KeyRow:
     version: int = 1
 
 
+#: the most rows one group commit takes
+GROUP_LIMIT = 32
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """A row waiting for a group commit, and what became of it."""
+
+    record: ArchiveRecord
+    also: Callable[[Session, str], None] | None
+    finished: bool = False
+    error: BaseException | None = None
+
+
 @dataclass
 class RowGroup:
     """Archive rows kept for one commit (:meth:`ArchiveIndex.grouped`)."""
@@ -96,6 +110,11 @@ class ArchiveIndex:
         self._write = sessionmaker(engine.execution_options(**WRITE), expire_on_commit=False)
         #: this thread's group of rows (:meth:`grouped`)
         self._local = threading.local()
+        #: concurrent inserts commit together (:meth:`insert`); the server turns it on
+        self.group_commit = False
+        self._turn = threading.Condition()
+        self._waiting: list[_Waiting] = []
+        self._leading = False
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -145,24 +164,86 @@ class ArchiveIndex:
         stored = []
         for record, also in group.rows:
             try:
-                self.insert(record, also)
+                self._insert_alone(record, also)
                 stored.append(True)
             except Exception as exc:  # the caller retries or fails that document
                 log.warning("archive row %s not stored: %s", record.id, getattr(exc, "code", exc))
                 stored.append(False)
         return stored
 
-    @_db
     def insert(
         self, record: ArchiveRecord, also: Callable[[Session, str], None] | None = None
     ) -> None:
         """Insert the row; ``also(session, archive_id)`` writes more in the same transaction
         (e.g. the audit entries of the seal use).  In a :meth:`grouped` block the row is
-        kept for :meth:`commit_group`."""
+        kept for :meth:`commit_group`.
+
+        With :attr:`group_commit` on, rows that threads of this process insert at the same
+        time commit together: the first thread to find no commit running takes every row
+        waiting (up to :data:`GROUP_LIMIT`, in arrival order, so the audit chain keeps that
+        order) and commits them in one transaction while later ones queue for the next; each
+        caller returns only once its own row is committed, or raises what its row alone
+        raised (a failed group is retried row by row)."""
         group: RowGroup | None = getattr(self._local, "group", None)
         if group is not None:
             group.rows.append((record, also))
             return
+        if not self.group_commit:
+            self._insert_alone(record, also)
+            return
+        me = _Waiting(record, also)
+        with self._turn:
+            self._waiting.append(me)
+        while True:
+            with self._turn:
+                while not me.finished and self._leading:
+                    self._turn.wait()
+                if me.finished:
+                    break
+                self._leading = True
+                rows = self._waiting[:GROUP_LIMIT]
+                del self._waiting[:GROUP_LIMIT]
+            try:
+                self._commit_waiting(rows)
+            finally:
+                with self._turn:
+                    self._leading = False
+                    self._turn.notify_all()
+        if me.error is not None:
+            raise me.error
+
+    def _commit_waiting(self, rows: list[_Waiting]) -> None:
+        try:
+            self._commit_rows(rows)
+        except BaseException as exc:  # the leader interrupted: no row waits forever
+            for w in rows:
+                if not w.finished:
+                    w.error, w.finished = exc, True
+            raise
+
+    def _commit_rows(self, rows: list[_Waiting]) -> None:
+        if len(rows) > 1:
+            try:
+                with translate_errors(), self._write.begin() as session:
+                    for w in rows:
+                        self._insert_rows(session, w.record, w.also)
+            except Exception as exc:
+                log.info("a group of %d archive rows is committed one by one: %s", len(rows), exc)
+            else:
+                for w in rows:
+                    w.finished = True
+                return
+        for w in rows:
+            try:
+                self._insert_alone(w.record, w.also)
+            except BaseException as exc:  # the caller's own error, raised in its thread
+                w.error = exc
+            w.finished = True
+
+    @_db
+    def _insert_alone(
+        self, record: ArchiveRecord, also: Callable[[Session, str], None] | None
+    ) -> None:
         try:
             with self._write.begin() as session:
                 self._insert_rows(session, record, also)

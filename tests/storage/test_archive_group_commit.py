@@ -12,6 +12,7 @@ from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 from test_archive_index import record
 
+from storage.archive import ArchiveExists, ArchiveRecord
 from storage.archive.index import ArchiveIndex
 from storage.tables import ArchiveRow
 
@@ -90,3 +91,37 @@ def test_grouping_is_per_thread(index: ArchiveIndex, db: Engine) -> None:
         assert index.get(mine.id) is None
     assert index.commit_group(group) == [True]
     assert index.commit_group(type(group)()) == []
+
+
+def test_concurrent_inserts_commit_together_and_each_caller_gets_its_own_outcome(
+    index: ArchiveIndex, db: Engine
+) -> None:
+    """Sixteen threads insert at once (group commit on): every good row is stored once, the
+    one whose id is taken raises ``archive_exists`` in its own thread only, and the rows'
+    ``also`` writes ran in the transaction that stored them."""
+    index.group_commit = True
+    records = [record(i) for i in range(16)]
+    index.insert(records[9])  # taken before the others come
+    start = threading.Barrier(len(records))
+    outcome: dict[str, str] = {}
+    written: list[str] = []
+
+    def insert(r: ArchiveRecord) -> None:
+        start.wait()
+        try:
+            index.insert(r, lambda session, archive_id: written.append(archive_id))
+            outcome[r.id] = "stored"
+        except ArchiveExists:
+            outcome[r.id] = "exists"
+
+    threads = [threading.Thread(target=insert, args=(r,)) for r in records]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcome == {r.id: ("exists" if r is records[9] else "stored") for r in records}
+    assert count_rows(db)[0] == 16
+    assert all(index.get(r.id) is not None for r in records)
+    # each stored row's writes ran (once in a committed transaction; a rolled-back group's
+    # try may have run them before)
+    assert {r.id for r in records if r is not records[9]} <= set(written)
