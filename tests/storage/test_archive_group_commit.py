@@ -5,6 +5,8 @@ their ``also`` writes, and a group with one bad row stores the others one by one
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any
 
 import pytest
 from archive_helpers import USCC_A, USCC_B, count_rows
@@ -94,7 +96,7 @@ def test_grouping_is_per_thread(index: ArchiveIndex, db: Engine) -> None:
 
 
 def test_concurrent_inserts_commit_together_and_each_caller_gets_its_own_outcome(
-    index: ArchiveIndex, db: Engine
+    index: ArchiveIndex, db: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Sixteen threads insert at once (group commit on): every good row is stored once, the
     one whose id is taken raises ``archive_exists`` in its own thread only, and the rows'
@@ -102,6 +104,20 @@ def test_concurrent_inserts_commit_together_and_each_caller_gets_its_own_outcome
     index.group_commit = True
     records = [record(i) for i in range(16)]
     index.insert(records[9])  # taken before the others come
+    # the first commit of the run waits (up to a while) until every other thread queued
+    # behind it, so that the next one is a group whatever the scheduling
+    real = index._commit_rows
+    sizes: list[int] = []
+
+    def commit_rows(rows: list[Any]) -> None:
+        if not sizes:
+            deadline = time.monotonic() + 30
+            while len(index._waiting) + len(rows) < len(records) and time.monotonic() < deadline:
+                time.sleep(0.001)
+        sizes.append(len(rows))
+        real(rows)
+
+    monkeypatch.setattr(index, "_commit_rows", commit_rows)
     start = threading.Barrier(len(records))
     outcome: dict[str, str] = {}
     written: list[str] = []
@@ -120,6 +136,8 @@ def test_concurrent_inserts_commit_together_and_each_caller_gets_its_own_outcome
     for t in threads:
         t.join()
     assert outcome == {r.id: ("exists" if r is records[9] else "stored") for r in records}
+    # every row in at most two commits, the second (or only) one a group
+    assert sum(sizes) == len(records) and len(sizes) <= 2 and sizes[-1] >= 2
     assert count_rows(db)[0] == 16
     assert all(index.get(r.id) is not None for r in records)
     # each stored row's writes ran (once in a committed transaction; a rolled-back group's
