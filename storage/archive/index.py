@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
 
-from seals.errors import EnterpriseNotFound
+from seals.errors import EnterpriseNotFound, ErrorKind, EsealError
 from seals.kinds import SealKind
 from seals.vocab import DocumentFormat
 
@@ -76,6 +76,11 @@ class KeyRow:
     status: ArchiveStatus
     #: 1 for the ``archives`` row, N for a later version's row
     version: int = 1
+
+
+def _outage(exc: BaseException) -> bool:
+    """The database is down or busy (not a row's own fault)."""
+    return isinstance(exc, EsealError) and exc.kind is ErrorKind.UNAVAILABLE
 
 
 #: the most rows one group commit takes
@@ -160,6 +165,9 @@ class ArchiveIndex:
                     self._insert_rows(session, record, also)
             return [True] * len(group.rows)
         except Exception as exc:
+            if _outage(exc):  # one by one would only wait for the outage again
+                log.warning("a group of %d archive rows not stored: %s", len(group.rows), exc)
+                return [False] * len(group.rows)
             log.info("a group of %d archive rows is committed one by one: %s", len(group.rows), exc)
         stored = []
         for record, also in group.rows:
@@ -228,6 +236,10 @@ class ArchiveIndex:
                     for w in rows:
                         self._insert_rows(session, w.record, w.also)
             except Exception as exc:
+                if _outage(exc):  # one by one would only wait for the outage again
+                    for w in rows:
+                        w.error, w.finished = exc, True
+                    return
                 log.info("a group of %d archive rows is committed one by one: %s", len(rows), exc)
             else:
                 for w in rows:

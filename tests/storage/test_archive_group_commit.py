@@ -16,6 +16,7 @@ from test_archive_index import record
 
 from storage.archive import ArchiveExists, ArchiveRecord
 from storage.archive.index import ArchiveIndex
+from storage.db import StorageUnavailable
 from storage.tables import ArchiveRow
 
 pytest_plugins = ["archive_fixtures"]
@@ -143,3 +144,52 @@ def test_concurrent_inserts_commit_together_and_each_caller_gets_its_own_outcome
     # each stored row's writes ran (once in a committed transaction; a rolled-back group's
     # try may have run them before)
     assert {r.id for r in records if r is not records[9]} <= set(written)
+
+
+def test_an_outage_fails_the_group_without_trying_each_row_again(
+    index: ArchiveIndex, db: Engine
+) -> None:
+    """The database went away during a group's transaction: every row of it fails with the
+    outage at once (one by one would only wait for it again), nothing is stored."""
+    rows = [record(i) for i in range(3)]
+    tries: list[str] = []
+
+    def down(session: Session, archive_id: str) -> None:
+        tries.append(archive_id)
+        raise StorageUnavailable("the database does not answer")
+
+    with index.grouped() as group:
+        for r in rows:
+            index.insert(r, down)
+    assert index.commit_group(group) == [False, False, False]
+    assert tries == [rows[0].id]  # the group's transaction only
+    assert count_rows(db) == (0, 0)
+
+
+def test_concurrent_requests_in_an_outage_each_get_the_outage(
+    index: ArchiveIndex, db: Engine
+) -> None:
+    index.group_commit = True
+    rows = [record(i) for i in range(6)]
+    start = threading.Barrier(len(rows))
+    got: dict[str, str] = {}
+
+    def down(session: Session, archive_id: str) -> None:
+        raise StorageUnavailable("the database does not answer")
+
+    def insert(r: ArchiveRecord) -> None:
+        start.wait()
+        try:
+            index.insert(r, down)
+            got[r.id] = "stored"
+        except StorageUnavailable as exc:
+            got[r.id] = exc.code
+
+    threads = [threading.Thread(target=insert, args=(r,)) for r in rows]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == {r.id: "database_unavailable" for r in rows}
+    assert count_rows(db) == (0, 0)
+    assert not index._waiting and not index._leading  # nobody left waiting
