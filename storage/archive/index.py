@@ -101,9 +101,7 @@ class _Waiting:
 class RowGroup:
     """Archive rows kept for one commit (:meth:`ArchiveIndex.grouped`)."""
 
-    rows: list[tuple[ArchiveRecord, Callable[[Session, str], None] | None]] = field(
-        default_factory=list
-    )
+    rows: list[_Waiting] = field(default_factory=list)
 
 
 class ArchiveIndex:
@@ -155,29 +153,16 @@ class ArchiveIndex:
             self._local.group = None
 
     def commit_group(self, group: RowGroup) -> list[bool]:
-        """Commit the rows kept in ``group``, in order, in one transaction; if that fails,
-        each on its own.  Which rows are stored (the same order)."""
-        if not group.rows:
-            return []
-        try:
-            with translate_errors(), self._write.begin() as session:
-                for record, also in group.rows:
-                    self._insert_rows(session, record, also)
-            return [True] * len(group.rows)
-        except Exception as exc:
-            if _outage(exc):  # one by one would only wait for the outage again
-                log.warning("a group of %d archive rows not stored: %s", len(group.rows), exc)
-                return [False] * len(group.rows)
-            log.info("a group of %d archive rows is committed one by one: %s", len(group.rows), exc)
-        stored = []
-        for record, also in group.rows:
-            try:
-                self._insert_alone(record, also)
-                stored.append(True)
-            except Exception as exc:  # the caller retries or fails that document
-                log.warning("archive row %s not stored: %s", record.id, getattr(exc, "code", exc))
-                stored.append(False)
-        return stored
+        """Commit the rows kept in ``group``, in order, in one transaction; if that fails for
+        a row's own reason, each on its own (an outage fails them all at once).  Which rows
+        are stored (the same order)."""
+        self._commit_rows(group.rows)
+        for w in group.rows:
+            if w.error is not None:
+                log.warning(
+                    "archive row %s not stored: %s", w.record.id, getattr(w.error, "code", w.error)
+                )
+        return [w.error is None for w in group.rows]
 
     def insert(
         self, record: ArchiveRecord, also: Callable[[Session, str], None] | None = None
@@ -194,7 +179,7 @@ class ArchiveIndex:
         raised (a failed group is retried row by row)."""
         group: RowGroup | None = getattr(self._local, "group", None)
         if group is not None:
-            group.rows.append((record, also))
+            group.rows.append(_Waiting(record, also))
             return
         if not self.group_commit:
             self._insert_alone(record, also)
@@ -289,11 +274,9 @@ class ArchiveIndex:
             ArchivePartyRow(archive_id=record.id, uscc=party.uscc, role=party.role.value)
             for party in _parties_of(record)
         )
+        session.flush()
         if also is not None:
-            session.flush()
             also(session, record.id)
-        else:
-            session.flush()
 
     @_db
     def set_status(self, archive_id: str, status: ArchiveStatus, version: int = 1) -> None:
